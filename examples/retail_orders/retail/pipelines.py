@@ -1,0 +1,231 @@
+"""The pipelines of the retail example.
+
+``daily_sales``
+    Web-shop CSV export + shop database -> UTC times -> one row per order -> customers
+    joined -> checked -> orders and revenue per UTC day and country in the DuckDB
+    warehouse. Give a partition (a UTC day such as 2026-11-20) to load just that day.
+
+``store_reports``
+    One summary per store, one task per store (``.map()``), collected into one table.
+
+The tasks are thin: they read settings, call the plain functions in ``sources``,
+``transform``, ``checks`` and ``warehouse``, and log what they did.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from legato import Context, FailNow, pipeline, task, unmapped
+from retail import checks, sources, transform, warehouse
+from retail.settings import ORDERS_CSV, SHOP_DB, WAREHOUSE
+
+
+def partition_day(ctx: Context) -> date | None:
+    """The UTC day this run is limited to, or None when it runs without a partition."""
+    if ctx.partition is None:
+        return None
+    try:
+        return date.fromisoformat(ctx.partition)
+    except ValueError:
+        # Retrying cannot fix a bad partition key: fail at once.
+        raise FailNow(f"partition {ctx.partition!r} is not a day like 2026-11-20") from None
+
+
+# -- extract ---------------------------------------------------------------------------
+
+
+@task(tags=["extract"], timeout="2m")
+def extract_csv_orders(ctx: Context) -> pd.DataFrame:
+    """Read the web shop's CSV export, tidy it and drop the rows that have no amount."""
+    raw = sources.read_orders_export(ORDERS_CSV)
+    orders, no_amount = transform.clean_export(raw)
+    ctx.log.info(
+        "read %d lines from %s, dropped %d without an amount: %d orders",
+        len(raw),
+        ORDERS_CSV.name,
+        no_amount,
+        len(orders),
+    )
+    return orders
+
+
+@task(
+    retries=2,
+    retry_delay="1s",
+    # Only errors that a second try can fix; a bug (KeyError, ...) fails at once.
+    retry_on=(ConnectionError, TimeoutError, sqlite3.OperationalError),
+    tags=["extract"],
+    timeout="2m",
+)
+def extract_shop_orders(ctx: Context) -> pd.DataFrame:
+    """Read the orders of the shop's SQLite database; retried, as the shop DB can be busy."""
+    if ctx.attempt == 1:
+        # Not a real failure: the example fails its first attempt on purpose, so that each
+        # run shows a retry (see `legato show RUN` and `legato logs RUN extract_shop_orders`).
+        raise ConnectionError(
+            "shop database is busy (simulated on the first attempt to show a retry)"
+        )
+    orders = sources.read_shop_orders(SHOP_DB)
+    ctx.log.info("attempt %d: read %d orders from %s", ctx.attempt, len(orders), SHOP_DB.name)
+    return orders
+
+
+@task(tags=["extract"], timeout="2m")
+def extract_customers(ctx: Context) -> pd.DataFrame:
+    """Read customer names and countries from the shop database."""
+    customers = sources.read_customers(SHOP_DB)
+    ctx.log.info("read %d customers from %s", len(customers), SHOP_DB.name)
+    return customers
+
+
+# -- transform -------------------------------------------------------------------------
+
+
+@task
+def normalize_timestamps(
+    ctx: Context, csv_orders: pd.DataFrame, shop_orders: pd.DataFrame
+) -> pd.DataFrame:
+    """Put both sources together with UTC order times; with a partition, keep that UTC day."""
+    orders = transform.normalize_timestamps(pd.concat([csv_orders, shop_orders], ignore_index=True))
+    day = partition_day(ctx)
+    if day is not None:
+        orders = transform.filter_day(orders, day)
+        ctx.log.info("partition %s: %d order rows on that UTC day", day, len(orders))
+    else:
+        ctx.log.info(
+            "no partition: %d order rows on %d UTC days",
+            len(orders),
+            orders["sales_day"].nunique(),
+        )
+    return orders
+
+
+@task
+def deduplicate_orders(ctx: Context, orders: pd.DataFrame) -> pd.DataFrame:
+    """Keep one row per order_id (the shop database's row when both sources have it)."""
+    unique, dropped = transform.deduplicate_orders(orders)
+    ctx.log.info("dropped %d repeated rows: %d unique orders", dropped, len(unique))
+    return unique
+
+
+@task
+def join_customers(ctx: Context, orders: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Add each order's customer name and country."""
+    joined = transform.join_customers(orders, customers)
+    ctx.log.info(
+        "joined customers: %d orders from %d countries",
+        len(joined),
+        joined["country"].nunique(),
+    )
+    return joined
+
+
+@task
+def check_orders(ctx: Context, orders: pd.DataFrame) -> pd.DataFrame:
+    """Stop the run if the orders break a rule (see retail.checks); pass them on otherwise."""
+    checks.check_orders(orders)
+    ctx.log.info("all checks passed on %d orders", len(orders))
+    return orders
+
+
+@task
+def aggregate_daily_sales(ctx: Context, orders: pd.DataFrame, min_amount: float) -> pd.DataFrame:
+    """Orders and revenue in EUR per UTC day and country, counting orders >= min_amount."""
+    daily = transform.aggregate_daily_sales(orders, min_amount)
+    ctx.log.info(
+        "%d rows of daily sales (orders of at least %s): %d orders, %.2f EUR",
+        len(daily),
+        min_amount,
+        daily["orders"].sum(),
+        daily["revenue_eur"].sum(),
+    )
+    return daily
+
+
+# -- load ------------------------------------------------------------------------------
+
+
+@task(tags=["load"])
+def load_daily_sales(ctx: Context, daily: pd.DataFrame) -> dict[str, Any]:
+    """Replace the loaded days' rows in the warehouse; return a summary of the run."""
+    day = partition_day(ctx)
+    # With a partition, its day is replaced even when it has no sales; else every day seen.
+    days = [day] if day else sorted(pd.to_datetime(daily["sales_day"]).dt.date.unique())
+    written = warehouse.replace_days(WAREHOUSE, daily, days, ctx.run_id)
+    summary = {
+        "partition": ctx.partition,
+        "days_loaded": [d.isoformat() for d in days],
+        "rows_written": written,
+        "orders": int(daily["orders"].sum()),
+        "revenue_eur": round(float(daily["revenue_eur"].sum()), 2),
+        "warehouse": str(WAREHOUSE),
+        "table_now": warehouse.table_stats(WAREHOUSE),
+    }
+    ctx.log.info("summary: %s", summary)
+    return summary
+
+
+@pipeline(tags=["retail"])
+def daily_sales(min_amount: float = 0.0):
+    """Load orders and revenue per UTC day and country into the DuckDB warehouse.
+
+    Partition: a UTC day such as 2026-11-20 loads only that day; none loads every day.
+    """
+    csv_orders = extract_csv_orders()
+    shop_orders = extract_shop_orders()
+    customers = extract_customers()
+    orders = normalize_timestamps(csv_orders, shop_orders)
+    orders = deduplicate_orders(orders)
+    orders = join_customers(orders, customers)
+    orders = check_orders(orders)
+    daily = aggregate_daily_sales(orders, min_amount)
+    load_daily_sales(daily)
+
+
+# -- store reports: one task per store -------------------------------------------------
+
+
+@task(in_process=True)
+def list_stores(orders: pd.DataFrame) -> list[str]:
+    """The stores (by time zone) that have orders."""
+    return sorted(orders["store_tz"].unique())
+
+
+@task
+def store_report(ctx: Context, store_tz: str, orders: pd.DataFrame) -> dict[str, Any]:
+    """One store's orders, revenue in its own currency, and its busiest local hour."""
+    mine = orders[orders["store_tz"] == store_tz]
+    local_hour = mine["ordered_at_utc"].dt.tz_convert(ZoneInfo(store_tz)).dt.hour
+    report = {
+        "store_tz": store_tz,
+        "currency": "/".join(sorted(mine["currency"].unique())),
+        "orders": len(mine),
+        "revenue": round(float(mine["amount"].sum()), 2),
+        "average_order": round(float(mine["amount"].mean()), 2),
+        "busiest_local_hour": int(local_hour.mode().iloc[0]),
+    }
+    ctx.log.info("store %s: %s", store_tz, report)
+    return report
+
+
+@task
+def collect_store_reports(reports: list[dict[str, Any]]) -> pd.DataFrame:
+    """All store reports in one table, printed to the log."""
+    table = pd.DataFrame(reports).sort_values("store_tz").reset_index(drop=True)
+    print(table.to_string(index=False))
+    return table
+
+
+@pipeline(tags=["retail"])
+def store_reports():
+    """Per-store summaries of the orders, one task per store, collected into one table."""
+    orders = deduplicate_orders(normalize_timestamps(extract_csv_orders(), extract_shop_orders()))
+    stores = list_stores(orders)
+    reports = store_report.map(stores, unmapped(orders))
+    collect_store_reports(reports)

@@ -1,0 +1,30 @@
+"""Legato: data pipelines as plain Python, run durably and fast.
+
+Only the authoring API is imported here; the store, the engine and the CLI load on demand,
+so that ``import legato`` in user code stays cheap.
+"""
+
+from legato.definitions.context import Context
+from legato.definitions.errors import DefinitionError, FailNow, ParamError, Skip
+from legato.definitions.pipeline import Pipeline, pipeline, unmapped
+from legato.definitions.retry import Condition, RetryPolicy, when
+from legato.definitions.task import Task, task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Condition",
+    "Context",
+    "DefinitionError",
+    "FailNow",
+    "ParamError",
+    "Pipeline",
+    "RetryPolicy",
+    "Skip",
+    "Task",
+    "__version__",
+    "pipeline",
+    "task",
+    "unmapped",
+    "when",
+]

@@ -1,0 +1,385 @@
+"""The ``legato`` command line. Every command is a few lines over ``legato.services``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from legato.services.runs import Workspace
+    from legato.store.records import RunRecord
+
+app = typer.Typer(
+    name="legato",
+    help="Legato: run data pipelines written in plain Python.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ProjectOpt = Annotated[
+    Path,
+    typer.Option(
+        "--project",
+        "-p",
+        envvar="LEGATO_PROJECT",
+        help="Project folder (holds legato.toml).",
+        show_default="current folder",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+USAGE_EXIT = 2
+
+
+def fail(message: str, code: int = USAGE_EXIT) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into one line on stderr and exit code 2."""
+    from legato.config import ConfigError
+    from legato.definitions.errors import DefinitionError, ParamError
+    from legato.services.errors import ServiceError
+
+    try:
+        yield
+    except (ConfigError, ServiceError, DefinitionError, ParamError) as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:
+        from legato.store.records import StoreError
+
+        if isinstance(exc, StoreError):
+            raise fail(str(exc)) from None
+        raise
+
+
+def workspace(project: Path) -> Workspace:
+    from legato.services.runs import Workspace
+
+    return Workspace(project)
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise fail(f"--param takes key=value, got {item!r}")
+        params[key.strip()] = value
+    return params
+
+
+def _drive_and_report(
+    ws: Workspace, start: Callable[..., RunRecord], quiet: bool, total: int
+) -> None:
+    from legato.cli.render import RunProgress, run_summary
+
+    with RunProgress(out, total, quiet=quiet) as progress:
+
+        def created(run: RunRecord) -> None:
+            if not quiet:
+                out.print(f"run [bold]{run.id}[/] of {run.pipeline} started", highlight=False)
+
+        run = start(on_created=created, on_progress=progress)
+    run_summary(out, run, ws.task_runs(run.id))
+    if run.state.value != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    pipeline: Annotated[str, typer.Argument(help="Name of the pipeline.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="A param as key=value; repeat.")
+    ] = None,
+    partition: Annotated[str | None, typer.Option("--partition", help="Partition key.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Run a pipeline to completion here, with a live view; exit 1 if the run fails."""
+    with user_errors():
+        params = parse_params(param or [])
+        with workspace(project) as ws:
+            total = len(ws.pipeline(pipeline).graph.nodes)
+
+            def start(**kw: Any) -> RunRecord:
+                return ws.run_pipeline(pipeline, params, partition=partition, from_text=True, **kw)
+
+            _drive_and_report(ws, start, quiet, total)
+
+
+@app.command()
+def rerun(
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN", help="Run id (a unique prefix is enough).")
+    ],
+    from_failure: Annotated[
+        bool, typer.Option("--from-failure", help="Re-run failed tasks and their downstream.")
+    ] = False,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Re-run this task and its downstream.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Start a new run linked to RUN that reuses its stored results."""
+    if from_failure == (task is not None):
+        raise fail("say what to re-run: --from-failure or --task TASK")
+    with user_errors(), workspace(project) as ws:
+        ws.executor()
+        new = ws.rerun(run_id, task=task)
+        total = len(ws.pipeline(new.pipeline).graph.nodes)
+
+        def start(on_created: Callable[[RunRecord], None], **kw: Any) -> RunRecord:
+            on_created(new)
+            return ws.execute(new.id, **kw)
+
+        _drive_and_report(ws, start, quiet, total)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[
+        str | None,
+        typer.Argument(metavar="[RUN]", help="Run to resume; default: all that need it."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Carry on runs whose driving process died: finished tasks are not run again."""
+    with user_errors(), workspace(project) as ws:
+        runs = [ws.find_run(run_id)] if run_id else ws.resumable()
+        if not runs:
+            out.print("no run needs resuming")
+            return
+        failed = False
+        for r in runs:
+            total = len(ws.pipeline(r.pipeline).graph.nodes)
+            ws.executor()
+
+            def start(
+                on_created: Callable[[RunRecord], None], _r: RunRecord = r, **kw: Any
+            ) -> RunRecord:
+                if not quiet:
+                    out.print(f"resuming run [bold]{_r.id}[/] of {_r.pipeline}", highlight=False)
+                return ws.execute(_r.id, wait=True, **kw)
+
+            try:
+                _drive_and_report(ws, start, quiet, total)
+            except typer.Exit:
+                failed = True
+        if failed:
+            raise typer.Exit(1)
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Cancel a run: running attempts are killed, nothing new starts."""
+    with user_errors(), workspace(project) as ws:
+        r = ws.cancel(run_id)
+        if r.state.finished:
+            out.print(f"run {r.id} canceled")
+        else:
+            out.print(f"cancel requested for run {r.id}; its driver stops it within a second")
+
+
+@app.command()
+def runs(
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="Only this pipeline.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only runs in this state.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=10000)] = 20,
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """List recent runs, newest first."""
+    from legato.engine.states import RunState
+
+    with user_errors(), workspace(project) as ws:
+        if state is not None and state not in {s.value for s in RunState}:
+            raise fail(f"unknown state {state!r} (states: {', '.join(s.value for s in RunState)})")
+        found = ws.store.list_runs(pipeline=pipeline, state=state, limit=limit)
+        if json_out:
+            from legato.cli.render import print_json
+
+            print_json(found)
+            return
+        from rich.table import Table
+
+        from legato.cli.render import duration, styled
+
+        table = Table(box=None, header_style="bold")
+        for col in ("run", "pipeline", "state", "partition", "created (UTC)", "took", "re-runs"):
+            table.add_column(col)
+        for r in found:
+            table.add_row(
+                r.id,
+                r.pipeline,
+                styled(r.state.value),
+                r.partition or "",
+                f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+                duration(r.started_at, r.finished_at),
+                r.parent_run_id or "",
+            )
+        out.print(table)
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Show a run: its tasks, their states, attempts and errors."""
+    with user_errors(), workspace(project) as ws:
+        r = ws.find_run(run_id)
+        rows = ws.task_runs(r.id)
+        attempts = ws.attempts(r.id)
+        if json_out:
+            from legato.cli.render import print_json
+
+            print_json({"run": r, "tasks": rows, "attempts": attempts})
+            return
+        from rich.table import Table
+
+        from legato.cli.render import duration, styled
+
+        out.print(f"run [bold]{r.id}[/]  pipeline {r.pipeline}  {styled(r.state.value)}")
+        if r.params:
+            out.print(f"params: {r.params}")
+        if r.partition:
+            out.print(f"partition: {r.partition}")
+        if r.parent_run_id:
+            out.print(f"re-run ({r.rerun_kind}) of {r.parent_run_id}")
+        if r.error:
+            out.print(f"[red]{r.error}[/]")
+        table = Table(box=None, header_style="bold")
+        for col in ("task", "state", "attempts", "took", "note"):
+            table.add_column(col)
+        for t in rows:
+            note = t.error or (f"reused from {t.reused_from}" if t.reused_from else "")
+            table.add_row(
+                t.task_key,
+                styled(t.state.value),
+                str(t.attempt),
+                duration(t.started_at, t.finished_at) if t.attempt else "",
+                note,
+            )
+        out.print(table)
+
+
+@app.command()
+def logs(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    task: Annotated[str | None, typer.Argument(metavar="[TASK]")] = None,
+    attempt: Annotated[
+        int | None, typer.Option("--attempt", help="Only this attempt number.")
+    ] = None,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Print the captured stdout, stderr and logging of a run's attempts."""
+    with user_errors(), workspace(project) as ws:
+        entries = ws.logs(run_id, task)
+        if attempt is not None:
+            entries = [e for e in entries if e.attempt == attempt]
+        if not entries:
+            out.print("no logs yet")
+            return
+        for e in entries:
+            out.print(
+                f"[bold]── {e.task_key} · attempt {e.attempt} · {e.outcome} ──[/]", highlight=False
+            )
+            text = e.text()
+            sys.stdout.flush()
+            sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+
+
+@app.command()
+def pipelines(
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """List the project's pipelines, and the modules that failed to load."""
+    with user_errors(), workspace(project) as ws:
+        proj = ws.project
+        summary = {name: (count, last) for name, count, last in ws.store.pipelines_summary()}
+        items: list[dict[str, Any]] = []
+        for name, p in sorted(proj.pipelines.items()):
+            count, last = summary.get(name, (0, None))
+            items.append(
+                {
+                    "name": name,
+                    "description": p.description.split("\n", 1)[0],
+                    "tasks": len(p.graph.nodes),
+                    "params": [q.name for q in p.params.values()],
+                    "code_version": p.code_version,
+                    "file": f"{p.file}:{p.line}",
+                    "runs": count,
+                    "last_run": last,
+                }
+            )
+        errors = [{"module": e.module, "error": e.message} for e in proj.errors]
+        if json_out:
+            from legato.cli.render import print_json
+
+            print_json({"pipelines": items, "errors": errors})
+            return
+        from rich.table import Table
+
+        from legato.cli.render import styled
+
+        table = Table(box=None, header_style="bold")
+        for col in ("pipeline", "tasks", "params", "runs", "last run", "description"):
+            table.add_column(col)
+        for it in items:
+            last = it["last_run"]
+            table.add_row(
+                it["name"],
+                str(it["tasks"]),
+                ", ".join(it["params"]),
+                str(it["runs"]),
+                f"{last.id} {styled(last.state.value)}" if last else "",
+                it["description"],
+            )
+        out.print(table)
+        for e in errors:
+            err.print(f"[red]failed to load {e['module']}:[/] {e['error']}", highlight=False)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the new project.")],
+) -> None:
+    """Make a new project that runs as it is: legato.toml and a hello pipeline."""
+    from legato.cli.scaffold import ScaffoldError, scaffold
+
+    try:
+        files = scaffold(directory)
+    except ScaffoldError as exc:
+        raise fail(str(exc)) from None
+    for f in files:
+        out.print(f"wrote {f}")
+    out.print(f"next: legato run hello --project {directory}")
+
+
+def main() -> None:
+    """Entry point of the ``legato`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""How runs, tasks and pipelines look in a terminal and as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from legato.engine.driver import RunDriver
+    from legato.store.records import RunRecord, TaskRunRecord
+
+STATE_STYLE = {
+    "succeeded": "green",
+    "failed": "red",
+    "upstream_failed": "red",
+    "canceled": "magenta",
+    "running": "cyan",
+    "queued": "blue",
+    "pending": "dim",
+    "up_for_retry": "yellow",
+    "skipped": "dim",
+}
+SYMBOL = {
+    "succeeded": "✓",
+    "failed": "✗",
+    "upstream_failed": "✗",
+    "canceled": "⊘",
+    "skipped": "-",
+    "up_for_retry": "↻",
+    "running": "…",
+    "queued": "·",
+    "pending": "·",
+}
+
+
+def to_jsonable(value: Any) -> Any:
+    """Records, enums and datetimes as plain JSON values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: to_jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, default=str) + "\n")
+
+
+def styled(state: str) -> str:
+    return f"[{STATE_STYLE.get(state, '')}]{state}[/]"
+
+
+def duration(start: datetime | None, end: datetime | None) -> str:
+    if start is None:
+        return ""
+    if end is None:
+        return "…"
+    secs = (end - start).total_seconds()
+    return f"{secs * 1000:.0f}ms" if secs < 1 else f"{secs:.1f}s"
+
+
+class RunProgress:
+    """The live view of ``legato run``: a bar on a terminal, a line per finished task otherwise."""
+
+    def __init__(self, console: Console, total_hint: int, *, quiet: bool = False) -> None:
+        self.console = console
+        self.live = console.is_terminal and not quiet
+        self.quiet = quiet
+        self.lines = not self.live and not quiet and total_hint <= 200
+        self._last = 0.0
+        self._view: Any = None
+
+    def __enter__(self) -> RunProgress:
+        if self.live:
+            from rich.live import Live
+
+            self._view = Live(console=self.console, refresh_per_second=10, transient=True)
+            self._view.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._view is not None:
+            self._view.__exit__(None, None, None)
+
+    def __call__(self, driver: RunDriver, changed: list[TaskRunRecord]) -> None:
+        if self.lines:
+            for row in changed:
+                if row.state.finished or row.state.value == "up_for_retry":
+                    self._line(row)
+        if self._view is not None:
+            now = time.monotonic()
+            if now - self._last >= 0.1:
+                self._last = now
+                self._view.update(self._summary(driver))
+            for row in changed:
+                if row.state.value in ("failed", "up_for_retry"):
+                    self._view.console.print(self._line_text(row))
+
+    def _line_text(self, row: TaskRunRecord) -> str:
+        state = row.state.value
+        extra = f"  {row.error}" if row.error and state != "succeeded" else ""
+        took = duration(row.started_at, row.finished_at) if row.attempt else ""
+        return (
+            f"  [{STATE_STYLE.get(state, '')}]{SYMBOL.get(state, '?')} {row.task_key}[/] "
+            f"[dim]{state} {took}[/]{extra}"
+        )
+
+    def _line(self, row: TaskRunRecord) -> None:
+        self.console.print(self._line_text(row), highlight=False)
+
+    def _summary(self, driver: RunDriver) -> Any:
+        from rich.text import Text
+
+        counts = driver.counts()
+        total = sum(counts.values())
+        done = sum(n for s, n in counts.items() if s.finished)
+        width = 30
+        filled = int(width * done / total) if total else width
+        text = Text(f"{driver.pipeline.name} {driver.run.id}  ")
+        text.append("█" * filled, style="green")
+        text.append("░" * (width - filled), style="dim")
+        text.append(f" {done}/{total}  ")
+        for state, n in sorted(counts.items(), key=lambda kv: kv[0].value):
+            if n and state.value != "succeeded":
+                text.append(f"{state.value} {n}  ", style=STATE_STYLE.get(state.value, ""))
+        return text
+
+
+def run_summary(console: Console, run: RunRecord, rows: list[TaskRunRecord]) -> None:
+    """The closing lines of ``legato run``: the run's state and what failed."""
+    counts: dict[str, int] = {}
+    mapped = {r.node for r in rows if r.map_index is not None}
+    for r in rows:
+        if r.map_index is None and r.node in mapped:
+            continue
+        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    console.print(
+        f"run [bold]{run.id}[/] {run.pipeline}: {styled(run.state.value)} "
+        f"in {duration(run.started_at or run.created_at, run.finished_at)} ({parts})",
+        highlight=False,
+    )
+    if run.state.value == "failed":
+        for r in rows:
+            if r.state.value == "failed":
+                console.print(f"  [red]✗ {r.task_key}[/]: {r.error}", highlight=False)
+        console.print(
+            f"  logs: legato logs {run.id}    re-run: legato rerun {run.id} --from-failure",
+            highlight=False,
+        )

@@ -1,0 +1,129 @@
+"""A project's settings: legato.toml, with environment variables on top."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "legato.toml"
+
+
+class ConfigError(Exception):
+    """legato.toml is missing, malformed or holds a wrong value. The message says where."""
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """What legato.toml says, with defaults filled in and paths made absolute."""
+
+    root: Path
+    name: str
+    modules: tuple[str, ...]
+    database_url: str
+    results_url: str
+    logs_dir: Path
+    executor: str = "local"
+    workers: int = 2
+    mode: str = "process"
+    memory_limit_mb: int | None = None
+    lease_seconds: float = 15.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_SECTIONS: dict[str, set[str]] = {
+    "project": {"name", "modules"},
+    "store": {"url"},
+    "results": {"url"},
+    "logs": {"dir"},
+    "executor": {"kind", "workers", "mode", "memory_limit_mb", "lease_seconds"},
+}
+
+
+def _get(
+    data: dict[str, Any], section: str, key: str, kind: type | tuple[type, ...], default: Any
+) -> Any:
+    value = data.get(section, {}).get(key, default)
+    if value is default:
+        return value
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{CONFIG_FILE}: [{section}] {key} must be a {names}, got {value!r}")
+    return value
+
+
+def load_config(root: Path) -> ProjectConfig:
+    """Read ``root/legato.toml``. LEGATO_DATABASE_URL, LEGATO_RESULTS_URL and LEGATO_WORKERS win."""
+    root = root.resolve()
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"no {CONFIG_FILE} in {root} (make a project with: legato init DIR)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    for section, value in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"{path}: unknown section [{section}] (known: {', '.join(_SECTIONS)})"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        unknown = set(value) - _SECTIONS[section]
+        if unknown:
+            raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} in [{section}]")
+    modules = _get(data, "project", "modules", list, None)
+    if not modules or not all(isinstance(m, str) and m for m in modules):
+        raise ConfigError(
+            f"{path}: [project] modules must list the pipeline modules, "
+            'e.g. modules = ["pipelines"]'
+        )
+    name = _get(data, "project", "name", str, root.name)
+    default_db = "sqlite:///" + str(root / ".legato" / "legato.db")
+    db_url = os.environ.get("LEGATO_DATABASE_URL") or _get(data, "store", "url", str, default_db)
+    db_url = _sqlite_relative(db_url, root)
+    results = os.environ.get("LEGATO_RESULTS_URL") or _get(
+        data, "results", "url", str, ".legato/results"
+    )
+    if "://" not in results:
+        results = str((root / results).resolve())
+    logs_dir = (root / _get(data, "logs", "dir", str, ".legato/logs")).resolve()
+    kind = _get(data, "executor", "kind", str, "local")
+    if kind != "local":
+        raise ConfigError(f"{path}: [executor] kind {kind!r} is not available (known: local)")
+    workers = int(
+        os.environ.get("LEGATO_WORKERS")
+        or _get(data, "executor", "workers", int, os.cpu_count() or 2)
+    )
+    if workers < 1:
+        raise ConfigError(f"{path}: [executor] workers must be at least 1")
+    mode = _get(data, "executor", "mode", str, "process")
+    if mode not in ("process", "thread"):
+        raise ConfigError(f'{path}: [executor] mode must be "process" or "thread", got {mode!r}')
+    mem = _get(data, "executor", "memory_limit_mb", int, 0) or None
+    lease = float(_get(data, "executor", "lease_seconds", (int, float), 15.0))
+    return ProjectConfig(
+        root=root,
+        name=name,
+        modules=tuple(modules),
+        database_url=db_url,
+        results_url=results,
+        logs_dir=logs_dir,
+        executor=kind,
+        workers=workers,
+        mode=mode,
+        memory_limit_mb=mem,
+        lease_seconds=lease,
+    )
+
+
+def _sqlite_relative(url: str, root: Path) -> str:
+    # sqlite:///relative/path is relative to the project, not to the shell's folder.
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((root / url[len(prefix) :]).resolve())
+    return url

@@ -1,0 +1,409 @@
+"""The @pipeline decorator: a function whose body wires task calls into a static graph."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, overload
+
+from legato.definitions.errors import DefinitionError, ParamError
+from legato.definitions.graph import (
+    Arg,
+    Each,
+    FromNode,
+    FromParam,
+    Graph,
+    Literal,
+    Node,
+    topological,
+)
+from legato.definitions.task import Task
+
+_builders: list[_Builder] = []
+
+
+def current_builder() -> _Builder | None:
+    """The pipeline whose body is being evaluated right now, if any."""
+    return _builders[-1] if _builders else None
+
+
+class unmapped:
+    """Pass a value whole to every element of a ``.map()`` call instead of iterating it."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Lazy:
+    """Something that only has a value at run time; using it as a value now is an error."""
+
+    _what = "a lazy value"
+
+    def _misuse(self, *_: Any, **__: Any) -> Any:
+        file, line = _caller()
+        raise DefinitionError(
+            f"{self._what} has no value while the pipeline is being defined; "
+            "pass it to another task instead (use .map() to iterate over it)",
+            file,
+            line,
+        )
+
+    __iter__ = __bool__ = __len__ = __getitem__ = __add__ = __radd__ = _misuse
+    __sub__ = __mul__ = __truediv__ = __eq__ = __lt__ = __gt__ = __contains__ = _misuse
+    __hash__ = object.__hash__
+
+
+class Handle(_Lazy):
+    """The future result of a task call. ``a >> b`` makes b wait for a without passing data."""
+
+    def __init__(self, builder: _Builder, node_id: str, mapped: bool) -> None:
+        self._builder = builder
+        self.node_id = node_id
+        self.mapped = mapped
+        self._what = f"the result of task {node_id!r}"
+
+    def __rshift__(self, other: Handle | Iterable[Handle]) -> Any:
+        for h in [other] if isinstance(other, Handle) else list(other):
+            self._builder.add_order(self, h)
+        return other
+
+    def __lshift__(self, other: Handle | Iterable[Handle]) -> Any:
+        for h in [other] if isinstance(other, Handle) else list(other):
+            self._builder.add_order(h, self)
+        return other
+
+    def __rrshift__(self, other: Iterable[Handle]) -> Handle:
+        for h in list(other):
+            self._builder.add_order(h, self)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<handle {self.node_id}>"
+
+
+class ParamHandle(_Lazy):
+    """A pipeline param inside the pipeline body."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._what = f"param {name!r}"
+
+    def __repr__(self) -> str:
+        return f"<param {self.name}>"
+
+
+def _caller() -> tuple[str, int]:
+    # The first frame outside the legato package is the user's line.
+    frame = sys._getframe(1)
+    pkg = __file__.rsplit("/definitions/", 1)[0]
+    while frame is not None and frame.f_code.co_filename.startswith(pkg):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return ("<unknown>", 0)
+    return (frame.f_code.co_filename, frame.f_lineno)
+
+
+class _Builder:
+    def __init__(self, pipeline_name: str) -> None:
+        self.pipeline_name = pipeline_name
+        self.nodes: dict[str, Node] = {}
+        self.order_edges: dict[str, list[str]] = {}
+        self.edge_lines: dict[tuple[str, str], tuple[str, int]] = {}
+        self.counts: dict[str, int] = {}
+
+    def _arg(
+        self, value: Any, file: str, line: int, task: Task
+    ) -> Literal | FromNode | FromParam:
+        if isinstance(value, Handle):
+            if value._builder is not self:
+                raise DefinitionError(
+                    f"task {task.name!r} was given a result from another pipeline", file, line
+                )
+            return FromNode(value.node_id)
+        if isinstance(value, ParamHandle):
+            return FromParam(value.name)
+        if isinstance(value, list | tuple | dict | set) and _contains_lazy(value):
+            raise DefinitionError(
+                f"task {task.name!r}: task results inside a {type(value).__name__} cannot be "
+                "passed; pass each result as its own argument",
+                file,
+                line,
+            )
+        return Literal(value)
+
+    def add_call(
+        self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], mapped: bool
+    ) -> Handle:
+        file, line = _caller()
+        try:
+            task.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise DefinitionError(f"task {task.name!r} called wrongly: {exc}", file, line) from None
+        n = self.counts.get(task.name, 0) + 1
+        self.counts[task.name] = n
+        node_id = task.name if n == 1 else f"{task.name}_{n}"
+        while node_id in self.nodes:
+            node_id += "_"
+
+        def convert(value: Any) -> Arg:
+            if not mapped:
+                if isinstance(value, unmapped):
+                    value = value.value
+                return self._arg(value, file, line, task)
+            if isinstance(value, unmapped):
+                return self._arg(value.value, file, line, task)
+            inner = self._arg(value, file, line, task)
+            if isinstance(inner, Literal) and (
+                isinstance(inner.value, str | bytes) or not isinstance(inner.value, Iterable)
+            ):
+                return inner  # a scalar is passed whole, as with unmapped()
+            return Each(inner)
+
+        cargs = tuple(convert(a) for a in args)
+        ckwargs = tuple((k, convert(v)) for k, v in kwargs.items())
+        if mapped and not any(isinstance(a, Each) for a in (*cargs, *(v for _, v in ckwargs))):
+            raise DefinitionError(
+                f"{task.name}.map() needs at least one list or task result to iterate over",
+                file,
+                line,
+            )
+        upstream: list[str] = []
+        for a in (*cargs, *(v for _, v in ckwargs)):
+            src = a.source if isinstance(a, Each) else a
+            if isinstance(src, FromNode) and src.node not in upstream:
+                upstream.append(src.node)
+        self.nodes[node_id] = Node(
+            id=node_id,
+            task=task,
+            args=cargs,
+            kwargs=ckwargs,
+            mapped=mapped,
+            upstream=tuple(upstream),
+            file=file,
+            line=line,
+        )
+        for up in upstream:
+            self.edge_lines[(up, node_id)] = (file, line)
+        return Handle(self, node_id, mapped)
+
+    def add_order(self, before: Handle, after: Handle) -> None:
+        file, line = _caller()
+        for h in (before, after):
+            if not isinstance(h, Handle) or h._builder is not self:
+                raise DefinitionError("'>>' links task results of the same pipeline", file, line)
+        node = self.nodes[after.node_id]
+        if before.node_id == after.node_id:
+            raise DefinitionError(f"dependency cycle: {before.node_id} -> itself", file, line)
+        if before.node_id not in node.upstream:
+            self.nodes[after.node_id] = Node(
+                **{**node.__dict__, "upstream": (*node.upstream, before.node_id)}
+            )
+            self.edge_lines[(before.node_id, after.node_id)] = (file, line)
+
+    def graph(self) -> Graph:
+        return topological(self.nodes, self.edge_lines)
+
+
+def _contains_lazy(value: Any) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return any(isinstance(v, _Lazy) for v in items)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A pipeline param: its name, type hint and default."""
+
+    name: str
+    annotation: Any
+    default: Any
+    required: bool
+
+    @property
+    def type_name(self) -> str:
+        ann = self.annotation
+        if ann is inspect.Parameter.empty:
+            return "any"
+        return ann if isinstance(ann, str) else getattr(ann, "__name__", None) or repr(ann)
+
+
+class Pipeline:
+    """A named, static graph of task calls, with params and metadata."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        description: str,
+        tags: frozenset[str],
+    ) -> None:
+        self.fn = fn
+        self.name = name
+        self.description = description
+        self.tags = tags
+        code = fn.__code__
+        self.file, self.line = code.co_filename, code.co_firstlineno
+        self.module = fn.__module__
+        self.params = self._read_params()
+        self.graph = self._build()
+        self.code_version = ""  # set by the loader from the project's source files
+
+    def _read_params(self) -> dict[str, Param]:
+        out: dict[str, Param] = {}
+        try:
+            hints = inspect.get_annotations(self.fn, eval_str=True)
+        except Exception:
+            hints = inspect.get_annotations(self.fn)
+        for p in inspect.signature(self.fn).parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise DefinitionError(
+                    f"pipeline {self.name!r}: params must be named (no *args/**kwargs)",
+                    self.file,
+                    self.line,
+                )
+            out[p.name] = Param(
+                name=p.name,
+                annotation=hints.get(p.name, inspect.Parameter.empty),
+                default=None if p.default is p.empty else p.default,
+                required=p.default is p.empty,
+            )
+        return out
+
+    def _build(self) -> Graph:
+        builder = _Builder(self.name)
+        _builders.append(builder)
+        try:
+            self.fn(**{name: ParamHandle(name) for name in self.params})
+        finally:
+            _builders.pop()
+        if not builder.nodes:
+            raise DefinitionError(f"pipeline {self.name!r} calls no tasks", self.file, self.line)
+        return builder.graph()
+
+    def validate_params(
+        self, given: Mapping[str, Any], *, from_text: bool = False
+    ) -> dict[str, Any]:
+        """Check params against the pipeline's signature and type hints; fill in defaults.
+
+        With ``from_text`` the values are command-line strings: each is validated as given
+        and, if that fails, as JSON (so ``--param limit=10`` or ``--param ids=[1,2]`` work).
+        """
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            known = ", ".join(self.params) or "none"
+            raise ParamError(
+                f"pipeline {self.name!r} has no param {unknown[0]!r} (its params: {known})"
+            )
+        out: dict[str, Any] = {}
+        for name, spec in self.params.items():
+            if name not in given:
+                if spec.required:
+                    raise ParamError(f"pipeline {self.name!r} needs param {name!r}")
+                out[name] = spec.default
+                continue
+            out[name] = _validate(self.name, spec, given[name], from_text)
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able description of the graph, kept with each code version."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "file": self.file,
+            "line": self.line,
+            "params": [
+                {
+                    "name": p.name,
+                    "type": p.type_name,
+                    "required": p.required,
+                    "default": _jsonable(p.default),
+                }
+                for p in self.params.values()
+            ],
+            "nodes": [
+                {
+                    "id": n.id,
+                    "task": n.task.name,
+                    "mapped": n.mapped,
+                    "upstream": list(n.upstream),
+                    "line": n.line,
+                    "retries": n.task.retry.retries,
+                    "timeout": n.task.timeout,
+                    "tags": sorted(n.task.tags),
+                    "description": n.task.description.split("\n", 1)[0],
+                }
+                for n in self.graph.nodes.values()
+            ],
+        }
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
+def _validate(pipeline: str, spec: Param, value: Any, from_text: bool) -> Any:
+    if spec.annotation is inspect.Parameter.empty:
+        return value
+    from pydantic import TypeAdapter, ValidationError  # only runs get here: keeps import light
+
+    adapter: TypeAdapter[Any] = TypeAdapter(spec.annotation)
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as first:
+        if from_text and isinstance(value, str):
+            import json
+
+            try:
+                return adapter.validate_python(json.loads(value))
+            except (ValueError, ValidationError):
+                pass
+        reason = first.errors()[0]["msg"] if first.errors() else str(first)
+        raise ParamError(
+            f"pipeline {pipeline!r}: param {spec.name!r} expects {spec.type_name}, "
+            f"got {value!r} ({reason})"
+        ) from None
+
+
+@overload
+def pipeline(fn: Callable[..., Any], /) -> Pipeline: ...
+@overload
+def pipeline(
+    *, name: str | None = None, description: str | None = None, tags: Iterable[str] = ()
+) -> Callable[[Callable[..., Any]], Pipeline]: ...
+
+
+def pipeline(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Iterable[str] = (),
+) -> Pipeline | Callable[[Callable[..., Any]], Pipeline]:
+    """Declare a pipeline. Its body runs once, at import, to record the graph of task calls.
+
+    The function's parameters are the pipeline's params, validated from their type hints
+    when a run starts; inside the body they are placeholders to pass to tasks.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Pipeline:
+        return Pipeline(
+            f,
+            name=name or f.__name__,
+            description=description if description is not None else (inspect.getdoc(f) or ""),
+            tags=frozenset(tags),
+        )
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap

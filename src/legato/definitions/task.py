@@ -1,0 +1,199 @@
+"""The @task decorator: a Python function plus its retry policy, timeout and metadata."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, overload
+
+from legato.definitions.context import Context
+from legato.definitions.durations import parse_duration
+from legato.definitions.errors import DefinitionError
+from legato.definitions.retry import Condition, RetryPolicy
+
+_CONTEXT_NAMES = ("ctx", "context")
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """A unit of work. Called inside a @pipeline body it returns a lazy handle, not a value."""
+
+    fn: Callable[..., Any]
+    name: str
+    retry: RetryPolicy
+    timeout: float | None
+    tags: frozenset[str]
+    description: str
+    context_arg: str | None
+    in_process: bool
+    file: str
+    line: int
+
+    @property
+    def signature(self) -> inspect.Signature:
+        sig = inspect.signature(self.fn)
+        if self.context_arg is None:
+            return sig
+        return sig.replace(
+            parameters=[p for p in sig.parameters.values() if p.name != self.context_arg]
+        )
+
+    def named(self, name: str) -> Task:
+        """The same task under another node name, for calling it twice in one pipeline."""
+        return replace(self, name=name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from legato.definitions.pipeline import current_builder
+
+        builder = current_builder()
+        if builder is None:
+            raise DefinitionError(
+                f"task {self.name!r} was called outside a @pipeline body; "
+                f"call {self.name}.fn(...) to run the plain function"
+            )
+        return builder.add_call(self, args, kwargs, mapped=False)
+
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        """One task run per element of the iterable arguments, decided at run time.
+
+        Wrap an argument in ``unmapped(...)`` to pass it whole to every element.
+        """
+        from legato.definitions.pipeline import current_builder
+
+        builder = current_builder()
+        if builder is None:
+            raise DefinitionError(f"{self.name}.map() was called outside a @pipeline body")
+        return builder.add_call(self, args, kwargs, mapped=True)
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+
+def _context_arg(fn: Callable[..., Any]) -> str | None:
+    params = list(inspect.signature(fn).parameters.values())
+    if not params:
+        return None
+    first = params[0]
+    ann = first.annotation
+    if ann is Context or ann == "Context" or (isinstance(ann, str) and ann.endswith(".Context")):
+        return first.name
+    if first.name in _CONTEXT_NAMES:
+        return first.name
+    return None
+
+
+def _where(fn: Callable[..., Any]) -> tuple[str, int]:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ("<unknown>", 0)
+    return (code.co_filename, code.co_firstlineno)
+
+
+def _exceptions(
+    value: type[BaseException] | Iterable[type[BaseException]],
+) -> tuple[type[BaseException], ...]:
+    if isinstance(value, type):
+        value = (value,)
+    out = tuple(value)
+    for item in out:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise TypeError(f"retry_on: {item!r} is not an exception class")
+    return out
+
+
+@overload
+def task(fn: Callable[..., Any], /) -> Task: ...
+@overload
+def task(
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_delay: str | float | timedelta = 0,
+    retry_backoff: float = 1.0,
+    retry_max_delay: str | float | timedelta | None = None,
+    retry_jitter: float = 0.0,
+    retry_on: type[BaseException] | Iterable[type[BaseException]] = Exception,
+    retry_when: Condition | Callable[[], bool] | None = None,
+    timeout: str | float | timedelta | None = None,
+    tags: Iterable[str] = (),
+    description: str | None = None,
+    in_process: bool = False,
+) -> Callable[[Callable[..., Any]], Task]: ...
+
+
+def task(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_delay: str | float | timedelta = 0,
+    retry_backoff: float = 1.0,
+    retry_max_delay: str | float | timedelta | None = None,
+    retry_jitter: float = 0.0,
+    retry_on: type[BaseException] | Iterable[type[BaseException]] = Exception,
+    retry_when: Condition | Callable[[], bool] | None = None,
+    timeout: str | float | timedelta | None = None,
+    tags: Iterable[str] = (),
+    description: str | None = None,
+    in_process: bool = False,
+) -> Task | Callable[[Callable[..., Any]], Task]:
+    """Declare a task.
+
+    ``retries``: how many more attempts after the first fails. ``retry_delay`` is the first
+    wait, ``retry_backoff`` multiplies it each time (2 for exponential), ``retry_max_delay``
+    caps it and ``retry_jitter`` (a fraction) spreads it. ``retry_on`` limits which exceptions
+    retry; raise ``FailNow`` to fail at once. ``retry_when`` names a condition that must hold
+    before the next attempt starts. ``timeout`` kills an attempt that runs longer.
+    ``in_process`` runs the task in a thread of the driver, for light tasks.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Task:
+        if not callable(f):
+            raise TypeError("@task decorates a function")
+        file, line = _where(f)
+        try:
+            if retries < 0:
+                raise ValueError("retries must be >= 0")
+            if retry_backoff < 1:
+                raise ValueError("retry_backoff must be >= 1")
+            if not 0 <= retry_jitter <= 1:
+                raise ValueError("retry_jitter must be between 0 and 1")
+            cond = retry_when
+            if cond is not None and not isinstance(cond, Condition):
+                if not callable(cond):
+                    raise ValueError("retry_when must be a Condition or a callable returning bool")
+                cond = Condition(check=cond)
+            policy = RetryPolicy(
+                retries=retries,
+                delay=parse_duration(retry_delay, field="retry_delay") or 0.0,
+                backoff=retry_backoff,
+                max_delay=parse_duration(retry_max_delay, field="retry_max_delay"),
+                jitter=retry_jitter,
+                retry_on=_exceptions(retry_on),
+                condition=cond,
+            )
+            limit = parse_duration(timeout, field="timeout")
+            if limit is not None and limit <= 0:
+                raise ValueError("timeout must be positive")
+        except (ValueError, TypeError) as exc:
+            raise DefinitionError(f"task {f.__name__!r}: {exc}", file, line) from None
+        doc = inspect.getdoc(f) or ""
+        return Task(
+            fn=f,
+            name=name or f.__name__,
+            retry=policy,
+            timeout=limit,
+            tags=frozenset(tags),
+            description=description if description is not None else doc,
+            context_arg=_context_arg(f),
+            in_process=in_process,
+            file=file,
+            line=line,
+        )
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap

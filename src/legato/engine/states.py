@@ -1,0 +1,89 @@
+"""Run and task states, and the only transitions allowed between them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunState(StrEnum):
+    """The life of a run."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def finished(self) -> bool:
+        return self in _RUN_FINAL
+
+
+class TaskState(StrEnum):
+    """The life of one task run inside a run."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UP_FOR_RETRY = "up_for_retry"
+    SKIPPED = "skipped"
+    UPSTREAM_FAILED = "upstream_failed"
+    CANCELED = "canceled"
+
+    @property
+    def finished(self) -> bool:
+        return self in _TASK_FINAL
+
+
+_RUN_FINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELED})
+_TASK_FINAL = frozenset(
+    {
+        TaskState.SUCCEEDED,
+        TaskState.FAILED,
+        TaskState.SKIPPED,
+        TaskState.UPSTREAM_FAILED,
+        TaskState.CANCELED,
+    }
+)
+
+RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    RunState.QUEUED: frozenset({RunState.RUNNING, RunState.CANCELED}),
+    RunState.RUNNING: frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELED}),
+    RunState.SUCCEEDED: frozenset(),
+    RunState.FAILED: frozenset(),
+    RunState.CANCELED: frozenset(),
+}
+
+T = TaskState
+TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    # A mapped node's own row goes pending -> running when it expands into its elements.
+    T.PENDING: frozenset({T.QUEUED, T.RUNNING, T.SKIPPED, T.UPSTREAM_FAILED, T.CANCELED}),
+    T.QUEUED: frozenset({T.RUNNING, T.CANCELED}),
+    T.RUNNING: frozenset({T.SUCCEEDED, T.FAILED, T.UP_FOR_RETRY, T.SKIPPED, T.CANCELED}),
+    # An up_for_retry task fails for good when its retry condition never comes true.
+    T.UP_FOR_RETRY: frozenset({T.QUEUED, T.FAILED, T.CANCELED}),
+    T.SUCCEEDED: frozenset(),
+    T.FAILED: frozenset(),
+    T.SKIPPED: frozenset(),
+    T.UPSTREAM_FAILED: frozenset(),
+    T.CANCELED: frozenset(),
+}
+del T
+
+
+class InvalidTransition(Exception):
+    """A state change that the transition table does not allow."""
+
+
+def check_run_transition(old: RunState, new: RunState) -> None:
+    """Raise InvalidTransition unless a run may go from ``old`` to ``new``."""
+    if new not in RUN_TRANSITIONS[old]:
+        raise InvalidTransition(f"run cannot go from {old} to {new}")
+
+
+def check_task_transition(old: TaskState, new: TaskState) -> None:
+    """Raise InvalidTransition unless a task run may go from ``old`` to ``new``."""
+    if new not in TASK_TRANSITIONS[old]:
+        raise InvalidTransition(f"task cannot go from {old} to {new}")

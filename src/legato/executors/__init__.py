@@ -1,0 +1,5 @@
+"""Executors run task attempts: a local pool of worker processes (or threads), later Dask.
+
+They share one small interface (``executors.base.Executor``): submit an attempt, wait for
+outcomes, kill an attempt. The engine never cares where an attempt runs.
+"""

@@ -1,0 +1,119 @@
+"""The executor interface and the messages that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from legato.definitions.pipeline import Pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRef:
+    """Where a task's result is stored and how to read it back.
+
+    ``uri`` is None when nothing was stored (the task returned None).
+    """
+
+    uri: str | None
+    format: str  # "none" | "pickle" | "parquet-pandas" | "parquet-polars" | "parquet-arrow"
+
+
+# Inputs of an attempt, resolved by the driver from the graph and the run's state.
+@dataclass(frozen=True, slots=True)
+class Value:
+    """A literal or param value, passed as is."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A stored upstream result, loaded by the worker."""
+
+    ref: ResultRef
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """Element ``index`` of a stored list result (the input of one mapped task run).
+
+    ``item`` is the element's own stored ref when the upstream stored its items separately.
+    """
+
+    ref: ResultRef
+    index: int
+    item: ResultRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredList:
+    """The collected results of a mapped node, in element order."""
+
+    refs: tuple[ResultRef, ...]
+
+
+Input = Value | Stored | StoredItem | StoredList
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptSpec:
+    """Everything a worker needs to run one attempt. Picklable; holds no results in memory."""
+
+    run_id: str
+    pipeline: str
+    node: str  # node id in the pipeline graph: how the worker finds the task
+    task_key: str  # "node" or "node[i]" for a mapped element
+    map_index: int | None
+    attempt: int  # 1-based
+    args: tuple[Input, ...]
+    kwargs: tuple[tuple[str, Input], ...]
+    params: Mapping[str, Any]
+    partition: str | None
+    result_key: str  # "<run_id>/<task_key>": where the result store keeps the output
+    log_path: str  # file that receives stdout, stderr and logging of the attempt
+    timeout: float | None  # enforced by the driver (kill); informative for the worker
+    store_items: bool = False  # the result is mapped over: also store each list element
+    in_process: bool = False  # run in a thread of the driver instead of a worker process
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """What became of an attempt."""
+
+    run_id: str
+    task_key: str
+    attempt: int
+    status: str  # "succeeded" | "failed" | "skipped" | "timeout" | "crashed" | "canceled"
+    result: ResultRef | None = None
+    item_refs: tuple[ResultRef, ...] | None = None  # when store_items: each element's ref
+    item_count: int | None = None  # len() of a list result that is mapped over
+    error: str | None = None  # one line, e.g. "ValueError: bad row 12"
+    traceback: str | None = None
+    retryable: bool = True  # False for FailNow, for exceptions outside retry_on, bad results
+    worker: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    """Runs attempts somewhere and reports their outcomes."""
+
+    def start(self, pipelines: Mapping[str, Pipeline]) -> None:
+        """Get ready to run tasks of these pipelines (spawn workers and so on)."""
+
+    def free_slots(self) -> int:
+        """How many more attempts may be submitted right now without waiting."""
+
+    def submit(self, spec: AttemptSpec) -> str:
+        """Start the attempt now on a free slot; returns a label of where it runs."""
+
+    def kill(self, run_id: str, task_key: str, attempt: int, status: str, reason: str) -> None:
+        """Stop a running attempt; its outcome (``status``, error ``reason``) comes from wait()."""
+
+    def wait(self, timeout: float | None) -> list[AttemptOutcome]:
+        """Block until at least one attempt finishes or ``timeout`` seconds pass."""
+
+    def shutdown(self) -> None:
+        """Stop all workers."""

@@ -1,0 +1,188 @@
+"""Sending an attempt's stdout, stderr and logging records to its log file.
+
+Two ways, one per kind of worker:
+
+* ``fd`` (a worker process runs one attempt at a time): the log file is dup2'ed onto file
+  descriptors 1 and 2, so output of C extensions and of child processes lands in the log
+  too; ``sys.stdout``/``sys.stderr`` and a root logging handler point at it for the
+  attempt. Everything is put back afterwards.
+* ``thread`` (attempts share the driver process): file descriptors are process-wide, so they
+  are left alone. ``sys.stdout``/``sys.stderr`` are replaced once, for good, by proxies that
+  send each write to the stream registered for the writing thread, or to the original
+  stream; one root handler does the same for logging records. Output of threads a task
+  starts itself, of C code and of child processes is not captured in this mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TextIO
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_formatter = logging.Formatter(LOG_FORMAT)
+
+
+def open_log(path: str) -> int:
+    """Open (append) an attempt's log file, creating its folder if needed; returns the fd."""
+    # O_APPEND: the dup'ed descriptors of children and the Python stream all write at the
+    # end, so nothing overwrites anything (and a retry writing to the same file appends).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return os.open(path, flags, 0o666)
+
+
+def _text_stream(fd: int) -> TextIO:
+    # Line buffered: a print()ed line reaches the file before a later os.write(1, ...).
+    return open(  # closed by the capture context
+        fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False
+    )
+
+
+def _dup(fd: int) -> int | None:
+    try:
+        return os.dup(fd)
+    except OSError:  # the descriptor is not open in this process
+        return None
+
+
+class _FdState:
+    """What fd capture reuses from one attempt to the next in a worker process."""
+
+    stream: TextIO | None = None
+    pid = 0
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(_formatter)
+
+
+def _fd1_stream() -> TextIO:
+    # One text stream over fd 1 serves every attempt of a worker: fd 1 *is* the attempt's
+    # log while one runs, so nothing needs creating per attempt.
+    if _FdState.stream is None or _FdState.stream.closed or _FdState.pid != os.getpid():
+        _FdState.stream = _text_stream(1)
+        _FdState.pid = os.getpid()
+    return _FdState.stream
+
+
+@contextmanager
+def capture_fds(fd: int) -> Iterator[TextIO]:
+    """Send fds 1 and 2, sys.stdout/stderr and root logging to ``fd`` (a worker process)."""
+    for s in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            s.flush()  # the worker's own pending output belongs before the redirection
+    saved = (_dup(1), _dup(2))
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    stream = _fd1_stream()
+    old = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = stream
+    handler = _FdState.handler
+    handler.setStream(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        with suppress(Exception):
+            stream.flush()  # while fd 1 is still the log
+        sys.stdout, sys.stderr = old
+        for target, copy in zip((1, 2), saved, strict=True):
+            if copy is None:
+                with suppress(OSError):
+                    os.close(target)
+            else:
+                os.dup2(copy, target)
+                os.close(copy)
+
+
+class _Router:
+    """Stands in for sys.stdout or sys.stderr; each write goes to its thread's stream."""
+
+    def __init__(self, fallback: Any) -> None:
+        self._fallback = fallback
+        self.targets: dict[int, TextIO] = {}
+
+    def _current(self) -> Any:
+        return self.targets.get(threading.get_ident(), self._fallback)
+
+    def write(self, text: str) -> int:
+        return int(self._current().write(text))
+
+    def writelines(self, lines: Any) -> None:
+        self._current().writelines(lines)
+
+    def flush(self) -> None:
+        self._current().flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, buffer...
+        if name in ("targets", "_fallback"):  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self._current(), name)
+
+
+class _ThreadLogHandler(logging.Handler):
+    """One root handler for all thread attempts: a record goes to its thread's stream."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(_formatter)
+        self.targets: dict[int, TextIO] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = self.targets.get(record.thread or 0)
+        if stream is None:
+            return
+        try:
+            stream.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+_install_lock = threading.Lock()
+_log_handler = _ThreadLogHandler()
+
+
+def _routers() -> tuple[_Router, _Router, _ThreadLogHandler]:
+    # Installed once and kept: a proxy removed per attempt could drop output of another
+    # thread's attempt still running. Re-installed if someone (a test runner) swapped the
+    # streams or the root handlers since.
+    with _install_lock:
+        out = []
+        for name in ("stdout", "stderr"):
+            current = getattr(sys, name)
+            if not isinstance(current, _Router):
+                current = _Router(current)
+                setattr(sys, name, current)
+            out.append(current)
+        root = logging.getLogger()
+        if _log_handler not in root.handlers:
+            root.addHandler(_log_handler)
+        return out[0], out[1], _log_handler
+
+
+@contextmanager
+def capture_thread(fd: int) -> Iterator[TextIO]:
+    """Send this thread's sys.stdout/stderr writes and logging records to ``fd``."""
+    stream = _text_stream(fd)
+    ident = threading.get_ident()
+    holders = _routers()
+    for holder in holders:
+        holder.targets[ident] = stream
+    try:
+        yield stream
+    finally:
+        for holder in holders:
+            holder.targets.pop(ident, None)
+        with suppress(Exception):
+            stream.flush()
+        with suppress(Exception):
+            stream.close()

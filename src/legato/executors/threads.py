@@ -1,0 +1,70 @@
+"""Attempts run in threads of the driver: thread mode, and in-process tasks in process mode."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+
+from legato.executors.base import AttemptOutcome, AttemptSpec
+
+
+class ThreadRunner:
+    """Runs each submitted attempt at once in a daemon thread, reusing idle threads.
+
+    Not a ThreadPoolExecutor: a killed attempt cannot be stopped and keeps its thread, and
+    in a fixed pool it would hold back the next submissions; here a new thread starts when
+    none is idle, so the caller alone bounds concurrency. Daemon threads, so that a hung
+    task does not keep the interpreter from exiting.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[AttemptSpec], AttemptOutcome],
+        done: Callable[[AttemptSpec, AttemptOutcome], None],
+        name: str = "legato-attempt",
+    ) -> None:
+        self._run = run
+        self._done = done
+        self._name = name
+        self._jobs: queue.SimpleQueue[AttemptSpec | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads = 0
+        self._stopped = False
+
+    def submit(self, spec: AttemptSpec) -> None:
+        """Start ``spec`` now in an idle thread or a new one."""
+        with self._lock:
+            if self._stopped:
+                raise RuntimeError("the thread runner is stopped")
+            if self._idle:
+                self._idle -= 1
+            else:
+                self._threads += 1
+                threading.Thread(
+                    target=self._loop, name=f"{self._name}-{self._threads}", daemon=True
+                ).start()
+        self._jobs.put(spec)
+
+    def _loop(self) -> None:
+        while True:
+            spec = self._jobs.get()
+            if spec is None:
+                return
+            outcome = self._run(spec)  # never raises
+            try:
+                self._done(spec, outcome)
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+    def stop(self) -> None:
+        """Let every thread end once it is idle; does not wait for running attempts."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            count = self._threads
+        for _ in range(count):
+            self._jobs.put(None)

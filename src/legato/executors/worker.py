@@ -1,0 +1,215 @@
+"""Running one attempt: load its inputs, call the task with its output captured, store the result.
+
+``run_attempt`` is shared by worker processes and by the threads of in-process attempts. It
+never raises: whatever happens becomes an AttemptOutcome, so a worker can go on with the
+next attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from contextlib import AbstractContextManager, suppress
+from typing import Any, TextIO
+
+from legato.definitions.context import Context
+from legato.definitions.errors import FailNow, Skip
+from legato.definitions.task import Task
+from legato.executors.base import (
+    AttemptOutcome,
+    AttemptSpec,
+    Input,
+    ResultRef,
+    Stored,
+    StoredItem,
+    StoredList,
+    Value,
+)
+from legato.executors.capture import capture_fds, capture_thread, open_log
+from legato.results.errors import ResultError
+from legato.results.store import ResultStore
+
+ERROR_LIMIT = 500  # characters of the one-line error kept in an outcome
+_task_loggers_ready = False
+
+
+def one_line(exc: BaseException) -> str:
+    """``"ExcType: message"`` on one line, cut to ERROR_LIMIT characters."""
+    text = " ".join(str(exc).split())
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line if len(line) <= ERROR_LIMIT else line[: ERROR_LIMIT - 1] + "…"
+
+
+def _format_tb(exc: BaseException, skip_first: bool) -> str:
+    tb = exc.__traceback__
+    if skip_first and tb is not None:
+        tb = tb.tb_next  # drop the frame of run_attempt itself: users care about theirs
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _task_logger(task_key: str) -> logging.Logger:
+    global _task_loggers_ready
+    if not _task_loggers_ready:
+        # ctx.log.info() must reach the attempt log although the root logger is at WARNING
+        # by default. Setting the level once on the parent (not on each task's logger)
+        # keeps it cheap: setLevel clears the level cache of every logger.
+        parent = logging.getLogger("legato.task")
+        if parent.level == logging.NOTSET:
+            parent.setLevel(logging.INFO)
+        _task_loggers_ready = True
+    return logging.getLogger(f"legato.task.{task_key}")
+
+
+def _load(inp: Input, results: ResultStore) -> Any:
+    if isinstance(inp, Value):
+        return inp.value
+    if isinstance(inp, Stored):
+        return results.get(inp.ref)
+    if isinstance(inp, StoredItem):
+        if inp.item is not None:
+            return results.get(inp.item)
+        return results.get(inp.ref)[inp.index]
+    if isinstance(inp, StoredList):
+        return [results.get(r) for r in inp.refs]
+    raise TypeError(f"unknown input {inp!r}")
+
+
+class _Attempt:
+    """The state of one attempt while it runs; builds its outcome."""
+
+    def __init__(self, spec: AttemptSpec, worker: str | None, log: TextIO | None) -> None:
+        self.spec = spec
+        self.worker = worker
+        self.log = log
+
+    def write(self, text: str) -> None:
+        if self.log is not None:
+            with suppress(Exception):
+                self.log.write(text if text.endswith("\n") else text + "\n")
+                self.log.flush()
+
+    def outcome(self, status: str, **fields: Any) -> AttemptOutcome:
+        s = self.spec
+        return AttemptOutcome(
+            run_id=s.run_id,
+            task_key=s.task_key,
+            attempt=s.attempt,
+            status=status,
+            worker=self.worker,
+            **fields,
+        )
+
+    def failed(
+        self, error: str, retryable: bool, tb: str | None = None, log: bool = True
+    ) -> AttemptOutcome:
+        if log:
+            self.write(tb or error)
+        return self.outcome("failed", error=error, traceback=tb, retryable=retryable)
+
+
+def run_attempt(
+    spec: AttemptSpec,
+    task: Task,
+    results: ResultStore,
+    *,
+    capture: str = "fd",
+    worker: str | None = None,
+) -> AttemptOutcome:
+    """Run one attempt of ``task`` and return its outcome; never raises.
+
+    ``capture`` is "fd" in a worker process (file descriptors 1 and 2 are redirected) or
+    "thread" in a thread of a process running other things. ``worker`` labels the outcome.
+    """
+    if capture not in ("fd", "thread"):
+        raise ValueError(f"capture must be 'fd' or 'thread', not {capture!r}")
+    att = _Attempt(spec, worker, None)
+    try:
+        fd = open_log(spec.log_path)
+    except BaseException as exc:
+        return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
+    try:
+        ctx: AbstractContextManager[TextIO] = (
+            capture_fds(fd) if capture == "fd" else capture_thread(fd)
+        )
+        with ctx as stream:
+            att.log = stream
+            return _run(att, task, results)
+    except BaseException as exc:  # the capture itself failed: not the task's fault
+        return att.failed(f"cannot capture the output: {one_line(exc)}", True, log=False)
+    finally:
+        os.close(fd)
+
+
+def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
+    spec = att.spec
+    key = spec.task_key
+    try:
+        args = [_load(a, results) for a in spec.args]
+        kwargs = {name: _load(a, results) for name, a in spec.kwargs}
+    except BaseException as exc:
+        # A missing or unreadable upstream result will not come back by retrying.
+        return att.failed(
+            f"cannot load the inputs of task {key!r}: {one_line(exc)}",
+            retryable=not isinstance(exc, ResultError),
+            tb=_format_tb(exc, False),
+        )
+    log = _task_logger(key)
+    if task.context_arg is not None:
+        ctx = Context(
+            run_id=spec.run_id,
+            pipeline=spec.pipeline,
+            task=key,
+            attempt=spec.attempt,
+            partition=spec.partition,
+            params=spec.params,
+            log=log,
+            map_index=spec.map_index,
+        )
+        args.insert(0, ctx)
+    try:
+        value = task.fn(*args, **kwargs)
+    except Skip as exc:
+        reason = " ".join(str(exc).split()) or None
+        att.write(f"skipped: {reason}" if reason else "skipped")
+        return att.outcome("skipped", error=reason, retryable=False)
+    except FailNow as exc:
+        return att.failed(one_line(exc), False, _format_tb(exc, True))
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the worker lives on
+        return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
+    del args, kwargs
+    return _store(att, value, results)
+
+
+def _store(att: _Attempt, value: Any, results: ResultStore) -> AttemptOutcome:
+    spec = att.spec
+    key = spec.task_key
+    if spec.store_items and not isinstance(value, list | tuple):
+        return att.failed(
+            f"task {key!r} is mapped over but returned {type(value).__name__}, not a list",
+            retryable=False,
+        )
+    ref: ResultRef | None = None
+    try:
+        ref = results.put(spec.result_key, value)
+        items = results.put_items(spec.result_key, value) if spec.store_items else None
+    except BaseException as exc:
+        if ref is not None:
+            with suppress(Exception):
+                results.delete(ref)  # all or nothing: no result without its items
+        if isinstance(exc, ResultError):
+            return att.failed(
+                f"result of task {key!r} cannot be stored: {exc.reason}", False,
+                _format_tb(exc, False),
+            )
+        # An I/O error (disk full, network) may well pass: let the retry policy decide.
+        return att.failed(
+            f"cannot store the result of task {key!r}: {one_line(exc)}", True,
+            _format_tb(exc, False),
+        )
+    return att.outcome(
+        "succeeded",
+        result=ref,
+        item_refs=items,
+        item_count=len(value) if spec.store_items else None,
+    )

@@ -1,0 +1,9 @@
+"""The result store: task outputs kept where any worker can read them (a folder or fsspec URL).
+
+Pickle by default; Parquet for pandas, polars and Arrow frames.
+"""
+
+from legato.results.errors import ResultError
+from legato.results.store import ResultStore
+
+__all__ = ["ResultError", "ResultStore"]

@@ -1,0 +1,86 @@
+"""How a value is written to and read from the result store, chosen by the value's type.
+
+Frame libraries are never imported to *choose* a format: a value can only be a pandas,
+polars or Arrow frame if that library is already in ``sys.modules``, so the check is a dict
+lookup and an identity test. Subclasses (a GeoDataFrame, say) are pickled, because Parquet
+would silently give back the base class.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from typing import IO, Any
+
+NONE = "none"
+PICKLE = "pickle"
+PANDAS = "parquet-pandas"
+POLARS = "parquet-polars"
+ARROW = "parquet-arrow"
+FORMATS = (NONE, PICKLE, PANDAS, POLARS, ARROW)
+
+# File name suffix per format; "none" writes no file.
+SUFFIX = {PICKLE: ".pkl", PANDAS: ".parquet", POLARS: ".parquet", ARROW: ".parquet"}
+
+# (module that must already be imported, attribute holding the frame class, format)
+_FRAMES = (
+    ("pandas", "DataFrame", PANDAS),
+    ("polars", "DataFrame", POLARS),
+    ("pyarrow", "Table", ARROW),
+)
+
+Source = str | IO[bytes]
+
+
+def format_of(value: Any) -> str:
+    """The format a value is stored in: "none", a Parquet flavour for frames, else "pickle"."""
+    if value is None:
+        return NONE
+    cls = type(value)
+    top = cls.__module__.partition(".")[0]
+    for module, attr, fmt in _FRAMES:
+        if top == module:
+            mod = sys.modules.get(module)
+            if mod is not None and cls is getattr(mod, attr, None):
+                return fmt
+    return PICKLE
+
+
+def write(fmt: str, value: Any, f: IO[bytes]) -> None:
+    """Write ``value`` to the binary file ``f`` in format ``fmt``."""
+    if fmt == PICKLE:
+        pickle.dump(value, f, protocol=5)
+    elif fmt == PANDAS:
+        value.to_parquet(f)
+    elif fmt == POLARS:
+        value.write_parquet(f)
+    elif fmt == ARROW:
+        import pyarrow.parquet as pq
+
+        pq.write_table(value, f)
+    else:
+        raise ValueError(f"cannot write format {fmt!r}")
+
+
+def read(fmt: str, source: Source) -> Any:
+    """Read a value of format ``fmt`` from a local path or a binary file object."""
+    if fmt == PICKLE:
+        if isinstance(source, str):
+            with open(source, "rb") as f:
+                return pickle.load(f)
+        return pickle.load(source)
+    if fmt == PANDAS:
+        import pandas as pd
+
+        return pd.read_parquet(source)
+    if fmt == POLARS:
+        import polars as pl
+
+        return pl.read_parquet(source)
+    if fmt == ARROW:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(source)
+    if fmt == NONE:
+        return None
+    raise ValueError(f"unknown result format {fmt!r}")

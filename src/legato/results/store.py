@@ -1,0 +1,246 @@
+"""The result store: task outputs kept under a root folder or fsspec URL, one file per result.
+
+A local root uses plain ``os`` calls (no fsspec import: it is the fast, common case) and
+writes each file atomically: into a hidden temp file next to the target, then
+``os.replace``. A crash mid-write leaves at worst a temp file, never a half result under the
+real name. No fsync: a result only has to survive the process that wrote it, not a power
+cut, and an fsync per task would dominate the cost of small tasks.
+
+Any other root (``s3://bucket/prefix``, ``memory://x``...) goes through fsspec. The value is
+serialized in memory first and written with one ``pipe_file`` call, which object stores
+apply atomically (a PUT). Other fsspec file systems give no such promise.
+
+Refs hold absolute URIs (a local absolute path or the full URL) so that any process can read
+them. A ``memory://`` store lives inside one process: use it with thread mode or in tests.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from typing import IO, Any
+
+from legato.executors.base import ResultRef
+from legato.results import serializers
+from legato.results.errors import ResultError
+
+_LOCAL_PROTOCOLS = ("file://", "local://")
+_tmp_counter = itertools.count()  # next() is atomic under the GIL: unique per process
+
+
+class _Unserializable(Exception):
+    """The serializer rejected the value (as opposed to an I/O error)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _check_key(key: str) -> None:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"invalid result key {key!r}")
+
+
+class ResultStore:
+    """Stores task results under ``root``: a local folder or any fsspec URL.
+
+    ``storage_options`` are passed to fsspec (credentials, endpoint...) for URL roots.
+    Safe to share between threads; picklable (the fsspec file system is re-created lazily,
+    also after a fork).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    ) -> None:
+        text = os.fspath(root)
+        for prefix in _LOCAL_PROTOCOLS:
+            if text.startswith(prefix):
+                text = text[len(prefix) :]
+                break
+        self._local: str | None = None
+        self._url: str | None = None
+        if "://" in text:
+            self._url = text.rstrip("/")
+        else:
+            self._local = os.path.abspath(os.path.expanduser(text))
+        self._options = dict(storage_options or {})
+        self._fs: Any = None
+        self._fs_base = ""
+        self._fs_pid = 0
+
+    @property
+    def root(self) -> str:
+        """The absolute local path or the URL results are kept under."""
+        return self._local if self._local is not None else str(self._url)
+
+    def __repr__(self) -> str:
+        return f"ResultStore({self.root!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"local": self._local, "url": self._url, "options": self._options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._local, self._url, self._options = state["local"], state["url"], state["options"]
+        self._fs, self._fs_base, self._fs_pid = None, "", 0
+
+    # -- writing -------------------------------------------------------------------------
+
+    def put(self, key: str, value: Any) -> ResultRef:
+        """Store ``value`` under ``key`` (like "<run_id>/<task_key>") and return its ref.
+
+        None is not written (its ref has no URI). A frame Parquet cannot hold (object
+        columns, non-string column names...) is pickled instead. Raises ResultError when the
+        value cannot be serialized at all; nothing is left behind then. I/O errors
+        (OSError) propagate as they are: they may be transient.
+        """
+        _check_key(key)
+        fmt = serializers.format_of(value)
+        if fmt == serializers.NONE:
+            return ResultRef(None, serializers.NONE)
+        try:
+            return ResultRef(self._write(key, fmt, value), fmt)
+        except _Unserializable as exc:
+            failure = exc
+        if fmt != serializers.PICKLE:
+            try:
+                return ResultRef(self._write(key, serializers.PICKLE, value), serializers.PICKLE)
+            except _Unserializable as exc:
+                failure = exc
+        reason = _reason(failure.cause)
+        raise ResultError(f"result {key!r} cannot be stored: {reason}", reason) from failure.cause
+
+    def put_items(self, key: str, values: Sequence[Any]) -> tuple[ResultRef, ...]:
+        """Store each element of ``values`` under ``key/items/<i>``; all or nothing."""
+        refs: list[ResultRef] = []
+        try:
+            for i, value in enumerate(values):
+                refs.append(self.put(f"{key}/items/{i}", value))
+        except BaseException:
+            for ref in refs:
+                with suppress(Exception):
+                    self.delete(ref)
+            raise
+        return tuple(refs)
+
+    def _write(self, key: str, fmt: str, value: Any) -> str:
+        name = key + serializers.SUFFIX[fmt]
+        if self._local is not None:
+            return self._write_local(os.path.join(self._local, name), fmt, value)
+        fs = self._filesystem()
+        path = f"{self._fs_base}/{name}"
+        buf = io.BytesIO()
+        _serialize(fmt, value, buf)
+        data = buf.getvalue()
+        try:
+            fs.pipe_file(path, data)
+        except FileNotFoundError:  # file systems with real folders
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            fs.pipe_file(path, data)
+        return str(fs.unstrip_protocol(path))
+
+    @staticmethod
+    def _write_local(path: str, fmt: str, value: Any) -> str:
+        folder, base = os.path.split(path)
+        tmp = os.path.join(folder, f".{base}.{os.getpid()}.{next(_tmp_counter)}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileNotFoundError:  # first result of a run: create its folder once
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(tmp, flags, 0o666)
+        try:
+            with open(fd, "wb") as f:
+                _serialize(fmt, value, f)
+            os.replace(tmp, path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return path
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, ref: ResultRef) -> Any:
+        """Load the value a ref points to. Raises ResultError if it is missing or unreadable."""
+        uri = ref.uri
+        if uri is None or ref.format == serializers.NONE:
+            return None
+        try:
+            if uri.startswith("/"):
+                return serializers.read(ref.format, uri)
+            fs, path = self._fs_for(uri)
+            with fs.open(path, "rb") as f:
+                return serializers.read(ref.format, f)
+        except FileNotFoundError:
+            raise ResultError(f"result {uri} is missing", "file not found") from None
+        except OSError:
+            raise
+        except Exception as exc:
+            reason = _reason(exc)
+            raise ResultError(f"result {uri} cannot be read: {reason}", reason) from exc
+
+    # -- deleting ------------------------------------------------------------------------
+
+    def delete(self, ref: ResultRef) -> None:
+        """Remove one stored result; a missing file is not an error."""
+        if ref.uri is None:
+            return
+        if ref.uri.startswith("/"):
+            with suppress(FileNotFoundError):
+                os.unlink(ref.uri)
+            return
+        fs, path = self._fs_for(ref.uri)
+        with suppress(FileNotFoundError):
+            fs.rm_file(path)
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove every result of a run."""
+        _check_key(run_id)
+        if self._local is not None:
+            shutil.rmtree(os.path.join(self._local, run_id), ignore_errors=True)
+            return
+        fs = self._filesystem()
+        path = f"{self._fs_base}/{run_id}"
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+
+    # -- fsspec --------------------------------------------------------------------------
+
+    def _filesystem(self) -> Any:
+        # Re-created after a fork: fsspec file systems may hold sockets or event-loop threads
+        # that do not survive one.
+        if self._fs is None or self._fs_pid != os.getpid():
+            import fsspec
+
+            self._fs, base = fsspec.core.url_to_fs(str(self._url), **self._options)
+            self._fs_base = str(base).rstrip("/")
+            self._fs_pid = os.getpid()
+        return self._fs
+
+    def _fs_for(self, uri: str) -> tuple[Any, str]:
+        if self._url is not None and uri.startswith(self._url.split("://", 1)[0] + "://"):
+            fs = self._filesystem()
+            return fs, str(fs._strip_protocol(uri))
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(uri)
+        return fs, str(path)
+
+
+def _serialize(fmt: str, value: Any, f: IO[bytes]) -> None:
+    try:
+        serializers.write(fmt, value, f)
+    except OSError:
+        raise
+    except Exception as exc:
+        raise _Unserializable(exc) from exc

@@ -1,0 +1,15 @@
+"""Errors the service layer reports to front ends, each with a one-line message."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Something the user asked for cannot be done as asked (bad input: exit code 2)."""
+
+
+class UnknownPipeline(ServiceError):
+    """No pipeline of that name in the project."""
+
+
+class Conflict(ServiceError):
+    """The action does not fit the run's state (e.g. re-running a run that still runs)."""

@@ -1,0 +1,24 @@
+"""Run ids that sort by creation time."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def new_run_id(now: datetime, rng: random.Random | None = None) -> str:
+    """A new run id: 12 hex digits of milliseconds since the epoch + 8 random hex digits.
+
+    Ids therefore sort by creation time (to the millisecond), which ``Store.list_runs`` relies
+    on. Pass ``rng`` for reproducible ids in tests.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("new_run_id needs a timezone-aware datetime")
+    millis = (now - _EPOCH) // timedelta(milliseconds=1)
+    if not 0 <= millis < 16**12:
+        raise ValueError(f"time {now.isoformat()} is outside the range run ids can encode")
+    rand = rng.getrandbits(32) if rng is not None else secrets.randbits(32)
+    return f"{millis:012x}{rand:08x}"

@@ -1,0 +1,144 @@
+"""Immutable records the store reads and writes. The engine and services work with these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from legato.engine.states import RunState, TaskState
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One execution of a pipeline."""
+
+    id: str
+    pipeline: str
+    state: RunState
+    params: dict[str, Any]
+    partition: str | None
+    code_version: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    parent_run_id: str | None = None  # the run this one re-runs
+    rerun_kind: str | None = None  # "from_failure" | "task" | None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    cancel_requested: bool = False
+    error: str | None = None
+    run_key: str | None = None  # unique when set: makes run creation idempotent
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRunRecord:
+    """One task (or one element of a mapped task) inside a run, as of its latest state."""
+
+    run_id: str
+    task_key: str  # "clean_orders", or "fetch[3]" for element 3 of a mapped node
+    node: str  # the node id in the pipeline graph
+    map_index: int | None
+    state: TaskState
+    attempt: int = 0  # number of the current or last attempt; 0 before the first
+    started_at: datetime | None = None  # start of the current or last attempt
+    finished_at: datetime | None = None
+    next_attempt_at: datetime | None = None  # set while up_for_retry
+    result_uri: str | None = None
+    result_format: str | None = None
+    item_count: int | None = None  # length of a list result that is mapped over
+    reused_from: str | None = None  # run id whose stored result this task run reuses
+    error: str | None = None  # one line: "ValueError: bad row 12"
+    worker: str | None = None  # where the current attempt runs
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """A finished attempt of a task run (the running one lives on its TaskRunRecord)."""
+
+    run_id: str
+    task_key: str
+    number: int
+    # "succeeded" | "failed" | "skipped" | "canceled" | "timeout" | "crashed" | "interrupted"
+    outcome: str
+    started_at: datetime
+    finished_at: datetime
+    error: str | None = None
+    traceback: str | None = None
+    log_path: str | None = None
+    worker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One entry of the append-only event log."""
+
+    id: int
+    run_id: str
+    task_key: str | None
+    kind: str  # "run_state" | "task_state" | "attempt" | "lease" | "cancel_requested" | ...
+    old_state: str | None
+    new_state: str | None
+    at: datetime
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append; the store assigns its id."""
+
+    run_id: str
+    task_key: str | None
+    kind: str
+    old_state: str | None
+    new_state: str | None
+    at: datetime
+    message: str | None = None
+
+
+@dataclass(slots=True)
+class Changes:
+    """Everything one step of a run's driver changes, written in a single transaction.
+
+    The store checks that ``owner`` still holds the run's lease inside that transaction
+    (and extends it to ``lease_expires_at``); if not, nothing is written and LeaseLost
+    is raised, so a driver that lost its lease can never overwrite another one's work.
+    """
+
+    run_id: str
+    owner: str
+    lease_expires_at: datetime
+    run: RunRecord | None = None  # full new row of the run, when it changed
+    new_task_runs: list[TaskRunRecord] = field(default_factory=list)
+    task_runs: list[TaskRunRecord] = field(default_factory=list)  # full new rows
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (
+            self.run or self.new_task_runs or self.task_runs or self.attempts or self.events
+        )
+
+
+class StoreError(Exception):
+    """Base class of the store's errors."""
+
+
+class NotFound(StoreError):
+    """No such run (or the id prefix matches none)."""
+
+
+class Ambiguous(StoreError):
+    """An id prefix matches more than one run."""
+
+
+class LeaseLost(StoreError):
+    """The driver no longer holds the run's lease."""
+
+
+class DuplicateRun(StoreError):
+    """A run with the same run_key exists already."""
+
+    def __init__(self, existing: RunRecord) -> None:
+        super().__init__(f"run with key {existing.run_key!r} exists: {existing.id}")
+        self.existing = existing

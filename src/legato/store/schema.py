@@ -1,0 +1,172 @@
+"""The store's tables, as SQLAlchemy Core objects.
+
+Core rather than the ORM because the driver writes once per step and that path must stay cheap.
+Column order in each table equals the field order of its record class in ``records.py`` so that
+a row converts to a record positionally (``tests/store`` checks this).
+
+This module describes the *current* schema for queries. The migrations in ``migrations/versions``
+create it; they spell the tables out again on purpose, so that later edits here never rewrite
+history. A test compares the two.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = String(32)  # run ids: 20 hex chars from new_run_id(), with room for other schemes
+STATE = String(20)  # RunState / TaskState values
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and returned as an aware UTC ``datetime``.
+
+    Naive storage keeps SQLite (text) and PostgreSQL (``timestamp without time zone``) identical
+    and sortable; rejecting naive input stops local times sneaking in as if they were UTC.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} given to the store; "
+                "pass a timezone-aware datetime (e.g. datetime.now(UTC))"
+            )
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("pipeline", String, nullable=False),
+    Column("state", STATE, nullable=False),
+    Column("params", Text, nullable=False),  # JSON text; we (de)serialise ourselves
+    Column("partition", String, nullable=True),
+    Column("code_version", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    # No foreign key: deleting an old parent run must not be blocked by its re-runs.
+    Column("parent_run_id", ID),
+    Column("rerun_kind", String),
+    Column("lease_owner", String),
+    Column("lease_expires_at", UTCDateTime),
+    Column("cancel_requested", Boolean, nullable=False, server_default=false()),
+    Column("error", Text),
+    Column("run_key", String, nullable=True, unique=True),
+    Index("ix_runs_pipeline_created_at", "pipeline", "created_at"),
+    Index("ix_runs_state", "state"),
+    Index("ix_runs_created_at", "created_at"),
+)
+
+task_runs = Table(
+    "task_runs",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_key", String, primary_key=True),
+    Column("node", String, nullable=False),
+    Column("map_index", Integer),
+    Column("state", STATE, nullable=False),
+    Column("attempt", Integer, nullable=False, server_default="0"),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("next_attempt_at", UTCDateTime),
+    Column("result_uri", Text),
+    Column("result_format", String),
+    Column("item_count", Integer),
+    Column("reused_from", ID),
+    Column("error", Text),
+    Column("worker", String),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("task_key", String, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("outcome", String, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("error", Text),
+    Column("traceback", Text),
+    Column("log_path", Text),
+    Column("worker", String),
+    ForeignKeyConstraint(
+        ["run_id", "task_key"],
+        ["task_runs.run_id", "task_runs.task_key"],
+        ondelete="CASCADE",
+        name="fk_attempts_task_runs",
+    ),
+)
+
+events = Table(
+    "events",
+    metadata,
+    # BIGINT on PostgreSQL; plain INTEGER on SQLite so the column aliases the rowid and
+    # ids are assigned by SQLite itself in insertion order.
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("task_key", String),
+    Column("kind", String, nullable=False),
+    Column("old_state", STATE),
+    Column("new_state", STATE),
+    Column("at", UTCDateTime, nullable=False),
+    Column("message", Text),
+    Index("ix_events_run_id_id", "run_id", "id"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("pipeline", String, primary_key=True),
+    Column("code_version", String, primary_key=True),
+    Column("snapshot", Text, nullable=False),  # JSON text
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,143 @@
+"""Shared fixtures for opening a Legato store on either backend in tests.
+
+API (kept small on purpose):
+
+``BACKENDS``
+    ``("sqlite", "postgresql")`` - parametrize over it.
+``pg_url`` (fixture)
+    URL of a fresh, empty PostgreSQL schema, dropped after the test. The server is
+    ``LEGATO_TEST_PG_URL`` if set, else ``127.0.0.1:5432`` database ``test`` as user
+    ``postgres`` or ``root`` (trust auth). Unreachable: the test is skipped, or fails when the
+    environment variable ``CI`` is ``"true"``.
+``store_url_for`` (fixture)
+    ``store_url_for(backend) -> str``: a URL for an empty database of that backend (a SQLite
+    file in ``tmp_path`` or a fresh PostgreSQL schema), cleaned up after the test.
+``open_store`` (fixture)
+    ``open_store(backend) -> Store``: a migrated store on such a database, closed after the test.
+    E.g. ``@pytest.fixture(params=BACKENDS) def store(request, open_store): return
+    open_store(request.param)``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pytest
+
+if TYPE_CHECKING:
+    from legato.store.store import Store
+
+BACKENDS = ("sqlite", "postgresql")
+
+_PG_CANDIDATES = (
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "postgresql+psycopg://root@127.0.0.1:5432/test",
+)
+_pg_probe: tuple[str | None, str] | None = None  # (url or None, reason), probed once
+
+
+def _pg_server() -> tuple[str | None, str]:
+    """The reachable PostgreSQL server URL (or None) and, if None, why."""
+    global _pg_probe
+    if _pg_probe is None:
+        import psycopg
+
+        explicit = os.environ.get("LEGATO_TEST_PG_URL")
+        candidates = (explicit,) if explicit else _PG_CANDIDATES
+        errors = []
+        for url in candidates:
+            try:
+                psycopg.connect(_libpq(url), connect_timeout=3).close()
+            except psycopg.Error as exc:
+                errors.append(f"{url}: {str(exc).strip()}")
+                continue
+            _pg_probe = (url, "")
+            break
+        else:
+            _pg_probe = (None, "PostgreSQL unreachable - " + "; ".join(errors))
+    return _pg_probe
+
+
+def _libpq(url: str) -> str:
+    # psycopg wants a libpq URL, without SQLAlchemy's "+driver".
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _require_pg() -> str:
+    url, reason = _pg_server()
+    if url is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
+
+
+@contextmanager
+def _pg_schema() -> Iterator[str]:
+    """Create a uniquely named schema; yield a URL whose search_path is it; drop it after."""
+    import psycopg
+
+    server = _require_pg()
+    schema = f"legato_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(server), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{server}?options={quote(f'-csearch_path={schema}', safe='')}"
+    finally:
+        with psycopg.connect(_libpq(server), autocommit=True) as conn:
+            # Never hang the suite on a connection a failed test left in a transaction.
+            conn.execute("SET lock_timeout = '10s'")
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL schema (see the module docstring)."""
+    with _pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def store_url_for(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """``store_url_for(backend)``: URL of an empty database, cleaned up after the test."""
+    cleanups: list[Any] = []
+    count = 0
+
+    def make(backend: str) -> str:
+        nonlocal count
+        count += 1
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / f'store{count}' / 'legato.db'}"
+        if backend == "postgresql":
+            ctx = _pg_schema()
+            url = ctx.__enter__()
+            cleanups.append(ctx)
+            return url
+        raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")
+
+    yield make
+    for ctx in reversed(cleanups):
+        ctx.__exit__(None, None, None)
+
+
+@pytest.fixture
+def open_store(store_url_for: Callable[[str], str]) -> Iterator[Callable[[str], Store]]:
+    """``open_store(backend)``: a migrated Store on an empty database, closed after the test."""
+    from legato.store.store import Store
+
+    opened: list[Store] = []
+
+    def make(backend: str) -> Store:
+        store = Store.open(store_url_for(backend))
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()

@@ -1,0 +1,23 @@
+"""Fixtures for the store tests: a ``store`` on each backend and a record factory."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+from store_testkit import Records
+
+from legato.store.store import Store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, open_store: Callable[[str], Store]) -> Store:
+    """A migrated, empty store; each test runs once per backend."""
+    return open_store(request.param)
+
+
+@pytest.fixture
+def rec() -> Records:
+    """A fresh record factory."""
+    return Records(random.Random(1234))

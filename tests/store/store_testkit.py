@@ -1,0 +1,67 @@
+"""Record builders shared by the store tests (imported as a plain module: tests/store is on
+sys.path under pytest's default "prepend" import mode)."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from legato.engine.states import RunState, TaskState
+from legato.store.records import NewEvent, RunRecord, TaskRunRecord
+from legato.store.store import new_run_id
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Records:
+    """Builds records with sensible defaults; ids come from a seeded RNG and advancing time."""
+
+    rng: random.Random
+    clock: datetime = T0
+
+    def tick(self, seconds: float = 1.0) -> datetime:
+        self.clock += timedelta(seconds=seconds)
+        return self.clock
+
+    def run(self, pipeline: str = "etl", **fields: Any) -> RunRecord:
+        created = fields.pop("created_at", None) or self.tick()
+        values: dict[str, Any] = {
+            "id": new_run_id(created, self.rng),
+            "pipeline": pipeline,
+            "state": RunState.QUEUED,
+            "params": {"day": "2024-05-01"},
+            "partition": None,
+            "code_version": "v1",
+            "created_at": created,
+        }
+        values.update(fields)
+        return RunRecord(**values)
+
+    def task(self, run: RunRecord | str, key: str, **fields: Any) -> TaskRunRecord:
+        run_id = run if isinstance(run, str) else run.id
+        mapped = re.fullmatch(r"(.+)\[(\d+)\]", key)
+        values: dict[str, Any] = {
+            "run_id": run_id,
+            "task_key": key,
+            "node": mapped.group(1) if mapped else key,
+            "map_index": int(mapped.group(2)) if mapped else None,
+            "state": TaskState.PENDING,
+        }
+        values.update(fields)
+        return TaskRunRecord(**values)
+
+    def event(self, run: RunRecord | str, kind: str = "task_state", **fields: Any) -> NewEvent:
+        values: dict[str, Any] = {
+            "run_id": run if isinstance(run, str) else run.id,
+            "task_key": None,
+            "kind": kind,
+            "old_state": None,
+            "new_state": None,
+            "at": self.clock,
+        }
+        values.update(fields)
+        return NewEvent(**values)

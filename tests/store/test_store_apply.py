@@ -1,0 +1,201 @@
+"""Store.apply: one atomic, lease-guarded write per driver step; cancel requests; events."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from store_testkit import T0, Records
+
+from legato.engine.states import RunState, TaskState
+from legato.store.records import (
+    AttemptRecord,
+    Changes,
+    LeaseLost,
+    RunRecord,
+    StoreError,
+)
+from legato.store.store import Store
+
+MIN = timedelta(minutes=1)
+
+
+def _leased_run(store: Store, rec: Records, keys: tuple[str, ...] = ("a", "b")) -> RunRecord:
+    run = rec.run()
+    store.create_run(run, [rec.task(run, k) for k in keys], [])
+    leased = store.acquire_lease(run.id, "driver", T0 + MIN, T0)
+    assert leased is not None
+    return leased
+
+
+def _step(rec: Records, run: RunRecord, owner: str = "driver") -> Changes:
+    """A typical step: run starts, a succeeds, b starts, a mapped element appears."""
+    t = rec.tick()
+    return Changes(
+        run.id,
+        owner,
+        t + MIN,
+        run=replace(run, state=RunState.RUNNING, started_at=t),
+        new_task_runs=[rec.task(run, "c[0]", state=TaskState.QUEUED)],
+        task_runs=[
+            rec.task(
+                run,
+                "a",
+                state=TaskState.SUCCEEDED,
+                attempt=1,
+                started_at=t,
+                finished_at=t,
+                result_uri="file:///r/a",
+                result_format="json",
+                item_count=1,
+            ),
+            rec.task(run, "b", state=TaskState.RUNNING, attempt=1, started_at=t, worker="w1"),
+        ],
+        attempts=[AttemptRecord(run.id, "a", 1, "succeeded", t, t, log_path="/logs/a.1")],
+        events=[
+            rec.event(run, "run_state", old_state="queued", new_state="running"),
+            rec.event(run, task_key="a", old_state="running", new_state="succeeded"),
+            rec.event(run, task_key="b", old_state="queued", new_state="running"),
+        ],
+    )
+
+
+def _snapshot(store: Store, run_id: str) -> tuple[object, ...]:
+    return (
+        store.get_run(run_id),
+        store.get_task_runs(run_id),
+        store.get_attempts(run_id),
+        store.get_events(run_id),
+    )
+
+
+def test_apply_writes_everything(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    changes = _step(rec, run)
+    store.apply(changes)
+
+    got = store.get_run(run.id)
+    assert got.state is RunState.RUNNING and got.started_at == rec.clock
+    assert got.lease_expires_at == changes.lease_expires_at and got.lease_owner == "driver"
+    assert store.get_task_runs(run.id) == [*changes.task_runs, *changes.new_task_runs]
+    assert store.get_attempts(run.id) == changes.attempts
+    assert store.get_attempts(run.id, "b") == []
+    events = store.get_events(run.id)
+    assert [(e.kind, e.task_key, e.new_state) for e in events] == [
+        ("lease", None, None),
+        ("run_state", None, "running"),
+        ("task_state", "a", "succeeded"),
+        ("task_state", "b", "running"),
+    ]
+
+
+def test_wrong_owner_raises_lease_lost_and_writes_nothing(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    before = _snapshot(store, run.id)
+    with pytest.raises(LeaseLost, match="held by driver"):
+        store.apply(_step(rec, run, owner="intruder"))
+    assert _snapshot(store, run.id) == before
+
+
+def test_expired_but_untaken_lease_still_lets_owner_write(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    rec.tick(3600)  # long past the lease; nobody took it over
+    store.apply(_step(rec, run))
+    assert store.get_run(run.id).lease_expires_at == rec.clock + MIN
+
+
+def test_lease_taken_over_stops_old_driver(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    assert store.acquire_lease(run.id, "new", T0 + 10 * MIN, T0 + 2 * MIN)
+    before = _snapshot(store, run.id)
+    with pytest.raises(LeaseLost):
+        store.apply(Changes(run.id, "driver", T0 + 5 * MIN))  # even a bare heartbeat
+    assert _snapshot(store, run.id) == before
+
+
+def test_failure_midway_rolls_back_everything(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    before = _snapshot(store, run.id)
+    changes = _step(rec, run)
+    changes.attempts.append(changes.attempts[0])  # duplicate primary key: fails last-but-one
+    with pytest.raises(IntegrityError):
+        store.apply(changes)
+    assert _snapshot(store, run.id) == before
+
+
+def test_updating_a_missing_task_run_fails(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    before = _snapshot(store, run.id)
+    changes = Changes(run.id, "driver", T0 + MIN, task_runs=[rec.task(run, "ghost")])
+    with pytest.raises(StoreError, match="ghost"):
+        store.apply(changes)
+    assert _snapshot(store, run.id) == before
+
+
+def test_heartbeat_only_extends_lease(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    changes = Changes(run.id, "driver", T0 + 7 * MIN)
+    assert changes.empty()
+    store.apply(changes)
+    assert store.get_run(run.id) == replace(run, lease_expires_at=T0 + 7 * MIN)
+
+
+def test_apply_refuses_records_of_other_runs(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    with pytest.raises(ValueError):
+        store.apply(Changes(run.id, "driver", T0 + MIN, events=[rec.event("other")]))
+    with pytest.raises(ValueError):
+        store.apply(Changes(run.id, "driver", T0 + MIN, run=replace(run, id="other")))
+
+
+def test_cancel_request_survives_a_stale_run_update(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    asked = store.request_cancel(run.id, T0 + MIN)
+    assert asked.cancel_requested
+    assert store.get_run(run.id).cancel_requested
+    # The driver still holds its pre-cancel copy; writing it must not undo the request.
+    store.apply(Changes(run.id, "driver", T0 + MIN, run=replace(run, state=RunState.RUNNING)))
+    assert store.get_run(run.id).cancel_requested
+    kinds = [e.kind for e in store.get_events(run.id)]
+    assert kinds == ["lease", "cancel_requested"]
+    # Asking again, or asking a finished run, adds nothing.
+    store.request_cancel(run.id, T0 + 2 * MIN)
+    done = rec.run(state=RunState.SUCCEEDED)
+    store.create_run(done, [], [])
+    assert not store.request_cancel(done.id, T0).cancel_requested
+    assert [e.kind for e in store.get_events(run.id)] == kinds
+    assert store.get_events(done.id) == []
+
+
+def test_events_are_append_only_and_paged_by_id(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    other = _leased_run(store, rec)
+    for i in range(5):
+        for r in (run, other):
+            ev = rec.event(r, "note", message=f"{r.id[-4:]}-{i}")
+            store.apply(Changes(r.id, "driver", T0 + MIN, events=[ev]))
+    events = store.get_events(run.id)
+    ids = [e.id for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert [e.message for e in events[1:]] == [f"{run.id[-4:]}-{i}" for i in range(5)]
+    assert all(e.run_id == run.id for e in events)
+    # Paging: after_id and limit.
+    assert store.get_events(run.id, after_id=ids[2]) == events[3:]
+    assert store.get_events(run.id, after_id=ids[0], limit=2) == events[1:3]
+    assert store.get_events(run.id, after_id=ids[-1]) == []
+    # Newer events get larger ids than everything seen before.
+    store.apply(Changes(run.id, "driver", T0 + MIN, events=[rec.event(run, "late")]))
+    [late] = store.get_events(run.id, after_id=ids[-1])
+    assert late.kind == "late" and late.id > max(e.id for e in store.get_events(other.id))
+
+
+def test_naive_datetime_in_apply_is_rejected(store: Store, rec: Records) -> None:
+    run = _leased_run(store, rec)
+    before = _snapshot(store, run.id)
+    changes = _step(rec, run)
+    changes.events[-1] = replace(changes.events[-1], at=changes.events[-1].at.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="naive datetime"):
+        store.apply(changes)
+    assert _snapshot(store, run.id) == before

@@ -1,0 +1,115 @@
+"""Leases: acquire, renew, expiry, take-over, release, and which runs are resumable."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from store_testkit import T0, Records
+
+from legato.engine.states import RunState
+from legato.store.records import Changes
+from legato.store.store import Store
+
+MIN = timedelta(minutes=1)
+
+
+def _queued(store: Store, rec: Records, **fields: object) -> str:
+    run = rec.run(**fields)
+    store.create_run(run, [], [])
+    return run.id
+
+
+def test_acquire_free_lease_records_owner_and_event(store: Store, rec: Records) -> None:
+    run_id = _queued(store, rec)
+    got = store.acquire_lease(run_id, "driver-a", T0 + MIN, T0)
+    assert got is not None
+    assert (got.lease_owner, got.lease_expires_at) == ("driver-a", T0 + MIN)
+    assert store.get_run(run_id) == got
+    [event] = store.get_events(run_id)
+    assert (event.kind, event.message, event.at) == ("lease", "driver-a", T0)
+
+
+def test_held_lease_refuses_others_until_it_expires(store: Store, rec: Records) -> None:
+    run_id = _queued(store, rec)
+    assert store.acquire_lease(run_id, "a", T0 + MIN, T0)
+    # Still valid at T0+30s: b is refused and nothing changes.
+    assert store.acquire_lease(run_id, "b", T0 + 2 * MIN, T0 + MIN / 2) is None
+    assert store.get_run(run_id).lease_owner == "a"
+    assert [e.message for e in store.get_events(run_id)] == ["a"]
+    # Exactly at expiry the lease still holds (expired means expires_at < now).
+    assert store.acquire_lease(run_id, "b", T0 + 2 * MIN, T0 + MIN) is None
+    # After expiry b gets it.
+    got = store.acquire_lease(run_id, "b", T0 + 3 * MIN, T0 + MIN + timedelta(microseconds=1))
+    assert got is not None and got.lease_owner == "b"
+    assert [e.message for e in store.get_events(run_id)] == ["a", "b"]
+
+
+def test_owner_renews_its_own_lease(store: Store, rec: Records) -> None:
+    run_id = _queued(store, rec)
+    assert store.acquire_lease(run_id, "a", T0 + MIN, T0)
+    got = store.acquire_lease(run_id, "a", T0 + 5 * MIN, T0 + MIN / 2)
+    assert got is not None and got.lease_expires_at == T0 + 5 * MIN
+
+
+def test_take_over_from_a_proven_dead_owner(store: Store, rec: Records) -> None:
+    run_id = _queued(store, rec)
+    assert store.acquire_lease(run_id, "a", T0 + 10 * MIN, T0)
+    # Naming the wrong owner does not help.
+    assert store.acquire_lease(run_id, "b", T0 + MIN, T0, take_over="c") is None
+    got = store.acquire_lease(run_id, "b", T0 + MIN, T0, take_over="a")
+    assert got is not None and got.lease_owner == "b"
+    # Once b holds it, a take-over naming a (stale knowledge) fails.
+    assert store.acquire_lease(run_id, "c", T0 + MIN, T0, take_over="a") is None
+
+
+def test_release_only_by_owner(store: Store, rec: Records) -> None:
+    run_id = _queued(store, rec)
+    assert store.acquire_lease(run_id, "a", T0 + MIN, T0)
+    assert store.release_lease(run_id, "b") is False
+    assert store.get_run(run_id).lease_owner == "a"
+    assert store.release_lease(run_id, "a") is True
+    run = store.get_run(run_id)
+    assert (run.lease_owner, run.lease_expires_at) == (None, None)
+    assert store.acquire_lease(run_id, "b", T0 + MIN, T0) is not None
+
+
+def test_unknown_run_has_no_lease(store: Store) -> None:
+    assert store.acquire_lease("missing", "a", T0 + MIN, T0) is None
+    assert store.release_lease("missing", "a") is False
+
+
+def test_resumable_runs_are_unfinished_and_unleased(store: Store, rec: Records) -> None:
+    queued = _queued(store, rec)
+    running_free = _queued(store, rec, state=RunState.RUNNING)
+    running_live = _queued(store, rec, state=RunState.RUNNING)
+    running_stale = _queued(store, rec, state=RunState.RUNNING)
+    _queued(store, rec, state=RunState.SUCCEEDED)
+    finished_leased = _queued(store, rec, state=RunState.FAILED)
+    assert store.acquire_lease(running_live, "a", T0 + 10 * MIN, T0)
+    assert store.acquire_lease(running_stale, "b", T0 + MIN, T0)
+    assert store.acquire_lease(finished_leased, "c", T0 + MIN, T0)
+
+    now = T0 + 2 * MIN
+    assert [r.id for r in store.resumable_runs(now)] == [queued, running_free, running_stale]
+    assert [r.id for r in store.resumable_runs(T0)] == [queued, running_free]
+    assert [r.id for r in store.runs_in_state("running")] == [
+        running_free,
+        running_live,
+        running_stale,
+    ]
+
+
+def test_lease_survives_a_full_run_update(store: Store, rec: Records) -> None:
+    run = rec.run()
+    store.create_run(run, [], [])
+    leased = store.acquire_lease(run.id, "a", T0 + MIN, T0)
+    assert leased is not None
+    # A driver's stale copy of the run must not clear its own lease columns.
+    store.apply(Changes(run.id, "a", T0 + 2 * MIN, run=replace(run, state=RunState.RUNNING)))
+    got = store.get_run(run.id)
+    assert (got.state, got.lease_owner, got.lease_expires_at) == (
+        RunState.RUNNING,
+        "a",
+        T0 + 2 * MIN,
+    )
