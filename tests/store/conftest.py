@@ -6,9 +6,9 @@ import random
 from collections.abc import Callable
 
 import pytest
-from store_testkit import Records
 
 from legato.store.store import Store
+from tests.store.store_testkit import Records
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

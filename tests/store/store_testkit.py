@@ -1,5 +1,4 @@
-"""Record builders shared by the store tests (imported as a plain module: tests/store is on
-sys.path under pytest's default "prepend" import mode)."""
+"""Record builders shared by the store tests."""
 
 from __future__ import annotations
 

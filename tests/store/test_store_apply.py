@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
-from store_testkit import T0, Records
 
 from legato.engine.states import RunState, TaskState
 from legato.store.records import (
@@ -18,6 +17,7 @@ from legato.store.records import (
     StoreError,
 )
 from legato.store.store import Store
+from tests.store.store_testkit import T0, Records
 
 MIN = timedelta(minutes=1)
 

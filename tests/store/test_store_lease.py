@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from store_testkit import T0, Records
-
 from legato.engine.states import RunState
 from legato.store.records import Changes
 from legato.store.store import Store
+from tests.store.store_testkit import T0, Records
 
 MIN = timedelta(minutes=1)
 

@@ -7,11 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from store_testkit import T0, Records
 
 from legato.engine.states import RunState, TaskState
 from legato.store.records import Ambiguous, DuplicateRun, NotFound, StoreError
 from legato.store.store import Store, new_run_id
+from tests.store.store_testkit import T0, Records
 
 
 def test_create_and_get_round_trips_every_field(store: Store, rec: Records) -> None:

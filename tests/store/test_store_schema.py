@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
-from store_testkit import T0, Records
 
 import legato
 from legato.store import db, migrate
@@ -22,6 +21,7 @@ from legato.store.records import AttemptRecord, Changes, EventRecord, RunRecord,
 from legato.store.records import TaskRunRecord as TaskRun
 from legato.store.schema import UTCDateTime, attempts, events, metadata, runs, task_runs
 from legato.store.store import Store
+from tests.store.store_testkit import T0, Records
 
 SRC = str(Path(legato.__file__).resolve().parents[1])
 
@@ -193,7 +193,7 @@ def _hammer(url: str, worker: int, count: int) -> None:
     """Create, lease and step ``count`` runs; any 'database is locked' error fails the test."""
     import random
 
-    from store_testkit import Records as _Records
+    from tests.store.store_testkit import Records as _Records
 
     rec = _Records(random.Random(worker))
     with Store.open(url) as store:

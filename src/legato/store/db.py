@@ -27,6 +27,9 @@ Fork safety
 from __future__ import annotations
 
 import os
+import random
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,7 +97,8 @@ def _sqlite_engine(url: URL) -> Engine:
     else:
         uri_mode = str(url.query.get("uri", "")).lower() in ("true", "1")
         if not uri_mode:
-            path = Path(url.database or "").expanduser()
+            # Absolute, so Store.url still names the same file after a chdir or in a worker.
+            path = Path(url.database or "").expanduser().absolute()
             path.parent.mkdir(parents=True, exist_ok=True)
             url = url.set(database=str(path))
         # sqlite3's own busy wait, in seconds; kept equal to the pragma below.
@@ -109,7 +113,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _ensure_wal(cursor)
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
@@ -123,6 +127,27 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.connection.driver_connection.execute(begin)
 
     return engine
+
+
+def _ensure_wal(cursor: Any) -> None:
+    """Switch the database file to WAL (a persistent setting) unless it is in WAL already.
+
+    The switch needs an exclusive lock and SQLite may refuse it with "database is locked"
+    without waiting in the busy handler - seen when several processes open a brand-new file at
+    once - so it is retried here for up to the busy timeout.
+    """
+    mode = str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    if mode in ("wal", "memory"):
+        return
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01 + random.random() * 0.04)  # jitter: don't retry in lock-step
 
 
 def _postgres_engine(url: URL) -> Engine:

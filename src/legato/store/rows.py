@@ -7,9 +7,12 @@ Writing builds plain dicts, which is what executemany wants.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from legato.engine.states import RunState, TaskState
 from legato.store.records import AttemptRecord, EventRecord, NewEvent, RunRecord, TaskRunRecord
@@ -158,3 +161,26 @@ def check_run_ids(run_id: str, items: Iterable[Any], what: str) -> None:
     for item in items:
         if item.run_id != run_id:
             raise ValueError(f"{what} of run {item.run_id} given in a write for run {run_id}")
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def unwrap_bind_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Re-raise a bad value (e.g. a naive datetime) as the TypeError/ValueError it is.
+
+    SQLAlchemy wraps errors raised while binding parameters in StatementError; callers should
+    not need to know that, and ``apply`` (which binds without SQLAlchemy) raises them plainly.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except StatementError as exc:
+            if not isinstance(exc, DBAPIError) and isinstance(exc.orig, TypeError | ValueError):
+                raise exc.orig from exc
+            raise
+
+    return wrapper

@@ -85,13 +85,11 @@ UPDATE_TASK_RUN = (
     .values({c.name: bindparam(c.name, type_=c.type) for c in task_runs.c if not c.primary_key})
 )
 
-Processor = Callable[[Any], Any]
-
 
 class Prepared:
     """A statement compiled for one dialect, run on the raw DBAPI cursor with executemany."""
 
-    __slots__ = ("_dbapi_error", "_dialect", "_keys", "_positional", "_procs", "sql")
+    __slots__ = ("_dbapi_error", "_dialect", "_positional", "_procs", "sql")
 
     def __init__(self, stmt: ClauseElement, dialect: Dialect) -> None:
         compiled = cast(SQLCompiler, stmt.compile(dialect=dialect))
@@ -99,10 +97,10 @@ class Prepared:
             raise ValueError("statement needs SQLAlchemy's parameter handling; not preparable")
         binds = compiled.binds
         self._positional = bool(dialect.positional)
+        # qmark (SQLite) binds by position, in SQL order; pyformat (psycopg) by name.
         keys: Sequence[str] = (compiled.positiontup or []) if self._positional else list(binds)
-        self._keys = tuple(keys)
-        self._procs = tuple(
-            (k, binds[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in self._keys
+        self._procs: tuple[tuple[str, Callable[[Any], Any] | None], ...] = tuple(
+            (k, binds[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in keys
         )
         self.sql: str = compiled.string
         self._dialect = dialect

@@ -11,16 +11,14 @@ polling ``get_events(run_id, after_id=last_seen)`` never skips one. (SQLite has 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
-from typing import Any, NamedTuple, ParamSpec, TypeVar
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from legato.engine.states import RunState
 from legato.store import db, rows
@@ -45,27 +43,6 @@ from legato.store.schema import attempts, events, runs, snapshots, task_runs
 __all__ = ["PipelineSummary", "Store", "new_run_id"]
 
 _c = runs.c
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-
-def _plain_value_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
-    """Re-raise a bad value (e.g. a naive datetime) as the TypeError/ValueError it is.
-
-    SQLAlchemy wraps errors raised while binding parameters in StatementError; callers should
-    not need to know that, and ``apply`` (which binds without SQLAlchemy) raises them plainly.
-    """
-
-    @functools.wraps(method)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return method(*args, **kwargs)
-        except StatementError as exc:
-            if not isinstance(exc, DBAPIError) and isinstance(exc.orig, TypeError | ValueError):
-                raise exc.orig from exc
-            raise
-
-    return wrapper
 
 
 class PipelineSummary(NamedTuple):
@@ -88,7 +65,7 @@ class Store:
         self._engine = engine
         self._write = engine.execution_options(**db.WRITE)
         self._backend: db.Backend = db.backend_of(engine.url)
-        self._prepared = sql.PreparedSet(engine.dialect)
+        self._prepared: sql.PreparedSet | None = None  # compiled on first apply()
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -160,7 +137,7 @@ class Store:
 
     # -- snapshots -----------------------------------------------------------------------------
 
-    @_plain_value_errors
+    @rows.unwrap_bind_errors
     def save_snapshot(
         self, pipeline: str, code_version: str, snapshot: dict[str, Any], now: datetime
     ) -> bool:
@@ -168,7 +145,12 @@ class Store:
 
         Returns True when it was stored now. The first snapshot of a code version wins.
         """
-        dialect_insert = sqlite.insert if self._backend == "sqlite" else postgresql.insert
+        # Imported here: the PostgreSQL dialect costs ~35 ms to import, wasted on SQLite.
+        dialect_insert: Callable[[Any], Any]
+        if self._backend == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
         # SQLAlchemy 2.1 drops an INSERT's rowcount unless asked to keep it.
         stmt = (
             dialect_insert(snapshots)
@@ -195,7 +177,7 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    @_plain_value_errors
+    @rows.unwrap_bind_errors
     def create_run(
         self,
         run: RunRecord,
@@ -301,7 +283,7 @@ class Store:
         stmt = select(runs).where(_c.state == RunState(state).value).order_by(_c.id).limit(limit)
         return self._runs(stmt)
 
-    @_plain_value_errors
+    @rows.unwrap_bind_errors
     def resumable_runs(self, now: datetime) -> list[RunRecord]:
         """Queued or running runs that nobody holds a live lease on, oldest first."""
         stmt = (
@@ -375,7 +357,7 @@ class Store:
 
     # -- leases and the driver's writes --------------------------------------------------------
 
-    @_plain_value_errors
+    @rows.unwrap_bind_errors
     def acquire_lease(
         self,
         run_id: str,
@@ -424,6 +406,8 @@ class Store:
         rows.check_run_ids(run_id, changes.events, "event")
         lease = {"k_id": run_id, "k_owner": changes.owner, "k_expires": changes.lease_expires_at}
         fast = self._prepared
+        if fast is None:
+            fast = self._prepared = sql.PreparedSet(self._engine.dialect)
         with self._write.begin() as conn:
             if changes.run is None:
                 held = fast.renew_lease.execute(conn, [lease])
@@ -456,7 +440,7 @@ class Store:
         holder = found.lease_owner or "nobody"
         return LeaseLost(f"{owner} lost the lease on run {run_id}; it is held by {holder}")
 
-    @_plain_value_errors
+    @rows.unwrap_bind_errors
     def request_cancel(self, run_id: str, now: datetime) -> RunRecord:
         """Ask the run's driver to cancel it; appends a "cancel_requested" event.
 
