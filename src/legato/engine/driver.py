@@ -71,6 +71,7 @@ class RunDriver:
         self.run = run
         self.owner = owner
         self.logs_dir = logs_dir
+        self._logs_dir = str(logs_dir)
         self.clock = clock
         self.lease_ttl = lease_ttl
         self.cancel_poll = cancel_poll
@@ -306,8 +307,8 @@ class RunDriver:
 
     # -- attempts ----------------------------------------------------------------------
 
-    def _log_path(self, key: str, attempt: int) -> Path:
-        return self.logs_dir / self.run.id / key / f"{attempt}.log"
+    def _log_path(self, key: str, attempt: int) -> str:
+        return plan.log_path(self._logs_dir, self.run.id, key, attempt)
 
     def _dispatch(self) -> list[AttemptSpec]:
         specs: list[AttemptSpec] = []
@@ -335,7 +336,7 @@ class RunDriver:
                 params=self.run.params,
                 partition=self.run.partition,
                 result_key=f"{self.run.id}/{key}",
-                log_path=str(self._log_path(key, attempt)),
+                log_path=self._log_path(key, attempt),
                 timeout=node.task.timeout,
                 store_items=key in self.items_needed,
                 in_process=node.task.in_process,
@@ -375,10 +376,12 @@ class RunDriver:
                 finished_at=now,
                 error=error,
                 traceback=tb,
-                log_path=str(self._log_path(row.task_key, row.attempt)),
+                log_path=self._log_path(row.task_key, row.attempt),
                 worker=worker or row.worker,
             )
         )
+        if outcome == "succeeded":
+            return  # the task's own state change says it; the attempts table has the rest
         self.changes.events.append(
             NewEvent(
                 self.run.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from legato.definitions.graph import Each, FromNode, FromParam, Literal, Node
@@ -11,6 +12,11 @@ from legato.definitions.pipeline import Pipeline
 from legato.engine.states import TaskState
 from legato.executors.base import Input, ResultRef, Stored, StoredItem, StoredList, Value
 from legato.store.records import NewEvent, TaskRunRecord
+
+
+def log_path(logs_dir: Path | str, run_id: str, task_key: str, attempt: int) -> str:
+    """Where an attempt's output goes: one folder per run, one file per attempt."""
+    return f"{logs_dir}/{run_id}/{task_key}.{attempt}.log"
 
 
 def element_key(node: str, index: int) -> str:

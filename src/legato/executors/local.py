@@ -39,7 +39,7 @@ from legato.executors.pool import (
 )
 from legato.executors.threads import ThreadRunner
 from legato.executors.worker import run_attempt
-from legato.executors.zygote import WorkerConfig
+from legato.executors.zygote import SPIN_SECONDS, WorkerConfig
 from legato.results.store import ResultStore
 
 if TYPE_CHECKING:
@@ -226,6 +226,8 @@ class LocalExecutor:
                 wait_for = 0.0  # collect whatever else is ready too
             else:
                 wait_for = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if self._spin(wait_for):
+                    wait_for = 0.0
             self._pump(wait_for)
             out = self._take()
             if out:
@@ -236,6 +238,16 @@ class LocalExecutor:
                 return []
 
     # -- internals -----------------------------------------------------------------------
+
+    def _spin(self, timeout: float | None) -> bool:
+        # Short attempts finish within a millisecond or two: watching for them briefly keeps
+        # this CPU from being halted and woken again (slow on virtual machines).
+        assert self._sel is not None
+        end = time.monotonic() + min(SPIN_SECONDS, timeout if timeout is not None else SPIN_SECONDS)
+        while time.monotonic() < end:
+            if self._sel.select(0):
+                return True
+        return False
 
     def _pump(self, timeout: float | None) -> None:
         assert self._sel is not None

@@ -373,7 +373,7 @@ class Workspace:
         return entries
 
     def _log_path(self, run_id: str, task_key: str, attempt: int) -> Path:
-        return self.config.logs_dir / run_id / task_key / f"{attempt}.log"
+        return Path(plan.log_path(self.config.logs_dir, run_id, task_key, attempt))
 
 
 def _rerun_rows(

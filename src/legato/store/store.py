@@ -11,7 +11,9 @@ polling ``get_events(run_id, after_id=last_seen)`` never skips one. (SQLite has 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
@@ -66,6 +68,11 @@ class Store:
         self._write = engine.execution_options(**db.WRITE)
         self._backend: db.Backend = db.backend_of(engine.url)
         self._prepared: sql.PreparedSet | None = None  # compiled on first apply()
+        # apply() runs once per driver step: a connection kept per thread saves the pool's
+        # check-out and return (events, resets) on every step.
+        self._local = threading.local()
+        self._kept: list[Connection] = []
+        self._kept_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -86,7 +93,22 @@ class Store:
 
     def close(self) -> None:
         """Close the pooled connections (a later call would open new ones)."""
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for conn in kept:
+            with suppress(Exception):
+                conn.close()
+        self._local = threading.local()
         self._engine.dispose()
+
+    def _step_connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._write.connect()
+            self._local.conn = conn
+            with self._kept_lock:
+                self._kept.append(conn)
+        return conn
 
     def after_fork(self) -> None:
         """Forget the connections inherited from the parent process (without closing them)."""
@@ -408,7 +430,8 @@ class Store:
         fast = self._prepared
         if fast is None:
             fast = self._prepared = sql.PreparedSet(self._engine.dialect)
-        with self._write.begin() as conn:
+        conn = self._step_connection()
+        with conn.begin():
             if changes.run is None:
                 held = fast.renew_lease.execute(conn, [lease])
             else:
