@@ -116,3 +116,49 @@ def test_definition_error_names_file_and_line(tmp_path: Path) -> None:
     res = cli("pipelines", "--json", project=project)
     err = json.loads(res.stdout)["errors"][0]["error"]
     assert "flows.py:" in err and "called wrongly" in err
+
+
+SLOW = """
+import os, time
+from pathlib import Path
+from legato import pipeline, task
+
+@task
+def wait_long() -> None:
+    (Path(__file__).parent / "started").write_text(str(os.getpid()))
+    time.sleep(60)
+
+@pipeline
+def slow():
+    wait_long()
+"""
+
+
+def test_ctrl_c_cancels_the_run_and_its_attempts(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import LEGATO
+
+    project = make_project(tmp_path / "p", SLOW)
+    proc = subprocess.Popen([LEGATO, "run", "slow", "--project", str(project)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (project / "started").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = int((project / "started").read_text())
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "was canceled" in stderr and "Traceback" not in stderr
+    runs = json.loads(cli("runs", "--json", project=project).stdout)
+    assert runs[0]["state"] == "canceled"
+    time.sleep(0.5)
+    try:
+        os.kill(worker, 0)
+        with open(f"/proc/{worker}/stat") as fh:
+            assert fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except ProcessLookupError:
+        pass

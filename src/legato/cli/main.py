@@ -86,13 +86,20 @@ def _drive_and_report(
 ) -> None:
     from legato.cli.render import RunProgress, run_summary
 
+    started: list[RunRecord] = []
     with RunProgress(out, total, quiet=quiet) as progress:
 
         def created(run: RunRecord) -> None:
+            started.append(run)
             if not quiet:
                 out.print(f"run [bold]{run.id}[/] of {run.pipeline} started", highlight=False)
 
-        run = start(on_created=created, on_progress=progress)
+        try:
+            run = start(on_created=created, on_progress=progress)
+        except KeyboardInterrupt:
+            which = f"run {started[0].id}" if started else "the run"
+            err.print(f"interrupted: {which} was canceled", highlight=False)
+            raise typer.Exit(130) from None
     run_summary(out, run, ws.task_runs(run.id))
     if run.state.value != "succeeded":
         raise typer.Exit(1)
@@ -223,19 +230,23 @@ def runs(
         from legato.cli.render import duration, styled
 
         table = Table(box=None, header_style="bold")
-        for col in ("run", "pipeline", "state", "partition", "created (UTC)", "took", "re-runs"):
-            table.add_column(col)
+        # Ids are what users copy into the next command: never cut them short.
+        table.add_column("run", no_wrap=True, min_width=20)
+        for col in ("pipeline", "state", "partition", "created (UTC)", "took", "re-run of"):
+            table.add_column(col, no_wrap=col in ("state", "created (UTC)"))
         for r in found:
             table.add_row(
                 r.id,
                 r.pipeline,
                 styled(r.state.value),
                 r.partition or "",
-                f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+                f"{r.created_at:%m-%d %H:%M:%S}",
                 duration(r.started_at, r.finished_at),
                 r.parent_run_id or "",
             )
         out.print(table)
+        if not found:
+            out.print("no runs yet")
 
 
 @app.command()

@@ -573,10 +573,24 @@ class RunDriver:
                 self._timeouts(self.clock())
             self._finish_run()
             self.flush()
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
         finally:
             if self._condition_pool is not None:
                 self._condition_pool.shutdown(wait=False, cancel_futures=True)
         return self.run
+
+    def _interrupted(self) -> None:
+        # Ctrl-C on the driving process: stop what runs and record the run as canceled,
+        # so that it does not wait for a resume. Best effort: if the store cannot be
+        # written now, the lease expires and `legato resume` settles the run instead.
+        try:
+            self.cancel("canceled: the process driving the run was interrupted")
+            self._finish_run()
+            self.flush()
+        except Exception:
+            pass
 
     def _finish_run(self) -> None:
         states = [r.state for r in self.rows.values() if r.map_index is None]
