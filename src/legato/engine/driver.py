@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from legato.clock import Clock, system_clock
 from legato.definitions.pipeline import Pipeline
 from legato.engine import plan
+from legato.engine.conditions import ConditionChecks
 from legato.engine.states import (
     RunState,
     TaskState,
@@ -84,9 +84,7 @@ class RunDriver:
         self.waiting_on: dict[str, int] = {}  # pending key -> unfinished upstream count
         self.queue: deque[str] = deque()
         self.deadlines: dict[str, datetime] = {}  # running key -> timeout
-        self.condition_checks: dict[str, int] = {}
-        self.condition_futures: dict[str, Future[bool]] = {}
-        self._condition_pool: ThreadPoolExecutor | None = None
+        self.conditions = ConditionChecks()
         self.changes = self._new_changes()
         self.last_flush = self.clock()
         self.last_cancel_check = self.clock()
@@ -434,7 +432,7 @@ class RunDriver:
                 next_attempt_at=now + timedelta(seconds=wait),
                 error=error,
             )
-            self.condition_checks[key] = 0
+            self.conditions.reset(key)
         else:
             why = error or status
             if retryable and policy.retries:
@@ -448,28 +446,23 @@ class RunDriver:
             row = self.rows[key]
             if row.next_attempt_at is None:
                 continue
-            if row.next_attempt_at > now or key in self.condition_futures:
+            if row.next_attempt_at > now or self.conditions.checking(key):
                 continue
             cond = self.pipeline.graph.nodes[row.node].task.retry.condition
             if cond is None:
                 self._set_task(key, S.QUEUED, next_attempt_at=None)
                 self.queue.append(key)
                 continue
-            if self._condition_pool is None:
-                self._condition_pool = ThreadPoolExecutor(2, thread_name_prefix="legato-condition")
-            self.condition_futures[key] = self._condition_pool.submit(_safe_check, cond.check)
+            self.conditions.start(key, cond)
 
     def _condition_results(self, now: datetime) -> None:
-        for key, fut in list(self.condition_futures.items()):
-            if not fut.done():
-                continue
-            del self.condition_futures[key]
+        for key, holds in self.conditions.answers():
             row = self.rows[key]
             if row.state != S.UP_FOR_RETRY:
                 continue
             cond = self.pipeline.graph.nodes[row.node].task.retry.condition
             assert cond is not None
-            if fut.result():
+            if holds:
                 self.changes.events.append(
                     NewEvent(
                         self.run.id, key, "condition", None, "true", now, f"{cond.label} holds"
@@ -478,8 +471,7 @@ class RunDriver:
                 self._set_task(key, S.QUEUED, next_attempt_at=None)
                 self.queue.append(key)
                 continue
-            done = self.condition_checks.get(key, 0) + 1
-            self.condition_checks[key] = done
+            done = self.conditions.count_false(key)
             since = row.finished_at or now
             if cond.timeout is not None and (now - since).total_seconds() >= cond.timeout:
                 msg = f"{row.error}; condition {cond.label} did not hold within {cond.timeout:g}s"
@@ -534,10 +526,10 @@ class RunDriver:
         horizon.extend(self.deadlines.values())
         for key in self.retrying:
             at = self.rows[key].next_attempt_at
-            if at is not None and key not in self.condition_futures:
+            if at is not None and not self.conditions.checking(key):
                 horizon.append(at)
         wait = min((t - now).total_seconds() for t in horizon)
-        if self.condition_futures:
+        if self.conditions.busy():
             wait = min(wait, 0.02)  # condition checks run in threads the executor cannot see
         return max(0.0, wait)
 
@@ -577,8 +569,7 @@ class RunDriver:
             self._interrupted()
             raise
         finally:
-            if self._condition_pool is not None:
-                self._condition_pool.shutdown(wait=False, cancel_futures=True)
+            self.conditions.close()
         return self.run
 
     def _interrupted(self) -> None:
@@ -615,10 +606,3 @@ class RunDriver:
                 continue
             out[row.state] = out.get(row.state, 0) + 1
         return out
-
-
-def _safe_check(check: Callable[[], bool]) -> bool:
-    try:
-        return bool(check())
-    except Exception:
-        return False
