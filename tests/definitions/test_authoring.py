@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+from datetime import date
 
 import pytest
 
@@ -208,3 +209,15 @@ def test_import_legato_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_typed_params_round_trip_through_json() -> None:
+    @pipeline
+    def p(day: date, ids: list[int] = [1]):  # noqa: B006 - a default, never mutated
+        fetch(day)
+
+    values = p.validate_params({"day": "2026-11-20"}, from_text=True)
+    assert values == {"day": date(2026, 11, 20), "ids": [1]}
+    stored = p.params_to_json(values)
+    assert stored == {"day": "2026-11-20", "ids": [1]}
+    assert p.validate_params(stored) == values

@@ -477,3 +477,29 @@ def p():
         == os.getpid()
     )
     assert "in a thread" in ws.logs(r.id, "pid")[0].text()
+
+
+def test_date_param_reaches_task_as_date(ws_factory) -> None:
+    ws = ws_factory("""
+from datetime import date
+
+@task
+def which(ctx: Context, day: date) -> str:
+    assert isinstance(day, date) and isinstance(ctx.params["day"], date)
+    return day.strftime("%A")
+
+@pipeline
+def p(day: date = date(2026, 1, 1)):
+    which(day)
+""")
+    r = ws.run_pipeline("p", {"day": "2026-11-20"}, from_text=True)
+    assert r.state == RunState.SUCCEEDED
+    assert r.params == {"day": "2026-11-20"}
+    t = {x.task_key: x for x in ws.task_runs(r.id)}["which"]
+    from legato.executors.base import ResultRef
+    from legato.results.store import ResultStore
+
+    assert (
+        ResultStore(ws.config.results_url).get(ResultRef(t.result_uri, t.result_format or "none"))
+        == "Friday"
+    )

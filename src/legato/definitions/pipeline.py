@@ -251,10 +251,21 @@ class Pipeline:
 
     def _read_params(self) -> dict[str, Param]:
         out: dict[str, Param] = {}
-        try:
-            hints = inspect.get_annotations(self.fn, eval_str=True)
-        except Exception:
-            hints = inspect.get_annotations(self.fn)
+        hints: dict[str, Any] = {}
+        for name, hint in inspect.get_annotations(self.fn).items():
+            if name == "return" or not isinstance(hint, str):
+                hints[name] = hint
+                continue
+            try:
+                # The hint is the pipeline author's own code, evaluated as Python would.
+                hints[name] = eval(hint, self.fn.__globals__)
+            except Exception as exc:
+                raise DefinitionError(
+                    f"pipeline {self.name!r}: the type hint {hint!r} of param {name!r} cannot "
+                    f"be resolved ({exc}); import what it names at module level",
+                    self.file,
+                    self.line,
+                ) from None
         for p in inspect.signature(self.fn).parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 raise DefinitionError(
@@ -305,6 +316,25 @@ class Pipeline:
             out[name] = _validate(self.name, spec, given[name], from_text)
         return out
 
+    def params_to_json(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated params as JSON values (dates as ISO text...), for storing with a run."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            spec = self.params.get(name)
+            if spec is None or spec.annotation is inspect.Parameter.empty or _plain_json(value):
+                out[name] = value
+                continue
+            from pydantic import TypeAdapter
+            from pydantic_core import PydanticSerializationError
+
+            try:
+                out[name] = TypeAdapter(spec.annotation).dump_python(value, mode="json")
+            except PydanticSerializationError as exc:
+                raise ParamError(
+                    f"pipeline {self.name!r}: param {name!r} cannot be stored as JSON: {exc}"
+                ) from None
+        return out
+
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able description of the graph, kept with each code version."""
         return {
@@ -339,6 +369,16 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
+
+
+def _plain_json(value: Any) -> bool:
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_json(v) for k, v in value.items())
+    return False
 
 
 def _jsonable(value: Any) -> Any:

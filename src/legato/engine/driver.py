@@ -77,6 +77,8 @@ class RunDriver:
         self.cancel_poll = cancel_poll
         self.on_progress = on_progress
         self.rng = rng or random.Random()
+        # The store keeps params as JSON; tasks get them as the pipeline's type hints say.
+        self.params = pipeline.validate_params(run.params)
         self.rows: dict[str, TaskRunRecord] = {}
         self.children: dict[str, list[str]] = {}  # mapped node -> element keys in order
         self.item_refs: dict[str, tuple[ResultRef, ...]] = {}
@@ -267,7 +269,7 @@ class RunDriver:
     def _expand(self, node_id: str) -> None:
         node = self.pipeline.graph.nodes[node_id]
         try:
-            count = plan.map_count(node, self.run.params, self.rows, self.children)
+            count = plan.map_count(node, self.params, self.rows, self.children)
         except plan.MapError as exc:
             self._set_task(node_id, S.RUNNING, started_at=self.clock())
             self._set_task(node_id, S.FAILED, str(exc), error=str(exc), finished_at=self.clock())
@@ -319,7 +321,7 @@ class RunDriver:
                 continue
             node = self.pipeline.graph.nodes[row.node]
             args, kwargs = plan.resolve_inputs(
-                node, row.map_index, self.run.params, self.rows, self.children, self.item_refs
+                node, row.map_index, self.params, self.rows, self.children, self.item_refs
             )
             attempt = row.attempt + 1
             spec = AttemptSpec(
@@ -331,7 +333,7 @@ class RunDriver:
                 attempt=attempt,
                 args=args,
                 kwargs=kwargs,
-                params=self.run.params,
+                params=self.params,
                 partition=self.run.partition,
                 result_key=f"{self.run.id}/{key}",
                 log_path=self._log_path(key, attempt),

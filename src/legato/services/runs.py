@@ -139,7 +139,7 @@ class Workspace:
 
         pipe = self.pipeline(pipeline_name)
         try:
-            values = pipe.validate_params(params or {}, from_text=from_text)
+            values = pipe.params_to_json(pipe.validate_params(params or {}, from_text=from_text))
         except ParamError as exc:
             raise ServiceError(str(exc)) from None
         now = self.clock()
