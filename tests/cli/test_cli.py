@@ -162,3 +162,19 @@ def test_ctrl_c_cancels_the_run_and_its_attempts(tmp_path: Path) -> None:
             assert fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except ProcessLookupError:
         pass
+
+
+def test_load_errors_are_recorded_in_the_store(tmp_path: Path) -> None:
+    from legato.services.runs import Workspace
+
+    project = make_project(tmp_path / "p", OK)
+    (project / "broken.py").write_text("def oops(:\n", encoding="utf-8")
+    toml = (project / "legato.toml").read_text().replace('["flows"]', '["flows", "broken"]')
+    (project / "legato.toml").write_text(toml, encoding="utf-8")
+    assert cli("run", "greet", project=project).returncode == 0
+    with Workspace(project) as ws:
+        loc = ws.store.get_code_location(ws.config.name)
+    assert loc is not None
+    assert sorted(loc.pipelines) == ["breaks", "greet"]
+    assert [e["module"] for e in loc.errors] == ["broken"]
+    assert "broken.py:1: SyntaxError" in loc.errors[0]["message"]

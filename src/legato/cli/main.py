@@ -327,6 +327,7 @@ def pipelines(
     """List the project's pipelines, and the modules that failed to load."""
     with user_errors(), workspace(project) as ws:
         proj = ws.project
+        ws.save_location()
         summary = {name: (count, last) for name, count, last in ws.store.pipelines_summary()}
         items: list[dict[str, Any]] = []
         for name, p in sorted(proj.pipelines.items()):

@@ -56,6 +56,7 @@ class Workspace:
         self._project: Project | None = None
         self._store: Store | None = None
         self._executor: Executor | None = None
+        self._location_saved = False
 
     # -- parts -------------------------------------------------------------------------
 
@@ -106,6 +107,25 @@ class Workspace:
 
     # -- pipelines ---------------------------------------------------------------------
 
+    def save_location(self) -> None:
+        """Record in the store what loading the project found (pipelines, import errors)."""
+        from legato.store.records import CodeLocationRecord
+
+        project = self.project
+        self.store.save_code_location(
+            CodeLocationRecord(
+                name=self.config.name,
+                root=str(self.config.root),
+                loaded_at=self.clock(),
+                pipelines={n: p.code_version for n, p in sorted(project.pipelines.items())},
+                errors=[
+                    {"module": e.module, "message": e.message, "traceback": e.traceback}
+                    for e in project.errors
+                ],
+            )
+        )
+        self._location_saved = True
+
     def pipeline(self, name: str) -> Pipeline:
         """The pipeline called ``name``, or UnknownPipeline naming close matches."""
         found = self.project.pipelines.get(name)
@@ -144,6 +164,8 @@ class Workspace:
             raise ServiceError(str(exc)) from None
         now = self.clock()
         self._save_snapshot(pipe)
+        if not self._location_saved:
+            self.save_location()
         run = RunRecord(
             id=new_run_id(now),
             pipeline=pipe.name,

@@ -142,3 +142,14 @@ class DuplicateRun(StoreError):
     def __init__(self, existing: RunRecord) -> None:
         super().__init__(f"run with key {existing.run_key!r} exists: {existing.id}")
         self.existing = existing
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLocationRecord:
+    """What the last load of a project found."""
+
+    name: str
+    root: str
+    loaded_at: datetime
+    pipelines: dict[str, str]  # pipeline name -> code version
+    errors: list[dict[str, str]]  # {"module", "message", "traceback"}

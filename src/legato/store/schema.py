@@ -170,3 +170,15 @@ snapshots = Table(
     Column("snapshot", Text, nullable=False),  # JSON text
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# What the last load of each project (code location) found: its pipelines and the modules
+# that failed to import, so every front end can show load errors without importing the code.
+code_locations = Table(
+    "code_locations",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("root", Text, nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    Column("pipelines", Text, nullable=False),  # JSON: {name: code_version}
+    Column("errors", Text, nullable=False),  # JSON: [{module, message, traceback}]
+)

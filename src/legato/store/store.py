@@ -31,6 +31,7 @@ from legato.store.records import (
     Ambiguous,
     AttemptRecord,
     Changes,
+    CodeLocationRecord,
     DuplicateRun,
     EventRecord,
     LeaseLost,
@@ -40,7 +41,7 @@ from legato.store.records import (
     StoreError,
     TaskRunRecord,
 )
-from legato.store.schema import attempts, events, runs, snapshots, task_runs
+from legato.store.schema import attempts, code_locations, events, runs, snapshots, task_runs
 
 __all__ = ["PipelineSummary", "Store", "new_run_id"]
 
@@ -187,6 +188,35 @@ class Store:
         }
         with self._write.begin() as conn:
             return conn.execute(stmt, values).rowcount == 1
+
+    def save_code_location(self, location: CodeLocationRecord) -> None:
+        """Replace what is known of the project ``location.name`` with this load's findings."""
+        values = {
+            "name": location.name,
+            "root": location.root,
+            "loaded_at": location.loaded_at,
+            "pipelines": rows.to_json(location.pipelines),
+            "errors": rows.to_json(location.errors),
+        }
+        with self._write.begin() as conn:
+            conn.execute(code_locations.delete().where(code_locations.c.name == location.name))
+            conn.execute(code_locations.insert(), values)
+
+    def get_code_location(self, name: str) -> CodeLocationRecord | None:
+        """What the last recorded load of project ``name`` found, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(code_locations).where(code_locations.c.name == name)
+            ).one_or_none()
+        if row is None:
+            return None
+        return CodeLocationRecord(
+            name=row.name,
+            root=row.root,
+            loaded_at=row.loaded_at,
+            pipelines=rows.from_json(row.pipelines),
+            errors=rows.from_json(row.errors),
+        )
 
     def get_snapshot(self, pipeline: str, code_version: str) -> dict[str, Any] | None:
         """The snapshot saved for ``(pipeline, code_version)``, or None."""
