@@ -1,41 +1,29 @@
-"""Drives one run to its end: readiness, dispatch, outcomes, retries, timeouts, cancel, resume.
+"""Drives one run to its end: lease, dispatch, outcomes, retries, timeouts, cancel, resume.
 
 Every state change of a step is written to the store in one transaction (``Store.apply``)
 before the attempts it starts are submitted, so a driver killed at any point leaves a store
 from which another driver can carry on. The loop sleeps only inside ``Executor.wait``.
+The rows, readiness and the batch of changes are kept by ``RunBook`` (``engine/book.py``).
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from legato.clock import Clock, system_clock
 from legato.definitions.pipeline import Pipeline
 from legato.engine import plan
+from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
-from legato.engine.states import (
-    RunState,
-    TaskState,
-    check_run_transition,
-    check_task_transition,
-)
+from legato.engine.states import RunState, TaskState
 from legato.executors.base import AttemptOutcome, AttemptSpec, Executor, ResultRef
-from legato.store.records import (
-    AttemptRecord,
-    Changes,
-    NewEvent,
-    RunRecord,
-    TaskRunRecord,
-)
+from legato.store.records import Changes, NewEvent, RunRecord, TaskRunRecord
 from legato.store.store import Store
 
 S = TaskState
-_FAILED_UPSTREAM = frozenset({S.FAILED, S.UPSTREAM_FAILED, S.CANCELED})
 # An attempt that ended this way says nothing about the task's own code: always retryable.
 _INFRA_OUTCOMES = frozenset({"timeout", "crashed", "interrupted"})
 
@@ -68,7 +56,7 @@ class RunDriver:
         self.store = store
         self.pipeline = pipeline
         self.executor = executor
-        self.run = run
+        self.run_id = run.id
         self.owner = owner
         self.logs_dir = logs_dir
         self._logs_dir = str(logs_dir)
@@ -79,103 +67,48 @@ class RunDriver:
         self.rng = rng or random.Random()
         # The store keeps params as JSON; tasks get them as the pipeline's type hints say.
         self.params = pipeline.validate_params(run.params)
-        self.rows: dict[str, TaskRunRecord] = {}
-        self.children: dict[str, list[str]] = {}  # mapped node -> element keys in order
+        self.book = RunBook(run, pipeline.graph, self.params, clock, self._new_changes())
+        # The book's dicts themselves (it never replaces them), kept here for callers of the driver.
+        self.rows = self.book.rows
+        self.children = self.book.children
         self.item_refs: dict[str, tuple[ResultRef, ...]] = {}
         self.items_needed = plan.items_needed(pipeline)
-        self.waiting_on: dict[str, int] = {}  # pending key -> unfinished upstream count
-        self.queue: deque[str] = deque()
         self.deadlines: dict[str, datetime] = {}  # running key -> timeout
         self.conditions = ConditionChecks()
-        self.changes = self._new_changes()
         self.last_flush = self.clock()
         self.last_cancel_check = self.clock()
-        self.unfinished = 0
-        self.retrying: set[str] = set()
-        self.open_children: dict[str, int] = {}  # mapped node -> unfinished elements
-        self._settled: deque[str] = deque()
-        self._propagating = False
-        self._canceling = False
 
-    # -- bookkeeping -------------------------------------------------------------------
+    @property
+    def run(self) -> RunRecord:
+        """The run's row as of the latest change."""
+        return self.book.run
+
+    def counts(self) -> dict[TaskState, int]:
+        """How many task runs are in each state (mapped nodes count by element)."""
+        return self.book.counts()
+
+    # -- writing a step ----------------------------------------------------------------
 
     def _new_changes(self) -> Changes:
         return Changes(
-            run_id=self.run.id,
+            run_id=self.run_id,
             owner=self.owner,
             lease_expires_at=self.clock() + timedelta(seconds=self.lease_ttl),
         )
 
-    def _set_task(
-        self, key: str, state: TaskState, message: str | None = None, **fields: object
-    ) -> None:
-        old = self.rows[key]
-        if old.state != state:
-            check_task_transition(old.state, state)
-        new = replace(old, state=state, **fields)  # type: ignore[arg-type]
-        self.rows[key] = new
-        self.changes.task_runs.append(new)
-        if old.state != state:
-            self.changes.events.append(
-                NewEvent(
-                    self.run.id,
-                    key,
-                    "task_state",
-                    str(old.state),
-                    str(state),
-                    self.clock(),
-                    message,
-                )
-            )
-            if state == S.UP_FOR_RETRY:
-                self.retrying.add(key)
-            else:
-                self.retrying.discard(key)
-            if state.finished:
-                self.unfinished -= 1
-                self._settled.append(key)
-                if not self._propagating:
-                    # Iterative, not recursive: a failure can cascade down a long chain.
-                    self._propagating = True
-                    try:
-                        while self._settled:
-                            self._finished(self._settled.popleft())
-                    finally:
-                        self._propagating = False
-
-    def _set_run(self, state: RunState, **fields: object) -> None:
-        old = self.run
-        if old.state != state:
-            check_run_transition(old.state, state)
-        self.run = replace(old, state=state, **fields)  # type: ignore[arg-type]
-        self.changes.run = self.run
-        if old.state != state:
-            self.changes.events.append(
-                NewEvent(
-                    self.run.id,
-                    None,
-                    "run_state",
-                    str(old.state),
-                    str(state),
-                    self.clock(),
-                    self.run.error,
-                )
-            )
-
     def flush(self) -> None:
         """Write this step's changes (and extend the lease) in one transaction."""
-        self.changes.lease_expires_at = self.clock() + timedelta(seconds=self.lease_ttl)
+        changes = self.book.changes
+        changes.lease_expires_at = self.clock() + timedelta(seconds=self.lease_ttl)
         # A row changed twice in one step is written once, as it is now; a row made in this
         # step is inserted as it is now.
-        if self.changes.task_runs:
-            latest = {r.task_key: r for r in self.changes.task_runs}
-            self.changes.new_task_runs = [
-                latest.pop(r.task_key, r) for r in self.changes.new_task_runs
-            ]
-            self.changes.task_runs = list(latest.values())
-        self.store.apply(self.changes)
-        changed = [*self.changes.new_task_runs, *self.changes.task_runs]
-        self.changes = self._new_changes()
+        if changes.task_runs:
+            latest = {r.task_key: r for r in changes.task_runs}
+            changes.new_task_runs = [latest.pop(r.task_key, r) for r in changes.new_task_runs]
+            changes.task_runs = list(latest.values())
+        self.store.apply(changes)
+        changed = [*changes.new_task_runs, *changes.task_runs]
+        self.book.changes = self._new_changes()
         self.last_flush = self.clock()
         if self.on_progress is not None:
             self.on_progress(self, changed)
@@ -183,139 +116,44 @@ class RunDriver:
     # -- start and resume --------------------------------------------------------------
 
     def _load(self) -> None:
-        for row in self.store.get_task_runs(self.run.id):
-            self.rows[row.task_key] = row
-            if row.map_index is not None:
-                self.children.setdefault(row.node, []).append(row.task_key)
-        for mapped_node, keys in self.children.items():
-            keys.sort(key=lambda k: self.rows[k].map_index or 0)
-            self.open_children[mapped_node] = sum(
-                1 for k in keys if not self.rows[k].state.finished
-            )
-        self.unfinished = sum(1 for r in self.rows.values() if not r.state.finished)
+        book = self.book
+        book.load(self.store.get_task_runs(self.run_id))
         now = self.clock()
         for key, row in list(self.rows.items()):
-            if row.state == S.UP_FOR_RETRY:
-                self.retrying.add(key)
-            if row.state == S.RUNNING and row.map_index is None and row.node in self.children:
+            if row.state != S.RUNNING:
+                continue
+            if row.map_index is None and row.node in self.children:
                 continue  # an expanded mapped node: its elements carry the work
-            if row.state == S.RUNNING:
-                self._record_attempt(
-                    row,
-                    "interrupted",
-                    "interrupted: the process driving this run stopped",
-                    None,
-                    now,
-                )
-                self._after_failure(
-                    key,
-                    "interrupted",
-                    retryable=True,
-                    error="interrupted: the process driving this run stopped",
-                )
-            elif row.state == S.QUEUED:
-                self.queue.append(key)
-        for node in self.pipeline.graph.nodes.values():
-            row = self.rows[node.id]
-            if row.state == S.PENDING:
-                self.waiting_on[node.id] = sum(
-                    1 for up in node.upstream if not self.rows[up].state.finished
-                )
-        for key, count in list(self.waiting_on.items()):
-            if count == 0:
-                self._evaluate(key)
-        for node_id in list(self.children):
-            if self.rows[node_id].state == S.RUNNING and self.open_children[node_id] == 0:
-                self._finish_mapped(node_id)
-
-    # -- readiness ---------------------------------------------------------------------
-
-    def _finished(self, key: str) -> None:
-        row = self.rows[key]
-        if row.map_index is not None:
-            self.open_children[row.node] -= 1
-            if self.open_children[row.node] == 0 and self.rows[row.node].state == S.RUNNING:
-                self._finish_mapped(row.node)
-            return
-        for child in self.pipeline.graph.downstream.get(key, ()):
-            if child in self.waiting_on:
-                self.waiting_on[child] -= 1
-                if self.waiting_on[child] == 0:
-                    self._evaluate(child)
-
-    def _evaluate(self, key: str) -> None:
-        """All upstream of ``key`` are finished: decide whether it runs."""
-        del self.waiting_on[key]
-        node = self.pipeline.graph.nodes[key]
-        ups = [self.rows[u] for u in node.upstream]
-        failed = [u.task_key for u in ups if u.state in _FAILED_UPSTREAM]
-        if self._canceling:
-            self._set_task(key, S.CANCELED, "run canceled", finished_at=self.clock())
-        elif failed:
-            self._set_task(
+            book.record_attempt(
+                row,
+                "interrupted",
+                "interrupted: the process driving this run stopped",
+                None,
+                now,
+                self._log_path(key, row.attempt),
+            )
+            self._after_failure(
                 key,
-                S.UPSTREAM_FAILED,
-                f"upstream failed: {', '.join(failed)}",
-                finished_at=self.clock(),
+                "interrupted",
+                retryable=True,
+                error="interrupted: the process driving this run stopped",
             )
-        elif any(u.state == S.SKIPPED for u in ups):
-            self._set_task(key, S.SKIPPED, "upstream skipped", finished_at=self.clock())
-        elif node.mapped:
-            self._expand(key)
-        else:
-            self._set_task(key, S.QUEUED)
-            self.queue.append(key)
-
-    def _expand(self, node_id: str) -> None:
-        node = self.pipeline.graph.nodes[node_id]
-        try:
-            count = plan.map_count(node, self.params, self.rows, self.children)
-        except plan.MapError as exc:
-            self._set_task(node_id, S.RUNNING, started_at=self.clock())
-            self._set_task(node_id, S.FAILED, str(exc), error=str(exc), finished_at=self.clock())
-            return
-        existing = self.children.setdefault(node_id, [])
-        have = {self.rows[k].map_index for k in existing}
-        now = self.clock()
-        self._set_task(node_id, S.RUNNING, f"{count} elements", started_at=now, item_count=count)
-        for i in range(count):
-            if i in have:
-                continue  # reused from the run this one re-runs
-            key = plan.element_key(node_id, i)
-            row = TaskRunRecord(self.run.id, key, node_id, i, S.QUEUED)
-            self.rows[key] = row
-            existing.append(key)
-            self.unfinished += 1
-            self.changes.new_task_runs.append(row)
-            self.changes.events.append(
-                NewEvent(self.run.id, key, "task_state", None, "queued", now)
-            )
-            self.queue.append(key)
-        existing.sort(key=lambda k: self.rows[k].map_index or 0)
-        self.open_children[node_id] = sum(1 for k in existing if not self.rows[k].state.finished)
-        if self.open_children[node_id] == 0:
-            self._finish_mapped(node_id)
-
-    def _finish_mapped(self, node_id: str) -> None:
-        keys = self.children[node_id]
-        bad = [k for k in keys if self.rows[k].state in _FAILED_UPSTREAM]
-        if bad:
-            msg = f"{len(bad)} of {len(keys)} elements failed: {', '.join(bad[:5])}"
-            self._set_task(node_id, S.FAILED, msg, error=msg, finished_at=self.clock())
-        else:
-            self._set_task(node_id, S.SUCCEEDED, finished_at=self.clock())
+        book.start()
 
     # -- attempts ----------------------------------------------------------------------
 
     def _log_path(self, key: str, attempt: int) -> str:
-        return plan.log_path(self._logs_dir, self.run.id, key, attempt)
+        return plan.log_path(self._logs_dir, self.run_id, key, attempt)
 
     def _dispatch(self) -> list[AttemptSpec]:
         specs: list[AttemptSpec] = []
         free = self.executor.free_slots()
         now = self.clock()
-        while self.queue and free > 0:
-            key = self.queue.popleft()
+        book = self.book
+        queue = book.queue
+        run = book.run
+        while queue and free > 0:
+            key = queue.popleft()
             row = self.rows[key]
             if row.state != S.QUEUED:
                 continue
@@ -325,7 +163,7 @@ class RunDriver:
             )
             attempt = row.attempt + 1
             spec = AttemptSpec(
-                run_id=self.run.id,
+                run_id=run.id,
                 pipeline=self.pipeline.name,
                 node=node.id,
                 task_key=key,
@@ -334,14 +172,14 @@ class RunDriver:
                 args=args,
                 kwargs=kwargs,
                 params=self.params,
-                partition=self.run.partition,
-                result_key=f"{self.run.id}/{key}",
+                partition=run.partition,
+                result_key=f"{run.id}/{key}",
                 log_path=self._log_path(key, attempt),
                 timeout=node.task.timeout,
                 store_items=key in self.items_needed,
                 in_process=node.task.in_process,
             )
-            self._set_task(
+            book.set_task(
                 key,
                 S.RUNNING,
                 f"attempt {attempt}",
@@ -357,55 +195,26 @@ class RunDriver:
             free -= 1
         return specs
 
-    def _record_attempt(
-        self,
-        row: TaskRunRecord,
-        outcome: str,
-        error: str | None,
-        tb: str | None,
-        now: datetime,
-        worker: str | None = None,
-    ) -> None:
-        self.changes.attempts.append(
-            AttemptRecord(
-                run_id=self.run.id,
-                task_key=row.task_key,
-                number=row.attempt,
-                outcome=outcome,
-                started_at=row.started_at or now,
-                finished_at=now,
-                error=error,
-                traceback=tb,
-                log_path=self._log_path(row.task_key, row.attempt),
-                worker=worker or row.worker,
-            )
-        )
-        if outcome == "succeeded":
-            return  # the task's own state change says it; the attempts table has the rest
-        self.changes.events.append(
-            NewEvent(
-                self.run.id,
-                row.task_key,
-                "attempt",
-                None,
-                outcome,
-                now,
-                f"attempt {row.attempt}: {error}" if error else f"attempt {row.attempt}",
-            )
-        )
-
     def _on_outcome(self, out: AttemptOutcome) -> None:
         row = self.rows.get(out.task_key)
         if row is None or row.state != S.RUNNING or row.attempt != out.attempt:
             return  # a late report of an attempt already settled (killed, canceled)
         self.deadlines.pop(out.task_key, None)
         now = self.clock()
-        self._record_attempt(row, out.status, out.error, out.traceback, now, out.worker)
+        self.book.record_attempt(
+            row,
+            out.status,
+            out.error,
+            out.traceback,
+            now,
+            self._log_path(row.task_key, row.attempt),
+            out.worker,
+        )
         if out.status == "succeeded":
             result = out.result or ResultRef(None, "none")
             if out.item_refs is not None:
                 self.item_refs[row.task_key] = out.item_refs
-            self._set_task(
+            self.book.set_task(
                 out.task_key,
                 S.SUCCEEDED,
                 finished_at=now,
@@ -415,7 +224,7 @@ class RunDriver:
                 error=None,
             )
         elif out.status == "skipped":
-            self._set_task(out.task_key, S.SKIPPED, out.error, finished_at=now)
+            self.book.set_task(out.task_key, S.SKIPPED, out.error, finished_at=now)
         else:
             retryable = out.retryable or out.status in _INFRA_OUTCOMES
             self._after_failure(out.task_key, out.status, retryable=retryable, error=out.error)
@@ -426,7 +235,7 @@ class RunDriver:
         now = self.clock()
         if retryable and row.attempt < policy.max_attempts:
             wait = policy.delay_before(row.attempt + 1, self.rng)
-            self._set_task(
+            self.book.set_task(
                 key,
                 S.UP_FOR_RETRY,
                 f"{status}; retry in {wait:.1f}s",
@@ -439,12 +248,12 @@ class RunDriver:
             why = error or status
             if retryable and policy.retries:
                 why = f"{why} (after {row.attempt} attempts)"
-            self._set_task(key, S.FAILED, why, finished_at=now, error=why)
+            self.book.set_task(key, S.FAILED, why, finished_at=now, error=why)
 
     # -- retries waiting on time or on a condition -------------------------------------
 
     def _due_retries(self, now: datetime) -> None:
-        for key in list(self.retrying):
+        for key in list(self.book.retrying):
             row = self.rows[key]
             if row.next_attempt_at is None:
                 continue
@@ -452,8 +261,7 @@ class RunDriver:
                 continue
             cond = self.pipeline.graph.nodes[row.node].task.retry.condition
             if cond is None:
-                self._set_task(key, S.QUEUED, next_attempt_at=None)
-                self.queue.append(key)
+                self.book.set_task(key, S.QUEUED, next_attempt_at=None)
                 continue
             self.conditions.start(key, cond)
 
@@ -465,22 +273,21 @@ class RunDriver:
             cond = self.pipeline.graph.nodes[row.node].task.retry.condition
             assert cond is not None
             if holds:
-                self.changes.events.append(
+                self.book.changes.events.append(
                     NewEvent(
-                        self.run.id, key, "condition", None, "true", now, f"{cond.label} holds"
+                        self.run_id, key, "condition", None, "true", now, f"{cond.label} holds"
                     )
                 )
-                self._set_task(key, S.QUEUED, next_attempt_at=None)
-                self.queue.append(key)
+                self.book.set_task(key, S.QUEUED, next_attempt_at=None)
                 continue
             done = self.conditions.count_false(key)
             since = row.finished_at or now
             if cond.timeout is not None and (now - since).total_seconds() >= cond.timeout:
                 msg = f"{row.error}; condition {cond.label} did not hold within {cond.timeout:g}s"
-                self._set_task(key, S.FAILED, msg, error=msg)
+                self.book.set_task(key, S.FAILED, msg, error=msg)
                 continue
             wait = cond.next_interval(done - 1)
-            self._set_task(
+            self.book.set_task(
                 key,
                 S.UP_FOR_RETRY,
                 f"condition {cond.label} not yet true",
@@ -493,22 +300,24 @@ class RunDriver:
         if (now - self.last_cancel_check).total_seconds() < self.cancel_poll:
             return False
         self.last_cancel_check = now
-        return self.store.get_run(self.run.id).cancel_requested
+        return self.store.get_run(self.run_id).cancel_requested
 
     def cancel(self, reason: str = "canceled by request") -> None:
         """Stop every attempt and mark what has not finished as canceled."""
         now = self.clock()
-        self._canceling = True
+        self.book.canceling = True
         for key in list(self.rows):
             row = self.rows[key]
             if row.state.finished:
                 continue
             if row.state == S.RUNNING and not (row.map_index is None and row.node in self.children):
-                self.executor.kill(self.run.id, key, row.attempt, "canceled", reason)
-                self._record_attempt(row, "canceled", reason, None, now)
-            self._set_task(key, S.CANCELED, reason, finished_at=now)
+                self.executor.kill(self.run_id, key, row.attempt, "canceled", reason)
+                self.book.record_attempt(
+                    row, "canceled", reason, None, now, self._log_path(key, row.attempt)
+                )
+            self.book.set_task(key, S.CANCELED, reason, finished_at=now)
         self.deadlines.clear()
-        self.queue.clear()
+        self.book.queue.clear()
 
     def _timeouts(self, now: datetime) -> None:
         for key, deadline in list(self.deadlines.items()):
@@ -516,7 +325,7 @@ class RunDriver:
                 row = self.rows[key]
                 limit = self.pipeline.graph.nodes[row.node].task.timeout
                 self.executor.kill(
-                    self.run.id, key, row.attempt, "timeout", f"timed out after {limit:g}s"
+                    self.run_id, key, row.attempt, "timeout", f"timed out after {limit:g}s"
                 )
                 del self.deadlines[key]
 
@@ -526,7 +335,7 @@ class RunDriver:
             self.last_cancel_check + timedelta(seconds=self.cancel_poll),
         ]
         horizon.extend(self.deadlines.values())
-        for key in self.retrying:
+        for key in self.book.retrying:
             at = self.rows[key].next_attempt_at
             if at is not None and not self.conditions.checking(key):
                 horizon.append(at)
@@ -539,9 +348,10 @@ class RunDriver:
 
     def drive(self) -> RunRecord:
         """Run until every task is finished; returns the final run record."""
+        book = self.book
         now = self.clock()
-        if self.run.state == RunState.QUEUED:
-            self._set_run(RunState.RUNNING, started_at=now)
+        if book.run.state == RunState.QUEUED:
+            book.set_run(RunState.RUNNING, started_at=now)
         self._load()
         try:
             while True:
@@ -551,11 +361,11 @@ class RunDriver:
                 if self._check_cancel(now):
                     self.cancel()
                 specs = self._dispatch()
-                if self.unfinished == 0:
+                if book.unfinished == 0:
                     break
                 if (
                     specs
-                    or not self.changes.empty()
+                    or not book.changes.empty()
                     or (now - self.last_flush).total_seconds() >= self.lease_ttl / 3
                 ):
                     self.flush()
@@ -572,7 +382,7 @@ class RunDriver:
             raise
         finally:
             self.conditions.close()
-        return self.run
+        return book.run
 
     def _interrupted(self) -> None:
         # Ctrl-C on the driving process: stop what runs and record the run as canceled,
@@ -586,25 +396,7 @@ class RunDriver:
             pass
 
     def _finish_run(self) -> None:
-        states = [r.state for r in self.rows.values() if r.map_index is None]
-        now = self.clock()
-        if any(s == S.CANCELED for s in states):
-            state, error = RunState.CANCELED, "canceled"
-        elif any(s in (S.FAILED, S.UPSTREAM_FAILED) for s in states):
-            failed = [r.task_key for r in self.rows.values() if r.state == S.FAILED]
-            state = RunState.FAILED
-            error = f"{len(failed)} task{'s' if len(failed) != 1 else ''} failed: " + ", ".join(
-                failed[:10]
-            )
-        else:
-            state, error = RunState.SUCCEEDED, None
-        self._set_run(state, finished_at=now, error=error, lease_owner=None, lease_expires_at=None)
-
-    def counts(self) -> dict[TaskState, int]:
-        """How many task runs are in each state (mapped nodes count by element)."""
-        out: dict[TaskState, int] = {}
-        for row in self.rows.values():
-            if row.map_index is None and row.node in self.children:
-                continue
-            out[row.state] = out.get(row.state, 0) + 1
-        return out
+        state, error = self.book.outcome()
+        self.book.set_run(
+            state, finished_at=self.clock(), error=error, lease_owner=None, lease_expires_at=None
+        )

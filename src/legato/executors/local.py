@@ -94,11 +94,12 @@ class LocalExecutor:
 
     # -- life cycle ----------------------------------------------------------------------
 
-    def start(self, pipelines: Mapping[str, Pipeline]) -> None:
+    def start(self, pipelines: Mapping[str, Pipeline], *, wait: bool = True) -> None:
         """Fork the zygote and pre-warm ``workers`` worker processes (process mode).
 
         Call it after the project is imported, before the driver starts any thread, from
-        the thread that outlives the executor (the main thread).
+        the thread that outlives the executor (the main thread). ``wait=False`` returns
+        while the workers are still being forked.
         """
         if self._started:
             raise ExecutorError("the executor is already started")
@@ -119,7 +120,7 @@ class LocalExecutor:
         _live.add(self)
         if self._pool is not None:
             try:
-                self._pool.start(self._sel)
+                self._pool.start(self._sel, wait=wait)
             except BaseException:
                 self.shutdown()
                 raise

@@ -153,11 +153,17 @@ class ProcessPool:
         self._spawn_after = 0.0
         self._closed = False
 
-    def start(self, sel: selectors.BaseSelector) -> None:
-        """Register with the executor's selector and wait for ``size`` workers."""
+    def start(self, sel: selectors.BaseSelector, *, wait: bool = True) -> None:
+        """Register with the executor's selector and ask for ``size`` workers.
+
+        With ``wait=False`` the workers are forked while the caller goes on (the first
+        submit waits for one if it has to): start-up work overlaps on another CPU.
+        """
         self._sel = sel
         sel.register(self.zygote.sock, selectors.EVENT_READ, "zygote")
         self.top_up()
+        if not wait:
+            return
         deadline = time.monotonic() + SPAWN_TIMEOUT
         while self._pending and self.zygote.alive and time.monotonic() < deadline:
             if self.zygote.poll(deadline - time.monotonic()):

@@ -86,7 +86,8 @@ class Workspace:
                 mode="thread" if self.config.mode == "thread" else "process",
                 memory_limit_mb=self.config.memory_limit_mb,
             )
-            ex.start(self.project.pipelines)
+            # The workers are forked while this process goes on importing the store.
+            ex.start(self.project.pipelines, wait=False)
             self._executor = ex
         return self._executor
 
