@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+
+from legato.cli.console import Printer, console, escape, rich_console
 
 if TYPE_CHECKING:
     from legato.services.runs import Workspace
@@ -22,8 +23,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+
+class _Lazy:
+    # The consoles are made on first use: most commands never need Rich's import.
+    def __init__(self, stderr: bool) -> None:
+        self.stderr = stderr
+        self._printer: Printer | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._printer is None:
+            self._printer = console(self.stderr)
+        return getattr(self._printer, name)
+
+
+out: Printer = _Lazy(stderr=False)
+err: Printer = _Lazy(stderr=True)
 
 ProjectOpt = Annotated[
     Path,
@@ -42,7 +57,7 @@ USAGE_EXIT = 2
 
 
 def fail(message: str, code: int = USAGE_EXIT) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -87,7 +102,8 @@ def _drive_and_report(
     from legato.cli.render import RunProgress, run_summary
 
     started: list[RunRecord] = []
-    with RunProgress(out, total, quiet=quiet) as progress:
+    printer = console()  # the live view needs the console itself, not the lazy stand-in
+    with RunProgress(printer, total, quiet=quiet) as progress:
 
         def created(run: RunRecord) -> None:
             started.append(run)
@@ -100,7 +116,7 @@ def _drive_and_report(
             which = f"run {started[0].id}" if started else "the run"
             err.print(f"interrupted: {which} was canceled", highlight=False)
             raise typer.Exit(130) from None
-    run_summary(out, run, ws.task_runs(run.id))
+    run_summary(printer, run, ws.task_runs(run.id))
     if run.state.value != "succeeded":
         raise typer.Exit(1)
 
@@ -244,7 +260,7 @@ def runs(
                 duration(r.started_at, r.finished_at),
                 r.parent_run_id or "",
             )
-        out.print(table)
+        rich_console().print(table)
         if not found:
             out.print("no runs yet")
 
@@ -271,13 +287,13 @@ def show(
 
         out.print(f"run [bold]{r.id}[/]  pipeline {r.pipeline}  {styled(r.state.value)}")
         if r.params:
-            out.print(f"params: {r.params}")
+            out.print(f"params: {escape(str(r.params))}")
         if r.partition:
             out.print(f"partition: {r.partition}")
         if r.parent_run_id:
             out.print(f"re-run ({r.rerun_kind}) of {r.parent_run_id}")
         if r.error:
-            out.print(f"[red]{r.error}[/]")
+            out.print(f"[red]{escape(r.error)}[/]")
         table = Table(box=None, header_style="bold")
         for col in ("task", "state", "attempts", "took", "note"):
             table.add_column(col)
@@ -290,7 +306,7 @@ def show(
                 duration(t.started_at, t.finished_at) if t.attempt else "",
                 note,
             )
-        out.print(table)
+        rich_console().print(table)
 
 
 @app.command()
@@ -367,9 +383,11 @@ def pipelines(
                 f"{last.id} {styled(last.state.value)}" if last else "",
                 it["description"],
             )
-        out.print(table)
+        rich_console().print(table)
         for e in errors:
-            err.print(f"[red]failed to load {e['module']}:[/] {e['error']}", highlight=False)
+            err.print(
+                f"[red]failed to load {e['module']}:[/] {escape(e['error'])}", highlight=False
+            )
 
 
 @app.command()

@@ -8,7 +8,9 @@ import time
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from legato.cli.console import Printer, escape
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,7 +77,7 @@ def duration(start: datetime | None, end: datetime | None) -> str:
 class RunProgress:
     """The live view of ``legato run``: a bar on a terminal, a line per finished task otherwise."""
 
-    def __init__(self, console: Console, total_hint: int, *, quiet: bool = False) -> None:
+    def __init__(self, console: Printer, total_hint: int, *, quiet: bool = False) -> None:
         self.console = console
         self.live = console.is_terminal and not quiet
         self.quiet = quiet
@@ -87,7 +89,9 @@ class RunProgress:
         if self.live:
             from rich.live import Live
 
-            self._view = Live(console=self.console, refresh_per_second=10, transient=True)
+            # Only a Rich console reports a terminal, so this one is Rich.
+            rich = cast("Console", self.console)
+            self._view = Live(console=rich, refresh_per_second=10, transient=True)
             self._view.__enter__()
         return self
 
@@ -111,7 +115,7 @@ class RunProgress:
 
     def _line_text(self, row: TaskRunRecord) -> str:
         state = row.state.value
-        extra = f"  {row.error}" if row.error and state != "succeeded" else ""
+        extra = f"  {escape(row.error)}" if row.error and state != "succeeded" else ""
         took = duration(row.started_at, row.finished_at) if row.attempt else ""
         return (
             f"  [{STATE_STYLE.get(state, '')}]{SYMBOL.get(state, '?')} {row.task_key}[/] "
@@ -139,7 +143,7 @@ class RunProgress:
         return text
 
 
-def run_summary(console: Console, run: RunRecord, rows: list[TaskRunRecord]) -> None:
+def run_summary(console: Printer, run: RunRecord, rows: list[TaskRunRecord]) -> None:
     """The closing lines of ``legato run``: the run's state and what failed."""
     counts: dict[str, int] = {}
     mapped = {r.node for r in rows if r.map_index is not None}
@@ -156,7 +160,7 @@ def run_summary(console: Console, run: RunRecord, rows: list[TaskRunRecord]) -> 
     if run.state.value == "failed":
         for r in rows:
             if r.state.value == "failed":
-                console.print(f"  [red]✗ {r.task_key}[/]: {r.error}", highlight=False)
+                console.print(f"  [red]✗ {r.task_key}[/]: {escape(r.error or '')}", highlight=False)
         console.print(
             f"  logs: legato logs {run.id}    re-run: legato rerun {run.id} --from-failure",
             highlight=False,
