@@ -143,8 +143,12 @@ def test_ctrl_c_cancels_the_run_and_its_attempts(tmp_path: Path) -> None:
     from tests.helpers import LEGATO
 
     project = make_project(tmp_path / "p", SLOW)
-    proc = subprocess.Popen([LEGATO, "run", "slow", "--project", str(project)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [LEGATO, "run", "slow", "--project", str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while not (project / "started").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -178,3 +182,31 @@ def test_load_errors_are_recorded_in_the_store(tmp_path: Path) -> None:
     assert sorted(loc.pipelines) == ["breaks", "greet"]
     assert [e["module"] for e in loc.errors] == ["broken"]
     assert "broken.py:1: SyntaxError" in loc.errors[0]["message"]
+
+
+def test_resume_of_a_run_that_is_being_driven_is_refused(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import LEGATO
+
+    project = make_project(tmp_path / "p", SLOW)
+    proc = subprocess.Popen(
+        [LEGATO, "run", "slow", "-q", "--project", str(project)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (project / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        run_id = json.loads(cli("runs", "--json", project=project).stdout)[0]["id"]
+        t0 = time.monotonic()
+        res = cli("resume", run_id, project=project)
+        assert res.returncode == 2
+        assert "is being driven by" in res.stderr
+        assert time.monotonic() - t0 < 10
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)

@@ -40,3 +40,13 @@ def owner_is_dead(owner: str | None) -> bool:
     if ticks is None:
         return True
     return parts[2] != "0" and ticks != parts[2]
+
+
+def owner_is_alive_here(owner: str | None) -> bool:
+    """True when the owner is a process of this host that is still running."""
+    if not owner:
+        return False
+    parts = owner.split(":")
+    if len(parts) != 4 or parts[0] != socket.gethostname():
+        return False
+    return not owner_is_dead(owner)

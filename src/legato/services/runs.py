@@ -18,7 +18,7 @@ from legato.engine import plan
 from legato.engine.states import RunState, TaskState
 from legato.loader import Project, load_project
 from legato.services.errors import Conflict, ServiceError, UnknownPipeline
-from legato.services.owner import owner_is_dead, this_owner
+from legato.services.owner import owner_is_alive_here, owner_is_dead, this_owner
 
 if TYPE_CHECKING:
     from legato.engine.driver import ProgressCallback
@@ -186,6 +186,12 @@ class Workspace:
         self.store.save_snapshot(pipe.name, pipe.code_version, pipe.snapshot(), self.clock())
 
     def _take_lease(self, run: RunRecord, owner: str, *, wait: bool) -> RunRecord:
+        """Take the run's lease; with ``wait``, wait for a dead driver's lease to run out.
+
+        A live driver renews its lease, so seeing the lease renewed (or its process alive
+        on this host) ends the wait with a Conflict rather than waiting forever.
+        """
+        first_expiry = None
         while True:
             now = self.clock()
             expires = now + timedelta(seconds=self.config.lease_seconds)
@@ -196,12 +202,13 @@ class Workspace:
             current = self.store.get_run(run.id)
             if current.state.finished:
                 raise Conflict(f"run {run.id} has finished meanwhile ({current.state})")
-            if not wait or current.lease_expires_at is None:
-                raise Conflict(
-                    f"run {run.id} is being driven by {current.lease_owner} "
-                    f"(lease until {current.lease_expires_at:%H:%M:%S} UTC)"
-                )
-            time.sleep(max(0.05, min(1.0, (current.lease_expires_at - now).total_seconds())))
+            expiry = current.lease_expires_at
+            renewed = first_expiry is not None and expiry is not None and expiry > first_expiry
+            if not wait or expiry is None or renewed or owner_is_alive_here(current.lease_owner):
+                until = f" (lease until {expiry:%H:%M:%S} UTC)" if expiry else ""
+                raise Conflict(f"run {run.id} is being driven by {current.lease_owner}{until}")
+            first_expiry = first_expiry or expiry
+            time.sleep(max(0.05, min(1.0, (expiry - now).total_seconds())))
             run = current
 
     def execute(
