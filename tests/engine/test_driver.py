@@ -503,3 +503,28 @@ def p(day: date = date(2026, 1, 1)):
         ResultStore(ws.config.results_url).get(ResultRef(t.result_uri, t.result_format or "none"))
         == "Friday"
     )
+
+
+def test_results_go_to_a_configured_fsspec_url(ws_factory, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    ws = ws_factory(
+        """
+@task
+def make() -> dict:
+    return {"rows": 3}
+
+@task
+def use(d: dict) -> int:
+    return d["rows"] * 2
+
+@pipeline
+def p():
+    use(make())
+""",
+        extra=f'\n[results]\nurl = "file://{target}"\n',
+    )
+    r, tasks = run(ws, "p")
+    assert r.state == RunState.SUCCEEDED
+    assert tasks["use"].result_uri is not None and tasks["use"].result_uri.startswith(str(target))
+    assert sorted(p.name for p in (target / r.id).iterdir()) == ["make.pkl", "use.pkl"]
+    assert not (ws.config.root / ".legato" / "results").exists()
