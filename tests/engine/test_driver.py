@@ -528,3 +528,28 @@ def p():
     assert tasks["use"].result_uri is not None and tasks["use"].result_uri.startswith(str(target))
     assert sorted(p.name for p in (target / r.id).iterdir()) == ["make.pkl", "use.pkl"]
     assert not (ws.config.root / ".legato" / "results").exists()
+
+
+def test_cancel_of_a_run_nobody_drives_settles_it_at_once(ws_factory) -> None:
+    ws = ws_factory("""
+@task
+def a() -> int:
+    mark("a")
+    return 1
+
+@task
+def b(x: int) -> int:
+    return x
+
+@pipeline
+def p():
+    b(a())
+""")
+    queued = ws.create_run("p")
+    done = ws.cancel(queued.id)
+    assert done.state == RunState.CANCELED
+    assert {t.task_key: t.state for t in ws.task_runs(queued.id)} == {
+        "a": TaskState.CANCELED,
+        "b": TaskState.CANCELED,
+    }
+    assert marks(ws.config.root / "marks.txt") == []

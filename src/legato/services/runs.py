@@ -292,7 +292,7 @@ class Workspace:
         driver = RunDriver(
             self.store,
             self.pipeline(run.pipeline),
-            _NoExecutor(),
+            NoWorkers(),
             run,
             owner=owner,
             logs_dir=self.config.logs_dir,
@@ -449,8 +449,9 @@ def _rerun_rows(
     return rows
 
 
-class _NoExecutor:
-    """Stands in for an executor when a run with no driver is canceled: nothing may start."""
+class NoWorkers:
+    """An executor with no capacity: settles a run nobody drives (a cancel) without starting
+    any task, while the driver still records every state change as usual."""
 
     def start(self, pipelines: Mapping[str, Pipeline]) -> None:
         pass
@@ -471,4 +472,4 @@ class _NoExecutor:
         pass
 
 
-__all__ = ["LogEntry", "Workspace", "_NoExecutor"]
+__all__ = ["LogEntry", "NoWorkers", "Workspace"]
