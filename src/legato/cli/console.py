@@ -60,9 +60,14 @@ class PlainConsole:
 
 def rich_console(stderr: bool = False) -> Console:
     """A Rich console (tables and live views need one even when piped)."""
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped, Rich would assume 80 columns and cut names short; a file has room.
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def console(stderr: bool = False) -> Printer:
