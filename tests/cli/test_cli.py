@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.helpers import cli, make_project
+from tests.helpers import cli, make_project, process_alive, wait_for
 
 OK = """
 import logging
@@ -135,10 +135,8 @@ def slow():
 
 
 def test_ctrl_c_cancels_the_run_and_its_attempts(tmp_path: Path) -> None:
-    import os
     import signal
     import subprocess
-    import time
 
     from tests.helpers import LEGATO
 
@@ -149,9 +147,7 @@ def test_ctrl_c_cancels_the_run_and_its_attempts(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while not (project / "started").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: (project / "started").exists(), what="task start")
     worker = int((project / "started").read_text())
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=20)
@@ -159,13 +155,7 @@ def test_ctrl_c_cancels_the_run_and_its_attempts(tmp_path: Path) -> None:
     assert "was canceled" in stderr and "Traceback" not in stderr
     runs = json.loads(cli("runs", "--json", project=project).stdout)
     assert runs[0]["state"] == "canceled"
-    time.sleep(0.5)
-    try:
-        os.kill(worker, 0)
-        with open(f"/proc/{worker}/stat") as fh:
-            assert fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except ProcessLookupError:
-        pass
+    wait_for(lambda: not process_alive(worker), timeout=10, what="worker exit")
 
 
 def test_load_errors_are_recorded_in_the_store(tmp_path: Path) -> None:
@@ -198,9 +188,7 @@ def test_resume_of_a_run_that_is_being_driven_is_refused(tmp_path: Path) -> None
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not (project / "started").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: (project / "started").exists(), what="task start")
         run_id = json.loads(cli("runs", "--json", project=project).stdout)[0]["id"]
         t0 = time.monotonic()
         res = cli("resume", run_id, project=project)

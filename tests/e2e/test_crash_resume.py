@@ -6,10 +6,9 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-from tests.helpers import LEGATO, cli, make_project, marks
+from tests.helpers import LEGATO, cli, make_project, marks, process_alive, wait_for
 
 CODE = """
 import os, time
@@ -46,23 +45,6 @@ def crashy():
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
-def _wait_for(cond, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
     project = make_project(tmp_path / "proj", CODE)
     driver = subprocess.Popen(
@@ -71,12 +53,12 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    _wait_for(lambda: (project / "slow1.pid").exists())
+    wait_for(lambda: (project / "slow1.pid").exists())
     worker_pid = int((project / "slow1.pid").read_text())
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait(10)
     # The worker running the interrupted attempt does not outlive its driver.
-    _wait_for(lambda: not _alive(worker_pid), timeout=10)
+    wait_for(lambda: not process_alive(worker_pid), timeout=10, what="worker exit")
 
     listed = json.loads(cli("runs", "--json", project=project).stdout)
     assert len(listed) == 1 and listed[0]["state"] == "running"
@@ -101,7 +83,7 @@ def test_resume_without_run_id_finds_orphaned_runs(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _wait_for(lambda: (project / "slow1.pid").exists())
+    wait_for(lambda: (project / "slow1.pid").exists())
     driver.send_signal(signal.SIGKILL)
     driver.wait(10)
     resumed = cli("resume", project=project)

@@ -6,10 +6,9 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-from tests.helpers import LEGATO, cli, make_project, marks
+from tests.helpers import LEGATO, cli, make_project, marks, wait_for
 
 CODE = """
 import os, time
@@ -83,10 +82,7 @@ def test_sigkill_and_resume_on_postgres(tmp_path: Path, pg_url: str) -> None:
     env = {**os.environ, "LEGATO_DATABASE_URL": pg_url}
     driver = subprocess.Popen([LEGATO, "run", "crashy", "--project", str(project)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (project / "slow.started").exists():
-        assert time.monotonic() < deadline, "the slow task never started"
-        time.sleep(0.05)
+    wait_for(lambda: (project / "slow.started").exists(), timeout=60, what="slow task start")
     driver.send_signal(signal.SIGKILL)
     driver.wait(10)
     resumed = cli("resume", project=project, env={"LEGATO_DATABASE_URL": pg_url})
