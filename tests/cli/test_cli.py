@@ -198,3 +198,10 @@ def test_resume_of_a_run_that_is_being_driven_is_refused(tmp_path: Path) -> None
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
+
+
+def test_version() -> None:
+    import legato
+
+    res = cli("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"legato {legato.__version__}"

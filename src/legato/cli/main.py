@@ -122,6 +122,24 @@ def _drive_and_report(
         raise typer.Exit(1)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from legato import __version__
+
+        out.print(f"legato {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Legato: run data pipelines written in plain Python."""
+
+
 @app.command()
 def run(
     pipeline: Annotated[str, typer.Argument(help="Name of the pipeline.")],
