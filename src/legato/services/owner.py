@@ -25,28 +25,28 @@ def this_owner() -> str:
     return f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or '0'}:{secrets.token_hex(3)}"
 
 
-def owner_is_dead(owner: str | None) -> bool:
-    """True only when the owner certainly ran on this host and its process is gone."""
+def _local_status(owner: str | None) -> str:
+    """"dead" or "alive" for an owner of this host; "unknown" for another host or a bad name."""
     if not owner:
-        return True
+        return "dead"
     parts = owner.split(":")
     if len(parts) != 4 or parts[0] != socket.gethostname():
-        return False
+        return "unknown"
     try:
         pid = int(parts[1])
     except ValueError:
-        return False
+        return "unknown"
     ticks = _start_ticks(pid)
-    if ticks is None:
-        return True
-    return parts[2] != "0" and ticks != parts[2]
+    if ticks is None or (parts[2] != "0" and ticks != parts[2]):
+        return "dead"
+    return "alive"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """True only when the owner certainly ran on this host and its process is gone."""
+    return _local_status(owner) == "dead"
 
 
 def owner_is_alive_here(owner: str | None) -> bool:
     """True when the owner is a process of this host that is still running."""
-    if not owner:
-        return False
-    parts = owner.split(":")
-    if len(parts) != 4 or parts[0] != socket.gethostname():
-        return False
-    return not owner_is_dead(owner)
+    return _local_status(owner) == "alive"
