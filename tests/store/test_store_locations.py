@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from legato.store import db, migrate
 from legato.store.records import CodeLocationRecord
@@ -38,24 +38,30 @@ def test_upgrade_from_the_previous_revision_keeps_runs(
 ) -> None:
     url = store_url_for(backend)
     engine = db.create_engine(url)
+    run = rec.run()
     try:
-        migrate.upgrade(engine, "0001")
-        with engine.connect() as conn:
-            assert migrate.current_revision(conn) == "0001"
-            assert not inspect(conn).has_table("code_locations")
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            assert migrate.current_revision(conn) == "0002"
+            assert not inspect(conn).has_table("backfills")
+            # A run as the previous schema held it (no queue or origin columns yet).
+            conn.execute(
+                text(
+                    "INSERT INTO runs (id, pipeline, state, params, code_version, created_at,"
+                    " cancel_requested) VALUES (:id, :p, 'queued', '{}', 'v1', :at, false)"
+                ),
+                {"id": run.id, "p": run.pipeline, "at": T0.replace(tzinfo=None)},
+            )
     finally:
         engine.dispose()
-    # A store of the previous schema, with a run in it, as an older Legato left it.
-    old = Store(db.create_engine(url))
-    run = rec.run()
-    old.create_run(run, [rec.task(run, "a")])
-    old.close()
 
     upgraded = Store.open(url)
     try:
         with upgraded._engine.connect() as conn:
             assert migrate.current_revision(conn) == migrate.HEAD_REVISION
-        assert upgraded.get_run(run.id) == run
+        got = upgraded.get_run(run.id)
+        assert (got.pipeline, got.state, got.created_at) == (run.pipeline, "queued", T0)
+        assert (got.priority, got.queue_position, got.origin, got.backfill_id) == (0, 0, None, None)
         upgraded.save_code_location(CodeLocationRecord("p", "/p", T0, {}, []))
         assert upgraded.get_code_location("p") is not None
     finally:

@@ -73,6 +73,29 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 del T
 
 
+class BackfillState(StrEnum):
+    """The life of a backfill."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (BackfillState.COMPLETED, BackfillState.CANCELED)
+
+
+B = BackfillState
+BACKFILL_TRANSITIONS: dict[BackfillState, frozenset[BackfillState]] = {
+    B.RUNNING: frozenset({B.PAUSED, B.COMPLETED, B.CANCELED}),
+    B.PAUSED: frozenset({B.RUNNING, B.CANCELED}),
+    B.COMPLETED: frozenset(),
+    B.CANCELED: frozenset(),
+}
+del B
+
+
 class InvalidTransition(Exception):
     """A state change that the transition table does not allow."""
 
@@ -87,3 +110,9 @@ def check_task_transition(old: TaskState, new: TaskState) -> None:
     """Raise InvalidTransition unless a task run may go from ``old`` to ``new``."""
     if new not in TASK_TRANSITIONS[old]:
         raise InvalidTransition(f"task cannot go from {old} to {new}")
+
+
+def check_backfill_transition(old: BackfillState, new: BackfillState) -> None:
+    """Raise InvalidTransition unless a backfill may go from ``old`` to ``new``."""
+    if new not in BACKFILL_TRANSITIONS[old]:
+        raise InvalidTransition(f"backfill cannot go from {old} to {new}")

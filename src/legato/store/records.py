@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from legato.engine.states import RunState, TaskState
+from legato.engine.states import BackfillState, RunState, TaskState
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,10 @@ class RunRecord:
     cancel_requested: bool = False
     error: str | None = None
     run_key: str | None = None  # unique when set: makes run creation idempotent
+    priority: int = 0  # higher runs first, in the queue and for free workers
+    queue_position: int = 0  # within a priority, lower runs first
+    origin: str | None = None  # "manual" | "schedule:<name>" | "trigger:<name>" | "backfill:<id>"
+    backfill_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +157,58 @@ class CodeLocationRecord:
     loaded_at: datetime
     pipelines: dict[str, str]  # pipeline name -> code version
     errors: list[dict[str, str]]  # {"module", "message", "traceback"}
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleState:
+    """What the store knows of one schedule of a pipeline."""
+
+    pipeline: str
+    name: str
+    cursor: datetime | None  # the last tick handled
+    paused: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerState:
+    """What the store knows of one trigger of a pipeline."""
+
+    pipeline: str
+    name: str
+    kind: str
+    cursor: Any  # decoded JSON
+    paused: bool
+    token: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerEventRecord:
+    """An event a trigger saw, and what became of it."""
+
+    id: int
+    pipeline: str
+    trigger: str
+    event_key: str
+    received_at: datetime
+    status: str  # "run_created" | "failed"
+    run_id: str | None
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillRecord:
+    """A backfill: runs for a list of partitions, created a few at a time."""
+
+    id: str
+    pipeline: str
+    state: BackfillState
+    keys: tuple[str, ...]
+    next_index: int  # keys[:next_index] have been given runs
+    max_concurrent: int
+    priority: int
+    params: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    message: str | None = None

@@ -83,6 +83,10 @@ def run_values(run: RunRecord) -> dict[str, Any]:
         "cancel_requested": run.cancel_requested,
         "error": run.error,
         "run_key": run.run_key,
+        "priority": run.priority,
+        "queue_position": run.queue_position,
+        "origin": run.origin,
+        "backfill_id": run.backfill_id,
     }
 
 

@@ -95,7 +95,16 @@ runs = Table(
     Column("cancel_requested", Boolean, nullable=False, server_default=false()),
     Column("error", Text),
     Column("run_key", String, nullable=True, unique=True),
+    # Queue order: higher priority first, then lower position (creation time in microseconds,
+    # or a value an operator chose with `legato queue move`).
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("queue_position", BigInteger, nullable=False, server_default="0"),
+    Column("origin", String),  # "manual" | "schedule:<name>" | "trigger:<name>" | "backfill:<id>"
+    Column("backfill_id", ID),
     Index("ix_runs_pipeline_created_at", "pipeline", "created_at"),
+    Index("ix_runs_state_priority_queue_position", "state", "priority", "queue_position"),
+    Index("ix_runs_pipeline_partition", "pipeline", "partition"),
+    Index("ix_runs_backfill_id", "backfill_id"),
     Index("ix_runs_state", "state"),
     Index("ix_runs_created_at", "created_at"),
 )
@@ -181,4 +190,90 @@ code_locations = Table(
     Column("loaded_at", UTCDateTime, nullable=False),
     Column("pipelines", Text, nullable=False),  # JSON: {name: code_version}
     Column("errors", Text, nullable=False),  # JSON: [{module, message, traceback}]
+)
+
+
+# -- automation: schedules, triggers, backfills, pools ---------------------------------------
+
+schedule_states = Table(
+    "schedule_states",
+    metadata,
+    Column("pipeline", String, primary_key=True),
+    Column("name", String, primary_key=True),
+    Column("cursor", UTCDateTime),  # the last tick handled; None until the first tick
+    Column("paused", Boolean, nullable=False, server_default=false()),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+trigger_states = Table(
+    "trigger_states",
+    metadata,
+    Column("pipeline", String, primary_key=True),
+    Column("name", String, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("cursor", Text),  # JSON, kind-specific: the last upstream event id, ...
+    Column("paused", Boolean, nullable=False, server_default=false()),
+    Column("token", String),  # webhook secret
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per event a trigger has seen (a message, a file, a webhook call, an upstream
+# success): the unique key is what makes a redelivered event a no-op.
+trigger_events = Table(
+    "trigger_events",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("pipeline", String, nullable=False),
+    Column("trigger", String, nullable=False),
+    Column("event_key", String, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("status", String(20), nullable=False),  # "run_created" | "failed"
+    Column("run_id", ID),
+    Column("message", Text),
+    Index(
+        "uq_trigger_events_pipeline_trigger_event_key",
+        "pipeline",
+        "trigger",
+        "event_key",
+        unique=True,
+    ),
+)
+
+backfills = Table(
+    "backfills",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("pipeline", String, nullable=False),
+    Column("state", STATE, nullable=False),  # BackfillState
+    Column("keys", Text, nullable=False),  # JSON list of partition keys, in order
+    Column("next_index", Integer, nullable=False),  # keys[:next_index] have runs
+    Column("max_concurrent", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("params", Text, nullable=False),  # JSON
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("message", Text),
+)
+
+pool_claims = Table(
+    "pool_claims",
+    metadata,
+    Column("run_id", ID, primary_key=True),
+    Column("task_key", String, primary_key=True),
+    Column("pool", String, nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Index("ix_pool_claims_pool", "pool"),
+)
+
+# One row per pool: the row a claimer locks, so that counting and claiming are one step.
+pools = Table(
+    "pools",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("slots", Integer, nullable=False),
 )

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from legato.engine.states import RunState
 from legato.store import db, rows
 from legato.store import statements as sql
+from legato.store.automation import AutomationStore, NewTriggerEvent, insert_trigger_events
 from legato.store.ids import new_run_id
 from legato.store.migrate import check_schema, ensure_schema
 from legato.store.records import (
@@ -56,7 +57,7 @@ class PipelineSummary(NamedTuple):
     last_run: RunRecord
 
 
-class Store:
+class Store(AutomationStore):
     """Durable state of runs, task runs, attempts, events and pipeline snapshots.
 
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
@@ -235,10 +236,13 @@ class Store:
         run: RunRecord,
         task_runs: Sequence[TaskRunRecord] = (),
         events: Sequence[NewEvent] = (),
+        trigger_events: Sequence[NewTriggerEvent] = (),
     ) -> RunRecord:
         """Insert a run with its task runs and first events in one transaction.
 
-        Raises DuplicateRun (writing nothing) when ``run.run_key`` is already taken.
+        ``trigger_events`` are the events that made the run, recorded with it so that an event
+        redelivered later is known as seen. Raises DuplicateRun (writing nothing) when
+        ``run.run_key`` is already taken.
         """
         rows.check_run_ids(run.id, task_runs, "task run")
         rows.check_run_ids(run.id, events, "event")
@@ -253,6 +257,7 @@ class Store:
                     conn.execute(sql.INSERT_TASK_RUN, [rows.task_run_values(t) for t in task_runs])
                 if events:
                     conn.execute(sql.INSERT_EVENT, [rows.event_values(e) for e in events])
+                insert_trigger_events(conn, trigger_events)
         except IntegrityError as exc:
             # Lost a race with another creator of the same key (PostgreSQL), or a reused id.
             if run.run_key is not None:
