@@ -30,6 +30,10 @@ class ProjectConfig:
     mode: str = "process"
     memory_limit_mb: int | None = None
     lease_seconds: float = 15.0
+    pools: dict[str, int] = field(default_factory=dict)  # pool name -> slots
+    max_runs: int = 16  # runs the daemon drives at once
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8765
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -39,6 +43,8 @@ _SECTIONS: dict[str, set[str]] = {
     "results": {"url"},
     "logs": {"dir"},
     "executor": {"kind", "workers", "mode", "memory_limit_mb", "lease_seconds"},
+    "pools": set(),  # any name
+    "daemon": {"max_runs", "host", "port"},
 }
 
 
@@ -73,7 +79,7 @@ def load_config(root: Path) -> ProjectConfig:
             )
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
-        unknown = set(value) - _SECTIONS[section]
+        unknown = set(value) - _SECTIONS[section] if section != "pools" else set()
         if unknown:
             raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} in [{section}]")
     modules = _get(data, "project", "modules", list, None)
@@ -106,6 +112,17 @@ def load_config(root: Path) -> ProjectConfig:
         raise ConfigError(f'{path}: [executor] mode must be "process" or "thread", got {mode!r}')
     mem = _get(data, "executor", "memory_limit_mb", int, 0) or None
     lease = float(_get(data, "executor", "lease_seconds", (int, float), 15.0))
+    pools: dict[str, int] = {}
+    for pool, slots in data.get("pools", {}).items():
+        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+            raise ConfigError(
+                f"{path}: [pools] {pool} must be a number of slots >= 1, got {slots!r}"
+            )
+        pools[pool] = slots
+    max_runs = _get(data, "daemon", "max_runs", int, 16)
+    if max_runs < 1:
+        raise ConfigError(f"{path}: [daemon] max_runs must be at least 1")
+    port = int(os.environ.get("LEGATO_PORT") or _get(data, "daemon", "port", int, 8765))
     return ProjectConfig(
         root=root,
         name=name,
@@ -118,6 +135,10 @@ def load_config(root: Path) -> ProjectConfig:
         mode=mode,
         memory_limit_mb=mem,
         lease_seconds=lease,
+        pools=pools,
+        max_runs=max_runs,
+        webhook_host=_get(data, "daemon", "host", str, "127.0.0.1"),
+        webhook_port=port,
     )
 
 

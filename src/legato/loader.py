@@ -40,10 +40,14 @@ class Project:
 
 def _forget_modules(root: Path, names: tuple[str, ...]) -> None:
     # A second load in one process (tests, a reloading server) must import afresh.
+    # __main__ is never the project's: a script run as ../../.venv/bin/legato from inside the
+    # project has an unnormalised __file__ that starts with the project's path.
     for mod_name, mod in list(sys.modules.items()):
+        if mod_name == "__main__":
+            continue
         file = getattr(mod, "__file__", None) or ""
         top = mod_name.split(".", 1)[0]
-        if file.startswith(str(root) + "/") or top in names:
+        if (file and Path(file).resolve().is_relative_to(root)) or top in names:
             del sys.modules[mod_name]
 
 
@@ -106,6 +110,7 @@ def load_project(root: Path | str) -> Project:
                         )
                         continue
                     project.pipelines[value.name] = value
+    _check_references(project)
     digest = hashlib.sha256()
     for file in sorted(files):
         try:
@@ -116,3 +121,32 @@ def load_project(root: Path | str) -> Project:
     for p in project.pipelines.values():
         p.code_version = hashlib.sha256(f"{base}:{p.name}".encode()).hexdigest()[:16]
     return project
+
+
+def _check_references(project: Project) -> None:
+    # What a pipeline names outside itself (pools of legato.toml, upstream pipelines) can only
+    # be checked once everything is loaded. Such a pipeline is left out, with a load error.
+    pools = project.config.pools
+    for name, pipe in list(project.pipelines.items()):
+        problems = []
+        for node in pipe.graph.nodes.values():
+            pool = node.task.pool
+            if pool is not None and pool not in pools:
+                known = ", ".join(sorted(pools)) or "none; add a [pools] section to legato.toml"
+                problems.append(
+                    f"pipeline {name!r}: task {node.id!r}: pool {pool!r} does not exist "
+                    f"(pools: {known})"
+                )
+        for trig in pipe.automation.triggers:
+            upstream = getattr(trig, "upstream", None)
+            if upstream is not None and upstream not in project.pipelines:
+                problems.append(
+                    f"pipeline {name!r}: triggers: {trig.name!r} waits for pipeline "
+                    f"{upstream!r}, which does not exist"
+                )
+        if problems:
+            del project.pipelines[name]
+            for problem in problems:
+                project.errors.append(
+                    LoadError(pipe.module, f"{pipe.file}:{pipe.line}: {problem}", "")
+                )

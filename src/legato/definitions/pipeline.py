@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
+from legato.definitions.automation import build_automation
 from legato.definitions.errors import DefinitionError, ParamError
 from legato.definitions.graph import (
     Arg,
@@ -20,6 +21,11 @@ from legato.definitions.graph import (
     topological,
 )
 from legato.definitions.task import Task
+
+if TYPE_CHECKING:
+    from legato.definitions.partitions import PartitionSet
+    from legato.definitions.schedules import Schedule
+    from legato.definitions.triggers import Trigger
 
 _builders: list[_Builder] = []
 
@@ -237,6 +243,7 @@ class Pipeline:
         name: str,
         description: str,
         tags: frozenset[str],
+        automation: Mapping[str, Any] | None = None,
     ) -> None:
         self.fn = fn
         self.name = name
@@ -245,6 +252,7 @@ class Pipeline:
         code = fn.__code__
         self.file, self.line = code.co_filename, code.co_firstlineno
         self.module = fn.__module__
+        self.automation = build_automation(name, self.file, self.line, **(automation or {}))
         self.params = self._read_params()
         self.graph = self._build()
         self.code_version = ""  # set by the loader from the project's source files
@@ -351,6 +359,7 @@ class Pipeline:
                 }
                 for p in self.params.values()
             ],
+            "automation": self.automation.describe(),
             "nodes": [
                 {
                     "id": n.id,
@@ -361,6 +370,7 @@ class Pipeline:
                     "retries": n.task.retry.retries,
                     "timeout": n.task.timeout,
                     "tags": sorted(n.task.tags),
+                    "pool": n.task.pool,
                     "description": n.task.description.split("\n", 1)[0],
                 }
                 for n in self.graph.nodes.values()
@@ -418,7 +428,16 @@ def _validate(pipeline: str, spec: Param, value: Any, from_text: bool) -> Any:
 def pipeline(fn: Callable[..., Any], /) -> Pipeline: ...
 @overload
 def pipeline(
-    *, name: str | None = None, description: str | None = None, tags: Iterable[str] = ()
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Iterable[str] = (),
+    partitions: PartitionSet | None = None,
+    schedule: str | Schedule | Sequence[str | Schedule] | None = None,
+    triggers: Iterable[Trigger] = (),
+    max_active_runs: int | None = None,
+    priority: int = 0,
+    tz: str | None = None,
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -429,12 +448,32 @@ def pipeline(
     name: str | None = None,
     description: str | None = None,
     tags: Iterable[str] = (),
+    partitions: PartitionSet | None = None,
+    schedule: str | Schedule | Sequence[str | Schedule] | None = None,
+    triggers: Iterable[Trigger] = (),
+    max_active_runs: int | None = None,
+    priority: int = 0,
+    tz: str | None = None,
 ) -> Pipeline | Callable[[Callable[..., Any]], Pipeline]:
     """Declare a pipeline. Its body runs once, at import, to record the graph of task calls.
 
     The function's parameters are the pipeline's params, validated from their type hints
     when a run starts; inside the body they are placeholders to pass to tasks.
+
+    Automation: ``partitions`` (``legato.partitions``), ``schedule`` (cron text, "every 15m",
+    or ``legato.schedules.cron(...)``; a list for several), ``triggers``
+    (``legato.triggers``), ``max_active_runs`` at once, ``priority`` in the run queue (higher
+    first), and ``tz``, the time zone of schedules given as text (default: the partitions'
+    time zone, else UTC).
     """
+    automation = {
+        "partitions": partitions,
+        "schedule": schedule,
+        "triggers": tuple(triggers),
+        "max_active_runs": max_active_runs,
+        "priority": priority,
+        "tz": tz,
+    }
 
     def wrap(f: Callable[..., Any]) -> Pipeline:
         return Pipeline(
@@ -442,6 +481,7 @@ def pipeline(
             name=name or f.__name__,
             description=description if description is not None else (inspect.getdoc(f) or ""),
             tags=frozenset(tags),
+            automation=automation,
         )
 
     if fn is not None:

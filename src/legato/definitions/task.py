@@ -30,6 +30,7 @@ class Task:
     in_process: bool
     file: str
     line: int
+    pool: str | None = None  # a named pool (legato.toml [pools]) whose slot each attempt takes
 
     @property
     def signature(self) -> inspect.Signature:
@@ -120,6 +121,7 @@ def task(
     tags: Iterable[str] = (),
     description: str | None = None,
     in_process: bool = False,
+    pool: str | None = None,
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 
@@ -139,6 +141,7 @@ def task(
     tags: Iterable[str] = (),
     description: str | None = None,
     in_process: bool = False,
+    pool: str | None = None,
 ) -> Task | Callable[[Callable[..., Any]], Task]:
     """Declare a task.
 
@@ -147,7 +150,9 @@ def task(
     caps it and ``retry_jitter`` (a fraction) spreads it. ``retry_on`` limits which exceptions
     retry; raise ``FailNow`` to fail at once. ``retry_when`` names a condition that must hold
     before the next attempt starts. ``timeout`` kills an attempt that runs longer.
-    ``in_process`` runs the task in a thread of the driver, for light tasks.
+    ``in_process`` runs the task in a thread of the driver, for light tasks. ``pool`` names a
+    pool of legato.toml's ``[pools]``: each attempt holds one of its slots while it runs, across
+    every run and pipeline (e.g. ``warehouse = 2`` for a database that takes two loads at once).
     """
 
     def wrap(f: Callable[..., Any]) -> Task:
@@ -175,6 +180,8 @@ def task(
                 retry_on=_exceptions(retry_on),
                 condition=cond,
             )
+            if pool is not None and (not isinstance(pool, str) or not pool.strip()):
+                raise ValueError(f"pool must be a pool name, got {pool!r}")
             limit = parse_duration(timeout, field="timeout")
             if limit is not None and limit <= 0:
                 raise ValueError("timeout must be positive")
@@ -192,6 +199,7 @@ def task(
             in_process=in_process,
             file=file,
             line=line,
+            pool=pool,
         )
 
     if fn is not None:

@@ -1,0 +1,31 @@
+"""Partitions for ``@pipeline(partitions=...)``: time windows, static keys, or both."""
+
+from legato.definitions.partitions import (
+    MultiPartitions,
+    Partition,
+    PartitionError,
+    PartitionSet,
+    StaticPartitions,
+    TimeWindows,
+    daily,
+    hourly,
+    monthly,
+    multi,
+    static,
+    weekly,
+)
+
+__all__ = [
+    "MultiPartitions",
+    "Partition",
+    "PartitionError",
+    "PartitionSet",
+    "StaticPartitions",
+    "TimeWindows",
+    "daily",
+    "hourly",
+    "monthly",
+    "multi",
+    "static",
+    "weekly",
+]

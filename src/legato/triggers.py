@@ -1,0 +1,29 @@
+"""Triggers for ``@pipeline(triggers=[...])``: files, upstream success, webhooks, streams."""
+
+from legato.definitions.triggers import (
+    FileTrigger,
+    NatsTrigger,
+    RedisStreamTrigger,
+    Trigger,
+    UpstreamTrigger,
+    WebhookTrigger,
+    nats_stream,
+    on_file,
+    on_success,
+    redis_stream,
+    webhook,
+)
+
+__all__ = [
+    "FileTrigger",
+    "NatsTrigger",
+    "RedisStreamTrigger",
+    "Trigger",
+    "UpstreamTrigger",
+    "WebhookTrigger",
+    "nats_stream",
+    "on_file",
+    "on_success",
+    "redis_stream",
+    "webhook",
+]
