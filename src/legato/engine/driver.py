@@ -3,7 +3,12 @@
 Every state change of a step is written to the store in one transaction (``Store.apply``)
 before the attempts it starts are submitted, so a driver killed at any point leaves a store
 from which another driver can carry on. The loop sleeps only inside ``Executor.wait``.
-The rows, readiness and the batch of changes are kept by ``RunBook`` (``engine/book.py``).
+The rows, readiness and the batch of changes are kept by ``RunBook`` (``engine/book.py``),
+the run's pool slots by ``PoolClaims`` (``engine/pools.py``).
+
+``drive()`` runs the whole loop for one run. The loop's steps are public too (``begin``,
+``advance``, ``deliver``, ``check_timeouts``, ``next_wait``, ``finish``), so that a
+``Conductor`` (``engine/conductor.py``) can drive many runs over one shared executor.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from legato.definitions.pipeline import Pipeline
 from legato.engine import plan
 from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
+from legato.engine.pools import PoolClaims
 from legato.engine.states import RunState, TaskState
 from legato.executors.base import AttemptOutcome, AttemptSpec, Executor, ResultRef
-from legato.store.records import Changes, NewEvent, RunRecord, TaskRunRecord
+from legato.store.records import Changes, NewEvent, NotFound, RunRecord, TaskRunRecord
 from legato.store.store import Store
 
 S = TaskState
@@ -35,7 +41,9 @@ class RunDriver:
 
     ``owner`` must already hold the lease (see ``services.runs``). ``cancel_poll`` is how
     often the store is asked whether someone requested a cancel: SQLite offers no
-    notifications, so this is the one deliberate poll in the loop.
+    notifications, so this is one deliberate poll in the loop. ``pool_poll`` is the other:
+    how often a task waiting for a slot of a full pool asks the store again (slots freed by
+    other processes cannot be seen otherwise).
     """
 
     def __init__(
@@ -50,6 +58,7 @@ class RunDriver:
         clock: Clock = system_clock,
         lease_ttl: float = 15.0,
         cancel_poll: float = 1.0,
+        pool_poll: float = 0.5,
         on_progress: ProgressCallback | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -77,6 +86,10 @@ class RunDriver:
         self.conditions = ConditionChecks()
         self.last_flush = self.clock()
         self.last_cancel_check = self.clock()
+        self.pools = PoolClaims(store, run.id, pool_poll)
+        # Most pipelines use no pool: they never write pool claims at all.
+        self.uses_pools = any(n.task.pool for n in pipeline.graph.nodes.values())
+        self._begun = False
 
     @property
     def run(self) -> RunRecord:
@@ -147,58 +160,95 @@ class RunDriver:
 
     def _dispatch(self) -> list[AttemptSpec]:
         specs: list[AttemptSpec] = []
+        # The executor may be shared: this counts what other runs have left this moment.
         free = self.executor.free_slots()
         now = self.clock()
-        book = self.book
-        queue = book.queue
-        run = book.run
+        pools = self.pools
+        pools.new_step()
+        if pools.due(now):
+            # Tasks put aside for a full pool were ready before anything in the queue.
+            asked = free > 0
+            for key in list(pools.waiting):
+                if free <= 0:
+                    break
+                if self._try_start(key, now, specs):
+                    free -= 1
+            pools.tried(now, asked=asked)
+        queue = self.book.queue
         while queue and free > 0:
-            key = queue.popleft()
-            row = self.rows[key]
-            if row.state != S.QUEUED:
-                continue
-            node = self.pipeline.graph.nodes[row.node]
-            args, kwargs = plan.resolve_inputs(
-                node, row.map_index, self.params, self.rows, self.children, self.item_refs
-            )
-            attempt = row.attempt + 1
-            spec = AttemptSpec(
-                run_id=run.id,
-                pipeline=self.pipeline.name,
-                node=node.id,
-                task_key=key,
-                map_index=row.map_index,
-                attempt=attempt,
-                args=args,
-                kwargs=kwargs,
-                params=self.params,
-                partition=run.partition,
-                result_key=f"{run.id}/{key}",
-                log_path=self._log_path(key, attempt),
-                timeout=node.task.timeout,
-                store_items=key in self.items_needed,
-                in_process=node.task.in_process,
-            )
-            book.set_task(
-                key,
-                S.RUNNING,
-                f"attempt {attempt}",
-                attempt=attempt,
-                started_at=now,
-                finished_at=None,
-                next_attempt_at=None,
-                error=None,
-            )
-            if node.task.timeout is not None:
-                self.deadlines[key] = now + timedelta(seconds=node.task.timeout)
-            specs.append(spec)
-            free -= 1
+            if self._try_start(queue.popleft(), now, specs):
+                free -= 1
         return specs
 
-    def _on_outcome(self, out: AttemptOutcome) -> None:
+    def _try_start(self, key: str, now: datetime, specs: list[AttemptSpec]) -> bool:
+        """Start ``key``'s next attempt if it is queued and its pool (if any) has a slot."""
+        row = self.rows[key]
+        if row.state != S.QUEUED:
+            self.pools.stop_waiting(key)
+            return False
+        node = self.pipeline.graph.nodes[row.node]
+        pool = node.task.pool
+        if pool is not None:
+            try:
+                if not self.pools.admit(key, pool, now, self.book.changes.events):
+                    return False
+            except NotFound:
+                msg = (
+                    f"pool {pool!r} does not exist in the store (declare it in legato.toml [pools])"
+                )
+                self.book.set_task(key, S.RUNNING, started_at=now)
+                self.book.set_task(key, S.FAILED, msg, error=msg, finished_at=now)
+                return False
+        specs.append(self._start(key, row, now))
+        return True
+
+    def _start(self, key: str, row: TaskRunRecord, now: datetime) -> AttemptSpec:
+        node = self.pipeline.graph.nodes[row.node]
+        run = self.book.run
+        args, kwargs = plan.resolve_inputs(
+            node, row.map_index, self.params, self.rows, self.children, self.item_refs
+        )
+        attempt = row.attempt + 1
+        spec = AttemptSpec(
+            run_id=run.id,
+            pipeline=self.pipeline.name,
+            node=node.id,
+            task_key=key,
+            map_index=row.map_index,
+            attempt=attempt,
+            args=args,
+            kwargs=kwargs,
+            params=self.params,
+            partition=run.partition,
+            result_key=f"{run.id}/{key}",
+            log_path=self._log_path(key, attempt),
+            timeout=node.task.timeout,
+            store_items=key in self.items_needed,
+            in_process=node.task.in_process,
+        )
+        self.book.set_task(
+            key,
+            S.RUNNING,
+            f"attempt {attempt}",
+            attempt=attempt,
+            started_at=now,
+            finished_at=None,
+            next_attempt_at=None,
+            error=None,
+        )
+        if node.task.timeout is not None:
+            self.deadlines[key] = now + timedelta(seconds=node.task.timeout)
+        return spec
+
+    def deliver(self, out: AttemptOutcome) -> None:
+        """Record an attempt's outcome (reported late, for an attempt already settled: ignored).
+
+        The pool slot the attempt held is given back at once, whatever the outcome.
+        """
         row = self.rows.get(out.task_key)
         if row is None or row.state != S.RUNNING or row.attempt != out.attempt:
             return  # a late report of an attempt already settled (killed, canceled)
+        self.pools.release(out.task_key)
         self.deadlines.pop(out.task_key, None)
         now = self.clock()
         self.book.record_attempt(
@@ -318,8 +368,12 @@ class RunDriver:
             self.book.set_task(key, S.CANCELED, reason, finished_at=now)
         self.deadlines.clear()
         self.book.queue.clear()
+        if self.uses_pools:
+            self.pools.release_all()  # the attempts holding them were killed just now
 
-    def _timeouts(self, now: datetime) -> None:
+    def check_timeouts(self) -> None:
+        """Kill the attempts that ran past their timeout (their outcomes come from wait)."""
+        now = self.clock()
         for key, deadline in list(self.deadlines.items()):
             if deadline <= now:
                 row = self.rows[key]
@@ -329,7 +383,11 @@ class RunDriver:
                 )
                 del self.deadlines[key]
 
-    def _next_wait(self, now: datetime) -> float:
+    def next_wait(self, now: datetime | None = None) -> float:
+        """Seconds until this run has something to do that no outcome will announce: renew
+        its lease, ask about a cancel, kill an attempt that timed out, start a retry, ask
+        again for a pool slot."""
+        now = self.clock() if now is None else now
         horizon = [
             self.last_flush + timedelta(seconds=self.lease_ttl / 3),
             self.last_cancel_check + timedelta(seconds=self.cancel_poll),
@@ -342,58 +400,120 @@ class RunDriver:
         wait = min((t - now).total_seconds() for t in horizon)
         if self.conditions.busy():
             wait = min(wait, 0.02)  # condition checks run in threads the executor cannot see
+        pool_wait = self.pools.seconds_to_retry(now)
+        if pool_wait is not None:
+            wait = min(wait, pool_wait)
         return max(0.0, wait)
 
-    # -- the loop ----------------------------------------------------------------------
+    # -- the steps -----------------------------------------------------------------------
 
-    def drive(self) -> RunRecord:
-        """Run until every task is finished; returns the final run record."""
+    def begin(self) -> None:
+        """Mark the run running and load its rows; attempts a dead driver left running are
+        recorded as interrupted (and retried if their policy allows). Call it once."""
+        if self._begun:
+            raise RuntimeError(f"run {self.run_id} has begun already")
+        self._begun = True
+        book = self.book
+        resumed = book.run.state != RunState.QUEUED
+        if not resumed:
+            book.set_run(RunState.RUNNING, started_at=self.clock())
+        self._load()
+        if resumed and self.uses_pools:
+            # Slots claimed by the driver this run had before: none of its attempts runs now.
+            self.pools.release_all()
+
+    @property
+    def done(self) -> bool:
+        """Whether every task is finished (``finish()`` is what is left to do)."""
+        return self.book.unfinished == 0
+
+    def advance(self) -> int:
+        """One step: take condition answers and due retries, act on a cancel request, start
+        attempts on the executor's free slots, then write the step (renewing the lease) and
+        submit its attempts, in that order. Returns how many attempts it started."""
         book = self.book
         now = self.clock()
-        if book.run.state == RunState.QUEUED:
-            book.set_run(RunState.RUNNING, started_at=now)
-        self._load()
+        self._condition_results(now)
+        self._due_retries(now)
+        if self._check_cancel(now):
+            self.cancel()
+        specs = self._dispatch()
+        if book.unfinished == 0:
+            return 0  # finish() writes what is left, with the run's end
+        if (
+            specs
+            or not book.changes.empty()
+            or (now - self.last_flush).total_seconds() >= self.lease_ttl / 3
+        ):
+            self.flush()
+        for spec in specs:
+            self.executor.submit(spec)
+        return len(specs)
+
+    def finish(self) -> RunRecord:
+        """Record the run's end and give back its pool slots; call it once ``done``."""
         try:
-            while True:
-                now = self.clock()
-                self._condition_results(now)
-                self._due_retries(now)
-                if self._check_cancel(now):
-                    self.cancel()
-                specs = self._dispatch()
-                if book.unfinished == 0:
-                    break
-                if (
-                    specs
-                    or not book.changes.empty()
-                    or (now - self.last_flush).total_seconds() >= self.lease_ttl / 3
-                ):
-                    self.flush()
-                for spec in specs:
-                    self.executor.submit(spec)
-                outcomes = self.executor.wait(self._next_wait(self.clock()))
-                for out in outcomes:
-                    self._on_outcome(out)
-                self._timeouts(self.clock())
             self._finish_run()
             self.flush()
-        except KeyboardInterrupt:
-            self._interrupted()
-            raise
+            if self.uses_pools:
+                self.pools.release_all()
         finally:
             self.conditions.close()
-        return book.run
+        return self.book.run
 
-    def _interrupted(self) -> None:
-        # Ctrl-C on the driving process: stop what runs and record the run as canceled,
-        # so that it does not wait for a resume. Best effort: if the store cannot be
-        # written now, the lease expires and `legato resume` settles the run instead.
+    def interrupt(self) -> None:
+        """What Ctrl-C does to ``drive()``: stop what runs and record the run as canceled,
+        so that it does not wait for a resume. Best effort: if the store cannot be written
+        now, the lease expires and ``legato resume`` settles the run instead."""
         try:
             self.cancel("canceled: the process driving the run was interrupted")
             self._finish_run()
             self.flush()
         except Exception:
             pass
+        finally:
+            self.conditions.close()
+
+    def abandon(self, reason: str, *, release: bool = False) -> None:
+        """Stop driving without recording anything: kill this run's running attempts (their
+        outcomes will be ignored) so that no work goes on unowned.
+
+        The store still says the run is running, so it can be resumed. With ``release``
+        the run's pool slots and lease are given back (best effort), so that any process
+        may resume it at once; without, it waits for its lease to run out. Use ``release``
+        only while this driver still holds the lease.
+        """
+        for key, row in self.rows.items():
+            if row.state == S.RUNNING and not (row.map_index is None and row.node in self.children):
+                self.executor.kill(self.run_id, key, row.attempt, "interrupted", reason)
+        self.deadlines.clear()
+        self.conditions.close()
+        if release:
+            try:
+                if self.uses_pools:
+                    self.pools.release_all()
+                self.store.release_lease(self.run_id, self.owner)
+            except Exception:
+                pass  # the lease runs out by itself
+
+    def drive(self) -> RunRecord:
+        """Run until every task is finished; returns the final run record."""
+        self.begin()
+        try:
+            while True:
+                self.advance()
+                if self.done:
+                    break
+                outcomes = self.executor.wait(self.next_wait())
+                for out in outcomes:
+                    self.deliver(out)
+                self.check_timeouts()
+            return self.finish()
+        except KeyboardInterrupt:
+            self.interrupt()
+            raise
+        finally:
+            self.conditions.close()
 
     def _finish_run(self) -> None:
         state, error = self.book.outcome()

@@ -113,7 +113,11 @@ class Executor(Protocol):
         """Stop a running attempt; its outcome (``status``, error ``reason``) comes from wait()."""
 
     def wait(self, timeout: float | None) -> list[AttemptOutcome]:
-        """Block until at least one attempt finishes or ``timeout`` seconds pass."""
+        """Block until at least one attempt finishes, ``timeout`` seconds pass or ``wake()``."""
+
+    def wake(self) -> None:
+        """Make a blocked ``wait()``, or else the next one, return promptly ([] if nothing
+        finished). Thread-safe: other threads call it when they have queued work."""
 
     def shutdown(self) -> None:
         """Stop all workers."""

@@ -56,7 +56,8 @@ class LocalExecutor:
     ``mode="thread"`` runs every attempt in a thread of the driver (no isolation: a
     crashing task takes the driver down). ``memory_limit_mb`` (process mode) is the address
     space a task may add to its worker's starting size; past it allocations fail with
-    MemoryError, which fails the attempt. Use it from one thread (the driver's loop).
+    MemoryError, which fails the attempt. Use it from one thread (the driver's loop); only
+    ``wake()`` may be called from any thread.
     """
 
     def __init__(
@@ -86,10 +87,12 @@ class LocalExecutor:
         self._sel: selectors.BaseSelector | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
-        # Thread attempts finish in other threads: these two are guarded by the lock.
+        # Thread attempts finish, and wake() is called, in other threads: these three are
+        # guarded by the lock.
         self._lock = threading.Lock()
         self._ready: list[AttemptOutcome] = []
         self._threads_running: dict[AttemptKey, AttemptSpec] = {}
+        self._woken = False
         self._threads: ThreadRunner | None = None
 
     # -- life cycle ----------------------------------------------------------------------
@@ -138,10 +141,11 @@ class LocalExecutor:
             self._pool.shutdown()
         if self._threads is not None:
             self._threads.stop()
-        for s in (self._wake_r, self._wake_w):
-            if s is not None:
-                owned_fds.discard(s.fileno())
-                s.close()
+        with self._lock:  # wake() may be sending from another thread
+            for s in (self._wake_r, self._wake_w):
+                if s is not None:
+                    owned_fds.discard(s.fileno())
+                    s.close()
         if self._sel is not None:
             if hasattr(self._sel, "fileno"):
                 owned_fds.discard(self._sel.fileno())
@@ -207,10 +211,13 @@ class LocalExecutor:
     def wait(self, timeout: float | None) -> list[AttemptOutcome]:
         """Outcomes of finished attempts: all that are ready once one is, or [] after timeout.
 
-        Returns [] at once when nothing runs and ``timeout`` is None (it would never end).
+        Returns [] at once when nothing runs and ``timeout`` is None (it would never end),
+        and as soon as ``wake()`` was called (during this wait or since the last one).
         Raises ExecutorError when the zygote died and no worker is left.
         """
         if not self._started or self._closed:
+            with self._lock:
+                self._woken = False
             return self._take()
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         pool = self._pool
@@ -218,12 +225,15 @@ class LocalExecutor:
             with self._lock:
                 have = bool(self._ready) or bool(pool and pool.ready)
                 running = bool(self._threads_running) or bool(pool and pool.busy)
+                woken = self._woken
             if not have and not running and deadline is None:
                 if pool is not None:
                     pool.check_alive()
+                with self._lock:
+                    self._woken = False
                 return []
             wait_for: float | None
-            if have:
+            if have or woken:
                 wait_for = 0.0  # collect whatever else is ready too
             else:
                 wait_for = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -231,12 +241,25 @@ class LocalExecutor:
                     wait_for = 0.0
             self._pump(wait_for)
             out = self._take()
-            if out:
+            # The byte a wake-up sent may have been drained by _pump along with the ones of
+            # finished thread attempts: the flag, not the socket, says whether to return.
+            with self._lock:
+                woken, self._woken = self._woken, False
+            if out or woken:
                 return out
             if deadline is not None and time.monotonic() >= deadline:
                 if pool is not None:
                     pool.check_alive()
                 return []
+
+    def wake(self) -> None:
+        """Make a blocked ``wait()`` (or else the next one) return promptly. Thread-safe."""
+        # Under the lock, so that shutdown() cannot close the socket in the middle of it.
+        with self._lock:
+            self._woken = True
+            if self._wake_w is not None:
+                with suppress(OSError):  # full (a wake-up is pending anyway) or closed
+                    self._wake_w.send(b"\0")
 
     # -- internals -----------------------------------------------------------------------
 
@@ -280,8 +303,13 @@ class LocalExecutor:
         try:
             task = self._pipelines[spec.pipeline].graph.nodes[spec.node].task
         except KeyError:
-            return outcome(spec, "failed", "thread", retryable=False,
-                           error=f"no node {spec.node!r} in pipeline {spec.pipeline!r}")
+            return outcome(
+                spec,
+                "failed",
+                "thread",
+                retryable=False,
+                error=f"no node {spec.node!r} in pipeline {spec.pipeline!r}",
+            )
         return run_attempt(spec, task, self.results, capture="thread", worker="thread")
 
     def _thread_done(self, spec: AttemptSpec, result: AttemptOutcome) -> None:

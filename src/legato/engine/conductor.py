@@ -1,0 +1,169 @@
+"""Drives many runs at once, in one thread, over one shared executor.
+
+Each run keeps its own ``RunDriver`` (its lease, rows, retries, pool slots); the conductor
+makes them take turns. One ``step`` advances every run, highest priority first, so that the
+runs that matter most take the free workers; then it sleeps in a single ``Executor.wait``
+until an attempt finishes, some run has something to do (see ``RunDriver.next_wait``), or
+another thread calls ``wake()``; then it hands each outcome to its run.
+
+A run whose driver raises (``LeaseLost`` when another process took the run over, a store
+error) is dropped, with the error logged: its attempts are killed, nothing more is written
+for it, and the other runs go on.
+
+Shutdown: ``shutdown()`` leaves every run resumable instead of canceling it. It kills the
+attempts still running, then gives back each run's pool slots and lease, writing no task
+state: the store still says the runs are running, with nobody holding them, so a restarted
+daemon (or ``legato resume``, on any host) takes them up at once and records the killed
+attempts as interrupted, retrying them. ``cancel_all()`` is there for when runs should end
+for good.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from legato.clock import Clock, system_clock
+from legato.engine.driver import RunDriver
+from legato.executors.base import Executor
+from legato.store.records import RunRecord
+
+log = logging.getLogger("legato.engine")
+
+T = TypeVar("T")
+
+
+def _order(driver: RunDriver) -> tuple[int, int, str]:
+    run = driver.run
+    return (-run.priority, run.queue_position, run.id)
+
+
+class Conductor:
+    """Many ``RunDriver`` s sharing one executor, driven from one thread.
+
+    Use it from one thread (the daemon's loop); only ``wake()`` may be called from others.
+    """
+
+    def __init__(self, executor: Executor, *, clock: Clock = system_clock) -> None:
+        self.executor = executor
+        self.clock = clock
+        self._drivers: dict[str, RunDriver] = {}
+
+    @property
+    def active(self) -> frozenset[str]:
+        """Ids of the runs being driven."""
+        return frozenset(self._drivers)
+
+    @property
+    def drivers(self) -> list[RunDriver]:
+        """The drivers of the runs being driven, in the order they take free workers."""
+        return self._ordered()
+
+    def __len__(self) -> int:
+        return len(self._drivers)
+
+    def add(self, driver: RunDriver) -> None:
+        """Start driving a run whose lease ``driver.owner`` holds (this calls ``begin``).
+
+        Raises what ``begin`` raises, leaving the conductor as it was.
+        """
+        if driver.executor is not self.executor:
+            raise ValueError(f"run {driver.run_id}: its driver uses another executor")
+        if driver.run_id in self._drivers:
+            raise ValueError(f"run {driver.run_id} is being driven already")
+        try:
+            driver.begin()
+        except BaseException:
+            driver.conditions.close()
+            raise
+        self._drivers[driver.run_id] = driver
+
+    def wake(self) -> None:
+        """Make a ``step`` blocked in the executor return now. Thread-safe: for the threads
+        that queued a run or asked for something the loop should see at once."""
+        self.executor.wake()
+
+    def step(self, max_wait: float) -> list[RunRecord]:
+        """One round: advance every run (higher priority first), wait at most ``max_wait``
+        seconds for outcomes, deliver them, kill attempts past their timeout, and finish the
+        runs that are done. Returns the runs finished in this round.
+
+        Raises what the executor raises (ExecutorError: no worker can be started any more);
+        an error of one run only drops that run.
+        """
+        finished: list[RunRecord] = []
+        for driver in self._ordered():
+            self._call(driver, driver.advance)
+        self._finish_done(finished)
+        now = self.clock()
+        wait = max_wait
+        for driver in self._drivers.values():
+            wait = min(wait, driver.next_wait(now))
+        for out in self.executor.wait(max(0.0, wait)):
+            found = self._drivers.get(out.run_id)
+            if found is not None:  # else a run dropped or finished meanwhile: nothing to do
+                self._call(found, found.deliver, out)
+        for driver in list(self._drivers.values()):
+            self._call(driver, driver.check_timeouts)
+        self._finish_done(finished)
+        return finished
+
+    def cancel_all(self, reason: str = "canceled: the daemon stopped") -> list[RunRecord]:
+        """Cancel every run (killing its attempts) and record its end; returns the runs."""
+        finished: list[RunRecord] = []
+        for driver in self._ordered():
+            self._call(driver, driver.cancel, reason)
+        self._finish_done(finished)
+        return finished
+
+    def shutdown(self, reason: str = "interrupted: the daemon stopped") -> None:
+        """Stop driving every run and leave it resumable (see the module docstring).
+
+        Attempts are killed first, so no work goes on once the leases are given back
+        (attempts of ``in_process`` tasks run in threads that cannot be killed: they go on
+        until this process ends, and run again when the run is resumed).
+        """
+        drivers, self._drivers = self._ordered(), {}
+        for driver in drivers:
+            try:
+                driver.abandon(reason, release=True)
+            except Exception:
+                log.exception("run %s: could not stop it cleanly", driver.run_id)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _ordered(self) -> list[RunDriver]:
+        return sorted(self._drivers.values(), key=_order)
+
+    def _call(self, driver: RunDriver, fn: Callable[..., T], *args: object) -> T | None:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            self._drop(driver, exc)
+            return None
+
+    def _drop(self, driver: RunDriver, exc: Exception) -> None:
+        if self._drivers.pop(driver.run_id, None) is None:
+            return
+        log.error("run %s: stopped driving it: %s", driver.run_id, exc, exc_info=exc)
+        try:
+            driver.abandon(f"interrupted: the driver of the run failed: {exc}")
+        except Exception:
+            log.exception("run %s: could not kill its attempts", driver.run_id)
+
+    def _finish_done(self, finished: list[RunRecord]) -> None:
+        done = [d for d in self._ordered() if d.done]
+        freed: set[str] = set()
+        for driver in done:
+            record = self._call(driver, driver.finish)
+            self._drivers.pop(driver.run_id, None)
+            if record is not None:
+                finished.append(record)
+        for driver in [*done, *self._drivers.values()]:
+            freed |= driver.pools.take_released()
+        if freed:
+            # A slot given back here can go to another run of this process at once,
+            # rather than when that run next asks the store.
+            for driver in self._drivers.values():
+                driver.pools.freed()
