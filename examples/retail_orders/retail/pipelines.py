@@ -5,8 +5,19 @@
     joined -> checked -> orders and revenue per UTC day and country in the DuckDB
     warehouse. Give a partition (a UTC day such as 2026-11-20) to load just that day.
 
+    Partitioned by UTC day from 2026-11-14; scheduled at 02:30 UTC for the day that just
+    closed; a webhook (``refresh``) starts it on demand.
+
 ``store_reports``
     One summary per store, one task per store (``.map()``), collected into one table.
+    Runs after each success of ``daily_sales``.
+
+``import_orders_file``
+    One run per CSV file dropped into ``data/incoming/``: checks it and appends its orders to
+    the warehouse's ``incoming_orders`` table.
+
+Loads into DuckDB take a slot of the ``warehouse`` pool (legato.toml), so two pipelines
+never write to the warehouse file at once.
 
 The tasks are thin: they read settings, call the plain functions in ``sources``,
 ``transform``, ``checks`` and ``warehouse``, and log what they did.
@@ -16,12 +27,15 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import date
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from legato import Context, FailNow, pipeline, task, unmapped
+from legato.partitions import daily
+from legato.triggers import on_file, on_success, webhook
 from retail import checks, sources, transform, warehouse
 from retail.settings import ORDERS_CSV, SHOP_DB, WAREHOUSE
 
@@ -151,7 +165,7 @@ def aggregate_daily_sales(ctx: Context, orders: pd.DataFrame, min_amount: float)
 # -- load ------------------------------------------------------------------------------
 
 
-@task(tags=["load"])
+@task(tags=["load"], pool="warehouse")
 def load_daily_sales(ctx: Context, daily: pd.DataFrame) -> dict[str, Any]:
     """Replace the loaded days' rows in the warehouse; return a summary of the run."""
     day = partition_day(ctx)
@@ -171,7 +185,13 @@ def load_daily_sales(ctx: Context, daily: pd.DataFrame) -> dict[str, Any]:
     return summary
 
 
-@pipeline(tags=["retail"])
+@pipeline(
+    tags=["retail"],
+    partitions=daily(start="2026-11-14", tz="UTC"),
+    schedule="30 2 * * *",
+    triggers=[webhook("refresh")],
+    max_active_runs=2,
+)
 def daily_sales(min_amount: float = 0.0):
     """Load orders and revenue per UTC day and country into the DuckDB warehouse.
 
@@ -222,10 +242,35 @@ def collect_store_reports(reports: list[dict[str, Any]]) -> pd.DataFrame:
     return table
 
 
-@pipeline(tags=["retail"])
+@pipeline(tags=["retail"], triggers=[on_success("daily_sales")])
 def store_reports():
     """Per-store summaries of the orders, one task per store, collected into one table."""
     orders = deduplicate_orders(normalize_timestamps(extract_csv_orders(), extract_shop_orders()))
     stores = list_stores(orders)
     reports = store_report.map(stores, unmapped(orders))
     collect_store_reports(reports)
+
+
+# -- files dropped into data/incoming: one run per file ---------------------------------
+
+
+@task(tags=["extract"])
+def read_incoming(ctx: Context, path: str) -> pd.DataFrame:
+    """Read one dropped export file (same layout as the nightly export)."""
+    orders = sources.read_orders_export(Path(path))
+    ctx.log.info("read %d order rows from %s", len(orders), path)
+    return orders
+
+
+@task(tags=["load"], pool="warehouse")
+def load_incoming(ctx: Context, orders: pd.DataFrame, path: str) -> dict[str, Any]:
+    """Append the file's orders, as they are, to the warehouse's incoming_orders table."""
+    written = warehouse.append_incoming(WAREHOUSE, orders, Path(path).name, ctx.run_id)
+    ctx.log.info("appended %d rows from %s", written, Path(path).name)
+    return {"file": path, "rows": written}
+
+
+@pipeline(tags=["retail"], triggers=[on_file("data/incoming/*.csv", param="path", every="2s")])
+def import_orders_file(path: str):
+    """Check a dropped order file and append it to the warehouse."""
+    load_incoming(read_incoming(path), path)

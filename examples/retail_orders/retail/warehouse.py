@@ -70,3 +70,20 @@ def table_stats(path: Path) -> dict[str, object]:
     finally:
         con.close()
     return {"days": int(days), "rows": int(rows), "revenue_eur": float(revenue)}
+
+
+INCOMING_TABLE = "incoming_orders"
+
+
+def append_incoming(path: Path, orders: pd.DataFrame, file_name: str, run_id: str) -> int:
+    """Append the rows of one dropped file, tagged with its name and run; returns the rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = orders.astype(str).assign(source_file=file_name, run_id=run_id)
+    con = duckdb.connect(str(path))
+    try:
+        con.register("rows", rows)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {INCOMING_TABLE} AS SELECT * FROM rows LIMIT 0")
+        con.execute(f"INSERT INTO {INCOMING_TABLE} BY NAME SELECT * FROM rows")
+    finally:
+        con.close()
+    return len(rows)

@@ -425,6 +425,12 @@ def init(
     out.print(f"next: legato run hello --project {directory}")
 
 
+# The automation commands register themselves on ``app``.
+from legato.cli import automation as _automation  # noqa: E402
+
+del _automation
+
+
 def main() -> None:
     """Entry point of the ``legato`` console script."""
     try:

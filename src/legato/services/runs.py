@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from legato.services.owner import owner_is_alive_here, owner_is_dead, this_owner
 if TYPE_CHECKING:
     from legato.engine.driver import ProgressCallback
     from legato.executors.base import Executor
+    from legato.store.automation import NewTriggerEvent
     from legato.store.records import AttemptRecord, RunRecord, TaskRunRecord
     from legato.store.store import Store
 
@@ -57,6 +58,8 @@ class Workspace:
         self._store: Store | None = None
         self._executor: Executor | None = None
         self._location_saved = False
+        self._pools_synced = False
+        self._last_position = 0
 
     # -- parts -------------------------------------------------------------------------
 
@@ -127,6 +130,12 @@ class Workspace:
         )
         self._location_saved = True
 
+    def sync_pools(self) -> None:
+        """Make the store's pools those of legato.toml (once per workspace)."""
+        if not self._pools_synced:
+            self.store.sync_pools(self.config.pools)
+            self._pools_synced = True
+
     def pipeline(self, name: str) -> Pipeline:
         """The pipeline called ``name``, or UnknownPipeline naming close matches."""
         found = self.project.pipelines.get(name)
@@ -153,8 +162,20 @@ class Workspace:
         *,
         partition: str | None = None,
         from_text: bool = False,
+        run_key: str | None = None,
+        origin: str = "manual",
+        priority: int | None = None,
+        backfill_id: str | None = None,
+        trigger_events: Sequence[NewTriggerEvent] = (),
     ) -> RunRecord:
-        """Record a new queued run (nothing runs yet)."""
+        """Record a new queued run (nothing runs yet).
+
+        ``run_key`` makes creation idempotent: a second run with the same key raises
+        DuplicateRun (from ``legato.store.records``) carrying the first. ``priority`` defaults
+        to the pipeline's.
+        """
+        from dataclasses import replace
+
         from legato.store.records import RunRecord
         from legato.store.store import new_run_id
 
@@ -163,6 +184,7 @@ class Workspace:
             values = pipe.params_to_json(pipe.validate_params(params or {}, from_text=from_text))
         except ParamError as exc:
             raise ServiceError(str(exc)) from None
+        partition = self.check_partition(pipe, partition)
         now = self.clock()
         self._save_snapshot(pipe)
         if not self._location_saved:
@@ -175,17 +197,40 @@ class Workspace:
             partition=partition,
             code_version=pipe.code_version,
             created_at=now,
+            run_key=run_key,
+            priority=pipe.automation.priority if priority is None else priority,
+            queue_position=self._next_position(now),
+            origin=origin,
+            backfill_id=backfill_id,
         )
         rows = plan.initial_task_runs(pipe, run.id)
+        events = [replace(e, run_id=run.id) for e in trigger_events]
         try:
-            return self.store.create_run(run, rows, plan.creation_events(rows, now))
+            return self.store.create_run(run, rows, plan.creation_events(rows, now), events)
         except TypeError as exc:  # params that JSON cannot hold
             raise ServiceError(f"pipeline {pipe.name!r}: params cannot be stored: {exc}") from None
+
+    def _next_position(self, now: datetime) -> int:
+        # Creation order, even for runs made within one microsecond (a backfill batch).
+        pos = max(int(now.timestamp() * 1_000_000), self._last_position + 1)
+        self._last_position = pos
+        return pos
+
+    @staticmethod
+    def check_partition(pipe: Pipeline, partition: str | None) -> str | None:
+        """The normalised partition key; ServiceError when the pipeline has no such partition."""
+        parts = pipe.automation.partitions
+        if parts is None or partition is None:
+            return partition
+        try:
+            return parts.get(partition).key
+        except ValueError as exc:
+            raise ServiceError(f"pipeline {pipe.name!r}: partition: {exc}") from None
 
     def _save_snapshot(self, pipe: Pipeline) -> None:
         self.store.save_snapshot(pipe.name, pipe.code_version, pipe.snapshot(), self.clock())
 
-    def _take_lease(self, run: RunRecord, owner: str, *, wait: bool) -> RunRecord:
+    def take_lease(self, run: RunRecord, owner: str, *, wait: bool) -> RunRecord:
         """Take the run's lease; with ``wait``, wait for a dead driver's lease to run out.
 
         A live driver renews its lease, so seeing the lease renewed (or its process alive
@@ -222,8 +267,9 @@ class Workspace:
             raise Conflict(f"run {run.id} has already finished ({run.state})")
         pipe = self.pipeline(run.pipeline)
         executor = self.executor()
+        self.sync_pools()
         owner = this_owner()
-        run = self._take_lease(run, owner, wait=wait)
+        run = self.take_lease(run, owner, wait=wait)
         driver = RunDriver(
             self.store,
             pipe,
@@ -288,7 +334,7 @@ class Workspace:
         from legato.engine.driver import RunDriver
 
         owner = this_owner()
-        run = self._take_lease(run, owner, wait=False)
+        run = self.take_lease(run, owner, wait=False)
         driver = RunDriver(
             self.store,
             self.pipeline(run.pipeline),
@@ -467,6 +513,9 @@ class NoWorkers:
 
     def wait(self, timeout: float | None) -> list[Any]:
         return []
+
+    def wake(self) -> None:
+        pass  # wait() never blocks
 
     def shutdown(self) -> None:
         pass

@@ -1,0 +1,1 @@
+"""HTTP endpoints (FastAPI): for now the webhook trigger endpoint and a health check."""

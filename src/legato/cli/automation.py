@@ -1,0 +1,427 @@
+"""CLI commands of automation: the daemon, schedules, triggers, partitions, backfills, queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from legato.cli.console import escape, rich_console
+from legato.cli.main import (
+    JsonOpt,
+    ProjectOpt,
+    app,
+    fail,
+    out,
+    parse_params,
+    user_errors,
+    workspace,
+)
+
+if TYPE_CHECKING:
+    from legato.services.automation import Automation
+    from legato.services.runs import Workspace
+
+schedules_app = typer.Typer(help="List, pause and unpause schedules.", no_args_is_help=False)
+triggers_app = typer.Typer(help="List, pause and unpause triggers.", no_args_is_help=False)
+backfills_app = typer.Typer(help="List backfills; pause, resume or cancel one.")
+queue_app = typer.Typer(help="The queue of runs waiting to start, and its order.")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(triggers_app, name="triggers")
+app.add_typer(backfills_app, name="backfills")
+app.add_typer(queue_app, name="queue")
+
+
+def _auto(ws: Workspace) -> Automation:
+    from legato.services.automation import Automation
+
+    return Automation(ws)
+
+
+def _when(t: object) -> str:
+    return "" if t is None else f"{t:%Y-%m-%d %H:%M:%S}"
+
+
+def _serve(
+    project: Path, *, drive: bool, host: str | None, port: int | None, max_runs: int | None
+) -> None:
+    import logging
+
+    from legato.scheduler.daemon import Daemon, DaemonOptions
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+
+    def say(line: str) -> None:
+        out.print(escape(line), highlight=False)
+
+    with user_errors(), workspace(project) as ws:
+        if drive:
+            ws.executor()  # fork workers first (see Workspace)
+        for e in ws.project.errors:
+            say(f"failed to load {e.module}: {e.message}")
+        options = DaemonOptions(drive=drive, host=host, port=port, max_runs=max_runs, on_event=say)
+        daemon = Daemon(ws, options)
+        names = ", ".join(sorted(ws.project.pipelines)) or "none"
+        say(
+            f"legato {'up' if drive else 'scheduler'}: project {ws.config.name} "
+            f"(pipelines: {names}); Ctrl-C stops"
+        )
+        daemon.run()
+        say("stopped")
+
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="Webhook server address.")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Webhook server port (0: any).")]
+
+
+@app.command()
+def up(
+    project: ProjectOpt = Path("."),
+    host: HostOpt = None,
+    port: PortOpt = None,
+    max_runs: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
+) -> None:
+    """Run everything in one process: scheduler, triggers, webhooks and the runs themselves."""
+    _serve(project, drive=True, host=host, port=port, max_runs=max_runs)
+
+
+@app.command()
+def scheduler(project: ProjectOpt = Path("."), host: HostOpt = None, port: PortOpt = None) -> None:
+    """Run only the scheduling part: schedules, triggers and backfills queue runs."""
+    _serve(project, drive=False, host=host, port=port, max_runs=None)
+
+
+@app.command()
+def submit(
+    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-P", help="key=value")] = None,
+    partition: Annotated[str | None, typer.Option("--partition")] = None,
+    priority: Annotated[int | None, typer.Option("--priority")] = None,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Queue a run for the daemon (`legato up`) to start."""
+    with user_errors(), workspace(project) as ws:
+        run = _auto(ws).submit(
+            pipeline,
+            parse_params(param or []),
+            partition=partition,
+            priority=priority,
+            from_text=True,
+        )
+        out.print(f"queued run [bold]{run.id}[/] of {run.pipeline}", highlight=False)
+
+
+# -- schedules ---------------------------------------------------------------------------
+
+
+@schedules_app.callback(invoke_without_command=True)
+def schedules_list(
+    ctx: typer.Context, json_out: JsonOpt = False, project: ProjectOpt = Path(".")
+) -> None:
+    """List schedules with their state and next tick."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with user_errors(), workspace(project) as ws:
+        views = _auto(ws).schedules()
+        if json_out:
+            from legato.cli.render import print_json
+
+            print_json([v.__dict__ for v in views])
+            return
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for col in ("pipeline", "schedule", "when", "tz", "catch-up", "state", "next (UTC)"):
+            table.add_column(col)
+        for v in views:
+            table.add_row(
+                v.pipeline,
+                v.name,
+                v.expression,
+                v.tz,
+                v.catchup,
+                "paused" if v.paused else "on",
+                _when(v.next_tick),
+            )
+        rich_console().print(table)
+        if not views:
+            out.print("no schedules")
+
+
+def _pause_schedule(pipeline: str, name: str | None, project: Path, paused: bool) -> None:
+    with user_errors(), workspace(project) as ws:
+        _auto(ws).set_schedule_paused(pipeline, paused, name)
+        what = f"schedule {name}" if name else "schedules"
+        out.print(f"{pipeline}: {what} {'paused' if paused else 'on'}", highlight=False)
+
+
+NameOpt = Annotated[str | None, typer.Option("--name", help="One schedule (default: all).")]
+
+
+@schedules_app.command("pause")
+def schedules_pause(pipeline: str, name: NameOpt = None, project: ProjectOpt = Path(".")) -> None:
+    """Pause a pipeline's schedules: no runs until unpaused."""
+    _pause_schedule(pipeline, name, project, True)
+
+
+@schedules_app.command("unpause")
+def schedules_unpause(pipeline: str, name: NameOpt = None, project: ProjectOpt = Path(".")) -> None:
+    """Unpause a pipeline's schedules (ticks missed while paused are skipped)."""
+    _pause_schedule(pipeline, name, project, False)
+
+
+# -- triggers ----------------------------------------------------------------------------
+
+
+@triggers_app.callback(invoke_without_command=True)
+def triggers_list(
+    ctx: typer.Context,
+    show_tokens: Annotated[
+        bool, typer.Option("--show-tokens", help="Print webhook tokens.")
+    ] = False,
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """List triggers with their state (and webhook URLs' tokens with --show-tokens)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with user_errors(), workspace(project) as ws:
+        views = _auto(ws).triggers()
+        if json_out:
+            from legato.cli.render import print_json
+
+            print_json([{**v.__dict__, "token": v.token if show_tokens else None} for v in views])
+            return
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for col in ("pipeline", "trigger", "kind", "state", "detail"):
+            table.add_column(col)
+        for v in views:
+            detail = {k: val for k, val in v.detail.items() if k not in ("kind", "name")}
+            if v.kind == "webhook":
+                detail = {"url": f"/hooks/{v.pipeline}/{v.name}"}
+                if show_tokens:
+                    detail["token"] = v.token or ""
+            text = " ".join(f"{k}={val}" for k, val in detail.items())
+            table.add_row(v.pipeline, v.name, v.kind, "paused" if v.paused else "on", escape(text))
+        rich_console().print(table)
+        if not views:
+            out.print("no triggers")
+
+
+@triggers_app.command("pause")
+def triggers_pause(pipeline: str, trigger: str, project: ProjectOpt = Path(".")) -> None:
+    """Pause a trigger: its events wait (streams) or are not looked for (files)."""
+    with user_errors(), workspace(project) as ws:
+        _auto(ws).set_trigger_paused(pipeline, trigger, True)
+        out.print(f"{pipeline}: trigger {trigger} paused", highlight=False)
+
+
+@triggers_app.command("unpause")
+def triggers_unpause(pipeline: str, trigger: str, project: ProjectOpt = Path(".")) -> None:
+    """Unpause a trigger."""
+    with user_errors(), workspace(project) as ws:
+        _auto(ws).set_trigger_paused(pipeline, trigger, False)
+        out.print(f"{pipeline}: trigger {trigger} on", highlight=False)
+
+
+# -- partitions and backfills ------------------------------------------------------------
+
+
+@app.command()
+def partitions(
+    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE")],
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Each partition of a pipeline and the state of its newest run."""
+    with user_errors(), workspace(project) as ws:
+        views = _auto(ws).partitions(pipeline)
+        if json_out:
+            from legato.cli.render import print_json
+
+            print_json([v.__dict__ for v in views])
+            return
+        from rich.table import Table
+
+        from legato.cli.render import styled
+
+        table = Table(box=None, header_style="bold")
+        for col in ("partition", "state", "run"):
+            table.add_column(col, no_wrap=True)
+        counts: dict[str, int] = {}
+        for v in views:
+            counts[v.state] = counts.get(v.state, 0) + 1
+            state = v.state if v.state == "never run" else styled(v.state)
+            table.add_row(v.key, state, v.run_id or "")
+        rich_console().print(table)
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        out.print(f"{len(views)} partitions: {summary}", highlight=False)
+
+
+@app.command()
+def backfill(
+    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE")],
+    keys: Annotated[
+        list[str] | None,
+        typer.Argument(help="Partition keys (or use --from/--to).", show_default=False),
+    ] = None,
+    first: Annotated[str | None, typer.Option("--from", help="First partition key.")] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last partition key.")] = None,
+    all_partitions: Annotated[
+        bool, typer.Option("--all", help="Run every partition, not only missing and failed ones.")
+    ] = False,
+    max_concurrent: Annotated[int, typer.Option(help="Backfill runs at once.")] = 2,
+    priority: Annotated[int | None, typer.Option(help="Queue priority of its runs.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-P", help="key=value")] = None,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Backfill partitions: the daemon runs them a few at a time, behind fresh runs."""
+    with user_errors(), workspace(project) as ws:
+        pipe = ws.pipeline(pipeline)
+        raw = parse_params(param or [])
+        params = pipe.params_to_json(pipe.validate_params(raw, from_text=True)) if raw else None
+        b = _auto(ws).create_backfill(
+            pipeline,
+            first=first,
+            last=last,
+            keys=keys or (),
+            all_partitions=all_partitions,
+            max_concurrent=max_concurrent,
+            priority=priority,
+            params=params,
+        )
+        out.print(
+            f"backfill [bold]{b.id}[/] of {b.pipeline}: {len(b.keys)} partitions "
+            f"({b.keys[0]} .. {b.keys[-1]}), {b.max_concurrent} at a time",
+            highlight=False,
+        )
+
+
+@backfills_app.callback(invoke_without_command=True)
+def backfills_list(
+    ctx: typer.Context,
+    pipeline: Annotated[str | None, typer.Option("--pipeline")] = None,
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """List backfills with their progress."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with user_errors(), workspace(project) as ws:
+        views = _auto(ws).backfills(pipeline=pipeline)
+        if json_out:
+            from legato.cli.render import print_json
+
+            print_json(
+                [
+                    {"backfill": v.record, "runs": v.runs, "done": v.done, "total": v.total}
+                    for v in views
+                ]
+            )
+            return
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for col in ("backfill", "pipeline", "state", "done", "runs", "range", "created (UTC)"):
+            table.add_column(col, no_wrap=True)
+        for v in views:
+            b = v.record
+            runs = " ".join(f"{s}={n}" for s, n in sorted(v.runs.items()))
+            table.add_row(
+                b.id,
+                b.pipeline,
+                str(b.state),
+                f"{v.done}/{v.total}",
+                runs,
+                f"{b.keys[0]} .. {b.keys[-1]}",
+                _when(b.created_at),
+            )
+        rich_console().print(table)
+        if not views:
+            out.print("no backfills")
+
+
+def _set_backfill(backfill_id: str, project: Path, state: str) -> None:
+    from legato.engine.states import BackfillState
+
+    with user_errors(), workspace(project) as ws:
+        v = _auto(ws).set_backfill_state(backfill_id, BackfillState(state))
+        out.print(
+            f"backfill {v.record.id}: {v.record.state} ({v.done}/{v.total} done)", highlight=False
+        )
+
+
+@backfills_app.command("pause")
+def backfills_pause(backfill_id: str, project: ProjectOpt = Path(".")) -> None:
+    """Pause: no more of its runs start until resumed."""
+    _set_backfill(backfill_id, project, "paused")
+
+
+@backfills_app.command("resume")
+def backfills_resume(backfill_id: str, project: ProjectOpt = Path(".")) -> None:
+    """Resume a paused backfill."""
+    _set_backfill(backfill_id, project, "running")
+
+
+@backfills_app.command("cancel")
+def backfills_cancel(backfill_id: str, project: ProjectOpt = Path(".")) -> None:
+    """Cancel a backfill and its unfinished runs."""
+    _set_backfill(backfill_id, project, "canceled")
+
+
+# -- queue -------------------------------------------------------------------------------
+
+
+@queue_app.callback(invoke_without_command=True)
+def queue_list(
+    ctx: typer.Context, json_out: JsonOpt = False, project: ProjectOpt = Path(".")
+) -> None:
+    """Queued runs in the order they will start."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with user_errors(), workspace(project) as ws:
+        runs = _auto(ws).queue()
+        if json_out:
+            from legato.cli.render import print_json
+
+            print_json(runs)
+            return
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for col in ("#", "run", "pipeline", "priority", "partition", "origin", "queued (UTC)"):
+            table.add_column(col, no_wrap=True)
+        for i, r in enumerate(runs, 1):
+            table.add_row(
+                str(i),
+                r.id,
+                r.pipeline,
+                str(r.priority),
+                r.partition or "",
+                r.origin or "",
+                _when(r.created_at),
+            )
+        rich_console().print(table)
+        if not runs:
+            out.print("the queue is empty")
+
+
+@queue_app.command("move")
+def queue_move(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    top: Annotated[bool, typer.Option("--top", help="Start it next.")] = False,
+    bottom: Annotated[bool, typer.Option("--bottom", help="Start it last.")] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Move a queued run to the top or the bottom of the queue."""
+    if top == bottom:
+        raise fail("give exactly one of --top or --bottom")
+    with user_errors(), workspace(project) as ws:
+        r = _auto(ws).move(run_id, "top" if top else "bottom")
+        out.print(
+            f"run {r.id} moved to the {'top' if top else 'bottom'} (priority {r.priority})",
+            highlight=False,
+        )

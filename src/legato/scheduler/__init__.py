@@ -1,0 +1,1 @@
+"""Schedules, triggers and backfills turned into runs; the daemon loop."""

@@ -1,0 +1,289 @@
+"""The daemon: scheduler tick, trigger listeners, webhook endpoint and run drivers in one process.
+
+One thread (the caller's) runs the loop: tick the scheduler when something may be due, start
+queued runs while there is room, and drive every started run through one Conductor. Listener
+threads and the webhook server only record runs and wake the loop; the loop sleeps inside the
+executor's wait, which any of them can interrupt, so an event reaches its run's first task
+without waiting for a polling interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from legato.engine.states import BackfillState, RunState
+from legato.scheduler.listeners import Listener, make_listener
+from legato.scheduler.tick import Scheduler
+from legato.services.automation import Automation
+from legato.services.errors import Conflict
+from legato.services.owner import owner_is_dead, this_owner
+
+if TYPE_CHECKING:
+    from legato.engine.conductor import Conductor
+    from legato.services.runs import Workspace
+    from legato.store.records import RunRecord
+
+log = logging.getLogger("legato.daemon")
+
+#: Runs driven by processes that died are looked for this often (their leases run out).
+ORPHAN_CHECK = timedelta(seconds=5)
+#: The longest the loop sleeps when nothing is due: a safety net, not the wake-up path.
+IDLE_WAIT = 5.0
+
+
+@dataclass
+class DaemonOptions:
+    """What the daemon runs: the scheduler, the run drivers, the webhook endpoint."""
+
+    schedule: bool = True
+    drive: bool = True
+    webhook: bool = True
+    host: str | None = None
+    port: int | None = None
+    max_runs: int | None = None
+    on_event: Callable[[str], None] | None = None  # a line per notable event (CLI output)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Daemon:
+    """Runs until :meth:`stop` (or SIGINT/SIGTERM when started from the main thread)."""
+
+    def __init__(self, ws: Workspace, options: DaemonOptions | None = None) -> None:
+        self.ws = ws
+        self.opts = options or DaemonOptions()
+        self.auto = Automation(ws)
+        self.scheduler = Scheduler(self.auto)
+        self.owner = this_owner()
+        self.listeners: list[Listener] = []
+        self.conductor: Conductor | None = None
+        self._stop = threading.Event()
+        self._poked = threading.Event()  # new runs queued or a run finished
+        self._idle = threading.Event()  # wakes the loop when there is no conductor
+        self._server: Any = None
+        self._server_thread: threading.Thread | None = None
+        self.url: str | None = None
+        self.ready = threading.Event()
+
+    # -- control --------------------------------------------------------------------------
+
+    def notify(self, run: RunRecord | None = None) -> None:
+        """Something changed (a run was queued): wake the loop now. Thread-safe."""
+        self._poked.set()
+        self._idle.set()
+        if self.conductor is not None:
+            self.conductor.wake()
+
+    def stop(self) -> None:
+        """Ask the loop to end. Thread-safe and signal-safe."""
+        self._stop.set()
+        self.notify()
+
+    def _say(self, line: str) -> None:
+        log.info(line)
+        if self.opts.on_event is not None:
+            self.opts.on_event(line)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Start everything and loop until stopped; then stop everything."""
+        ws = self.ws
+        restore = self._install_signals()
+        try:
+            if self.opts.drive:
+                from legato.engine.conductor import Conductor
+
+                self.conductor = Conductor(ws.executor(), clock=ws.clock)
+            ws.sync_pools()
+            ws.save_location()
+            self.auto.ensure_triggers()
+            if self.opts.schedule:
+                self._start_listeners()
+            if self.opts.webhook and self.opts.schedule:
+                self._start_webhook()
+            self.ready.set()
+            self._loop()
+        finally:
+            self._shutdown()
+            restore()
+
+    def _loop(self) -> None:
+        clock = self.ws.clock
+        next_tick = clock()
+        next_orphans = clock()
+        while not self._stop.is_set():
+            now = clock()
+            poked = self._poked.is_set()
+            self._poked.clear()
+            if self.opts.schedule and (poked or now >= next_tick):
+                result = self.scheduler.tick(now)
+                for run in result.created:
+                    self._say(f"queued run {run.id} of {run.pipeline} ({run.origin})")
+                next_tick = result.next_at or now + timedelta(seconds=IDLE_WAIT)
+            if self.opts.drive:
+                if now >= next_orphans:
+                    self._adopt_orphans(now)
+                    next_orphans = now + ORPHAN_CHECK
+                self._start_queued(now)
+            wait = max(0.0, min((next_tick - clock()).total_seconds(), IDLE_WAIT))
+            if self.opts.drive:
+                wait = min(wait, (next_orphans - clock()).total_seconds())
+            if self._poked.is_set() or self._stop.is_set():
+                wait = 0.0
+            if self.conductor is not None:
+                for run in self.conductor.step(max(0.0, wait)):
+                    self._say(f"run {run.id} of {run.pipeline} {run.state}")
+                    self._poked.set()  # downstream triggers and backfills may be due
+            else:
+                self._idle.wait(max(0.0, wait))
+                self._idle.clear()
+
+    # -- starting runs --------------------------------------------------------------------
+
+    def _start_queued(self, now: datetime) -> None:
+        assert self.conductor is not None
+        limit = self.opts.max_runs or self.ws.config.max_runs
+        room = limit - len(self.conductor.active)
+        if room <= 0:
+            return
+        queued = self.ws.store.queued_runs(limit=room * 4 + 50)
+        if not queued:
+            return
+        running = self.ws.store.running_counts()
+        paused = {
+            b.id
+            for b in self.ws.store.list_backfills(active=True)
+            if b.state == BackfillState.PAUSED
+        }
+        for run in queued:
+            if room <= 0:
+                break
+            if run.id in self.conductor.active or run.backfill_id in paused:
+                continue
+            pipe = self.ws.project.pipelines.get(run.pipeline)
+            if pipe is None:
+                continue  # its code is gone; `legato cancel` settles it
+            cap = pipe.automation.max_active_runs
+            if cap is not None and running.get(run.pipeline, 0) >= cap:
+                continue
+            if run.lease_owner and run.lease_expires_at and run.lease_expires_at > now:
+                continue  # someone else is starting it
+            if self._drive(run):
+                running[run.pipeline] = running.get(run.pipeline, 0) + 1
+                room -= 1
+
+    def _adopt_orphans(self, now: datetime) -> None:
+        # Runs left "running" by a driver that died: carry on with them.
+        assert self.conductor is not None
+        for run in self.ws.store.runs_in_state(RunState.RUNNING):
+            if run.id in self.conductor.active:
+                continue
+            expired = run.lease_expires_at is None or run.lease_expires_at < now
+            if expired or owner_is_dead(run.lease_owner):
+                self._say(f"resuming run {run.id} of {run.pipeline}")
+                self._drive(run)
+
+    def _drive(self, run: RunRecord) -> bool:
+        from legato.engine.driver import RunDriver
+
+        assert self.conductor is not None
+        try:
+            pipe = self.ws.pipeline(run.pipeline)
+            run = self.ws.take_lease(run, self.owner, wait=False)
+        except Conflict:
+            return False
+        driver = RunDriver(
+            self.ws.store,
+            pipe,
+            self.conductor.executor,
+            run,
+            owner=self.owner,
+            logs_dir=self.ws.config.logs_dir,
+            clock=self.ws.clock,
+            lease_ttl=self.ws.config.lease_seconds,
+        )
+        self.conductor.add(driver)
+        self._say(f"started run {run.id} of {run.pipeline}")
+        return True
+
+    # -- listeners and the webhook server -------------------------------------------------
+
+    def _start_listeners(self) -> None:
+        for pipe in self.ws.project.pipelines.values():
+            for trig in pipe.automation.triggers:
+                listener = make_listener(self.auto, pipe, trig, self.notify)
+                if listener is not None:
+                    listener.start()
+                    self.listeners.append(listener)
+
+    def _start_webhook(self) -> None:
+        if not any(
+            t.kind == "webhook"
+            for p in self.ws.project.pipelines.values()
+            for t in p.automation.triggers
+        ):
+            return
+        import uvicorn
+
+        from legato.api.hooks import create_app
+
+        host = self.opts.host or self.ws.config.webhook_host
+        port = self.opts.port if self.opts.port is not None else self.ws.config.webhook_port
+        config = uvicorn.Config(
+            create_app(self.auto, self.notify),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._server_thread = threading.Thread(
+            target=self._server.run, name="webhook server", daemon=True
+        )
+        self._server_thread.start()
+        while not self._server.started and self._server_thread.is_alive():
+            self._stop.wait(0.01)
+        if not self._server.started:
+            raise RuntimeError(f"the webhook server could not listen on {host}:{port}")
+        bound = self._server.servers[0].sockets[0].getsockname()
+        self.url = f"http://{host}:{bound[1]}"
+        self._say(f"webhooks at {self.url}/hooks/<pipeline>/<trigger>")
+
+    # -- stopping -------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        for listener in self.listeners:
+            listener.stop()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self.conductor is not None:
+            self.conductor.shutdown()
+        for listener in self.listeners:
+            listener.join(timeout=5)
+        if self._server_thread is not None:
+            self._server_thread.join(timeout=5)
+
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, frame: object) -> None:
+            self._say("stopping")
+            self.stop()
+
+        for s in old:
+            signal.signal(s, handler)
+
+        def restore() -> None:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+        return restore

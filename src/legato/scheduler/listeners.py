@@ -1,0 +1,251 @@
+"""Trigger listeners: one thread per file or stream trigger, turning events into runs.
+
+A listener records the run (with the events that made it, under unique keys) before it
+acknowledges the messages, so a crash in between redelivers messages whose run exists: the
+listener then sees their keys recorded and only acknowledges them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from legato.definitions.triggers import FileTrigger, NatsTrigger, RedisStreamTrigger, StreamTrigger
+from legato.services.errors import ServiceError
+
+if TYPE_CHECKING:
+    from legato.definitions.pipeline import Pipeline
+    from legato.definitions.triggers import Trigger
+    from legato.scheduler.sources.base import Message, StreamSource
+    from legato.services.automation import Automation
+    from legato.store.records import RunRecord
+
+log = logging.getLogger("legato.triggers")
+
+OnRun = Callable[["RunRecord"], None]
+#: How often a listener asks the store whether its trigger was paused.
+PAUSE_CHECK_SECONDS = 2.0
+
+
+class Listener(threading.Thread):
+    """Base: a daemon thread that runs ``loop`` until ``stop()``, surviving errors."""
+
+    def __init__(self, auto: Automation, pipe: Pipeline, trigger: Trigger, on_run: OnRun) -> None:
+        super().__init__(name=f"trigger {pipe.name}/{trigger.name}", daemon=True)
+        self.auto = auto
+        self.pipe = pipe
+        self.trigger = trigger
+        self.on_run = on_run
+        self.stopping = threading.Event()
+        self._paused = False
+        self._paused_checked = 0.0
+        self.error: str | None = None  # the latest error, for status displays
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def paused(self) -> bool:
+        now = time.monotonic()
+        if now - self._paused_checked >= PAUSE_CHECK_SECONDS:
+            self._paused_checked = now
+            st = self.auto.store.trigger_states().get((self.pipe.name, self.trigger.name))
+            self._paused = bool(st and st.paused)
+        return self._paused
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                self.loop()
+                return
+            except Exception as exc:  # a broker or store outage: wait and try again
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.error("%s: %s; retrying in %.1fs", self.name, self.error, backoff)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def loop(self) -> None:
+        raise NotImplementedError
+
+    def fire(
+        self, event_keys: Sequence[str], params: dict[str, Any], key_hint: str
+    ) -> RunRecord | None:
+        """Create the run for these events (once); None when the params were refused."""
+        run_key = f"trigger:{self.pipe.name}:{self.trigger.name}:{key_hint}"
+        try:
+            run, new = self.auto.fire(
+                self.pipe.name,
+                run_key=run_key,
+                origin=f"trigger:{self.trigger.name}",
+                params=params,
+                trigger=self.trigger.name,
+                event_keys=event_keys,
+            )
+        except ServiceError as exc:
+            for key in event_keys:
+                self.auto.record_failed_event(self.pipe.name, self.trigger.name, key, str(exc))
+            log.warning("%s: event %s refused: %s", self.name, key_hint, exc)
+            return None
+        if new:
+            self.on_run(run)
+        return run
+
+
+class FileListener(Listener):
+    """Lists a glob every ``interval`` seconds; each file not seen before makes one run."""
+
+    trigger: FileTrigger
+
+    def loop(self) -> None:
+        from legato.scheduler.sources.files import FileSource
+
+        glob = self.trigger.glob
+        if "://" not in glob and not glob.startswith("/"):
+            glob = str(self.auto.ws.config.root / glob)  # relative to the project, not the cwd
+        source = FileSource(glob)
+        while not self.stopping.is_set():
+            if not self.paused():
+                self.poll(source)
+            self.stopping.wait(self.trigger.interval)
+
+    def poll(self, source: Any) -> int:
+        """One listing: a run for each new file; returns how many runs were made."""
+        entries = source.list()
+        paths = [e.path for e in entries]
+        seen: set[str] = set()
+        for i in range(0, len(paths), 500):
+            seen |= self.auto.store.seen_event_keys(
+                self.pipe.name, self.trigger.name, paths[i : i + 500]
+            )
+        made = 0
+        for entry in entries:
+            if entry.path in seen or self.stopping.is_set():
+                continue
+            if self.fire([entry.path], {self.trigger.param: entry.path}, _digest([entry.path])):
+                made += 1
+        return made
+
+
+class StreamListener(Listener):
+    """Fetches messages (or micro-batches) from a stream source; one run per fetch."""
+
+    trigger: StreamTrigger
+
+    def __init__(
+        self,
+        auto: Automation,
+        pipe: Pipeline,
+        trigger: StreamTrigger,
+        on_run: OnRun,
+        source_factory: Callable[[], StreamSource],
+    ) -> None:
+        super().__init__(auto, pipe, trigger, on_run)
+        self.source_factory = source_factory
+        self.source: StreamSource | None = None
+
+    def stop(self) -> None:
+        super().stop()
+        if self.source is not None:
+            self.source.close()
+
+    def loop(self) -> None:
+        self.source = source = self.source_factory()
+        try:
+            while not self.stopping.is_set():
+                if self.paused():
+                    self.stopping.wait(PAUSE_CHECK_SECONDS)
+                    continue
+                messages = source.fetch(self.trigger.batch, self.trigger.max_wait)
+                if messages:
+                    self.handle(source, messages)
+        finally:
+            source.close()
+
+    def handle(self, source: StreamSource, messages: Sequence[Message]) -> None:
+        """Make the run for a fetch, then acknowledge every message of it."""
+        keys = [m.id for m in messages]
+        seen = self.auto.store.seen_event_keys(self.pipe.name, self.trigger.name, keys)
+        fresh: list[Message] = []
+        payloads: list[Any] = []
+        for m in messages:
+            if m.id in seen:
+                continue  # its run was recorded before a crash or a redelivery
+            try:
+                payloads.append(json.loads(m.data))
+            except (ValueError, UnicodeDecodeError) as exc:
+                self.auto.record_failed_event(
+                    self.pipe.name, self.trigger.name, m.id, f"payload is not JSON: {exc}"
+                )
+                continue
+            fresh.append(m)
+        if fresh:
+            param = self.trigger.param
+            if param is None:
+                params = payloads[0]
+                if not isinstance(params, dict):
+                    self.auto.record_failed_event(
+                        self.pipe.name,
+                        self.trigger.name,
+                        fresh[0].id,
+                        f"payload must be a JSON object of params, got {type(params).__name__}",
+                    )
+                    fresh = []
+            else:
+                params = {param: payloads if self.trigger.batch > 1 else payloads[0]}
+            if fresh:
+                ids = [m.id for m in fresh]
+                self.fire(ids, params, ids[0] if len(ids) == 1 else _digest(ids))
+        source.ack(messages)
+
+
+def _digest(keys: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
+
+
+def make_listener(
+    auto: Automation, pipe: Pipeline, trigger: Trigger, on_run: OnRun
+) -> Listener | None:
+    """The listener thread for a trigger, or None for triggers handled elsewhere."""
+    if isinstance(trigger, FileTrigger):
+        return FileListener(auto, pipe, trigger, on_run)
+    if isinstance(trigger, RedisStreamTrigger):
+        redis_trigger = trigger
+
+        def redis_source() -> StreamSource:
+            import socket
+
+            from legato.scheduler.sources.redis_streams import RedisStreamSource
+
+            return RedisStreamSource(
+                redis_trigger.url,
+                redis_trigger.stream,
+                redis_trigger.group or f"legato-{pipe.name}",
+                socket.gethostname(),
+                field=redis_trigger.field,
+                start=redis_trigger.start,
+            )
+
+        return StreamListener(auto, pipe, trigger, on_run, redis_source)
+    if isinstance(trigger, NatsTrigger):
+        nats_trigger = trigger
+
+        def nats_source() -> StreamSource:
+            from legato.scheduler.sources.nats_jetstream import NatsJetStreamSource
+
+            return NatsJetStreamSource(
+                nats_trigger.url,
+                nats_trigger.subject,
+                nats_trigger.durable or f"legato-{pipe.name}-{nats_trigger.name}",
+                stream=nats_trigger.stream,
+                create_stream=nats_trigger.create_stream,
+                ack_wait=nats_trigger.ack_wait,
+                start=nats_trigger.start,
+            )
+
+        return StreamListener(auto, pipe, trigger, on_run, nats_source)
+    return None

@@ -1,0 +1,76 @@
+"""What every event source hands to the scheduler: messages, the pull protocol and its error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message fetched from a stream source.
+
+    ``id`` is unique and stable across redeliveries within the source (a Redis entry id such as
+    ``"1700000000000-0"``; for NATS ``"<stream>:<stream sequence>"``), so callers can use it to
+    deduplicate. ``received_at`` is ``time.time()`` when the message was fetched, for latency
+    measurements. ``redelivered`` is true when the source has handed this message out before
+    (to this or another consumer) without it being acknowledged.
+    """
+
+    id: str
+    data: bytes
+    received_at: float
+    redelivered: bool = False
+
+
+@runtime_checkable
+class StreamSource(Protocol):
+    """A pull-based, at-least-once message source with explicit acknowledgement."""
+
+    def fetch(self, max_messages: int, max_wait: float) -> list[Message]:
+        """Block until at least one message is available or ``max_wait`` seconds pass.
+
+        Then return up to ``max_messages``. When ``max_messages > 1`` this is a micro-batch:
+        after the first message arrives, keep collecting until ``max_messages`` are in hand or
+        ``max_wait`` seconds have passed since the call began. Returns ``[]`` on timeout or once
+        ``close()`` was called.
+        """
+        ...
+
+    def ack(self, messages: Sequence[Message]) -> None:
+        """Acknowledge: these messages are never delivered again to this group / durable."""
+        ...
+
+    def close(self) -> None:
+        """Stop; safe to call from another thread while ``fetch()`` blocks.
+
+        A blocked ``fetch()`` then returns promptly (within about a second).
+        """
+        ...
+
+
+class SourceError(Exception):
+    """A connection or configuration problem; the message is one line naming the URL/stream."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to put in error messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def one_line(exc: BaseException) -> str:
+    """A single-line description of ``exc`` (type name when the message is empty)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__

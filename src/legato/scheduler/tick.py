@@ -1,0 +1,209 @@
+"""The scheduler's tick: given ``now`` and the store, create the runs that are due.
+
+One tick handles schedules, upstream-success triggers and backfill batches. It never sleeps
+and never reads the clock: the daemon calls ``tick(now)`` whenever something may be due (the
+next schedule tick, a run finished, a backfill changed) and sleeps until ``next_at``.
+
+Every run it creates has a unique key derived from what caused it, so a tick repeated after a
+crash between "create the run" and "move the cursor" finds the run made and moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from legato.definitions.triggers import UpstreamTrigger
+from legato.engine.states import BackfillState
+from legato.services.errors import ServiceError
+
+if TYPE_CHECKING:
+    from legato.definitions.pipeline import Pipeline
+    from legato.definitions.schedules import Schedule
+    from legato.services.automation import Automation
+    from legato.store.records import RunRecord, ScheduleState
+
+log = logging.getLogger("legato.scheduler")
+
+#: How far past its time a tick still counts as on time for catchup="none".
+GRACE_SECONDS = 60.0
+#: Upstream successes written by other processes are only seen by asking the store.
+UPSTREAM_POLL = timedelta(seconds=2)
+#: Event ids looked at again on each tick (see Scheduler._upstream).
+UPSTREAM_LOOKBACK = 200
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class TickResult:
+    """What one tick did, and when the next one is due."""
+
+    created: list[RunRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    next_at: datetime | None = None
+
+    def wake_by(self, t: datetime | None) -> None:
+        if t is not None and (self.next_at is None or t < self.next_at):
+            self.next_at = t
+
+
+class Scheduler:
+    """Turns schedules, upstream successes and backfills into queued runs."""
+
+    def __init__(self, automation: Automation) -> None:
+        self.auto = automation
+        self.ws = automation.ws
+
+    def tick(self, now: datetime) -> TickResult:
+        """Create every run due at ``now``; returns them and the time of the next tick."""
+        result = TickResult()
+        states = self.ws.store.schedule_states()
+        for pipe in self.ws.project.pipelines.values():
+            for sched in pipe.automation.schedules:
+                self._schedule(pipe, sched, states.get((pipe.name, sched.name or "")), now, result)
+        self._upstream(now, result)
+        self._backfills(now, result)
+        return result
+
+    # -- schedules ------------------------------------------------------------------------
+
+    def _schedule(
+        self,
+        pipe: Pipeline,
+        sched: Schedule,
+        state: ScheduleState | None,
+        now: datetime,
+        result: TickResult,
+    ) -> None:
+        name = sched.name or "schedule"
+        store = self.ws.store
+        if state is None or state.cursor is None:
+            # First sight: start from now; history is a backfill's job, not the schedule's.
+            store.set_schedule_state(pipe.name, name, now, cursor=now)
+            result.wake_by(sched.next_after(now))
+            return
+        if state.paused:
+            return
+        cursor = state.cursor
+        ticks = sched.ticks(cursor, now)
+        if not ticks:
+            result.wake_by(sched.next_after(cursor))
+            return
+        due = sched.due(cursor, now, grace=GRACE_SECONDS)
+        for tick in due:
+            self._scheduled_runs(pipe, name, tick, result)
+        store.set_schedule_state(pipe.name, name, now, cursor=ticks[-1])
+        result.wake_by(sched.next_after(ticks[-1]))
+
+    def _scheduled_runs(
+        self, pipe: Pipeline, name: str, tick: datetime, result: TickResult
+    ) -> None:
+        parts = pipe.automation.partitions
+        targets: list[str | None]
+        if parts is None:
+            targets = [None]
+        else:
+            targets = [p.key for p in parts.for_tick(tick)]
+            if not targets:
+                log.info("%s: schedule %s at %s has no closed partition", pipe.name, name, tick)
+        for key in targets:
+            run_key = f"schedule:{pipe.name}:{name}:{_iso(tick)}" + (f":{key}" if key else "")
+            self._fire(pipe.name, result, run_key=run_key, origin=f"schedule:{name}", partition=key)
+
+    def _fire(self, pipeline: str, result: TickResult, **kw: object) -> None:
+        try:
+            run, new = self.auto.fire(pipeline, **kw)  # type: ignore[arg-type]
+        except ServiceError as exc:
+            result.errors.append(f"{pipeline}: {exc}")
+            log.error("%s: cannot create a run: %s", pipeline, exc)
+            return
+        if new:
+            result.created.append(run)
+
+    # -- upstream success -----------------------------------------------------------------
+
+    def _upstream(self, now: datetime, result: TickResult) -> None:
+        store = self.ws.store
+        waiting: dict[str, list[tuple[Pipeline, UpstreamTrigger]]] = {}
+        for pipe in self.ws.project.pipelines.values():
+            for trig in pipe.automation.triggers:
+                if isinstance(trig, UpstreamTrigger):
+                    waiting.setdefault(trig.upstream, []).append((pipe, trig))
+        if not waiting:
+            return
+        result.wake_by(now + UPSTREAM_POLL)
+        states = store.trigger_states()
+        for upstream, downstream in waiting.items():
+            for pipe, trig in downstream:
+                st = states.get((pipe.name, trig.name))
+                if st is None:
+                    # First sight: only successes from now on count.
+                    st = store.ensure_trigger(pipe.name, trig.name, trig.kind, now)
+                    store.set_trigger_state(
+                        pipe.name, trig.name, now, cursor={"event_id": store.last_event_id()}
+                    )
+                    continue
+                if st.paused:
+                    continue
+                cursor = int((st.cursor or {}).get("event_id", 0))
+                # On PostgreSQL, events of different runs may commit out of id order: look
+                # back a little and let the recorded event keys drop what was handled.
+                since = max(0, cursor - UPSTREAM_LOOKBACK)
+                found = store.runs_finished_after(since, [upstream], limit=UPSTREAM_LOOKBACK + 500)
+                done = store.seen_event_keys(pipe.name, trig.name, [r.id for _, r in found])
+                for event_id, run in found:
+                    if run.id not in done:
+                        self._after_success(pipe, trig, run, result)
+                    cursor = max(cursor, event_id)
+                store.set_trigger_state(pipe.name, trig.name, now, cursor={"event_id": cursor})
+
+    def _after_success(
+        self, pipe: Pipeline, trig: UpstreamTrigger, upstream: RunRecord, result: TickResult
+    ) -> None:
+        # Same partition when both are partitioned; otherwise a plain run.
+        partition = upstream.partition if pipe.automation.partitions is not None else None
+        self._fire(
+            pipe.name,
+            result,
+            run_key=f"trigger:{pipe.name}:{trig.name}:{upstream.id}",
+            origin=f"trigger:{trig.name}",
+            partition=partition,
+            trigger=trig.name,
+            event_keys=[upstream.id],
+        )
+
+    # -- backfills ------------------------------------------------------------------------
+
+    def _backfills(self, now: datetime, result: TickResult) -> None:
+        store = self.ws.store
+        for b in store.list_backfills(active=True, limit=1000):
+            if b.state != BackfillState.RUNNING:
+                continue
+            counts = store.backfill_run_states(b.id)
+            active = counts.get("queued", 0) + counts.get("running", 0)
+            index = b.next_index
+            free = b.max_concurrent - active
+            while free > 0 and index < len(b.keys):
+                key = b.keys[index]
+                self._fire(
+                    b.pipeline,
+                    result,
+                    run_key=f"backfill:{b.id}:{key}",
+                    origin=f"backfill:{b.id}",
+                    partition=key,
+                    params=b.params,
+                    priority=b.priority,
+                    backfill_id=b.id,
+                )
+                index += 1
+                free -= 1
+                active += 1
+            if index != b.next_index:
+                store.update_backfill(b.id, now, next_index=index)
+            if index >= len(b.keys) and active == 0:
+                store.update_backfill(b.id, now, state=BackfillState.COMPLETED)

@@ -1,0 +1,391 @@
+"""Schedules, triggers, partitions, backfills and the run queue, for every front end.
+
+The daemon (``legato.scheduler``) creates runs through :meth:`Automation.fire`; the CLI (and
+later the API) list and change things through the rest. Nothing here sleeps or starts runs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from legato.engine.states import BackfillState, RunState
+from legato.services.errors import Conflict, ServiceError
+
+if TYPE_CHECKING:
+    from legato.definitions.pipeline import Pipeline
+    from legato.services.runs import Workspace
+    from legato.store.records import BackfillRecord, RunRecord
+    from legato.store.store import Store
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """A schedule as the operator sees it."""
+
+    pipeline: str
+    name: str
+    expression: str
+    tz: str
+    catchup: str
+    paused: bool
+    last_tick: datetime | None
+    next_tick: datetime | None
+
+
+@dataclass(frozen=True)
+class TriggerView:
+    """A trigger as the operator sees it."""
+
+    pipeline: str
+    name: str
+    kind: str
+    paused: bool
+    detail: dict[str, Any]
+    token: str | None
+
+
+@dataclass(frozen=True)
+class PartitionView:
+    """One partition of a pipeline and the state of its newest run."""
+
+    key: str
+    state: str  # "never run" | a run state
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class BackfillView:
+    """A backfill with its progress."""
+
+    record: BackfillRecord
+    runs: dict[str, int]  # run state -> count
+
+    @property
+    def done(self) -> int:
+        return sum(n for s, n in self.runs.items() if RunState(s).finished)
+
+    @property
+    def total(self) -> int:
+        return len(self.record.keys)
+
+
+#: Where backfill runs go in the queue relative to their pipeline's own runs: behind.
+BACKFILL_PRIORITY_OFFSET = -1
+
+
+class Automation:
+    """Operations on a workspace's automation (see the module docstring)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    @property
+    def store(self) -> Store:
+        return self.ws.store
+
+    def _now(self) -> datetime:
+        return self.ws.clock()
+
+    # -- runs from events -----------------------------------------------------------------
+
+    def fire(
+        self,
+        pipeline: str,
+        *,
+        run_key: str,
+        origin: str,
+        params: Mapping[str, Any] | None = None,
+        partition: str | None = None,
+        priority: int | None = None,
+        backfill_id: str | None = None,
+        trigger: str | None = None,
+        event_keys: Sequence[str] = (),
+    ) -> tuple[RunRecord, bool]:
+        """Create the run for an event exactly once: (run, True) or (the earlier run, False).
+
+        ``event_keys`` are recorded as the trigger's events in the same transaction as the
+        run, so a redelivered event is recognised even when it lands in another batch.
+        Raises ServiceError for params or a partition the pipeline does not accept.
+        """
+        from legato.store.automation import NewTriggerEvent
+        from legato.store.records import DuplicateRun
+
+        now = self._now()
+        events = (
+            [NewTriggerEvent(pipeline, trigger, k, now, "run_created") for k in event_keys]
+            if trigger is not None
+            else []
+        )
+        try:
+            run = self.ws.create_run(
+                pipeline,
+                params,
+                partition=partition,
+                run_key=run_key,
+                origin=origin,
+                priority=priority,
+                backfill_id=backfill_id,
+                trigger_events=events,
+            )
+        except DuplicateRun as dup:
+            return dup.existing, False
+        return run, True
+
+    def record_failed_event(
+        self, pipeline: str, trigger: str, event_key: str, message: str
+    ) -> None:
+        """Keep an event that could not make a run, with why (the listener carries on)."""
+        from legato.store.automation import NewTriggerEvent
+
+        self.store.record_trigger_event(
+            NewTriggerEvent(pipeline, trigger, event_key, self._now(), "failed", None, message)
+        )
+
+    def submit(
+        self,
+        pipeline: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        partition: str | None = None,
+        priority: int | None = None,
+        from_text: bool = False,
+    ) -> RunRecord:
+        """Queue a run for the daemon to start."""
+        return self.ws.create_run(
+            pipeline, params, partition=partition, priority=priority, from_text=from_text
+        )
+
+    # -- schedules ------------------------------------------------------------------------
+
+    def schedules(self) -> list[ScheduleView]:
+        """Every schedule of every pipeline, with its state in the store."""
+        states = self.store.schedule_states()
+        now = self._now()
+        out = []
+        for pipe in sorted(self.ws.project.pipelines.values(), key=lambda p: p.name):
+            for sched in pipe.automation.schedules:
+                name = sched.name or "schedule"
+                st = states.get((pipe.name, name))
+                cursor = st.cursor if st is not None and st.cursor is not None else now
+                paused = st.paused if st is not None else False
+                out.append(
+                    ScheduleView(
+                        pipe.name,
+                        name,
+                        sched.expression,
+                        sched.tz,
+                        sched.catchup,
+                        paused,
+                        st.cursor if st is not None else None,
+                        None if paused else sched.next_after(max(cursor, now)),
+                    )
+                )
+        return out
+
+    def _schedule_names(self, pipe: Pipeline, name: str | None) -> list[str]:
+        names = [s.name or "schedule" for s in pipe.automation.schedules]
+        if not names:
+            raise ServiceError(f"pipeline {pipe.name!r} has no schedule")
+        if name is None:
+            return names
+        if name not in names:
+            raise ServiceError(
+                f"pipeline {pipe.name!r} has no schedule {name!r} (schedules: {', '.join(names)})"
+            )
+        return [name]
+
+    def set_schedule_paused(self, pipeline: str, paused: bool, name: str | None = None) -> None:
+        """Pause or unpause a pipeline's schedules (one of them with ``name``).
+
+        Unpausing starts from now: ticks that fell while paused are not caught up.
+        """
+        pipe = self.ws.pipeline(pipeline)
+        now = self._now()
+        for n in self._schedule_names(pipe, name):
+            self.store.set_schedule_state(
+                pipe.name, n, now, paused=paused, cursor=None if paused else now
+            )
+
+    # -- triggers -------------------------------------------------------------------------
+
+    def ensure_triggers(self) -> None:
+        """Give every trigger its row in the store (and each webhook its secret token)."""
+        now = self._now()
+        for pipe in self.ws.project.pipelines.values():
+            for trig in pipe.automation.triggers:
+                token = secrets.token_urlsafe(24) if trig.kind == "webhook" else None
+                self.store.ensure_trigger(pipe.name, trig.name, trig.kind, now, token=token)
+
+    def triggers(self) -> list[TriggerView]:
+        """Every trigger of every pipeline, with its state (webhook tokens included)."""
+        self.ensure_triggers()
+        states = self.store.trigger_states()
+        out = []
+        for pipe in sorted(self.ws.project.pipelines.values(), key=lambda p: p.name):
+            for trig in pipe.automation.triggers:
+                st = states[(pipe.name, trig.name)]
+                out.append(
+                    TriggerView(
+                        pipe.name, trig.name, trig.kind, st.paused, trig.describe(), st.token
+                    )
+                )
+        return out
+
+    def set_trigger_paused(self, pipeline: str, name: str, paused: bool) -> None:
+        """Pause or unpause one trigger of a pipeline."""
+        pipe = self.ws.pipeline(pipeline)
+        names = [t.name for t in pipe.automation.triggers]
+        if name not in names:
+            raise ServiceError(
+                f"pipeline {pipe.name!r} has no trigger {name!r} "
+                f"(triggers: {', '.join(names) or 'none'})"
+            )
+        self.ensure_triggers()
+        self.store.set_trigger_state(pipe.name, name, self._now(), paused=paused)
+
+    # -- partitions -----------------------------------------------------------------------
+
+    def partitions(self, pipeline: str) -> list[PartitionView]:
+        """Each partition of the pipeline that exists now, oldest first, with its state."""
+        pipe = self.ws.pipeline(pipeline)
+        parts = pipe.automation.partitions
+        if parts is None:
+            raise ServiceError(f"pipeline {pipe.name!r} has no partitions")
+        newest = self.store.partition_runs(pipe.name)
+        out = []
+        for key in parts.keys(self._now()):
+            run = newest.get(key)
+            out.append(
+                PartitionView(
+                    key,
+                    "never run" if run is None else str(run.state),
+                    None if run is None else run.id,
+                )
+            )
+        return out
+
+    # -- backfills ------------------------------------------------------------------------
+
+    def create_backfill(
+        self,
+        pipeline: str,
+        *,
+        first: str | None = None,
+        last: str | None = None,
+        keys: Sequence[str] = (),
+        all_partitions: bool = False,
+        max_concurrent: int = 2,
+        priority: int | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> BackfillRecord:
+        """Record a backfill of a range (``first``..``last``) or a list of partition keys.
+
+        Without ``all_partitions`` only partitions never run or whose newest run failed or
+        was canceled are included. Runs are created by the daemon, a few at a time.
+        """
+        from legato.store.ids import new_run_id
+        from legato.store.records import BackfillRecord
+
+        pipe = self.ws.pipeline(pipeline)
+        parts = pipe.automation.partitions
+        if parts is None:
+            raise ServiceError(f"pipeline {pipe.name!r} has no partitions to backfill")
+        if max_concurrent < 1:
+            raise ServiceError("max concurrent backfill runs must be at least 1")
+        now = self._now()
+        try:
+            if keys:
+                if first or last:
+                    raise ServiceError("give either a range (--from/--to) or keys, not both")
+                chosen = [parts.get(k).key for k in keys]
+                existing = set(parts.keys(now))
+                for k in chosen:
+                    if k not in existing:
+                        raise ServiceError(
+                            f"pipeline {pipe.name!r}: partition {k!r} does not exist yet"
+                        )
+            else:
+                if not first or not last:
+                    raise ServiceError("give a range with --from and --to, or partition keys")
+                chosen = parts.range(first, last, now)
+        except ValueError as exc:
+            raise ServiceError(f"pipeline {pipe.name!r}: partitions: {exc}") from None
+        if not all_partitions:
+            newest = self.store.partition_runs(pipe.name)
+            redo = (RunState.FAILED, RunState.CANCELED)
+            chosen = [k for k in chosen if k not in newest or newest[k].state in redo]
+        if not chosen:
+            raise Conflict(
+                f"pipeline {pipe.name!r}: nothing to backfill: every partition in the range has "
+                "a run that succeeded or is under way (use --all to run them again)"
+            )
+        try:
+            values = pipe.params_to_json(pipe.validate_params(params or {}))
+        except ValueError as exc:
+            raise ServiceError(str(exc)) from None
+        prio = pipe.automation.priority + BACKFILL_PRIORITY_OFFSET if priority is None else priority
+        record = BackfillRecord(
+            id="bf" + new_run_id(now)[:14],
+            pipeline=pipe.name,
+            state=BackfillState.RUNNING,
+            keys=tuple(dict.fromkeys(chosen)),
+            next_index=0,
+            max_concurrent=max_concurrent,
+            priority=prio,
+            params=values,
+            created_at=now,
+            updated_at=now,
+        )
+        return self.store.create_backfill(record)
+
+    def backfills(self, *, pipeline: str | None = None, active: bool = False) -> list[BackfillView]:
+        """Backfills newest first, with their progress."""
+        return [
+            BackfillView(b, self.store.backfill_run_states(b.id))
+            for b in self.store.list_backfills(pipeline=pipeline, active=active)
+        ]
+
+    def backfill(self, backfill_id: str) -> BackfillView:
+        """One backfill (id or unique prefix) with its progress."""
+        from legato.store.records import NotFound
+
+        try:
+            b = self.store.get_backfill(backfill_id)
+        except NotFound as exc:
+            raise ServiceError(str(exc)) from None
+        return BackfillView(b, self.store.backfill_run_states(b.id))
+
+    def set_backfill_state(self, backfill_id: str, state: BackfillState) -> BackfillView:
+        """Pause, resume or cancel a backfill. Canceling also cancels its unfinished runs."""
+        from legato.engine.states import InvalidTransition
+
+        view = self.backfill(backfill_id)
+        try:
+            self.store.update_backfill(view.record.id, self._now(), state=state)
+        except InvalidTransition as exc:
+            raise Conflict(f"backfill {view.record.id}: {exc}") from None
+        if state == BackfillState.CANCELED:
+            for run in self.store.queued_runs():
+                if run.backfill_id == view.record.id:
+                    self.ws.cancel(run.id)
+            for run in self.store.runs_in_state(RunState.RUNNING):
+                if run.backfill_id == view.record.id:
+                    self.store.request_cancel(run.id, self._now())
+        return self.backfill(view.record.id)
+
+    # -- the queue ------------------------------------------------------------------------
+
+    def queue(self) -> list[RunRecord]:
+        """Queued runs in the order the daemon will start them."""
+        return list(self.store.queued_runs())
+
+    def move(self, run_id: str, to: str) -> RunRecord:
+        """Move a queued run to the "top" or "bottom" of the queue."""
+        run = self.store.find_run(run_id)
+        if run.state != RunState.QUEUED:
+            raise Conflict(f"run {run.id} is {run.state}; only queued runs can be moved")
+        return self.store.move_in_queue(run.id, to=to)
