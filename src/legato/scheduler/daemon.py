@@ -74,6 +74,8 @@ class Daemon:
 
     def notify(self, run: RunRecord | None = None) -> None:
         """Something changed (a run was queued): wake the loop now. Thread-safe."""
+        if run is not None:
+            self._say(f"queued run {run.id} of {run.pipeline} ({run.origin})")
         self._poked.set()
         self._idle.set()
         if self.conductor is not None:
