@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -13,6 +14,9 @@ class Context:
     """What a running task knows about itself.
 
     ``log`` is a logger whose records go to this attempt's log, like print() output does.
+    ``partition`` is the run's partition key; ``partition_keys`` its part per dimension (e.g.
+    ``{"date": "2026-11-20", "region": "eu"}``) and ``window_start``/``window_end`` the time
+    window it covers (aware datetimes in the partitions' time zone; the end is exclusive).
     """
 
     run_id: str
@@ -23,3 +27,6 @@ class Context:
     params: Mapping[str, Any]
     log: logging.Logger
     map_index: int | None = None
+    partition_keys: Mapping[str, str] = field(default_factory=dict)
+    window_start: datetime | None = None
+    window_end: datetime | None = None

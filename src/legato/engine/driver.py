@@ -76,6 +76,7 @@ class RunDriver:
         self.rng = rng or random.Random()
         # The store keeps params as JSON; tasks get them as the pipeline's type hints say.
         self.params = pipeline.validate_params(run.params)
+        self.partition_dims, self.window = _partition_of(pipeline, run.partition)
         self.book = RunBook(run, pipeline.graph, self.params, clock, self._new_changes())
         # The book's dicts themselves (it never replaces them), kept here for callers of the driver.
         self.rows = self.book.rows
@@ -220,6 +221,8 @@ class RunDriver:
             kwargs=kwargs,
             params=self.params,
             partition=run.partition,
+            partition_dims=self.partition_dims,
+            window=self.window,
             result_key=f"{run.id}/{key}",
             log_path=self._log_path(key, attempt),
             timeout=node.task.timeout,
@@ -520,3 +523,20 @@ class RunDriver:
         self.book.set_run(
             state, finished_at=self.clock(), error=error, lease_owner=None, lease_expires_at=None
         )
+
+
+def _partition_of(
+    pipeline: Pipeline, key: str | None
+) -> tuple[tuple[tuple[str, str], ...], tuple[datetime, datetime] | None]:
+    """The parts and time window a task's context shows for the run's partition."""
+    parts = pipeline.automation.partitions
+    if parts is None or key is None:
+        return (), None
+    try:
+        found = parts.get(key)
+    except ValueError:
+        return (), None  # a key from before the partitions changed: tasks still get the key
+    window = None
+    if found.start is not None and found.end is not None:
+        window = (found.start, found.end)
+    return tuple(found.dims.items()), window

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ class AttemptSpec:
     timeout: float | None  # enforced by the driver (kill); informative for the worker
     store_items: bool = False  # the result is mapped over: also store each list element
     in_process: bool = False  # run in a thread of the driver instead of a worker process
+    # The partition's parts by dimension and its time window (aware datetimes), if any.
+    partition_dims: tuple[tuple[str, str], ...] = ()
+    window: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,6 +165,9 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
             params=spec.params,
             log=log,
             map_index=spec.map_index,
+            partition_keys=dict(spec.partition_dims),
+            window_start=spec.window[0] if spec.window else None,
+            window_end=spec.window[1] if spec.window else None,
         )
         args.insert(0, ctx)
     try:

@@ -1,0 +1,88 @@
+"""Partitioned runs: what a task's context says, and a scheduled date x region pipeline."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from legato.clock import ManualClock
+from legato.engine.states import RunState
+from legato.scheduler.tick import Scheduler
+from legato.services.automation import Automation
+from legato.services.errors import ServiceError
+from legato.services.runs import Workspace
+from tests.helpers import make_project
+
+CODE = """
+import json
+import os
+
+from legato import pipeline, task
+from legato.partitions import daily, multi, static
+
+
+@task
+def record(ctx):
+    with open(os.environ["MARKS"], "a") as fh:
+        fh.write(json.dumps({
+            "partition": ctx.partition,
+            "keys": dict(ctx.partition_keys),
+            "start": ctx.window_start.isoformat(),
+            "end": ctx.window_end.isoformat(),
+        }) + "\\n")
+
+
+@pipeline(
+    partitions=multi(date=daily(start="2026-10-01", tz="Europe/Berlin"),
+                     region=static(["eu", "us"])),
+    schedule="0 3 * * *",
+)
+def regional():
+    record()
+"""
+
+
+@pytest.fixture
+def marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "marks.jsonl"
+    monkeypatch.setenv("MARKS", str(path))
+    return path
+
+
+def test_context_has_the_partition_keys_and_its_window_on_a_25_hour_day(
+    tmp_path: Path, marks: Path
+) -> None:
+    root = make_project(tmp_path / "p", CODE)
+    with Workspace(root) as ws:
+        run = ws.run_pipeline("regional", partition="2026-10-25|us")
+        assert run.state == RunState.SUCCEEDED
+    seen = json.loads(marks.read_text())
+    assert seen == {
+        "partition": "2026-10-25|us",
+        "keys": {"date": "2026-10-25", "region": "us"},
+        "start": "2026-10-25T00:00:00+02:00",
+        "end": "2026-10-26T00:00:00+01:00",  # Berlin falls back that night: 25 hours
+    }
+
+
+def test_a_partition_the_pipeline_does_not_have_is_refused(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", CODE)
+    with Workspace(root) as ws, pytest.raises(ServiceError, match=r"regional.*partition"):
+        ws.create_run("regional", partition="2026-10-25|asia")
+
+
+def test_a_scheduled_tick_makes_one_run_per_region_for_the_day_that_closed(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path / "p", CODE)
+    clock = ManualClock(datetime(2026, 11, 20, 12, tzinfo=UTC))
+    with Workspace(root, clock=clock) as ws:
+        sched = Scheduler(Automation(ws))
+        sched.tick(clock())
+        clock.advance(16 * 3600)  # 2026-11-21 04:00 UTC, past 03:00 in Berlin
+        made = sched.tick(clock()).created
+        assert sorted(r.partition or "" for r in made) == ["2026-11-20|eu", "2026-11-20|us"]
+        assert {r.origin for r in made} == {"schedule:schedule"}
