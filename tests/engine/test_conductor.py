@@ -85,7 +85,7 @@ def lost() -> int:
 def unknown_pool():
     lost()
 
-@task(retries=1)
+@task  # no retries: a stop of the daemon must not count as a failure
 def slow(ctx: Context) -> int:
     if ctx.attempt == 1:
         time.sleep(60)
@@ -369,11 +369,12 @@ def test_shutdown_leaves_runs_resumable(ws_factory) -> None:
     assert tasks_of(ws, run.id)["slow"].state == TaskState.RUNNING
     conductor.shutdown()
     assert not conductor.active
+    assert tasks_of(ws, run.id)["slow"].state == TaskState.UP_FOR_RETRY
     stored = ws.store.get_run(run.id)
     assert stored.state == RunState.RUNNING and stored.lease_owner is None
     assert run.id in {r.id for r in ws.store.resumable_runs(ws.clock())}
 
-    # A restarted daemon carries on: the killed attempt counts as interrupted and is retried.
+    # A restarted daemon carries on: the killed attempt is interrupted and runs again.
     again = Conductor(ws.executor())
     again.add(driver_for(ws, stored))
     done = drive_all(again)

@@ -10,12 +10,11 @@ A run whose driver raises (``LeaseLost`` when another process took the run over,
 error) is dropped, with the error logged: its attempts are killed, nothing more is written
 for it, and the other runs go on.
 
-Shutdown: ``shutdown()`` leaves every run resumable instead of canceling it. It kills the
-attempts still running, then gives back each run's pool slots and lease, writing no task
-state: the store still says the runs are running, with nobody holding them, so a restarted
-daemon (or ``legato resume``, on any host) takes them up at once and records the killed
-attempts as interrupted, retrying them. ``cancel_all()`` is there for when runs should end
-for good.
+Shutdown: ``shutdown()`` leaves every run to be carried on instead of canceling it. It
+kills the attempts still running, records them as interrupted with their tasks ready to run
+again (using up no retry), then gives back each run's pool slots and lease: the runs stay
+running with nobody holding them, so a restarted daemon (or ``legato resume``, on any host)
+takes them up at once. ``cancel_all()`` is there for when runs should end for good.
 """
 
 from __future__ import annotations
@@ -118,7 +117,7 @@ class Conductor:
         return finished
 
     def shutdown(self, reason: str = "interrupted: the daemon stopped") -> None:
-        """Stop driving every run and leave it resumable (see the module docstring).
+        """Stop driving every run and leave it to be carried on (``RunDriver.suspend``).
 
         Attempts are killed first, so no work goes on once the leases are given back
         (attempts of ``in_process`` tasks run in threads that cannot be killed: they go on
@@ -127,7 +126,7 @@ class Conductor:
         drivers, self._drivers = self._ordered(), {}
         for driver in drivers:
             try:
-                driver.abandon(reason, release=True)
+                driver.suspend(reason)
             except Exception:
                 log.exception("run %s: could not stop it cleanly", driver.run_id)
 

@@ -499,6 +499,29 @@ class RunDriver:
             except Exception:
                 pass  # the lease runs out by itself
 
+    def suspend(self, reason: str) -> None:
+        """Stop driving so that the next driver carries on where this one stopped.
+
+        Running attempts are killed and recorded as interrupted; their tasks wait to run
+        again at once (a stop of the daemon is not a failure of the task, so it uses up no
+        retry). Then the pool slots and the lease are given back.
+        """
+        now = self.clock()
+        for key, row in list(self.rows.items()):
+            if row.state != S.RUNNING or (row.map_index is None and row.node in self.children):
+                continue
+            self.executor.kill(self.run_id, key, row.attempt, "interrupted", reason)
+            self.book.record_attempt(
+                row, "interrupted", reason, None, now, self._log_path(key, row.attempt)
+            )
+            self.book.set_task(
+                key, S.UP_FOR_RETRY, reason, finished_at=now, next_attempt_at=now, error=reason
+            )
+        try:
+            self.flush()
+        finally:
+            self.abandon(reason, release=True)
+
     def drive(self) -> RunRecord:
         """Run until every task is finished; returns the final run record."""
         self.begin()
