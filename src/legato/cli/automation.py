@@ -44,7 +44,7 @@ def _when(t: object) -> str:
 
 
 def _serve(
-    project: Path, *, drive: bool, host: str | None, port: int | None, max_runs: int | None
+    project: Path, *, webhook: bool, host: str | None, port: int | None, max_runs: int | None
 ) -> None:
     import logging
 
@@ -56,15 +56,16 @@ def _serve(
         out.print(escape(line), highlight=False)
 
     with user_errors(), workspace(project) as ws:
-        if drive:
-            ws.executor()  # fork workers first (see Workspace)
+        ws.executor()  # fork workers first (see Workspace)
         for e in ws.project.errors:
             say(f"failed to load {e.module}: {e.message}")
-        options = DaemonOptions(drive=drive, host=host, port=port, max_runs=max_runs, on_event=say)
+        options = DaemonOptions(
+            webhook=webhook, host=host, port=port, max_runs=max_runs, on_event=say
+        )
         daemon = Daemon(ws, options)
         names = ", ".join(sorted(ws.project.pipelines)) or "none"
         say(
-            f"legato {'up' if drive else 'scheduler'}: project {ws.config.name} "
+            f"legato {'up' if webhook else 'scheduler'}: project {ws.config.name} "
             f"(pipelines: {names}); Ctrl-C stops"
         )
         daemon.run()
@@ -83,13 +84,16 @@ def up(
     max_runs: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
 ) -> None:
     """Run everything in one process: scheduler, triggers, webhooks and the runs themselves."""
-    _serve(project, drive=True, host=host, port=port, max_runs=max_runs)
+    _serve(project, webhook=True, host=host, port=port, max_runs=max_runs)
 
 
 @app.command()
-def scheduler(project: ProjectOpt = Path("."), host: HostOpt = None, port: PortOpt = None) -> None:
-    """Run only the scheduling part: schedules, triggers and backfills queue runs."""
-    _serve(project, drive=False, host=host, port=port, max_runs=None)
+def scheduler(
+    project: ProjectOpt = Path("."),
+    max_runs: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
+) -> None:
+    """Run the scheduling part alone, with no HTTP server: schedules, triggers, runs."""
+    _serve(project, webhook=False, host=None, port=None, max_runs=max_runs)
 
 
 @app.command()
