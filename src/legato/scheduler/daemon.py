@@ -33,6 +33,8 @@ log = logging.getLogger("legato.daemon")
 
 #: Runs driven by processes that died are looked for this often (their leases run out).
 ORPHAN_CHECK = timedelta(seconds=5)
+#: Runs queued by other processes (`legato submit`) cannot wake this one: look this often.
+QUEUE_POLL = timedelta(seconds=1)
 #: The longest the loop sleeps when nothing is due: a safety net, not the wake-up path.
 IDLE_WAIT = 5.0
 
@@ -63,7 +65,8 @@ class Daemon:
         self.listeners: list[Listener] = []
         self.conductor: Conductor | None = None
         self._stop = threading.Event()
-        self._poked = threading.Event()  # new runs queued or a run finished
+        self._poked = threading.Event()  # new runs queued: start them
+        self._tick_due = False  # a run finished: upstream triggers and backfills may be due
         self._idle = threading.Event()  # wakes the loop when there is no conductor
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
@@ -119,29 +122,41 @@ class Daemon:
         clock = self.ws.clock
         next_tick = clock()
         next_orphans = clock()
+        next_look = clock()
+        look = True  # whether queued runs may be startable: checked only when that changes
         while not self._stop.is_set():
             now = clock()
-            poked = self._poked.is_set()
-            self._poked.clear()
-            if self.opts.schedule and (poked or now >= next_tick):
+            if self._poked.is_set():
+                self._poked.clear()
+                look = True
+                if self.opts.drive:
+                    # An event queued a run: start it before a tick can delay it.
+                    self._start_queued(now)
+            if self.opts.schedule and (self._tick_due or now >= next_tick):
+                self._tick_due = False
                 result = self.scheduler.tick(now)
                 for run in result.created:
                     self._say(f"queued run {run.id} of {run.pipeline} ({run.origin})")
+                look = look or bool(result.created)
                 next_tick = result.next_at or now + timedelta(seconds=IDLE_WAIT)
             if self.opts.drive:
                 if now >= next_orphans:
                     self._adopt_orphans(now)
                     next_orphans = now + ORPHAN_CHECK
-                self._start_queued(now)
+                if look or now >= next_look:
+                    self._start_queued(now)
+                    look = False
+                    next_look = now + QUEUE_POLL
             wait = max(0.0, min((next_tick - clock()).total_seconds(), IDLE_WAIT))
             if self.opts.drive:
-                wait = min(wait, (next_orphans - clock()).total_seconds())
-            if self._poked.is_set() or self._stop.is_set():
+                wait = min(wait, (min(next_orphans, next_look) - clock()).total_seconds())
+            if self._poked.is_set() or self._stop.is_set() or self._tick_due:
                 wait = 0.0
             if self.conductor is not None:
                 for run in self.conductor.step(max(0.0, wait)):
                     self._say(f"run {run.id} of {run.pipeline} {run.state}")
-                    self._poked.set()  # downstream triggers and backfills may be due
+                    self._tick_due = True  # downstream triggers and backfills may be due
+                    look = True  # and a place to drive another run is free
             else:
                 self._idle.wait(max(0.0, wait))
                 self._idle.clear()

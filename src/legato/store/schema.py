@@ -169,6 +169,8 @@ events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("message", Text),
     Index("ix_events_run_id_id", "run_id", "id"),
+    # Upstream-success triggers scan "run_state -> succeeded" events after their cursor.
+    Index("ix_events_kind_new_state_id", "kind", "new_state", "id"),
 )
 
 snapshots = Table(

@@ -29,6 +29,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_runs_pipeline_partition", "runs", ["pipeline", "partition"])
     op.create_index("ix_runs_backfill_id", "runs", ["backfill_id"])
+    op.create_index("ix_events_kind_new_state_id", "events", ["kind", "new_state", "id"])
 
     op.create_table(
         "schedule_states",
@@ -110,6 +111,7 @@ def downgrade() -> None:
         op.drop_table(table)
     op.drop_table("trigger_states")
     op.drop_table("schedule_states")
+    op.drop_index("ix_events_kind_new_state_id", "events")
     op.drop_index("ix_runs_backfill_id", "runs")
     op.drop_index("ix_runs_pipeline_partition", "runs")
     op.drop_index("ix_runs_state_priority_queue_position", "runs")
