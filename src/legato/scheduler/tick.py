@@ -141,26 +141,34 @@ class Scheduler:
         for upstream, downstream in waiting.items():
             for pipe, trig in downstream:
                 st = states.get((pipe.name, trig.name))
-                if st is None:
-                    # First sight: only successes from now on count.
-                    st = store.ensure_trigger(pipe.name, trig.name, trig.kind, now)
+                if st is None or st.cursor is None:
+                    # First sight: only successes from now on count. The row may exist
+                    # without a cursor (ensure_triggers made it): that is first sight too.
+                    if st is None:
+                        store.ensure_trigger(pipe.name, trig.name, trig.kind, now)
+                    first = store.last_event_id()
                     store.set_trigger_state(
-                        pipe.name, trig.name, now, cursor={"event_id": store.last_event_id()}
+                        pipe.name, trig.name, now, cursor={"event_id": first, "floor": first}
                     )
                     continue
                 if st.paused:
                     continue
                 cursor = int((st.cursor or {}).get("event_id", 0))
+                # Events before first sight never count, not even through the look-back.
+                floor = int((st.cursor or {}).get("floor", 0))
                 # On PostgreSQL, events of different runs may commit out of id order: look
                 # back a little and let the recorded event keys drop what was handled.
-                since = max(0, cursor - UPSTREAM_LOOKBACK)
+                since = max(floor, cursor - UPSTREAM_LOOKBACK)
                 found = store.runs_finished_after(since, [upstream], limit=UPSTREAM_LOOKBACK + 500)
                 done = store.seen_event_keys(pipe.name, trig.name, [r.id for _, r in found])
                 for event_id, run in found:
                     if run.id not in done:
                         self._after_success(pipe, trig, run, result)
                     cursor = max(cursor, event_id)
-                store.set_trigger_state(pipe.name, trig.name, now, cursor={"event_id": cursor})
+                if cursor != int((st.cursor or {}).get("event_id", 0)):
+                    store.set_trigger_state(
+                        pipe.name, trig.name, now, cursor={"event_id": cursor, "floor": floor}
+                    )
 
     def _after_success(
         self, pipe: Pipeline, trig: UpstreamTrigger, upstream: RunRecord, result: TickResult
