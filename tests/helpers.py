@@ -59,3 +59,85 @@ def process_alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DaemonProcess:
+    """``legato up`` (or another long-running command) as a subprocess; output to a file."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log = log
+        env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+        with open(log, "ab") as fh:
+            self.proc = subprocess.Popen(
+                [LEGATO, *args], stdout=fh, stderr=subprocess.STDOUT, env=env
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_output(self, text: str, timeout: float = 15.0) -> None:
+        """Wait until ``text`` is printed; fail at once if the process ends first."""
+
+        def printed() -> bool:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"exited ({self.proc.returncode}) before printing {text!r}:\n{self.output()}"
+                )
+            return False
+
+        wait_for(printed, timeout=timeout, what=f"output {text!r}")
+
+    def stop(self, sig: int | None = None, timeout: float = 10.0) -> int | None:
+        """Send ``sig`` (SIGTERM by default), wait; SIGKILL after ``timeout``. The exit code."""
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM if sig is None else sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash."""
+        import signal
+
+        self.stop(signal.SIGKILL)
+
+
+class Daemons:
+    """Starts ``legato up`` processes for a test and stops every one of them afterwards."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.started: list[DaemonProcess] = []
+
+    def up(self, project: Path, *, port: int | None = None) -> DaemonProcess:
+        args = ["up", "--project", str(project)]
+        if port is not None:
+            args += ["--port", str(port)]
+        log = self.log_dir / f"daemon{len(self.started) + 1}.log"
+        daemon = DaemonProcess(args, log)
+        self.started.append(daemon)
+        return daemon
+
+    def stop_all(self) -> None:
+        for daemon in self.started:
+            daemon.stop(timeout=10)

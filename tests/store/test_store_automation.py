@@ -354,6 +354,11 @@ def test_queued_runs_by_priority_then_position(store: Store, rec: Records) -> No
     assert [r.id for r in store.queued_runs()] == [e.id, b.id, c.id, a.id, d.id]
     assert [r.id for r in store.queued_runs(limit=2)] == [e.id, b.id]
     assert store.queued_runs()[1] == b
+    # Runs that cannot start now are left out, so they do not hide the others behind a limit.
+    assert [r.id for r in store.queued_runs(skip_pipelines=["etl"])] == [e.id]
+    f = _created(store, rec, "report", priority=9, queue_position=1, backfill_id="bf1")
+    assert [r.id for r in store.queued_runs(limit=2)] == [f.id, e.id]
+    assert [r.id for r in store.queued_runs(limit=2, skip_backfills=["bf1"])] == [e.id, b.id]
 
 
 def test_running_counts(store: Store, rec: Records) -> None:

@@ -21,7 +21,7 @@ from legato.engine.states import BackfillState, RunState
 from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
 from legato.services.automation import Automation
-from legato.services.errors import Conflict
+from legato.services.errors import Conflict, ServiceError
 from legato.services.owner import owner_is_dead, this_owner
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class Daemon:
         self.listeners: list[Listener] = []
         self.conductor: Conductor | None = None
         self._stop = threading.Event()
+        self._unstartable: set[str] = set()  # runs whose code no longer fits (see _drive)
         self._poked = threading.Event()  # new runs queued: start them
         self._tick_due = False  # a run finished: upstream triggers and backfills may be due
         self._idle = threading.Event()  # wakes the loop when there is no conductor
@@ -169,19 +170,27 @@ class Daemon:
         room = limit - len(self.conductor.active)
         if room <= 0:
             return
-        queued = self.ws.store.queued_runs(limit=room * 4 + 50)
-        if not queued:
-            return
         running = self.ws.store.running_counts()
-        paused = {
+        full = [
+            name
+            for name, pipe in self.ws.project.pipelines.items()
+            if pipe.automation.max_active_runs is not None
+            and running.get(name, 0) >= pipe.automation.max_active_runs
+        ]
+        paused = [
             b.id
             for b in self.ws.store.list_backfills(active=True)
             if b.state == BackfillState.PAUSED
-        }
+        ]
+        queued = self.ws.store.queued_runs(
+            limit=room * 4 + 50, skip_pipelines=full, skip_backfills=paused
+        )
+        if not queued:
+            return
         for run in queued:
             if room <= 0:
                 break
-            if run.id in self.conductor.active or run.backfill_id in paused:
+            if run.id in self.conductor.active:
                 continue
             pipe = self.ws.project.pipelines.get(run.pipeline)
             if pipe is None:
@@ -201,6 +210,8 @@ class Daemon:
         for run in self.ws.store.runs_in_state(RunState.RUNNING):
             if run.id in self.conductor.active:
                 continue
+            if run.id in self._unstartable:
+                continue
             expired = run.lease_expires_at is None or run.lease_expires_at < now
             if expired or owner_is_dead(run.lease_owner):
                 self._say(f"resuming run {run.id} of {run.pipeline}")
@@ -210,24 +221,46 @@ class Daemon:
         from legato.engine.driver import RunDriver
 
         assert self.conductor is not None
+        if run.id in self._unstartable:
+            return False
         try:
             pipe = self.ws.pipeline(run.pipeline)
             run = self.ws.take_lease(run, self.owner, wait=False)
         except Conflict:
             return False
-        driver = RunDriver(
-            self.ws.store,
-            pipe,
-            self.conductor.executor,
-            run,
-            owner=self.owner,
-            logs_dir=self.ws.config.logs_dir,
-            clock=self.ws.clock,
-            lease_ttl=self.ws.config.lease_seconds,
-        )
-        self.conductor.add(driver)
+        except ServiceError as exc:  # its pipeline is gone from the code
+            self._cannot_start(run, exc)
+            return False
+        try:
+            driver = RunDriver(
+                self.ws.store,
+                pipe,
+                self.conductor.executor,
+                run,
+                owner=self.owner,
+                logs_dir=self.ws.config.logs_dir,
+                clock=self.ws.clock,
+                lease_ttl=self.ws.config.lease_seconds,
+            )
+            self.conductor.add(driver)
+        except (ValueError, KeyError) as exc:
+            # The code changed since the run was made (params it no longer takes, tasks
+            # added or renamed): one such run must not stop the daemon and every other run.
+            self.ws.store.release_lease(run.id, self.owner)
+            self._cannot_start(run, exc)
+            return False
         self._say(f"started run {run.id} of {run.pipeline}")
         return True
+
+    def _cannot_start(self, run: RunRecord, exc: Exception) -> None:
+        # Not tried again by this process: the code it needs is loaded once, at start.
+        self._unstartable.add(run.id)
+        why = str(exc) if not isinstance(exc, KeyError) else f"no task {exc} in the run"
+        self._say(
+            f"cannot start run {run.id} of {run.pipeline}: {why} "
+            f"(the code changed since the run was made); it is left {run.state}"
+        )
+        log.error("run %s: cannot start it: %r", run.id, exc)
 
     # -- listeners and the webhook server -------------------------------------------------
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from legato.engine.states import BackfillState, RunState, check_backfill_transition
@@ -256,14 +256,30 @@ class AutomationStore:
 
     # -- the queue ---------------------------------------------------------------------------
 
-    def queued_runs(self, *, limit: int | None = None) -> list[RunRecord]:
-        """Queued runs in the order they should start: priority, then queue position."""
+    def queued_runs(
+        self,
+        *,
+        limit: int | None = None,
+        skip_pipelines: Collection[str] = (),
+        skip_backfills: Collection[str] = (),
+    ) -> list[RunRecord]:
+        """Queued runs in the order they should start: priority, then queue position.
+
+        ``skip_*`` leave out runs that cannot start now (a pipeline at its limit, a paused
+        backfill), so that they do not hide the startable ones behind ``limit``.
+        """
         stmt = (
             select(runs)
             .where(_r.state == _QUEUED)
             .order_by(_r.priority.desc(), _r.queue_position, _r.id)
             .limit(limit)
         )
+        if skip_pipelines:
+            stmt = stmt.where(_r.pipeline.not_in(list(skip_pipelines)))
+        if skip_backfills:
+            stmt = stmt.where(
+                or_(_r.backfill_id.is_(None), _r.backfill_id.not_in(list(skip_backfills)))
+            )
         with self._engine.connect() as conn:
             return [rows.run_from_row(r) for r in conn.execute(stmt)]
 
