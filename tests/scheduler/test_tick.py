@@ -269,3 +269,29 @@ def test_canceling_a_backfill_cancels_its_queued_runs(ws: Workspace, clock: Manu
     assert view.runs == {"canceled": 3}
     with pytest.raises(Conflict, match="cannot go from canceled to running"):
         auto.set_backfill_state(b.id, BackfillState.RUNNING)
+
+
+def test_a_queued_run_whose_code_changed_can_still_be_canceled(tmp_path: Path) -> None:
+    first = """
+from legato import pipeline, task
+
+@task(in_process=True)
+def work(n: int):
+    return n
+
+@pipeline
+def job(n: int = 1):
+    work(n)
+"""
+    root = make_project(tmp_path / "p", first)
+    with Workspace(root) as ws:
+        queued = ws.create_run("job", {"n": 2})
+    # The param is renamed and a task added: the queued run no longer fits the code.
+    (root / "flows.py").write_text(
+        first.replace("n: int = 1", "count: int = 1").replace("work(n)", "work(count)\n    work(0)")
+    )
+    with Workspace(root) as ws:
+        done = ws.cancel(queued.id)
+        assert done.state == RunState.CANCELED
+        assert {t.task_key: t.state for t in ws.task_runs(queued.id)} == {"work": "canceled"}
+        assert ws.store.get_run(queued.id).lease_owner is None

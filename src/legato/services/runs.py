@@ -335,18 +335,25 @@ class Workspace:
 
         owner = this_owner()
         run = self.take_lease(run, owner, wait=False)
-        driver = RunDriver(
-            self.store,
-            self.pipeline(run.pipeline),
-            NoWorkers(),
-            run,
-            owner=owner,
-            logs_dir=self.config.logs_dir,
-            clock=self.clock,
-            lease_ttl=self.config.lease_seconds,
-            cancel_poll=0.0,
-        )
-        return driver.drive()
+        try:
+            driver = RunDriver(
+                self.store,
+                self.pipeline(run.pipeline),
+                NoWorkers(),
+                run,
+                owner=owner,
+                logs_dir=self.config.logs_dir,
+                clock=self.clock,
+                lease_ttl=self.config.lease_seconds,
+                cancel_poll=0.0,
+            )
+            return driver.drive()
+        except (ServiceError, ValueError, KeyError):
+            # The run no longer fits the code (its pipeline, params or tasks changed): the
+            # driver cannot load it, so its rows are settled as they are.
+            return self.store.cancel_without_driver(
+                run.id, owner, self.clock(), "canceled by request"
+            )
 
     # -- re-runs -----------------------------------------------------------------------
 

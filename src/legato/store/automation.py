@@ -13,10 +13,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from legato.engine.states import BackfillState, RunState, check_backfill_transition
+from legato.engine.states import (
+    BackfillState,
+    RunState,
+    TaskState,
+    check_backfill_transition,
+    check_run_transition,
+)
 from legato.store import rows
 from legato.store.records import (
     BackfillRecord,
+    NewEvent,
     NotFound,
     RunRecord,
     ScheduleState,
@@ -30,6 +37,7 @@ from legato.store.schema import (
     pools,
     runs,
     schedule_states,
+    task_runs,
     trigger_events,
     trigger_states,
 )
@@ -333,6 +341,56 @@ class AutomationStore:
             conn.execute(
                 update(runs).where(_r.id == run_id).values(priority=prio, queue_position=pos)
             )
+            return rows.run_from_row(conn.execute(select(runs).where(_r.id == run_id)).one())
+
+    # -- settling a run no driver can load ------------------------------------------------
+
+    @rows.unwrap_bind_errors
+    def cancel_without_driver(
+        self, run_id: str, owner: str, now: datetime, reason: str
+    ) -> RunRecord:
+        """Mark a run and its unfinished task runs canceled, for a run whose code is gone.
+
+        ``owner`` must hold the run's lease (which is given back). Appends the state events.
+        """
+        t = task_runs.c
+        final = [s.value for s in TaskState if s.finished]
+        with self._write.begin() as conn:
+            found = conn.execute(
+                select(runs).where(_r.id == run_id, _r.lease_owner == owner)
+            ).first()
+            if found is None:
+                raise NotFound(f"run {run_id} is not leased by {owner}")
+            run = rows.run_from_row(found)
+            check_run_transition(run.state, RunState.CANCELED)
+            open_rows = conn.execute(
+                select(t.task_key, t.state).where(t.run_id == run_id, t.state.not_in(final))
+            ).all()
+            conn.execute(
+                update(task_runs)
+                .where(t.run_id == run_id, t.state.not_in(final))
+                .values(state=TaskState.CANCELED.value, finished_at=now, error=reason)
+            )
+            new = [
+                NewEvent(run_id, key, "task_state", state, TaskState.CANCELED, now, reason)
+                for key, state in open_rows
+            ]
+            new.append(
+                NewEvent(run_id, None, "run_state", run.state, RunState.CANCELED, now, reason)
+            )
+            conn.execute(insert(events), [rows.event_values(e) for e in new])
+            conn.execute(
+                update(runs)
+                .where(_r.id == run_id)
+                .values(
+                    state=RunState.CANCELED.value,
+                    finished_at=now,
+                    error=reason,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            conn.execute(delete(pool_claims).where(pool_claims.c.run_id == run_id))
             return rows.run_from_row(conn.execute(select(runs).where(_r.id == run_id)).one())
 
     # -- partitions --------------------------------------------------------------------------
