@@ -141,3 +141,33 @@ def open_store(store_url_for: Callable[[str], str]) -> Iterator[Callable[[str], 
     yield make
     for store in opened:
         store.close()
+
+
+def _reachable(env: str, default: str, what: str) -> str:
+    """A service's URL (``env`` overrides); unreachable: skip, or fail when CI=true."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = os.environ.get(env, default)
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), 0.5):
+            pass
+    except OSError as exc:
+        reason = f"{what} is not reachable at {url}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """``LEGATO_TEST_REDIS_URL`` or the local Redis."""
+    return _reachable("LEGATO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis")
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """``LEGATO_TEST_NATS_URL`` or the local NATS server (with JetStream)."""
+    return _reachable("LEGATO_TEST_NATS_URL", "nats://127.0.0.1:4222", "NATS")

@@ -11,7 +11,7 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,32 +35,6 @@ if TYPE_CHECKING:
     from legato.store.store import Store
 
 # -- fixtures and small helpers -------------------------------------------------------------
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Daemons]:
-    started = Daemons(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-
-
-@pytest.fixture
-def store_of() -> Iterator[Callable[[Path], Store]]:
-    """``store_of(project)``: the project's store, opened once here, closed after the test."""
-    from legato.services.runs import Workspace
-
-    opened: dict[Path, Workspace] = {}
-
-    def get(project: Path) -> Store:
-        if project not in opened:
-            opened[project] = Workspace(project)
-        return opened[project].store
-
-    yield get
-    for ws in opened.values():
-        ws.close()
 
 
 def all_runs(store: Store, pipeline: str | None = None) -> list[RunRecord]:

@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,57 +22,6 @@ from tests.helpers import Daemons, make_project, marks, wait_for
 if TYPE_CHECKING:
     from legato.store.records import RunRecord
     from legato.store.store import Store
-
-
-def _reachable(env: str, default: str, what: str) -> str:
-    """The server's URL; unreachable: skip, or fail when CI=true."""
-    url = os.environ.get(env, default)
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), 0.5):
-            pass
-    except OSError as exc:
-        reason = f"{what} is not reachable at {url}: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return url
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    return _reachable("LEGATO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis")
-
-
-@pytest.fixture(scope="module")
-def nats_url() -> str:
-    return _reachable("LEGATO_TEST_NATS_URL", "nats://127.0.0.1:4222", "NATS")
-
-
-@pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Daemons]:
-    started = Daemons(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-
-
-@pytest.fixture
-def store_of() -> Iterator[Callable[[Path], Store]]:
-    """``store_of(project)``: the project's store, opened once here, closed after the test."""
-    from legato.services.runs import Workspace
-
-    opened: dict[Path, Workspace] = {}
-
-    def get(project: Path) -> Store:
-        if project not in opened:
-            opened[project] = Workspace(project)
-        return opened[project].store
-
-    yield get
-    for ws in opened.values():
-        ws.close()
 
 
 def all_runs(store: Store) -> list[RunRecord]:

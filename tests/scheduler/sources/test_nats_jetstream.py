@@ -4,36 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from legato.scheduler.sources import Message, NatsJetStreamSource, SourceError, StreamSource
 
 MakeSource = Callable[..., NatsJetStreamSource]
-
-
-@pytest.fixture(scope="module")
-def nats_url() -> str:
-    """``LEGATO_TEST_NATS_URL`` or the local server; unreachable: skip, or fail when CI=true."""
-    url = os.environ.get("LEGATO_TEST_NATS_URL", "nats://127.0.0.1:4222")
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), 0.5):
-            pass
-    except OSError as exc:
-        reason = f"NATS is not reachable at {url}: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return url
 
 
 def run_with_nats(url: str, work: Callable[[Any], Any]) -> Any:

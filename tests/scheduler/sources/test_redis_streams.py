@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from legato.scheduler.sources import Message, RedisStreamSource, SourceError, StreamSource
 
 MakeSource = Callable[..., RedisStreamSource]
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> str:
-    """``LEGATO_TEST_REDIS_URL`` or the local server; unreachable: skip, or fail when CI=true."""
-    url = os.environ.get("LEGATO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 0.5):
-            pass
-    except OSError as exc:
-        reason = f"Redis is not reachable at {url}: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return url
 
 
 @pytest.fixture

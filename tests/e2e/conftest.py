@@ -1,0 +1,41 @@
+"""Fixtures of the whole-system tests: daemons that are always stopped, and project stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.helpers import Daemons
+
+if TYPE_CHECKING:
+    from legato.store.store import Store
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Daemons]:
+    """Starts `legato up` processes; every one still running is stopped after the test."""
+    started = Daemons(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+@pytest.fixture
+def store_of() -> Iterator[Callable[[Path], Store]]:
+    """``store_of(project)``: the project's store, opened once here, closed after the test."""
+    from legato.services.runs import Workspace
+
+    opened: dict[Path, Workspace] = {}
+
+    def get(project: Path) -> Store:
+        if project not in opened:
+            opened[project] = Workspace(project)
+        return opened[project].store
+
+    yield get
+    for ws in opened.values():
+        ws.close()
