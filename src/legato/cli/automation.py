@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,6 +42,26 @@ def _auto(ws: Workspace) -> Automation:
 
 def _when(t: object) -> str:
     return "" if t is None else f"{t:%Y-%m-%d %H:%M:%S}"
+
+
+def _table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str) -> None:
+    """Print rows under their column names (ids never wrapped), or ``empty`` if none."""
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in columns:
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    rich_console().print(table)
+    if not rows:
+        out.print(empty)
+
+
+def _json(data: object) -> None:
+    from legato.cli.render import print_json
+
+    print_json(data)
 
 
 def _serve(
@@ -129,17 +150,10 @@ def schedules_list(
     with user_errors(), workspace(project) as ws:
         views = _auto(ws).schedules()
         if json_out:
-            from legato.cli.render import print_json
-
-            print_json([v.__dict__ for v in views])
+            _json([v.__dict__ for v in views])
             return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
-        for col in ("pipeline", "schedule", "when", "tz", "catch-up", "state", "next (UTC)"):
-            table.add_column(col)
-        for v in views:
-            table.add_row(
+        rows = [
+            (
                 v.pipeline,
                 v.name,
                 v.expression,
@@ -148,9 +162,10 @@ def schedules_list(
                 "paused" if v.paused else "on",
                 _when(v.next_tick),
             )
-        rich_console().print(table)
-        if not views:
-            out.print("no schedules")
+            for v in views
+        ]
+        columns = ("pipeline", "schedule", "when", "tz", "catch-up", "state", "next (UTC)")
+        _table(columns, rows, "no schedules")
 
 
 def _pause_schedule(pipeline: str, name: str | None, project: Path, paused: bool) -> None:
@@ -193,15 +208,9 @@ def triggers_list(
     with user_errors(), workspace(project) as ws:
         views = _auto(ws).triggers()
         if json_out:
-            from legato.cli.render import print_json
-
-            print_json([{**v.__dict__, "token": v.token if show_tokens else None} for v in views])
+            _json([{**v.__dict__, "token": v.token if show_tokens else None} for v in views])
             return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
-        for col in ("pipeline", "trigger", "kind", "state", "detail"):
-            table.add_column(col)
+        rows = []
         for v in views:
             detail = {k: val for k, val in v.detail.items() if k not in ("kind", "name")}
             if v.kind == "webhook":
@@ -209,10 +218,8 @@ def triggers_list(
                 if show_tokens:
                     detail["token"] = v.token or ""
             text = " ".join(f"{k}={val}" for k, val in detail.items())
-            table.add_row(v.pipeline, v.name, v.kind, "paused" if v.paused else "on", escape(text))
-        rich_console().print(table)
-        if not views:
-            out.print("no triggers")
+            rows.append((v.pipeline, v.name, v.kind, "paused" if v.paused else "on", escape(text)))
+        _table(("pipeline", "trigger", "kind", "state", "detail"), rows, "no triggers")
 
 
 @triggers_app.command("pause")
@@ -244,23 +251,17 @@ def partitions(
     with user_errors(), workspace(project) as ws:
         views = _auto(ws).partitions(pipeline)
         if json_out:
-            from legato.cli.render import print_json
-
-            print_json([v.__dict__ for v in views])
+            _json([v.__dict__ for v in views])
             return
-        from rich.table import Table
-
         from legato.cli.render import styled
 
-        table = Table(box=None, header_style="bold")
-        for col in ("partition", "state", "run"):
-            table.add_column(col, no_wrap=True)
         counts: dict[str, int] = {}
+        rows = []
         for v in views:
             counts[v.state] = counts.get(v.state, 0) + 1
             state = v.state if v.state == "never run" else styled(v.state)
-            table.add_row(v.key, state, v.run_id or "")
-        rich_console().print(table)
+            rows.append((v.key, state, v.run_id or ""))
+        _table(("partition", "state", "run"), rows, "no partitions yet")
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         out.print(f"{len(views)} partitions: {summary}", highlight=False)
 
@@ -317,35 +318,27 @@ def backfills_list(
     with user_errors(), workspace(project) as ws:
         views = _auto(ws).backfills(pipeline=pipeline)
         if json_out:
-            from legato.cli.render import print_json
-
-            print_json(
+            _json(
                 [
                     {"backfill": v.record, "runs": v.runs, "done": v.done, "total": v.total}
                     for v in views
                 ]
             )
             return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
-        for col in ("backfill", "pipeline", "state", "done", "runs", "range", "created (UTC)"):
-            table.add_column(col, no_wrap=True)
-        for v in views:
-            b = v.record
-            runs = " ".join(f"{s}={n}" for s, n in sorted(v.runs.items()))
-            table.add_row(
-                b.id,
-                b.pipeline,
-                str(b.state),
+        rows = [
+            (
+                v.record.id,
+                v.record.pipeline,
+                str(v.record.state),
                 f"{v.done}/{v.total}",
-                runs,
-                f"{b.keys[0]} .. {b.keys[-1]}",
-                _when(b.created_at),
+                " ".join(f"{s}={n}" for s, n in sorted(v.runs.items())),
+                f"{v.record.keys[0]} .. {v.record.keys[-1]}",
+                _when(v.record.created_at),
             )
-        rich_console().print(table)
-        if not views:
-            out.print("no backfills")
+            for v in views
+        ]
+        columns = ("backfill", "pipeline", "state", "done", "runs", "range", "created (UTC)")
+        _table(columns, rows, "no backfills")
 
 
 def _set_backfill(backfill_id: str, project: Path, state: str) -> None:
@@ -389,17 +382,10 @@ def queue_list(
     with user_errors(), workspace(project) as ws:
         runs = _auto(ws).queue()
         if json_out:
-            from legato.cli.render import print_json
-
-            print_json(runs)
+            _json(runs)
             return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
-        for col in ("#", "run", "pipeline", "priority", "partition", "origin", "queued (UTC)"):
-            table.add_column(col, no_wrap=True)
-        for i, r in enumerate(runs, 1):
-            table.add_row(
+        rows = [
+            (
                 str(i),
                 r.id,
                 r.pipeline,
@@ -408,9 +394,10 @@ def queue_list(
                 r.origin or "",
                 _when(r.created_at),
             )
-        rich_console().print(table)
-        if not runs:
-            out.print("the queue is empty")
+            for i, r in enumerate(runs, 1)
+        ]
+        columns = ("#", "run", "pipeline", "priority", "partition", "origin", "queued (UTC)")
+        _table(columns, rows, "the queue is empty")
 
 
 @queue_app.command("move")
