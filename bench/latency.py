@@ -173,7 +173,7 @@ def wait_health(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: fl
             raise SystemExit(f"legato up exited ({proc.returncode}):\n{log.read_text()}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/health")
+            conn.request("GET", "/api/v1/health")
             if conn.getresponse().status == 200:
                 conn.close()
                 return
@@ -279,7 +279,7 @@ def main() -> None:
 
         http_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=args.timeout)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        path = f"/hooks/{PIPELINE}/hook"
+        path = f"/api/v1/hooks/{PIPELINE}/hook"
         stamps = Stamps(project / "stamps.txt")
         fired: dict[str, list[tuple[str, float, float | None]]] = {k: [] for k in args.kinds}
         post_ms: list[float] = []

@@ -129,8 +129,11 @@ class Daemons:
         self.log_dir = log_dir
         self.started: list[DaemonProcess] = []
 
-    def up(self, project: Path, *, port: int | None = None) -> DaemonProcess:
-        args = ["up", "--project", str(project)]
+    def up(
+        self, project: Path, *, port: int | None = None, command: str = "up"
+    ) -> DaemonProcess:
+        """Start ``legato <command>`` (up, web or scheduler) on ``project``."""
+        args = [command, "--project", str(project)]
         if port is not None:
             args += ["--port", str(port)]
         log = self.log_dir / f"daemon{len(self.started) + 1}.log"

@@ -32,8 +32,8 @@ class ProjectConfig:
     lease_seconds: float = 15.0
     pools: dict[str, int] = field(default_factory=dict)  # pool name -> slots
     max_runs: int = 16  # runs the daemon drives at once
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = 8765
+    web_host: str = "127.0.0.1"
+    web_port: int = 8765
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -137,8 +137,8 @@ def load_config(root: Path) -> ProjectConfig:
         lease_seconds=lease,
         pools=pools,
         max_runs=max_runs,
-        webhook_host=_get(data, "daemon", "host", str, "127.0.0.1"),
-        webhook_port=port,
+        web_host=_get(data, "daemon", "host", str, "127.0.0.1"),
+        web_port=port,
     )
 
 

@@ -158,10 +158,10 @@ def test_webhook_makes_one_run_per_authorised_call(
     port = free_port()
     daemon = daemons.up(project, port=port)
     daemon.wait_output("webhooks at")
-    assert f"http://127.0.0.1:{port}/hooks/" in daemon.output()
+    assert f"http://127.0.0.1:{port}/api/v1/hooks/" in daemon.output()
     token = token_of(project, "hooked", "webhook")
     store = store_of(project)
-    url = f"http://127.0.0.1:{port}/hooks/hooked/webhook"
+    url = f"http://127.0.0.1:{port}/api/v1/hooks/hooked/webhook"
     auth = {"Authorization": f"Bearer {token}"}
 
     with httpx.Client(timeout=10) as http:
@@ -184,13 +184,13 @@ def test_webhook_makes_one_run_per_authorised_call(
             "wrong param type": http.post(url, json={"n": "seven"}, headers=auth),
             "unknown param": http.post(url, json={"zzz": 1}, headers=auth),
             "unknown pipeline": http.post(
-                f"http://127.0.0.1:{port}/hooks/nope/webhook", json={}, headers=auth
+                f"http://127.0.0.1:{port}/api/v1/hooks/nope/webhook", json={}, headers=auth
             ),
             "pipeline without webhook": http.post(
-                f"http://127.0.0.1:{port}/hooks/plain/webhook", json={}, headers=auth
+                f"http://127.0.0.1:{port}/api/v1/hooks/plain/webhook", json={}, headers=auth
             ),
             "unknown trigger": http.post(
-                f"http://127.0.0.1:{port}/hooks/hooked/other", json={}, headers=auth
+                f"http://127.0.0.1:{port}/api/v1/hooks/hooked/other", json={}, headers=auth
             ),
         }
         statuses = {what: r.status_code for what, r in refused.items()}

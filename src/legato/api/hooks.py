@@ -1,4 +1,4 @@
-"""The webhook trigger endpoint: ``POST /hooks/{pipeline}/{trigger}`` starts a run.
+"""The webhook trigger endpoint: ``POST /api/v1/hooks/{pipeline}/{trigger}`` starts a run.
 
 The caller proves itself with the trigger's secret token (``Authorization: Bearer <token>``
 or ``X-Legato-Token``); the JSON object in the body gives the run's params. An
@@ -10,18 +10,17 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from legato import __version__
+from legato.api.context import ApiContext
+from legato.api.errors import error
+from legato.api.schemas import ErrorOut, HookOut
 from legato.services.errors import ServiceError
 
-if TYPE_CHECKING:
-    from legato.services.automation import Automation
-    from legato.store.records import RunRecord
+MAX_KEY = 500  # characters of an Idempotency-Key
 
 
 def _token(request: Request) -> str:
@@ -31,22 +30,12 @@ def _token(request: Request) -> str:
     return request.headers.get("x-legato-token", "")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def router(ctx: ApiContext) -> APIRouter:
+    """The webhook route over ``ctx``."""
+    r = APIRouter(tags=["triggers"])
+    auto = ctx.auto
 
-
-def create_app(auto: Automation, on_run: Callable[[RunRecord], None]) -> FastAPI:
-    """The webhook app over a workspace's automation; ``on_run`` hears of each new run."""
-    app = FastAPI(title="Legato", version=__version__)
-    auto.ensure_triggers()
-
-    @app.get("/health")
-    def health() -> dict[str, Any]:
-        auto.store.ping()
-        return {"status": "ok", "version": __version__}
-
-    @app.post("/hooks/{pipeline}/{trigger}")
-    async def hook(pipeline: str, trigger: str, request: Request) -> JSONResponse:
+    def fire(pipeline: str, trigger: str, token: str, raw: bytes, key: str) -> JSONResponse:
         pipe = auto.ws.project.pipelines.get(pipeline)
         trig = None
         if pipe is not None:
@@ -55,39 +44,61 @@ def create_app(auto: Automation, on_run: Callable[[RunRecord], None]) -> FastAPI
                 None,
             )
         if pipe is None or trig is None:
-            return _error(404, f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
+            return error(404, f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
         state = auto.store.trigger_states().get((pipeline, trigger))
-        given = _token(request)
-        if state is None or not state.token or not secrets.compare_digest(given, state.token):
-            return _error(401, "missing or wrong token for this webhook")
+        if state is None or not state.token or not secrets.compare_digest(token, state.token):
+            return error(401, "missing or wrong token for this webhook")
+        if len(key) > MAX_KEY or "\x00" in key:
+            # It is stored in a unique index, which holds keys of a few kilobytes at most.
+            return error(400, f"the Idempotency-Key must be text of at most {MAX_KEY} characters")
         if state.paused:
-            return _error(409, f"webhook {trigger!r} of pipeline {pipeline!r} is paused")
-        raw = await request.body()
+            return error(409, f"webhook {trigger!r} of pipeline {pipeline!r} is paused")
         try:
             params = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError) as exc:
-            return _error(400, f"the body is not JSON: {exc}")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            return error(400, f"the body is not JSON: {exc}")
         if not isinstance(params, dict):
-            return _error(
+            return error(
                 400, f"the body must be a JSON object of params, not {type(params).__name__}"
             )
-        event = request.headers.get("idempotency-key") or uuid.uuid4().hex
         try:
             run, new = auto.fire(
                 pipeline,
-                run_key=f"trigger:{pipeline}:{trigger}:{event}",
+                run_key=f"trigger:{pipeline}:{trigger}:{key}",
                 origin=f"trigger:{trigger}",
                 params=params,
                 trigger=trigger,
-                event_keys=[event],
+                event_keys=[key],
             )
         except ServiceError as exc:
-            return _error(422, str(exc))
+            return error(422, str(exc), exc.field)
         if new:
-            on_run(run)
-        return JSONResponse(
-            {"run_id": run.id, "created": new, "state": str(run.state)},
-            status_code=201 if new else 200,
-        )
+            ctx.on_run(run)
+        body = HookOut(run_id=run.id, created=new, state=str(run.state))
+        return JSONResponse(body.model_dump(), status_code=201 if new else 200)
 
-    return app
+    @r.post(
+        "/hooks/{pipeline}/{trigger}",
+        status_code=201,
+        response_model=HookOut,
+        responses={
+            200: {"model": HookOut, "description": "the run this Idempotency-Key made before"},
+            400: {
+                "model": ErrorOut,
+                "description": "the body is not a JSON object, or the Idempotency-Key is unusable",
+            },
+            401: {"model": ErrorOut, "description": "missing or wrong token"},
+            404: {"model": ErrorOut, "description": "no such webhook trigger"},
+            409: {"model": ErrorOut, "description": "the trigger is paused"},
+            422: {"model": ErrorOut, "description": "params the pipeline refuses"},
+        },
+        summary="Fire a webhook trigger",
+    )
+    async def hook(pipeline: str, trigger: str, request: Request) -> JSONResponse:
+        """Start a run of ``pipeline`` with the JSON body as its params."""
+        raw = await request.body()
+        key = request.headers.get("idempotency-key") or uuid.uuid4().hex
+        # The store is reached synchronously: off the event loop, so other requests go on.
+        return await run_in_threadpool(fire, pipeline, trigger, _token(request), raw, key)
+
+    return r

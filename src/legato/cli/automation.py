@@ -65,7 +65,7 @@ def _json(data: object) -> None:
 
 
 def _serve(
-    project: Path, *, webhook: bool, host: str | None, port: int | None, max_runs: int | None
+    project: Path, *, web: bool, host: str | None, port: int | None, max_runs: int | None
 ) -> None:
     import logging
 
@@ -80,21 +80,19 @@ def _serve(
         ws.executor()  # fork workers first (see Workspace)
         for e in ws.project.errors:
             say(f"failed to load {e.module}: {e.message}")
-        options = DaemonOptions(
-            webhook=webhook, host=host, port=port, max_runs=max_runs, on_event=say
-        )
+        options = DaemonOptions(web=web, host=host, port=port, max_runs=max_runs, on_event=say)
         daemon = Daemon(ws, options)
         names = ", ".join(sorted(ws.project.pipelines)) or "none"
         say(
-            f"legato {'up' if webhook else 'scheduler'}: project {ws.config.name} "
+            f"legato {'up' if web else 'scheduler'}: project {ws.config.name} "
             f"(pipelines: {names}); Ctrl-C stops"
         )
         daemon.run()
         say("stopped")
 
 
-HostOpt = Annotated[str | None, typer.Option("--host", help="Webhook server address.")]
-PortOpt = Annotated[int | None, typer.Option("--port", help="Webhook server port (0: any).")]
+HostOpt = Annotated[str | None, typer.Option("--host", help="Web server address.")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Web server port (0: any).")]
 
 
 @app.command()
@@ -104,8 +102,8 @@ def up(
     port: PortOpt = None,
     max_runs: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
 ) -> None:
-    """Run everything in one process: scheduler, triggers, webhooks and the runs themselves."""
-    _serve(project, webhook=True, host=host, port=port, max_runs=max_runs)
+    """Run everything in one process: scheduler, triggers, runs, and the web UI and API."""
+    _serve(project, web=True, host=host, port=port, max_runs=max_runs)
 
 
 @app.command()
@@ -114,7 +112,39 @@ def scheduler(
     max_runs: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
 ) -> None:
     """Run the scheduling part alone, with no HTTP server: schedules, triggers, runs."""
-    _serve(project, webhook=False, host=None, port=None, max_runs=max_runs)
+    _serve(project, web=False, host=None, port=None, max_runs=max_runs)
+
+
+@app.command()
+def web(
+    project: ProjectOpt = Path("."),
+    host: HostOpt = None,
+    port: PortOpt = None,
+) -> None:
+    """Serve the web UI and the API alone; runs it queues start in `legato scheduler`."""
+    import signal
+    import threading
+
+    from legato.api.app import create_app
+    from legato.api.server import serve_in_thread
+
+    stop = threading.Event()
+    with user_errors(), workspace(project) as ws:
+        for e in ws.project.errors:
+            out.print(escape(f"failed to load {e.module}: {e.message}"), highlight=False)
+        host = host or ws.config.web_host
+        port = ws.config.web_port if port is None else port
+        old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            served = serve_in_thread(create_app(ws), host, port, stop=stop)
+            out.print(f"legato web: {served.url}/ (API at {served.url}/api/v1); Ctrl-C stops")
+            while not stop.wait(0.5) and served.thread.is_alive():
+                pass
+            served.stop()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        out.print("stopped")
 
 
 @app.command()

@@ -15,7 +15,11 @@ class DefinitionError(Exception):
 
 
 class ParamError(ValueError):
-    """A run was given params the pipeline does not accept."""
+    """A run was given params the pipeline does not accept; ``field`` names the param."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class FailNow(Exception):

@@ -312,13 +312,14 @@ class Pipeline:
         if unknown:
             known = ", ".join(self.params) or "none"
             raise ParamError(
-                f"pipeline {self.name!r} has no param {unknown[0]!r} (its params: {known})"
+                f"pipeline {self.name!r} has no param {unknown[0]!r} (its params: {known})",
+                unknown[0],
             )
         out: dict[str, Any] = {}
         for name, spec in self.params.items():
             if name not in given:
                 if spec.required:
-                    raise ParamError(f"pipeline {self.name!r} needs param {name!r}")
+                    raise ParamError(f"pipeline {self.name!r} needs param {name!r}", name)
                 out[name] = spec.default
                 continue
             out[name] = _validate(self.name, spec, given[name], from_text)
@@ -420,7 +421,8 @@ def _validate(pipeline: str, spec: Param, value: Any, from_text: bool) -> Any:
         reason = first.errors()[0]["msg"] if first.errors() else str(first)
         raise ParamError(
             f"pipeline {pipeline!r}: param {spec.name!r} expects {spec.type_name}, "
-            f"got {value!r} ({reason})"
+            f"got {value!r} ({reason})",
+            spec.name,
         ) from None
 
 

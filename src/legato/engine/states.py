@@ -73,6 +73,24 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 del T
 
 
+# An operator may mark a task of a finished run as succeeded or failed (API and UI). These are
+# the only such changes, apart from the engine's own table above; the run's state then follows
+# its tasks through RUN_MARKS.
+_OK, _BAD = TaskState.SUCCEEDED, TaskState.FAILED
+TASK_MARKS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.SUCCEEDED: frozenset({_BAD}),
+    TaskState.FAILED: frozenset({_OK}),
+    TaskState.SKIPPED: frozenset({_OK, _BAD}),
+    TaskState.UPSTREAM_FAILED: frozenset({_OK, _BAD}),
+    TaskState.CANCELED: frozenset({_OK, _BAD}),
+}
+RUN_MARKS: dict[RunState, frozenset[RunState]] = {
+    RunState.SUCCEEDED: frozenset({RunState.FAILED}),
+    RunState.FAILED: frozenset({RunState.SUCCEEDED}),
+    RunState.CANCELED: frozenset({RunState.SUCCEEDED, RunState.FAILED}),
+}
+
+
 class BackfillState(StrEnum):
     """The life of a backfill."""
 
@@ -110,6 +128,29 @@ def check_task_transition(old: TaskState, new: TaskState) -> None:
     """Raise InvalidTransition unless a task run may go from ``old`` to ``new``."""
     if new not in TASK_TRANSITIONS[old]:
         raise InvalidTransition(f"task cannot go from {old} to {new}")
+
+
+def check_task_mark(old: TaskState, new: TaskState) -> None:
+    """Raise InvalidTransition unless an operator may mark a ``old`` task as ``new``."""
+    if new not in TASK_MARKS.get(old, frozenset()):
+        if not old.finished:
+            raise InvalidTransition(f"task is {old}; only finished tasks can be marked")
+        raise InvalidTransition(f"task is {old} already")
+    return None
+
+
+def run_state_after_marks(old: RunState, tasks: list[TaskState]) -> RunState:
+    """The state a finished run takes once its tasks are in ``tasks`` after a mark."""
+    done_ok = (TaskState.SUCCEEDED, TaskState.SKIPPED)
+    if all(t in done_ok for t in tasks):
+        new = RunState.SUCCEEDED
+    elif any(t in (TaskState.FAILED, TaskState.UPSTREAM_FAILED) for t in tasks):
+        new = RunState.FAILED
+    else:
+        return old
+    if new != old and new not in RUN_MARKS.get(old, frozenset()):
+        raise InvalidTransition(f"run cannot be marked from {old} to {new}")
+    return new
 
 
 def check_backfill_transition(old: BackfillState, new: BackfillState) -> None:

@@ -1,8 +1,9 @@
-"""The daemon: scheduler tick, trigger listeners, webhook endpoint and run drivers in one process.
+"""The daemon: scheduler tick, trigger listeners, the web app (API, UI, webhooks) and run drivers
+in one process.
 
 One thread (the caller's) runs the loop: tick the scheduler when something may be due, start
 queued runs while there is room, and drive every started run through one Conductor. Listener
-threads and the webhook server only record runs and wake the loop; the loop sleeps inside the
+threads and the web server only record runs and wake the loop; the loop sleeps inside the
 executor's wait, which any of them can interrupt, so an event reaches its run's first task
 without waiting for a polling interval.
 """
@@ -21,10 +22,12 @@ from legato.engine.states import BackfillState, RunState
 from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
 from legato.services.automation import Automation
+from legato.services.catalog import HEARTBEAT_EVERY
 from legato.services.errors import Conflict, ServiceError
 from legato.services.owner import owner_is_dead, this_owner
 
 if TYPE_CHECKING:
+    from legato.api.server import Served
     from legato.engine.conductor import Conductor
     from legato.services.runs import Workspace
     from legato.store.records import RunRecord
@@ -41,11 +44,11 @@ IDLE_WAIT = 5.0
 
 @dataclass
 class DaemonOptions:
-    """What the daemon runs: the scheduler, the run drivers, the webhook endpoint."""
+    """What the daemon runs: the scheduler, the run drivers, the web app."""
 
     schedule: bool = True
     drive: bool = True
-    webhook: bool = True
+    web: bool = True
     host: str | None = None
     port: int | None = None
     max_runs: int | None = None
@@ -69,9 +72,9 @@ class Daemon:
         self._poked = threading.Event()  # new runs queued: start them
         self._tick_due = False  # a run finished: upstream triggers and backfills may be due
         self._idle = threading.Event()  # wakes the loop when there is no conductor
-        self._server: Any = None
-        self._server_thread: threading.Thread | None = None
+        self._served: Served | None = None
         self.url: str | None = None
+        self._started_at: datetime | None = None
         self.ready = threading.Event()
 
     # -- control --------------------------------------------------------------------------
@@ -111,8 +114,9 @@ class Daemon:
             self.auto.ensure_triggers()
             if self.opts.schedule:
                 self._start_listeners()
-            if self.opts.webhook and self.opts.schedule:
-                self._start_webhook()
+            if self.opts.web:
+                self._start_web()
+            self._beat(ws.clock())
             self.ready.set()
             self._loop()
         finally:
@@ -124,6 +128,7 @@ class Daemon:
         next_tick = clock()
         next_orphans = clock()
         next_look = clock()
+        next_beat = clock() + HEARTBEAT_EVERY
         look = True  # whether queued runs may be startable: checked only when that changes
         while not self._stop.is_set():
             now = clock()
@@ -140,6 +145,9 @@ class Daemon:
                     self._say(f"queued run {run.id} of {run.pipeline} ({run.origin})")
                 look = look or bool(result.created)
                 next_tick = result.next_at or now + timedelta(seconds=IDLE_WAIT)
+            if now >= next_beat:
+                self._beat(now)
+                next_beat = now + HEARTBEAT_EVERY
             if self.opts.drive:
                 if now >= next_orphans:
                     self._adopt_orphans(now)
@@ -148,7 +156,7 @@ class Daemon:
                     self._start_queued(now)
                     look = False
                     next_look = now + QUEUE_POLL
-            wait = max(0.0, min((next_tick - clock()).total_seconds(), IDLE_WAIT))
+            wait = max(0.0, min((min(next_tick, next_beat) - clock()).total_seconds(), IDLE_WAIT))
             if self.opts.drive:
                 wait = min(wait, (min(next_orphans, next_look) - clock()).total_seconds())
             if self._poked.is_set() or self._stop.is_set() or self._tick_due:
@@ -262,7 +270,7 @@ class Daemon:
         )
         log.error("run %s: cannot start it: %r", run.id, exc)
 
-    # -- listeners and the webhook server -------------------------------------------------
+    # -- listeners and the web server -------------------------------------------------
 
     def _start_listeners(self) -> None:
         for pipe in self.ws.project.pipelines.values():
@@ -272,53 +280,62 @@ class Daemon:
                     listener.start()
                     self.listeners.append(listener)
 
-    def _start_webhook(self) -> None:
-        if not any(
-            t.kind == "webhook"
-            for p in self.ws.project.pipelines.values()
-            for t in p.automation.triggers
-        ):
-            return
-        import uvicorn
+    def _start_web(self) -> None:
+        from legato.api.app import create_app
+        from legato.api.server import serve_in_thread
 
-        from legato.api.hooks import create_app
+        host = self.opts.host or self.ws.config.web_host
+        port = self.opts.port if self.opts.port is not None else self.ws.config.web_port
+        app = create_app(self.ws, on_run=self.notify)
+        self._served = serve_in_thread(app, host, port, stop=self._stop)
+        self.url = self._served.url
+        self._say(f"web UI at {self.url}/ (API at {self.url}/api/v1, docs at {self.url}/api/docs)")
+        self._say(f"webhooks at {self.url}/api/v1/hooks/<pipeline>/<trigger>")
 
-        host = self.opts.host or self.ws.config.webhook_host
-        port = self.opts.port if self.opts.port is not None else self.ws.config.webhook_port
-        config = uvicorn.Config(
-            create_app(self.auto, self.notify),
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-        )
-        self._server = uvicorn.Server(config)
-        self._server_thread = threading.Thread(
-            target=self._server.run, name="webhook server", daemon=True
-        )
-        self._server_thread.start()
-        while not self._server.started and self._server_thread.is_alive():
-            self._stop.wait(0.01)
-        if not self._server.started:
-            raise RuntimeError(f"the webhook server could not listen on {host}:{port}")
-        bound = self._server.servers[0].sockets[0].getsockname()
-        self.url = f"http://{host}:{bound[1]}"
-        self._say(f"webhooks at {self.url}/hooks/<pipeline>/<trigger>")
+    # -- heartbeats -----------------------------------------------------------------------
+
+    def _beat(self, now: datetime) -> None:
+        import os
+        import socket
+
+        from legato import __version__
+        from legato.store.records import DaemonRecord
+
+        if self._started_at is None:
+            self._started_at = now
+        try:
+            self.ws.store.beat(
+                DaemonRecord(
+                    id=self.owner,
+                    kind="up" if self.opts.web else "scheduler",
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    version=__version__,
+                    url=self.url,
+                    started_at=self._started_at,
+                    heartbeat_at=now,
+                )
+            )
+        except Exception as exc:  # a missed beat must not stop the runs
+            log.warning("heartbeat failed: %s", exc)
 
     # -- stopping -------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
+        try:
+            self.ws.store.forget_daemon(self.owner)
+        except Exception as exc:  # the store may be what failed
+            log.warning("could not remove this daemon's heartbeat: %s", exc)
         for listener in self.listeners:
             listener.stop()
-        if self._server is not None:
-            self._server.should_exit = True
+        if self._served is not None:
+            self._served.server.should_exit = True
         if self.conductor is not None:
             self.conductor.shutdown()
         for listener in self.listeners:
             listener.join(timeout=5)
-        if self._server_thread is not None:
-            self._server_thread.join(timeout=5)
+        if self._served is not None:
+            self._served.stop()
 
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():

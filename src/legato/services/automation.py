@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from legato.definitions.errors import ParamError
 from legato.engine.states import BackfillState, RunState
-from legato.services.errors import Conflict, ServiceError
+from legato.services.errors import Conflict, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
@@ -189,11 +190,11 @@ class Automation:
     def _schedule_names(self, pipe: Pipeline, name: str | None) -> list[str]:
         names = [s.name or "schedule" for s in pipe.automation.schedules]
         if not names:
-            raise ServiceError(f"pipeline {pipe.name!r} has no schedule")
+            raise NotFoundError(f"pipeline {pipe.name!r} has no schedule")
         if name is None:
             return names
         if name not in names:
-            raise ServiceError(
+            raise NotFoundError(
                 f"pipeline {pipe.name!r} has no schedule {name!r} (schedules: {', '.join(names)})"
             )
         return [name]
@@ -240,7 +241,7 @@ class Automation:
         pipe = self.ws.pipeline(pipeline)
         names = [t.name for t in pipe.automation.triggers]
         if name not in names:
-            raise ServiceError(
+            raise NotFoundError(
                 f"pipeline {pipe.name!r} has no trigger {name!r} "
                 f"(triggers: {', '.join(names) or 'none'})"
             )
@@ -254,7 +255,7 @@ class Automation:
         pipe = self.ws.pipeline(pipeline)
         parts = pipe.automation.partitions
         if parts is None:
-            raise ServiceError(f"pipeline {pipe.name!r} has no partitions")
+            raise NotFoundError(f"pipeline {pipe.name!r} has no partitions")
         newest = self.store.partition_runs(pipe.name)
         out = []
         for key in parts.keys(self._now()):
@@ -325,8 +326,8 @@ class Automation:
             )
         try:
             values = pipe.params_to_json(pipe.validate_params(params or {}))
-        except ValueError as exc:
-            raise ServiceError(str(exc)) from None
+        except ParamError as exc:
+            raise ServiceError(str(exc), exc.field) from None
         prio = pipe.automation.priority + BACKFILL_PRIORITY_OFFSET if priority is None else priority
         record = BackfillRecord(
             id="bf" + new_run_id(now)[:14],
@@ -356,7 +357,7 @@ class Automation:
         try:
             b = self.store.get_backfill(backfill_id)
         except NotFound as exc:
-            raise ServiceError(str(exc)) from None
+            raise NotFoundError(str(exc)) from None
         return BackfillView(b, self.store.backfill_run_states(b.id))
 
     def set_backfill_state(self, backfill_id: str, state: BackfillState) -> BackfillView:

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 
 class ServiceError(Exception):
-    """Something the user asked for cannot be done as asked (bad input: exit code 2)."""
+    """Something the user asked for cannot be done as asked (bad input: exit code 2).
+
+    ``field`` names the input at fault (a param, ``partition``...) when there is one.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
-class UnknownPipeline(ServiceError):
+class NotFoundError(ServiceError):
+    """No run, task, attempt or backfill with that id."""
+
+
+class UnknownPipeline(NotFoundError):
     """No pipeline of that name in the project."""
 
 

@@ -17,7 +17,7 @@ from legato.definitions.pipeline import Pipeline
 from legato.engine import plan
 from legato.engine.states import RunState, TaskState
 from legato.loader import Project, load_project
-from legato.services.errors import Conflict, ServiceError, UnknownPipeline
+from legato.services.errors import Conflict, NotFoundError, ServiceError, UnknownPipeline
 from legato.services.owner import owner_is_alive_here, owner_is_dead, this_owner
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class Workspace:
         try:
             values = pipe.params_to_json(pipe.validate_params(params or {}, from_text=from_text))
         except ParamError as exc:
-            raise ServiceError(str(exc)) from None
+            raise ServiceError(str(exc), exc.field) from None
         partition = self.check_partition(pipe, partition)
         now = self.clock()
         self._save_snapshot(pipe)
@@ -225,7 +225,7 @@ class Workspace:
         try:
             return parts.get(partition).key
         except ValueError as exc:
-            raise ServiceError(f"pipeline {pipe.name!r}: partition: {exc}") from None
+            raise ServiceError(f"pipeline {pipe.name!r}: partition: {exc}", "partition") from None
 
     def _save_snapshot(self, pipe: Pipeline) -> None:
         self.store.save_snapshot(pipe.name, pipe.code_version, pipe.snapshot(), self.clock())
@@ -379,7 +379,7 @@ class Workspace:
 
         if task is not None:
             if task not in graph.nodes:
-                raise ServiceError(
+                raise NotFoundError(
                     f"pipeline {pipe.name!r} has no task {task!r} (tasks: {', '.join(graph.nodes)})"
                 )
             redo = graph.descendants({task})
@@ -429,7 +429,7 @@ class Workspace:
         run = self.store.find_run(run_id)
         rows = {r.task_key: r for r in self.store.get_task_runs(run.id)}
         if task_key is not None and task_key not in rows:
-            raise ServiceError(f"run {run.id} has no task {task_key!r}")
+            raise NotFoundError(f"run {run.id} has no task {task_key!r}")
         entries = [
             LogEntry(
                 a.task_key,

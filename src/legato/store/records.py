@@ -212,3 +212,17 @@ class BackfillRecord:
     created_at: datetime
     updated_at: datetime
     message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonRecord:
+    """A daemon process and its last heartbeat."""
+
+    id: str
+    kind: str  # "up" | "scheduler"
+    host: str
+    pid: int
+    version: str
+    url: str | None
+    started_at: datetime
+    heartbeat_at: datetime

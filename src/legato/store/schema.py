@@ -107,6 +107,9 @@ runs = Table(
     Index("ix_runs_backfill_id", "backfill_id"),
     Index("ix_runs_state", "state"),
     Index("ix_runs_created_at", "created_at"),
+    # The runs list pages newest first by id within a pipeline or a state (API and UI).
+    Index("ix_runs_pipeline_id", "pipeline", "id"),
+    Index("ix_runs_state_id", "state", "id"),
 )
 
 task_runs = Table(
@@ -278,4 +281,20 @@ pools = Table(
     metadata,
     Column("name", String, primary_key=True),
     Column("slots", Integer, nullable=False),
+)
+
+
+# Each running daemon (`legato up`, `legato scheduler`) and its last sign of life, so every
+# front end can tell whether anything will start the runs it queues.
+daemons = Table(
+    "daemons",
+    metadata,
+    Column("id", String, primary_key=True),  # the owner id it takes leases with
+    Column("kind", String, nullable=False),  # "up" | "scheduler"
+    Column("host", String, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String, nullable=False),
+    Column("url", String),  # where its HTTP server answers, when it has one
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
 )

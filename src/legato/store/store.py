@@ -26,6 +26,7 @@ from legato.engine.states import RunState
 from legato.store import db, rows
 from legato.store import statements as sql
 from legato.store.automation import AutomationStore, NewTriggerEvent, insert_trigger_events
+from legato.store.browse import BrowseStore
 from legato.store.ids import new_run_id
 from legato.store.migrate import check_schema, ensure_schema
 from legato.store.records import (
@@ -57,7 +58,7 @@ class PipelineSummary(NamedTuple):
     last_run: RunRecord
 
 
-class Store(AutomationStore):
+class Store(AutomationStore, BrowseStore):
     """Durable state of runs, task runs, attempts, events and pipeline snapshots.
 
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
@@ -316,24 +317,6 @@ class Store(AutomationStore):
             + "\n".join(lines)
             + more
         )
-
-    def list_runs(
-        self,
-        *,
-        pipeline: str | None = None,
-        state: RunState | str | None = None,
-        limit: int | None = 50,
-        before_id: str | None = None,
-    ) -> list[RunRecord]:
-        """Runs newest first; page with ``before_id=<last id of the previous page>``."""
-        stmt = select(runs).order_by(_c.id.desc()).limit(limit)
-        if pipeline is not None:
-            stmt = stmt.where(_c.pipeline == pipeline)
-        if state is not None:
-            stmt = stmt.where(_c.state == RunState(state).value)
-        if before_id is not None:
-            stmt = stmt.where(_c.id < before_id)
-        return self._runs(stmt)
 
     def runs_in_state(self, state: RunState | str, *, limit: int | None = None) -> list[RunRecord]:
         """Runs in ``state``, oldest first."""

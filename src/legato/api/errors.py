@@ -1,0 +1,108 @@
+"""How the service layer's errors become HTTP answers: 404, 409 and 422 with a reason."""
+
+from __future__ import annotations
+
+import json
+from contextlib import suppress
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from legato.engine.states import InvalidTransition
+from legato.services.errors import Conflict, NotFoundError, ServiceError
+from legato.store.records import Ambiguous, NotFound
+
+#: Declared on every route that can answer so, for the OpenAPI document.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such pipeline, run, task or backfill"},
+    409: {"description": "the action does not fit the current state"},
+    422: {"description": "invalid input; `field` names it"},
+}
+
+
+def error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    """The one shape of every error answer."""
+    return JSONResponse({"error": message, "field": field}, status_code=status)
+
+
+def _unstorable(value: Any, where: str) -> tuple[str, str] | None:
+    """(where, why) for the first text in ``value`` that no store can keep, else None.
+
+    PostgreSQL refuses NUL characters in text, and neither store can encode a lone surrogate
+    (which JSON's ``\\ud800`` escapes can make). Dict keys count as text too.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return where, "must not contain NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where, "must be valid Unicode (a lone surrogate is not)"
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            name = str(k).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "")
+            found = _unstorable(k, f"{where}.{name}" if where else name) or _unstorable(
+                v, f"{where}.{name}" if where else name
+            )
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _unstorable(v, f"{where}.{i}" if where else str(i))
+            if found:
+                return found
+    return None
+
+
+async def storable_input(request: Request) -> None:
+    """A dependency of every API route: 422 for path, query or JSON body text with NUL
+    characters or lone surrogates, which would otherwise fail in the store (a 500)."""
+    found = _unstorable(dict(request.path_params), "")
+    for k, v in request.query_params.multi_items():
+        found = found or _unstorable({k: v}, "")
+    if found is None and request.method in ("POST", "PUT", "PATCH"):
+        raw = await request.body()  # kept by the request: the route reads it again
+        # Not JSON, or nested beyond reason: the route itself says so.
+        with suppress(ValueError, RecursionError):
+            found = _unstorable(json.loads(raw), "") if raw.strip() else None
+    if found is not None:
+        raise ServiceError(f"{found[0] or 'body'}: {found[1]}", found[0] or None)
+
+
+#: Service and store errors, most specific first, and the status each answers with.
+STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (NotFoundError, 404),
+    (NotFound, 404),
+    (Ambiguous, 404),
+    (Conflict, 409),
+    (InvalidTransition, 409),
+    (ServiceError, 422),
+)
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of a service or store error (422 for any other ServiceError)."""
+    return next(code for kind, code in STATUS if isinstance(exc, kind))
+
+
+def install(app: FastAPI) -> None:
+    """Map service errors to status codes on ``app``."""
+
+    async def known(request: Request, exc: Exception) -> JSONResponse:
+        return error(status_of(exc), str(exc), getattr(exc, "field", None))
+
+    for kind, _ in STATUS:
+        app.add_exception_handler(kind, known)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        first = problems[0] if problems else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or None
+        message = first.get("msg", "invalid request")
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return error(422, f"{field or 'request'}: {message}{more}", field)

@@ -1,0 +1,386 @@
+"""The API's request and response bodies (pydantic), and their conversion from service views.
+
+Pydantic lives here, at the edge; the services hand out frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from legato.services.automation import (
+        BackfillView,
+        TriggerView,
+    )
+    from legato.services.catalog import (
+        Health,
+        ParamView,
+        PipelineDetail,
+        PipelineOverview,
+        RunDetail,
+    )
+
+
+class Body(BaseModel):
+    """Request bodies refuse fields they do not know, so a typo is an error, not a no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Record(BaseModel):
+    """A response read off a record or view of the same field names (``Model.of(record)``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, obj: Any) -> Self:
+        return cls.model_validate(obj)
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx answer: what went wrong and, when one input is at fault, which."""
+
+    error: str
+    field: str | None = None
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+class RunOut(Record):
+    id: str
+    pipeline: str
+    state: str
+    params: dict[str, Any]
+    partition: str | None
+    code_version: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    parent_run_id: str | None
+    rerun_kind: str | None
+    cancel_requested: bool
+    error: str | None
+    run_key: str | None
+    priority: int
+    origin: str | None
+    backfill_id: str | None
+
+
+class RunBrief(Record):
+    """A run in a strip of recent runs."""
+
+    id: str
+    state: str
+    partition: str | None
+    created_at: datetime
+
+
+class RunPageOut(BaseModel):
+    runs: list[RunOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
+
+
+class TaskRunOut(Record):
+    task_key: str
+    node: str
+    map_index: int | None
+    state: str
+    attempt: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    next_attempt_at: datetime | None
+    error: str | None
+    worker: str | None
+    reused_from: str | None
+    result_format: str | None
+    item_count: int | None
+
+
+class AttemptOut(Record):
+    task_key: str
+    number: int
+    outcome: str
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    traceback: str | None
+    worker: str | None
+
+
+class NodeOut(Record):
+    id: str
+    task: str
+    upstream: list[str]
+    mapped: bool
+    retries: int
+    timeout: float | None
+    pool: str | None
+    description: str
+
+
+class RunDetailOut(BaseModel):
+    run: RunOut
+    nodes: list[NodeOut]
+    tasks: list[TaskRunOut]
+    attempts: list[AttemptOut] = Field(
+        description="finished attempts, then each running attempt (finished_at null)"
+    )
+    counts: dict[str, int]
+    last_event_id: int
+
+    @classmethod
+    def of(cls, d: RunDetail) -> RunDetailOut:
+        attempts = [AttemptOut.of(a) for a in d.attempts]
+        for t in d.tasks:
+            if str(t.state) == "running" and t.attempt and t.started_at is not None:
+                attempts.append(
+                    AttemptOut(
+                        task_key=t.task_key,
+                        number=t.attempt,
+                        outcome="running",
+                        started_at=t.started_at,
+                        finished_at=None,
+                        error=None,
+                        traceback=None,
+                        worker=t.worker,
+                    )
+                )
+        return cls(
+            run=RunOut.of(d.run),
+            nodes=[NodeOut.of(n) for n in d.nodes],
+            tasks=[TaskRunOut.of(t) for t in d.tasks],
+            attempts=attempts,
+            counts=d.counts,
+            last_event_id=d.last_event_id,
+        )
+
+
+class EventOut(Record):
+    id: int
+    task_key: str | None
+    kind: str
+    old_state: str | None
+    new_state: str | None
+    at: datetime
+    message: str | None
+
+
+class LaunchIn(Body):
+    params: dict[str, Any] = Field(default_factory=dict)
+    # Kept as given for a pipeline without partitions, in an index: a key of reasonable size.
+    partition: str | None = Field(default=None, max_length=500)
+    priority: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+
+
+class RerunIn(Body):
+    task: str | None = Field(
+        default=None,
+        description="re-run this task and its downstream; without it, re-run from failure",
+    )
+
+
+class MarkIn(Body):
+    state: Literal["succeeded", "failed"]
+
+
+class MoveIn(Body):
+    to: Literal["top", "bottom"]
+
+
+# -- pipelines ------------------------------------------------------------------------------
+
+
+class ScheduleOut(Record):
+    name: str
+    expression: str
+    tz: str
+    catchup: str
+    paused: bool
+    last_tick: datetime | None
+    next_tick: datetime | None
+
+
+class TriggerOut(BaseModel):
+    name: str
+    kind: str
+    paused: bool
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, t: TriggerView) -> TriggerOut:
+        detail = {k: v for k, v in t.detail.items() if k not in ("name", "kind")}
+        return cls(name=t.name, kind=t.kind, paused=t.paused, detail=detail)
+
+
+class PipelineOut(BaseModel):
+    name: str
+    description: str
+    tags: list[str]
+    paused: bool
+    next_run: datetime | None
+    last_run: RunBrief | None
+    recent_runs: list[RunBrief]
+    schedules: list[ScheduleOut]
+    triggers: list[TriggerOut]
+    partitioned: bool
+
+    @classmethod
+    def of(cls, p: PipelineOverview) -> PipelineOut:
+        return cls(
+            name=p.name,
+            description=p.description,
+            tags=list(p.tags),
+            paused=p.paused,
+            next_run=p.next_run,
+            last_run=None if p.last_run is None else RunBrief.of(p.last_run),
+            recent_runs=[RunBrief.of(r) for r in p.recent],
+            schedules=[ScheduleOut.of(s) for s in p.schedules],
+            triggers=[TriggerOut.of(t) for t in p.triggers],
+            partitioned=p.partitioned,
+        )
+
+
+class ParamOut(BaseModel):
+    name: str
+    type: str
+    required: bool
+    default: Any
+    json_schema: dict[str, Any]
+
+    @classmethod
+    def of(cls, p: ParamView) -> ParamOut:
+        return cls(
+            name=p.name, type=p.type, required=p.required, default=p.default, json_schema=p.schema
+        )
+
+
+class PartitionOut(Record):
+    key: str
+    state: str = Field(description='"never run" or the state of the newest run')
+    run_id: str | None
+
+
+class PipelineDetailOut(PipelineOut):
+    file: str
+    line: int
+    params: list[ParamOut]
+    nodes: list[NodeOut]
+    partitions: list[PartitionOut] | None
+    partitions_spec: dict[str, Any] | None
+    max_active_runs: int | None
+    priority: int
+
+    @classmethod
+    def of_detail(cls, d: PipelineDetail) -> PipelineDetailOut:
+        base = PipelineOut.of(d.overview).model_dump()
+        return cls(
+            **base,
+            file=d.file,
+            line=d.line,
+            params=[ParamOut.of(p) for p in d.params],
+            nodes=[NodeOut.of(n) for n in d.nodes],
+            partitions=None if d.partitions is None else [PartitionOut.of(p) for p in d.partitions],
+            partitions_spec=d.partitions_spec,
+            max_active_runs=d.max_active_runs,
+            priority=d.priority,
+        )
+
+
+class PausedOut(BaseModel):
+    pipeline: str
+    name: str | None
+    paused: bool
+
+
+# -- backfills, queue, health ---------------------------------------------------------------
+
+
+class BackfillIn(Body):
+    pipeline: str
+    partitions: list[str] = Field(default_factory=list, description="these partition keys")
+    start: str | None = Field(default=None, description="or a range: first partition key")
+    end: str | None = Field(default=None, description="last partition key (inclusive)")
+    all: bool = Field(default=False, description="also partitions that succeeded or run")
+    max_concurrent: int = Field(default=2, ge=1, le=1000)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BackfillOut(BaseModel):
+    id: str
+    pipeline: str
+    state: str
+    partitions: list[str]
+    total: int
+    done: int
+    launched: int
+    runs: dict[str, int]
+    max_concurrent: int
+    priority: int
+    params: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    message: str | None
+
+    @classmethod
+    def of(cls, b: BackfillView) -> BackfillOut:
+        r = b.record
+        return cls(
+            id=r.id,
+            pipeline=r.pipeline,
+            state=str(r.state),
+            partitions=list(r.keys),
+            total=b.total,
+            done=b.done,
+            launched=r.next_index,
+            runs=b.runs,
+            max_concurrent=r.max_concurrent,
+            priority=r.priority,
+            params=r.params,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            message=r.message,
+        )
+
+
+class DaemonOut(Record):
+    id: str
+    kind: str
+    host: str
+    pid: int
+    version: str
+    url: str | None
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    store: Literal["ok", "unreachable"]
+    store_error: str | None
+    scheduler_alive: bool
+    daemons: list[DaemonOut]
+    version: str
+
+    @classmethod
+    def of(cls, h: Health) -> HealthOut:
+        return cls(
+            status="ok" if h.ok else "degraded",
+            store="ok" if h.store_ok else "unreachable",
+            store_error=h.store_error,
+            scheduler_alive=h.scheduler_alive,
+            daemons=[DaemonOut.of(d) for d in h.daemons],
+            version=h.version,
+        )
+
+
+class HookOut(BaseModel):
+    run_id: str
+    created: bool
+    state: str

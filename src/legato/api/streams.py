@@ -1,0 +1,115 @@
+"""Server-sent event streams: a run's events as they are recorded, an attempt's log as it grows.
+
+Both poll the store or the log file a few times a second from the event loop (the reads run
+in worker threads): SQLite cannot notify, and a quarter second is below what a person watching
+a page notices. A stream ends once there is nothing more to come, or when the client leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from legato.api.context import ApiContext
+from legato.api.schemas import EventOut
+from legato.engine.states import TaskState
+
+POLL = 0.25  # seconds between looks at the store or the file
+KEEPALIVE = 15.0  # a comment line this often keeps proxies from closing an idle stream
+CHUNK = 64 * 1024  # most bytes of log sent in one message
+
+
+def sse(data: str, *, event: str | None = None, id: int | None = None) -> str:
+    """One server-sent event (``data`` must not hold newlines: send JSON)."""
+    head = (f"id: {id}\n" if id is not None else "") + (f"event: {event}\n" if event else "")
+    return f"{head}data: {data}\n\n"
+
+
+async def run_events(
+    ctx: ApiContext, run_id: str, after: int, request: Request
+) -> AsyncIterator[str]:
+    """The run's events after ``after``, then new ones as they come; ``end`` once finished."""
+    last = after
+    quiet = 0.0
+    while True:
+        events = await run_in_threadpool(ctx.catalog.events, run_id, last)
+        for e in events:
+            last = e.id
+            yield sse(EventOut.of(e).model_dump_json(), event="event", id=e.id)
+        if not events:
+            run = await run_in_threadpool(ctx.catalog.get_run, run_id)
+            if run.state.finished:
+                # Events of the finish are written with the state: none can follow.
+                tail = await run_in_threadpool(ctx.catalog.events, run_id, last)
+                for e in tail:
+                    last = e.id
+                    yield sse(EventOut.of(e).model_dump_json(), event="event", id=e.id)
+                yield sse(json.dumps({"state": str(run.state)}), event="end", id=last)
+                return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(POLL)
+        quiet = 0.0 if events else quiet + POLL
+        if quiet >= KEEPALIVE:
+            quiet = 0.0
+            yield ": keep-alive\n\n"
+
+
+async def attempt_log(
+    ctx: ApiContext,
+    run_id: str,
+    task_key: str,
+    attempt: int,
+    path: Path,
+    request: Request,
+    offset: int = 0,
+) -> AsyncIterator[str]:
+    """The log's text from byte ``offset``, then what is appended while the attempt runs."""
+    quiet = 0.0
+    while True:
+        text, offset = await run_in_threadpool(_read_from, path, offset)
+        if text:
+            quiet = 0.0
+            yield sse(json.dumps({"text": text}), event="log")
+            continue  # more may be waiting beyond one chunk
+        row = await run_in_threadpool(ctx.ws.store.get_task_run, run_id, task_key)
+        running = row.attempt == attempt and row.state == TaskState.RUNNING
+        if not running:
+            text, offset = await run_in_threadpool(_read_from, path, offset)
+            if text:
+                yield sse(json.dumps({"text": text}), event="log")
+                continue
+            yield sse(json.dumps({"attempt": attempt}), event="end")
+            return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(POLL)
+        quiet += POLL
+        if quiet >= KEEPALIVE:
+            quiet = 0.0
+            yield ": keep-alive\n\n"
+
+
+def _read_from(path: Path, offset: int) -> tuple[str, int]:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            data = f.read(CHUNK)
+    except FileNotFoundError:
+        return "", offset
+    if not data:
+        return "", offset
+    # Never split a UTF-8 sequence between two messages.
+    cut = len(data)
+    if len(data) == CHUNK:
+        while cut > 0 and (data[cut - 1] & 0xC0) == 0x80:
+            cut -= 1
+        if cut > 0 and data[cut - 1] >= 0xC0:
+            cut -= 1
+        cut = cut or len(data)
+    return data[:cut].decode("utf-8", errors="replace"), offset + cut

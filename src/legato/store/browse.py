@@ -1,0 +1,199 @@
+"""Store queries of browsing and operating: filtered run lists, recent runs per pipeline,
+marking a finished run's task, and daemon heartbeats. Mixed into
+:class:`legato.store.store.Store`; the same rules hold (aware UTC datetimes, ``now`` passed in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from legato.engine.states import (
+    RunState,
+    TaskState,
+    check_task_mark,
+    run_state_after_marks,
+)
+from legato.store import rows
+from legato.store.records import DaemonRecord, NewEvent, NotFound, RunRecord
+from legato.store.schema import daemons, events, runs, task_runs
+
+_r = runs.c
+_t = task_runs.c
+
+
+class BrowseStore:
+    """Reads for the runs list and pipeline pages, operator marks, heartbeats."""
+
+    _engine: Engine
+    _write: Engine
+
+    # -- runs lists --------------------------------------------------------------------------
+
+    def list_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        state: RunState | str | Collection[RunState | str] | None = None,
+        partition: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int | None = 50,
+        before_id: str | None = None,
+        backfill_id: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first, filtered; page with ``before_id=<last id of the previous page>``.
+
+        Run ids sort by creation time, so paging by id is stable while new runs arrive and
+        costs one index range scan however deep the page.
+        """
+        stmt = select(runs).order_by(_r.id.desc()).limit(limit)
+        if pipeline is not None:
+            stmt = stmt.where(_r.pipeline == pipeline)
+        if state is not None:
+            states = [state] if isinstance(state, str) else list(state)
+            stmt = stmt.where(_r.state.in_([RunState(s).value for s in states]))
+        if partition is not None:
+            stmt = stmt.where(_r.partition == partition)
+        if created_after is not None:
+            stmt = stmt.where(_r.created_at >= created_after)
+        if created_before is not None:
+            stmt = stmt.where(_r.created_at < created_before)
+        if before_id is not None:
+            stmt = stmt.where(_r.id < before_id)
+        if backfill_id is not None:
+            stmt = stmt.where(_r.backfill_id == backfill_id)
+        with self._engine.connect() as conn:
+            return [rows.run_from_row(r) for r in conn.execute(stmt)]
+
+    def run_last_event_id(self, run_id: str) -> int:
+        """The id of the run's newest event (0 if none): where a live view starts from."""
+        stmt = select(func.max(events.c.id)).where(events.c.run_id == run_id)
+        with self._engine.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
+    def recent_runs(
+        self, pipelines: Sequence[str], per_pipeline: int
+    ) -> dict[str, list[RunRecord]]:
+        """The newest ``per_pipeline`` runs of each pipeline, newest first."""
+        out: dict[str, list[RunRecord]] = {}
+        with self._engine.connect() as conn:
+            for name in pipelines:
+                stmt = (
+                    select(runs)
+                    .where(_r.pipeline == name)
+                    .order_by(_r.id.desc())
+                    .limit(per_pipeline)
+                )
+                out[name] = [rows.run_from_row(r) for r in conn.execute(stmt)]
+        return out
+
+    # -- operator marks ----------------------------------------------------------------------
+
+    def mark_task(
+        self, run_id: str, task_key: str, new: TaskState, now: datetime, message: str
+    ) -> RunRecord:
+        """Mark a task of a finished run as ``new``; the run's state follows its tasks.
+
+        Raises NotFound for an unknown task, and InvalidTransition when the run is not
+        finished or the mark does not fit the task's state (checked inside the transaction).
+        """
+        from legato.engine.states import InvalidTransition
+
+        with self._write.connect() as conn, conn.begin():
+            sel = select(runs).where(_r.id == run_id)
+            if conn.dialect.name == "postgresql":
+                sel = sel.with_for_update()
+            found = conn.execute(sel).first()
+            if found is None:
+                raise NotFound(f"no run {run_id!r}")
+            run = rows.run_from_row(found)
+            if not run.state.finished:
+                raise InvalidTransition(
+                    f"run {run.id} is {run.state}; tasks can be marked once it has finished"
+                )
+            tasks = {
+                r.task_key: r
+                for r in (
+                    rows.task_run_from_row(x)
+                    for x in conn.execute(select(task_runs).where(_t.run_id == run_id))
+                )
+            }
+            row = tasks.get(task_key)
+            if row is None:
+                raise NotFound(f"run {run_id!r} has no task {task_key!r}")
+            check_task_mark(row.state, new)
+            states = [new if k == task_key else r.state for k, r in tasks.items()]
+            run_state = run_state_after_marks(run.state, states)
+            error = f"marked failed: {message}" if new == TaskState.FAILED else None
+            conn.execute(
+                update(task_runs)
+                .where(_t.run_id == run_id, _t.task_key == task_key)
+                .values(state=new.value, error=error, finished_at=row.finished_at or now)
+            )
+            batch = [NewEvent(run_id, task_key, "task_state", row.state, new, now, message)]
+            if run_state != run.state:
+                conn.execute(
+                    update(runs)
+                    .where(_r.id == run_id)
+                    .values(
+                        state=run_state.value,
+                        error=None if run_state == RunState.SUCCEEDED else run.error or message,
+                    )
+                )
+                batch.append(
+                    NewEvent(run_id, None, "run_state", run.state, run_state, now, message)
+                )
+            conn.execute(
+                insert(events),
+                [
+                    {
+                        "run_id": e.run_id,
+                        "task_key": e.task_key,
+                        "kind": e.kind,
+                        "old_state": e.old_state,
+                        "new_state": e.new_state,
+                        "at": e.at,
+                        "message": e.message,
+                    }
+                    for e in batch
+                ],
+            )
+            return rows.run_from_row(conn.execute(select(runs).where(_r.id == run_id)).one())
+
+    # -- daemons -----------------------------------------------------------------------------
+
+    def beat(self, daemon: DaemonRecord) -> None:
+        """Record that ``daemon`` is alive as of ``daemon.heartbeat_at`` (insert or update)."""
+        with self._write.connect() as conn, conn.begin():
+            done = conn.execute(
+                update(daemons)
+                .where(daemons.c.id == daemon.id)
+                .values(heartbeat_at=daemon.heartbeat_at, url=daemon.url)
+            )
+            if done.rowcount == 0:
+                conn.execute(
+                    insert(daemons).values(
+                        id=daemon.id,
+                        kind=daemon.kind,
+                        host=daemon.host,
+                        pid=daemon.pid,
+                        version=daemon.version,
+                        url=daemon.url,
+                        started_at=daemon.started_at,
+                        heartbeat_at=daemon.heartbeat_at,
+                    )
+                )
+
+    def forget_daemon(self, daemon_id: str) -> None:
+        """Remove a daemon that stopped cleanly."""
+        with self._write.connect() as conn, conn.begin():
+            conn.execute(delete(daemons).where(daemons.c.id == daemon_id))
+
+    def daemons(self) -> list[DaemonRecord]:
+        """Every daemon that has beaten and not stopped cleanly, newest heartbeat first."""
+        stmt = select(daemons).order_by(daemons.c.heartbeat_at.desc())
+        with self._engine.connect() as conn:
+            return [DaemonRecord(*r) for r in conn.execute(stmt)]

@@ -1,0 +1,230 @@
+"""The web UI's routes: server-rendered pages over the same services as the API.
+
+Every page has its own URL (filters and selections are query parameters), so the browser's
+back button and bookmarks work. Actions are buttons whose script calls the JSON API; the run
+page follows the run's event stream and redraws its live part.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from legato.api.context import ApiContext
+from legato.api.errors import status_of
+from legato.engine.states import RunState
+from legato.services.errors import ServiceError
+from legato.store.records import StoreError
+from legato.web import views
+
+HERE = Path(__file__).parent
+STATES = [s.value for s in RunState]
+
+
+def _templates() -> Jinja2Templates:
+    t = Jinja2Templates(directory=str(HERE / "templates"))
+    t.env.globals.update(ago=views.ago, took=views.took, when=views.when, q=views.q)
+    t.env.trim_blocks = True
+    t.env.lstrip_blocks = True
+    return t
+
+
+def mount(app: FastAPI, ctx: ApiContext) -> None:
+    """Add the UI's pages and static files to ``app``."""
+    templates = _templates()
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    r = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+    def page(request: Request, name: str, code: int = 200, **values: Any) -> HTMLResponse:
+        now = ctx.ws.clock()
+        health = ctx.catalog.health()
+        return templates.TemplateResponse(
+            request,
+            name,
+            {"now": now, "health": health, "project": ctx.ws.config.name, **values},
+            status_code=code,
+        )
+
+    def failure(request: Request, exc: Exception) -> HTMLResponse:
+        status = status_of(exc)
+        return page(request, "error.html", status, message=str(exc), status=status)
+
+    @r.get("/")
+    def overview(request: Request) -> HTMLResponse:
+        return page(
+            request,
+            "pipelines.html",
+            pipelines=ctx.catalog.pipelines(),
+            errors=ctx.catalog.load_errors(),
+        )
+
+    @r.get("/pipelines/{name}")
+    def pipeline(request: Request, name: str) -> HTMLResponse:
+        try:
+            detail = ctx.catalog.pipeline(name)
+        except ServiceError as exc:
+            return failure(request, exc)
+        parts = ctx.ws.project.pipelines[detail.overview.name].automation.partitions
+        grid = None
+        if parts is not None and detail.partitions is not None:
+            grid = views.partition_grid(parts, detail.partitions)
+        return page(
+            request,
+            "pipeline.html",
+            p=detail,
+            dag=views.pipeline_dag(detail.nodes),
+            grid=grid,
+            backfills=ctx.auto.backfills(pipeline=detail.overview.name)[:10],
+        )
+
+    @r.get("/pipelines/{name}/launch")
+    def launch(request: Request, name: str, partition: str | None = None) -> HTMLResponse:
+        try:
+            detail = ctx.catalog.pipeline(name)
+        except ServiceError as exc:
+            return failure(request, exc)
+        keys = [v.key for v in detail.partitions or ()]
+        return page(
+            request,
+            "launch.html",
+            p=detail,
+            fields=[views.form_field(x) for x in detail.params],
+            partition=partition or (keys[-1] if keys else ""),
+            keys=keys[-500:],
+        )
+
+    @r.get("/runs")
+    def runs(
+        request: Request,
+        pipeline: str | None = None,
+        state: Annotated[list[str], Query()] = [],  # noqa: B006
+        partition: str | None = None,
+        created_after: str | None = None,
+        created_before: str | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> HTMLResponse:
+        chosen = [s for s in state if s]
+        filters: dict[str, Any] = {
+            "pipeline": pipeline or "",
+            "state": chosen,
+            "partition": partition or "",
+            "created_after": created_after or "",
+            "created_before": created_before or "",
+            "limit": limit,
+        }
+        try:
+            found = ctx.catalog.runs(
+                pipeline=pipeline or None,
+                states=chosen,
+                partition=partition or None,
+                created_after=_when(created_after, "created_after"),
+                created_before=_when(created_before, "created_before"),
+                cursor=cursor or None,
+                limit=limit,
+            )
+        except ServiceError as exc:
+            return failure(request, exc)
+        kept = [(k, v) for k, v in filters.items() if k != "state" and v and k != "limit"]
+        kept += [("state", s) for s in chosen]
+        if limit != 50:
+            kept.append(("limit", str(limit)))
+        older = None
+        if found.next_cursor:
+            older = "/runs?" + urlencode([*kept, ("cursor", found.next_cursor)])
+        return page(
+            request,
+            "runs.html",
+            page_=found,
+            filters=filters,
+            pipelines=sorted(ctx.ws.project.pipelines),
+            states=STATES,
+            newest_url=("/runs?" + urlencode(kept)) if cursor else None,
+            older_url=older,
+        )
+
+    def run_parts(run_id: str, task: str | None, attempt: int | None) -> dict[str, Any]:
+        detail = ctx.catalog.run(run_id)
+        now = ctx.ws.clock()
+        chosen = task if task is not None else views.choose_task(detail)
+        entries = ctx.ws.logs(run_id, chosen) if chosen is not None else []
+        failed = any(t.state in ("failed", "upstream_failed", "canceled") for t in detail.tasks)
+        return {
+            "d": detail,
+            "dag": views.run_dag(detail, chosen),
+            "gantt": views.run_gantt(detail, now),
+            "log": views.log_panel(detail, entries, chosen, attempt),
+            "can_rerun_failed": detail.run.state.finished and failed,
+        }
+
+    @r.get("/runs/{run_id}")
+    def run(
+        request: Request, run_id: str, task: str | None = None, attempt: int | None = None
+    ) -> HTMLResponse:
+        return run_page(request, "run.html", run_id, task, attempt)
+
+    @r.get("/runs/{run_id}/live")
+    def run_live(
+        request: Request, run_id: str, task: str | None = None, attempt: int | None = None
+    ) -> HTMLResponse:
+        # The live part alone, for the run page's script to swap in.
+        return run_page(request, "run_live.html", run_id, task, attempt)
+
+    def run_page(
+        request: Request, template: str, run_id: str, task: str | None, attempt: int | None
+    ) -> HTMLResponse:
+        try:
+            parts = run_parts(run_id, task, attempt)
+        except (ServiceError, StoreError) as exc:
+            return failure(request, exc)
+        return page(request, template, **parts)
+
+    @r.get("/backfills")
+    def backfills(request: Request, pipeline: str | None = None) -> HTMLResponse:
+        return page(
+            request, "backfills.html", backfills=ctx.auto.backfills(pipeline=pipeline or None)
+        )
+
+    @r.get("/backfills/{backfill_id}")
+    def backfill(request: Request, backfill_id: str) -> HTMLResponse:
+        try:
+            view = ctx.auto.backfill(backfill_id)
+        except ServiceError as exc:
+            return failure(request, exc)
+        found = ctx.ws.store.list_runs(backfill_id=view.record.id, limit=None)
+        by_key = {}
+        for run_ in reversed(found):  # oldest first: the newest run of a key wins
+            by_key[run_.partition] = run_
+        return page(request, "backfill.html", b=view, runs=by_key)
+
+    @r.get("/queue")
+    def queue(request: Request) -> HTMLResponse:
+        return page(request, "queue.html", queued=ctx.auto.queue())
+
+    app.include_router(r)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found_page(request: Request, exc: StarletteHTTPException) -> Any:
+        from fastapi.exception_handlers import http_exception_handler
+
+        if request.url.path.startswith("/api/") or exc.status_code != 404:
+            return await http_exception_handler(request, exc)
+        return page(request, "error.html", 404, message="There is no such page.", status=404)
+
+
+def _when(text: str | None, field: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise ServiceError(f"{field}: {text!r} is not a date and time", field) from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)

@@ -1,0 +1,303 @@
+// Legato's own script for its server-rendered pages: action buttons that call the JSON API,
+// the run page's live updates (server-sent events), the partitions grid selection and the
+// run launcher. No framework: every page works from its HTML and this file.
+"use strict";
+
+function flash(message) {
+  const box = document.getElementById("flash");
+  if (!box) return;
+  box.textContent = message;
+  box.hidden = false;
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => { box.hidden = true; }, 8000);
+}
+
+async function callApi(url, body) {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Accept": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
+  if (!res.ok) {
+    const err = new Error((data && data.error) || `${res.status} ${res.statusText}`);
+    err.field = data && data.field;
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+// -- buttons: <button data-post="/api/v1/..." data-body='{}' data-confirm="..." data-then="reload|run">
+
+document.addEventListener("click", async (ev) => {
+  const button = ev.target.closest("button[data-post]");
+  if (!button) return;
+  ev.preventDefault();
+  if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+  button.disabled = true;
+  try {
+    const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
+    const data = await callApi(button.dataset.post, body);
+    const then = button.dataset.then || "reload";
+    if (then === "run" && data && data.id) {
+      window.location.assign(`/runs/${data.id}`);
+    } else if (then === "reload") {
+      if (document.getElementById("live")) { await Live.refresh(); } else { window.location.reload(); }
+    }
+  } catch (err) {
+    flash(err.message);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// -- the pipelines overview: schedule on/off toggles
+
+document.addEventListener("change", async (ev) => {
+  const box = ev.target.closest("input.pause-toggle");
+  if (!box) return;
+  const url = box.checked ? box.dataset.on : box.dataset.off;
+  try {
+    await callApi(url);
+    const label = box.parentElement.querySelector("span");
+    if (label) label.textContent = box.checked ? "on" : "paused";
+  } catch (err) {
+    box.checked = !box.checked;
+    flash(err.message);
+  }
+});
+
+// -- the run page: redraw the live part on every event of the run
+
+const Live = {
+  root: null,
+  source: null,
+  pending: null,
+  logSource: null,
+
+  start() {
+    this.root = document.getElementById("live");
+    if (!this.root) return;
+    this.followLog();
+    if (this.root.dataset.finished === "true") return;
+    const run = this.root.dataset.run;
+    const after = this.root.dataset.lastEvent || "0";
+    this.source = new EventSource(`/api/v1/runs/${run}/events/stream?after=${after}`);
+    this.source.addEventListener("event", () => this.soon());
+    this.source.addEventListener("end", () => { this.source.close(); this.refresh(); });
+    // Ticking durations of running tasks and the Gantt's "now".
+    this.clock = setInterval(() => { if (this.root.dataset.finished !== "true") this.soon(); }, 5000);
+  },
+
+  soon() {
+    if (this.pending) return;
+    this.pending = setTimeout(() => { this.pending = null; this.refresh(); }, 150);
+  },
+
+  async refresh() {
+    const root = this.root;
+    const params = new URLSearchParams(window.location.search);
+    const res = await fetch(`/runs/${root.dataset.run}/live?${params.toString()}`);
+    if (!res.ok) return;
+    const html = await res.text();
+    const oldLog = root.querySelector("pre.log");
+    const scroll = window.scrollY;
+    root.innerHTML = html;
+    const newLog = root.querySelector("pre.log");
+    // Keep the log already streaming: its text is newer than the redraw's.
+    if (oldLog && newLog && oldLog.dataset.key === newLog.dataset.key && this.logSource) {
+      newLog.replaceWith(oldLog);
+      if (!newLog.dataset.stream) oldLog.removeAttribute("data-stream");
+    } else {
+      this.followLog();
+    }
+    window.scrollTo(0, scroll);
+    const state = root.querySelector(".head h1 .badge");
+    const finished = state && ["succeeded", "failed", "canceled"].some((s) => state.classList.contains(`state-${s}`));
+    root.dataset.finished = finished ? "true" : "false";
+    if (finished) {
+      clearInterval(this.clock);
+      if (this.source) this.source.close();
+    }
+  },
+
+  followLog() {
+    const pre = this.root.querySelector("pre.log[data-stream]");
+    if (this.logSource) { this.logSource.close(); this.logSource = null; }
+    if (!pre) return;
+    const src = new EventSource(pre.dataset.stream);
+    this.logSource = src;
+    src.addEventListener("log", (ev) => {
+      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      pre.append(JSON.parse(ev.data).text);
+      if (atBottom) pre.scrollTop = pre.scrollHeight;
+    });
+    src.addEventListener("end", () => { src.close(); if (this.logSource === src) this.logSource = null; });
+  },
+};
+
+// -- the partitions grid: click, shift-click and drag to select; then backfill
+
+const Grid = {
+  start() {
+    const section = document.getElementById("partitions");
+    if (!section) return;
+    this.cells = Array.from(section.querySelectorAll(".cell[data-key]"));
+    this.form = section.querySelector("form.backfill-form");
+    this.anchor = null;
+    this.dragging = false;
+    this.mode = true;
+    this.from = null;
+    this.before = null;
+    section.addEventListener("mousedown", (ev) => this.down(ev));
+    section.addEventListener("mouseover", (ev) => this.over(ev));
+    document.addEventListener("mouseup", () => { this.dragging = false; });
+    section.addEventListener("keydown", (ev) => {
+      const cell = ev.target.closest(".cell[data-key]");
+      if (cell && (ev.key === " " || ev.key === "Enter")) { ev.preventDefault(); this.toggle(cell, ev.shiftKey); }
+    });
+    this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.submit(); });
+    section.querySelector(".clear-selection").addEventListener("click", () => {
+      this.cells.forEach((c) => this.set(c, false));
+      this.update();
+    });
+    this.update();
+  },
+
+  set(cell, on) {
+    cell.classList.toggle("selected", on);
+    cell.setAttribute("aria-selected", on ? "true" : "false");
+  },
+
+  toggle(cell, extend) {
+    const i = this.cells.indexOf(cell);
+    if (extend && this.anchor !== null) {
+      const [a, b] = [Math.min(this.anchor, i), Math.max(this.anchor, i)];
+      for (let k = a; k <= b; k++) this.set(this.cells[k], true);
+    } else {
+      this.set(cell, !cell.classList.contains("selected"));
+      this.anchor = i;
+    }
+    this.update();
+  },
+
+  down(ev) {
+    const cell = ev.target.closest(".cell[data-key]");
+    if (!cell || ev.button !== 0) return;
+    ev.preventDefault();
+    if (ev.shiftKey) { this.toggle(cell, true); return; }
+    this.dragging = true;
+    this.from = this.cells.indexOf(cell);
+    this.mode = !cell.classList.contains("selected");
+    this.before = this.cells.map((c) => c.classList.contains("selected"));
+    this.anchor = this.from;
+    this.paint(this.from);
+  },
+
+  over(ev) {
+    if (!this.dragging) return;
+    const cell = ev.target.closest(".cell[data-key]");
+    if (cell) this.paint(this.cells.indexOf(cell));
+  },
+
+  paint(to) {
+    const [a, b] = [Math.min(this.from, to), Math.max(this.from, to)];
+    this.cells.forEach((c, k) => this.set(c, k >= a && k <= b ? this.mode : this.before[k]));
+    this.update();
+  },
+
+  selected() {
+    return this.cells.filter((c) => c.classList.contains("selected")).map((c) => c.dataset.key);
+  },
+
+  update() {
+    const keys = this.selected();
+    const label = this.form.querySelector(".selected-count");
+    if (keys.length === 0) label.textContent = "No partition selected";
+    else if (keys.length === 1) label.textContent = `1 partition selected: ${keys[0]}`;
+    else label.textContent = `${keys.length} partitions selected: ${keys[0]} … ${keys[keys.length - 1]}`;
+    this.form.querySelector("button[type=submit]").disabled = keys.length === 0;
+    this.form.querySelector("button[type=submit]").textContent =
+      keys.length ? `Backfill ${keys.length} partition${keys.length > 1 ? "s" : ""}` : "Backfill";
+  },
+
+  async submit() {
+    const f = this.form;
+    const body = {
+      pipeline: f.dataset.pipeline,
+      partitions: this.selected(),
+      all: f.elements.all.checked,
+      max_concurrent: parseInt(f.elements.max_concurrent.value || "2", 10),
+    };
+    try {
+      const b = await callApi("/api/v1/backfills", body);
+      window.location.assign(`/backfills/${b.id}`);
+    } catch (err) {
+      flash(err.message);
+    }
+  },
+};
+
+// -- the run launcher: typed values from the generated form, errors shown at their field
+
+const Launcher = {
+  start() {
+    this.form = document.getElementById("launch");
+    if (!this.form) return;
+    this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.submit(); });
+  },
+
+  value(field) {
+    const widget = field.dataset.widget;
+    const input = field.querySelector("input, select, textarea");
+    if (widget === "checkbox") return input.checked;
+    const raw = input.value;
+    if (raw === "") return undefined;
+    if (widget === "number" || widget === "integer") return Number(raw);
+    if (widget === "json") return JSON.parse(raw);
+    return raw;
+  },
+
+  async submit() {
+    const f = this.form;
+    f.querySelectorAll(".field-error, .form-error").forEach((e) => { e.hidden = true; });
+    const body = { params: {} };
+    for (const field of f.querySelectorAll(".field[data-field]")) {
+      const name = field.dataset.field;
+      let v;
+      try {
+        v = name === "partition" ? field.querySelector("input").value || undefined : this.value(field);
+      } catch (e) {
+        this.show(name, `not valid JSON: ${e.message}`);
+        return;
+      }
+      if (v === undefined) continue;
+      if (name === "partition") body.partition = v; else body.params[name] = v;
+    }
+    const button = f.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const run = await callApi(`/api/v1/pipelines/${encodeURIComponent(f.dataset.pipeline)}/runs`, body);
+      window.location.assign(`/runs/${run.id}`);
+    } catch (err) {
+      this.show(err.field, err.message);
+    } finally {
+      button.disabled = false;
+    }
+  },
+
+  show(fieldName, message) {
+    const field = fieldName && this.form.querySelector(`.field[data-field="${CSS.escape(fieldName)}"] .field-error`);
+    const box = field || this.form.querySelector(".form-error");
+    box.textContent = message;
+    box.hidden = false;
+  },
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  Live.start();
+  Grid.start();
+  Launcher.start();
+});

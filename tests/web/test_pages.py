@@ -1,0 +1,163 @@
+"""The web UI's pages, rendered by the real app over a real project and store."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from legato.services.runs import Workspace
+from tests.helpers import make_project
+
+CODE = '''
+import datetime
+from typing import Literal
+from legato import pipeline, task
+from legato.partitions import daily, multi, static
+
+@task
+def extract(limit: int) -> list[int]:
+    print("extracting", limit)
+    return list(range(limit))
+
+@task
+def load(rows: list[int], mode: str) -> int:
+    if mode == "boom":
+        raise ValueError("load refused the rows")
+    return len(rows)
+
+@pipeline
+def etl(limit: int = 3, mode: Literal["append", "replace", "boom"] = "append",
+        day: datetime.date | None = None, verbose: bool = False, tags: list[str] = []):
+    load(extract(limit), mode)
+
+@task
+def one() -> int:
+    return 1
+
+@pipeline(partitions=multi(date=daily("2024-01-01", end="2024-01-04"),
+                           region=static(["eu", "us"])))
+def regional():
+    one()
+'''
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    with Workspace(make_project(tmp_path / "proj", CODE, workers=1)) as w:
+        yield w
+
+
+@pytest.fixture
+def client(ws: Workspace) -> TestClient:
+    from legato.api.app import create_app
+
+    return TestClient(create_app(ws))
+
+
+def test_overview_lists_pipelines_with_recent_runs(ws: Workspace, client: TestClient) -> None:
+    ok = ws.run_pipeline("etl")
+    bad = ws.run_pipeline("etl", {"mode": "boom"})
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.text
+    assert 'href="/pipelines/etl"' in html and 'href="/pipelines/regional"' in html
+    strip = html[html.index('data-pipeline="etl"') :]
+    strip = strip[: strip.index("</tr>")]
+    # Oldest to newest, left to right, each a link coloured by its state.
+    assert re.findall(r'class="tick state-(\w+)" href="/runs/(\w+)"', strip) == [
+        ("succeeded", ok.id),
+        ("failed", bad.id),
+    ]
+    assert "No scheduler is running" in html
+
+
+def test_pipeline_page_draws_the_dag_and_the_partitions_grid(client: TestClient) -> None:
+    html = client.get("/pipelines/regional").text
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="dag"' in html
+    assert 'data-task="one"' in html
+    # Two rows (regions), one cell per day, every cell never run.
+    rows = re.findall(r'<span class="grid-label">(\w+)</span>', html)
+    assert rows == ["eu", "us"]
+    cells = re.findall(r'class="cell state-never_run" data-key="([^"]+)"', html)
+    assert len(cells) == 6 and "2024-01-03|us" in cells  # the end is exclusive
+    etl = client.get("/pipelines/etl").text
+    assert 'data-task="extract"' in etl and 'data-task="load"' in etl
+    assert "backfill-form" not in etl  # not partitioned: no grid
+
+
+def test_launcher_form_follows_the_param_types(client: TestClient) -> None:
+    html = client.get("/pipelines/etl/launch").text
+
+    def widget(name: str) -> str:
+        m = re.search(rf'data-field="{name}" data-widget="(\w+)"', html)
+        assert m, name
+        return m.group(1)
+
+    assert widget("limit") == "integer"
+    assert widget("mode") == "select"
+    assert widget("day") == "date"
+    assert widget("verbose") == "checkbox"
+    assert widget("tags") == "json"
+    assert re.search(r'<option value="replace"\s*>replace</option>', html)
+    assert 'id="f-limit" type="number" step="1" name="limit" value="3"' in html
+    regional = client.get("/pipelines/regional/launch").text
+    assert 'name="partition"' in regional and '<option value="2024-01-03|us">' in regional
+
+
+def test_run_page_shows_the_failed_task_log_and_actions(ws: Workspace, client: TestClient) -> None:
+    run = ws.run_pipeline("etl", {"mode": "boom", "limit": 2})
+    html = client.get(f"/runs/{run.id}").text
+    assert 'data-finished="true"' in html
+    assert 'class="node state-failed" data-task="load"' in html
+    assert 'class="node state-succeeded" data-task="extract"' in html
+    assert 'class="bar outcome-failed"' in html  # the Gantt
+    # The failed task's log is shown first, with its error.
+    assert 'data-key="load/1"' in html
+    assert "load refused the rows" in html
+    assert f'data-post="/api/v1/runs/{run.id}/rerun"' in html
+    assert "Cancel run" not in html
+    extract_log = client.get(f"/runs/{run.id}?task=extract").text
+    assert "extracting 2" in extract_log
+    live = client.get(f"/runs/{run.id}/live").text
+    assert "<html" not in live and 'class="node state-failed" data-task="load"' in live
+
+
+def test_runs_list_filters_and_pages_by_url(ws: Workspace, client: TestClient) -> None:
+    made = [ws.create_run("etl", {"limit": i}) for i in range(5)]
+    first = client.get("/runs?pipeline=etl&state=queued&limit=2").text
+    shown = re.findall(r'<a class="mono" href="/runs/(\w+)">', first)
+    assert shown == [made[4].id, made[3].id]
+    older = re.search(r'<a class="button next" href="([^"]+)"', first)
+    assert older is not None
+    url = older.group(1).replace("&amp;", "&")
+    assert "pipeline=etl" in url and "state=queued" in url and "limit=2" in url
+    second = client.get(url).text
+    assert re.findall(r'<a class="mono" href="/runs/(\w+)">', second) == [made[2].id, made[1].id]
+    assert client.get("/runs?state=failed").text.count('<a class="mono" href="/runs/') == 0
+
+
+def test_unknown_things_are_404_pages(client: TestClient) -> None:
+    for path in ("/pipelines/nope", "/runs/nope", "/backfills/nope", "/no/such/page"):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert "<h1>Not found</h1>" in page.text
+    assert client.get("/api/v1/nope").json() == {"detail": "Not Found"}
+
+
+def test_backfill_and_queue_pages(ws: Workspace, client: TestClient) -> None:
+    from legato.services.automation import Automation
+
+    b = Automation(ws).create_backfill("regional", keys=["2024-01-01|eu", "2024-01-02|us"])
+    html = client.get("/backfills").text
+    assert f'href="/backfills/{b.id}"' in html and "0/2" in html
+    detail = client.get(f"/backfills/{b.id}").text
+    assert "2024-01-02|us" in detail and "not started" in detail
+    queued = ws.create_run("etl")
+    q = client.get("/queue").text
+    assert f'data-run="{queued.id}"' in q and '"to": "top"' in q
+    assert client.get("/static/legato.js").status_code == 200
+    assert client.get("/static/legato.css").status_code == 200
