@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,7 +128,10 @@ def test_run_page_shows_the_failed_task_log_and_actions(ws: Workspace, client: T
 
 
 def test_runs_list_filters_and_pages_by_url(ws: Workspace, client: TestClient) -> None:
-    made = [ws.create_run("etl", {"limit": i}) for i in range(5)]
+    made = []
+    for i in range(5):
+        made.append(ws.create_run("etl", {"limit": i}))
+        time.sleep(0.002)  # run ids order runs by creation time to the millisecond
     first = client.get("/runs?pipeline=etl&state=queued&limit=2").text
     shown = re.findall(r'<a class="mono" href="/runs/(\w+)">', first)
     assert shown == [made[4].id, made[3].id]
