@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install Legato into .venv and run the retail-orders example on the embedded default
-# (SQLite store, local process pool), then show what the run recorded.
+# Install Legato into .venv, run the retail-orders example once on the embedded default
+# (SQLite store, local process pool), show what the run recorded, then serve the example with
+# `legato up`: scheduler, triggers and the web UI at http://127.0.0.1:8765/ (Ctrl-C stops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -9,3 +10,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 legato pipelines --project examples/retail_orders
 legato run daily_sales --project examples/retail_orders
 legato runs --project examples/retail_orders --limit 5
+echo
+echo "Starting legato up: open http://127.0.0.1:8765/ in a browser; Ctrl-C stops."
+exec legato up --project examples/retail_orders
