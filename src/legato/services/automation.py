@@ -223,8 +223,12 @@ class Automation:
 
     def triggers(self) -> list[TriggerView]:
         """Every trigger of every pipeline, with its state (webhook tokens included)."""
-        self.ensure_triggers()
         states = self.store.trigger_states()
+        pipes = self.ws.project.pipelines.values()
+        if any((p.name, t.name) not in states for p in pipes for t in p.automation.triggers):
+            # Only then a write: pages read this on every view.
+            self.ensure_triggers()
+            states = self.store.trigger_states()
         out = []
         for pipe in sorted(self.ws.project.pipelines.values(), key=lambda p: p.name):
             for trig in pipe.automation.triggers:
