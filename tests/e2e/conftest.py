@@ -39,3 +39,12 @@ def store_of() -> Iterator[Callable[[Path], Store]]:
     yield get
     for ws in opened.values():
         ws.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test (``item.rep_call``): fixtures tearing down can
+    see whether the test failed (the browser tests then save a screenshot, FAILED.png)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)

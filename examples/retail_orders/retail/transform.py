@@ -108,7 +108,8 @@ def aggregate_daily_sales(orders: pd.DataFrame, min_amount: float = 0.0) -> pd.D
     Orders below ``min_amount`` (in their own currency) are left out.
     """
     counted = orders[orders["amount"] >= min_amount]
-    revenue = counted["amount"] * counted["currency"].map(EUR_PER_UNIT)
+    # astype: an empty selection maps to an object column, which cannot multiply.
+    revenue = counted["amount"] * counted["currency"].map(EUR_PER_UNIT).astype("float64")
     daily = (
         counted.assign(revenue_eur=revenue)
         .groupby(["sales_day", "country"], as_index=False)

@@ -159,6 +159,7 @@ def mount(app: FastAPI, ctx: ApiContext) -> None:
         failed = any(t.state in ("failed", "upstream_failed", "canceled") for t in detail.tasks)
         return {
             "d": detail,
+            "tasks": views.graph_order(detail),
             "dag": views.run_dag(detail, chosen),
             "gantt": views.run_gantt(detail, now),
             "log": views.log_panel(detail, entries, chosen, attempt),

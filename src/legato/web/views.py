@@ -137,6 +137,19 @@ def run_gantt(detail: RunDetail, now: datetime) -> str:
     )
 
 
+def graph_order(detail: RunDetail) -> list[TaskRunRecord]:
+    """The run's task runs in the graph's order, each mapped node followed by its elements."""
+    rank = {n.id: i for i, n in enumerate(detail.nodes)}
+    return sorted(
+        detail.tasks,
+        key=lambda t: (
+            rank.get(t.node, len(rank)),
+            t.node,
+            -1 if t.map_index is None else t.map_index,
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class AttemptTab:
     """One attempt of the selected task, as a tab of the log panel."""

@@ -99,9 +99,14 @@ const Live = {
   async refresh() {
     const root = this.root;
     const params = new URLSearchParams(window.location.search);
-    const res = await fetch(`/runs/${root.dataset.run}/live?${params.toString()}`);
-    if (!res.ok) return;
-    const html = await res.text();
+    let html;
+    try {
+      const res = await fetch(`/runs/${root.dataset.run}/live?${params.toString()}`);
+      if (!res.ok) return;
+      html = await res.text();
+    } catch (err) {
+      return;  // the server is away for a moment: the next event or tick tries again
+    }
     const oldLog = root.querySelector("pre.log");
     const scroll = window.scrollY;
     root.innerHTML = html;

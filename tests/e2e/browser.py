@@ -1,0 +1,94 @@
+"""Helpers of the browser tests: Chromium through Playwright, screenshots, `legato up` URLs.
+
+``launch_chromium(p)``
+    Debian's Chromium (``/usr/bin/chromium``) started headless by Playwright. Missing: the
+    test is skipped, or fails when the environment variable ``CI`` is ``"true"``.
+``Shots(folder)``
+    ``shots(page, "label")`` saves a full-page screenshot as ``NN-label.png`` in ``folder``
+    (``<repo>/test-artifacts/screenshots/<test name>/``), numbered in the order taken.
+``web_url(daemon)``
+    The web UI's base URL that ``legato up`` printed ("web UI at http://...:PORT/").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright, ViewportSize
+
+    from tests.helpers import DaemonProcess
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+
+
+def require_chromium() -> Path:
+    """The Chromium binary; missing: skip, or fail when CI=true."""
+    if not CHROMIUM.exists():
+        reason = f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+def launch_chromium(p: Playwright) -> Browser:
+    """Headless Chromium for the tests (see ``require_chromium``)."""
+    return p.chromium.launch(executable_path=str(require_chromium()), args=CHROMIUM_ARGS)
+
+
+def safe_name(text: str) -> str:
+    """A file or folder name made of ``text`` (test ids hold brackets and slashes)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "test"
+
+
+class Shots:
+    """Numbered full-page screenshots of one test, in a folder emptied when it starts."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def __call__(self, page: Page, label: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{safe_name(label)}.png"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def failed(self, page: Page) -> Path | None:
+        """``FAILED.png``: what the page showed when the test failed (None if it cannot)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / "FAILED.png"
+        try:
+            page.screenshot(path=str(path), full_page=True, timeout=10_000)
+        except Exception:  # a crashed or closed page: nothing to show
+            return None
+        return path
+
+
+def web_url(daemon: DaemonProcess, timeout: float = 30.0) -> str:
+    """Wait until ``legato up`` prints where its web UI is; that URL without the last slash."""
+    daemon.wait_output("web UI at", timeout=timeout)
+    found = re.search(r"web UI at (http://\S+?)/?\s", daemon.output())
+    assert found, daemon.output()
+    return found.group(1)
