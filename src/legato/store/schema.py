@@ -105,11 +105,13 @@ runs = Table(
     Index("ix_runs_state_priority_queue_position", "state", "priority", "queue_position"),
     Index("ix_runs_pipeline_partition", "pipeline", "partition"),
     Index("ix_runs_backfill_id", "backfill_id"),
-    Index("ix_runs_state", "state"),
     Index("ix_runs_created_at", "created_at"),
     # The runs list pages newest first by id within a pipeline or a state (API and UI).
     Index("ix_runs_pipeline_id", "pipeline", "id"),
     Index("ix_runs_state_id", "state", "id"),
+    # ... and within a pipeline and a state, or a partition (bench/api.py).
+    Index("ix_runs_pipeline_state_id", "pipeline", "state", "id"),
+    Index("ix_runs_partition_id", "partition", "id"),
 )
 
 task_runs = Table(

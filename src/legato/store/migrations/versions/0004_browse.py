@@ -19,6 +19,9 @@ depends_on: str | None = None
 def upgrade() -> None:
     op.create_index("ix_runs_pipeline_id", "runs", ["pipeline", "id"])
     op.create_index("ix_runs_state_id", "runs", ["state", "id"])
+    op.drop_index("ix_runs_state", table_name="runs")  # (state, id) serves it
+    op.create_index("ix_runs_pipeline_state_id", "runs", ["pipeline", "state", "id"])
+    op.create_index("ix_runs_partition_id", "runs", ["partition", "id"])
     op.create_table(
         "daemons",
         sa.Column("id", sa.String(), nullable=False),
@@ -35,5 +38,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("daemons")
+    op.drop_index("ix_runs_partition_id", table_name="runs")
+    op.drop_index("ix_runs_pipeline_state_id", table_name="runs")
+    op.create_index("ix_runs_state", "runs", ["state"])
     op.drop_index("ix_runs_state_id", table_name="runs")
     op.drop_index("ix_runs_pipeline_id", table_name="runs")
