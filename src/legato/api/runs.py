@@ -31,8 +31,10 @@ _SSE: dict[int | str, dict[str, Any]] = {
 
 def _utc(t: datetime | None, field: str) -> datetime | None:
     # A time without an offset is taken as UTC, as everywhere else in Legato.
-    if t is None or t.tzinfo is None:
-        return None if t is None else t.replace(tzinfo=UTC)
+    if t is None:
+        return None
+    if t.tzinfo is None:
+        return t.replace(tzinfo=UTC)
     try:
         return t.astimezone(UTC)  # what the store does: it may leave datetime's range
     except OverflowError:

@@ -98,6 +98,8 @@ async def attempt_log(
 def _read_from(path: Path, offset: int) -> tuple[str, int]:
     try:
         with path.open("rb") as f:
+            if offset >= path.stat().st_size:
+                return "", offset  # nothing there yet (seeking that far may even fail)
             f.seek(offset)
             data = f.read(CHUNK)
     except FileNotFoundError:

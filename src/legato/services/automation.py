@@ -334,7 +334,7 @@ class Automation:
             raise ServiceError(str(exc), exc.field) from None
         prio = pipe.automation.priority + BACKFILL_PRIORITY_OFFSET if priority is None else priority
         record = BackfillRecord(
-            id="bf" + new_run_id(now)[:14],
+            id="bf" + new_run_id(now),
             pipeline=pipe.name,
             state=BackfillState.RUNNING,
             keys=tuple(dict.fromkeys(chosen)),

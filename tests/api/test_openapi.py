@@ -1,0 +1,69 @@
+"""The OpenAPI document: served, complete, every route under /api/v1."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+
+EXPECTED = {
+    ("get", "/api/v1/pipelines"),
+    ("get", "/api/v1/pipelines/{pipeline}"),
+    ("get", "/api/v1/pipelines/{pipeline}/partitions"),
+    ("post", "/api/v1/pipelines/{pipeline}/runs"),
+    ("post", "/api/v1/pipelines/{pipeline}/schedules/pause"),
+    ("post", "/api/v1/pipelines/{pipeline}/schedules/unpause"),
+    ("post", "/api/v1/pipelines/{pipeline}/schedules/{name}/pause"),
+    ("post", "/api/v1/pipelines/{pipeline}/schedules/{name}/unpause"),
+    ("post", "/api/v1/pipelines/{pipeline}/triggers/{name}/pause"),
+    ("post", "/api/v1/pipelines/{pipeline}/triggers/{name}/unpause"),
+    ("get", "/api/v1/runs"),
+    ("get", "/api/v1/runs/{run_id}"),
+    ("get", "/api/v1/runs/{run_id}/events"),
+    ("get", "/api/v1/runs/{run_id}/events/stream"),
+    ("get", "/api/v1/runs/{run_id}/tasks/{task_key}/attempts/{attempt}/log"),
+    ("get", "/api/v1/runs/{run_id}/tasks/{task_key}/attempts/{attempt}/log/stream"),
+    ("post", "/api/v1/runs/{run_id}/cancel"),
+    ("post", "/api/v1/runs/{run_id}/rerun"),
+    ("post", "/api/v1/runs/{run_id}/tasks/{task_key}/mark"),
+    ("get", "/api/v1/backfills"),
+    ("post", "/api/v1/backfills"),
+    ("get", "/api/v1/backfills/{backfill_id}"),
+    ("post", "/api/v1/backfills/{backfill_id}/pause"),
+    ("post", "/api/v1/backfills/{backfill_id}/resume"),
+    ("post", "/api/v1/backfills/{backfill_id}/cancel"),
+    ("get", "/api/v1/queue"),
+    ("post", "/api/v1/queue/{run_id}/move"),
+    ("get", "/api/v1/health"),
+    ("post", "/api/v1/hooks/{pipeline}/{trigger}"),
+}
+
+
+def test_openapi_document_lists_every_route_under_api_v1(api: Api) -> None:
+    r = api.client.get("/api/v1/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["openapi"].startswith("3.")
+    assert doc["info"]["title"] == "Legato" and doc["info"]["version"] == "0.1.0"
+    ops = {(m, p) for p, item in doc["paths"].items() for m in item}
+    assert ops == EXPECTED
+    assert all(p.startswith("/api/v1/") for p in doc["paths"])
+    # The routes answer under /api/v1 only.
+    assert api.client.get("/api/v1/pipelines").status_code == 200
+    assert api.client.get("/pipelines").status_code == 404
+    assert api.client.get("/api/pipelines").status_code == 404
+
+
+def test_errors_are_documented(api: Api) -> None:
+    doc = api.client.get("/api/v1/openapi.json").json()
+    run = doc["paths"]["/api/v1/runs/{run_id}/cancel"]["post"]
+    assert {"200", "404", "409", "422"} <= set(run["responses"])
+    hook = doc["paths"]["/api/v1/hooks/{pipeline}/{trigger}"]["post"]
+    assert {"200", "201", "400", "401", "404", "409", "422"} <= set(hook["responses"])
+    stream = doc["paths"]["/api/v1/runs/{run_id}/events/stream"]["get"]
+    assert "text/event-stream" in stream["responses"]["200"]["content"]
+
+
+def test_docs_and_root(api: Api) -> None:
+    r = api.client.get("/api/docs")
+    assert r.status_code == 200 and "swagger" in r.text.lower()
+    r = api.client.get("/", follow_redirects=False)
+    assert r.status_code in (302, 307) and r.headers["location"] == "/api/docs"
