@@ -17,11 +17,12 @@ from starlette.concurrency import run_in_threadpool
 
 from legato.api.context import ApiContext
 from legato.api.schemas import EventOut
-from legato.engine.states import TaskState
+from legato.engine.states import RunState, TaskState
 
 POLL = 0.25  # seconds between looks at the store or the file
 KEEPALIVE = 15.0  # a comment line this often keeps proxies from closing an idle stream
 CHUNK = 64 * 1024  # most bytes of log sent in one message
+_FINISHED = {s.value for s in RunState if s.finished}
 
 
 def sse(data: str, *, event: str | None = None, id: int | None = None) -> str:
@@ -41,7 +42,8 @@ async def run_events(
         for e in events:
             last = e.id
             yield sse(EventOut.of(e).model_dump_json(), event="event", id=e.id)
-        if not events:
+        ended = any(e.kind == "run_state" and e.new_state in _FINISHED for e in events)
+        if not events or ended:
             run = await run_in_threadpool(ctx.catalog.get_run, run_id)
             if run.state.finished:
                 # Events of the finish are written with the state: none can follow.
