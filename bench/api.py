@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -50,6 +48,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from latency import free_port, pct, wait_health  # the sibling script: one copy of each
 
 LIST_TARGET_MS = 100.0  # p95 of every runs-list kind
 RUN_TARGET_MS = 300.0  # p95 of one run (API and page)
@@ -403,35 +403,7 @@ def fill(store: Any, n_runs: int, tasks: int, days: float, root: Path,
 # -- the server ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_health(client: Any, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"legato web exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            if client.get("/api/v1/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"legato web did not answer in {timeout:g}s:\n{log.read_text()}")
-
-
 # -- requests --------------------------------------------------------------------------------
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
 
 
 Params = dict[str, Any]
@@ -727,7 +699,7 @@ def run(args: argparse.Namespace, tmp: Path, store_url: str | None) -> dict[str,
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             t0 = time.monotonic()
-            wait_health(client, proc, log, 60)
+            wait_health(port, proc, log, 60)
             ready = time.monotonic() - t0
             from legato.config import load_config
             from legato.store.store import Store

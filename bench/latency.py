@@ -170,7 +170,7 @@ def wait_health(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: fl
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"legato up exited ({proc.returncode}):\n{log.read_text()}")
+            raise SystemExit(f"the server exited ({proc.returncode}):\n{log.read_text()}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             conn.request("GET", "/api/v1/health")
@@ -180,7 +180,7 @@ def wait_health(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: fl
         except OSError:
             pass
         time.sleep(0.05)
-    raise SystemExit(f"legato up did not answer on port {port} in {timeout:g}s:\n{log.read_text()}")
+    raise SystemExit(f"no answer on port {port} in {timeout:g}s:\n{log.read_text()}")
 
 
 def wait_group(client: object, stream: str, group: str, timeout: float) -> None:

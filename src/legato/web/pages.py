@@ -160,7 +160,7 @@ def mount(app: FastAPI, ctx: ApiContext) -> None:
         return {
             "d": detail,
             "tasks": views.graph_order(detail),
-            "dag": views.run_dag(detail, chosen),
+            "dag": views.run_dag(detail),
             "gantt": views.run_gantt(detail, now),
             "log": views.log_panel(detail, entries, chosen, attempt),
             "can_rerun_failed": detail.run.state.finished and failed,

@@ -82,7 +82,7 @@ def node_states(
     return out
 
 
-def run_dag(detail: RunDetail, selected: str | None = None) -> str:
+def run_dag(detail: RunDetail) -> str:
     """The run's graph as SVG, each node coloured by its state and linked to its log."""
     states = node_states(detail.nodes, detail.tasks)
     dag = [
