@@ -21,3 +21,15 @@ def store(request: pytest.FixtureRequest, open_store: Callable[[str], Store]) ->
 def rec() -> Records:
     """A fresh record factory."""
     return Records(random.Random(1234))
+
+
+@pytest.fixture
+def sqlite_store(open_store: Callable[[str], Store]) -> Store:
+    """A store on SQLite alone: for what depends on leases following the caller's clock."""
+    return open_store("sqlite")
+
+
+@pytest.fixture
+def pg_store(open_store: Callable[[str], Store]) -> Store:
+    """A store on PostgreSQL alone: for leases judged by the server's clock."""
+    return open_store("postgresql")

@@ -10,7 +10,7 @@ from typing import Any
 
 from legato.engine.states import RunState, TaskState
 from legato.store.records import NewEvent, RunRecord, TaskRunRecord
-from legato.store.store import new_run_id
+from legato.store.store import Store, new_run_id
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -64,3 +64,25 @@ class Records:
         }
         values.update(fields)
         return NewEvent(**values)
+
+
+def lease_expiry_ok(
+    store: Store,
+    got: datetime | None,
+    expires_at: datetime,
+    now: datetime,
+    seconds: float | None = None,
+) -> bool:
+    """Whether ``got`` is the expiry a lease taken with ``(expires_at, now)`` should have.
+
+    On SQLite leases follow the caller's clock exactly. On PostgreSQL they follow the
+    server's: ``expires_at - now`` (or ``seconds``, what ``Changes.lease_seconds`` says)
+    from the time of the write there, a little before now.
+    """
+    if got is None:
+        return False
+    if store.backend == "sqlite":
+        return got == expires_at
+    ttl = timedelta(seconds=seconds) if seconds is not None else expires_at - now
+    want = store.lease_clock(now) + ttl
+    return timedelta(0) <= want - got < timedelta(seconds=5)

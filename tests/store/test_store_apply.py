@@ -17,7 +17,7 @@ from legato.store.records import (
     StoreError,
 )
 from legato.store.store import Store
-from tests.store.store_testkit import T0, Records
+from tests.store.store_testkit import T0, Records, lease_expiry_ok
 
 MIN = timedelta(minutes=1)
 
@@ -78,7 +78,10 @@ def test_apply_writes_everything(store: Store, rec: Records) -> None:
 
     got = store.get_run(run.id)
     assert got.state is RunState.RUNNING and got.started_at == rec.clock
-    assert got.lease_expires_at == changes.lease_expires_at and got.lease_owner == "driver"
+    assert lease_expiry_ok(
+        store, got.lease_expires_at, changes.lease_expires_at, rec.clock, changes.lease_seconds
+    )
+    assert got.lease_owner == "driver"
     assert store.get_task_runs(run.id) == [*changes.task_runs, *changes.new_task_runs]
     assert store.get_attempts(run.id) == changes.attempts
     assert store.get_attempts(run.id, "b") == []
@@ -102,13 +105,15 @@ def test_wrong_owner_raises_lease_lost_and_writes_nothing(store: Store, rec: Rec
 def test_expired_but_untaken_lease_still_lets_owner_write(store: Store, rec: Records) -> None:
     run = _leased_run(store, rec)
     rec.tick(3600)  # long past the lease; nobody took it over
-    store.apply(_step(rec, run))
-    assert store.get_run(run.id).lease_expires_at == rec.clock + MIN
+    changes = _step(rec, run)
+    store.apply(changes)
+    got = store.get_run(run.id).lease_expires_at
+    assert lease_expiry_ok(store, got, rec.clock + MIN, rec.clock, changes.lease_seconds)
 
 
 def test_lease_taken_over_stops_old_driver(store: Store, rec: Records) -> None:
     run = _leased_run(store, rec)
-    assert store.acquire_lease(run.id, "new", T0 + 10 * MIN, T0 + 2 * MIN)
+    assert store.acquire_lease(run.id, "new", T0 + 10 * MIN, T0 + 2 * MIN, take_over="driver")
     before = _snapshot(store, run.id)
     with pytest.raises(LeaseLost):
         store.apply(Changes(run.id, "driver", T0 + 5 * MIN))  # even a bare heartbeat
@@ -139,7 +144,9 @@ def test_heartbeat_only_extends_lease(store: Store, rec: Records) -> None:
     changes = Changes(run.id, "driver", T0 + 7 * MIN)
     assert changes.empty()
     store.apply(changes)
-    assert store.get_run(run.id) == replace(run, lease_expires_at=T0 + 7 * MIN)
+    got = store.get_run(run.id)
+    assert replace(got, lease_expires_at=None) == replace(run, lease_expires_at=None)
+    assert lease_expiry_ok(store, got.lease_expires_at, T0 + 7 * MIN, T0, changes.lease_seconds)
 
 
 def test_apply_refuses_records_of_other_runs(store: Store, rec: Records) -> None:

@@ -1,14 +1,19 @@
-"""Leases: acquire, renew, expiry, take-over, release, and which runs are resumable."""
+"""Leases: acquire, renew, expiry, take-over, release, and which runs are resumable.
+
+Tests with exact times run on SQLite, where leases follow the caller's clock. On PostgreSQL
+they follow the server's clock; the last tests here check that, with real time.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from legato.engine.states import RunState
 from legato.store.records import Changes
 from legato.store.store import Store
-from tests.store.store_testkit import T0, Records
+from tests.store.store_testkit import T0, Records, lease_expiry_ok
 
 MIN = timedelta(minutes=1)
 
@@ -19,7 +24,8 @@ def _queued(store: Store, rec: Records, **fields: object) -> str:
     return run.id
 
 
-def test_acquire_free_lease_records_owner_and_event(store: Store, rec: Records) -> None:
+def test_acquire_free_lease_records_owner_and_event(sqlite_store: Store, rec: Records) -> None:
+    store = sqlite_store
     run_id = _queued(store, rec)
     got = store.acquire_lease(run_id, "driver-a", T0 + MIN, T0)
     assert got is not None
@@ -29,7 +35,8 @@ def test_acquire_free_lease_records_owner_and_event(store: Store, rec: Records) 
     assert (event.kind, event.message, event.at) == ("lease", "driver-a", T0)
 
 
-def test_held_lease_refuses_others_until_it_expires(store: Store, rec: Records) -> None:
+def test_held_lease_refuses_others_until_it_expires(sqlite_store: Store, rec: Records) -> None:
+    store = sqlite_store
     run_id = _queued(store, rec)
     assert store.acquire_lease(run_id, "a", T0 + MIN, T0)
     # Still valid at T0+30s: b is refused and nothing changes.
@@ -44,7 +51,8 @@ def test_held_lease_refuses_others_until_it_expires(store: Store, rec: Records) 
     assert [e.message for e in store.get_events(run_id)] == ["a", "b"]
 
 
-def test_owner_renews_its_own_lease(store: Store, rec: Records) -> None:
+def test_owner_renews_its_own_lease(sqlite_store: Store, rec: Records) -> None:
+    store = sqlite_store
     run_id = _queued(store, rec)
     assert store.acquire_lease(run_id, "a", T0 + MIN, T0)
     got = store.acquire_lease(run_id, "a", T0 + 5 * MIN, T0 + MIN / 2)
@@ -78,7 +86,8 @@ def test_unknown_run_has_no_lease(store: Store) -> None:
     assert store.release_lease("missing", "a") is False
 
 
-def test_resumable_runs_are_unfinished_and_unleased(store: Store, rec: Records) -> None:
+def test_resumable_runs_are_unfinished_and_unleased(sqlite_store: Store, rec: Records) -> None:
+    store = sqlite_store
     queued = _queued(store, rec)
     running_free = _queued(store, rec, state=RunState.RUNNING)
     running_live = _queued(store, rec, state=RunState.RUNNING)
@@ -99,7 +108,8 @@ def test_resumable_runs_are_unfinished_and_unleased(store: Store, rec: Records) 
     ]
 
 
-def test_lease_survives_a_full_run_update(store: Store, rec: Records) -> None:
+def test_lease_survives_a_full_run_update(sqlite_store: Store, rec: Records) -> None:
+    store = sqlite_store
     run = rec.run()
     store.create_run(run, [], [])
     leased = store.acquire_lease(run.id, "a", T0 + MIN, T0)
@@ -112,3 +122,60 @@ def test_lease_survives_a_full_run_update(store: Store, rec: Records) -> None:
         "a",
         T0 + 2 * MIN,
     )
+
+
+# -- on every backend, in real time -----------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_lease_runs_out_after_its_length(store: Store, rec: Records) -> None:
+    run_id = _queued(store, rec)
+    now = _now()
+    got = store.acquire_lease(run_id, "a", now + timedelta(seconds=0.4), now)
+    assert got is not None
+    assert lease_expiry_ok(store, got.lease_expires_at, now + timedelta(seconds=0.4), now)
+    assert store.acquire_lease(run_id, "b", _now() + MIN, _now()) is None
+    time.sleep(0.6)
+    taken = store.acquire_lease(run_id, "b", _now() + MIN, _now())
+    assert taken is not None and taken.lease_owner == "b"
+
+
+# -- PostgreSQL: the server's clock, whatever the callers' clocks say ------------------------
+
+
+def test_a_callers_clock_far_ahead_does_not_free_a_live_lease(
+    pg_store: Store, rec: Records
+) -> None:
+    store = pg_store
+    run_id = _queued(store, rec)
+    now = _now()
+    assert store.acquire_lease(run_id, "a", now + MIN, now)
+    # A scheduler whose clock runs an hour ahead sees the lease as long expired: the store
+    # does not, and keeps it for its owner.
+    ahead = now + timedelta(hours=1)
+    assert store.acquire_lease(run_id, "b", ahead + MIN, ahead) is None
+    assert store.resumable_runs(ahead) == []
+    assert store.claim_queued_runs("b", ahead + MIN, ahead, limit=5) == []
+
+
+def test_a_callers_clock_far_behind_takes_a_lease_for_its_length_only(
+    pg_store: Store, rec: Records
+) -> None:
+    store = pg_store
+    run_id = _queued(store, rec)
+    behind = _now() - timedelta(hours=1)
+    got = store.acquire_lease(run_id, "a", behind + timedelta(seconds=0.4), behind)
+    # Held for 0.4 s of the server's time, not "until an hour ago" (free at once).
+    assert got is not None and got.lease_expires_at is not None
+    assert got.lease_expires_at > _now() - timedelta(seconds=5)
+    assert store.acquire_lease(run_id, "b", behind + MIN, behind) is None
+    time.sleep(0.6)
+    assert store.acquire_lease(run_id, "b", behind + MIN, behind) is not None
+
+
+def test_lease_clock_is_the_servers(pg_store: Store) -> None:
+    skewed = _now() + timedelta(hours=3)
+    assert abs(pg_store.lease_clock(skewed) - _now()) < timedelta(seconds=5)

@@ -26,6 +26,7 @@ from typing import TypeVar
 from legato.clock import Clock, system_clock
 from legato.engine.driver import RunDriver
 from legato.executors.base import Executor
+from legato.store.db import is_unavailable
 from legato.store.records import RunRecord
 
 log = logging.getLogger("legato.engine")
@@ -139,6 +140,11 @@ class Conductor:
         try:
             return fn(*args)
         except Exception as exc:
+            if is_unavailable(exc):
+                # The store is down for a while: the run is kept and tried again next round
+                # (its driver keeps what it could not write).
+                log.warning("run %s: the store is unreachable: %s", driver.run_id, exc)
+                return None
             self._drop(driver, exc)
             return None
 
@@ -156,6 +162,8 @@ class Conductor:
         freed: set[str] = set()
         for driver in done:
             record = self._call(driver, driver.finish)
+            if record is None and driver.run_id in self._drivers:
+                continue  # the store is unreachable: its end is written once it is back
             self._drivers.pop(driver.run_id, None)
             if record is not None:
                 finished.append(record)

@@ -13,7 +13,9 @@ the run's pool slots by ``PoolClaims`` (``engine/pools.py``).
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,10 +28,14 @@ from legato.engine.conditions import ConditionChecks
 from legato.engine.pools import PoolClaims
 from legato.engine.states import RunState, TaskState
 from legato.executors.base import AttemptOutcome, AttemptSpec, Executor, ResultRef
+from legato.store.db import is_unavailable
 from legato.store.records import Changes, NewEvent, NotFound, RunRecord, TaskRunRecord
 from legato.store.store import Store
 
 S = TaskState
+log = logging.getLogger("legato.engine")
+#: Seconds between tries to write a step while the store is unreachable.
+STORE_RETRY = 1.0
 # An attempt that ended this way says nothing about the task's own code: always retryable.
 _INFRA_OUTCOMES = frozenset({"timeout", "crashed", "interrupted"})
 
@@ -71,6 +77,8 @@ class RunDriver:
         self._logs_dir = str(logs_dir)
         self.clock = clock
         self.lease_ttl = lease_ttl
+        self.store_down = False  # the last write failed because the store was unreachable
+        self._ended = False  # finish() has recorded the run's end in the book
         self.cancel_poll = cancel_poll
         self.on_progress = on_progress
         self.rng = rng or random.Random()
@@ -108,6 +116,7 @@ class RunDriver:
             run_id=self.run_id,
             owner=self.owner,
             lease_expires_at=self.clock() + timedelta(seconds=self.lease_ttl),
+            lease_seconds=self.lease_ttl,
         )
 
     def flush(self) -> None:
@@ -120,7 +129,22 @@ class RunDriver:
             latest = {r.task_key: r for r in changes.task_runs}
             changes.new_task_runs = [latest.pop(r.task_key, r) for r in changes.new_task_runs]
             changes.task_runs = list(latest.values())
-        self.store.apply(changes)
+        try:
+            self.store.apply(changes)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            # The store is down for a while (a restart): keep the step's changes, let the
+            # attempts go on, and write everything once it is back. If it stays down past
+            # the lease, another scheduler takes the run and this driver gets LeaseLost.
+            if not self.store_down:
+                log.warning("run %s: cannot write to the store (%s); retrying", self.run_id, exc)
+            self.store_down = True
+            self.last_flush = self.clock() - timedelta(seconds=self.lease_ttl / 3 - STORE_RETRY)
+            return
+        if self.store_down:
+            log.warning("run %s: the store is back; the pending changes are written", self.run_id)
+            self.store_down = False
         changed = [*changes.new_task_runs, *changes.task_runs]
         self.book.changes = self._new_changes()
         self.last_flush = self.clock()
@@ -353,7 +377,12 @@ class RunDriver:
         if (now - self.last_cancel_check).total_seconds() < self.cancel_poll:
             return False
         self.last_cancel_check = now
-        return self.store.get_run(self.run_id).cancel_requested
+        try:
+            return self.store.get_run(self.run_id).cancel_requested
+        except Exception as exc:
+            if is_unavailable(exc):
+                return False  # asked again at the next poll
+            raise
 
     def cancel(self, reason: str = "canceled by request") -> None:
         """Stop every attempt and mark what has not finished as canceled."""
@@ -453,15 +482,25 @@ class RunDriver:
             self.executor.submit(spec)
         return len(specs)
 
-    def finish(self) -> RunRecord:
-        """Record the run's end and give back its pool slots; call it once ``done``."""
+    def finish(self) -> RunRecord | None:
+        """Record the run's end and give back its pool slots; call it once ``done``.
+
+        Returns None, keeping the end to write, while the store is unreachable: call it
+        again later.
+        """
         try:
-            self._finish_run()
+            if not self._ended:
+                self._finish_run()
+                self._ended = True
             self.flush()
+            if self.store_down:
+                return None
             if self.uses_pools:
                 self.pools.release_all()
-        finally:
+        except BaseException:
             self.conditions.close()
+            raise
+        self.conditions.close()
         return self.book.run
 
     def interrupt(self) -> None:
@@ -534,7 +573,9 @@ class RunDriver:
                 for out in outcomes:
                     self.deliver(out)
                 self.check_timeouts()
-            return self.finish()
+            while (record := self.finish()) is None:
+                time.sleep(STORE_RETRY)  # the store is unreachable: the end waits for it
+            return record
         except KeyboardInterrupt:
             self.interrupt()
             raise

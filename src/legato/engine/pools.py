@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from legato.store.db import is_unavailable
 from legato.store.records import NewEvent
 from legato.store.store import Store
 
@@ -30,6 +31,7 @@ class PoolClaims:
         self._next_try: datetime | None = None
         self._hint = False
         self._full: set[str] = set()  # pools found full in this step: not asked again
+        self._unreleased: set[str] = set()  # keys whose release the store missed (it was down)
 
     def new_step(self) -> None:
         """Forget which pools were full: the next step asks the store again."""
@@ -48,7 +50,14 @@ class PoolClaims:
 
     def claim(self, pool: str, key: str, now: datetime) -> bool:
         """Take a slot of ``pool`` for ``key``; False when the pool is full (NotFound if none)."""
-        if not self.store.claim_pool_slot(pool, self.run_id, key, now):
+        try:
+            self._retry_releases()
+            got = self.store.claim_pool_slot(pool, self.run_id, key, now)
+        except Exception as exc:
+            if is_unavailable(exc):
+                return False  # as if full: asked again at the next pool poll
+            raise
+        if not got:
             return False
         self.held[key] = pool
         self.stop_waiting(key)
@@ -100,9 +109,19 @@ class PoolClaims:
         pool = self.held.pop(key, None)
         if pool is None:
             return
-        self.store.release_pool_slot(self.run_id, key)
+        try:
+            self.store.release_pool_slot(self.run_id, key)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self._unreleased.add(key)  # given back once the store answers again
         self.released.add(pool)
         self.freed()
+
+    def _retry_releases(self) -> None:
+        for key in sorted(self._unreleased):
+            self.store.release_pool_slot(self.run_id, key)
+            self._unreleased.discard(key)
 
     def release_all(self) -> None:
         """Give back every slot the run holds in the store (also those claimed by a driver

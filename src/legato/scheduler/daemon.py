@@ -25,12 +25,13 @@ from legato.services.automation import Automation
 from legato.services.catalog import HEARTBEAT_EVERY
 from legato.services.errors import Conflict, ServiceError
 from legato.services.owner import owner_is_dead, this_owner
+from legato.store.db import is_unavailable
 
 if TYPE_CHECKING:
     from legato.api.server import Served
     from legato.engine.conductor import Conductor
     from legato.services.runs import Workspace
-    from legato.store.records import RunRecord
+    from legato.store.records import DaemonRecord, RunRecord
 
 log = logging.getLogger("legato.daemon")
 
@@ -40,6 +41,17 @@ ORPHAN_CHECK = timedelta(seconds=5)
 QUEUE_POLL = timedelta(seconds=1)
 #: The longest the loop sleeps when nothing is due: a safety net, not the wake-up path.
 IDLE_WAIT = 5.0
+#: While the store is unreachable, it is tried again this often.
+STORE_RETRY = timedelta(seconds=2)
+#: Once it is back, runs whose leases ran out meanwhile are taken over only after this long.
+ORPHAN_GRACE = timedelta(seconds=3)
+#: A daemon that has not beaten for this long is not counted as alive (SQLite's one seat).
+SEAT_STALE = timedelta(seconds=15)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass
@@ -75,6 +87,7 @@ class Daemon:
         self._served: Served | None = None
         self.url: str | None = None
         self._started_at: datetime | None = None
+        self._down_since: datetime | None = None  # when the store stopped answering
         self.ready = threading.Event()
 
     # -- control --------------------------------------------------------------------------
@@ -105,6 +118,8 @@ class Daemon:
         ws = self.ws
         restore = self._install_signals()
         try:
+            if self.opts.drive and ws.store.backend == "sqlite":
+                self._take_seat(ws.clock())
             if self.opts.drive:
                 from legato.engine.conductor import Conductor
 
@@ -132,30 +147,49 @@ class Daemon:
         look = True  # whether queued runs may be startable: checked only when that changes
         while not self._stop.is_set():
             now = clock()
-            if self._poked.is_set():
-                self._poked.clear()
-                look = True
+            try:
+                if self._poked.is_set():
+                    self._poked.clear()
+                    look = True
+                    if self.opts.drive:
+                        # An event queued a run: start it before a tick can delay it.
+                        self._start_queued(now)
+                if self.opts.schedule and (self._tick_due or now >= next_tick):
+                    self._tick_due = False
+                    result = self.scheduler.tick(now)
+                    for run in result.created:
+                        self._say(f"queued run {run.id} of {run.pipeline} ({run.origin})")
+                    look = look or bool(result.created)
+                    next_tick = result.next_at or now + timedelta(seconds=IDLE_WAIT)
+                if now >= next_beat:
+                    self._beat(now)
+                    next_beat = now + HEARTBEAT_EVERY
                 if self.opts.drive:
-                    # An event queued a run: start it before a tick can delay it.
-                    self._start_queued(now)
-            if self.opts.schedule and (self._tick_due or now >= next_tick):
+                    if now >= next_orphans:
+                        self._adopt_orphans(now)
+                        next_orphans = now + ORPHAN_CHECK
+                    if look or now >= next_look:
+                        self._start_queued(now)
+                        look = False
+                        next_look = now + QUEUE_POLL
+                if self._down_since is not None:
+                    self._say(f"the store is back after {(now - self._down_since).seconds} s")
+                    self._down_since = None
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                # PostgreSQL restarting, the network gone: wait and try again. Runs being
+                # driven go on; their drivers keep what they cannot write yet.
+                if self._down_since is None:
+                    self._down_since = now
+                    self._say(f"the store is unreachable ({_first_line(exc)}); waiting for it")
+                retry = now + STORE_RETRY
+                next_tick, next_look = max(next_tick, retry), max(next_look, retry)
+                # Once it is back, drivers first renew their leases before anyone takes
+                # over runs whose leases ran out meanwhile.
+                next_orphans = max(next_orphans, retry + ORPHAN_GRACE)
                 self._tick_due = False
-                result = self.scheduler.tick(now)
-                for run in result.created:
-                    self._say(f"queued run {run.id} of {run.pipeline} ({run.origin})")
-                look = look or bool(result.created)
-                next_tick = result.next_at or now + timedelta(seconds=IDLE_WAIT)
-            if now >= next_beat:
-                self._beat(now)
-                next_beat = now + HEARTBEAT_EVERY
-            if self.opts.drive:
-                if now >= next_orphans:
-                    self._adopt_orphans(now)
-                    next_orphans = now + ORPHAN_CHECK
-                if look or now >= next_look:
-                    self._start_queued(now)
-                    look = False
-                    next_look = now + QUEUE_POLL
+                look = True
             wait = max(0.0, min((min(next_tick, next_beat) - clock()).total_seconds(), IDLE_WAIT))
             if self.opts.drive:
                 wait = min(wait, (min(next_orphans, next_look) - clock()).total_seconds())
@@ -178,65 +212,71 @@ class Daemon:
         room = limit - len(self.conductor.active)
         if room <= 0:
             return
-        running = self.ws.store.running_counts()
-        full = [
-            name
-            for name, pipe in self.ws.project.pipelines.items()
+        store = self.ws.store
+        pipes = self.ws.project.pipelines
+        caps = {
+            name: pipe.automation.max_active_runs
+            for name, pipe in pipes.items()
             if pipe.automation.max_active_runs is not None
-            and running.get(name, 0) >= pipe.automation.max_active_runs
-        ]
+        }
+        running = store.running_counts() if caps else {}
         paused = [
-            b.id
-            for b in self.ws.store.list_backfills(active=True)
-            if b.state == BackfillState.PAUSED
+            b.id for b in store.list_backfills(active=True) if b.state == BackfillState.PAUSED
         ]
-        queued = self.ws.store.queued_runs(
-            limit=room * 4 + 50, skip_pipelines=full, skip_backfills=paused
+        # Claimed in one statement with row locks other schedulers skip: each queued run
+        # goes to exactly one of them.
+        claimed = store.claim_queued_runs(
+            self.owner,
+            now + timedelta(seconds=self.ws.config.lease_seconds),
+            now,
+            limit=room,
+            caps=caps,
+            pipelines=list(pipes),
+            skip_pipelines=[p for p, cap in caps.items() if running.get(p, 0) >= cap],
+            skip_backfills=paused,
+            skip_runs=self._unstartable,
         )
-        if not queued:
-            return
-        for run in queued:
-            if room <= 0:
-                break
-            if run.id in self.conductor.active:
-                continue
-            pipe = self.ws.project.pipelines.get(run.pipeline)
-            if pipe is None:
-                continue  # its code is gone; `legato cancel` settles it
-            cap = pipe.automation.max_active_runs
-            if cap is not None and running.get(run.pipeline, 0) >= cap:
-                continue
-            if run.lease_owner and run.lease_expires_at and run.lease_expires_at > now:
-                continue  # someone else is starting it
-            if self._drive(run):
-                running[run.pipeline] = running.get(run.pipeline, 0) + 1
-                room -= 1
+        for run in claimed:
+            self._drive(run, leased=True)
 
     def _adopt_orphans(self, now: datetime) -> None:
-        # Runs left "running" by a driver that died: carry on with them.
+        # Runs left "running" by a driver that died: carry on with them. A dead driver of
+        # this host is known at once; others once their lease runs out (by the store's
+        # clock), whoever the scheduler is that finds them first.
         assert self.conductor is not None
         for run in self.ws.store.runs_in_state(RunState.RUNNING):
-            if run.id in self.conductor.active:
+            if run.id in self.conductor.active or run.id in self._unstartable:
                 continue
-            if run.id in self._unstartable:
-                continue
-            expired = run.lease_expires_at is None or run.lease_expires_at < now
-            if expired or owner_is_dead(run.lease_owner):
-                self._say(f"resuming run {run.id} of {run.pipeline}")
+            if run.lease_owner and owner_is_dead(run.lease_owner):
+                self._say(f"resuming run {run.id} of {run.pipeline} (its driver died)")
                 self._drive(run)
+        limit = self.opts.max_runs or self.ws.config.max_runs
+        for run in self.ws.store.claim_orphans(
+            self.owner,
+            now + timedelta(seconds=self.ws.config.lease_seconds),
+            now,
+            limit=limit,  # beyond max_runs if need be: a run halfway through comes first
+            pipelines=list(self.ws.project.pipelines),
+            skip_runs=self._unstartable,
+        ):
+            self._say(f"resuming run {run.id} of {run.pipeline}")
+            self._drive(run, leased=True)
 
-    def _drive(self, run: RunRecord) -> bool:
+    def _drive(self, run: RunRecord, *, leased: bool = False) -> bool:
+        """Start driving ``run``; with ``leased`` this daemon holds its lease already."""
         from legato.engine.driver import RunDriver
 
         assert self.conductor is not None
-        if run.id in self._unstartable:
+        if run.id in self._unstartable or run.id in self.conductor.active:
             return False
         try:
             pipe = self.ws.pipeline(run.pipeline)
-            run = self.ws.take_lease(run, self.owner, wait=False)
+            if not leased:
+                run = self.ws.take_lease(run, self.owner, wait=False)
         except Conflict:
             return False
         except ServiceError as exc:  # its pipeline is gone from the code
+            self._release(run)
             self._cannot_start(run, exc)
             return False
         try:
@@ -254,11 +294,20 @@ class Daemon:
         except (ValueError, KeyError) as exc:
             # The code changed since the run was made (params it no longer takes, tasks
             # added or renamed): one such run must not stop the daemon and every other run.
-            self.ws.store.release_lease(run.id, self.owner)
+            self._release(run)
             self._cannot_start(run, exc)
             return False
+        except Exception:
+            self._release(run)  # e.g. the store went down: another scheduler may take it
+            raise
         self._say(f"started run {run.id} of {run.pipeline}")
         return True
+
+    def _release(self, run: RunRecord) -> None:
+        try:
+            self.ws.store.release_lease(run.id, self.owner)
+        except Exception as exc:  # the lease runs out by itself
+            log.warning("run %s: could not give its lease back: %s", run.id, exc)
 
     def _cannot_start(self, run: RunRecord, exc: Exception) -> None:
         # Not tried again by this process: the code it needs is loaded once, at start.
@@ -294,7 +343,7 @@ class Daemon:
 
     # -- heartbeats -----------------------------------------------------------------------
 
-    def _beat(self, now: datetime) -> None:
+    def _record(self, now: datetime) -> DaemonRecord:
         import os
         import socket
 
@@ -303,21 +352,36 @@ class Daemon:
 
         if self._started_at is None:
             self._started_at = now
+        return DaemonRecord(
+            id=self.owner,
+            kind="up" if self.opts.web else "scheduler",
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            version=__version__,
+            url=self.url,
+            started_at=self._started_at,
+            heartbeat_at=now,
+        )
+
+    def _beat(self, now: datetime) -> None:
         try:
-            self.ws.store.beat(
-                DaemonRecord(
-                    id=self.owner,
-                    kind="up" if self.opts.web else "scheduler",
-                    host=socket.gethostname(),
-                    pid=os.getpid(),
-                    version=__version__,
-                    url=self.url,
-                    started_at=self._started_at,
-                    heartbeat_at=now,
-                )
-            )
+            self.ws.store.beat(self._record(now))
         except Exception as exc:  # a missed beat must not stop the runs
             log.warning("heartbeat failed: %s", exc)
+
+    def _take_seat(self, now: datetime) -> None:
+        # SQLite is one file on one machine, written by one process at a time: a second
+        # scheduler would only fight the first for the write lock. PostgreSQL takes many.
+        other = self.ws.store.take_scheduler_seat(
+            self._record(now), alive_since=now - SEAT_STALE, is_dead=owner_is_dead
+        )
+        if other is not None:
+            raise ServiceError(
+                f"another scheduler already drives the runs of this SQLite store "
+                f"(legato {other.kind}, pid {other.pid} on {other.host}, started "
+                f"{other.started_at:%Y-%m-%d %H:%M:%S} UTC). SQLite takes one scheduler: stop "
+                "that one first, or use PostgreSQL ([store] url) to run several."
+            )
 
     # -- stopping -------------------------------------------------------------------------
 

@@ -97,7 +97,9 @@ class Scheduler:
         due = sched.due(cursor, now, grace=GRACE_SECONDS)
         for tick in due:
             self._scheduled_runs(pipe, name, tick, result)
-        store.set_schedule_state(pipe.name, name, now, cursor=ticks[-1])
+        # From the cursor read above only: if another scheduler moved it meanwhile, it made
+        # the same runs (their keys are unique) and its move stands.
+        store.set_schedule_state(pipe.name, name, now, cursor=ticks[-1], expect_cursor=cursor)
         result.wake_by(sched.next_after(ticks[-1]))
 
     def _scheduled_runs(
@@ -167,7 +169,11 @@ class Scheduler:
                     cursor = max(cursor, event_id)
                 if cursor != int((st.cursor or {}).get("event_id", 0)):
                     store.set_trigger_state(
-                        pipe.name, trig.name, now, cursor={"event_id": cursor, "floor": floor}
+                        pipe.name,
+                        trig.name,
+                        now,
+                        cursor={"event_id": cursor, "floor": floor},
+                        expect_cursor=st.cursor,
                     )
 
     def _after_success(

@@ -21,6 +21,7 @@ from legato.engine.states import (
     check_run_transition,
 )
 from legato.store import rows
+from legato.store import statements as sql
 from legato.store.records import (
     BackfillRecord,
     NewEvent,
@@ -119,25 +120,32 @@ class AutomationStore:
         *,
         cursor: datetime | None = None,
         paused: bool | None = None,
-    ) -> ScheduleState:
-        """Move a schedule's cursor and/or pause it; creates its row on first use."""
+        expect_cursor: datetime | None = None,
+    ) -> ScheduleState | None:
+        """Move a schedule's cursor and/or pause it; creates its row on first use.
+
+        With ``expect_cursor`` the cursor moves only from that value: when another scheduler
+        moved it meanwhile nothing is written and None is returned, so a cursor advances
+        once however many schedulers tick.
+        """
         changes: dict[str, Any] = {"updated_at": now}
         if cursor is not None:
             changes["cursor"] = cursor
         if paused is not None:
             changes["paused"] = paused
-        key = and_(schedule_states.c.pipeline == pipeline, schedule_states.c.name == name)
+        c = schedule_states.c
+        key = and_(c.pipeline == pipeline, c.name == name)
         with self._write.begin() as conn:
-            if conn.execute(update(schedule_states).where(key).values(changes)).rowcount == 0:
-                conn.execute(
-                    insert(schedule_states).values(
-                        pipeline=pipeline,
-                        name=name,
-                        cursor=cursor,
-                        paused=bool(paused),
-                        updated_at=now,
-                    )
-                )
+            if expect_cursor is not None:
+                moved = update(schedule_states).where(key, c.cursor == expect_cursor)
+                if conn.execute(moved.values(changes)).rowcount == 0:
+                    return None
+            elif conn.execute(update(schedule_states).where(key).values(changes)).rowcount == 0:
+                new = {"pipeline": pipeline, "name": name, "cursor": cursor}
+                if not insert_if_missing(
+                    conn, schedule_states, {**new, "paused": bool(paused), "updated_at": now}
+                ):  # another scheduler made it just now: apply the change to its row
+                    conn.execute(update(schedule_states).where(key).values(changes))
             return ScheduleState(*conn.execute(select(schedule_states).where(key)).one())
 
     # -- triggers ----------------------------------------------------------------------------
@@ -157,11 +165,8 @@ class AutomationStore:
         with self._write.begin() as conn:
             found = conn.execute(select(trigger_states).where(key)).first()
             if found is None:
-                conn.execute(
-                    insert(trigger_states).values(
-                        pipeline=pipeline, name=name, kind=kind, token=token, updated_at=now
-                    )
-                )
+                new = {"pipeline": pipeline, "name": name, "kind": kind, "token": token}
+                insert_if_missing(conn, trigger_states, {**new, "updated_at": now})
                 found = conn.execute(select(trigger_states).where(key)).one()
             return _trigger_state(found)
 
@@ -175,9 +180,12 @@ class AutomationStore:
         cursor: Any = None,
         paused: bool | None = None,
         token: str | None = None,
-    ) -> TriggerState:
+        expect_cursor: Any = None,
+    ) -> TriggerState | None:
         """Move a trigger's cursor (any JSON value), pause it or set its token.
 
+        With ``expect_cursor`` the cursor moves only from that value: None is returned,
+        and nothing written, when another scheduler moved it meanwhile.
         NotFound unless :meth:`ensure_trigger` made it first.
         """
         changes: dict[str, Any] = {"updated_at": now}
@@ -189,7 +197,15 @@ class AutomationStore:
             changes["token"] = token
         key = and_(trigger_states.c.pipeline == pipeline, trigger_states.c.name == name)
         with self._write.begin() as conn:
-            if conn.execute(update(trigger_states).where(key).values(changes)).rowcount == 0:
+            stmt = update(trigger_states).where(key)
+            if expect_cursor is not None:
+                stmt = stmt.where(trigger_states.c.cursor == rows.to_json(expect_cursor))
+            if conn.execute(stmt.values(changes)).rowcount == 0:
+                if (
+                    expect_cursor is not None
+                    and conn.execute(select(trigger_states.c.name).where(key)).first()
+                ):
+                    return None
                 raise NotFound(f"pipeline {pipeline!r} has no trigger {name!r} in the store")
             return _trigger_state(conn.execute(select(trigger_states).where(key)).one())
 
@@ -480,7 +496,8 @@ class AutomationStore:
                 check_backfill_transition(old.state, state)
                 changes["state"] = state.value
             if next_index is not None:
-                changes["next_index"] = next_index
+                # Never backwards: another scheduler may have moved it further meanwhile.
+                changes["next_index"] = max(next_index, old.next_index)
             if message is not None:
                 changes["message"] = message
             conn.execute(update(backfills).where(c.id == backfill_id).values(changes))
@@ -509,7 +526,7 @@ class AutomationStore:
                 conn.execute(delete(pool_claims).where(pool_claims.c.pool == name))
             for name, slots in sizes.items():
                 if name not in have:
-                    conn.execute(insert(pools).values(name=name, slots=slots))
+                    insert_if_missing(conn, pools, {"name": name, "slots": slots})
                 elif have[name] != slots:
                     conn.execute(update(pools).where(pools.c.name == name).values(slots=slots))
 
@@ -534,12 +551,15 @@ class AutomationStore:
             ).first()
             if mine is not None:
                 return True
+            # Judged by the lease clock (PostgreSQL's own on that backend), like the leases.
+            expired = or_(_r.lease_expires_at.is_(None), _r.lease_expires_at < sql.lease_now())
             holders = conn.execute(
-                select(pc.run_id, pc.task_key, _r.lease_expires_at)
+                select(pc.run_id, pc.task_key, expired)
                 .join(runs, _r.id == pc.run_id, isouter=True)
-                .where(pc.pool == pool)
+                .where(pc.pool == pool),
+                {"now": now},
             ).all()
-            stale = [(h[0], h[1]) for h in holders if h[2] is None or h[2] < now]
+            stale = [(h[0], h[1]) for h in holders if h[2]]
             for rid, key in stale:
                 conn.execute(delete(pool_claims).where(pc.run_id == rid, pc.task_key == key))
             if len(holders) - len(stale) >= size:
@@ -593,6 +613,20 @@ def _backfill_values(b: BackfillRecord) -> dict[str, Any]:
         "updated_at": b.updated_at,
         "message": b.message,
     }
+
+
+def insert_if_missing(conn: Connection, table: Any, values: Mapping[str, Any]) -> bool:
+    """Insert a row unless one with its key exists (a concurrent creator won); True if
+    this call inserted it. Unlike a plain INSERT, losing the race is no error."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    stmt: Any
+    if conn.dialect.name == "postgresql":
+        stmt = postgresql.insert(table).values(dict(values)).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(table).values(dict(values)).on_conflict_do_nothing()
+    done = conn.execute(stmt)
+    return bool(done.rowcount)
 
 
 def insert_trigger_events(conn: Connection, items: Sequence[NewTriggerEvent]) -> None:

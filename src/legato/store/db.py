@@ -165,3 +165,21 @@ def _postgres_engine(url: URL) -> Engine:
         pool_pre_ping=True,
         connect_args=connect_args,
     )
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached right now (a server restarting,
+    a dropped connection, a lock held too long) rather than that a statement is wrong:
+    the caller should wait and try again, keeping what it has not written."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    from legato.store.records import StoreError
+
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(
+            exc, OperationalError | InterfaceError
+        )
+    if isinstance(exc, StoreError):
+        cause = exc.__cause__
+        return cause is not None and is_unavailable(cause)
+    return False

@@ -105,13 +105,15 @@ class Changes:
     """Everything one step of a run's driver changes, written in a single transaction.
 
     The store checks that ``owner`` still holds the run's lease inside that transaction
-    (and extends it to ``lease_expires_at``); if not, nothing is written and LeaseLost
-    is raised, so a driver that lost its lease can never overwrite another one's work.
+    (and extends it to ``lease_expires_at``; on PostgreSQL to the server's clock plus
+    ``lease_seconds``); if not, nothing is written and LeaseLost is raised, so a driver
+    that lost its lease can never overwrite another one's work.
     """
 
     run_id: str
     owner: str
     lease_expires_at: datetime
+    lease_seconds: float = 15.0
     run: RunRecord | None = None  # full new row of the run, when it changed
     new_task_runs: list[TaskRunRecord] = field(default_factory=list)
     task_runs: list[TaskRunRecord] = field(default_factory=list)  # full new rows

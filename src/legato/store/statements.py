@@ -11,13 +11,16 @@ statements whose parameters are all plain ``bindparam``s qualify, and cursor-lev
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Boolean, bindparam, case, insert, or_, select, update
+from sqlalchemy import Boolean, Float, bindparam, case, insert, or_, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from legato.engine.states import RunState
 from legato.store.schema import attempts, events, runs, task_runs
@@ -25,14 +28,61 @@ from legato.store.schema import attempts, events, runs, task_runs
 _r = runs.c
 _t = task_runs.c
 
-# A lease is free for a newcomer when nobody holds it or it ran out before :now.
-LEASE_FREE = or_(_r.lease_owner.is_(None), _r.lease_expires_at < bindparam("now"))
+
+class lease_now(FunctionElement[datetime]):
+    """The time leases are judged by: the database server's clock on PostgreSQL, so that
+    schedulers on machines whose clocks disagree still agree on who holds a run; on SQLite
+    (one machine) the caller's ``now`` bind parameter."""
+
+    type = _r.lease_expires_at.type
+    inherit_cache = True
+
+
+class lease_until(FunctionElement[datetime]):
+    """When a lease taken now runs out: the server's clock plus ``k_ttl`` seconds on
+    PostgreSQL; the caller's ``k_expires`` bind parameter on SQLite."""
+
+    type = _r.lease_expires_at.type
+    inherit_cache = True
+
+
+@compiles(lease_now)
+def _lease_now(element: lease_now, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(bindparam("now", type_=_r.lease_expires_at.type), **kw)
+
+
+@compiles(lease_now, "postgresql")
+def _lease_now_pg(element: lease_now, compiler: SQLCompiler, **kw: Any) -> str:
+    # The columns hold naive UTC; statement_timestamp(), not now(): a long transaction must
+    # not judge leases by the time it began.
+    return "(statement_timestamp() AT TIME ZONE 'UTC')"
+
+
+@compiles(lease_until)
+def _lease_until(element: lease_until, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(bindparam("k_expires", type_=_r.lease_expires_at.type), **kw)
+
+
+@compiles(lease_until, "postgresql")
+def _lease_until_pg(element: lease_until, compiler: SQLCompiler, **kw: Any) -> str:
+    ttl = compiler.process(bindparam("k_ttl", type_=Float()), **kw)
+    return f"((statement_timestamp() AT TIME ZONE 'UTC') + make_interval(secs => {ttl}))"
+
+
+def lease_params(expires_at: datetime, now: datetime) -> dict[str, Any]:
+    """Bind parameters of statements using :class:`lease_now` / :class:`lease_until`: each
+    dialect takes the ones it needs. The lease's length is ``expires_at - now``."""
+    return {"now": now, "k_expires": expires_at, "k_ttl": (expires_at - now).total_seconds()}
+
+
+# A lease is free for a newcomer when nobody holds it or it ran out (by the lease clock).
+LEASE_FREE = or_(_r.lease_owner.is_(None), _r.lease_expires_at < lease_now())
 RESUMABLE_STATES = (RunState.RUNNING.value, RunState.QUEUED.value)
 
 RENEW_LEASE = (
     update(runs)
     .where(_r.id == bindparam("k_id"), _r.lease_owner == bindparam("k_owner"))
-    .values(lease_expires_at=bindparam("k_expires", type_=_r.lease_expires_at.type))
+    .values(lease_expires_at=lease_until())
 )
 # The driver's copy of the run may predate a concurrent request_cancel: OR keeps the request.
 RENEW_LEASE_AND_UPDATE_RUN = RENEW_LEASE.values(
@@ -42,10 +92,7 @@ RENEW_LEASE_AND_UPDATE_RUN = RENEW_LEASE.values(
     error=bindparam("error"),
     cancel_requested=or_(_r.cancel_requested, bindparam("cancel_requested", type_=Boolean)),
 )
-_ACQUIRE = update(runs).values(
-    lease_owner=bindparam("k_owner"),
-    lease_expires_at=bindparam("exp", type_=_r.lease_expires_at.type),
-)
+_ACQUIRE = update(runs).values(lease_owner=bindparam("k_owner"), lease_expires_at=lease_until())
 ACQUIRE_LEASE = _ACQUIRE.where(
     _r.id == bindparam("k_id"), or_(LEASE_FREE, _r.lease_owner == bindparam("k_owner"))
 )

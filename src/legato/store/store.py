@@ -27,6 +27,7 @@ from legato.store import db, rows
 from legato.store import statements as sql
 from legato.store.automation import AutomationStore, NewTriggerEvent, insert_trigger_events
 from legato.store.browse import BrowseStore
+from legato.store.claims import ClaimStore
 from legato.store.ids import new_run_id
 from legato.store.migrate import check_schema, ensure_schema
 from legato.store.records import (
@@ -58,7 +59,7 @@ class PipelineSummary(NamedTuple):
     last_run: RunRecord
 
 
-class Store(AutomationStore, BrowseStore):
+class Store(AutomationStore, BrowseStore, ClaimStore):
     """Durable state of runs, task runs, attempts, events and pipeline snapshots.
 
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
@@ -325,7 +326,8 @@ class Store(AutomationStore, BrowseStore):
 
     @rows.unwrap_bind_errors
     def resumable_runs(self, now: datetime) -> list[RunRecord]:
-        """Queued or running runs that nobody holds a live lease on, oldest first."""
+        """Queued or running runs that nobody holds a live lease on, oldest first (leases
+        judged by the lease clock: PostgreSQL's, or ``now`` on SQLite)."""
         stmt = (
             select(runs).where(_c.state.in_(sql.RESUMABLE_STATES), sql.LEASE_FREE).order_by(_c.id)
         )
@@ -409,10 +411,13 @@ class Store(AutomationStore, BrowseStore):
     ) -> RunRecord | None:
         """Take or renew the run's lease until ``expires_at``; None if someone else holds it.
 
-        Succeeds when the lease is free, expired before ``now``, already ``owner``'s, or held
-        by ``take_over`` (an owner the caller has proved dead). Appends a "lease" event.
+        Succeeds when the lease is free, expired, already ``owner``'s, or held by
+        ``take_over`` (an owner the caller has proved dead). Appends a "lease" event. On
+        PostgreSQL the lease is judged by the server's clock: it lasts ``expires_at - now``
+        from the statement's time there, and "expired" means by that clock (see
+        ``statements.lease_now``).
         """
-        params = {"k_id": run_id, "k_owner": owner, "exp": expires_at, "now": now}
+        params = {"k_id": run_id, "k_owner": owner, **sql.lease_params(expires_at, now)}
         stmt = sql.ACQUIRE_LEASE
         if take_over is not None:
             stmt = sql.ACQUIRE_LEASE_TAKE_OVER
@@ -444,7 +449,12 @@ class Store(AutomationStore, BrowseStore):
         rows.check_run_ids(run_id, changes.task_runs, "task run")
         rows.check_run_ids(run_id, changes.attempts, "attempt")
         rows.check_run_ids(run_id, changes.events, "event")
-        lease = {"k_id": run_id, "k_owner": changes.owner, "k_expires": changes.lease_expires_at}
+        lease = {
+            "k_id": run_id,
+            "k_owner": changes.owner,
+            "k_expires": changes.lease_expires_at,
+            "k_ttl": changes.lease_seconds,
+        }
         fast = self._prepared
         if fast is None:
             fast = self._prepared = sql.PreparedSet(self._engine.dialect)
