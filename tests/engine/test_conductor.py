@@ -104,6 +104,14 @@ def slow_load(ctx: Context) -> int:
 @pipeline
 def sleepy_load():
     slow_load()
+
+@task  # no retries
+def endless() -> None:
+    time.sleep(60)
+
+@pipeline
+def stubborn():
+    endless()
 """
 
 OWNER = this_owner()
@@ -422,3 +430,29 @@ def test_cancel_all_ends_every_run(ws_factory) -> None:
     assert all(r.state == RunState.CANCELED for r in ended)
     assert not conductor.active
     assert conductor.step(0.1) == []  # late outcomes of the killed attempts are ignored
+
+
+def test_a_dead_driver_s_attempts_run_again_whatever_the_policy_then_it_decides(
+    ws_factory,
+) -> None:
+    # "endless" has no retries: a scheduler killed under it must not fail it, but a task that
+    # keeps killing its drivers must not run forever either.
+    from legato.engine.driver import MAX_INTERRUPTIONS
+
+    ws = ws_factory()
+    run = queue_run(ws, "stubborn")
+    owner = OWNER
+    for _ in range(MAX_INTERRUPTIONS + 1):
+        conductor = Conductor(ws.executor())
+        driver = driver_for(ws, ws.store.get_run(run.id), owner=this_owner(), take_over=owner)
+        owner = driver.owner
+        conductor.add(driver)
+        if driver.rows["endless"].state == TaskState.FAILED:
+            conductor.step(0.0)
+            break
+        conductor.step(0.0)
+        assert tasks_of(ws, run.id)["endless"].state == TaskState.RUNNING
+        driver.abandon("killed: test")  # as if its process died: nothing more recorded
+    outcomes = [a.outcome for a in ws.store.get_attempts(run.id, "endless")]
+    assert outcomes == ["interrupted"] * MAX_INTERRUPTIONS
+    assert tasks_of(ws, run.id)["endless"].state == TaskState.FAILED

@@ -425,10 +425,12 @@ def init(
     out.print(f"next: legato run hello --project {directory}")
 
 
-# The automation commands register themselves on ``app``.
+# The automation commands register themselves on ``app``; ``legato db`` is added here.
 from legato.cli import automation as _automation  # noqa: E402
+from legato.cli.db import db_app  # noqa: E402
 
 del _automation
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

@@ -34,6 +34,9 @@ from legato.store.store import Store
 
 S = TaskState
 log = logging.getLogger("legato.engine")
+#: Attempts of a task in a row cut short by the death of its run's driver that are run
+#: again whatever the retry policy says; past it the policy decides.
+MAX_INTERRUPTIONS = 3
 #: Seconds between tries to write a step while the store is unreachable.
 STORE_RETRY = 1.0
 # An attempt that ended this way says nothing about the task's own code: always retryable.
@@ -162,21 +165,28 @@ class RunDriver:
                 continue
             if row.map_index is None and row.node in self.children:
                 continue  # an expanded mapped node: its elements carry the work
+            reason = "interrupted: the process driving this run stopped"
             book.record_attempt(
-                row,
-                "interrupted",
-                "interrupted: the process driving this run stopped",
-                None,
-                now,
-                self._log_path(key, row.attempt),
+                row, "interrupted", reason, None, now, self._log_path(key, row.attempt)
             )
-            self._after_failure(
-                key,
-                "interrupted",
-                retryable=True,
-                error="interrupted: the process driving this run stopped",
-            )
+            if self._interruptions(key) < MAX_INTERRUPTIONS:
+                # The driver died (a scheduler killed, a machine lost), not the task: run
+                # it again at once, whatever its retry policy, as after a clean stop.
+                book.set_task(
+                    key, S.UP_FOR_RETRY, reason, finished_at=now, next_attempt_at=now, error=reason
+                )
+            else:  # the task itself may be what kills its drivers: the policy decides
+                self._after_failure(key, "interrupted", retryable=True, error=reason)
         book.start()
+
+    def _interruptions(self, key: str) -> int:
+        """How many attempts of ``key`` in a row, up to this one, ended interrupted."""
+        count = 1
+        for attempt in reversed(self.store.get_attempts(self.run_id, key)):
+            if attempt.outcome != "interrupted":
+                break
+            count += 1
+        return count
 
     # -- attempts ----------------------------------------------------------------------
 
@@ -441,7 +451,8 @@ class RunDriver:
 
     def begin(self) -> None:
         """Mark the run running and load its rows; attempts a dead driver left running are
-        recorded as interrupted (and retried if their policy allows). Call it once."""
+        recorded as interrupted and run again (up to MAX_INTERRUPTIONS in a row, then as
+        their retry policy allows). Call it once."""
         if self._begun:
             raise RuntimeError(f"run {self.run_id} has begun already")
         self._begun = True

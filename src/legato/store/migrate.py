@@ -12,7 +12,7 @@ passed to ``alembic.command.revision`` to generate one from ``script.py.mako``),
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, Engine, inspect, text
 
@@ -30,6 +30,13 @@ VERSION_TABLE = "alembic_version"
 
 # Key of the PostgreSQL advisory lock that serialises concurrent first-time migrations.
 _PG_MIGRATION_LOCK = 0x6C6567_61746F  # "legato"
+
+
+class Migration(NamedTuple):
+    """What :func:`upgrade` did: the revision it found and the one it left, read under its lock."""
+
+    before: str | None
+    after: str | None
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -66,27 +73,82 @@ def script_head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database to ``revision`` in one write transaction.
+def known_revisions() -> list[str]:
+    """Every revision in ``migrations/versions``, oldest first (imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return [s.revision for s in reversed(list(script.walk_revisions()))]
+
+
+def upgrade(engine: Engine, revision: str = "head") -> Migration:
+    """Migrate the database to ``revision`` in one write transaction; say from where to where.
 
     Safe to call from several processes at once: the transaction takes the write lock (SQLite
     ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock) before Alembic reads the current version,
-    so a latecomer finds the work done.
+    so a latecomer finds the work done (and reports ``before == after``). A ``revision`` older
+    than the database's is a no-op: there are no downgrades.
     """
     from alembic import command
     from alembic.util import CommandError
 
-    with engine.execution_options(**WRITE).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        found = current_revision(conn)
+    with engine.execution_options(**WRITE).connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Alembic's batch mode rebuilds a SQLite table by copy, drop and rename. With
+            # foreign keys enforced, dropping ``runs`` would cascade-delete every task run,
+            # attempt and event. SQLite's own recipe for schema changes: enforcement off (it
+            # cannot change inside a transaction), check the keys before committing.
+            _sqlite_foreign_keys(conn, on=False)
         try:
-            command.upgrade(alembic_config(connection=conn), revision)
-        except CommandError as exc:
-            raise StoreError(
-                f"cannot migrate the database from revision {found!r} to {revision!r}: {exc}. "
-                "A database written by a newer Legato needs that version."
-            ) from exc
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                    )
+                found = current_revision(conn)
+                if found is not None and found not in known_revisions():
+                    # Alembic would only say it "can't locate revision"; say what that means.
+                    raise StoreError(_unknown_revision(found))
+                try:
+                    command.upgrade(alembic_config(connection=conn), revision)
+                except CommandError as exc:
+                    raise StoreError(
+                        f"cannot migrate the database from revision {found!r} to "
+                        f"{revision!r}: {exc}"
+                    ) from exc
+                # Read in the same transaction: what this call left, not a later writer's.
+                after = current_revision(conn)
+                if sqlite and after != found:  # the check reads every table: only if needed
+                    _check_foreign_keys(conn)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(conn, on=True)
+    return Migration(found, after)
+
+
+def _sqlite_foreign_keys(conn: Connection, *, on: bool) -> None:
+    # Straight to the driver: through SQLAlchemy the PRAGMA would autobegin a transaction, in
+    # which SQLite ignores it.
+    try:
+        driver = conn.connection.driver_connection
+        assert driver is not None  # only None for a connection already closed
+        driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    except Exception:
+        if not on:
+            raise  # never migrate with enforcement on (see upgrade)
+        # The migration is done; rather than hand a connection without enforcement back to
+        # the pool, drop it (the next one is configured afresh by the connect hook).
+        conn.invalidate()
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise StoreError(
+            f"migrating would leave rows with dangling foreign keys (table, rowid, parent): "
+            f"{[tuple(row[:3]) for row in broken[:5]]}"
+        )
 
 
 def ensure_schema(engine: Engine) -> str:
@@ -109,11 +171,36 @@ def ensure_schema(engine: Engine) -> str:
 
 
 def check_schema(engine: Engine) -> None:
-    """Raise StoreError unless the database is at :data:`HEAD_REVISION` (never migrates)."""
+    """Raise StoreError unless the database is at :data:`HEAD_REVISION` (never migrates).
+
+    The message tells the user what to do: ``legato db upgrade`` for a new or old database,
+    the newer Legato for a database it migrated.
+    """
     with engine.connect() as conn:
         found = current_revision(conn)
     if found != HEAD_REVISION:
-        raise StoreError(
-            f"database schema is at revision {found!r}, not {HEAD_REVISION!r}; "
-            "open it with migrate=True to migrate it"
+        raise StoreError(schema_problem(found))
+
+
+def schema_problem(found: str | None) -> str:
+    """Why a database at revision ``found`` (not the head) cannot be used, and the fix.
+
+    Imports Alembic for an old revision; meant for error paths only.
+    """
+    hint = "run `legato db upgrade` for this store (or open it with migrate=True)"
+    if found is None:
+        return f"the database has no Legato schema yet: {hint}"
+    if found in known_revisions():
+        return (
+            f"the database schema is at revision {found!r}, behind this Legato's "
+            f"{HEAD_REVISION!r}: {hint}"
         )
+    return _unknown_revision(found)
+
+
+def _unknown_revision(found: str) -> str:
+    return (
+        f"the database schema is at revision {found!r}, which this Legato (schema "
+        f"{HEAD_REVISION!r}) does not know: a newer Legato migrated it; use that version "
+        "(there are no downgrades)"
+    )
