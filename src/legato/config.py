@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_FILE = "legato.toml"
+EXECUTORS = ("local", "dask")  # [executor] kind
 
 
 class ConfigError(Exception):
@@ -25,7 +26,7 @@ class ProjectConfig:
     database_url: str
     results_url: str
     logs_dir: Path
-    executor: str = "local"
+    executor: str = "local"  # "local" | "dask"
     workers: int = 2
     mode: str = "process"
     memory_limit_mb: int | None = None
@@ -34,6 +35,7 @@ class ProjectConfig:
     max_runs: int = 16  # runs the daemon drives at once
     web_host: str = "127.0.0.1"
     web_port: int = 8765
+    dask_address: str | None = None  # Dask scheduler; None: a LocalCluster of `workers`
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -42,7 +44,7 @@ _SECTIONS: dict[str, set[str]] = {
     "store": {"url"},
     "results": {"url"},
     "logs": {"dir"},
-    "executor": {"kind", "workers", "mode", "memory_limit_mb", "lease_seconds"},
+    "executor": {"kind", "workers", "mode", "memory_limit_mb", "lease_seconds", "address"},
     "pools": set(),  # any name
     "daemon": {"max_runs", "host", "port"},
 }
@@ -61,7 +63,8 @@ def _get(
 
 
 def load_config(root: Path) -> ProjectConfig:
-    """Read ``root/legato.toml``. LEGATO_DATABASE_URL, LEGATO_RESULTS_URL and LEGATO_WORKERS win."""
+    """Read ``root/legato.toml``. LEGATO_DATABASE_URL, LEGATO_RESULTS_URL, LEGATO_WORKERS,
+    LEGATO_EXECUTOR and LEGATO_DASK_ADDRESS win."""
     root = root.resolve()
     path = root / CONFIG_FILE
     if not path.is_file():
@@ -98,9 +101,15 @@ def load_config(root: Path) -> ProjectConfig:
     if "://" not in results:
         results = str((root / results).resolve())
     logs_dir = (root / _get(data, "logs", "dir", str, ".legato/logs")).resolve()
-    kind = _get(data, "executor", "kind", str, "local")
-    if kind != "local":
-        raise ConfigError(f"{path}: [executor] kind {kind!r} is not available (known: local)")
+    kind = os.environ.get("LEGATO_EXECUTOR") or _get(data, "executor", "kind", str, "local")
+    if kind not in EXECUTORS:
+        where = f"{path}: [executor] kind"
+        if os.environ.get("LEGATO_EXECUTOR"):
+            where = "LEGATO_EXECUTOR"
+        raise ConfigError(f"{where} {kind!r} is not available (known: {', '.join(EXECUTORS)})")
+    dask_address = os.environ.get("LEGATO_DASK_ADDRESS") or _get(
+        data, "executor", "address", str, None
+    )
     workers = int(
         os.environ.get("LEGATO_WORKERS")
         or _get(data, "executor", "workers", int, os.cpu_count() or 2)
@@ -139,6 +148,7 @@ def load_config(root: Path) -> ProjectConfig:
         max_runs=max_runs,
         web_host=_get(data, "daemon", "host", str, "127.0.0.1"),
         web_port=port,
+        dask_address=dask_address or None,
     )
 
 

@@ -264,7 +264,13 @@ def test_a_signal_stops_the_daemon_cleanly_even_with_a_task_running(
     project = make_project(tmp_path / "proj", BLOCK_CODE)
     run_id = submit(project, "blocking")
     daemon = daemons.up(project)
-    wait_for(lambda: (project / "block1.pid").exists(), timeout=15, what="task start")
+    pid_file = project / "block1.pid"
+    # Written by the task: wait for its content, not only for the file.
+    wait_for(
+        lambda: pid_file.exists() and bool(pid_file.read_text().strip()),
+        timeout=15,
+        what="task start",
+    )
     worker = int((project / "block1.pid").read_text())
     began = time.monotonic()
     code = daemon.stop(sig, timeout=10)
@@ -312,7 +318,13 @@ def test_sigkill_mid_task_then_a_new_daemon_adopts_and_finishes_the_run(
     project = make_project(tmp_path / "proj", BLOCK_CODE)
     run_id = submit(project, "blocking")
     first = daemons.up(project)
-    wait_for(lambda: (project / "block1.pid").exists(), timeout=15, what="task start")
+    pid_file = project / "block1.pid"
+    # Written by the task: wait for its content, not only for the file.
+    wait_for(
+        lambda: pid_file.exists() and bool(pid_file.read_text().strip()),
+        timeout=15,
+        what="task start",
+    )
     worker = int((project / "block1.pid").read_text())
     first.kill()
     # The task's process does not outlive the daemon that drove it.

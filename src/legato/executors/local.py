@@ -29,15 +29,13 @@ from typing import TYPE_CHECKING, Literal
 
 from legato.executors.base import AttemptOutcome, AttemptSpec
 from legato.executors.pool import (
-    AttemptKey,
     ExecutorError,
     ProcessPool,
-    attempt_key,
     note,
     outcome,
     owned_fds,
 )
-from legato.executors.threads import ThreadRunner
+from legato.executors.threads import ThreadAttempts
 from legato.executors.worker import run_attempt
 from legato.executors.zygote import SPIN_SECONDS, WorkerConfig
 from legato.results.store import ResultStore
@@ -87,13 +85,14 @@ class LocalExecutor:
         self._sel: selectors.BaseSelector | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
-        # Thread attempts finish, and wake() is called, in other threads: these three are
-        # guarded by the lock.
+        # Thread attempts finish, and wake() is called, in other threads: these three (and
+        # the thread attempts' bookkeeping) are guarded by the lock.
         self._lock = threading.Lock()
         self._ready: list[AttemptOutcome] = []
-        self._threads_running: dict[AttemptKey, AttemptSpec] = {}
+        self._threads = ThreadAttempts(
+            self._lock, self._run_in_thread, self._thread_done, self._thread_wake
+        )
         self._woken = False
-        self._threads: ThreadRunner | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -139,8 +138,7 @@ class LocalExecutor:
         _live.discard(self)
         if self._pool is not None:
             self._pool.shutdown()
-        if self._threads is not None:
-            self._threads.stop()
+        self._threads.stop()
         with self._lock:  # wake() may be sending from another thread
             for s in (self._wake_r, self._wake_w):
                 if s is not None:
@@ -177,7 +175,7 @@ class LocalExecutor:
         if not self._started or self._closed:
             return 0
         if self._pool is None:
-            return max(0, self.workers - len(self._threads_running))
+            return max(0, self.workers - len(self._threads.running))
         return self._pool.free()
 
     def submit(self, spec: AttemptSpec) -> str:
@@ -185,7 +183,7 @@ class LocalExecutor:
         if not self._started or self._closed:
             raise ExecutorError("the executor is not running")
         if self._pool is None or spec.in_process:
-            return self._submit_thread(spec)
+            return self._threads.submit(spec)
         return self._pool.submit(spec)
 
     def kill(self, run_id: str, task_key: str, attempt: int, status: str, reason: str) -> None:
@@ -196,7 +194,7 @@ class LocalExecutor:
         """
         key = (run_id, task_key, attempt)
         with self._lock:
-            spec = self._threads_running.pop(key, None)
+            spec = self._threads.running.pop(key, None)
         label = "thread"
         if spec is None:
             found = self._pool.kill(key) if self._pool is not None else None
@@ -224,7 +222,7 @@ class LocalExecutor:
         while True:
             with self._lock:
                 have = bool(self._ready) or bool(pool and pool.ready)
-                running = bool(self._threads_running) or bool(pool and pool.busy)
+                running = bool(self._threads.running) or bool(pool and pool.busy)
                 woken = self._woken
             if not have and not running and deadline is None:
                 if pool is not None:
@@ -291,14 +289,6 @@ class LocalExecutor:
             self._pool.ready = []
         return out
 
-    def _submit_thread(self, spec: AttemptSpec) -> str:
-        if self._threads is None:
-            self._threads = ThreadRunner(self._run_in_thread, self._thread_done)
-        with self._lock:
-            self._threads_running[attempt_key(spec)] = spec
-        self._threads.submit(spec)
-        return "thread"
-
     def _run_in_thread(self, spec: AttemptSpec) -> AttemptOutcome:
         try:
             task = self._pipelines[spec.pipeline].graph.nodes[spec.node].task
@@ -312,13 +302,10 @@ class LocalExecutor:
             )
         return run_attempt(spec, task, self.results, capture="thread", worker="thread")
 
-    def _thread_done(self, spec: AttemptSpec, result: AttemptOutcome) -> None:
-        key = attempt_key(spec)
-        with self._lock:
-            if self._threads_running.get(key) is not spec:
-                return  # killed meanwhile: its outcome was reported already
-            del self._threads_running[key]
-            self._ready.append(result)
+    def _thread_done(self, result: AttemptOutcome) -> None:
+        self._ready.append(result)  # under the lock (ThreadAttempts)
+
+    def _thread_wake(self) -> None:
         if self._wake_w is not None:
             with suppress(OSError):  # full (a wake-up is pending anyway) or closed
                 self._wake_w.send(b"\0")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
 
 from legato.executors.base import AttemptOutcome, AttemptSpec
+from legato.executors.pool import AttemptKey, attempt_key
 
 
 class ThreadRunner:
@@ -68,3 +71,54 @@ class ThreadRunner:
             count = self._threads
         for _ in range(count):
             self._jobs.put(None)
+
+
+class ThreadAttempts:
+    """An executor's attempts running in threads of the driver, until each is reported.
+
+    ``running`` (attempt key -> spec) is read and changed under ``lock``, the executor's
+    own, so that taking an attempt out and queuing its outcome are one step for the
+    executor's ``wait()``. ``kill()`` abandons an attempt by popping it from ``running``
+    (under ``lock``): its thread's outcome is then dropped when it comes. ``run(spec)`` runs
+    an attempt in a thread and never raises; ``report(outcome)`` is called under ``lock``
+    with the outcome of an attempt still running, then ``after()``, if given, once the
+    lock is released. Threads start with the first submission.
+    """
+
+    def __init__(
+        self,
+        lock: AbstractContextManager[Any],
+        run: Callable[[AttemptSpec], AttemptOutcome],
+        report: Callable[[AttemptOutcome], None],
+        after: Callable[[], None] | None = None,
+    ) -> None:
+        self.running: dict[AttemptKey, AttemptSpec] = {}
+        self._lock = lock
+        self._run = run
+        self._report = report
+        self._after = after
+        self._runner: ThreadRunner | None = None
+
+    def submit(self, spec: AttemptSpec) -> str:
+        """Start ``spec`` in a thread now; returns "thread" (where it runs)."""
+        if self._runner is None:
+            self._runner = ThreadRunner(self._run, self._done)
+        with self._lock:
+            self.running[attempt_key(spec)] = spec
+        self._runner.submit(spec)
+        return "thread"
+
+    def stop(self) -> None:
+        """Let the threads end once idle; does not wait for running attempts."""
+        if self._runner is not None:
+            self._runner.stop()
+
+    def _done(self, spec: AttemptSpec, result: AttemptOutcome) -> None:
+        key = attempt_key(spec)
+        with self._lock:
+            if self.running.get(key) is not spec:
+                return  # killed meanwhile: its outcome was reported already
+            del self.running[key]
+            self._report(result)
+        if self._after is not None:
+            self._after()

@@ -78,7 +78,34 @@ class Workspace:
         return self._store
 
     def executor(self) -> Executor:
-        """The local executor, started with this project's pipelines loaded."""
+        """The project's executor (local, or Dask), started with its pipelines loaded."""
+        if self._executor is None and self.config.executor == "dask":
+            # `distributed` is an optional dependency, imported only for this kind.
+            from legato.config import ConfigError
+            from legato.executors.pool import ExecutorError
+
+            try:
+                from legato.executors.dask import DaskExecutor
+            except ImportError as exc:
+                if exc.name not in ("dask", "distributed", "cloudpickle"):
+                    raise
+                raise ConfigError(
+                    '[executor] kind "dask" needs the distributed package: '
+                    'pip install "legato[dask]"'
+                ) from None
+            dask_ex = DaskExecutor(
+                address=self.config.dask_address,
+                workers=self.config.workers,
+                results=self.config.results_url,
+                project_root=self.config.root,
+            )
+            try:
+                dask_ex.start(self.project.pipelines)
+            except ExecutorError as exc:  # the scheduler is unreachable: one line for users
+                raise ConfigError(
+                    f"{exc} (set by [executor] address or LEGATO_DASK_ADDRESS)"
+                ) from None
+            self._executor = dask_ex
         if self._executor is None:
             from legato.executors.local import LocalExecutor
             from legato.results.store import ResultStore
@@ -307,6 +334,7 @@ class Workspace:
         out = []
         for run in self.store.resumable_runs(now):
             out.append(run)
+        now = self.store.lease_clock(now)  # leases are judged by the store's clock
         for run in self.store.runs_in_state(RunState.RUNNING):
             if (
                 run.lease_owner
@@ -326,7 +354,8 @@ class Workspace:
         alive = (
             run.lease_owner
             and not owner_is_dead(run.lease_owner)
-            and (run.lease_expires_at is not None and run.lease_expires_at > self.clock())
+            and run.lease_expires_at is not None
+            and run.lease_expires_at > self.store.lease_clock(self.clock())
         )
         if alive:
             return run

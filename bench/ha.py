@@ -1,0 +1,162 @@
+"""Tasks per second through one and through two `legato scheduler` processes on PostgreSQL.
+
+A throwaway project on a fresh PostgreSQL schema holds one pipeline of ``--tasks`` trivial
+independent tasks (each returns a small int, so every task writes a result). ``--runs`` runs
+are queued first; then 1 or 2 schedulers start (each with ``--workers`` local worker
+processes, as each would on its own machine) and drain the queue. Throughput is task runs
+finished divided by the span from the first run's start to the last run's end, as the store
+records them (scheduler start-up is not counted). Each configuration is measured
+``--repeat`` times, alternating, each on a new schema. Usage:
+
+    .venv/bin/python bench/ha.py [--runs 300] [--tasks 5] [--workers 2] [--repeat 3] [--json]
+
+``--store-url`` names the PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.api import pg_schema
+
+LEGATO = str(Path(sys.executable).parent / "legato")
+
+FLOWS = """
+from legato import pipeline, task
+
+
+@task
+def work(i: int) -> int:
+    return i
+
+
+@pipeline
+def wide():
+    for i in range({tasks}):
+        work.named(f"t{{i}}")(i)
+"""
+
+
+def make_project(root: Path, tasks: int, workers: int, store_url: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "legato.toml").write_text(
+        f'[project]\nname = "bench_ha"\nmodules = ["flows"]\n\n[store]\nurl = "{store_url}"\n\n'
+        f"[executor]\nworkers = {workers}\n",
+        encoding="utf-8",
+    )
+    (root / "flows.py").write_text(FLOWS.format(tasks=tasks), encoding="utf-8")
+    return root
+
+
+def one(args: argparse.Namespace, schedulers: int, tmp: Path) -> dict[str, float]:
+    from legato.engine.states import RunState
+    from legato.services.runs import Workspace
+
+    with pg_schema(args.store_url, keep=False) as url:
+        project = make_project(
+            tmp / f"p{schedulers}-{time.monotonic_ns()}", args.tasks, args.workers, url
+        )
+        ws = Workspace(project)
+        try:
+            ids = [ws.create_run("wide").id for _ in range(args.runs)]
+        finally:
+            ws.close()
+        env = {**os.environ, "LEGATO_DATABASE_URL": url}
+        procs = [
+            subprocess.Popen(
+                [LEGATO, "scheduler", "--project", str(project)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+            for _ in range(schedulers)
+        ]
+        ws = Workspace(project)
+        try:
+            deadline = time.monotonic() + 600
+            while True:
+                left = ws.store.runs_in_state(RunState.QUEUED, limit=1) or ws.store.runs_in_state(
+                    RunState.RUNNING, limit=1
+                )
+                if not left:
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit("the runs did not finish within 10 minutes")
+                time.sleep(0.2)
+            got = [ws.store.get_run(i) for i in ids]
+        finally:
+            ws.close()
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                p.wait(30)
+    bad = [r.id for r in got if r.state != RunState.SUCCEEDED]
+    if bad:
+        raise SystemExit(f"{len(bad)} runs did not succeed, e.g. {bad[0]}")
+    start = min(r.started_at for r in got if r.started_at is not None)
+    end = max(r.finished_at for r in got if r.finished_at is not None)
+    span = (end - start).total_seconds()
+    tasks = args.runs * args.tasks
+    return {"seconds": span, "tasks_per_s": tasks / span, "runs_per_s": args.runs / span}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--tasks", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--store-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory(prefix="legato-bench-ha-") as tmp:
+        for _ in range(args.repeat):
+            for n in (1, 2):
+                results[n].append(one(args, n, Path(tmp)))
+                if not args.json:
+                    r = results[n][-1]
+                    print(
+                        f"  {n} scheduler(s): {r['seconds']:.2f} s, {r['tasks_per_s']:.0f} tasks/s"
+                    )
+    out = {
+        "machine": f"{platform.node()} {os.cpu_count()} cpus, Python {platform.python_version()}",
+        "load": os.getloadavg(),
+        "runs": args.runs,
+        "tasks_per_run": args.tasks,
+        "workers_per_scheduler": args.workers,
+        "results": {
+            n: {
+                "median_tasks_per_s": statistics.median(r["tasks_per_s"] for r in rs),
+                "all_tasks_per_s": [round(r["tasks_per_s"], 1) for r in rs],
+            }
+            for n, rs in results.items()
+        },
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    print(
+        f"\n{out['machine']}; {args.runs} runs x {args.tasks} tasks, "
+        f"{args.workers} workers per scheduler"
+    )
+    print(f"{'schedulers':>10} {'median tasks/s':>15}  each")
+    for n, r in out["results"].items():
+        each = ", ".join(f"{x:.0f}" for x in r["all_tasks_per_s"])
+        print(f"{n:>10} {r['median_tasks_per_s']:>15.0f}  {each}")
+
+
+if __name__ == "__main__":
+    main()
