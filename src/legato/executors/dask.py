@@ -74,6 +74,7 @@ cloudpickle.register_pickle_by_value(dask_scheduler)
 SLOTS_REFRESH = 1.0  # seconds between two asks for the cluster's thread count
 TOPIC_RETENTION = 10  # past log events the scheduler keeps per executor (bound_topic)
 KILL_JOIN = 10.0  # seconds shutdown() waits for attempts being stopped
+KILL_GONE = 10.0  # seconds a kill waits for the scheduler to see the worker gone
 
 _live: weakref.WeakSet[DaskExecutor] = weakref.WeakSet()
 
@@ -140,6 +141,7 @@ class DaskExecutor:
         # thread attempts and wake() touch these: all guarded by the lock.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
+        self._stopping = 0  # kills under way whose outcome is not reported yet
         self._running: dict[str, _Attempt] = {}  # by Dask key
         self._keys: dict[AttemptKey, str] = {}
         self._finished: list[Any] = []  # futures whose done-callback ran
@@ -355,8 +357,9 @@ class DaskExecutor:
         return "dask"
 
     def kill(self, run_id: str, task_key: str, attempt: int, status: str, reason: str) -> None:
-        """Report ``status`` for the attempt at once, then stop it for real: the worker
-        process running it is killed (its nanny starts a new one) and the future canceled.
+        """Stop the attempt for real: the worker process running it is killed (its nanny
+        starts a new one) and the future canceled; ``status`` is reported once the
+        scheduler has seen that worker go (a thread attempt: at once, abandoned).
 
         ``retryable`` of that outcome is False for "canceled", True otherwise. A no-op if the
         attempt is not running (its own outcome stands). A thread attempt is abandoned.
@@ -374,17 +377,20 @@ class DaskExecutor:
                 spec, label = entry.spec, "dask"
             # Under the lock: no log chunk of the attempt is written after this note.
             _note(spec.log_path, f"attempt {status}: {reason}")
-            self._ready.append(
-                outcome(spec, status, label, error=reason, retryable=status != "canceled")
-            )
-            self._cond.notify_all()
-        if entry is not None and entry.future is not None:
-            # A round trip or two to the scheduler and a worker: not on the driver's loop.
-            t = threading.Thread(
-                target=self._stop, args=(entry,), name="legato-dask-kill", daemon=True
-            )
-            self._stoppers = [s for s in self._stoppers if s.is_alive()] + [t]
-            t.start()
+            killed = outcome(spec, status, label, error=reason, retryable=status != "canceled")
+            if entry is None or entry.future is None:
+                self._ready.append(killed)
+                self._cond.notify_all()
+                return
+            self._stopping += 1
+        # A round trip or two to the scheduler and a worker: not on the driver's loop. The
+        # outcome is reported once the worker is gone, so that a retry is not handed to
+        # the worker about to die (it would die with it).
+        t = threading.Thread(
+            target=self._stop, args=(entry, killed), name="legato-dask-kill", daemon=True
+        )
+        self._stoppers = [s for s in self._stoppers if s.is_alive()] + [t]
+        t.start()
 
     def wait(self, timeout: float | None) -> list[AttemptOutcome]:
         """Outcomes of finished attempts: all that are ready once one is, or [] after timeout.
@@ -398,7 +404,7 @@ class DaskExecutor:
                 while True:
                     if self._ready or self._finished or self._woken or self._closed:
                         break
-                    running = bool(self._running) or bool(self._threads.running)
+                    running = self._busy()
                     if not running and deadline is None:
                         break
                     left = None if deadline is None else deadline - time.monotonic()
@@ -412,7 +418,7 @@ class DaskExecutor:
                 woken, self._woken = self._woken, False
                 ready, self._ready = self._ready, []
                 finished, self._finished = self._finished, []
-                running = bool(self._running) or bool(self._threads.running)
+                running = self._busy()
             out = ready + self._collect(finished)
             if out or woken or self._closed or (not running and deadline is None):
                 return out
@@ -420,6 +426,10 @@ class DaskExecutor:
                 return out
             if self._nthreads == 0 and not running:
                 return out
+
+    def _busy(self) -> bool:
+        # Under the lock. Attempts being stopped still owe their outcome.
+        return bool(self._running) or bool(self._threads.running) or self._stopping > 0
 
     def wake(self) -> None:
         """Make a blocked ``wait()`` (or else the next one) return promptly. Thread-safe."""
@@ -513,17 +523,19 @@ class DaskExecutor:
         _note(entry.spec.log_path, error)
         return outcome(entry.spec, "crashed", "dask", error=error, retryable=True)
 
-    def _stop(self, entry: _Attempt) -> None:
+    def _stop(self, entry: _Attempt, killed: AttemptOutcome) -> None:
         client, future = self._client, entry.future
-        if client is None or future is None:
-            return
         try:
+            if client is None or future is None:
+                return
             address = client.run_on_scheduler(dask_scheduler.processing_on, entry.key)
             if address is not None:
                 replies = client.run(stop_attempt, entry.key, workers=[address],
                                      on_error="return")
                 reply = replies.get(address)
-                if reply == "no nanny":
+                if reply == "killed" or isinstance(reply, OSError):
+                    self._wait_gone(client, address)
+                elif reply == "no nanny":
                     log.warning(
                         "cannot stop %s on Dask worker %s: it has no nanny to replace it, "
                         "so the attempt runs to its end (its result is ignored)",
@@ -536,8 +548,22 @@ class DaskExecutor:
         except Exception as exc:
             log.warning("stopping %s on Dask failed: %s", entry.key, one_line(exc))
         finally:
+            if future is not None:
+                with suppress(Exception):
+                    future.cancel()
+            with self._cond:
+                self._ready.append(killed)
+                self._stopping -= 1
+                self._cond.notify_all()
+
+    @staticmethod
+    def _wait_gone(client: Any, address: str) -> None:
+        deadline = time.monotonic() + KILL_GONE
+        while time.monotonic() < deadline:
             with suppress(Exception):
-                future.cancel()
+                if address not in client.nthreads():
+                    return
+            time.sleep(0.05)
 
     def _run_in_thread(self, spec: AttemptSpec) -> AttemptOutcome:
         node = self._pipelines[spec.pipeline].graph.nodes.get(spec.node) \
