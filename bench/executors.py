@@ -14,7 +14,8 @@ each); the cluster's start is outside the figures, as the local pool's fork is (
     .venv/bin/python bench/executors.py [--tasks 200] [--chain 50] [--repeat 3] [--workers 2]
 
 Prints one Markdown row per executor and workload: best and median wall time of the
-repeats, and the best per task.
+repeats, and the best per task; then, for reference, what Dask alone takes for one trivial
+task (``client.submit(...).result()`` on a LocalCluster of the same shape, median of 200).
 """
 
 from __future__ import annotations
@@ -51,6 +52,27 @@ def chain_{chain}():
 '''
 
 
+def _noop() -> None:
+    return None
+
+
+def bare_dask_round_trip(workers: int, n: int = 200) -> float:
+    """Median seconds of ``client.submit(f).result()`` for a trivial ``f``, Dask alone."""
+    import time
+
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        times = []
+        for i in range(n + 10):
+            t0 = time.perf_counter()
+            client.submit(_noop, pure=False, key=f"noop-{i}").result()
+            if i >= 10:  # the first ones warm the connections up
+                times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", type=int, default=200, help="independent tasks of fan_N")
@@ -82,6 +104,8 @@ def main() -> None:
             best = min(times)
             print(f"| {kind} | {name} | {best:.3f} s | {statistics.median(times):.3f} s | "
                   f"{best / counts[name] * 1000:.2f} ms |")
+    bare = bare_dask_round_trip(args.workers)
+    print(f"\nDask alone, one trivial task submitted and its result fetched: {bare * 1000:.2f} ms")
 
 
 if __name__ == "__main__":
