@@ -63,6 +63,16 @@ def wait_runs(
     return all_runs(store, pipeline)
 
 
+def started_pid(pid_file: Path) -> int:
+    """The pid a task writes to ``pid_file`` as it starts (its content, not only the file)."""
+    wait_for(
+        lambda: pid_file.exists() and bool(pid_file.read_text().strip()),
+        timeout=15,
+        what="task start",
+    )
+    return int(pid_file.read_text())
+
+
 def submit(project: Path, pipeline: str, *args: str) -> str:
     """`legato submit`; the new run's id."""
     done = cli("submit", pipeline, *args, project=project)
@@ -264,14 +274,7 @@ def test_a_signal_stops_the_daemon_cleanly_even_with_a_task_running(
     project = make_project(tmp_path / "proj", BLOCK_CODE)
     run_id = submit(project, "blocking")
     daemon = daemons.up(project)
-    pid_file = project / "block1.pid"
-    # Written by the task: wait for its content, not only for the file.
-    wait_for(
-        lambda: pid_file.exists() and bool(pid_file.read_text().strip()),
-        timeout=15,
-        what="task start",
-    )
-    worker = int((project / "block1.pid").read_text())
+    worker = started_pid(project / "block1.pid")
     began = time.monotonic()
     code = daemon.stop(sig, timeout=10)
     took = time.monotonic() - began
@@ -318,14 +321,7 @@ def test_sigkill_mid_task_then_a_new_daemon_adopts_and_finishes_the_run(
     project = make_project(tmp_path / "proj", BLOCK_CODE)
     run_id = submit(project, "blocking")
     first = daemons.up(project)
-    pid_file = project / "block1.pid"
-    # Written by the task: wait for its content, not only for the file.
-    wait_for(
-        lambda: pid_file.exists() and bool(pid_file.read_text().strip()),
-        timeout=15,
-        what="task start",
-    )
-    worker = int((project / "block1.pid").read_text())
+    worker = started_pid(project / "block1.pid")
     first.kill()
     # The task's process does not outlive the daemon that drove it.
     wait_for(lambda: not process_alive(worker), timeout=10, what="worker exit")
