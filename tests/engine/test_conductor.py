@@ -105,6 +105,18 @@ def slow_load(ctx: Context) -> int:
 def sleepy_load():
     slow_load()
 
+@task(retries=1)
+def flaky_after_stop(ctx: Context) -> int:
+    if ctx.attempt == 1:
+        time.sleep(60)  # stopped under it
+    if ctx.attempt == 2:
+        raise RuntimeError("a real failure")
+    return ctx.attempt
+
+@pipeline
+def stopped_then_flaky():
+    flaky_after_stop()
+
 @task  # no retries
 def endless() -> None:
     time.sleep(60)
@@ -456,3 +468,20 @@ def test_a_dead_driver_s_attempts_run_again_whatever_the_policy_then_it_decides(
     outcomes = [a.outcome for a in ws.store.get_attempts(run.id, "endless")]
     assert outcomes == ["interrupted"] * MAX_INTERRUPTIONS
     assert tasks_of(ws, run.id)["endless"].state == TaskState.FAILED
+
+
+def test_an_interrupted_attempt_does_not_use_up_a_retry(ws_factory) -> None:
+    ws = ws_factory()
+    run = queue_run(ws, "stopped_then_flaky")
+    first = Conductor(ws.executor())
+    driver = driver_for(ws, run)
+    first.add(driver)
+    first.step(0.0)
+    driver.abandon("killed: test")  # its scheduler died mid-attempt
+    again = Conductor(ws.executor())
+    again.add(driver_for(ws, ws.store.get_run(run.id), owner=this_owner(), take_over=OWNER))
+    done = drive_all(again)
+    # retries=1: the real failure of attempt 2 still gets its retry.
+    assert done[run.id].state == RunState.SUCCEEDED
+    outcomes = [a.outcome for a in ws.store.get_attempts(run.id, "flaky_after_stop")]
+    assert outcomes == ["interrupted", "failed", "succeeded"]

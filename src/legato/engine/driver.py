@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -82,6 +82,7 @@ class RunDriver:
         self.lease_ttl = lease_ttl
         self.store_down = False  # the last write failed because the store was unreachable
         self._ended = False  # finish() has recorded the run's end in the book
+        self._past: dict[str, list[str]] = {}  # task key -> outcomes of its attempts so far
         self.cancel_poll = cancel_poll
         self.on_progress = on_progress
         self.rng = rng or random.Random()
@@ -156,9 +157,14 @@ class RunDriver:
 
     # -- start and resume --------------------------------------------------------------
 
-    def _load(self) -> None:
+    def _load(self, resumed: bool) -> None:
         book = self.book
         book.load(self.store.get_task_runs(self.run_id))
+        if resumed:
+            # Outcomes of earlier attempts: those cut short by a stop or a dead driver do
+            # not count against the retry policy (see _free_attempts).
+            for past in self.store.get_attempts(self.run_id):
+                self._past.setdefault(past.task_key, []).append(past.outcome)
         now = self.clock()
         for key, row in list(self.rows.items()):
             if row.state != S.RUNNING:
@@ -169,7 +175,8 @@ class RunDriver:
             book.record_attempt(
                 row, "interrupted", reason, None, now, self._log_path(key, row.attempt)
             )
-            if self._interruptions(key) < MAX_INTERRUPTIONS:
+            self._past.setdefault(key, []).append("interrupted")
+            if _streak(self._past[key]) < MAX_INTERRUPTIONS:
                 # The driver died (a scheduler killed, a machine lost), not the task: run
                 # it again at once, whatever its retry policy, as after a clean stop.
                 book.set_task(
@@ -178,15 +185,6 @@ class RunDriver:
             else:  # the task itself may be what kills its drivers: the policy decides
                 self._after_failure(key, "interrupted", retryable=True, error=reason)
         book.start()
-
-    def _interruptions(self, key: str) -> int:
-        """How many attempts of ``key`` in a row, up to this one, ended interrupted."""
-        count = 1
-        for attempt in reversed(self.store.get_attempts(self.run_id, key)):
-            if attempt.outcome != "interrupted":
-                break
-            count += 1
-        return count
 
     # -- attempts ----------------------------------------------------------------------
 
@@ -320,8 +318,9 @@ class RunDriver:
         row = self.rows[key]
         policy = self.pipeline.graph.nodes[row.node].task.retry
         now = self.clock()
-        if retryable and row.attempt < policy.max_attempts:
-            wait = policy.delay_before(row.attempt + 1, self.rng)
+        used = row.attempt - _free_attempts(self._past.get(key, ()))
+        if retryable and used < policy.max_attempts:
+            wait = policy.delay_before(used + 1, self.rng)
             self.book.set_task(
                 key,
                 S.UP_FOR_RETRY,
@@ -334,7 +333,7 @@ class RunDriver:
         else:
             why = error or status
             if retryable and policy.retries:
-                why = f"{why} (after {row.attempt} attempts)"
+                why = f"{why} (after {used} attempts)"
             self.book.set_task(key, S.FAILED, why, finished_at=now, error=why)
 
     # -- retries waiting on time or on a condition -------------------------------------
@@ -460,7 +459,7 @@ class RunDriver:
         resumed = book.run.state != RunState.QUEUED
         if not resumed:
             book.set_run(RunState.RUNNING, started_at=self.clock())
-        self._load()
+        self._load(resumed)
         if resumed and self.uses_pools:
             # Slots claimed by the driver this run had before: none of its attempts runs now.
             self.pools.release_all()
@@ -598,6 +597,27 @@ class RunDriver:
         self.book.set_run(
             state, finished_at=self.clock(), error=error, lease_owner=None, lease_expires_at=None
         )
+
+
+def _streak(outcomes: Sequence[str]) -> int:
+    """How many of the last ``outcomes`` in a row are "interrupted"."""
+    count = 0
+    for outcome in reversed(outcomes):
+        if outcome != "interrupted":
+            break
+        count += 1
+    return count
+
+
+def _free_attempts(outcomes: Sequence[str]) -> int:
+    """Attempts that do not count against the retry policy: in each streak of interrupted
+    ones, the first MAX_INTERRUPTIONS - 1 (the task was stopped, it did not fail)."""
+    free = streak = 0
+    for outcome in outcomes:
+        streak = streak + 1 if outcome == "interrupted" else 0
+        if 0 < streak < MAX_INTERRUPTIONS:
+            free += 1
+    return free
 
 
 def _partition_of(
