@@ -205,7 +205,7 @@ class History:
                 return name
 
     def run(self, i: int, runs: list, trs: list, ats: list, evs: list) -> None:
-        from legato.store.ids import new_run_id
+        from legato.domain.ids import new_run_id
 
         rng = self.rng
         tasks = self.tasks

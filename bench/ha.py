@@ -61,7 +61,7 @@ def make_project(root: Path, tasks: int, workers: int, store_url: str) -> Path:
 
 
 def one(args: argparse.Namespace, schedulers: int, tmp: Path) -> dict[str, float]:
-    from legato.engine.states import RunState
+    from legato.domain.states import RunState
     from legato.services.runs import Workspace
 
     with pg_schema(args.store_url, keep=False) as url:

@@ -118,7 +118,7 @@ def _insert_sql(table: Any, skip: tuple[str, ...] = ()) -> tuple[str, list[str]]
 
 def fill_history(store: Any, n_task_runs: int, *, with_events: bool, days: float) -> dict:
     """Write n_task_runs / 10 finished runs, their task runs and events, in one transaction."""
-    from legato.store.ids import new_run_id
+    from legato.domain.ids import new_run_id
     from legato.store.schema import events, runs, task_runs
 
     n_runs = n_task_runs // TASKS_PER_RUN
@@ -360,7 +360,7 @@ def bench_size(root: Path, n_task_runs: int, args: argparse.Namespace) -> dict[s
 def daemon_queries(store: Any) -> dict[str, dict[str, Any]]:
     """The reads `legato up` makes on every wake-up besides the tick (Daemon._start_queued,
     Daemon._adopt_orphans, the webhook's token check): median ms of 30 calls, and the plan."""
-    from legato.engine.states import RunState
+    from legato.domain.states import RunState
 
     calls = {
         "queued_runs(limit=114)": lambda: store.queued_runs(limit=114),

@@ -15,5 +15,7 @@ echo "== ruff"
 .venv/bin/ruff check src tests examples bench
 echo "== mypy"
 .venv/bin/mypy
+echo "== import layers"
+.venv/bin/lint-imports --no-cache
 echo "== pytest"
 exec .venv/bin/python -m pytest -q "$@"

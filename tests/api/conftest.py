@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from legato.api.app import create_app
 from legato.clock import ManualClock
+from legato.domain.records import RunRecord
+from legato.server.app import create_app
 from legato.services.runs import Workspace
-from legato.store.records import RunRecord
 from tests.conftest import BACKENDS
 from tests.helpers import make_project
 

@@ -88,7 +88,7 @@ def test_a_paused_webhook_starts_nothing(api: Api) -> None:
 
 
 def test_the_token_survives_a_new_app(api: Api, backend: str) -> None:
-    from legato.api.app import create_app
+    from legato.server.app import create_app
 
     first = token(api)
     create_app(api.ws, web=False)  # ensure_triggers again: the token is kept

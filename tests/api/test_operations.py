@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from legato.domain.records import DaemonRecord
 from legato.scheduler.tick import Scheduler
 from legato.services.automation import Automation
-from legato.store.records import DaemonRecord
 from tests.api.conftest import DAYS, Api
 
 # -- backfills --------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from tests.helpers import (
 )
 
 if TYPE_CHECKING:
-    from legato.store.records import RunRecord
+    from legato.domain.records import RunRecord
     from legato.store.store import Store
 
 # -- fixtures and small helpers -------------------------------------------------------------

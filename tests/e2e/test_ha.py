@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from legato.engine.states import RunState
+from legato.domain.states import RunState
 from legato.services.runs import Workspace
 from tests.conftest import _libpq
 from tests.e2e.proxy import TcpProxy

@@ -20,7 +20,7 @@ import pytest
 from tests.helpers import Daemons, make_project, marks, wait_for
 
 if TYPE_CHECKING:
-    from legato.store.records import RunRecord
+    from legato.domain.records import RunRecord
     from legato.store.store import Store
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from legato.domain.ids import new_run_id
+from legato.domain.records import RunRecord, TaskRunRecord
+from legato.domain.states import RunState, TaskState
 from legato.engine import plan
 from legato.engine.conductor import Conductor
 from legato.engine.driver import RunDriver
-from legato.engine.states import RunState, TaskState
 from legato.services.owner import this_owner
 from legato.services.runs import Workspace
-from legato.store.records import RunRecord, TaskRunRecord
-from legato.store.store import new_run_id
 from tests.helpers import make_project
 
 COMMON = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from legato.engine.states import RunState, TaskState
+from legato.domain.states import RunState, TaskState
 from legato.services.runs import Workspace
 from tests.helpers import make_project, marks
 
@@ -67,7 +67,7 @@ def sums(n: int = 4, offset: int = 100):
     r, tasks = run(ws, "sums", n=5)
     assert r.state == RunState.SUCCEEDED
     assert [k for k in tasks if k.startswith("square[")] == [f"square[{i}]" for i in range(5)]
-    from legato.executors.base import ResultRef
+    from legato.domain.refs import ResultRef
     from legato.results.store import ResultStore
 
     store = ResultStore(ws.config.results_url)
@@ -380,7 +380,7 @@ def etl():
     assert sorted(marks(ws.config.root / "marks.txt")) == sorted(
         ["extract", "side", "transform", "transform", "load"]
     )
-    from legato.executors.base import ResultRef
+    from legato.domain.refs import ResultRef
     from legato.results.store import ResultStore
 
     t = tasks["load"]
@@ -466,7 +466,7 @@ def p():
     )
     r, tasks = run(ws, "p")
     assert r.state == RunState.SUCCEEDED
-    from legato.executors.base import ResultRef
+    from legato.domain.refs import ResultRef
     from legato.results.store import ResultStore
 
     t = tasks["pid"]
@@ -496,7 +496,7 @@ def p(day: date = date(2026, 1, 1)):
     assert r.state == RunState.SUCCEEDED
     assert r.params == {"day": "2026-11-20"}
     t = {x.task_key: x for x in ws.task_runs(r.id)}["which"]
-    from legato.executors.base import ResultRef
+    from legato.domain.refs import ResultRef
     from legato.results.store import ResultStore
 
     assert (

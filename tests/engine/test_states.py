@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from legato.engine.states import (
+from legato.domain.states import (
     RUN_TRANSITIONS,
     TASK_TRANSITIONS,
     InvalidTransition,

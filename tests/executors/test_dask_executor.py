@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 
 from legato.config import ConfigError, load_config
-from legato.engine.states import RunState
-from legato.executors.base import ResultRef
+from legato.domain.records import TaskRunRecord
+from legato.domain.refs import ResultRef
+from legato.domain.states import RunState
 from legato.results.store import ResultStore
 from legato.services.runs import Workspace
-from legato.store.records import TaskRunRecord
 from tests.helpers import cli, free_port, make_project, process_alive, wait_for
 
 pytest.importorskip("distributed", reason='needs the dask extra: pip install "legato[dask]"')

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from legato.executors.base import ResultRef
+from legato.domain.refs import ResultRef
 from legato.results import ResultError, ResultStore, serializers
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from legato.clock import ManualClock
-from legato.engine.states import RunState
+from legato.domain.states import RunState
 from legato.scheduler.tick import Scheduler
 from legato.services.automation import Automation
 from legato.services.errors import ServiceError

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from legato.clock import ManualClock
-from legato.engine.states import BackfillState, RunState
+from legato.domain.states import BackfillState, RunState
 from legato.scheduler.tick import Scheduler
 from legato.services.automation import Automation
 from legato.services.errors import Conflict, ServiceError

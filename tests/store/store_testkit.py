@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from legato.engine.states import RunState, TaskState
-from legato.store.records import NewEvent, RunRecord, TaskRunRecord
-from legato.store.store import Store, new_run_id
+from legato.domain.ids import new_run_id
+from legato.domain.records import NewEvent, RunRecord, TaskRunRecord
+from legato.domain.states import RunState, TaskState
+from legato.store.store import Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -21,9 +21,7 @@ import pytest
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from legato.engine.states import BackfillState, RunState, TaskState
-from legato.store import db, migrate
-from legato.store.records import (
+from legato.domain.records import (
     AttemptRecord,
     Changes,
     CodeLocationRecord,
@@ -32,6 +30,8 @@ from legato.store.records import (
     StoreError,
     TaskRunRecord,
 )
+from legato.domain.states import BackfillState, RunState, TaskState
+from legato.store import db, migrate
 from legato.store.schema import metadata
 from legato.store.store import Store
 from tests.helpers import LEGATO, cli, make_project

@@ -8,14 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from legato.engine.states import RunState, TaskState
-from legato.store.records import (
+from legato.domain.records import (
     AttemptRecord,
     Changes,
     LeaseLost,
     RunRecord,
     StoreError,
 )
+from legato.domain.states import RunState, TaskState
 from legato.store.store import Store
 from tests.store.store_testkit import T0, Records, lease_expiry_ok
 

@@ -11,18 +11,19 @@ from typing import Any, TypeVar
 
 import pytest
 
-from legato.engine.states import BackfillState, InvalidTransition, RunState
-from legato.store.automation import NewTriggerEvent, PoolUsage
-from legato.store.records import (
+from legato.domain.records import (
     BackfillRecord,
     Changes,
     DuplicateRun,
+    NewTriggerEvent,
     NotFound,
     RunRecord,
     ScheduleState,
     StoreError,
     TriggerState,
 )
+from legato.domain.states import BackfillState, InvalidTransition, RunState
+from legato.store.automation import PoolUsage
 from legato.store.store import Store
 from tests.store.store_testkit import T0, Records
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from legato.engine.states import InvalidTransition, RunState, TaskState
-from legato.store.records import DaemonRecord, NotFound
+from legato.domain.records import DaemonRecord, NotFound
+from legato.domain.states import InvalidTransition, RunState, TaskState, judge_mark
 from legato.store.store import Store
 from tests.store.store_testkit import Records
 
@@ -79,7 +79,9 @@ def test_marking_a_failed_task_succeeded_makes_the_run_succeed(store: Store, rec
         RunState.FAILED,
     )
     now = rec.tick()
-    after = store.mark_task(run.id, "b", TaskState.SUCCEEDED, now, "marked succeeded by ann")
+    after = store.mark_task(
+        run.id, "b", TaskState.SUCCEEDED, now, "marked succeeded by ann", judge_mark
+    )
     assert after.state == RunState.SUCCEEDED
     assert after.error is None
     assert store.get_task_run(run.id, "b").state == TaskState.SUCCEEDED
@@ -89,7 +91,9 @@ def test_marking_a_failed_task_succeeded_makes_the_run_succeed(store: Store, rec
         ("run_state", None, "failed", "succeeded"),
     ]
     # And back: one failed task fails the run again.
-    again = store.mark_task(run.id, "a", TaskState.FAILED, rec.tick(), "marked failed by ann")
+    again = store.mark_task(
+        run.id, "a", TaskState.FAILED, rec.tick(), "marked failed by ann", judge_mark
+    )
     assert again.state == RunState.FAILED
     assert store.get_task_run(run.id, "a").error == "marked failed: marked failed by ann"
 
@@ -98,14 +102,14 @@ def test_marks_that_do_not_fit_are_refused(store: Store, rec: Records) -> None:
     running = rec.run(state=RunState.RUNNING, started_at=rec.tick())
     store.create_run(running, [rec.task(running, "a", state=TaskState.RUNNING)], [])
     with pytest.raises(InvalidTransition, match="once it has finished"):
-        store.mark_task(running.id, "a", TaskState.SUCCEEDED, rec.tick(), "x")
+        store.mark_task(running.id, "a", TaskState.SUCCEEDED, rec.tick(), "x", judge_mark)
     done = _finished(store, rec, {"a": TaskState.SUCCEEDED}, RunState.SUCCEEDED)
     with pytest.raises(InvalidTransition, match="already"):
-        store.mark_task(done.id, "a", TaskState.SUCCEEDED, rec.tick(), "x")
+        store.mark_task(done.id, "a", TaskState.SUCCEEDED, rec.tick(), "x", judge_mark)
     with pytest.raises(NotFound):
-        store.mark_task(done.id, "zzz", TaskState.FAILED, rec.tick(), "x")
+        store.mark_task(done.id, "zzz", TaskState.FAILED, rec.tick(), "x", judge_mark)
     with pytest.raises(NotFound):
-        store.mark_task("nope", "a", TaskState.FAILED, rec.tick(), "x")
+        store.mark_task("nope", "a", TaskState.FAILED, rec.tick(), "x", judge_mark)
     assert store.get_run(done.id).state == RunState.SUCCEEDED
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from legato.engine.states import RunState
-from legato.store.records import DaemonRecord
+from legato.domain.records import DaemonRecord
+from legato.domain.states import RunState
 from legato.store.store import Store
 from tests.store.store_testkit import T0, Records
 

@@ -10,8 +10,8 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from legato.engine.states import RunState
-from legato.store.records import Changes
+from legato.domain.records import Changes
+from legato.domain.states import RunState
 from legato.store.store import Store
 from tests.store.store_testkit import T0, Records, lease_expiry_ok
 

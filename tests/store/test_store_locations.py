@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import inspect, text
 
+from legato.domain.records import CodeLocationRecord
 from legato.store import db, migrate
-from legato.store.records import CodeLocationRecord
 from legato.store.store import Store
 from tests.store.store_testkit import T0, Records
 

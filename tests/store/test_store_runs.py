@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from legato.engine.states import RunState, TaskState
-from legato.store.records import Ambiguous, DuplicateRun, NotFound, StoreError
-from legato.store.store import Store, new_run_id
+from legato.domain.ids import new_run_id
+from legato.domain.records import Ambiguous, DuplicateRun, NotFound, StoreError
+from legato.domain.states import RunState, TaskState
+from legato.store.store import Store
 from tests.store.store_testkit import T0, Records
 
 

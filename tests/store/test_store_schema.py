@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import inspect, text
 
 import legato
+from legato.domain.records import AttemptRecord, Changes, EventRecord, RunRecord, StoreError
+from legato.domain.records import TaskRunRecord as TaskRun
 from legato.store import db, migrate
-from legato.store.records import AttemptRecord, Changes, EventRecord, RunRecord, StoreError
-from legato.store.records import TaskRunRecord as TaskRun
 from legato.store.schema import UTCDateTime, attempts, events, metadata, runs, task_runs
 from legato.store.store import Store
 from tests.store.store_testkit import T0, Records

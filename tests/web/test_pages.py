@@ -54,7 +54,7 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 
 @pytest.fixture
 def client(ws: Workspace) -> TestClient:
-    from legato.api.app import create_app
+    from legato.server.app import create_app
 
     return TestClient(create_app(ws))
 

@@ -1,1 +1,3 @@
-"""HTTP endpoints (FastAPI): for now the webhook trigger endpoint and a health check."""
+"""The REST API (FastAPI) under ``/api/v1``: routes per area, pydantic bodies, error mapping,
+server-sent event streams. It only calls the service door (``legato.services.door``).
+"""

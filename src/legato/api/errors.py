@@ -10,9 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from legato.engine.states import InvalidTransition
-from legato.services.errors import Conflict, NotFoundError, ServiceError
-from legato.store.records import Ambiguous, NotFound
+from legato.services.errors import STATUS, ServiceError, status_of
 
 #: Declared on every route that can answer so, for the OpenAPI document.
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -70,22 +68,6 @@ async def storable_input(request: Request) -> None:
             found = _unstorable(json.loads(raw), "") if raw.strip() else None
     if found is not None:
         raise ServiceError(f"{found[0] or 'body'}: {found[1]}", found[0] or None)
-
-
-#: Service and store errors, most specific first, and the status each answers with.
-STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (NotFoundError, 404),
-    (NotFound, 404),
-    (Ambiguous, 404),
-    (Conflict, 409),
-    (InvalidTransition, 409),
-    (ServiceError, 422),
-)
-
-
-def status_of(exc: Exception) -> int:
-    """The HTTP status of a service or store error (422 for any other ServiceError)."""
-    return next(code for kind, code in STATUS if isinstance(exc, kind))
 
 
 def install(app: FastAPI) -> None:

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from legato.api.context import ApiContext
 from legato.api.errors import error
 from legato.api.schemas import ErrorOut, HookOut
+from legato.services.door import Door
 from legato.services.errors import ServiceError
 
 MAX_KEY = 500  # characters of an Idempotency-Key
@@ -30,7 +30,7 @@ def _token(request: Request) -> str:
     return request.headers.get("x-legato-token", "")
 
 
-def router(ctx: ApiContext) -> APIRouter:
+def router(ctx: Door) -> APIRouter:
     """The webhook route over ``ctx``."""
     r = APIRouter(tags=["triggers"])
     auto = ctx.auto

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from legato.api.context import ApiContext
 from legato.api.errors import ERRORS
 from legato.api.schemas import BackfillIn, BackfillOut, HealthOut, MoveIn, RunOut
-from legato.engine.states import BackfillState
+from legato.domain.states import BackfillState
+from legato.services.door import Door
 
 
-def router(ctx: ApiContext) -> APIRouter:
+def router(ctx: Door) -> APIRouter:
     """The /backfills, /queue and /health routes over ``ctx``."""
     r = APIRouter(responses=ERRORS)
 

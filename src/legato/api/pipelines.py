@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from legato.api.context import ApiContext
 from legato.api.errors import ERRORS
 from legato.api.schemas import (
     LaunchIn,
@@ -14,9 +13,10 @@ from legato.api.schemas import (
     PipelineOut,
     RunOut,
 )
+from legato.services.door import Door
 
 
-def router(ctx: ApiContext) -> APIRouter:
+def router(ctx: Door) -> APIRouter:
     """The /pipelines routes over ``ctx``."""
     r = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS)
 

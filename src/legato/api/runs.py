@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from legato.api import streams
-from legato.api.context import ApiContext
 from legato.api.errors import ERRORS
 from legato.api.schemas import (
     EventOut,
@@ -19,6 +18,7 @@ from legato.api.schemas import (
     RunOut,
     RunPageOut,
 )
+from legato.services.door import Door
 from legato.services.errors import ServiceError
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -41,7 +41,7 @@ def _utc(t: datetime | None, field: str) -> datetime | None:
         raise ServiceError(f"{field}: {t.isoformat()} is out of range", field) from None
 
 
-def router(ctx: ApiContext) -> APIRouter:
+def router(ctx: Door) -> APIRouter:
     """The /runs routes over ``ctx``."""
     r = APIRouter(prefix="/runs", tags=["runs"], responses=ERRORS)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from legato.api.context import ApiContext
 from legato.api.schemas import EventOut
-from legato.engine.states import RunState, TaskState
+from legato.domain.states import RunState, TaskState
+from legato.services.door import Door
 
 POLL = 0.25  # seconds between looks at the store or the file
 KEEPALIVE = 15.0  # a comment line this often keeps proxies from closing an idle stream
@@ -32,7 +32,7 @@ def sse(data: str, *, event: str | None = None, id: int | None = None) -> str:
 
 
 async def run_events(
-    ctx: ApiContext, run_id: str, after: int, request: Request
+    ctx: Door, run_id: str, after: int, request: Request
 ) -> AsyncIterator[str]:
     """The run's events after ``after``, then new ones as they come; ``end`` once finished."""
     last = after
@@ -63,7 +63,7 @@ async def run_events(
 
 
 async def attempt_log(
-    ctx: ApiContext,
+    ctx: Door,
     run_id: str,
     task_key: str,
     attempt: int,

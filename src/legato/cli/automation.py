@@ -69,7 +69,7 @@ def _serve(
 ) -> None:
     import logging
 
-    from legato.scheduler.daemon import Daemon, DaemonOptions
+    from legato.daemon.loop import Daemon, DaemonOptions
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
@@ -125,8 +125,8 @@ def web(
     import signal
     import threading
 
-    from legato.api.app import create_app
-    from legato.api.server import serve_in_thread
+    from legato.server.app import create_app
+    from legato.server.serve import serve_in_thread
 
     stop = threading.Event()
     with user_errors(), workspace(project) as ws:
@@ -372,7 +372,7 @@ def backfills_list(
 
 
 def _set_backfill(backfill_id: str, project: Path, state: str) -> None:
-    from legato.engine.states import BackfillState
+    from legato.domain.states import BackfillState
 
     with user_errors(), workspace(project) as ws:
         v = _auto(ws).set_backfill_state(backfill_id, BackfillState(state))

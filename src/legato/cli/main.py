@@ -14,8 +14,8 @@ import typer
 from legato.cli.console import Printer, console, escape, rich_console
 
 if TYPE_CHECKING:
+    from legato.domain.records import RunRecord
     from legato.services.runs import Workspace
-    from legato.store.records import RunRecord
 
 app = typer.Typer(
     name="legato",
@@ -74,7 +74,7 @@ def user_errors() -> Iterator[None]:
     except (ConfigError, ServiceError, DefinitionError, ParamError) as exc:
         raise fail(str(exc)) from None
     except Exception as exc:
-        from legato.store.records import StoreError
+        from legato.domain.records import StoreError
 
         if isinstance(exc, StoreError):
             raise fail(str(exc)) from None
@@ -249,7 +249,7 @@ def runs(
     project: ProjectOpt = Path("."),
 ) -> None:
     """List recent runs, newest first."""
-    from legato.engine.states import RunState
+    from legato.domain.states import RunState
 
     with user_errors(), workspace(project) as ws:
         if state is not None and state not in {s.value for s in RunState}:

@@ -15,8 +15,8 @@ from legato.cli.console import Printer, escape
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from legato.domain.records import RunRecord, TaskRunRecord
     from legato.engine.driver import RunDriver
-    from legato.store.records import RunRecord, TaskRunRecord
 
 STATE_STYLE = {
     "succeeded": "green",

@@ -18,9 +18,9 @@ from typing import Any
 
 from legato.clock import Clock
 from legato.definitions.graph import Graph
+from legato.domain.records import AttemptRecord, Changes, NewEvent, RunRecord, TaskRunRecord
+from legato.domain.states import RunState, TaskState, check_run_transition, check_task_transition
 from legato.engine import plan
-from legato.engine.states import RunState, TaskState, check_run_transition, check_task_transition
-from legato.store.records import AttemptRecord, Changes, NewEvent, RunRecord, TaskRunRecord
 
 S = TaskState
 _FAILED_UPSTREAM = frozenset({S.FAILED, S.UPSTREAM_FAILED, S.CANCELED})

@@ -24,10 +24,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from legato.clock import Clock, system_clock
+from legato.domain.records import RunRecord
 from legato.engine.driver import RunDriver
 from legato.executors.base import Executor
 from legato.store.db import is_unavailable
-from legato.store.records import RunRecord
 
 log = logging.getLogger("legato.engine")
 

@@ -22,14 +22,15 @@ from pathlib import Path
 
 from legato.clock import Clock, system_clock
 from legato.definitions.pipeline import Pipeline
+from legato.domain.records import Changes, NewEvent, NotFound, RunRecord, TaskRunRecord
+from legato.domain.refs import ResultRef
+from legato.domain.states import RunState, TaskState
 from legato.engine import plan
 from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.pools import PoolClaims
-from legato.engine.states import RunState, TaskState
-from legato.executors.base import AttemptOutcome, AttemptSpec, Executor, ResultRef
+from legato.executors.base import AttemptOutcome, AttemptSpec, Executor
 from legato.store.db import is_unavailable
-from legato.store.records import Changes, NewEvent, NotFound, RunRecord, TaskRunRecord
 from legato.store.store import Store
 
 S = TaskState

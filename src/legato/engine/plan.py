@@ -9,9 +9,10 @@ from typing import Any
 
 from legato.definitions.graph import Each, FromNode, FromParam, Literal, Node
 from legato.definitions.pipeline import Pipeline
-from legato.engine.states import TaskState
-from legato.executors.base import Input, ResultRef, Stored, StoredItem, StoredList, Value
-from legato.store.records import NewEvent, TaskRunRecord
+from legato.domain.records import NewEvent, TaskRunRecord
+from legato.domain.refs import ResultRef
+from legato.domain.states import TaskState
+from legato.executors.base import Input, Stored, StoredItem, StoredList, Value
 
 
 def log_path(logs_dir: Path | str, run_id: str, task_key: str, attempt: int) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from legato.domain.records import NewEvent
 from legato.store.db import is_unavailable
-from legato.store.records import NewEvent
 from legato.store.store import Store
 
 

@@ -7,19 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from legato.domain.refs import ResultRef
+
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
-
-
-@dataclass(frozen=True, slots=True)
-class ResultRef:
-    """Where a task's result is stored and how to read it back.
-
-    ``uri`` is None when nothing was stored (the task returned None).
-    """
-
-    uri: str | None
-    format: str  # "none" | "pickle" | "parquet-pandas" | "parquet-polars" | "parquet-arrow"
 
 
 # Inputs of an attempt, resolved by the driver from the graph and the run's state.

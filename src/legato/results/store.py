@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import IO, Any
 
-from legato.executors.base import ResultRef
+from legato.domain.refs import ResultRef
 from legato.results import serializers
 from legato.results.errors import ResultError
 

@@ -21,9 +21,9 @@ from legato.services.errors import ServiceError
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
     from legato.definitions.triggers import Trigger
+    from legato.domain.records import RunRecord
     from legato.scheduler.sources.base import Message, StreamSource
     from legato.services.automation import Automation
-    from legato.store.records import RunRecord
 
 log = logging.getLogger("legato.triggers")
 

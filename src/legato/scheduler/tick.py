@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from legato.definitions.triggers import UpstreamTrigger
-from legato.engine.states import BackfillState
+from legato.domain.states import BackfillState
 from legato.services.errors import ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
     from legato.definitions.schedules import Schedule
+    from legato.domain.records import RunRecord, ScheduleState
     from legato.services.automation import Automation
-    from legato.store.records import RunRecord, ScheduleState
 
 log = logging.getLogger("legato.scheduler")
 

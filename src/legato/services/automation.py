@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from legato.definitions.errors import ParamError
-from legato.engine.states import BackfillState, RunState
+from legato.domain.states import BackfillState, RunState
 from legato.services.errors import Conflict, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
+    from legato.domain.records import BackfillRecord, RunRecord
     from legato.services.runs import Workspace
-    from legato.store.records import BackfillRecord, RunRecord
     from legato.store.store import Store
 
 
@@ -112,8 +112,7 @@ class Automation:
         run, so a redelivered event is recognised even when it lands in another batch.
         Raises ServiceError for params or a partition the pipeline does not accept.
         """
-        from legato.store.automation import NewTriggerEvent
-        from legato.store.records import DuplicateRun
+        from legato.domain.records import DuplicateRun, NewTriggerEvent
 
         now = self._now()
         events = (
@@ -140,7 +139,7 @@ class Automation:
         self, pipeline: str, trigger: str, event_key: str, message: str
     ) -> None:
         """Keep an event that could not make a run, with why (the listener carries on)."""
-        from legato.store.automation import NewTriggerEvent
+        from legato.domain.records import NewTriggerEvent
 
         self.store.record_trigger_event(
             NewTriggerEvent(pipeline, trigger, event_key, self._now(), "failed", None, message)
@@ -292,8 +291,8 @@ class Automation:
         Without ``all_partitions`` only partitions never run or whose newest run failed or
         was canceled are included. Runs are created by the daemon, a few at a time.
         """
-        from legato.store.ids import new_run_id
-        from legato.store.records import BackfillRecord
+        from legato.domain.ids import new_run_id
+        from legato.domain.records import BackfillRecord
 
         pipe = self.ws.pipeline(pipeline)
         parts = pipe.automation.partitions
@@ -356,7 +355,7 @@ class Automation:
 
     def backfill(self, backfill_id: str) -> BackfillView:
         """One backfill (id or unique prefix) with its progress."""
-        from legato.store.records import NotFound
+        from legato.domain.records import NotFound
 
         try:
             b = self.store.get_backfill(backfill_id)
@@ -366,7 +365,7 @@ class Automation:
 
     def set_backfill_state(self, backfill_id: str, state: BackfillState) -> BackfillView:
         """Pause, resume or cancel a backfill. Canceling also cancels its unfinished runs."""
-        from legato.engine.states import InvalidTransition
+        from legato.domain.states import InvalidTransition
 
         view = self.backfill(backfill_id)
         try:

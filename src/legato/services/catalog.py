@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato import __version__
-from legato.engine.states import InvalidTransition, RunState, TaskState
+from legato.domain.states import InvalidTransition, RunState, TaskState, judge_mark
 from legato.services.automation import (
     Automation,
     PartitionView,
@@ -24,14 +24,14 @@ from legato.services.errors import Conflict, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Param, Pipeline
-    from legato.services.runs import LogEntry, Workspace
-    from legato.store.records import (
+    from legato.domain.records import (
         AttemptRecord,
         DaemonRecord,
         EventRecord,
         RunRecord,
         TaskRunRecord,
     )
+    from legato.services.runs import LogEntry, Workspace
 
 #: A daemon beats this often; one that missed three beats is taken for dead.
 HEARTBEAT_EVERY = timedelta(seconds=5)
@@ -254,7 +254,7 @@ class Catalog:
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run with exactly this id; NotFoundError otherwise."""
-        from legato.store.records import NotFound
+        from legato.domain.records import NotFound
 
         try:
             return self.ws.store.get_run(run_id)
@@ -301,7 +301,7 @@ class Catalog:
         A task marked succeeded that has no stored result hands None to its downstream when
         the run is re-run from failure.
         """
-        from legato.store.records import NotFound
+        from legato.domain.records import NotFound
 
         try:
             new = TaskState(state)
@@ -322,7 +322,7 @@ class Catalog:
             raise Conflict(f"task {task_key!r} is mapped; re-run it instead of marking it")
         try:
             return self.ws.store.mark_task(
-                run.id, task_key, new, self.ws.clock(), f"marked {new} by {by}"
+                run.id, task_key, new, self.ws.clock(), f"marked {new} by {by}", judge_mark
             )
         except InvalidTransition as exc:
             raise Conflict(f"run {run.id}, task {task_key!r}: {exc}") from None
@@ -333,7 +333,7 @@ class Catalog:
 
     def health(self) -> Health:
         """Store reachable, live daemons (heartbeat within 15 s), version."""
-        from legato.store.records import StoreError
+        from legato.domain.records import StoreError
 
         try:
             self.ws.store.ping()

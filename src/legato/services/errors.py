@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from legato.domain.records import Ambiguous, NotFound
+from legato.domain.states import InvalidTransition
+
 
 class ServiceError(Exception):
     """Something the user asked for cannot be done as asked (bad input: exit code 2).
@@ -24,3 +27,20 @@ class UnknownPipeline(NotFoundError):
 
 class Conflict(ServiceError):
     """The action does not fit the run's state (e.g. re-running a run that still runs)."""
+
+
+#: Errors front ends may meet, most specific first, and the HTTP status each answers with:
+#: the API's JSON errors and the web UI's error pages agree.
+STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (NotFoundError, 404),
+    (NotFound, 404),
+    (Ambiguous, 404),
+    (Conflict, 409),
+    (InvalidTransition, 409),
+    (ServiceError, 422),
+)
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of a service or store error (422 for any other ServiceError)."""
+    return next(code for kind, code in STATUS if isinstance(exc, kind))

@@ -14,17 +14,16 @@ from legato.clock import Clock, system_clock
 from legato.config import ProjectConfig, load_config
 from legato.definitions.errors import ParamError
 from legato.definitions.pipeline import Pipeline
+from legato.domain.states import RunState, TaskState
 from legato.engine import plan
-from legato.engine.states import RunState, TaskState
 from legato.loader import Project, load_project
 from legato.services.errors import Conflict, NotFoundError, ServiceError, UnknownPipeline
 from legato.services.owner import owner_is_alive_here, owner_is_dead, this_owner
 
 if TYPE_CHECKING:
+    from legato.domain.records import AttemptRecord, NewTriggerEvent, RunRecord, TaskRunRecord
     from legato.engine.driver import ProgressCallback
     from legato.executors.base import Executor
-    from legato.store.automation import NewTriggerEvent
-    from legato.store.records import AttemptRecord, RunRecord, TaskRunRecord
     from legato.store.store import Store
 
 
@@ -140,7 +139,7 @@ class Workspace:
 
     def save_location(self) -> None:
         """Record in the store what loading the project found (pipelines, import errors)."""
-        from legato.store.records import CodeLocationRecord
+        from legato.domain.records import CodeLocationRecord
 
         project = self.project
         self.store.save_code_location(
@@ -198,13 +197,13 @@ class Workspace:
         """Record a new queued run (nothing runs yet).
 
         ``run_key`` makes creation idempotent: a second run with the same key raises
-        DuplicateRun (from ``legato.store.records``) carrying the first. ``priority`` defaults
+        DuplicateRun (from ``legato.domain.records``) carrying the first. ``priority`` defaults
         to the pipeline's.
         """
         from dataclasses import replace
 
-        from legato.store.records import RunRecord
-        from legato.store.store import new_run_id
+        from legato.domain.ids import new_run_id
+        from legato.domain.records import RunRecord
 
         pipe = self.pipeline(pipeline_name)
         try:
@@ -392,8 +391,8 @@ class Workspace:
         Without ``task``: only failed (or never finished) tasks and their downstream run.
         With ``task``: that task and its downstream run; the rest is reused.
         """
-        from legato.store.records import RunRecord
-        from legato.store.store import new_run_id
+        from legato.domain.ids import new_run_id
+        from legato.domain.records import RunRecord
 
         old = self.store.find_run(run_id)
         if not old.state.finished:
@@ -493,7 +492,7 @@ def _rerun_rows(
 ) -> list[TaskRunRecord]:
     from dataclasses import replace
 
-    from legato.store.records import TaskRunRecord
+    from legato.domain.records import TaskRunRecord
 
     rows: list[TaskRunRecord] = []
     by_node: dict[str, list[TaskRunRecord]] = {}

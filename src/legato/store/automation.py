@@ -13,7 +13,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from legato.engine.states import (
+from legato.domain.records import (
+    BackfillRecord,
+    NewEvent,
+    NewTriggerEvent,
+    NotFound,
+    RunRecord,
+    ScheduleState,
+    TriggerEventRecord,
+    TriggerState,
+)
+from legato.domain.states import (
     BackfillState,
     RunState,
     TaskState,
@@ -22,15 +32,6 @@ from legato.engine.states import (
 )
 from legato.store import rows
 from legato.store import statements as sql
-from legato.store.records import (
-    BackfillRecord,
-    NewEvent,
-    NotFound,
-    RunRecord,
-    ScheduleState,
-    TriggerEventRecord,
-    TriggerState,
-)
 from legato.store.schema import (
     backfills,
     events,
@@ -46,30 +47,6 @@ from legato.store.schema import (
 _r = runs.c
 _QUEUED = RunState.QUEUED.value
 _RUNNING = RunState.RUNNING.value
-
-
-@dataclass(frozen=True, slots=True)
-class NewTriggerEvent:
-    """A trigger event to record (with the run it created, if any)."""
-
-    pipeline: str
-    trigger: str
-    event_key: str
-    received_at: datetime
-    status: str  # "run_created" | "failed"
-    run_id: str | None = None
-    message: str | None = None
-
-    def values(self) -> dict[str, Any]:
-        return {
-            "pipeline": self.pipeline,
-            "trigger": self.trigger,
-            "event_key": self.event_key,
-            "received_at": self.received_at,
-            "status": self.status,
-            "run_id": self.run_id,
-            "message": self.message,
-        }
 
 
 @dataclass(frozen=True, slots=True)

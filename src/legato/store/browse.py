@@ -10,14 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, insert, select, union_all, update
 
-from legato.engine.states import (
-    RunState,
-    TaskState,
-    check_task_mark,
-    run_state_after_marks,
-)
+from legato.domain.records import DaemonRecord, NewEvent, NotFound, RunRecord
+from legato.domain.states import MarkJudge, RunState, TaskState
 from legato.store import rows
-from legato.store.records import DaemonRecord, NewEvent, NotFound, RunRecord
 from legato.store.schema import daemons, events, runs, task_runs
 
 _r = runs.c
@@ -134,15 +129,21 @@ class BrowseStore:
     # -- operator marks ----------------------------------------------------------------------
 
     def mark_task(
-        self, run_id: str, task_key: str, new: TaskState, now: datetime, message: str
+        self,
+        run_id: str,
+        task_key: str,
+        new: TaskState,
+        now: datetime,
+        message: str,
+        judge: MarkJudge,
     ) -> RunRecord:
-        """Mark a task of a finished run as ``new``; the run's state follows its tasks.
+        """Mark a task of a finished run as ``new``; the run takes the state ``judge`` gives.
 
-        Raises NotFound for an unknown task, and InvalidTransition when the run is not
-        finished or the mark does not fit the task's state (checked inside the transaction).
+        ``judge`` (the domain's rule, ``legato.domain.states.judge_mark``) sees the run and
+        its tasks as they are inside the transaction, so no other writer slips in between;
+        whatever it raises (InvalidTransition) leaves everything unchanged. Raises NotFound
+        for an unknown run or task.
         """
-        from legato.engine.states import InvalidTransition
-
         with self._write.connect() as conn, conn.begin():
             sel = select(runs).where(_r.id == run_id)
             if conn.dialect.name == "postgresql":
@@ -151,10 +152,6 @@ class BrowseStore:
             if found is None:
                 raise NotFound(f"no run {run_id!r}")
             run = rows.run_from_row(found)
-            if not run.state.finished:
-                raise InvalidTransition(
-                    f"run {run.id} is {run.state}; tasks can be marked once it has finished"
-                )
             tasks = {
                 r.task_key: r
                 for r in (
@@ -165,9 +162,7 @@ class BrowseStore:
             row = tasks.get(task_key)
             if row is None:
                 raise NotFound(f"run {run_id!r} has no task {task_key!r}")
-            check_task_mark(row.state, new)
-            states = [new if k == task_key else r.state for k, r in tasks.items()]
-            run_state = run_state_after_marks(run.state, states)
+            run_state = judge(run.state, {k: r.state for k, r in tasks.items()}, task_key, new)
             error = f"marked failed: {message}" if new == TaskState.FAILED else None
             conn.execute(
                 update(task_runs)

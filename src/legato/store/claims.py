@@ -37,10 +37,10 @@ from sqlalchemy import (
     update,
 )
 
-from legato.engine.states import RunState
+from legato.domain.records import DaemonRecord, NewEvent, RunRecord
+from legato.domain.states import RunState
 from legato.store import rows
 from legato.store import statements as sql
-from legato.store.records import DaemonRecord, NewEvent, RunRecord
 from legato.store.schema import daemons, runs
 
 _r = runs.c

@@ -173,7 +173,7 @@ def is_unavailable(exc: BaseException) -> bool:
     the caller should wait and try again, keeping what it has not written."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-    from legato.store.records import StoreError
+    from legato.domain.records import StoreError
 
     if isinstance(exc, DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, Engine, inspect, text
 
+from legato.domain.records import StoreError
 from legato.store.db import WRITE
-from legato.store.records import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -14,8 +14,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from legato.engine.states import RunState, TaskState
-from legato.store.records import AttemptRecord, EventRecord, NewEvent, RunRecord, TaskRunRecord
+from legato.domain.records import AttemptRecord, EventRecord, NewEvent, RunRecord, TaskRunRecord
+from legato.domain.states import RunState, TaskState
 
 
 def _reject(value: Any) -> Any:

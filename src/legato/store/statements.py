@@ -22,7 +22,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from legato.engine.states import RunState
+from legato.domain.states import RunState
 from legato.store.schema import attempts, events, runs, task_runs
 
 _r = runs.c

@@ -22,15 +22,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from legato.engine.states import RunState
-from legato.store import db, rows
-from legato.store import statements as sql
-from legato.store.automation import AutomationStore, NewTriggerEvent, insert_trigger_events
-from legato.store.browse import BrowseStore
-from legato.store.claims import ClaimStore
-from legato.store.ids import new_run_id
-from legato.store.migrate import check_schema, ensure_schema
-from legato.store.records import (
+from legato.domain.ids import new_run_id
+from legato.domain.records import (
     Ambiguous,
     AttemptRecord,
     Changes,
@@ -39,11 +32,19 @@ from legato.store.records import (
     EventRecord,
     LeaseLost,
     NewEvent,
+    NewTriggerEvent,
     NotFound,
     RunRecord,
     StoreError,
     TaskRunRecord,
 )
+from legato.domain.states import RunState
+from legato.store import db, rows
+from legato.store import statements as sql
+from legato.store.automation import AutomationStore, insert_trigger_events
+from legato.store.browse import BrowseStore
+from legato.store.claims import ClaimStore
+from legato.store.migrate import check_schema, ensure_schema
 from legato.store.schema import attempts, code_locations, events, runs, snapshots, task_runs
 
 __all__ = ["PipelineSummary", "Store", "new_run_id"]

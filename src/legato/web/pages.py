@@ -18,11 +18,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from legato.api.context import ApiContext
-from legato.api.errors import status_of
-from legato.engine.states import RunState
-from legato.services.errors import ServiceError
-from legato.store.records import StoreError
+from legato.domain.records import StoreError
+from legato.domain.states import RunState
+from legato.services.door import Door
+from legato.services.errors import ServiceError, status_of
 from legato.web import views
 
 HERE = Path(__file__).parent
@@ -37,7 +36,7 @@ def _templates() -> Jinja2Templates:
     return t
 
 
-def mount(app: FastAPI, ctx: ApiContext) -> None:
+def mount(app: FastAPI, ctx: Door) -> None:
     """Add the UI's pages and static files to ``app``."""
     templates = _templates()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from legato.engine.states import TaskState
+from legato.domain.states import TaskState
 from legato.web.gantt import Bar, format_duration, render_gantt
 from legato.web.graph import DagNode, render_svg
 
 if TYPE_CHECKING:
     from legato.definitions.partitions import PartitionSet
+    from legato.domain.records import TaskRunRecord
     from legato.services.automation import PartitionView
     from legato.services.catalog import NodeView, ParamView, RunDetail
     from legato.services.runs import LogEntry
-    from legato.store.records import TaskRunRecord
 
 #: A log larger than this shows its end only, with a link to the whole text.
 LOG_TAIL = 256 * 1024

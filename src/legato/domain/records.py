@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from legato.engine.states import BackfillState, RunState, TaskState
+from legato.domain.states import BackfillState, RunState, TaskState
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,3 +228,27 @@ class DaemonRecord:
     url: str | None
     started_at: datetime
     heartbeat_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewTriggerEvent:
+    """A trigger event to record (with the run it created, if any)."""
+
+    pipeline: str
+    trigger: str
+    event_key: str
+    received_at: datetime
+    status: str  # "run_created" | "failed"
+    run_id: str | None = None
+    message: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "trigger": self.trigger,
+            "event_key": self.event_key,
+            "received_at": self.received_at,
+            "status": self.status,
+            "run_id": self.run_id,
+            "message": self.message,
+        }

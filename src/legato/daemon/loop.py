@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from legato.engine.states import BackfillState, RunState
+from legato.domain.states import BackfillState, RunState
 from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
 from legato.services.automation import Automation
@@ -28,10 +28,10 @@ from legato.services.owner import owner_is_dead, this_owner
 from legato.store.db import is_unavailable
 
 if TYPE_CHECKING:
-    from legato.api.server import Served
+    from legato.domain.records import DaemonRecord, RunRecord
     from legato.engine.conductor import Conductor
+    from legato.server.serve import Served
     from legato.services.runs import Workspace
-    from legato.store.records import DaemonRecord, RunRecord
 
 log = logging.getLogger("legato.daemon")
 
@@ -330,8 +330,8 @@ class Daemon:
                     self.listeners.append(listener)
 
     def _start_web(self) -> None:
-        from legato.api.app import create_app
-        from legato.api.server import serve_in_thread
+        from legato.server.app import create_app
+        from legato.server.serve import serve_in_thread
 
         host = self.opts.host or self.ws.config.web_host
         port = self.opts.port if self.opts.port is not None else self.ws.config.web_port
@@ -348,7 +348,7 @@ class Daemon:
         import socket
 
         from legato import __version__
-        from legato.store.records import DaemonRecord
+        from legato.domain.records import DaemonRecord
 
         if self._started_at is None:
             self._started_at = now

@@ -7,18 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from legato import __version__
-from legato.api import errors, hooks, operations, pipelines, runs
-from legato.api.context import ApiContext
+from legato.api import routes
+from legato.api.routes import API_PREFIX
+from legato.services.door import Door
 
 if TYPE_CHECKING:
+    from legato.domain.records import RunRecord
     from legato.services.runs import Workspace
-    from legato.store.records import RunRecord
 
-API_PREFIX = "/api/v1"
+__all__ = ["API_PREFIX", "create_app"]
 
 
 def create_app(
@@ -27,14 +28,14 @@ def create_app(
     on_run: Callable[[RunRecord | None], None] | None = None,
     web: bool = True,
 ) -> FastAPI:
-    """The app over ``ws``; ``on_run`` hears of every run the API queues (see ApiContext)."""
+    """The app over ``ws``; ``on_run`` hears of every run the API queues (see Door)."""
     from legato.services.automation import Automation
     from legato.services.catalog import Catalog
 
     ws.project  # noqa: B018 - load the code once, before requests arrive on several threads
     auto = Automation(ws)
     auto.ensure_triggers()
-    ctx = ApiContext(ws, auto, Catalog(ws, auto), on_run or (lambda run: None))
+    door = Door(ws, auto, Catalog(ws, auto), on_run or (lambda run: None))
     app = FastAPI(
         title="Legato",
         version=__version__,
@@ -43,16 +44,11 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
     )
-    errors.install(app)
-    for make in (pipelines.router, runs.router, operations.router, hooks.router):
-        app.include_router(
-            make(ctx), prefix=API_PREFIX, dependencies=[Depends(errors.storable_input)]
-        )
-    app.state.ctx = ctx
+    routes.install(app, door)
     if web:
         from legato.web.pages import mount
 
-        mount(app, ctx)
+        mount(app, door)
     else:
 
         @app.get("/", include_in_schema=False)

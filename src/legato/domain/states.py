@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 
 
@@ -151,6 +152,23 @@ def run_state_after_marks(old: RunState, tasks: list[TaskState]) -> RunState:
     if new != old and new not in RUN_MARKS.get(old, frozenset()):
         raise InvalidTransition(f"run cannot be marked from {old} to {new}")
     return new
+
+
+def judge_mark(
+    run: RunState, tasks: Mapping[str, TaskState], task_key: str, new: TaskState
+) -> RunState:
+    """The run's state once an operator marks ``task_key`` (of ``tasks``) as ``new``.
+
+    Raises InvalidTransition when the run has not finished or the mark does not fit.
+    """
+    if not run.finished:
+        raise InvalidTransition(f"run is {run}; tasks can be marked once it has finished")
+    check_task_mark(tasks[task_key], new)
+    return run_state_after_marks(run, [new if k == task_key else s for k, s in tasks.items()])
+
+
+#: How a store learns the rule for a mark, which it applies inside its transaction.
+MarkJudge = Callable[[RunState, Mapping[str, TaskState], str, TaskState], RunState]
 
 
 def check_backfill_transition(old: BackfillState, new: BackfillState) -> None:

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from legato.domain.records import RunRecord
     from legato.services.automation import Automation
     from legato.services.catalog import Catalog
     from legato.services.runs import Workspace
-    from legato.store.records import RunRecord
 
 
 @dataclass(frozen=True)
-class ApiContext:
+class Door:
     """The services behind the API and the UI.
 
     ``on_run`` hears of every run the API queues: inside ``legato up`` it wakes the daemon so
