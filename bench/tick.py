@@ -358,8 +358,8 @@ def bench_size(root: Path, n_task_runs: int, args: argparse.Namespace) -> dict[s
 
 
 def daemon_queries(store: Any) -> dict[str, dict[str, Any]]:
-    """The reads `legato up` makes on every wake-up besides the tick (Daemon._start_queued,
-    Daemon._adopt_orphans, the webhook's token check): median ms of 30 calls, and the plan."""
+    """The reads `legato up` makes on every wake-up besides the tick (Fleet.start_queued,
+    Fleet.adopt_orphans, the webhook's token check): median ms of 30 calls, and the plan."""
     from legato.domain.states import RunState
 
     calls = {

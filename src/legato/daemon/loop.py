@@ -18,18 +18,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from legato.domain.states import BackfillState, RunState
 from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
 from legato.services.automation import Automation
 from legato.services.catalog import HEARTBEAT_EVERY
-from legato.services.errors import Conflict, ServiceError
+from legato.services.driving import Fleet
+from legato.services.errors import ServiceError
 from legato.services.owner import owner_is_dead, this_owner
 from legato.store.db import is_unavailable
 
 if TYPE_CHECKING:
     from legato.domain.records import DaemonRecord, RunRecord
-    from legato.engine.conductor import Conductor
     from legato.server.serve import Served
     from legato.services.runs import Workspace
 
@@ -78,12 +77,11 @@ class Daemon:
         self.scheduler = Scheduler(self.auto)
         self.owner = this_owner()
         self.listeners: list[Listener] = []
-        self.conductor: Conductor | None = None
+        self.fleet: Fleet | None = None  # the runs this daemon drives
         self._stop = threading.Event()
-        self._unstartable: set[str] = set()  # runs whose code no longer fits (see _drive)
         self._poked = threading.Event()  # new runs queued: start them
         self._tick_due = False  # a run finished: upstream triggers and backfills may be due
-        self._idle = threading.Event()  # wakes the loop when there is no conductor
+        self._idle = threading.Event()  # wakes the loop when it drives no runs
         self._served: Served | None = None
         self.url: str | None = None
         self._started_at: datetime | None = None
@@ -98,8 +96,8 @@ class Daemon:
             self._say(f"queued run {run.id} of {run.pipeline} ({run.origin})")
         self._poked.set()
         self._idle.set()
-        if self.conductor is not None:
-            self.conductor.wake()
+        if self.fleet is not None:
+            self.fleet.wake()
 
     def stop(self) -> None:
         """Ask the loop to end. Thread-safe and signal-safe."""
@@ -121,9 +119,13 @@ class Daemon:
             if self.opts.drive and ws.store.backend == "sqlite":
                 self._take_seat(ws.clock())
             if self.opts.drive:
-                from legato.engine.conductor import Conductor
-
-                self.conductor = Conductor(ws.executor(), clock=ws.clock)
+                self.fleet = Fleet(
+                    ws,
+                    owner=self.owner,
+                    max_runs=self.opts.max_runs or ws.config.max_runs,
+                    say=self._say,
+                )
+                self.fleet.start()
             ws.sync_pools()
             ws.save_location()
             self.auto.ensure_triggers()
@@ -151,9 +153,9 @@ class Daemon:
                 if self._poked.is_set():
                     self._poked.clear()
                     look = True
-                    if self.opts.drive:
+                    if self.fleet is not None:
                         # An event queued a run: start it before a tick can delay it.
-                        self._start_queued(now)
+                        self.fleet.start_queued(now)
                 if self.opts.schedule and (self._tick_due or now >= next_tick):
                     self._tick_due = False
                     result = self.scheduler.tick(now)
@@ -164,12 +166,12 @@ class Daemon:
                 if now >= next_beat:
                     self._beat(now)
                     next_beat = now + HEARTBEAT_EVERY
-                if self.opts.drive:
+                if self.fleet is not None:
                     if now >= next_orphans:
-                        self._adopt_orphans(now)
+                        self.fleet.adopt_orphans(now)
                         next_orphans = now + ORPHAN_CHECK
                     if look or now >= next_look:
-                        self._start_queued(now)
+                        self.fleet.start_queued(now)
                         look = False
                         next_look = now + QUEUE_POLL
                 if self._down_since is not None:
@@ -195,129 +197,14 @@ class Daemon:
                 wait = min(wait, (min(next_orphans, next_look) - clock()).total_seconds())
             if self._poked.is_set() or self._stop.is_set() or self._tick_due:
                 wait = 0.0
-            if self.conductor is not None:
-                for run in self.conductor.step(max(0.0, wait)):
+            if self.fleet is not None:
+                for run in self.fleet.step(max(0.0, wait)):
                     self._say(f"run {run.id} of {run.pipeline} {run.state}")
                     self._tick_due = True  # downstream triggers and backfills may be due
                     look = True  # and a place to drive another run is free
             else:
                 self._idle.wait(max(0.0, wait))
                 self._idle.clear()
-
-    # -- starting runs --------------------------------------------------------------------
-
-    def _start_queued(self, now: datetime) -> None:
-        assert self.conductor is not None
-        limit = self.opts.max_runs or self.ws.config.max_runs
-        room = limit - len(self.conductor.active)
-        if room <= 0:
-            return
-        store = self.ws.store
-        pipes = self.ws.project.pipelines
-        caps = {
-            name: pipe.automation.max_active_runs
-            for name, pipe in pipes.items()
-            if pipe.automation.max_active_runs is not None
-        }
-        running = store.running_counts() if caps else {}
-        paused = [
-            b.id for b in store.list_backfills(active=True) if b.state == BackfillState.PAUSED
-        ]
-        # Claimed in one statement with row locks other schedulers skip: each queued run
-        # goes to exactly one of them.
-        claimed = store.claim_queued_runs(
-            self.owner,
-            now + timedelta(seconds=self.ws.config.lease_seconds),
-            now,
-            limit=room,
-            caps=caps,
-            pipelines=list(pipes),
-            skip_pipelines=[p for p, cap in caps.items() if running.get(p, 0) >= cap],
-            skip_backfills=paused,
-            skip_runs=self._unstartable,
-        )
-        for run in claimed:
-            self._drive(run, leased=True)
-
-    def _adopt_orphans(self, now: datetime) -> None:
-        # Runs left "running" by a driver that died: carry on with them. A dead driver of
-        # this host is known at once; others once their lease runs out (by the store's
-        # clock), whoever the scheduler is that finds them first.
-        assert self.conductor is not None
-        for run in self.ws.store.runs_in_state(RunState.RUNNING):
-            if run.id in self.conductor.active or run.id in self._unstartable:
-                continue
-            if run.lease_owner and owner_is_dead(run.lease_owner):
-                self._say(f"resuming run {run.id} of {run.pipeline} (its driver died)")
-                self._drive(run)
-        limit = self.opts.max_runs or self.ws.config.max_runs
-        for run in self.ws.store.claim_orphans(
-            self.owner,
-            now + timedelta(seconds=self.ws.config.lease_seconds),
-            now,
-            limit=limit,  # beyond max_runs if need be: a run halfway through comes first
-            pipelines=list(self.ws.project.pipelines),
-            skip_runs=self._unstartable,
-        ):
-            self._say(f"resuming run {run.id} of {run.pipeline}")
-            self._drive(run, leased=True)
-
-    def _drive(self, run: RunRecord, *, leased: bool = False) -> bool:
-        """Start driving ``run``; with ``leased`` this daemon holds its lease already."""
-        from legato.engine.driver import RunDriver
-
-        assert self.conductor is not None
-        if run.id in self._unstartable or run.id in self.conductor.active:
-            return False
-        try:
-            pipe = self.ws.pipeline(run.pipeline)
-            if not leased:
-                run = self.ws.take_lease(run, self.owner, wait=False)
-        except Conflict:
-            return False
-        except ServiceError as exc:  # its pipeline is gone from the code
-            self._release(run)
-            self._cannot_start(run, exc)
-            return False
-        try:
-            driver = RunDriver(
-                self.ws.store,
-                pipe,
-                self.conductor.executor,
-                run,
-                owner=self.owner,
-                logs_dir=self.ws.config.logs_dir,
-                clock=self.ws.clock,
-                lease_ttl=self.ws.config.lease_seconds,
-            )
-            self.conductor.add(driver)
-        except (ValueError, KeyError) as exc:
-            # The code changed since the run was made (params it no longer takes, tasks
-            # added or renamed): one such run must not stop the daemon and every other run.
-            self._release(run)
-            self._cannot_start(run, exc)
-            return False
-        except Exception:
-            self._release(run)  # e.g. the store went down: another scheduler may take it
-            raise
-        self._say(f"started run {run.id} of {run.pipeline}")
-        return True
-
-    def _release(self, run: RunRecord) -> None:
-        try:
-            self.ws.store.release_lease(run.id, self.owner)
-        except Exception as exc:  # the lease runs out by itself
-            log.warning("run %s: could not give its lease back: %s", run.id, exc)
-
-    def _cannot_start(self, run: RunRecord, exc: Exception) -> None:
-        # Not tried again by this process: the code it needs is loaded once, at start.
-        self._unstartable.add(run.id)
-        why = str(exc) if not isinstance(exc, KeyError) else f"no task {exc} in the run"
-        self._say(
-            f"cannot start run {run.id} of {run.pipeline}: {why} "
-            f"(the code changed since the run was made); it is left {run.state}"
-        )
-        log.error("run %s: cannot start it: %r", run.id, exc)
 
     # -- listeners and the web server -------------------------------------------------
 
@@ -394,8 +281,8 @@ class Daemon:
             listener.stop()
         if self._served is not None:
             self._served.server.should_exit = True
-        if self.conductor is not None:
-            self.conductor.shutdown()
+        if self.fleet is not None:
+            self.fleet.shutdown()
         for listener in self.listeners:
             listener.join(timeout=5)
         if self._served is not None:

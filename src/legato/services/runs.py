@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import difflib
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,6 @@ from legato.domain.states import RunState, TaskState
 from legato.engine import plan
 from legato.loader import Project, load_project
 from legato.services.errors import Conflict, NotFoundError, ServiceError, UnknownPipeline
-from legato.services.owner import owner_is_alive_here, owner_is_dead, this_owner
 
 if TYPE_CHECKING:
     from legato.domain.records import AttemptRecord, NewTriggerEvent, RunRecord, TaskRunRecord
@@ -256,58 +254,13 @@ class Workspace:
     def _save_snapshot(self, pipe: Pipeline) -> None:
         self.store.save_snapshot(pipe.name, pipe.code_version, pipe.snapshot(), self.clock())
 
-    def take_lease(self, run: RunRecord, owner: str, *, wait: bool) -> RunRecord:
-        """Take the run's lease; with ``wait``, wait for a dead driver's lease to run out.
-
-        A live driver renews its lease, so seeing the lease renewed (or its process alive
-        on this host) ends the wait with a Conflict rather than waiting forever.
-        """
-        first_expiry = None
-        while True:
-            now = self.clock()
-            expires = now + timedelta(seconds=self.config.lease_seconds)
-            dead = run.lease_owner if run.lease_owner and owner_is_dead(run.lease_owner) else None
-            got = self.store.acquire_lease(run.id, owner, expires, now, take_over=dead)
-            if got is not None:
-                return got
-            current = self.store.get_run(run.id)
-            if current.state.finished:
-                raise Conflict(f"run {run.id} has finished meanwhile ({current.state})")
-            expiry = current.lease_expires_at
-            renewed = first_expiry is not None and expiry is not None and expiry > first_expiry
-            if not wait or expiry is None or renewed or owner_is_alive_here(current.lease_owner):
-                until = f" (lease until {expiry:%H:%M:%S} UTC)" if expiry else ""
-                raise Conflict(f"run {run.id} is being driven by {current.lease_owner}{until}")
-            first_expiry = first_expiry or expiry
-            time.sleep(max(0.05, min(1.0, (expiry - now).total_seconds())))
-            run = current
-
     def execute(
         self, run_id: str, *, on_progress: ProgressCallback | None = None, wait: bool = False
     ) -> RunRecord:
-        """Take the run's lease and drive it to its end in this process."""
-        from legato.engine.driver import RunDriver
+        """Take the run's lease and drive it to its end in this process (see RunDriving)."""
+        from legato.services.driving import RunDriving
 
-        run = self.store.find_run(run_id)
-        if run.state.finished:
-            raise Conflict(f"run {run.id} has already finished ({run.state})")
-        pipe = self.pipeline(run.pipeline)
-        executor = self.executor()
-        self.sync_pools()
-        owner = this_owner()
-        run = self.take_lease(run, owner, wait=wait)
-        driver = RunDriver(
-            self.store,
-            pipe,
-            executor,
-            run,
-            owner=owner,
-            logs_dir=self.config.logs_dir,
-            clock=self.clock,
-            lease_ttl=self.config.lease_seconds,
-            on_progress=on_progress,
-        )
-        return driver.drive()
+        return RunDriving(self).execute(run_id, on_progress=on_progress, wait=wait)
 
     def run_pipeline(
         self,
@@ -329,59 +282,15 @@ class Workspace:
 
     def resumable(self) -> list[RunRecord]:
         """Runs that were queued or running and that no live driver holds."""
-        now = self.clock()
-        out = []
-        for run in self.store.resumable_runs(now):
-            out.append(run)
-        now = self.store.lease_clock(now)  # leases are judged by the store's clock
-        for run in self.store.runs_in_state(RunState.RUNNING):
-            if (
-                run.lease_owner
-                and run.lease_expires_at
-                and run.lease_expires_at >= now
-                and owner_is_dead(run.lease_owner)
-            ):
-                out.append(run)
-        return out
+        from legato.services.driving import RunDriving
+
+        return RunDriving(self).resumable()
 
     def cancel(self, run_id: str) -> RunRecord:
         """Cancel a run: its driver stops it, or, when nobody drives it, it is stopped here."""
-        run = self.store.find_run(run_id)
-        if run.state.finished:
-            raise Conflict(f"run {run.id} has already finished ({run.state})")
-        run = self.store.request_cancel(run.id, self.clock())
-        alive = (
-            run.lease_owner
-            and not owner_is_dead(run.lease_owner)
-            and run.lease_expires_at is not None
-            and run.lease_expires_at > self.store.lease_clock(self.clock())
-        )
-        if alive:
-            return run
-        # Nobody drives it: settle it here without starting any task.
-        from legato.engine.driver import RunDriver
+        from legato.services.driving import RunDriving
 
-        owner = this_owner()
-        run = self.take_lease(run, owner, wait=False)
-        try:
-            driver = RunDriver(
-                self.store,
-                self.pipeline(run.pipeline),
-                NoWorkers(),
-                run,
-                owner=owner,
-                logs_dir=self.config.logs_dir,
-                clock=self.clock,
-                lease_ttl=self.config.lease_seconds,
-                cancel_poll=0.0,
-            )
-            return driver.drive()
-        except (ServiceError, ValueError, KeyError):
-            # The run no longer fits the code (its pipeline, params or tasks changed): the
-            # driver cannot load it, so its rows are settled as they are.
-            return self.store.cancel_without_driver(
-                run.id, owner, self.clock(), "canceled by request"
-            )
+        return RunDriving(self).cancel(run_id)
 
     # -- re-runs -----------------------------------------------------------------------
 
@@ -530,30 +439,4 @@ def _rerun_rows(
     return rows
 
 
-class NoWorkers:
-    """An executor with no capacity: settles a run nobody drives (a cancel) without starting
-    any task, while the driver still records every state change as usual."""
-
-    def start(self, pipelines: Mapping[str, Pipeline]) -> None:
-        pass
-
-    def free_slots(self) -> int:
-        return 0
-
-    def submit(self, spec: Any) -> str:
-        raise RuntimeError("a canceled run starts no task")
-
-    def kill(self, run_id: str, task_key: str, attempt: int, status: str, reason: str) -> None:
-        pass
-
-    def wait(self, timeout: float | None) -> list[Any]:
-        return []
-
-    def wake(self) -> None:
-        pass  # wait() never blocks
-
-    def shutdown(self) -> None:
-        pass
-
-
-__all__ = ["LogEntry", "NoWorkers", "Workspace"]
+__all__ = ["LogEntry", "Workspace"]

@@ -1,0 +1,360 @@
+"""Who starts a run, and how: the one home for driving runs.
+
+Everything that makes a process drive a run lives here: building a ``RunDriver`` from the
+project's settings, taking a run's lease (waiting out a dead driver's when asked), claiming
+queued runs and orphaned runs for a scheduler, giving leases back, and settling a cancel that
+no driver is there to carry out. Once built, a driver renews its own lease as it writes.
+
+Two ways in:
+
+- ``RunDriving`` drives one run to its end in the caller's process: ``legato run``,
+  ``legato resume``, ``legato cancel`` (for a run nobody drives) and tests.
+- ``Fleet`` is what a daemon drives at once: many runs through one ``Conductor`` over one
+  executor. It claims queued runs only for its free run slots (``[daemon] max_runs``), so a
+  second scheduler on the same store always finds work while the first is saturated.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from legato.domain.states import BackfillState, RunState
+from legato.services.errors import Conflict, ServiceError
+from legato.services.owner import owner_is_alive_here, owner_is_dead, this_owner
+
+if TYPE_CHECKING:
+    from legato.definitions.pipeline import Pipeline
+    from legato.domain.records import RunRecord
+    from legato.engine.conductor import Conductor
+    from legato.engine.driver import ProgressCallback, RunDriver
+    from legato.executors.base import Executor
+    from legato.services.runs import Workspace
+
+log = logging.getLogger("legato.driving")
+
+
+class RunDriving:
+    """Drive runs of ``ws`` in this process, under the lease owner name ``owner``."""
+
+    def __init__(self, ws: Workspace, owner: str | None = None) -> None:
+        self.ws = ws
+        self.owner = owner or this_owner()
+
+    # -- leases ---------------------------------------------------------------------------
+
+    def lease_until(self, now: datetime) -> datetime:
+        """When a lease taken at ``now`` runs out unless renewed."""
+        return now + timedelta(seconds=self.ws.config.lease_seconds)
+
+    def take_lease(self, run: RunRecord, *, wait: bool) -> RunRecord:
+        """Take the run's lease; with ``wait``, wait for a dead driver's lease to run out.
+
+        A live driver renews its lease, so seeing the lease renewed (or its process alive
+        on this host) ends the wait with a Conflict rather than waiting forever.
+        """
+        store = self.ws.store
+        first_expiry = None
+        while True:
+            now = self.ws.clock()
+            dead = run.lease_owner if run.lease_owner and owner_is_dead(run.lease_owner) else None
+            got = store.acquire_lease(
+                run.id, self.owner, self.lease_until(now), now, take_over=dead
+            )
+            if got is not None:
+                return got
+            current = store.get_run(run.id)
+            if current.state.finished:
+                raise Conflict(f"run {run.id} has finished meanwhile ({current.state})")
+            expiry = current.lease_expires_at
+            renewed = first_expiry is not None and expiry is not None and expiry > first_expiry
+            if not wait or expiry is None or renewed or owner_is_alive_here(current.lease_owner):
+                until = f" (lease until {expiry:%H:%M:%S} UTC)" if expiry else ""
+                raise Conflict(f"run {run.id} is being driven by {current.lease_owner}{until}")
+            first_expiry = first_expiry or expiry
+            time.sleep(max(0.05, min(1.0, (expiry - now).total_seconds())))
+            run = current
+
+    def release(self, run: RunRecord) -> None:
+        """Give the run's lease back (it runs out by itself if that fails)."""
+        try:
+            self.ws.store.release_lease(run.id, self.owner)
+        except Exception as exc:
+            log.warning("run %s: could not give its lease back: %s", run.id, exc)
+
+    # -- drivers --------------------------------------------------------------------------
+
+    def driver(
+        self,
+        run: RunRecord,
+        pipe: Pipeline,
+        executor: Executor,
+        *,
+        on_progress: ProgressCallback | None = None,
+        cancel_poll: float | None = None,
+    ) -> RunDriver:
+        """A driver of ``run`` (whose lease this owner holds) on ``executor``."""
+        from legato.engine.driver import RunDriver
+
+        extra: dict[str, Any] = {} if cancel_poll is None else {"cancel_poll": cancel_poll}
+        return RunDriver(
+            self.ws.store,
+            pipe,
+            executor,
+            run,
+            owner=self.owner,
+            logs_dir=self.ws.config.logs_dir,
+            clock=self.ws.clock,
+            lease_ttl=self.ws.config.lease_seconds,
+            on_progress=on_progress,
+            **extra,
+        )
+
+    def execute(
+        self, run_id: str, *, on_progress: ProgressCallback | None = None, wait: bool = False
+    ) -> RunRecord:
+        """Take the run's lease and drive it to its end in this process."""
+        ws = self.ws
+        run = ws.store.find_run(run_id)
+        if run.state.finished:
+            raise Conflict(f"run {run.id} has already finished ({run.state})")
+        pipe = ws.pipeline(run.pipeline)
+        executor = ws.executor()
+        ws.sync_pools()
+        run = self.take_lease(run, wait=wait)
+        return self.driver(run, pipe, executor, on_progress=on_progress).drive()
+
+    def cancel(self, run_id: str) -> RunRecord:
+        """Cancel a run: its driver stops it, or, when nobody drives it, it is stopped here."""
+        ws = self.ws
+        store = ws.store
+        run = store.find_run(run_id)
+        if run.state.finished:
+            raise Conflict(f"run {run.id} has already finished ({run.state})")
+        run = store.request_cancel(run.id, ws.clock())
+        alive = (
+            run.lease_owner
+            and not owner_is_dead(run.lease_owner)
+            and run.lease_expires_at is not None
+            and run.lease_expires_at > store.lease_clock(ws.clock())
+        )
+        if alive:
+            return run
+        # Nobody drives it: settle it here without starting any task.
+        run = self.take_lease(run, wait=False)
+        try:
+            pipe = ws.pipeline(run.pipeline)
+            return self.driver(run, pipe, NoWorkers(), cancel_poll=0.0).drive()
+        except (ServiceError, ValueError, KeyError):
+            # The run no longer fits the code (its pipeline, params or tasks changed): the
+            # driver cannot load it, so its rows are settled as they are.
+            return store.cancel_without_driver(
+                run.id, self.owner, ws.clock(), "canceled by request"
+            )
+
+    def resumable(self) -> list[RunRecord]:
+        """Runs that were queued or running and that no live driver holds."""
+        store = self.ws.store
+        now = self.ws.clock()
+        out = list(store.resumable_runs(now))
+        now = store.lease_clock(now)  # leases are judged by the store's clock
+        for run in store.runs_in_state(RunState.RUNNING):
+            if (
+                run.lease_owner
+                and run.lease_expires_at
+                and run.lease_expires_at >= now
+                and owner_is_dead(run.lease_owner)
+            ):
+                out.append(run)
+        return out
+
+
+class Fleet:
+    """The runs one daemon drives at once, through one ``Conductor`` over one executor.
+
+    ``say`` hears a line per notable event (started, resumed, cannot start). Use it from the
+    daemon's loop thread; only ``wake()`` may be called from others.
+    """
+
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        owner: str,
+        max_runs: int,
+        say: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.ws = ws
+        self.driving = RunDriving(ws, owner)
+        self.max_runs = max_runs
+        self._say = say
+        self._conductor: Conductor | None = None
+        self._unstartable: set[str] = set()  # runs whose code no longer fits (see _drive)
+
+    def start(self) -> None:
+        """Start the executor (its workers fork now) and the conductor."""
+        from legato.engine.conductor import Conductor
+
+        self._conductor = Conductor(self.ws.executor(), clock=self.ws.clock)
+
+    @property
+    def conductor(self) -> Conductor:
+        assert self._conductor is not None, "Fleet.start() first"
+        return self._conductor
+
+    @property
+    def active(self) -> frozenset[str]:
+        """Ids of the runs being driven."""
+        return self._conductor.active if self._conductor is not None else frozenset()
+
+    def free_slots(self) -> int:
+        """How many more runs this daemon may drive now."""
+        return max(0, self.max_runs - len(self.active))
+
+    def wake(self) -> None:
+        """Interrupt the current ``step``'s wait. Thread-safe."""
+        if self._conductor is not None:
+            self._conductor.wake()
+
+    def step(self, wait: float) -> list[RunRecord]:
+        """Advance every run, waiting at most ``wait`` s for something to happen; the runs
+        that finished."""
+        return self.conductor.step(wait)
+
+    def shutdown(self) -> None:
+        """Leave every run to be carried on (see ``Conductor.shutdown``)."""
+        if self._conductor is not None:
+            self._conductor.shutdown()
+
+    # -- taking runs ----------------------------------------------------------------------
+
+    def start_queued(self, now: datetime) -> None:
+        """Claim queued runs for the free run slots, and drive them."""
+        room = self.free_slots()
+        if room <= 0:
+            return
+        store = self.ws.store
+        pipes = self.ws.project.pipelines
+        caps = _caps(pipes)
+        running = store.running_counts() if caps else {}
+        paused = [
+            b.id for b in store.list_backfills(active=True) if b.state == BackfillState.PAUSED
+        ]
+        # Claimed in one statement with row locks other schedulers skip: each queued run
+        # goes to exactly one of them, and never more of them than this one can drive.
+        claimed = store.claim_queued_runs(
+            self.driving.owner,
+            self.driving.lease_until(now),
+            now,
+            limit=room,
+            caps=caps,
+            pipelines=list(pipes),
+            skip_pipelines=[p for p, cap in caps.items() if running.get(p, 0) >= cap],
+            skip_backfills=paused,
+            skip_runs=self._unstartable,
+        )
+        for run in claimed:
+            self._drive(run, leased=True)
+
+    def adopt_orphans(self, now: datetime) -> None:
+        """Carry on with runs whose driver died.
+
+        A dead driver of this host is known at once; others once their lease runs out (by
+        the store's clock), whichever scheduler finds them first.
+        """
+        store = self.ws.store
+        for run in store.runs_in_state(RunState.RUNNING):
+            if run.id in self.active or run.id in self._unstartable:
+                continue
+            if run.lease_owner and owner_is_dead(run.lease_owner):
+                self._say(f"resuming run {run.id} of {run.pipeline} (its driver died)")
+                self._drive(run)
+        for run in store.claim_orphans(
+            self.driving.owner,
+            self.driving.lease_until(now),
+            now,
+            limit=self.max_runs,  # beyond max_runs if need be: a run halfway through comes first
+            pipelines=list(self.ws.project.pipelines),
+            skip_runs=self._unstartable,
+        ):
+            self._say(f"resuming run {run.id} of {run.pipeline}")
+            self._drive(run, leased=True)
+
+    def _drive(self, run: RunRecord, *, leased: bool = False) -> bool:
+        """Start driving ``run``; with ``leased`` this daemon holds its lease already."""
+        conductor = self.conductor
+        if run.id in self._unstartable or run.id in conductor.active:
+            return False
+        try:
+            pipe = self.ws.pipeline(run.pipeline)
+            if not leased:
+                run = self.driving.take_lease(run, wait=False)
+        except Conflict:
+            return False
+        except ServiceError as exc:  # its pipeline is gone from the code
+            self.driving.release(run)
+            self._cannot_start(run, exc)
+            return False
+        try:
+            conductor.add(self.driving.driver(run, pipe, conductor.executor))
+        except (ValueError, KeyError) as exc:
+            # The code changed since the run was made (params it no longer takes, tasks
+            # added or renamed): one such run must not stop the daemon and every other run.
+            self.driving.release(run)
+            self._cannot_start(run, exc)
+            return False
+        except Exception:
+            self.driving.release(run)  # e.g. the store went down: another scheduler may take it
+            raise
+        self._say(f"started run {run.id} of {run.pipeline}")
+        return True
+
+    def _cannot_start(self, run: RunRecord, exc: Exception) -> None:
+        # Not tried again by this process: the code it needs is loaded once, at start.
+        self._unstartable.add(run.id)
+        why = str(exc) if not isinstance(exc, KeyError) else f"no task {exc} in the run"
+        self._say(
+            f"cannot start run {run.id} of {run.pipeline}: {why} "
+            f"(the code changed since the run was made); it is left {run.state}"
+        )
+        log.error("run %s: cannot start it: %r", run.id, exc)
+
+
+def _caps(pipes: Mapping[str, Pipeline]) -> dict[str, int]:
+    return {
+        name: pipe.automation.max_active_runs
+        for name, pipe in pipes.items()
+        if pipe.automation.max_active_runs is not None
+    }
+
+
+class NoWorkers:
+    """An executor with no capacity: settles a run nobody drives (a cancel) without starting
+    any task, while the driver still records every state change as usual."""
+
+    def start(self, pipelines: Mapping[str, Pipeline]) -> None:
+        pass
+
+    def free_slots(self) -> int:
+        return 0
+
+    def submit(self, spec: Any) -> str:
+        raise RuntimeError("a canceled run starts no task")
+
+    def kill(self, run_id: str, task_key: str, attempt: int, status: str, reason: str) -> None:
+        pass
+
+    def wait(self, timeout: float | None) -> list[Any]:
+        return []
+
+    def wake(self) -> None:
+        pass  # wait() never blocks
+
+    def shutdown(self) -> None:
+        pass
+
+
+__all__ = ["Fleet", "NoWorkers", "RunDriving"]
