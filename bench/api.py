@@ -571,6 +571,7 @@ def sql_profile(store: Any, kinds: dict[str, Callable[[int], tuple[str, Params]]
     their own (median of ``repeat``); per kind and statement the slowest variant, its plan."""
     from sqlalchemy import event
 
+    from legato.services.actor import Actor
     from legato.services.catalog import Catalog
 
     engine = store._engine
@@ -585,7 +586,7 @@ def sql_profile(store: Any, kinds: dict[str, Callable[[int], tuple[str, Params]]
             self.store = store
             self.project = type("P", (), {"pipelines": {}})()
 
-    catalog = Catalog(_WS(), auto=object())  # type: ignore[arg-type]
+    catalog = Catalog(_WS(), Actor.local_user(), auto=object())  # type: ignore[arg-type]
     out: dict[str, Any] = {}
     for kind, make in kinds.items():
         if kind.startswith("run page"):
@@ -665,7 +666,7 @@ def backend_version(store: Any) -> str:
 def run(args: argparse.Namespace, tmp: Path, store_url: str | None) -> dict[str, Any]:
     import httpx
 
-    from legato.services.runs import Workspace
+    from legato.services.workspace import Workspace
 
     project = make_project(tmp / "proj", args.tasks_per_run, store_url)
     with Workspace(project) as ws:

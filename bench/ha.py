@@ -62,7 +62,8 @@ def make_project(root: Path, tasks: int, workers: int, store_url: str) -> Path:
 
 def one(args: argparse.Namespace, schedulers: int, tmp: Path) -> dict[str, float]:
     from legato.domain.states import RunState
-    from legato.services.runs import Workspace
+    from legato.services.actor import Actor
+    from legato.services.workspace import Workspace
 
     with pg_schema(args.store_url, keep=False) as url:
         project = make_project(
@@ -70,7 +71,8 @@ def one(args: argparse.Namespace, schedulers: int, tmp: Path) -> dict[str, float
         )
         ws = Workspace(project)
         try:
-            ids = [ws.create_run("wide").id for _ in range(args.runs)]
+            runs = ws.door(Actor.local_user()).runs
+            ids = [runs.create_run("wide").id for _ in range(args.runs)]
         finally:
             ws.close()
         env = {**os.environ, "LEGATO_DATABASE_URL": url}

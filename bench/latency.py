@@ -154,7 +154,7 @@ def prepare_store(project: Path, task_runs: int, sql: list[str]) -> dict[str, ob
     """Fill the store with history (see bench/tick.py) and run ``sql`` on it, before `up`."""
     from tick import fill_history
 
-    from legato.services.runs import Workspace
+    from legato.services.workspace import Workspace
 
     with Workspace(project) as ws:
         info = fill_history(ws.store, task_runs, with_events=True, days=365.0)

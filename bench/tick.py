@@ -5,7 +5,7 @@ triggers and an active backfill, so ticks do real work. For each store size a fr
 is made; the history (finished runs of 10 task runs each, with the 43 events a real 10-task
 run writes) goes straight into the store's tables in one transaction: INSERTs over the
 columns of ``legato.store.schema``, ``executemany`` in batches on the store's own engine.
-Then ``Scheduler(Automation(ws)).tick(now)`` is timed on a ManualClock moving 1 s per tick;
+Then ``Scheduler(door.automation).tick(now)`` is timed on a ManualClock moving 1 s per tick;
 every 5 ticks (untimed) the runs queued so far are driven to the end in this process, so
 the upstream triggers and the backfill keep firing. Every statement the ticks send is timed
 too, and the slowest ones get an EXPLAIN QUERY PLAN. Usage:
@@ -272,8 +272,8 @@ def pct(values: list[float], p: float) -> float:
 def bench_size(root: Path, n_task_runs: int, args: argparse.Namespace) -> dict[str, Any]:
     from legato.clock import ManualClock
     from legato.scheduler.tick import Scheduler
-    from legato.services.automation import Automation
-    from legato.services.runs import Workspace
+    from legato.services.actor import Actor
+    from legato.services.workspace import Workspace
 
     project = make_project(root)
     clock = ManualClock(START)
@@ -287,7 +287,8 @@ def bench_size(root: Path, n_task_runs: int, args: argparse.Namespace) -> dict[s
                 conn.exec_driver_sql(stmt)
         with store._engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        auto = Automation(ws)
+        door = ws.door(Actor.local_user())
+        auto = door.automation
         backfill = auto.create_backfill(
             "daily_part", first="2024-01-01", last="2025-12-31", all_partitions=True,
             max_concurrent=2,
@@ -313,7 +314,7 @@ def bench_size(root: Path, n_task_runs: int, args: argparse.Namespace) -> dict[s
             if (i + 1) % args.drive_every == 0:
                 # What `legato up` would have done meanwhile: drive the queued runs to the end.
                 for run in store.queued_runs():
-                    if ws.execute(run.id).state.value != "succeeded":
+                    if door.runs.execute(run.id).state.value != "succeeded":
                         raise SystemExit(f"run {run.id} did not succeed")
                     ran += 1
         view = auto.backfill(backfill.id)

@@ -9,6 +9,11 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from legato.services.door import Door
+    from legato.services.workspace import Workspace
 
 LEGATO = str(Path(sys.executable).parent / "legato")
 
@@ -144,3 +149,10 @@ class Daemons:
     def stop_all(self) -> None:
         for daemon in self.started:
             daemon.stop(timeout=10)
+
+
+def door(ws: Workspace) -> Door:
+    """The services of ``ws`` for the local user, as the CLI gets them."""
+    from legato.services.actor import Actor
+
+    return ws.door(Actor.local_user())

@@ -21,9 +21,10 @@ import pytest
 from legato.clock import ManualClock
 from legato.domain.records import RunRecord
 from legato.server.app import create_app
-from legato.services.runs import Workspace
+from legato.services.actor import Actor
+from legato.services.workspace import Workspace
 from tests.conftest import BACKENDS
-from tests.helpers import make_project
+from tests.helpers import door, make_project
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 in its test client; httpx is what the project ships with.
@@ -110,7 +111,7 @@ class Api:
 
     def execute(self, run_id: str) -> dict[str, Any]:
         """Drive the run to its end in this process; GET /runs/{run_id} after."""
-        self.ws.execute(run_id)
+        door(self.ws).runs.execute(run_id)
         r = self.get(f"/runs/{run_id}")
         assert r.status_code == 200, r.text
         out: dict[str, Any] = r.json()
@@ -142,7 +143,7 @@ def make_api(
         clock = ManualClock(T0)
         ws = Workspace(root, clock=clock)
         heard: list[RunRecord | None] = []
-        app = create_app(ws, on_run=heard.append, web=False)
+        app = create_app(ws.door(Actor.http_client(), on_run=heard.append), web=False)
         api = Api(root, ws, TestClient(app), clock, heard)
         opened.append(api)
         return api

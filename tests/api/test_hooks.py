@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.api.conftest import Api
+from tests.helpers import door
 
 HOOK = "/hooks/greet/hook"
 
@@ -91,5 +92,5 @@ def test_the_token_survives_a_new_app(api: Api, backend: str) -> None:
     from legato.server.app import create_app
 
     first = token(api)
-    create_app(api.ws, web=False)  # ensure_triggers again: the token is kept
+    create_app(door(api.ws), web=False)  # ensure_triggers again: the token is kept
     assert token(api) == first

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.api.conftest import Api, sse
-from tests.helpers import wait_for
+from tests.helpers import door, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -39,7 +39,7 @@ def gated():
 
 
 class Driver:
-    """``ws.execute(run_id)`` in a thread, as a daemon would drive the run."""
+    """``door(ws).runs.execute(run_id)`` in a thread, as a daemon would drive the run."""
 
     def __init__(self, api: Api, run_id: str) -> None:
         api.ws.executor()  # workers start from the main thread
@@ -49,7 +49,7 @@ class Driver:
 
     def _drive(self, api: Api, run_id: str) -> None:
         try:
-            api.ws.execute(run_id)
+            door(api.ws).runs.execute(run_id)
         except BaseException as exc:
             self.error = exc
 

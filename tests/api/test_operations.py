@@ -9,8 +9,8 @@ import pytest
 
 from legato.domain.records import DaemonRecord
 from legato.scheduler.tick import Scheduler
-from legato.services.automation import Automation
 from tests.api.conftest import DAYS, Api
+from tests.helpers import door
 
 # -- backfills --------------------------------------------------------------------------------
 
@@ -72,7 +72,7 @@ def test_backfill_pause_resume_cancel(api: Api) -> None:
 def test_backfill_progress_and_cancel_of_its_runs(api: Api) -> None:
     b = backfill(api, partitions=["2026-02-23", "2026-02-24", "2026-02-25"])
     # What the daemon does: its scheduler launches the backfill's first runs.
-    Scheduler(Automation(api.ws)).tick(api.clock())
+    Scheduler(door(api.ws).automation).tick(api.clock())
     runs = api.get("/runs", params={"pipeline": "days"}).json()["runs"]
     assert {r["backfill_id"] for r in runs} == {b["id"]}
     assert sorted(r["partition"] for r in runs) == ["2026-02-23", "2026-02-24"]

@@ -159,7 +159,7 @@ def test_ctrl_c_cancels_the_run_and_its_attempts(tmp_path: Path) -> None:
 
 
 def test_load_errors_are_recorded_in_the_store(tmp_path: Path) -> None:
-    from legato.services.runs import Workspace
+    from legato.services.workspace import Workspace
 
     project = make_project(tmp_path / "p", OK)
     (project / "broken.py").write_text("def oops(:\n", encoding="utf-8")

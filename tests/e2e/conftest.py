@@ -27,7 +27,7 @@ def daemons(tmp_path: Path) -> Iterator[Daemons]:
 @pytest.fixture
 def store_of() -> Iterator[Callable[[Path], Store]]:
     """``store_of(project)``: the project's store, opened once here, closed after the test."""
-    from legato.services.runs import Workspace
+    from legato.services.workspace import Workspace
 
     opened: dict[Path, Workspace] = {}
 

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 from legato.domain.states import RunState
-from legato.services.runs import Workspace
+from legato.services.workspace import Workspace
 from tests.conftest import _libpq
 from tests.e2e.proxy import TcpProxy
-from tests.helpers import DaemonProcess, Daemons, make_project, wait_for
+from tests.helpers import DaemonProcess, Daemons, door, make_project, wait_for
 
 LEASE = 3.0  # seconds: make_project's lease_seconds
 
@@ -72,7 +72,7 @@ def _project(root: Path, pg_url: str, pause: float, workers: int = 2) -> Path:
 def _queue(project: Path, n: int) -> list[str]:
     ws = Workspace(project)
     try:
-        return [ws.create_run("etl").id for _ in range(n)]
+        return [door(ws).runs.create_run("etl").id for _ in range(n)]
     finally:
         ws.close()
 

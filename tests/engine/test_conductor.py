@@ -18,8 +18,8 @@ from legato.engine import plan
 from legato.engine.conductor import Conductor
 from legato.engine.driver import RunDriver
 from legato.services.owner import this_owner
-from legato.services.runs import Workspace
-from tests.helpers import make_project
+from legato.services.workspace import Workspace
+from tests.helpers import door, make_project
 
 COMMON = """
 import time
@@ -319,7 +319,7 @@ def test_unknown_pool_fails_the_task_not_the_driver(ws_factory) -> None:
 
 def test_single_driver_respects_pools_too(ws_factory) -> None:
     ws = ws_factory(workers=3)
-    finished = ws.execute(queue_run(ws, "loads").id)
+    finished = door(ws).runs.execute(queue_run(ws, "loads").id)
     assert finished.state == RunState.SUCCEEDED
     tasks = tasks_of(ws, finished.id)
     a, b = sorted([interval(tasks["load_a"]), interval(tasks["load_b"])])

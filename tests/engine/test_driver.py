@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from legato.domain.states import RunState, TaskState
-from legato.services.runs import Workspace
-from tests.helpers import make_project, marks
+from legato.services.workspace import Workspace
+from tests.helpers import door, make_project, marks
 
 COMMON = """
 import logging, os, time
@@ -26,8 +26,8 @@ def mark(name):
 
 
 def run(ws: Workspace, name: str, **params: object):
-    r = ws.run_pipeline(name, params)
-    return r, {t.task_key: t for t in ws.task_runs(r.id)}
+    r = door(ws).runs.run_pipeline(name, params)
+    return r, {t.task_key: t for t in door(ws).runs.task_runs(r.id)}
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def sums(n: int = 4, offset: int = 100):
     store = ResultStore(ws.config.results_url)
     t = tasks["total"]
     assert store.get(ResultRef(t.result_uri, t.result_format or "none")) == 100 + 0 + 1 + 4 + 9 + 16
-    assert "total of [0, 1, 4, 9, 16]" in ws.logs(r.id, "total")[0].text()
+    assert "total of [0, 1, 4, 9, 16]" in door(ws).runs.logs(r.id, "total")[0].text()
 
 
 def test_failure_spares_independent_branch_and_blocks_downstream(ws_factory) -> None:
@@ -126,7 +126,7 @@ def p():
     r, _ = run(ws, "p")
     assert r.state == RunState.SUCCEEDED
     assert time.monotonic() - t0 >= 0.6  # two waits of 0.3 s
-    attempts = ws.attempts(r.id, "flaky")
+    attempts = door(ws).runs.attempts(r.id, "flaky")
     assert [a.outcome for a in attempts] == ["failed", "failed", "succeeded"]
     assert attempts[0].error == "ConnectionError: shop db busy"
     assert marks(ws.config.root / "marks.txt") == ["flaky1", "flaky2", "flaky3"]
@@ -202,7 +202,7 @@ def p():
     r, tasks = run(ws, "p")
     assert r.state == RunState.FAILED
     assert "condition never did not hold within 0.5s" in (tasks["load"].error or "")
-    assert len(ws.attempts(r.id, "load")) == 1
+    assert len(door(ws).runs.attempts(r.id, "load")) == 1
 
 
 def test_timeout_kills_attempt_and_retries(ws_factory) -> None:
@@ -222,7 +222,7 @@ def p():
     r, _ = run(ws, "p")
     assert time.monotonic() - t0 < 10
     assert r.state == RunState.SUCCEEDED
-    outcomes = [(a.outcome, a.error) for a in ws.attempts(r.id, "slow")]
+    outcomes = [(a.outcome, a.error) for a in door(ws).runs.attempts(r.id, "slow")]
     assert outcomes == [("timeout", "timed out after 0.5s"), ("succeeded", None)]
 
 
@@ -308,7 +308,7 @@ def p():
     result: dict[str, object] = {}
 
     def drive() -> None:
-        result["run"] = ws.run_pipeline("p")
+        result["run"] = door(ws).runs.run_pipeline("p")
 
     t = threading.Thread(target=drive)
     t.start()
@@ -319,7 +319,7 @@ def p():
         runs = other.store.list_runs(limit=1)
         if (
             runs
-            and {t.task_key: t.state for t in other.task_runs(runs[0].id)}.get("long")
+            and {t.task_key: t.state for t in door(other).runs.task_runs(runs[0].id)}.get("long")
             == TaskState.RUNNING
         ):
             run_id = runs[0].id
@@ -327,13 +327,13 @@ def p():
         time.sleep(0.05)
     assert run_id is not None
     t0 = time.monotonic()
-    other.cancel(run_id)
+    door(other).runs.cancel(run_id)
     t.join(20)
     assert not t.is_alive()
     assert time.monotonic() - t0 < 5
     final = result["run"]
     assert final.state == RunState.CANCELED  # type: ignore[attr-defined]
-    states = {x.task_key: x.state for x in other.task_runs(run_id)}
+    states = {x.task_key: x.state for x in door(other).runs.task_runs(run_id)}
     assert states == {"long": TaskState.CANCELED, "after": TaskState.CANCELED}
     other.close()
 
@@ -369,11 +369,11 @@ def etl():
     first, _ = run(ws, "etl")
     assert first.state == RunState.FAILED
     (ws.config.root / "fixed").touch()
-    again = ws.rerun(first.id)
+    again = door(ws).runs.rerun(first.id)
     assert again.parent_run_id == first.id and again.rerun_kind == "from_failure"
-    done = ws.execute(again.id)
+    done = door(ws).runs.execute(again.id)
     assert done.state == RunState.SUCCEEDED
-    tasks = {t.task_key: t for t in ws.task_runs(again.id)}
+    tasks = {t.task_key: t for t in door(ws).runs.task_runs(again.id)}
     assert tasks["extract"].reused_from == first.id
     assert tasks["side"].reused_from == first.id
     assert tasks["transform"].reused_from is None
@@ -390,7 +390,7 @@ def etl():
     )
 
     # Re-run one task and its downstream: only transform and load run again.
-    third = ws.execute(ws.rerun(again.id, task="transform").id)
+    third = door(ws).runs.execute(door(ws).runs.rerun(again.id, task="transform").id)
     assert third.state == RunState.SUCCEEDED
     assert marks(ws.config.root / "marks.txt").count("transform") == 3
     assert marks(ws.config.root / "marks.txt").count("extract") == 1
@@ -422,7 +422,7 @@ def p():
     assert tasks["work"].state == TaskState.FAILED
     assert tasks["collect"].state == TaskState.UPSTREAM_FAILED
     (ws.config.root / "fixed").touch()
-    second = ws.execute(ws.rerun(first.id).id)
+    second = door(ws).runs.execute(door(ws).runs.rerun(first.id).id)
     assert second.state == RunState.SUCCEEDED
     assert sorted(marks(ws.config.root / "marks.txt")) == [
         "work1",
@@ -447,7 +447,7 @@ def p():
 """)
     r, _ = run(ws, "p")
     with pytest.raises(Conflict, match="no failed task"):
-        ws.rerun(r.id)
+        door(ws).runs.rerun(r.id)
 
 
 def test_thread_mode_runs_tasks_in_process(ws_factory) -> None:
@@ -476,7 +476,7 @@ def p():
         ResultStore(ws.config.results_url).get(ResultRef(t.result_uri, t.result_format or "none"))
         == os.getpid()
     )
-    assert "in a thread" in ws.logs(r.id, "pid")[0].text()
+    assert "in a thread" in door(ws).runs.logs(r.id, "pid")[0].text()
 
 
 def test_date_param_reaches_task_as_date(ws_factory) -> None:
@@ -492,10 +492,10 @@ def which(ctx: Context, day: date) -> str:
 def p(day: date = date(2026, 1, 1)):
     which(day)
 """)
-    r = ws.run_pipeline("p", {"day": "2026-11-20"}, from_text=True)
+    r = door(ws).runs.run_pipeline("p", {"day": "2026-11-20"}, from_text=True)
     assert r.state == RunState.SUCCEEDED
     assert r.params == {"day": "2026-11-20"}
-    t = {x.task_key: x for x in ws.task_runs(r.id)}["which"]
+    t = {x.task_key: x for x in door(ws).runs.task_runs(r.id)}["which"]
     from legato.domain.refs import ResultRef
     from legato.results.store import ResultStore
 
@@ -545,10 +545,10 @@ def b(x: int) -> int:
 def p():
     b(a())
 """)
-    queued = ws.create_run("p")
-    done = ws.cancel(queued.id)
+    queued = door(ws).runs.create_run("p")
+    done = door(ws).runs.cancel(queued.id)
     assert done.state == RunState.CANCELED
-    assert {t.task_key: t.state for t in ws.task_runs(queued.id)} == {
+    assert {t.task_key: t.state for t in door(ws).runs.task_runs(queued.id)} == {
         "a": TaskState.CANCELED,
         "b": TaskState.CANCELED,
     }

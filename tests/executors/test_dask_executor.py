@@ -25,8 +25,8 @@ from legato.domain.records import TaskRunRecord
 from legato.domain.refs import ResultRef
 from legato.domain.states import RunState
 from legato.results.store import ResultStore
-from legato.services.runs import Workspace
-from tests.helpers import cli, free_port, make_project, process_alive, wait_for
+from legato.services.workspace import Workspace
+from tests.helpers import cli, door, free_port, make_project, process_alive, wait_for
 
 pytest.importorskip("distributed", reason='needs the dask extra: pip install "legato[dask]"')
 from legato.executors.dask import DaskExecutor
@@ -150,18 +150,18 @@ def _result(ws: Workspace, row: TaskRunRecord) -> object:
 
 
 def _attempts(ws: Workspace, run_id: str, key: str) -> list[tuple[int, str]]:
-    return [(a.number, a.outcome) for a in ws.attempts(run_id, key)]
+    return [(a.number, a.outcome) for a in door(ws).runs.attempts(run_id, key)]
 
 
 def test_pipeline_runs_on_the_cluster_with_values_and_logs(ws: Workspace, project: Path) -> None:
-    run = ws.run_pipeline("flow", {"n": 4})
+    run = door(ws).runs.run_pipeline("flow", {"n": 4})
     assert run.state == RunState.SUCCEEDED, run.error
-    rows = {t.task_key: t for t in ws.task_runs(run.id)}
+    rows = {t.task_key: t for t in door(ws).runs.task_runs(run.id)}
     assert set(rows) >= {"numbers", "square[0]", "square[3]", "total", "describe"}
     assert all(t.state.value == "succeeded" for t in rows.values())
-    described = ws.attempts(run.id, "describe")[0]
+    described = door(ws).runs.attempts(run.id, "describe")[0]
     assert described.worker == "thread"  # in_process: a thread of the driver
-    on_dask = ws.attempts(run.id, "total")[0]
+    on_dask = door(ws).runs.attempts(run.id, "total")[0]
     assert on_dask.worker is not None and on_dask.worker.startswith("tcp://")
     # The value came through the result store: 0+1+4+9 + 100.
     assert _result(ws, rows["describe"]) == "total=114"
@@ -194,20 +194,20 @@ def test_worker_killed_mid_task_crashes_the_attempt_and_the_retry_succeeds(
 
     t = threading.Thread(target=killer, daemon=True)
     t.start()
-    run = ws.run_pipeline("crash", on_created=lambda r: created.append(r.id))
+    run = door(ws).runs.run_pipeline("crash", on_created=lambda r: created.append(r.id))
     t.join(5)
     assert killed and killed[0] != os.getpid()
     assert run.state == RunState.SUCCEEDED, run.error
-    first, second = ws.attempts(run.id, "victim")
+    first, second = door(ws).runs.attempts(run.id, "victim")
     assert (first.number, first.outcome, second.number, second.outcome) == (
         1, "crashed", 2, "succeeded"
     )
     assert first.error is not None and "Dask worker running the attempt died" in first.error
     assert "KilledWorker" in first.error
-    log1 = Path(ws.logs(run.id, "victim")[0].path).read_text()
+    log1 = Path(door(ws).runs.logs(run.id, "victim")[0].path).read_text()
     assert log1.count("first attempt, waiting to be killed") == 1
     assert "legato: the Dask worker running the attempt died" in log1
-    assert "second attempt" in Path(ws.logs(run.id, "victim")[1].path).read_text()
+    assert "second attempt" in Path(door(ws).runs.logs(run.id, "victim")[1].path).read_text()
 
 
 def test_timeout_kills_the_attempt_and_the_retry_policy_applies(
@@ -216,16 +216,16 @@ def test_timeout_kills_the_attempt_and_the_retry_policy_applies(
     for n in (1, 2):
         (project / f"sleepy.{n}.pid").unlink(missing_ok=True)
     started = time.monotonic()
-    run = ws.run_pipeline("slow")
+    run = door(ws).runs.run_pipeline("slow")
     assert run.state == RunState.SUCCEEDED, run.error
     assert time.monotonic() - started < 20  # not the 30 s the first attempt sleeps
     assert _attempts(ws, run.id, "sleepy") == [(1, "timeout"), (2, "succeeded")]
-    first = ws.attempts(run.id, "sleepy")[0]
+    first = door(ws).runs.attempts(run.id, "sleepy")[0]
     assert first.error == "timed out after 1s"
     # The attempt was stopped for real: its worker process is gone (a new one replaced it).
     pid = int((project / "sleepy.1.pid").read_text())
     wait_for(lambda: not process_alive(pid), 10, "the timed-out worker to die")
-    log1 = Path(ws.logs(run.id, "sleepy")[0].path).read_text()
+    log1 = Path(door(ws).runs.logs(run.id, "sleepy")[0].path).read_text()
     assert "attempt 1 starts" in log1 and "legato: attempt timeout: timed out after 1s" in log1
     # The cluster is whole again.
     ex = ws.executor()
@@ -248,12 +248,12 @@ def test_log_grows_while_the_attempt_runs_and_no_line_is_written_twice(
 
     t = threading.Thread(target=watcher, daemon=True)
     t.start()
-    run = ws.run_pipeline("live", on_created=lambda r: created.append(r.id))
+    run = door(ws).runs.run_pipeline("live", on_created=lambda r: created.append(r.id))
     t.join(5)
     assert run.state == RunState.SUCCEEDED, run.error
-    row = {r.task_key: r for r in ws.task_runs(run.id)}["ticker"]
+    row = {r.task_key: r for r in door(ws).runs.task_runs(run.id)}["ticker"]
     assert _result(ws, row) == "seen"
-    text = Path(ws.logs(run.id, "ticker")[0].path).read_text()
+    text = Path(door(ws).runs.logs(run.id, "ticker")[0].path).read_text()
     assert text.splitlines() == ["tick 0", "tick 1", "tick 2", "tick 3"]
 
 
@@ -313,11 +313,11 @@ def test_workers_reload_the_project_when_the_driver_has_another_code_version(
     )
 
     def outputs(w: Workspace) -> tuple[list[object], set[str | None], str]:
-        run = w.run_pipeline("versioned")
+        run = door(w).runs.run_pipeline("versioned")
         assert run.state == RunState.SUCCEEDED, run.error
-        rows = [r for r in w.task_runs(run.id) if r.map_index is not None]
-        workers = {w.attempts(run.id, r.task_key)[0].worker for r in rows}
-        logs = "".join(e.text() for e in w.logs(run.id))
+        rows = [r for r in door(w).runs.task_runs(run.id) if r.map_index is not None]
+        workers = {door(w).runs.attempts(run.id, r.task_key)[0].worker for r in rows}
+        logs = "".join(e.text() for e in door(w).runs.logs(run.id))
         return [_result(w, r) for r in rows], workers, logs
 
     with Workspace(project) as old:
@@ -382,10 +382,10 @@ def test_external_cluster_runs_the_pipeline(tmp_path: Path, external_cluster: st
     runs = json.loads(cli("runs", "--json", project=project).stdout)
     assert runs[0]["state"] == "succeeded"
     with Workspace(project) as w:
-        attempt = w.attempts(runs[0]["id"], "total")[0]
+        attempt = door(w).runs.attempts(runs[0]["id"], "total")[0]
         assert attempt.worker is not None and attempt.worker.startswith("tcp://127.0.0.1:")
         assert attempt.worker != external_cluster  # a worker's address, not the scheduler's
-        text = "".join(e.text() for e in w.logs(runs[0]["id"]))
+        text = "".join(e.text() for e in door(w).runs.logs(runs[0]["id"]))
     assert "total of [0, 1, 4]" in text and "numbers: context log line" in text
 
 

@@ -11,10 +11,9 @@ import pytest
 from legato.clock import ManualClock
 from legato.domain.states import RunState
 from legato.scheduler.tick import Scheduler
-from legato.services.automation import Automation
 from legato.services.errors import ServiceError
-from legato.services.runs import Workspace
-from tests.helpers import make_project
+from legato.services.workspace import Workspace
+from tests.helpers import door, make_project
 
 CODE = """
 import json
@@ -57,7 +56,7 @@ def test_context_has_the_partition_keys_and_its_window_on_a_25_hour_day(
 ) -> None:
     root = make_project(tmp_path / "p", CODE)
     with Workspace(root) as ws:
-        run = ws.run_pipeline("regional", partition="2026-10-25|us")
+        run = door(ws).runs.run_pipeline("regional", partition="2026-10-25|us")
         assert run.state == RunState.SUCCEEDED
     seen = json.loads(marks.read_text())
     assert seen == {
@@ -71,7 +70,7 @@ def test_context_has_the_partition_keys_and_its_window_on_a_25_hour_day(
 def test_a_partition_the_pipeline_does_not_have_is_refused(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", CODE)
     with Workspace(root) as ws, pytest.raises(ServiceError, match=r"regional.*partition"):
-        ws.create_run("regional", partition="2026-10-25|asia")
+        door(ws).runs.create_run("regional", partition="2026-10-25|asia")
 
 
 def test_a_scheduled_tick_makes_one_run_per_region_for_the_day_that_closed(
@@ -80,7 +79,7 @@ def test_a_scheduled_tick_makes_one_run_per_region_for_the_day_that_closed(
     root = make_project(tmp_path / "p", CODE)
     clock = ManualClock(datetime(2026, 11, 20, 12, tzinfo=UTC))
     with Workspace(root, clock=clock) as ws:
-        sched = Scheduler(Automation(ws))
+        sched = Scheduler(door(ws).automation)
         sched.tick(clock())
         clock.advance(16 * 3600)  # 2026-11-21 04:00 UTC, past 03:00 in Berlin
         made = sched.tick(clock()).created

@@ -12,10 +12,9 @@ import pytest
 from legato.clock import ManualClock
 from legato.domain.states import BackfillState, RunState
 from legato.scheduler.tick import Scheduler
-from legato.services.automation import Automation
 from legato.services.errors import Conflict, ServiceError
-from legato.services.runs import Workspace
-from tests.helpers import make_project
+from legato.services.workspace import Workspace
+from tests.helpers import door, make_project
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -82,12 +81,12 @@ def tick_to(sched: Scheduler, clock: ManualClock, when: datetime) -> None:
 def test_first_tick_starts_from_now_and_the_next_makes_one_run_for_the_closed_day(
     ws: Workspace, clock: ManualClock
 ) -> None:
-    sched = Scheduler(Automation(ws))
+    sched = Scheduler(door(ws).automation)
     result = sched.tick(clock())
     assert result.created == []
     # Due again within seconds: the upstream trigger looks for successes of other processes.
     assert result.next_at is not None and result.next_at <= clock() + timedelta(seconds=2)
-    views = {v.pipeline: v for v in Automation(ws).schedules()}
+    views = {v.pipeline: v for v in door(ws).automation.schedules()}
     assert views["nightly"].next_tick == at("2026-11-21T02:00")
     tick_to(sched, clock, at("2026-11-21T02:00:01"))
     assert runs_of(ws, "nightly") == [("2026-11-20", "schedule:schedule")]
@@ -103,7 +102,7 @@ def test_first_tick_starts_from_now_and_the_next_makes_one_run_for_the_closed_da
 def test_a_crash_between_creating_the_run_and_moving_the_cursor_makes_no_second_run(
     ws: Workspace, clock: ManualClock
 ) -> None:
-    sched = Scheduler(Automation(ws))
+    sched = Scheduler(door(ws).automation)
     sched.tick(clock())
     before = ws.store.schedule_states()[("nightly", "schedule")].cursor
     tick_to(sched, clock, at("2026-11-21T02:00:01"))
@@ -117,7 +116,7 @@ def test_a_crash_between_creating_the_run_and_moving_the_cursor_makes_no_second_
 def test_catch_up_all_latest_and_none_after_three_days_down(
     ws: Workspace, clock: ManualClock
 ) -> None:
-    sched = Scheduler(Automation(ws))
+    sched = Scheduler(door(ws).automation)
     sched.tick(clock())
     tick_to(sched, clock, at("2026-11-23T12:00"))  # down since the 20th, noon
     # all: every missed 02:30 tick (21st, 22nd, 23rd).
@@ -162,7 +161,7 @@ def dst():
     clock = ManualClock(start)
     root = make_project(tmp_path / "dst", code)
     with Workspace(root, clock=clock) as ws:
-        sched = Scheduler(Automation(ws))
+        sched = Scheduler(door(ws).automation)
         sched.tick(start)
         t = start
         while t < at(days[1] + "T12:00", tz):  # tick every 10 minutes for three days
@@ -182,7 +181,7 @@ def dst():
 def test_paused_schedule_makes_no_runs_and_unpausing_skips_what_was_missed(
     ws: Workspace, clock: ManualClock
 ) -> None:
-    auto = Automation(ws)
+    auto = door(ws).automation
     sched = Scheduler(auto)
     sched.tick(clock())
     auto.set_schedule_paused("all_missed", True)
@@ -201,9 +200,9 @@ def test_paused_schedule_makes_no_runs_and_unpausing_skips_what_was_missed(
 def test_upstream_success_starts_the_downstream_run_for_the_same_partition(
     ws: Workspace, clock: ManualClock
 ) -> None:
-    sched = Scheduler(Automation(ws))
+    sched = Scheduler(door(ws).automation)
     sched.tick(clock())  # the trigger starts listening now
-    done = ws.run_pipeline("nightly", partition="2026-11-19")
+    done = door(ws).runs.run_pipeline("nightly", partition="2026-11-19")
     assert done.state == RunState.SUCCEEDED
     failed_before = ws.store.list_runs(pipeline="after_nightly")
     assert failed_before == []
@@ -217,16 +216,16 @@ def test_upstream_success_starts_the_downstream_run_for_the_same_partition(
 def test_backfill_creates_runs_a_few_at_a_time_and_completes(
     ws: Workspace, clock: ManualClock
 ) -> None:
-    auto = Automation(ws)
+    auto = door(ws).automation
     sched = Scheduler(auto)
-    ws.run_pipeline("nightly", partition="2026-11-02")  # succeeded: skipped by default
+    door(ws).runs.run_pipeline("nightly", partition="2026-11-02")  # succeeded: skipped by default
     b = auto.create_backfill("nightly", first="2026-11-01", last="2026-11-05", max_concurrent=2)
     assert b.keys == ("2026-11-01", "2026-11-03", "2026-11-04", "2026-11-05")
     sched.tick(clock())
     queued = [r for r in ws.store.queued_runs() if r.backfill_id == b.id]
     assert [r.partition for r in queued] == ["2026-11-01", "2026-11-03"]
     # Backfill runs queue behind the pipeline's own runs.
-    fresh = ws.create_run("nightly", partition="2026-11-19")
+    fresh = door(ws).runs.create_run("nightly", partition="2026-11-19")
     assert ws.store.queued_runs()[0].id == fresh.id
     sched.tick(clock())
     assert len([r for r in ws.store.queued_runs() if r.backfill_id == b.id]) == 2
@@ -235,7 +234,7 @@ def test_backfill_creates_runs_a_few_at_a_time_and_completes(
         if not mine:
             break
         for r in mine:
-            ws.execute(r.id)
+            door(ws).runs.execute(r.id)
         sched.tick(clock())
     view = auto.backfill(b.id)
     assert view.record.state == BackfillState.COMPLETED
@@ -246,14 +245,14 @@ def test_backfill_creates_runs_a_few_at_a_time_and_completes(
 
 
 def test_backfill_errors_name_the_pipeline_and_the_problem(ws: Workspace) -> None:
-    auto = Automation(ws)
+    auto = door(ws).automation
     with pytest.raises(ServiceError, match=r"nightly.*before the first partition"):
         auto.create_backfill("nightly", first="2025-12-30", last="2026-01-02")
     with pytest.raises(ServiceError, match="nightly"):
         auto.create_backfill("nightly", first="2026-11-30", last="2026-12-02")
     with pytest.raises(ServiceError, match="has no partitions"):
         auto.create_backfill("all_missed", first="2026-11-01", last="2026-11-02")
-    ws.run_pipeline("nightly", partition="2026-11-10")
+    door(ws).runs.run_pipeline("nightly", partition="2026-11-10")
     with pytest.raises(Conflict, match="nothing to backfill"):
         auto.create_backfill("nightly", keys=["2026-11-10"])
     b = auto.create_backfill("nightly", keys=["2026-11-10"], all_partitions=True)
@@ -261,7 +260,7 @@ def test_backfill_errors_name_the_pipeline_and_the_problem(ws: Workspace) -> Non
 
 
 def test_canceling_a_backfill_cancels_its_queued_runs(ws: Workspace, clock: ManualClock) -> None:
-    auto = Automation(ws)
+    auto = door(ws).automation
     b = auto.create_backfill("nightly", first="2026-11-01", last="2026-11-05", max_concurrent=3)
     Scheduler(auto).tick(clock())
     view = auto.set_backfill_state(b.id, BackfillState.CANCELED)
@@ -285,13 +284,14 @@ def job(n: int = 1):
 """
     root = make_project(tmp_path / "p", first)
     with Workspace(root) as ws:
-        queued = ws.create_run("job", {"n": 2})
+        queued = door(ws).runs.create_run("job", {"n": 2})
     # The param is renamed and a task added: the queued run no longer fits the code.
     (root / "flows.py").write_text(
         first.replace("n: int = 1", "count: int = 1").replace("work(n)", "work(count)\n    work(0)")
     )
     with Workspace(root) as ws:
-        done = ws.cancel(queued.id)
+        done = door(ws).runs.cancel(queued.id)
         assert done.state == RunState.CANCELED
-        assert {t.task_key: t.state for t in ws.task_runs(queued.id)} == {"work": "canceled"}
+        states = {t.task_key: t.state for t in door(ws).runs.task_runs(queued.id)}
+        assert states == {"work": "canceled"}
         assert ws.store.get_run(queued.id).lease_owner is None

@@ -10,9 +10,8 @@ import pytest
 
 from legato.clock import ManualClock
 from legato.scheduler.tick import Scheduler
-from legato.services.automation import Automation
-from legato.services.runs import Workspace
-from tests.helpers import make_project
+from legato.services.workspace import Workspace
+from tests.helpers import door, make_project
 
 CODE = """
 from legato import pipeline, task
@@ -45,7 +44,7 @@ def test_two_schedulers_on_one_postgres_store_make_each_run_once(
     clocks = [ManualClock(start), ManualClock(start)]
     spaces = [Workspace(root, clock=c) for c in clocks]
     try:
-        schedulers = [Scheduler(Automation(ws)) for ws in spaces]
+        schedulers = [Scheduler(door(ws).automation) for ws in spaces]
         schedulers[0].tick(start)  # first sight: both start from here
         errors: list[BaseException] = []
         barrier = threading.Barrier(2)

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from legato.domain.states import RunState
+from legato.services.actor import Actor
 from legato.services.driving import Fleet, RunDriving
-from legato.services.runs import Workspace
+from legato.services.workspace import Workspace
 from tests.conftest import BACKENDS
-from tests.helpers import make_project
+from tests.helpers import door, make_project
 
 CODE = """
 from legato import pipeline, task
@@ -42,7 +43,7 @@ def spaces(project: Path) -> Iterator[list[Workspace]]:
 
 
 def _fleet(ws: Workspace, owner: str, max_runs: int) -> Fleet:
-    fleet = Fleet(ws, owner=owner, max_runs=max_runs)
+    fleet = Fleet(ws, Actor.scheduler(owner), owner=owner, max_runs=max_runs)
     fleet.start()
     return fleet
 
@@ -51,7 +52,7 @@ def test_a_saturated_fleet_claims_no_more_and_a_second_one_takes_the_rest(
     spaces: list[Workspace],
 ) -> None:
     first_ws, second_ws = spaces
-    ids = [first_ws.create_run("etl").id for _ in range(10)]
+    ids = [door(first_ws).runs.create_run("etl").id for _ in range(10)]
     first = _fleet(first_ws, "host:1:0:aa", max_runs=3)
     second = _fleet(second_ws, "host:2:0:bb", max_runs=4)
     try:
@@ -79,7 +80,7 @@ def test_a_saturated_fleet_claims_no_more_and_a_second_one_takes_the_rest(
 
 def test_a_cancel_nobody_drives_is_settled_by_the_caller(spaces: list[Workspace]) -> None:
     ws = spaces[0]
-    run = ws.create_run("etl")
+    run = door(ws).runs.create_run("etl")
     done = RunDriving(ws).cancel(run.id)
     assert done.state == RunState.CANCELED
     assert ws.store.get_run(run.id).state == RunState.CANCELED

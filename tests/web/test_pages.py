@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from legato.services.runs import Workspace
-from tests.helpers import make_project
+from legato.services.workspace import Workspace
+from tests.helpers import door, make_project
 
 CODE = '''
 import datetime
@@ -55,13 +55,14 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 @pytest.fixture
 def client(ws: Workspace) -> TestClient:
     from legato.server.app import create_app
+    from legato.services.actor import Actor
 
-    return TestClient(create_app(ws))
+    return TestClient(create_app(ws.door(Actor.http_client())))
 
 
 def test_overview_lists_pipelines_with_recent_runs(ws: Workspace, client: TestClient) -> None:
-    ok = ws.run_pipeline("etl")
-    bad = ws.run_pipeline("etl", {"mode": "boom"})
+    ok = door(ws).runs.run_pipeline("etl")
+    bad = door(ws).runs.run_pipeline("etl", {"mode": "boom"})
     page = client.get("/")
     assert page.status_code == 200
     html = page.text
@@ -110,7 +111,7 @@ def test_launcher_form_follows_the_param_types(client: TestClient) -> None:
 
 
 def test_run_page_shows_the_failed_task_log_and_actions(ws: Workspace, client: TestClient) -> None:
-    run = ws.run_pipeline("etl", {"mode": "boom", "limit": 2})
+    run = door(ws).runs.run_pipeline("etl", {"mode": "boom", "limit": 2})
     html = client.get(f"/runs/{run.id}").text
     assert 'data-finished="true"' in html
     assert 'class="node state-failed" data-task="load"' in html
@@ -130,7 +131,7 @@ def test_run_page_shows_the_failed_task_log_and_actions(ws: Workspace, client: T
 def test_runs_list_filters_and_pages_by_url(ws: Workspace, client: TestClient) -> None:
     made = []
     for i in range(5):
-        made.append(ws.create_run("etl", {"limit": i}))
+        made.append(door(ws).runs.create_run("etl", {"limit": i}))
         time.sleep(0.002)  # run ids order runs by creation time to the millisecond
     first = client.get("/runs?pipeline=etl&state=queued&limit=2").text
     shown = re.findall(r'<a class="mono" href="/runs/(\w+)">', first)
@@ -153,14 +154,13 @@ def test_unknown_things_are_404_pages(client: TestClient) -> None:
 
 
 def test_backfill_and_queue_pages(ws: Workspace, client: TestClient) -> None:
-    from legato.services.automation import Automation
 
-    b = Automation(ws).create_backfill("regional", keys=["2024-01-01|eu", "2024-01-02|us"])
+    b = door(ws).automation.create_backfill("regional", keys=["2024-01-01|eu", "2024-01-02|us"])
     html = client.get("/backfills").text
     assert f'href="/backfills/{b.id}"' in html and "0/2" in html
     detail = client.get(f"/backfills/{b.id}").text
     assert "2024-01-02|us" in detail and "not started" in detail
-    queued = ws.create_run("etl")
+    queued = door(ws).runs.create_run("etl")
     q = client.get("/queue").text
     assert f'data-run="{queued.id}"' in q and '"to": "top"' in q
     assert client.get("/static/legato.js").status_code == 200

@@ -7,8 +7,6 @@ or ``X-Legato-Token``); the JSON object in the body gives the run's params. An
 
 from __future__ import annotations
 
-import json
-import secrets
 import uuid
 
 from fastapi import APIRouter, Request
@@ -18,9 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from legato.api.errors import error
 from legato.api.schemas import ErrorOut, HookOut
 from legato.services.door import Door
-from legato.services.errors import ServiceError
-
-MAX_KEY = 500  # characters of an Idempotency-Key
+from legato.services.errors import ServiceError, status_of
 
 
 def _token(request: Request) -> str:
@@ -33,45 +29,12 @@ def _token(request: Request) -> str:
 def router(ctx: Door) -> APIRouter:
     """The webhook route over ``ctx``."""
     r = APIRouter(tags=["triggers"])
-    auto = ctx.auto
 
     def fire(pipeline: str, trigger: str, token: str, raw: bytes, key: str) -> JSONResponse:
-        pipe = auto.ws.project.pipelines.get(pipeline)
-        trig = None
-        if pipe is not None:
-            trig = next(
-                (t for t in pipe.automation.triggers if t.name == trigger and t.kind == "webhook"),
-                None,
-            )
-        if pipe is None or trig is None:
-            return error(404, f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
-        state = auto.store.trigger_states().get((pipeline, trigger))
-        if state is None or not state.token or not secrets.compare_digest(token, state.token):
-            return error(401, "missing or wrong token for this webhook")
-        if len(key) > MAX_KEY or "\x00" in key:
-            # It is stored in a unique index, which holds keys of a few kilobytes at most.
-            return error(400, f"the Idempotency-Key must be text of at most {MAX_KEY} characters")
-        if state.paused:
-            return error(409, f"webhook {trigger!r} of pipeline {pipeline!r} is paused")
         try:
-            params = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            return error(400, f"the body is not JSON: {exc}")
-        if not isinstance(params, dict):
-            return error(
-                400, f"the body must be a JSON object of params, not {type(params).__name__}"
-            )
-        try:
-            run, new = auto.fire(
-                pipeline,
-                run_key=f"trigger:{pipeline}:{trigger}:{key}",
-                origin=f"trigger:{trigger}",
-                params=params,
-                trigger=trigger,
-                event_keys=[key],
-            )
+            run, new = ctx.automation.fire_webhook(pipeline, trigger, token, raw, key)
         except ServiceError as exc:
-            return error(422, str(exc), exc.field)
+            return error(status_of(exc), str(exc), exc.field)
         if new:
             ctx.on_run(run)
         body = HookOut(run_id=run.id, created=new, state=str(run.state))

@@ -22,7 +22,8 @@ def router(ctx: Door) -> APIRouter:
         pipeline: str | None = None, active: Annotated[bool, Query()] = False
     ) -> list[BackfillOut]:
         """Backfills newest first, with their progress (``active``: unfinished only)."""
-        return [BackfillOut.of(b) for b in ctx.auto.backfills(pipeline=pipeline, active=active)]
+        found = ctx.automation.backfills(pipeline=pipeline, active=active)
+        return [BackfillOut.of(b) for b in found]
 
     @r.post("/backfills", response_model=BackfillOut, status_code=201, tags=["backfills"])
     def create_backfill(body: BackfillIn) -> BackfillOut:
@@ -31,7 +32,7 @@ def router(ctx: Door) -> APIRouter:
         Without ``all`` only partitions never run, or whose newest run failed or was
         canceled, are included.
         """
-        record = ctx.auto.create_backfill(
+        record = ctx.automation.create_backfill(
             body.pipeline,
             first=body.start,
             last=body.end,
@@ -41,15 +42,15 @@ def router(ctx: Door) -> APIRouter:
             params=body.params,
         )
         ctx.on_run(None)
-        return BackfillOut.of(ctx.auto.backfill(record.id))
+        return BackfillOut.of(ctx.automation.backfill(record.id))
 
     @r.get("/backfills/{backfill_id}", response_model=BackfillOut, tags=["backfills"])
     def get_backfill(backfill_id: str) -> BackfillOut:
         """One backfill with its progress."""
-        return BackfillOut.of(ctx.auto.backfill(backfill_id))
+        return BackfillOut.of(ctx.automation.backfill(backfill_id))
 
     def _set(backfill_id: str, state: BackfillState) -> BackfillOut:
-        view = ctx.auto.set_backfill_state(backfill_id, state)
+        view = ctx.automation.set_backfill_state(backfill_id, state)
         ctx.on_run(None)
         return BackfillOut.of(view)
 
@@ -71,13 +72,13 @@ def router(ctx: Door) -> APIRouter:
     @r.get("/queue", response_model=list[RunOut], tags=["queue"])
     def queue() -> list[RunOut]:
         """Queued runs in the order they will start."""
-        return [RunOut.of(x) for x in ctx.auto.queue()]
+        return [RunOut.of(x) for x in ctx.automation.queue()]
 
     @r.post("/queue/{run_id}/move", response_model=RunOut, tags=["queue"])
     def move(run_id: str, body: MoveIn) -> RunOut:
         """Move a queued run to the top or the bottom of its priority."""
         ctx.catalog.get_run(run_id)
-        return RunOut.of(ctx.auto.move(run_id, body.to))
+        return RunOut.of(ctx.automation.move(run_id, body.to))
 
     @r.get(
         "/health",

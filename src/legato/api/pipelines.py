@@ -34,18 +34,18 @@ def router(ctx: Door) -> APIRouter:
     @r.get("/{pipeline}/partitions", response_model=list[PartitionOut], summary="Partition states")
     def partitions(pipeline: str) -> list[PartitionOut]:
         """Each partition that exists now, oldest first, with the state of its newest run."""
-        return [PartitionOut.of(p) for p in ctx.auto.partitions(pipeline)]
+        return [PartitionOut.of(p) for p in ctx.automation.partitions(pipeline)]
 
     @r.post("/{pipeline}/runs", response_model=RunOut, status_code=201, summary="Launch a run")
     def launch(pipeline: str, body: LaunchIn) -> RunOut:
         """Queue a run with these params (and partition); the scheduler starts it."""
-        run = ctx.auto.submit(
+        run = ctx.automation.submit(
             pipeline, body.params, partition=body.partition, priority=body.priority
         )
         return RunOut.of(ctx.queued(run))
 
     def _pause(pipeline: str, name: str | None, paused: bool) -> PausedOut:
-        ctx.auto.set_schedule_paused(pipeline, paused, name)
+        ctx.automation.set_schedule_paused(pipeline, paused, name)
         return PausedOut(pipeline=pipeline, name=name, paused=paused)
 
     @r.post("/{pipeline}/schedules/pause", response_model=PausedOut, summary="Pause schedules")
@@ -79,7 +79,7 @@ def router(ctx: Door) -> APIRouter:
     )
     def pause_trigger(pipeline: str, name: str) -> PausedOut:
         """Pause a trigger: its events start no runs until it is unpaused."""
-        ctx.auto.set_trigger_paused(pipeline, name, True)
+        ctx.automation.set_trigger_paused(pipeline, name, True)
         return PausedOut(pipeline=pipeline, name=name, paused=True)
 
     @r.post(
@@ -89,7 +89,7 @@ def router(ctx: Door) -> APIRouter:
     )
     def unpause_trigger(pipeline: str, name: str) -> PausedOut:
         """Unpause a trigger."""
-        ctx.auto.set_trigger_paused(pipeline, name, False)
+        ctx.automation.set_trigger_paused(pipeline, name, False)
         return PausedOut(pipeline=pipeline, name=name, paused=False)
 
     return r

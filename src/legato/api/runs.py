@@ -133,14 +133,14 @@ def router(ctx: Door) -> APIRouter:
     def cancel(run_id: str) -> RunOut:
         """Stop the run: running tasks are killed, the rest never start."""
         ctx.catalog.get_run(run_id)
-        return RunOut.of(ctx.ws.cancel(run_id))
+        return RunOut.of(ctx.runs.cancel(run_id))
 
     @r.post("/{run_id}/rerun", response_model=RunOut, status_code=201, summary="Re-run")
     def rerun(run_id: str, body: RerunIn | None = None) -> RunOut:
         """A new run reusing this one's results: from failure, or from ``task`` downstream."""
         ctx.catalog.get_run(run_id)
         task = body.task if body is not None else None
-        return RunOut.of(ctx.queued(ctx.ws.rerun(run_id, task=task)))
+        return RunOut.of(ctx.queued(ctx.runs.rerun(run_id, task=task)))
 
     @r.post("/{run_id}/tasks/{task_key}/mark", response_model=RunOut, summary="Mark a task")
     def mark(run_id: str, task_key: str, body: MarkIn) -> RunOut:

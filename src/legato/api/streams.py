@@ -79,7 +79,7 @@ async def attempt_log(
             quiet = 0.0
             yield sse(json.dumps({"text": text}), event="log")
             continue  # more may be waiting beyond one chunk
-        row = await run_in_threadpool(ctx.ws.store.get_task_run, run_id, task_key)
+        row = await run_in_threadpool(ctx.runs.task_run, run_id, task_key)
         running = row.attempt == attempt and row.state == TaskState.RUNNING
         if not running:
             text, offset = await run_in_threadpool(_read_from, path, offset)

@@ -21,8 +21,7 @@ from legato.cli.main import (
 )
 
 if TYPE_CHECKING:
-    from legato.services.automation import Automation
-    from legato.services.runs import Workspace
+    pass
 
 schedules_app = typer.Typer(help="List, pause and unpause schedules.", no_args_is_help=False)
 triggers_app = typer.Typer(help="List, pause and unpause triggers.", no_args_is_help=False)
@@ -32,12 +31,6 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(triggers_app, name="triggers")
 app.add_typer(backfills_app, name="backfills")
 app.add_typer(queue_app, name="queue")
-
-
-def _auto(ws: Workspace) -> Automation:
-    from legato.services.automation import Automation
-
-    return Automation(ws)
 
 
 def _when(t: object) -> str:
@@ -76,15 +69,15 @@ def _serve(
     def say(line: str) -> None:
         out.print(escape(line), highlight=False)
 
-    with user_errors(), workspace(project) as ws:
-        ws.executor()  # fork workers first (see Workspace)
-        for e in ws.project.errors:
+    with user_errors(), workspace(project) as door:
+        door.project.start_workers()  # fork workers first (see Workspace)
+        for e in door.project.load_errors():
             say(f"failed to load {e.module}: {e.message}")
         options = DaemonOptions(web=web, host=host, port=port, max_runs=max_runs, on_event=say)
-        daemon = Daemon(ws, options)
-        names = ", ".join(sorted(ws.project.pipelines)) or "none"
+        daemon = Daemon(door, options)
+        names = ", ".join(sorted(door.project.pipelines())) or "none"
         say(
-            f"legato {'up' if web else 'scheduler'}: project {ws.config.name} "
+            f"legato {'up' if web else 'scheduler'}: project {door.project.settings().name} "
             f"(pipelines: {names}); Ctrl-C stops"
         )
         daemon.run()
@@ -127,16 +120,19 @@ def web(
 
     from legato.server.app import create_app
     from legato.server.serve import serve_in_thread
+    from legato.services.actor import Actor
 
     stop = threading.Event()
-    with user_errors(), workspace(project) as ws:
-        for e in ws.project.errors:
+    with user_errors(), workspace(project) as door:
+        for e in door.project.load_errors():
             out.print(escape(f"failed to load {e.module}: {e.message}"), highlight=False)
-        host = host or ws.config.web_host
-        port = ws.config.web_port if port is None else port
+        host = host or door.project.settings().web_host
+        port = door.project.settings().web_port if port is None else port
         old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            served = serve_in_thread(create_app(ws), host, port, stop=stop)
+            # Until sign-in exists, the API and the UI act for an anonymous client.
+            app_ = create_app(door.as_actor(Actor.http_client()))
+            served = serve_in_thread(app_, host, port, stop=stop)
             out.print(f"legato web: {served.url}/ (API at {served.url}/api/v1); Ctrl-C stops")
             while not stop.wait(0.5) and served.thread.is_alive():
                 pass
@@ -156,8 +152,8 @@ def submit(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Queue a run for the daemon (`legato up`) to start."""
-    with user_errors(), workspace(project) as ws:
-        run = _auto(ws).submit(
+    with user_errors(), workspace(project) as door:
+        run = door.automation.submit(
             pipeline,
             parse_params(param or []),
             partition=partition,
@@ -177,8 +173,8 @@ def schedules_list(
     """List schedules with their state and next tick."""
     if ctx.invoked_subcommand is not None:
         return
-    with user_errors(), workspace(project) as ws:
-        views = _auto(ws).schedules()
+    with user_errors(), workspace(project) as door:
+        views = door.automation.schedules()
         if json_out:
             _json([v.__dict__ for v in views])
             return
@@ -199,8 +195,8 @@ def schedules_list(
 
 
 def _pause_schedule(pipeline: str, name: str | None, project: Path, paused: bool) -> None:
-    with user_errors(), workspace(project) as ws:
-        _auto(ws).set_schedule_paused(pipeline, paused, name)
+    with user_errors(), workspace(project) as door:
+        door.automation.set_schedule_paused(pipeline, paused, name)
         what = f"schedule {name}" if name else "schedules"
         out.print(f"{pipeline}: {what} {'paused' if paused else 'on'}", highlight=False)
 
@@ -235,8 +231,8 @@ def triggers_list(
     """List triggers with their state (and webhook URLs' tokens with --show-tokens)."""
     if ctx.invoked_subcommand is not None:
         return
-    with user_errors(), workspace(project) as ws:
-        views = _auto(ws).triggers()
+    with user_errors(), workspace(project) as door:
+        views = door.automation.triggers()
         if json_out:
             _json([{**v.__dict__, "token": v.token if show_tokens else None} for v in views])
             return
@@ -255,16 +251,16 @@ def triggers_list(
 @triggers_app.command("pause")
 def triggers_pause(pipeline: str, trigger: str, project: ProjectOpt = Path(".")) -> None:
     """Pause a trigger: its events wait (streams) or are not looked for (files)."""
-    with user_errors(), workspace(project) as ws:
-        _auto(ws).set_trigger_paused(pipeline, trigger, True)
+    with user_errors(), workspace(project) as door:
+        door.automation.set_trigger_paused(pipeline, trigger, True)
         out.print(f"{pipeline}: trigger {trigger} paused", highlight=False)
 
 
 @triggers_app.command("unpause")
 def triggers_unpause(pipeline: str, trigger: str, project: ProjectOpt = Path(".")) -> None:
     """Unpause a trigger."""
-    with user_errors(), workspace(project) as ws:
-        _auto(ws).set_trigger_paused(pipeline, trigger, False)
+    with user_errors(), workspace(project) as door:
+        door.automation.set_trigger_paused(pipeline, trigger, False)
         out.print(f"{pipeline}: trigger {trigger} on", highlight=False)
 
 
@@ -278,8 +274,8 @@ def partitions(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Each partition of a pipeline and the state of its newest run."""
-    with user_errors(), workspace(project) as ws:
-        views = _auto(ws).partitions(pipeline)
+    with user_errors(), workspace(project) as door:
+        views = door.automation.partitions(pipeline)
         if json_out:
             _json([v.__dict__ for v in views])
             return
@@ -314,11 +310,11 @@ def backfill(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Backfill partitions: the daemon runs them a few at a time, behind fresh runs."""
-    with user_errors(), workspace(project) as ws:
-        pipe = ws.pipeline(pipeline)
+    with user_errors(), workspace(project) as door:
+        pipe = door.project.pipeline(pipeline)
         raw = parse_params(param or [])
         params = pipe.params_to_json(pipe.validate_params(raw, from_text=True)) if raw else None
-        b = _auto(ws).create_backfill(
+        b = door.automation.create_backfill(
             pipeline,
             first=first,
             last=last,
@@ -345,8 +341,8 @@ def backfills_list(
     """List backfills with their progress."""
     if ctx.invoked_subcommand is not None:
         return
-    with user_errors(), workspace(project) as ws:
-        views = _auto(ws).backfills(pipeline=pipeline)
+    with user_errors(), workspace(project) as door:
+        views = door.automation.backfills(pipeline=pipeline)
         if json_out:
             _json(
                 [
@@ -374,8 +370,8 @@ def backfills_list(
 def _set_backfill(backfill_id: str, project: Path, state: str) -> None:
     from legato.domain.states import BackfillState
 
-    with user_errors(), workspace(project) as ws:
-        v = _auto(ws).set_backfill_state(backfill_id, BackfillState(state))
+    with user_errors(), workspace(project) as door:
+        v = door.automation.set_backfill_state(backfill_id, BackfillState(state))
         out.print(
             f"backfill {v.record.id}: {v.record.state} ({v.done}/{v.total} done)", highlight=False
         )
@@ -409,8 +405,8 @@ def queue_list(
     """Queued runs in the order they will start."""
     if ctx.invoked_subcommand is not None:
         return
-    with user_errors(), workspace(project) as ws:
-        runs = _auto(ws).queue()
+    with user_errors(), workspace(project) as door:
+        runs = door.automation.queue()
         if json_out:
             _json(runs)
             return
@@ -440,8 +436,8 @@ def queue_move(
     """Move a queued run to the top or the bottom of the queue."""
     if top == bottom:
         raise fail("give exactly one of --top or --bottom")
-    with user_errors(), workspace(project) as ws:
-        r = _auto(ws).move(run_id, "top" if top else "bottom")
+    with user_errors(), workspace(project) as door:
+        r = door.automation.move(run_id, "top" if top else "bottom")
         out.print(
             f"run {r.id} moved to the {'top' if top else 'bottom'} (priority {r.priority})",
             highlight=False,

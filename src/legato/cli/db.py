@@ -12,8 +12,6 @@ URL, unreachable database, unknown revision, missing legato.toml).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,7 +20,7 @@ import typer
 from legato.cli.console import escape
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from legato.services.schema import Schema
 
 db_app: typer.Typer = typer.Typer(
     help="The store's schema: show its revision, migrate it to this Legato's.",
@@ -68,53 +66,11 @@ def store_url(project: Path, url: str | None) -> str:
     return load_config(project).database_url
 
 
-def shown(url: str) -> str:
-    """``url`` as printed: the password replaced by ``***``."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+def _schema(target: str) -> Schema:
+    from legato.services.actor import Actor
+    from legato.services.schema import Schema
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):  # the error about it comes later; never echo it raw
-        return "<unparsable URL>"
-
-
-@contextmanager
-def _engine(url: str) -> Iterator[Engine]:
-    """An engine for ``url``; a bad or unreachable database becomes a one-line error (exit 2)."""
-    from sqlalchemy.exc import ArgumentError, DBAPIError
-
-    from legato.store import db
-
-    try:
-        engine = db.create_engine(url)
-    except (ValueError, ArgumentError) as exc:
-        raise fail(f"{shown(url)}: {exc}") from None
-    try:
-        yield engine
-    except DBAPIError as exc:
-        # exc.orig is the driver's own message, without SQLAlchemy's SQL dump and links.
-        raise fail(f"cannot use the store {shown(url)}: {str(exc.orig).strip()}") from None
-    finally:
-        engine.dispose()
-
-
-def _missing_sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL if it does not exist yet (opening it would create it)."""
-    from sqlalchemy.exc import ArgumentError
-
-    from legato.store import db
-
-    try:
-        parsed = db.normalize_url(url)
-    except (ArgumentError, ValueError):  # reported by _engine
-        return None
-    if parsed.drivername != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
-        return None
-    path = Path(parsed.database or "").expanduser()
-    return None if path.exists() else path
+    return Schema(target, Actor.local_user())
 
 
 @db_app.command()
@@ -127,13 +83,12 @@ def upgrade(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Migrate the store's schema to this Legato's (or to --revision); safe to run twice at once."""
-    from legato.store import migrate
+    from legato.services.schema import shown_url
 
     with user_errors():
         target = store_url(project, url)
-        with _engine(target) as engine:
-            done = migrate.upgrade(engine, revision)
-    where = escape(shown(target))
+        done = _schema(target).upgrade(revision)
+    where = escape(shown_url(target))
     if done.before == done.after:
         out.print(f"store {where}: already at {done.after}", highlight=False)
     else:
@@ -147,14 +102,14 @@ def current(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Print the store's schema revision and this Legato's; exit 1 unless they are the same."""
-    from legato.store import migrate
+    from legato.services.schema import shown_url
 
     with user_errors():
         target = store_url(project, url)
-        where = escape(shown(target))
-        head = migrate.HEAD_REVISION
-        missing = _missing_sqlite_file(target)
-        if missing is not None:
+        where = escape(shown_url(target))
+        status = _schema(target).status()
+        head, found = status.head, status.found
+        if status.missing_file is not None:
             # Not opened: that would create an empty file where a typo pointed.
             out.print(
                 f"store {where}: no database file yet, head is {head}; "
@@ -162,14 +117,12 @@ def current(
                 highlight=False,
             )
             raise typer.Exit(1)
-        with _engine(target) as engine, engine.connect() as conn:
-            found = migrate.current_revision(conn)
-        if found == head:
+        if status.current:
             out.print(f"store {where}: at {found} (head)", highlight=False)
             return
         if found is None:
             state = f"no schema yet, head is {head}; run `legato db upgrade`"
-        elif found in migrate.known_revisions():
+        elif status.known:
             state = f"at {found}, head is {head}; run `legato db upgrade`"
         else:
             state = f"at {found}, unknown to this Legato (head {head}): a newer Legato migrated it"

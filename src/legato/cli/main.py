@@ -15,7 +15,7 @@ from legato.cli.console import Printer, console, escape, rich_console
 
 if TYPE_CHECKING:
     from legato.domain.records import RunRecord
-    from legato.services.runs import Workspace
+    from legato.services.door import Door
 
 app = typer.Typer(
     name="legato",
@@ -81,10 +81,12 @@ def user_errors() -> Iterator[None]:
         raise
 
 
-def workspace(project: Path) -> Workspace:
-    from legato.services.runs import Workspace
+def workspace(project: Path) -> Door:
+    """The door to the project's services, for the person running this command."""
+    from legato.services.actor import Actor
+    from legato.services.door import open_door
 
-    return Workspace(project)
+    return open_door(str(project), Actor.local_user())
 
 
 def parse_params(items: list[str]) -> dict[str, str]:
@@ -98,7 +100,7 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 
 def _drive_and_report(
-    ws: Workspace, start: Callable[..., RunRecord], quiet: bool, total: int
+    door: Door, start: Callable[..., RunRecord], quiet: bool, total: int
 ) -> None:
     from legato.cli.render import RunProgress, run_summary
 
@@ -117,7 +119,7 @@ def _drive_and_report(
             which = f"run {started[0].id}" if started else "the run"
             err.print(f"interrupted: {which} was canceled", highlight=False)
             raise typer.Exit(130) from None
-    run_summary(printer, run, ws.task_runs(run.id))
+    run_summary(printer, run, door.runs.task_runs(run.id))
     if run.state.value != "succeeded":
         raise typer.Exit(1)
 
@@ -153,13 +155,15 @@ def run(
     """Run a pipeline to completion here, with a live view; exit 1 if the run fails."""
     with user_errors():
         params = parse_params(param or [])
-        with workspace(project) as ws:
-            total = len(ws.pipeline(pipeline).graph.nodes)
+        with workspace(project) as door:
+            total = len(door.project.pipeline(pipeline).graph.nodes)
 
             def start(**kw: Any) -> RunRecord:
-                return ws.run_pipeline(pipeline, params, partition=partition, from_text=True, **kw)
+                return door.runs.run_pipeline(
+                    pipeline, params, partition=partition, from_text=True, **kw
+                )
 
-            _drive_and_report(ws, start, quiet, total)
+            _drive_and_report(door, start, quiet, total)
 
 
 @app.command()
@@ -179,16 +183,16 @@ def rerun(
     """Start a new run linked to RUN that reuses its stored results."""
     if from_failure == (task is not None):
         raise fail("say what to re-run: --from-failure or --task TASK")
-    with user_errors(), workspace(project) as ws:
-        ws.executor()
-        new = ws.rerun(run_id, task=task)
-        total = len(ws.pipeline(new.pipeline).graph.nodes)
+    with user_errors(), workspace(project) as door:
+        door.project.start_workers()
+        new = door.runs.rerun(run_id, task=task)
+        total = len(door.project.pipeline(new.pipeline).graph.nodes)
 
         def start(on_created: Callable[[RunRecord], None], **kw: Any) -> RunRecord:
             on_created(new)
-            return ws.execute(new.id, **kw)
+            return door.runs.execute(new.id, **kw)
 
-        _drive_and_report(ws, start, quiet, total)
+        _drive_and_report(door, start, quiet, total)
 
 
 @app.command()
@@ -201,25 +205,25 @@ def resume(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Carry on runs whose driving process died: finished tasks are not run again."""
-    with user_errors(), workspace(project) as ws:
-        runs = [ws.find_run(run_id)] if run_id else ws.resumable()
+    with user_errors(), workspace(project) as door:
+        runs = [door.runs.find_run(run_id)] if run_id else door.runs.resumable()
         if not runs:
             out.print("no run needs resuming")
             return
         failed = False
         for r in runs:
-            total = len(ws.pipeline(r.pipeline).graph.nodes)
-            ws.executor()
+            total = len(door.project.pipeline(r.pipeline).graph.nodes)
+            door.project.start_workers()
 
             def start(
                 on_created: Callable[[RunRecord], None], _r: RunRecord = r, **kw: Any
             ) -> RunRecord:
                 if not quiet:
                     out.print(f"resuming run [bold]{_r.id}[/] of {_r.pipeline}", highlight=False)
-                return ws.execute(_r.id, wait=True, **kw)
+                return door.runs.execute(_r.id, wait=True, **kw)
 
             try:
-                _drive_and_report(ws, start, quiet, total)
+                _drive_and_report(door, start, quiet, total)
             except typer.Exit:
                 failed = True
         if failed:
@@ -232,8 +236,8 @@ def cancel(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Cancel a run: running attempts are killed, nothing new starts."""
-    with user_errors(), workspace(project) as ws:
-        r = ws.cancel(run_id)
+    with user_errors(), workspace(project) as door:
+        r = door.runs.cancel(run_id)
         if r.state.finished:
             out.print(f"run {r.id} canceled")
         else:
@@ -250,11 +254,24 @@ def runs(
 ) -> None:
     """List recent runs, newest first."""
     from legato.domain.states import RunState
+    from legato.services.catalog import MAX_PAGE
 
-    with user_errors(), workspace(project) as ws:
+    with user_errors(), workspace(project) as door:
         if state is not None and state not in {s.value for s in RunState}:
             raise fail(f"unknown state {state!r} (states: {', '.join(s.value for s in RunState)})")
-        found = ws.store.list_runs(pipeline=pipeline, state=state, limit=limit)
+        found: list[RunRecord] = []
+        cursor: str | None = None
+        while len(found) < limit:  # the same pages the API serves, as many as asked for
+            page = door.catalog.runs(
+                pipeline=pipeline,
+                states=[state] if state else (),
+                cursor=cursor,
+                limit=min(MAX_PAGE, limit - len(found)),
+            )
+            found += page.runs
+            cursor = page.next_cursor
+            if cursor is None:
+                break
         if json_out:
             from legato.cli.render import print_json
 
@@ -291,10 +308,10 @@ def show(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Show a run: its tasks, their states, attempts and errors."""
-    with user_errors(), workspace(project) as ws:
-        r = ws.find_run(run_id)
-        rows = ws.task_runs(r.id)
-        attempts = ws.attempts(r.id)
+    with user_errors(), workspace(project) as door:
+        r = door.runs.find_run(run_id)
+        rows = door.runs.task_runs(r.id)
+        attempts = door.runs.attempts(r.id)
         if json_out:
             from legato.cli.render import print_json
 
@@ -338,8 +355,8 @@ def logs(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Print the captured stdout, stderr and logging of a run's attempts."""
-    with user_errors(), workspace(project) as ws:
-        entries = ws.logs(run_id, task)
+    with user_errors(), workspace(project) as door:
+        entries = door.runs.logs(run_id, task)
         if attempt is not None:
             entries = [e for e in entries if e.attempt == attempt]
         if not entries:
@@ -360,12 +377,12 @@ def pipelines(
     project: ProjectOpt = Path("."),
 ) -> None:
     """List the project's pipelines, and the modules that failed to load."""
-    with user_errors(), workspace(project) as ws:
-        proj = ws.project
-        ws.save_location()
-        summary = {name: (count, last) for name, count, last in ws.store.pipelines_summary()}
+    with user_errors(), workspace(project) as door:
+        pipes = door.project.pipelines()
+        door.project.register()
+        summary = door.runs.summary()
         items: list[dict[str, Any]] = []
-        for name, p in sorted(proj.pipelines.items()):
+        for name, p in sorted(pipes.items()):
             count, last = summary.get(name, (0, None))
             items.append(
                 {
@@ -379,7 +396,7 @@ def pipelines(
                     "last_run": last,
                 }
             )
-        errors = [{"module": e.module, "error": e.message} for e in proj.errors]
+        errors = [{"module": e.module, "error": e.message} for e in door.project.load_errors()]
         if json_out:
             from legato.cli.render import print_json
 

@@ -15,8 +15,7 @@ from legato.cli.console import Printer, escape
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from legato.domain.records import RunRecord, TaskRunRecord
-    from legato.engine.driver import RunDriver
+    from legato.domain.records import Progress, RunRecord, TaskRunRecord
 
 STATE_STYLE = {
     "succeeded": "green",
@@ -99,7 +98,8 @@ class RunProgress:
         if self._view is not None:
             self._view.__exit__(None, None, None)
 
-    def __call__(self, driver: RunDriver, changed: list[TaskRunRecord]) -> None:
+    def __call__(self, progress: Progress) -> None:
+        changed = progress.changed
         if self.lines:
             for row in changed:
                 if row.state.finished or row.state.value == "up_for_retry":
@@ -108,7 +108,7 @@ class RunProgress:
             now = time.monotonic()
             if now - self._last >= 0.1:
                 self._last = now
-                self._view.update(self._summary(driver))
+                self._view.update(self._summary(progress))
             for row in changed:
                 if row.state.value in ("failed", "up_for_retry"):
                     self._view.console.print(self._line_text(row))
@@ -125,15 +125,15 @@ class RunProgress:
     def _line(self, row: TaskRunRecord) -> None:
         self.console.print(self._line_text(row), highlight=False)
 
-    def _summary(self, driver: RunDriver) -> Any:
+    def _summary(self, progress: Progress) -> Any:
         from rich.text import Text
 
-        counts = driver.counts()
+        counts = progress.counts()
         total = sum(counts.values())
         done = sum(n for s, n in counts.items() if s.finished)
         width = 30
         filled = int(width * done / total) if total else width
-        text = Text(f"{driver.pipeline.name} {driver.run.id}  ")
+        text = Text(f"{progress.run.pipeline} {progress.run.id}  ")
         text.append("█" * filled, style="green")
         text.append("░" * (width - filled), style="dim")
         text.append(f" {done}/{total}  ")

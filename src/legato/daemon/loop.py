@@ -20,17 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
-from legato.services.automation import Automation
+from legato.services.actor import Actor
 from legato.services.catalog import HEARTBEAT_EVERY
-from legato.services.driving import Fleet
-from legato.services.errors import ServiceError
-from legato.services.owner import owner_is_dead, this_owner
-from legato.store.db import is_unavailable
+from legato.services.errors import store_unavailable
+from legato.services.owner import this_owner
 
 if TYPE_CHECKING:
-    from legato.domain.records import DaemonRecord, RunRecord
+    from legato.domain.records import RunRecord
     from legato.server.serve import Served
-    from legato.services.runs import Workspace
+    from legato.services.door import Door
+    from legato.services.driving import Fleet
 
 log = logging.getLogger("legato.daemon")
 
@@ -44,8 +43,6 @@ IDLE_WAIT = 5.0
 STORE_RETRY = timedelta(seconds=2)
 #: Once it is back, runs whose leases ran out meanwhile are taken over only after this long.
 ORPHAN_GRACE = timedelta(seconds=3)
-#: A daemon that has not beaten for this long is not counted as alive (SQLite's one seat).
-SEAT_STALE = timedelta(seconds=15)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -70,12 +67,12 @@ class DaemonOptions:
 class Daemon:
     """Runs until :meth:`stop` (or SIGINT/SIGTERM when started from the main thread)."""
 
-    def __init__(self, ws: Workspace, options: DaemonOptions | None = None) -> None:
-        self.ws = ws
+    def __init__(self, door: Door, options: DaemonOptions | None = None) -> None:
         self.opts = options or DaemonOptions()
-        self.auto = Automation(ws)
-        self.scheduler = Scheduler(self.auto)
         self.owner = this_owner()
+        # The daemon acts as itself: runs it makes or starts are the scheduler's doing.
+        self.door = door.as_actor(Actor.scheduler(self.owner), on_run=self.notify)
+        self.scheduler = Scheduler(self.door.automation)
         self.listeners: list[Listener] = []
         self.fleet: Fleet | None = None  # the runs this daemon drives
         self._stop = threading.Event()
@@ -84,7 +81,6 @@ class Daemon:
         self._idle = threading.Event()  # wakes the loop when it drives no runs
         self._served: Served | None = None
         self.url: str | None = None
-        self._started_at: datetime | None = None
         self._down_since: datetime | None = None  # when the store stopped answering
         self.ready = threading.Event()
 
@@ -113,27 +109,27 @@ class Daemon:
 
     def run(self) -> None:
         """Start everything and loop until stopped; then stop everything."""
-        ws = self.ws
+        door = self.door
+        settings = door.project.settings()
         restore = self._install_signals()
         try:
-            if self.opts.drive and ws.store.backend == "sqlite":
-                self._take_seat(ws.clock())
+            if self.opts.drive and door.presence.one_seat_only():
+                door.presence.take_seat(self.owner, self._kind, door.clock())
             if self.opts.drive:
-                self.fleet = Fleet(
-                    ws,
+                self.fleet = door.fleet(
                     owner=self.owner,
-                    max_runs=self.opts.max_runs or ws.config.max_runs,
+                    max_runs=self.opts.max_runs or settings.max_runs,
                     say=self._say,
                 )
                 self.fleet.start()
-            ws.sync_pools()
-            ws.save_location()
-            self.auto.ensure_triggers()
+            door.project.apply_pools()
+            door.project.register()
+            door.automation.ensure_triggers()
             if self.opts.schedule:
                 self._start_listeners()
             if self.opts.web:
                 self._start_web()
-            self._beat(ws.clock())
+            self._beat(door.clock())
             self.ready.set()
             self._loop()
         finally:
@@ -141,7 +137,7 @@ class Daemon:
             restore()
 
     def _loop(self) -> None:
-        clock = self.ws.clock
+        clock = self.door.clock
         next_tick = clock()
         next_orphans = clock()
         next_look = clock()
@@ -178,7 +174,7 @@ class Daemon:
                     self._say(f"the store is back after {(now - self._down_since).seconds} s")
                     self._down_since = None
             except Exception as exc:
-                if not is_unavailable(exc):
+                if not store_unavailable(exc):
                     raise
                 # PostgreSQL restarting, the network gone: wait and try again. Runs being
                 # driven go on; their drivers keep what they cannot write yet.
@@ -209,9 +205,9 @@ class Daemon:
     # -- listeners and the web server -------------------------------------------------
 
     def _start_listeners(self) -> None:
-        for pipe in self.ws.project.pipelines.values():
+        for pipe in self.door.project.pipelines().values():
             for trig in pipe.automation.triggers:
-                listener = make_listener(self.auto, pipe, trig, self.notify)
+                listener = make_listener(self.door.automation, pipe, trig, self.notify)
                 if listener is not None:
                     listener.start()
                     self.listeners.append(listener)
@@ -220,9 +216,11 @@ class Daemon:
         from legato.server.app import create_app
         from legato.server.serve import serve_in_thread
 
-        host = self.opts.host or self.ws.config.web_host
-        port = self.opts.port if self.opts.port is not None else self.ws.config.web_port
-        app = create_app(self.ws, on_run=self.notify)
+        settings = self.door.project.settings()
+        host = self.opts.host or settings.web_host
+        port = self.opts.port if self.opts.port is not None else settings.web_port
+        # Until sign-in exists, the API and the UI act for an anonymous client.
+        app = create_app(self.door.as_actor(Actor.http_client(), on_run=self.notify))
         self._served = serve_in_thread(app, host, port, stop=self._stop)
         self.url = self._served.url
         self._say(f"web UI at {self.url}/ (API at {self.url}/api/v1, docs at {self.url}/api/docs)")
@@ -230,51 +228,21 @@ class Daemon:
 
     # -- heartbeats -----------------------------------------------------------------------
 
-    def _record(self, now: datetime) -> DaemonRecord:
-        import os
-        import socket
-
-        from legato import __version__
-        from legato.domain.records import DaemonRecord
-
-        if self._started_at is None:
-            self._started_at = now
-        return DaemonRecord(
-            id=self.owner,
-            kind="up" if self.opts.web else "scheduler",
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            version=__version__,
-            url=self.url,
-            started_at=self._started_at,
-            heartbeat_at=now,
-        )
+    @property
+    def _kind(self) -> str:
+        return "up" if self.opts.web else "scheduler"
 
     def _beat(self, now: datetime) -> None:
         try:
-            self.ws.store.beat(self._record(now))
+            self.door.presence.beat(self.owner, self._kind, self.url, now)
         except Exception as exc:  # a missed beat must not stop the runs
             log.warning("heartbeat failed: %s", exc)
-
-    def _take_seat(self, now: datetime) -> None:
-        # SQLite is one file on one machine, written by one process at a time: a second
-        # scheduler would only fight the first for the write lock. PostgreSQL takes many.
-        other = self.ws.store.take_scheduler_seat(
-            self._record(now), alive_since=now - SEAT_STALE, is_dead=owner_is_dead
-        )
-        if other is not None:
-            raise ServiceError(
-                f"another scheduler already drives the runs of this SQLite store "
-                f"(legato {other.kind}, pid {other.pid} on {other.host}, started "
-                f"{other.started_at:%Y-%m-%d %H:%M:%S} UTC). SQLite takes one scheduler: stop "
-                "that one first, or use PostgreSQL ([store] url) to run several."
-            )
 
     # -- stopping -------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
         try:
-            self.ws.store.forget_daemon(self.owner)
+            self.door.presence.forget(self.owner)
         except Exception as exc:  # the store may be what failed
             log.warning("could not remove this daemon's heartbeat: %s", exc)
         for listener in self.listeners:

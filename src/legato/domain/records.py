@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -252,3 +253,13 @@ class NewTriggerEvent:
             "run_id": self.run_id,
             "message": self.message,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a driver reports after each step it wrote: the run, the task runs that changed,
+    and (on demand: it walks every task) how many task runs are in each state."""
+
+    run: RunRecord
+    changed: list[TaskRunRecord]
+    counts: Callable[[], Mapping[TaskState, int]]

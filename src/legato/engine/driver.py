@@ -22,7 +22,14 @@ from pathlib import Path
 
 from legato.clock import Clock, system_clock
 from legato.definitions.pipeline import Pipeline
-from legato.domain.records import Changes, NewEvent, NotFound, RunRecord, TaskRunRecord
+from legato.domain.records import (
+    Changes,
+    NewEvent,
+    NotFound,
+    Progress,
+    RunRecord,
+    TaskRunRecord,
+)
 from legato.domain.refs import ResultRef
 from legato.domain.states import RunState, TaskState
 from legato.engine import plan
@@ -43,7 +50,7 @@ STORE_RETRY = 1.0
 # An attempt that ended this way says nothing about the task's own code: always retryable.
 _INFRA_OUTCOMES = frozenset({"timeout", "crashed", "interrupted"})
 
-ProgressCallback = Callable[["RunDriver", list[TaskRunRecord]], None]
+ProgressCallback = Callable[[Progress], None]
 
 
 class RunDriver:
@@ -154,7 +161,7 @@ class RunDriver:
         self.book.changes = self._new_changes()
         self.last_flush = self.clock()
         if self.on_progress is not None:
-            self.on_progress(self, changed)
+            self.on_progress(Progress(self.run, changed, self.counts))
 
     # -- start and resume --------------------------------------------------------------
 

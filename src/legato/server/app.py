@@ -4,9 +4,6 @@ docs at ``/api/docs``) and the web UI at ``/``, over one workspace's services.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
@@ -15,27 +12,13 @@ from legato.api import routes
 from legato.api.routes import API_PREFIX
 from legato.services.door import Door
 
-if TYPE_CHECKING:
-    from legato.domain.records import RunRecord
-    from legato.services.runs import Workspace
-
 __all__ = ["API_PREFIX", "create_app"]
 
 
-def create_app(
-    ws: Workspace,
-    *,
-    on_run: Callable[[RunRecord | None], None] | None = None,
-    web: bool = True,
-) -> FastAPI:
-    """The app over ``ws``; ``on_run`` hears of every run the API queues (see Door)."""
-    from legato.services.automation import Automation
-    from legato.services.catalog import Catalog
-
-    ws.project  # noqa: B018 - load the code once, before requests arrive on several threads
-    auto = Automation(ws)
-    auto.ensure_triggers()
-    door = Door(ws, auto, Catalog(ws, auto), on_run or (lambda run: None))
+def create_app(door: Door, *, web: bool = True) -> FastAPI:
+    """The app over ``door`` (whose ``on_run`` hears of every run the API queues)."""
+    door.project.pipelines()  # load the code once, before requests arrive on several threads
+    door.automation.ensure_triggers()
     app = FastAPI(
         title="Legato",
         version=__version__,

@@ -6,6 +6,7 @@ later the API) list and change things through the rest. Nothing here sleeps or s
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,13 +15,26 @@ from typing import TYPE_CHECKING, Any
 
 from legato.definitions.errors import ParamError
 from legato.domain.states import BackfillState, RunState
-from legato.services.errors import Conflict, NotFoundError, ServiceError
+from legato.services.actor import Actor
+from legato.services.driving import RunDriving
+from legato.services.errors import (
+    BadRequest,
+    Conflict,
+    NotFoundError,
+    ServiceError,
+    Unauthenticated,
+)
+from legato.services.gate import Service, action
+from legato.services.runs import record_run
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
     from legato.domain.records import BackfillRecord, RunRecord
-    from legato.services.runs import Workspace
+    from legato.services.workspace import Workspace
     from legato.store.store import Store
+
+#: Characters of a webhook's Idempotency-Key at most.
+MAX_EVENT_KEY = 500
 
 
 @dataclass(frozen=True)
@@ -78,10 +92,11 @@ class BackfillView:
 BACKFILL_PRIORITY_OFFSET = -1
 
 
-class Automation:
-    """Operations on a workspace's automation (see the module docstring)."""
+class Automation(Service):
+    """Operations on a workspace's automation (see the module docstring), for one actor."""
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Workspace, actor: Actor) -> None:
+        super().__init__(actor)
         self.ws = ws
 
     @property
@@ -93,6 +108,7 @@ class Automation:
 
     # -- runs from events -----------------------------------------------------------------
 
+    @action("runs.trigger", command=True)
     def fire(
         self,
         pipeline: str,
@@ -121,7 +137,8 @@ class Automation:
             else []
         )
         try:
-            run = self.ws.create_run(
+            run = record_run(
+                self.ws,
                 pipeline,
                 params,
                 partition=partition,
@@ -135,6 +152,53 @@ class Automation:
             return dup.existing, False
         return run, True
 
+    @action("runs.trigger", command=True)
+    def fire_webhook(
+        self, pipeline: str, trigger: str, token: str, body: bytes, key: str
+    ) -> tuple[RunRecord, bool]:
+        """A webhook call: check its token, then make the run for ``key`` once.
+
+        ``body`` is the JSON object of params. Raises NotFoundError (no such webhook),
+        Unauthenticated (missing or wrong token), BadRequest (unusable key or body), Conflict
+        (paused) and ServiceError (params the pipeline refuses).
+        """
+        pipe = self.ws.project.pipelines.get(pipeline)
+        trig = None
+        if pipe is not None:
+            trig = next(
+                (t for t in pipe.automation.triggers if t.name == trigger and t.kind == "webhook"),
+                None,
+            )
+        if pipe is None or trig is None:
+            raise NotFoundError(f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
+        state = self.store.trigger_states().get((pipeline, trigger))
+        if state is None or not state.token or not secrets.compare_digest(token, state.token):
+            raise Unauthenticated("missing or wrong token for this webhook")
+        if len(key) > MAX_EVENT_KEY or "\x00" in key:
+            # It is stored in a unique index, which holds keys of a few kilobytes at most.
+            raise BadRequest(
+                f"the Idempotency-Key must be text of at most {MAX_EVENT_KEY} characters"
+            )
+        if state.paused:
+            raise Conflict(f"webhook {trigger!r} of pipeline {pipeline!r} is paused")
+        try:
+            params = json.loads(body) if body.strip() else {}
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise BadRequest(f"the body is not JSON: {exc}") from None
+        if not isinstance(params, dict):
+            raise BadRequest(
+                f"the body must be a JSON object of params, not {type(params).__name__}"
+            )
+        return self.fire(
+            pipeline,
+            run_key=f"trigger:{pipeline}:{trigger}:{key}",
+            origin=f"trigger:{trigger}",
+            params=params,
+            trigger=trigger,
+            event_keys=[key],
+        )
+
+    @action("triggers.record", command=True)
     def record_failed_event(
         self, pipeline: str, trigger: str, event_key: str, message: str
     ) -> None:
@@ -145,6 +209,7 @@ class Automation:
             NewTriggerEvent(pipeline, trigger, event_key, self._now(), "failed", None, message)
         )
 
+    @action("runs.create", command=True)
     def submit(
         self,
         pipeline: str,
@@ -155,12 +220,13 @@ class Automation:
         from_text: bool = False,
     ) -> RunRecord:
         """Queue a run for the daemon to start."""
-        return self.ws.create_run(
-            pipeline, params, partition=partition, priority=priority, from_text=from_text
+        return record_run(
+            self.ws, pipeline, params, partition=partition, priority=priority, from_text=from_text
         )
 
     # -- schedules ------------------------------------------------------------------------
 
+    @action("schedules.read")
     def schedules(self) -> list[ScheduleView]:
         """Every schedule of every pipeline, with its state in the store."""
         states = self.store.schedule_states()
@@ -198,6 +264,7 @@ class Automation:
             )
         return [name]
 
+    @action("schedules.pause", command=True)
     def set_schedule_paused(self, pipeline: str, paused: bool, name: str | None = None) -> None:
         """Pause or unpause a pipeline's schedules (one of them with ``name``).
 
@@ -212,6 +279,7 @@ class Automation:
 
     # -- triggers -------------------------------------------------------------------------
 
+    @action("triggers.prepare", command=True)
     def ensure_triggers(self) -> None:
         """Give every trigger its row in the store (and each webhook its secret token)."""
         now = self._now()
@@ -220,6 +288,7 @@ class Automation:
                 token = secrets.token_urlsafe(24) if trig.kind == "webhook" else None
                 self.store.ensure_trigger(pipe.name, trig.name, trig.kind, now, token=token)
 
+    @action("triggers.read")
     def triggers(self) -> list[TriggerView]:
         """Every trigger of every pipeline, with its state (webhook tokens included)."""
         states = self.store.trigger_states()
@@ -239,6 +308,7 @@ class Automation:
                 )
         return out
 
+    @action("triggers.pause", command=True)
     def set_trigger_paused(self, pipeline: str, name: str, paused: bool) -> None:
         """Pause or unpause one trigger of a pipeline."""
         pipe = self.ws.pipeline(pipeline)
@@ -253,6 +323,7 @@ class Automation:
 
     # -- partitions -----------------------------------------------------------------------
 
+    @action("partitions.read")
     def partitions(self, pipeline: str) -> list[PartitionView]:
         """Each partition of the pipeline that exists now, oldest first, with its state."""
         pipe = self.ws.pipeline(pipeline)
@@ -274,6 +345,7 @@ class Automation:
 
     # -- backfills ------------------------------------------------------------------------
 
+    @action("backfills.create", command=True)
     def create_backfill(
         self,
         pipeline: str,
@@ -346,6 +418,7 @@ class Automation:
         )
         return self.store.create_backfill(record)
 
+    @action("backfills.read")
     def backfills(self, *, pipeline: str | None = None, active: bool = False) -> list[BackfillView]:
         """Backfills newest first, with their progress."""
         return [
@@ -353,6 +426,7 @@ class Automation:
             for b in self.store.list_backfills(pipeline=pipeline, active=active)
         ]
 
+    @action("backfills.read")
     def backfill(self, backfill_id: str) -> BackfillView:
         """One backfill (id or unique prefix) with its progress."""
         from legato.domain.records import NotFound
@@ -363,6 +437,7 @@ class Automation:
             raise NotFoundError(str(exc)) from None
         return BackfillView(b, self.store.backfill_run_states(b.id))
 
+    @action("backfills.change", command=True)
     def set_backfill_state(self, backfill_id: str, state: BackfillState) -> BackfillView:
         """Pause, resume or cancel a backfill. Canceling also cancels its unfinished runs."""
         from legato.domain.states import InvalidTransition
@@ -375,7 +450,7 @@ class Automation:
         if state == BackfillState.CANCELED:
             for run in self.store.queued_runs():
                 if run.backfill_id == view.record.id:
-                    self.ws.cancel(run.id)
+                    RunDriving(self.ws).cancel(run.id)
             for run in self.store.runs_in_state(RunState.RUNNING):
                 if run.backfill_id == view.record.id:
                     self.store.request_cancel(run.id, self._now())
@@ -383,10 +458,12 @@ class Automation:
 
     # -- the queue ------------------------------------------------------------------------
 
+    @action("queue.read")
     def queue(self) -> list[RunRecord]:
         """Queued runs in the order the daemon will start them."""
         return list(self.store.queued_runs())
 
+    @action("queue.move", command=True)
     def move(self, run_id: str, to: str) -> RunRecord:
         """Move a queued run to the "top" or "bottom" of the queue."""
         run = self.store.find_run(run_id)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato import __version__
 from legato.domain.states import InvalidTransition, RunState, TaskState, judge_mark
+from legato.services.actor import Actor
 from legato.services.automation import (
     Automation,
     PartitionView,
@@ -21,6 +22,8 @@ from legato.services.automation import (
     TriggerView,
 )
 from legato.services.errors import Conflict, NotFoundError, ServiceError
+from legato.services.gate import Service, action
+from legato.services.runs import Runs
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Param, Pipeline
@@ -31,7 +34,8 @@ if TYPE_CHECKING:
         RunRecord,
         TaskRunRecord,
     )
-    from legato.services.runs import LogEntry, Workspace
+    from legato.services.runs import LogEntry
+    from legato.services.workspace import Workspace
 
 #: A daemon beats this often; one that missed three beats is taken for dead.
 HEARTBEAT_EVERY = timedelta(seconds=5)
@@ -154,15 +158,17 @@ class Health:
         return self.store_ok
 
 
-class Catalog:
-    """Reads for the API and UI over a workspace (see the module docstring)."""
+class Catalog(Service):
+    """Reads for the API and UI over a workspace (see the module docstring), for one actor."""
 
-    def __init__(self, ws: Workspace, auto: Automation | None = None) -> None:
+    def __init__(self, ws: Workspace, actor: Actor, auto: Automation | None = None) -> None:
+        super().__init__(actor)
         self.ws = ws
-        self.auto = auto or Automation(ws)
+        self.auto = auto or Automation(ws, actor)
 
     # -- pipelines ------------------------------------------------------------------------
 
+    @action("pipelines.read")
     def pipelines(self) -> list[PipelineOverview]:
         """Every loaded pipeline, by name, with schedules, triggers and recent runs."""
         pipes = sorted(self.ws.project.pipelines.values(), key=lambda p: p.name)
@@ -188,6 +194,7 @@ class Catalog:
             partitioned=pipe.automation.partitions is not None,
         )
 
+    @action("pipelines.read")
     def pipeline(self, name: str) -> PipelineDetail:
         """One pipeline: graph, params, partitions and their states, schedules, triggers."""
         pipe = self.ws.pipeline(name)
@@ -207,6 +214,7 @@ class Catalog:
             priority=pipe.automation.priority,
         )
 
+    @action("pipelines.read")
     def load_errors(self) -> list[dict[str, str]]:
         """Modules of the project that failed to load, with why."""
         return [
@@ -216,6 +224,7 @@ class Catalog:
 
     # -- runs -----------------------------------------------------------------------------
 
+    @action("runs.read")
     def runs(
         self,
         *,
@@ -252,6 +261,12 @@ class Catalog:
         page = tuple(found[:limit])
         return RunPage(page, page[-1].id if more and page else None)
 
+    @action("runs.read")
+    def backfill_runs(self, backfill_id: str) -> list[RunRecord]:
+        """Every run a backfill has made so far, newest first."""
+        return self.ws.store.list_runs(backfill_id=backfill_id, limit=None)
+
+    @action("runs.read")
     def get_run(self, run_id: str) -> RunRecord:
         """The run with exactly this id; NotFoundError otherwise."""
         from legato.domain.records import NotFound
@@ -261,6 +276,7 @@ class Catalog:
         except NotFound:
             raise NotFoundError(f"no run with id {run_id!r}") from None
 
+    @action("runs.read")
     def run(self, run_id: str) -> RunDetail:
         """A run with its graph, task runs and finished attempts."""
         run = self.get_run(run_id)
@@ -280,19 +296,22 @@ class Catalog:
             last_event_id=last_event,
         )
 
+    @action("runs.read")
     def events(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[EventRecord]:
         """The run's events after ``after_id``, oldest first."""
         self.get_run(run_id)
         return self.ws.store.get_events(run_id, after_id, limit)
 
+    @action("logs.read")
     def log(self, run_id: str, task_key: str, attempt: int) -> LogEntry:
         """One attempt's log (the running attempt's too)."""
         self.get_run(run_id)
-        for entry in self.ws.logs(run_id, task_key):
+        for entry in Runs(self.ws, self.actor).logs(run_id, task_key):
             if entry.attempt == attempt:
                 return entry
         raise NotFoundError(f"run {run_id} has no attempt {attempt} of task {task_key!r}")
 
+    @action("tasks.mark", command=True)
     def mark_task(
         self, run_id: str, task_key: str, state: str, *, by: str = "operator"
     ) -> RunRecord:
@@ -331,6 +350,7 @@ class Catalog:
 
     # -- health ---------------------------------------------------------------------------
 
+    @action("health.read")
     def health(self) -> Health:
         """Store reachable, live daemons (heartbeat within 15 s), version."""
         from legato.domain.records import StoreError

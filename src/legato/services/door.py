@@ -1,32 +1,93 @@
-"""What every route works through: the workspace and its services, and who hears of new runs."""
+"""The one door: everything a front end (the CLI, the API, the web UI, the daemon) may ask of
+a project, for one actor.
+
+A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
+``project``, ``presence``) and never the workspace or its store, so every read and command
+passes the gate of ``legato.services.gate`` with who is acting.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from legato.services.actor import Actor
+from legato.services.automation import Automation
+from legato.services.catalog import Catalog
+from legato.services.presence import Presence
+from legato.services.project import ProjectService
+from legato.services.runs import Runs
+
 if TYPE_CHECKING:
+    from legato.clock import Clock
     from legato.domain.records import RunRecord
-    from legato.services.automation import Automation
-    from legato.services.catalog import Catalog
-    from legato.services.runs import Workspace
+    from legato.services.driving import Fleet
+    from legato.services.workspace import Workspace
 
 
-@dataclass(frozen=True)
 class Door:
-    """The services behind the API and the UI.
+    """The services of one workspace for ``actor``.
 
-    ``on_run`` hears of every run the API queues: inside ``legato up`` it wakes the daemon so
-    the run starts at once; under ``legato web`` alone, a separate scheduler polls the queue.
+    ``on_run`` hears of every run queued through this door (None: something else changed
+    that may let queued runs start): inside ``legato up`` it wakes the daemon so the run
+    starts at once; under ``legato web`` alone, a separate scheduler polls the queue.
     """
 
-    ws: Workspace
-    auto: Automation
-    catalog: Catalog
-    on_run: Callable[[RunRecord | None], None]
+    def __init__(
+        self,
+        ws: Workspace,
+        actor: Actor,
+        *,
+        on_run: Callable[[RunRecord | None], None] | None = None,
+    ) -> None:
+        self._ws = ws
+        self.actor = actor
+        self.on_run: Callable[[RunRecord | None], None] = on_run or (lambda run: None)
+        self.runs = Runs(ws, actor)
+        self.automation = Automation(ws, actor)
+        self.catalog = Catalog(ws, actor, self.automation)
+        self.project = ProjectService(ws, actor)
+        self.presence = Presence(ws, actor)
+
+    @property
+    def clock(self) -> Clock:
+        """The time every service here reads."""
+        return self._ws.clock
+
+    def as_actor(
+        self, actor: Actor, *, on_run: Callable[[RunRecord | None], None] | None = None
+    ) -> Door:
+        """The same services for another actor (and ``on_run`` listener, if given)."""
+        return Door(self._ws, actor, on_run=on_run or self.on_run)
 
     def queued(self, run: RunRecord) -> RunRecord:
         """Tell whoever starts runs about ``run``; returns it."""
         self.on_run(run)
         return run
+
+    def fleet(self, *, owner: str, max_runs: int, say: Callable[[str], None]) -> Fleet:
+        """The runs a daemon drives (see ``legato.services.driving.Fleet``)."""
+        from legato.services.driving import Fleet
+
+        return Fleet(self._ws, self.actor, owner=owner, max_runs=max_runs, say=say)
+
+    def close(self) -> None:
+        """Stop the workspace's workers and close its store."""
+        self._ws.close()
+
+    def __enter__(self) -> Door:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_door(project_dir: str, actor: Actor, *, clock: Clock | None = None) -> Door:
+    """A door to the project in ``project_dir`` (its legato.toml) for ``actor``."""
+    from legato.services.workspace import Workspace
+
+    ws = Workspace(project_dir) if clock is None else Workspace(project_dir, clock=clock)
+    return ws.door(actor)
+
+
+__all__ = ["Door", "open_door"]

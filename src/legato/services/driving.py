@@ -23,7 +23,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.domain.states import BackfillState, RunState
+from legato.services.actor import Actor
 from legato.services.errors import Conflict, ServiceError
+from legato.services.gate import Service, action
 from legato.services.owner import owner_is_alive_here, owner_is_dead, this_owner
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from legato.engine.conductor import Conductor
     from legato.engine.driver import ProgressCallback, RunDriver
     from legato.executors.base import Executor
-    from legato.services.runs import Workspace
+    from legato.services.workspace import Workspace
 
 log = logging.getLogger("legato.driving")
 
@@ -172,7 +174,7 @@ class RunDriving:
         return out
 
 
-class Fleet:
+class Fleet(Service):
     """The runs one daemon drives at once, through one ``Conductor`` over one executor.
 
     ``say`` hears a line per notable event (started, resumed, cannot start). Use it from the
@@ -182,11 +184,13 @@ class Fleet:
     def __init__(
         self,
         ws: Workspace,
+        actor: Actor,
         *,
         owner: str,
         max_runs: int,
         say: Callable[[str], None] = lambda line: None,
     ) -> None:
+        super().__init__(actor)
         self.ws = ws
         self.driving = RunDriving(ws, owner)
         self.max_runs = max_runs
@@ -194,6 +198,7 @@ class Fleet:
         self._conductor: Conductor | None = None
         self._unstartable: set[str] = set()  # runs whose code no longer fits (see _drive)
 
+    @action("runs.drive")
     def start(self) -> None:
         """Start the executor (its workers fork now) and the conductor."""
         from legato.engine.conductor import Conductor
@@ -210,20 +215,24 @@ class Fleet:
         """Ids of the runs being driven."""
         return self._conductor.active if self._conductor is not None else frozenset()
 
+    @action("runs.drive")
     def free_slots(self) -> int:
         """How many more runs this daemon may drive now."""
         return max(0, self.max_runs - len(self.active))
 
+    @action("runs.drive")
     def wake(self) -> None:
         """Interrupt the current ``step``'s wait. Thread-safe."""
         if self._conductor is not None:
             self._conductor.wake()
 
+    @action("runs.drive")
     def step(self, wait: float) -> list[RunRecord]:
         """Advance every run, waiting at most ``wait`` s for something to happen; the runs
         that finished."""
         return self.conductor.step(wait)
 
+    @action("runs.drive")
     def shutdown(self) -> None:
         """Leave every run to be carried on (see ``Conductor.shutdown``)."""
         if self._conductor is not None:
@@ -231,6 +240,7 @@ class Fleet:
 
     # -- taking runs ----------------------------------------------------------------------
 
+    @action("runs.drive")
     def start_queued(self, now: datetime) -> None:
         """Claim queued runs for the free run slots, and drive them."""
         room = self.free_slots()
@@ -259,6 +269,7 @@ class Fleet:
         for run in claimed:
             self._drive(run, leased=True)
 
+    @action("runs.drive")
     def adopt_orphans(self, now: datetime) -> None:
         """Carry on with runs whose driver died.
 

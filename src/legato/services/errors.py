@@ -25,6 +25,14 @@ class UnknownPipeline(NotFoundError):
     """No pipeline of that name in the project."""
 
 
+class BadRequest(ServiceError):
+    """The request itself is unusable (a body that is not JSON, a key too long)."""
+
+
+class Unauthenticated(ServiceError):
+    """No credentials, or wrong ones (a webhook's token)."""
+
+
 class Conflict(ServiceError):
     """The action does not fit the run's state (e.g. re-running a run that still runs)."""
 
@@ -32,6 +40,8 @@ class Conflict(ServiceError):
 #: Errors front ends may meet, most specific first, and the HTTP status each answers with:
 #: the API's JSON errors and the web UI's error pages agree.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (Unauthenticated, 401),
+    (BadRequest, 400),
     (NotFoundError, 404),
     (NotFound, 404),
     (Ambiguous, 404),
@@ -44,3 +54,11 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
 def status_of(exc: Exception) -> int:
     """The HTTP status of a service or store error (422 for any other ServiceError)."""
     return next(code for kind, code in STATUS if isinstance(exc, kind))
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store cannot be reached (PostgreSQL restarting, the network
+    gone) rather than that something is wrong: callers wait and try again."""
+    from legato.store.db import is_unavailable
+
+    return is_unavailable(exc)

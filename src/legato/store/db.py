@@ -183,3 +183,30 @@ def is_unavailable(exc: BaseException) -> bool:
         cause = exc.__cause__
         return cause is not None and is_unavailable(cause)
     return False
+
+
+def shown_url(url: str) -> str:
+    """``url`` as printed: the password replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # the error about it comes later; never echo it raw
+        return "<unparsable URL>"
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL if it does not exist yet (opening it would create it)."""
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = normalize_url(url)
+    except (ArgumentError, ValueError):  # reported when the URL is opened
+        return None
+    if parsed.drivername != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        return None
+    path = Path(parsed.database or "").expanduser()
+    return None if path.exists() else path

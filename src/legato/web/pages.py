@@ -43,12 +43,12 @@ def mount(app: FastAPI, ctx: Door) -> None:
     r = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
     def page(request: Request, name: str, code: int = 200, **values: Any) -> HTMLResponse:
-        now = ctx.ws.clock()
+        now = ctx.clock()
         health = ctx.catalog.health()
         return templates.TemplateResponse(
             request,
             name,
-            {"now": now, "health": health, "project": ctx.ws.config.name, **values},
+            {"now": now, "health": health, "project": ctx.project.settings().name, **values},
             status_code=code,
         )
 
@@ -71,7 +71,7 @@ def mount(app: FastAPI, ctx: Door) -> None:
             detail = ctx.catalog.pipeline(name)
         except ServiceError as exc:
             return failure(request, exc)
-        parts = ctx.ws.project.pipelines[detail.overview.name].automation.partitions
+        parts = ctx.project.pipeline(detail.overview.name).automation.partitions
         grid = None
         if parts is not None and detail.partitions is not None:
             grid = views.partition_grid(parts, detail.partitions)
@@ -81,7 +81,7 @@ def mount(app: FastAPI, ctx: Door) -> None:
             p=detail,
             dag=views.pipeline_dag(detail.nodes),
             grid=grid,
-            backfills=ctx.auto.backfills(pipeline=detail.overview.name)[:10],
+            backfills=ctx.automation.backfills(pipeline=detail.overview.name)[:10],
         )
 
     @r.get("/pipelines/{name}/launch")
@@ -144,7 +144,7 @@ def mount(app: FastAPI, ctx: Door) -> None:
             "runs.html",
             page_=found,
             filters=filters,
-            pipelines=sorted(ctx.ws.project.pipelines),
+            pipelines=sorted(ctx.project.pipelines()),
             states=STATES,
             newest_url=("/runs?" + urlencode(kept)) if cursor else None,
             older_url=older,
@@ -152,9 +152,9 @@ def mount(app: FastAPI, ctx: Door) -> None:
 
     def run_parts(run_id: str, task: str | None, attempt: int | None) -> dict[str, Any]:
         detail = ctx.catalog.run(run_id)
-        now = ctx.ws.clock()
+        now = ctx.clock()
         chosen = task if task is not None else views.choose_task(detail)
-        entries = ctx.ws.logs(run_id, chosen) if chosen is not None else []
+        entries = ctx.runs.logs(run_id, chosen) if chosen is not None else []
         failed = any(t.state in ("failed", "upstream_failed", "canceled") for t in detail.tasks)
         return {
             "d": detail,
@@ -190,16 +190,16 @@ def mount(app: FastAPI, ctx: Door) -> None:
     @r.get("/backfills")
     def backfills(request: Request, pipeline: str | None = None) -> HTMLResponse:
         return page(
-            request, "backfills.html", backfills=ctx.auto.backfills(pipeline=pipeline or None)
+            request, "backfills.html", backfills=ctx.automation.backfills(pipeline=pipeline or None)
         )
 
     @r.get("/backfills/{backfill_id}")
     def backfill(request: Request, backfill_id: str) -> HTMLResponse:
         try:
-            view = ctx.auto.backfill(backfill_id)
+            view = ctx.automation.backfill(backfill_id)
         except ServiceError as exc:
             return failure(request, exc)
-        found = ctx.ws.store.list_runs(backfill_id=view.record.id, limit=None)
+        found = ctx.catalog.backfill_runs(view.record.id)
         by_key = {}
         for run_ in reversed(found):  # oldest first: the newest run of a key wins
             by_key[run_.partition] = run_
@@ -207,7 +207,7 @@ def mount(app: FastAPI, ctx: Door) -> None:
 
     @r.get("/queue")
     def queue(request: Request) -> HTMLResponse:
-        return page(request, "queue.html", queued=ctx.auto.queue())
+        return page(request, "queue.html", queued=ctx.automation.queue())
 
     app.include_router(r)
 

@@ -1,0 +1,81 @@
+"""Which daemons are alive: their heartbeats, and SQLite's one scheduler seat."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from legato.services.actor import Actor
+from legato.services.errors import ServiceError
+from legato.services.gate import Service, action
+from legato.services.owner import owner_is_dead
+
+if TYPE_CHECKING:
+    from legato.domain.records import DaemonRecord
+    from legato.services.workspace import Workspace
+
+#: A daemon that has not beaten for this long is not counted as alive (SQLite's one seat).
+SEAT_STALE = timedelta(seconds=15)
+
+
+class Presence(Service):
+    """Heartbeats of the daemon ``owner`` (its lease owner name), for one actor."""
+
+    def __init__(self, ws: Workspace, actor: Actor) -> None:
+        super().__init__(actor)
+        self._ws = ws
+        self._started_at: datetime | None = None
+
+    def _record(self, owner: str, kind: str, url: str | None, now: datetime) -> DaemonRecord:
+        from legato import __version__
+        from legato.domain.records import DaemonRecord
+
+        if self._started_at is None:
+            self._started_at = now
+        return DaemonRecord(
+            id=owner,
+            kind=kind,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            version=__version__,
+            url=url,
+            started_at=self._started_at,
+            heartbeat_at=now,
+        )
+
+    @action("daemons.read")
+    def one_seat_only(self) -> bool:
+        """Whether the store takes one driving daemon at a time (SQLite does)."""
+        return self._ws.store.backend == "sqlite"
+
+    @action("daemons.beat")
+    def take_seat(self, owner: str, kind: str, now: datetime) -> None:
+        """Take SQLite's one scheduler seat, or raise ServiceError naming who holds it.
+
+        SQLite is one file on one machine, written by one process at a time: a second
+        scheduler would only fight the first for the write lock. PostgreSQL takes many.
+        """
+        other = self._ws.store.take_scheduler_seat(
+            self._record(owner, kind, None, now),
+            alive_since=now - SEAT_STALE,
+            is_dead=owner_is_dead,
+        )
+        if other is not None:
+            raise ServiceError(
+                f"another scheduler already drives the runs of this SQLite store "
+                f"(legato {other.kind}, pid {other.pid} on {other.host}, started "
+                f"{other.started_at:%Y-%m-%d %H:%M:%S} UTC). SQLite takes one scheduler: stop "
+                "that one first, or use PostgreSQL ([store] url) to run several."
+            )
+
+    @action("daemons.beat")
+    def beat(self, owner: str, kind: str, url: str | None, now: datetime) -> None:
+        """Record that the daemon ``owner`` is alive as of ``now``."""
+        self._ws.store.beat(self._record(owner, kind, url, now))
+
+    @action("daemons.beat")
+    def forget(self, owner: str) -> None:
+        """Remove the heartbeat of a daemon that stops cleanly."""
+        self._ws.store.forget_daemon(owner)

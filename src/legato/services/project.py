@@ -1,0 +1,58 @@
+"""The project as front ends see it: its settings, its pipelines and the modules that failed to
+load; starting its workers and recording what was loaded."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from legato.services.actor import Actor
+from legato.services.gate import Service, action
+
+if TYPE_CHECKING:
+    from legato.config import ProjectConfig
+    from legato.definitions.pipeline import Pipeline
+    from legato.loader import LoadError
+    from legato.services.workspace import Workspace
+
+
+class ProjectService(Service):
+    """A workspace's project, for one actor."""
+
+    def __init__(self, ws: Workspace, actor: Actor) -> None:
+        super().__init__(actor)
+        self._ws = ws
+
+    @action("project.read")
+    def settings(self) -> ProjectConfig:
+        """What legato.toml says, defaults filled in."""
+        return self._ws.config
+
+    @action("pipelines.read")
+    def pipelines(self) -> dict[str, Pipeline]:
+        """The loaded pipelines by name (this imports the project's code on first use)."""
+        return dict(self._ws.project.pipelines)
+
+    @action("pipelines.read")
+    def pipeline(self, name: str) -> Pipeline:
+        """The pipeline called ``name``, or UnknownPipeline naming close matches."""
+        return self._ws.pipeline(name)
+
+    @action("pipelines.read")
+    def load_errors(self) -> list[LoadError]:
+        """The project's modules that failed to import, with their errors."""
+        return list(self._ws.project.errors)
+
+    @action("project.start", command=True)
+    def start_workers(self) -> None:
+        """Start the executor now: its workers fork before anything else is imported."""
+        self._ws.executor()
+
+    @action("project.register", command=True)
+    def register(self) -> None:
+        """Record in the store what loading the project found (pipelines, import errors)."""
+        self._ws.save_location()
+
+    @action("project.register", command=True)
+    def apply_pools(self) -> None:
+        """Make the store's pools those of legato.toml."""
+        self._ws.sync_pools()
