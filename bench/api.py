@@ -394,8 +394,9 @@ def fill(store: Any, n_runs: int, tasks: int, days: float, root: Path,
         with engine.begin() as conn:
             for name, _ in tables:
                 conn.exec_driver_sql(f"ANALYZE {name}")
-    first = store.list_runs(limit=1)[0]  # read back through the store: rows look like its own
-    assert first.created_at.tzinfo is not None and store.get_task_runs(first.id)
+    # Read back through the store: rows look like its own.
+    first = store.browse.list_runs(limit=1)[0]
+    assert first.created_at.tzinfo is not None and store.runs.get_task_runs(first.id)
     return {**counts, "seconds": round(seconds, 2),
             "analyze_seconds": round(time.perf_counter() - t1, 2)}
 
@@ -674,7 +675,7 @@ def run(args: argparse.Namespace, tmp: Path, store_url: str | None) -> dict[str,
         versions = {}
         for name, pipe in ws.project.pipelines.items():
             versions[name] = pipe.code_version
-            store.save_snapshot(name, pipe.code_version, pipe.snapshot(), ws.clock())
+            store.runs.save_snapshot(name, pipe.code_version, pipe.snapshot(), ws.clock())
         print(f"filling {args.runs:,} runs x {args.tasks_per_run} task runs "
               f"({backend_version(store)}) ...", file=sys.stderr, flush=True)
         filled = fill(store, args.runs, args.tasks_per_run, args.days, project, versions)

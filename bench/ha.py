@@ -89,7 +89,8 @@ def one(args: argparse.Namespace, schedulers: int, tmp: Path) -> dict[str, float
         try:
             deadline = time.monotonic() + 600
             while True:
-                left = ws.store.runs_in_state(RunState.QUEUED, limit=1) or ws.store.runs_in_state(
+                runs = ws.store.runs
+                left = runs.runs_in_state(RunState.QUEUED, limit=1) or runs.runs_in_state(
                     RunState.RUNNING, limit=1
                 )
                 if not left:
@@ -97,7 +98,7 @@ def one(args: argparse.Namespace, schedulers: int, tmp: Path) -> dict[str, float
                 if time.monotonic() > deadline:
                     raise SystemExit("the runs did not finish within 10 minutes")
                 time.sleep(0.2)
-            got = [ws.store.get_run(i) for i in ids]
+            got = [ws.store.runs.get_run(i) for i in ids]
         finally:
             ws.close()
             for p in procs:

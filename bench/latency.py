@@ -274,7 +274,7 @@ def main() -> None:
         from legato.store.store import Store
 
         store = Store.open(load_config(project).database_url, migrate=False)
-        token = store.trigger_states()[(PIPELINE, "hook")].token
+        token = store.triggers.trigger_states()[(PIPELINE, "hook")].token
         assert token, "the webhook has no token"
 
         http_conn = http.client.HTTPConnection("127.0.0.1", port, timeout=args.timeout)
@@ -311,7 +311,7 @@ def main() -> None:
         # Every run should finish; then count the runs each kind made.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            runs = store.list_runs(pipeline=PIPELINE, limit=None)
+            runs = store.browse.list_runs(pipeline=PIPELINE, limit=None)
             if all(r.state.finished for r in runs):
                 break
             time.sleep(0.1)

@@ -198,8 +198,8 @@ def fill_history(store: Any, n_task_runs: int, *, with_events: bool, days: float
         cur.close()
     seconds = time.perf_counter() - t0
     # Read one back through the store: the rows must look like the store's own.
-    first = store.list_runs(limit=1)[0]
-    assert first.created_at.tzinfo is not None and store.get_task_runs(first.id)
+    first = store.browse.list_runs(limit=1)[0]
+    assert first.created_at.tzinfo is not None and store.runs.get_task_runs(first.id)
     return {"runs": n_runs, "task_runs": n_runs * TASKS_PER_RUN, "events": n_events,
             "seconds": seconds}
 
@@ -313,7 +313,7 @@ def bench_size(root: Path, n_task_runs: int, args: argparse.Namespace) -> dict[s
             tick_created.append(len(result.created))
             if (i + 1) % args.drive_every == 0:
                 # What `legato up` would have done meanwhile: drive the queued runs to the end.
-                for run in store.queued_runs():
+                for run in store.queue.queued_runs():
                     if door.runs.execute(run.id).state.value != "succeeded":
                         raise SystemExit(f"run {run.id} did not succeed")
                     ran += 1
@@ -364,10 +364,10 @@ def daemon_queries(store: Any) -> dict[str, dict[str, Any]]:
     from legato.domain.states import RunState
 
     calls = {
-        "queued_runs(limit=114)": lambda: store.queued_runs(limit=114),
+        "queued_runs(limit=114)": lambda: store.queue.queued_runs(limit=114),
         "running_counts()": store.running_counts,
-        "list_backfills(active=True)": lambda: store.list_backfills(active=True),
-        "runs_in_state(RUNNING)": lambda: store.runs_in_state(RunState.RUNNING),
+        "list_backfills(active=True)": lambda: store.backfills.list_backfills(active=True),
+        "runs_in_state(RUNNING)": lambda: store.runs.runs_in_state(RunState.RUNNING),
         "trigger_states()": store.trigger_states,
     }
     out: dict[str, dict[str, Any]] = {}

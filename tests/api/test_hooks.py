@@ -12,7 +12,7 @@ HOOK = "/hooks/greet/hook"
 
 def token(api: Api) -> str:
     # create_app gave every webhook its secret (Automation.ensure_triggers).
-    state = api.ws.store.trigger_states()[("greet", "hook")]
+    state = api.ws.store.triggers.trigger_states()[("greet", "hook")]
     assert state.token
     return state.token
 

@@ -64,7 +64,7 @@ def test_nul_or_lone_surrogates_in_bodies_are_422(api: Api) -> None:
 
 
 def test_webhook_refuses_unstorable_params_and_keys(api: Api) -> None:
-    token = api.ws.store.trigger_states()[("greet", "hook")].token
+    token = api.ws.store.triggers.trigger_states()[("greet", "hook")].token
     assert token is not None
     auth = {"X-Legato-Token": token}
     r = post_raw(api, "/hooks/greet/hook", '{"label": "\\ud800"}', **auth)

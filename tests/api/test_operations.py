@@ -211,7 +211,7 @@ def test_health_without_a_daemon(api: Api) -> None:
 
 
 def test_health_follows_the_daemon_heartbeat(api: Api) -> None:
-    api.ws.store.beat(daemon(api, 0))
+    api.ws.store.daemons.beat(daemon(api, 0))
     h = api.get("/health").json()
     assert h["scheduler_alive"] is True and h["status"] == "ok"
     assert [(d["id"], d["kind"], d["pid"]) for d in h["daemons"]] == [("d1", "up", 4242)]
@@ -222,7 +222,7 @@ def test_health_follows_the_daemon_heartbeat(api: Api) -> None:
     h = api.get("/health").json()
     assert h["scheduler_alive"] is False and h["daemons"] == []
     assert h["status"] == "ok"  # the store answers: the API is healthy
-    api.ws.store.beat(daemon(api, 0))
+    api.ws.store.daemons.beat(daemon(api, 0))
     assert api.get("/health").json()["scheduler_alive"] is True
-    api.ws.store.beat(daemon(api, 16))
+    api.ws.store.daemons.beat(daemon(api, 16))
     assert api.get("/health").json()["scheduler_alive"] is False

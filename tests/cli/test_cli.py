@@ -167,7 +167,7 @@ def test_load_errors_are_recorded_in_the_store(tmp_path: Path) -> None:
     (project / "legato.toml").write_text(toml, encoding="utf-8")
     assert cli("run", "greet", project=project).returncode == 0
     with Workspace(project) as ws:
-        loc = ws.store.get_code_location(ws.config.name)
+        loc = ws.store.runs.get_code_location(ws.config.name)
     assert loc is not None
     assert sorted(loc.pipelines) == ["breaks", "greet"]
     assert [e["module"] for e in loc.errors] == ["broken"]

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 def all_runs(store: Store, pipeline: str | None = None) -> list[RunRecord]:
     """Every run (of ``pipeline``), oldest first."""
-    return sorted(store.list_runs(pipeline=pipeline, limit=None), key=lambda r: r.id)
+    return sorted(store.browse.list_runs(pipeline=pipeline, limit=None), key=lambda r: r.id)
 
 
 def wait_runs(
@@ -284,7 +284,7 @@ def test_a_signal_stops_the_daemon_cleanly_even_with_a_task_running(
     assert "stopping" in printed and printed.rstrip().endswith("stopped"), printed
     wait_for(lambda: not process_alive(worker), timeout=5, what="the task's process to end")
     # The run is left for the next daemon, which carries on with it.
-    run = store_of(project).get_run(run_id)
+    run = store_of(project).runs.get_run(run_id)
     assert run.state.value == "running" and run.lease_owner is None, run
     if sig == signal.SIGTERM:
         again = daemons.up(project)
@@ -325,7 +325,7 @@ def test_sigkill_mid_task_then_a_new_daemon_adopts_and_finishes_the_run(
     first.kill()
     # The task's process does not outlive the daemon that drove it.
     wait_for(lambda: not process_alive(worker), timeout=10, what="worker exit")
-    run = store_of(project).get_run(run_id)
+    run = store_of(project).runs.get_run(run_id)
     assert run.state.value == "running" and run.lease_owner, run
 
     second = daemons.up(project)
@@ -333,7 +333,9 @@ def test_sigkill_mid_task_then_a_new_daemon_adopts_and_finishes_the_run(
     assert [r.id for r in runs] == [run_id]
     second.wait_output(f"resuming run {run_id}")
     assert marks(project / "marks.txt") == ["block1", "block2"]
-    attempts = [(a.task_key, a.number, a.outcome) for a in store_of(project).get_attempts(run_id)]
+    attempts = [
+        (a.task_key, a.number, a.outcome) for a in store_of(project).runs.get_attempts(run_id)
+    ]
     assert attempts == [("block", 1, "interrupted"), ("block", 2, "succeeded")]
 
 
@@ -365,7 +367,7 @@ def test_file_trigger_across_a_sigkill_makes_exactly_one_run_per_file(
     first.wait_output("Ctrl-C stops")
     (inbox / "a.csv").write_text("1\n")
     # Kill the daemon the moment the run of a.csv is recorded (its task may not have run).
-    wait_for(lambda: bool(store_of(project).list_runs()), timeout=15, what="a run for a.csv")
+    wait_for(lambda: bool(store_of(project).browse.list_runs()), timeout=15, what="a run for a.csv")
     first.kill()
     (inbox / "b.csv").write_text("2\n")  # arrives while nothing listens
     time.sleep(0.5)
@@ -459,7 +461,7 @@ def test_runs_whose_code_changed_do_not_stop_the_daemon(
     # They stay queued (for the code to be restored), untouched.
     states = {r.id: r.state.value for r in all_runs(store_of(project))}
     assert states == {renamed: "queued", grown: "queued", ok: "succeeded"}
-    assert store_of(project).get_run(renamed).lease_owner is None
+    assert store_of(project).runs.get_run(renamed).lease_owner is None
 
 
 # -- upstream success --------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def _executions(pg_url: str) -> Counter[tuple[str, str]]:
 def _states(project: Path, ids: list[str]) -> Counter[RunState]:
     ws = Workspace(project)
     try:
-        return Counter(ws.store.get_run(i).state for i in ids)
+        return Counter(ws.store.runs.get_run(i).state for i in ids)
     finally:
         ws.close()
 
@@ -97,7 +97,7 @@ def _owners(project: Path, ids: list[str]) -> Counter[str]:
     try:
         firsts = []
         for run_id in ids:
-            leases = [e.message for e in ws.store.get_events(run_id) if e.kind == "lease"]
+            leases = [e.message for e in ws.store.runs.get_events(run_id) if e.kind == "lease"]
             firsts.append(str(leases[0]).split(":")[1] if leases else "-")  # the pid
         return Counter(firsts)
     finally:
@@ -143,7 +143,7 @@ def test_a_killed_scheduler_s_runs_finish_on_the_other(
     killed_at = time.monotonic()
     ws = Workspace(project)
     try:
-        held = [ws.store.get_run(i) for i in ids]
+        held = [ws.store.runs.get_run(i) for i in ids]
     finally:
         ws.close()
     orphaned = [
@@ -159,8 +159,8 @@ def test_a_killed_scheduler_s_runs_finish_on_the_other(
         ws = Workspace(project)
         try:
             return all(
-                f":{survivor.pid}:" in str(ws.store.get_run(i).lease_owner)
-                or ws.store.get_run(i).state.finished
+                f":{survivor.pid}:" in str(ws.store.runs.get_run(i).lease_owner)
+                or ws.store.runs.get_run(i).state.finished
                 for i in orphaned
             )
         finally:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def all_runs(store: Store) -> list[RunRecord]:
-    return sorted(store.list_runs(limit=None), key=lambda r: r.id)
+    return sorted(store.browse.list_runs(limit=None), key=lambda r: r.id)
 
 
 def wait_succeeded(store: Store, count: int, timeout: float = 15.0) -> list[RunRecord]:
@@ -140,7 +140,7 @@ def test_redis_messages_make_runs_and_bad_payloads_are_recorded_as_failed(
     xadd(redis_client, stream, json.dumps({"n": 3}))
     runs = wait_succeeded(store, 3)
     assert sorted(r.params["n"] for r in runs) == [1, 2, 3]
-    events = store.trigger_events(pipeline="one_each", limit=100)
+    events = store.triggers.trigger_events(pipeline="one_each", limit=100)
     failed = {e.event_key: e for e in events if e.status == "failed"}
     assert set(failed) == set(bad_ids)
     assert "not JSON" in (failed[bad_ids[0]].message or "")

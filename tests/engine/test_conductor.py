@@ -138,7 +138,7 @@ def ws_factory(tmp_path: Path):
         pools = "\n[pools]\ndb = 1\nnope = 1\n"
         root = make_project(tmp_path / f"proj{len(opened)}", COMMON, workers=workers, extra=pools)
         ws = Workspace(root)
-        ws.store.sync_pools({"db": 1})
+        ws.store.pools.sync_pools({"db": 1})
         opened.append(ws)
         return ws
 
@@ -162,7 +162,7 @@ def queue_run(ws: Workspace, name: str, *, priority: int = 0, **params: object) 
         priority=priority,
     )
     rows = plan.initial_task_runs(pipe, run.id)
-    return ws.store.create_run(run, rows, plan.creation_events(rows, now))
+    return ws.store.runs.create_run(run, rows, plan.creation_events(rows, now))
 
 
 def driver_for(
@@ -171,7 +171,7 @@ def driver_for(
     """Take the run's lease as ``owner`` and make its driver on the workspace's executor."""
     now = ws.clock()
     expires = now + timedelta(seconds=15)
-    held = ws.store.acquire_lease(run.id, owner, expires, now, take_over=take_over)
+    held = ws.store.runs.acquire_lease(run.id, owner, expires, now, take_over=take_over)
     assert held is not None
     return RunDriver(
         ws.store,
@@ -195,7 +195,7 @@ def drive_all(conductor: Conductor, timeout: float = 60.0) -> dict[str, RunRecor
 
 
 def tasks_of(ws: Workspace, run_id: str) -> dict[str, TaskRunRecord]:
-    return {t.task_key: t for t in ws.store.get_task_runs(run_id)}
+    return {t.task_key: t for t in ws.store.runs.get_task_runs(run_id)}
 
 
 def interval(t: TaskRunRecord) -> tuple[datetime, datetime]:
@@ -214,7 +214,7 @@ def test_many_runs_at_once_all_succeed(ws_factory) -> None:
     assert set(done) == {r.id for r in runs}
     for run in runs:
         assert done[run.id].state == RunState.SUCCEEDED
-        assert ws.store.get_run(run.id).state == RunState.SUCCEEDED
+        assert ws.store.runs.get_run(run.id).state == RunState.SUCCEEDED
         assert all(t.state == TaskState.SUCCEEDED for t in tasks_of(ws, run.id).values())
     # The runs shared the workers: attempts of different runs were running at once.
     spans = [
@@ -268,8 +268,8 @@ def test_pool_slot_is_shared_across_runs(ws_factory) -> None:
         # A task waiting for the pool did not keep the run's other task from a worker.
         waiting = max(tasks["load_a"].started_at, tasks["load_b"].started_at)  # type: ignore[type-var]
         assert tasks["side"].started_at is not None and tasks["side"].started_at < waiting
-    assert ws.store.pool_usage()[0].holders == ()
-    kinds = {e.kind for r in runs for e in ws.store.get_events(r.id)}
+    assert ws.store.pools.pool_usage()[0].holders == ()
+    kinds = {e.kind for r in runs for e in ws.store.runs.get_events(r.id)}
     assert "pool" in kinds  # "waiting for a slot of pool 'db'"
 
 
@@ -278,8 +278,10 @@ def test_pool_slot_held_by_another_process_blocks_until_released(ws_factory) -> 
     # Another driver, elsewhere, holds the only slot for a run whose lease is live.
     other = queue_run(ws, "loads")
     now = ws.clock()
-    assert ws.store.acquire_lease(other.id, "elsewhere:1:1:abc", now + timedelta(minutes=5), now)
-    assert ws.store.claim_pool_slot("db", other.id, "load_a", now)
+    assert ws.store.runs.acquire_lease(
+        other.id, "elsewhere:1:1:abc", now + timedelta(minutes=5), now
+    )
+    assert ws.store.pools.claim_pool_slot("db", other.id, "load_a", now)
 
     run = queue_run(ws, "loads")
     conductor = Conductor(ws.executor())
@@ -293,7 +295,7 @@ def test_pool_slot_held_by_another_process_blocks_until_released(ws_factory) -> 
     assert tasks["load_a"].attempt == tasks["load_b"].attempt == 0
 
     released = ws.clock()
-    ws.store.release_pool_slot(other.id)
+    ws.store.pools.release_pool_slot(other.id)
     done = drive_all(conductor)
     assert done[run.id].state == RunState.SUCCEEDED
     tasks = tasks_of(ws, run.id)
@@ -368,12 +370,14 @@ def test_driver_that_loses_its_lease_is_dropped(ws_factory, caplog) -> None:
     # Another process takes the run over (it found this owner dead, say).
     now = ws.clock()
     thief = "elsewhere:2:2:def"
-    assert ws.store.acquire_lease(lost.id, thief, now + timedelta(minutes=5), now, take_over=OWNER)
+    assert ws.store.runs.acquire_lease(
+        lost.id, thief, now + timedelta(minutes=5), now, take_over=OWNER
+    )
     with caplog.at_level(logging.ERROR, logger="legato.engine"):
         done = drive_all(conductor)
     assert lost.id not in done and lost.id not in conductor.active
     assert all(done[r.id].state == RunState.SUCCEEDED for r in kept)
-    stored = ws.store.get_run(lost.id)
+    stored = ws.store.runs.get_run(lost.id)
     assert stored.state == RunState.RUNNING and stored.lease_owner == thief
     assert any(
         lost.id in r.getMessage() and "lost the lease" in r.getMessage() for r in caplog.records
@@ -390,16 +394,16 @@ def test_shutdown_leaves_runs_resumable(ws_factory) -> None:
     conductor.shutdown()
     assert not conductor.active
     assert tasks_of(ws, run.id)["slow"].state == TaskState.UP_FOR_RETRY
-    stored = ws.store.get_run(run.id)
+    stored = ws.store.runs.get_run(run.id)
     assert stored.state == RunState.RUNNING and stored.lease_owner is None
-    assert run.id in {r.id for r in ws.store.resumable_runs(ws.clock())}
+    assert run.id in {r.id for r in ws.store.runs.resumable_runs(ws.clock())}
 
     # A restarted daemon carries on: the killed attempt is interrupted and runs again.
     again = Conductor(ws.executor())
     again.add(driver_for(ws, stored))
     done = drive_all(again)
     assert done[run.id].state == RunState.SUCCEEDED
-    assert [a.outcome for a in ws.store.get_attempts(run.id, "slow")] == [
+    assert [a.outcome for a in ws.store.runs.get_attempts(run.id, "slow")] == [
         "interrupted",
         "succeeded",
     ]
@@ -412,22 +416,22 @@ def test_resumed_run_gives_back_stale_slots_and_claims_again(ws_factory) -> None
     driver = driver_for(ws, run)
     first.add(driver)
     first.step(0.0)
-    assert ws.store.pool_usage()[0].holders == ((run.id, "slow_load"),)
+    assert ws.store.pools.pool_usage()[0].holders == ((run.id, "slow_load"),)
     # The driver dies: its attempt is gone, its claim is still in the store.
     driver.abandon("interrupted: test")
-    assert ws.store.pool_usage()[0].holders == ((run.id, "slow_load"),)
+    assert ws.store.pools.pool_usage()[0].holders == ((run.id, "slow_load"),)
 
     other = this_owner()
     again = Conductor(ws.executor())
-    again.add(driver_for(ws, ws.store.get_run(run.id), owner=other, take_over=OWNER))
-    assert ws.store.pool_usage()[0].holders == ()  # none of the run's attempts runs now
+    again.add(driver_for(ws, ws.store.runs.get_run(run.id), owner=other, take_over=OWNER))
+    assert ws.store.pools.pool_usage()[0].holders == ()  # none of the run's attempts runs now
     done = drive_all(again)
     assert done[run.id].state == RunState.SUCCEEDED
-    assert [a.outcome for a in ws.store.get_attempts(run.id, "slow_load")] == [
+    assert [a.outcome for a in ws.store.runs.get_attempts(run.id, "slow_load")] == [
         "interrupted",
         "succeeded",
     ]
-    assert ws.store.pool_usage()[0].holders == ()
+    assert ws.store.pools.pool_usage()[0].holders == ()
 
 
 def test_cancel_all_ends_every_run(ws_factory) -> None:
@@ -456,7 +460,7 @@ def test_a_dead_driver_s_attempts_run_again_whatever_the_policy_then_it_decides(
     owner = OWNER
     for _ in range(MAX_INTERRUPTIONS + 1):
         conductor = Conductor(ws.executor())
-        driver = driver_for(ws, ws.store.get_run(run.id), owner=this_owner(), take_over=owner)
+        driver = driver_for(ws, ws.store.runs.get_run(run.id), owner=this_owner(), take_over=owner)
         owner = driver.owner
         conductor.add(driver)
         if driver.rows["endless"].state == TaskState.FAILED:
@@ -465,7 +469,7 @@ def test_a_dead_driver_s_attempts_run_again_whatever_the_policy_then_it_decides(
         conductor.step(0.0)
         assert tasks_of(ws, run.id)["endless"].state == TaskState.RUNNING
         driver.abandon("killed: test")  # as if its process died: nothing more recorded
-    outcomes = [a.outcome for a in ws.store.get_attempts(run.id, "endless")]
+    outcomes = [a.outcome for a in ws.store.runs.get_attempts(run.id, "endless")]
     assert outcomes == ["interrupted"] * MAX_INTERRUPTIONS
     assert tasks_of(ws, run.id)["endless"].state == TaskState.FAILED
 
@@ -479,9 +483,9 @@ def test_an_interrupted_attempt_does_not_use_up_a_retry(ws_factory) -> None:
     first.step(0.0)
     driver.abandon("killed: test")  # its scheduler died mid-attempt
     again = Conductor(ws.executor())
-    again.add(driver_for(ws, ws.store.get_run(run.id), owner=this_owner(), take_over=OWNER))
+    again.add(driver_for(ws, ws.store.runs.get_run(run.id), owner=this_owner(), take_over=OWNER))
     done = drive_all(again)
     # retries=1: the real failure of attempt 2 still gets its retry.
     assert done[run.id].state == RunState.SUCCEEDED
-    outcomes = [a.outcome for a in ws.store.get_attempts(run.id, "flaky_after_stop")]
+    outcomes = [a.outcome for a in ws.store.runs.get_attempts(run.id, "flaky_after_stop")]
     assert outcomes == ["interrupted", "failed", "succeeded"]

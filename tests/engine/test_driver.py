@@ -132,7 +132,7 @@ def p():
     assert marks(ws.config.root / "marks.txt") == ["flaky1", "flaky2", "flaky3"]
     kinds = [
         (e.old_state, e.new_state)
-        for e in ws.store.get_events(r.id)
+        for e in ws.store.runs.get_events(r.id)
         if e.task_key == "flaky" and e.kind == "task_state"
     ]
     assert ("running", "up_for_retry") in kinds and ("up_for_retry", "queued") in kinds
@@ -316,7 +316,7 @@ def p():
     deadline = time.monotonic() + 20
     run_id = None
     while time.monotonic() < deadline:
-        runs = other.store.list_runs(limit=1)
+        runs = other.store.browse.list_runs(limit=1)
         if (
             runs
             and {t.task_key: t.state for t in door(other).runs.task_runs(runs[0].id)}.get("long")

@@ -69,7 +69,7 @@ def ws(tmp_path: Path, clock: ManualClock) -> Iterator[Workspace]:
 
 
 def runs_of(ws: Workspace, pipeline: str) -> list[tuple[str | None, str | None]]:
-    found = ws.store.list_runs(pipeline=pipeline, limit=None)
+    found = ws.store.browse.list_runs(pipeline=pipeline, limit=None)
     return sorted((r.partition, r.origin) for r in found)
 
 
@@ -90,7 +90,7 @@ def test_first_tick_starts_from_now_and_the_next_makes_one_run_for_the_closed_da
     assert views["nightly"].next_tick == at("2026-11-21T02:00")
     tick_to(sched, clock, at("2026-11-21T02:00:01"))
     assert runs_of(ws, "nightly") == [("2026-11-20", "schedule:schedule")]
-    run = ws.store.list_runs(pipeline="nightly")[0]
+    run = ws.store.browse.list_runs(pipeline="nightly")[0]
     assert run.state == RunState.QUEUED
     assert run.run_key == "schedule:nightly:schedule:2026-11-21T01:00:00Z:2026-11-20"
     # Ticking again at the same time, or a little later, makes nothing new.
@@ -104,10 +104,10 @@ def test_a_crash_between_creating_the_run_and_moving_the_cursor_makes_no_second_
 ) -> None:
     sched = Scheduler(door(ws).automation)
     sched.tick(clock())
-    before = ws.store.schedule_states()[("nightly", "schedule")].cursor
+    before = ws.store.schedules.schedule_states()[("nightly", "schedule")].cursor
     tick_to(sched, clock, at("2026-11-21T02:00:01"))
     # Put the cursor back where it was, as if the process died before writing it.
-    ws.store.set_schedule_state("nightly", "schedule", clock(), cursor=before)
+    ws.store.schedules.set_schedule_state("nightly", "schedule", clock(), cursor=before)
     again = sched.tick(clock())
     assert [r.pipeline for r in again.created if r.pipeline == "nightly"] == []
     assert len(runs_of(ws, "nightly")) == 1
@@ -167,7 +167,7 @@ def dst():
         while t < at(days[1] + "T12:00", tz):  # tick every 10 minutes for three days
             t += timedelta(minutes=10)
             tick_to(sched, clock, t)
-        found = ws.store.list_runs(pipeline="dst", limit=None)
+        found = ws.store.browse.list_runs(pipeline="dst", limit=None)
         by_day: dict[tuple[str | None, str], int] = {}
         for r in found:
             assert r.run_key is not None
@@ -204,7 +204,7 @@ def test_upstream_success_starts_the_downstream_run_for_the_same_partition(
     sched.tick(clock())  # the trigger starts listening now
     done = door(ws).runs.run_pipeline("nightly", partition="2026-11-19")
     assert done.state == RunState.SUCCEEDED
-    failed_before = ws.store.list_runs(pipeline="after_nightly")
+    failed_before = ws.store.browse.list_runs(pipeline="after_nightly")
     assert failed_before == []
     result = sched.tick(clock())
     made = [r for r in result.created if r.pipeline == "after_nightly"]
@@ -222,15 +222,15 @@ def test_backfill_creates_runs_a_few_at_a_time_and_completes(
     b = auto.create_backfill("nightly", first="2026-11-01", last="2026-11-05", max_concurrent=2)
     assert b.keys == ("2026-11-01", "2026-11-03", "2026-11-04", "2026-11-05")
     sched.tick(clock())
-    queued = [r for r in ws.store.queued_runs() if r.backfill_id == b.id]
+    queued = [r for r in ws.store.queue.queued_runs() if r.backfill_id == b.id]
     assert [r.partition for r in queued] == ["2026-11-01", "2026-11-03"]
     # Backfill runs queue behind the pipeline's own runs.
     fresh = door(ws).runs.create_run("nightly", partition="2026-11-19")
-    assert ws.store.queued_runs()[0].id == fresh.id
+    assert ws.store.queue.queued_runs()[0].id == fresh.id
     sched.tick(clock())
-    assert len([r for r in ws.store.queued_runs() if r.backfill_id == b.id]) == 2
+    assert len([r for r in ws.store.queue.queued_runs() if r.backfill_id == b.id]) == 2
     while True:
-        mine = [r for r in ws.store.queued_runs() if r.backfill_id == b.id]
+        mine = [r for r in ws.store.queue.queued_runs() if r.backfill_id == b.id]
         if not mine:
             break
         for r in mine:
@@ -294,4 +294,4 @@ def job(n: int = 1):
         assert done.state == RunState.CANCELED
         states = {t.task_key: t.state for t in door(ws).runs.task_runs(queued.id)}
         assert states == {"work": "canceled"}
-        assert ws.store.get_run(queued.id).lease_owner is None
+        assert ws.store.runs.get_run(queued.id).lease_owner is None

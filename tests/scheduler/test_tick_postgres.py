@@ -66,7 +66,7 @@ def test_two_schedulers_on_one_postgres_store_make_each_run_once(
         for t in threads:
             t.join(timeout=120)
         assert errors == []
-        runs = spaces[0].store.list_runs(limit=None)
+        runs = spaces[0].store.browse.list_runs(limit=None)
         keys = [r.run_key for r in runs]
         assert len(keys) == len(set(keys))
         minutely = [r for r in runs if r.pipeline == "every_minute"]

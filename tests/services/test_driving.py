@@ -60,19 +60,19 @@ def test_a_saturated_fleet_claims_no_more_and_a_second_one_takes_the_rest(
         first.start_queued(now)
         assert len(first.active) == 3 and first.free_slots() == 0
         first.start_queued(now)  # saturated: it takes nothing more
-        leased = {i: first_ws.store.get_run(i).lease_owner for i in ids}
+        leased = {i: first_ws.store.runs.get_run(i).lease_owner for i in ids}
         assert sorted(o for o in leased.values() if o) == ["host:1:0:aa"] * 3
         second.start_queued(second_ws.clock())
         assert len(second.active) == 4
         assert not first.active & second.active
-        owners = [first_ws.store.get_run(i).lease_owner for i in ids]
+        owners = [first_ws.store.runs.get_run(i).lease_owner for i in ids]
         assert owners.count("host:2:0:bb") == 4
         assert owners.count(None) == 3  # left for whoever has room next
         # The runs each fleet took reach their end there.
         finished: list[str] = []
         while len(finished) < 7:
             finished += [r.id for r in first.step(1.0) + second.step(1.0)]
-        assert {first_ws.store.get_run(i).state for i in finished} == {RunState.SUCCEEDED}
+        assert {first_ws.store.runs.get_run(i).state for i in finished} == {RunState.SUCCEEDED}
     finally:
         first.shutdown()
         second.shutdown()
@@ -83,6 +83,6 @@ def test_a_cancel_nobody_drives_is_settled_by_the_caller(spaces: list[Workspace]
     run = door(ws).runs.create_run("etl")
     done = RunDriving(ws).cancel(run.id)
     assert done.state == RunState.CANCELED
-    assert ws.store.get_run(run.id).state == RunState.CANCELED
-    assert [r.state for r in ws.store.get_task_runs(run.id)] == ["canceled"]
-    assert ws.store.get_attempts(run.id) == []  # no task was started to cancel it
+    assert ws.store.runs.get_run(run.id).state == RunState.CANCELED
+    assert [r.state for r in ws.store.runs.get_task_runs(run.id)] == ["canceled"]
+    assert ws.store.runs.get_attempts(run.id) == []  # no task was started to cancel it

@@ -85,5 +85,5 @@ def lease_expiry_ok(
     if store.backend == "sqlite":
         return got == expires_at
     ttl = timedelta(seconds=seconds) if seconds is not None else expires_at - now
-    want = store.lease_clock(now) + ttl
+    want = store.claims.lease_clock(now) + ttl
     return timedelta(0) <= want - got < timedelta(seconds=5)

@@ -500,8 +500,8 @@ def _expected_runs(revision: str) -> list[RunRecord]:
 
 
 def _assert_rows_survived(store: Store, revision: str) -> None:
-    assert [store.get_run(RUN_1), store.get_run(RUN_2)] == _expected_runs(revision)
-    assert store.get_task_runs(RUN_1) == [
+    assert [store.runs.get_run(RUN_1), store.runs.get_run(RUN_2)] == _expected_runs(revision)
+    assert store.runs.get_task_runs(RUN_1) == [
         TaskRunRecord(
             RUN_1, "extract", "extract", None, TaskState.SUCCEEDED, 2, _aware(_at(5)),
             _aware(_at(6)), None, "file:///results/extract.pkl", "pickle", 2, None, None, "w1",
@@ -514,10 +514,10 @@ def _assert_rows_survived(store: Store, revision: str) -> None:
             next_attempt_at=_aware(_at(30)),
         ),
     ]  # fmt: skip
-    assert store.get_task_runs(RUN_2) == [
+    assert store.runs.get_task_runs(RUN_2) == [
         TaskRunRecord(RUN_2, "extract", "extract", None, TaskState.SUCCEEDED, reused_from=RUN_1)
     ]
-    assert store.get_attempts(RUN_1) == [
+    assert store.runs.get_attempts(RUN_1) == [
         AttemptRecord(
             RUN_1, "extract", 1, "failed", _aware(_at(2)), _aware(_at(3)),
             "ConnectionError: reset", "Traceback (most recent call last): ...",
@@ -525,7 +525,7 @@ def _assert_rows_survived(store: Store, revision: str) -> None:
         ),
         AttemptRecord(RUN_1, "extract", 2, "succeeded", _aware(_at(5)), _aware(_at(6))),
     ]  # fmt: skip
-    events = store.get_events(RUN_1)
+    events = store.runs.get_events(RUN_1)
     assert [(e.task_key, e.kind, e.old_state, e.new_state, e.at, e.message) for e in events] == [
         (None, "run_state", "queued", "running", _aware(_at(1)), None),
         (None, "lease", None, None, _aware(_at(1)), "old-host:123"),
@@ -533,29 +533,29 @@ def _assert_rows_survived(store: Store, revision: str) -> None:
         ("extract", "task_state", "running", "succeeded", _aware(_at(6)), None),
     ]
     assert [e.id for e in events] == sorted({e.id for e in events})
-    assert [e.new_state for e in store.get_events(RUN_2)] == ["failed"]
-    assert store.get_snapshot("etl", "v1") == {"nodes": ["extract", "load"]}
-    location = store.get_code_location("proj")
+    assert [e.new_state for e in store.runs.get_events(RUN_2)] == ["failed"]
+    assert store.runs.get_snapshot("etl", "v1") == {"nodes": ["extract", "load"]}
+    location = store.runs.get_code_location("proj")
     if _reached(revision, "0002"):
         assert location == CodeLocationRecord("proj", "/srv/proj", _aware(T), {"etl": "v1"}, [])
     else:
         assert location is None
     if _reached(revision, "0003"):
-        assert store.schedule_states()[("etl", "nightly")].paused is True
-        backfill = store.get_backfill("bf1")
+        assert store.schedules.schedule_states()[("etl", "nightly")].paused is True
+        backfill = store.backfills.get_backfill("bf1")
         assert (backfill.state, backfill.keys) == (BackfillState.RUNNING, ("2024-05-01",))
 
 
 def _assert_current_store_works(store: Store, rec: Records) -> None:
     """Create, lease and step a new run; take over an old run's long-expired lease."""
-    old_event_ids = [e.id for run in (RUN_1, RUN_2) for e in store.get_events(run)]
+    old_event_ids = [e.id for run in (RUN_1, RUN_2) for e in store.runs.get_events(run)]
     now = datetime.now(UTC)
     run = rec.run(created_at=now)
-    store.create_run(run, [rec.task(run, "a")], [rec.event(run, "run_state", at=now)])
-    assert store.acquire_lease(run.id, "new-driver", now + timedelta(seconds=30), now)
+    store.runs.create_run(run, [rec.task(run, "a")], [rec.event(run, "run_state", at=now)])
+    assert store.runs.acquire_lease(run.id, "new-driver", now + timedelta(seconds=30), now)
     done = rec.task(run, "a", state=TaskState.SUCCEEDED, attempt=1, started_at=now,
                     finished_at=now)  # fmt: skip
-    store.apply(
+    store.runs.apply(
         Changes(
             run.id,
             "new-driver",
@@ -564,11 +564,11 @@ def _assert_current_store_works(store: Store, rec: Records) -> None:
             events=[NewEvent(run.id, "a", "task_state", "running", "succeeded", now)],
         )
     )
-    assert store.get_task_runs(run.id) == [done]
-    new_ids = [e.id for e in store.get_events(run.id)]
+    assert store.runs.get_task_runs(run.id) == [done]
+    new_ids = [e.id for e in store.runs.get_events(run.id)]
     # On PostgreSQL the id sequence must have moved past the rows the old Legato wrote.
     assert len(new_ids) == 3 and min(new_ids) > max(old_event_ids)
-    taken = store.acquire_lease(RUN_1, "new-driver", now + timedelta(seconds=30), now)
+    taken = store.runs.acquire_lease(RUN_1, "new-driver", now + timedelta(seconds=30), now)
     assert taken is not None and taken.lease_owner == "new-driver"
 
 

@@ -24,8 +24,8 @@ MIN = timedelta(minutes=1)
 
 def _leased_run(store: Store, rec: Records, keys: tuple[str, ...] = ("a", "b")) -> RunRecord:
     run = rec.run()
-    store.create_run(run, [rec.task(run, k) for k in keys], [])
-    leased = store.acquire_lease(run.id, "driver", T0 + MIN, T0)
+    store.runs.create_run(run, [rec.task(run, k) for k in keys], [])
+    leased = store.runs.acquire_lease(run.id, "driver", T0 + MIN, T0)
     assert leased is not None
     return leased
 
@@ -64,28 +64,28 @@ def _step(rec: Records, run: RunRecord, owner: str = "driver") -> Changes:
 
 def _snapshot(store: Store, run_id: str) -> tuple[object, ...]:
     return (
-        store.get_run(run_id),
-        store.get_task_runs(run_id),
-        store.get_attempts(run_id),
-        store.get_events(run_id),
+        store.runs.get_run(run_id),
+        store.runs.get_task_runs(run_id),
+        store.runs.get_attempts(run_id),
+        store.runs.get_events(run_id),
     )
 
 
 def test_apply_writes_everything(store: Store, rec: Records) -> None:
     run = _leased_run(store, rec)
     changes = _step(rec, run)
-    store.apply(changes)
+    store.runs.apply(changes)
 
-    got = store.get_run(run.id)
+    got = store.runs.get_run(run.id)
     assert got.state is RunState.RUNNING and got.started_at == rec.clock
     assert lease_expiry_ok(
         store, got.lease_expires_at, changes.lease_expires_at, rec.clock, changes.lease_seconds
     )
     assert got.lease_owner == "driver"
-    assert store.get_task_runs(run.id) == [*changes.task_runs, *changes.new_task_runs]
-    assert store.get_attempts(run.id) == changes.attempts
-    assert store.get_attempts(run.id, "b") == []
-    events = store.get_events(run.id)
+    assert store.runs.get_task_runs(run.id) == [*changes.task_runs, *changes.new_task_runs]
+    assert store.runs.get_attempts(run.id) == changes.attempts
+    assert store.runs.get_attempts(run.id, "b") == []
+    events = store.runs.get_events(run.id)
     assert [(e.kind, e.task_key, e.new_state) for e in events] == [
         ("lease", None, None),
         ("run_state", None, "running"),
@@ -98,7 +98,7 @@ def test_wrong_owner_raises_lease_lost_and_writes_nothing(store: Store, rec: Rec
     run = _leased_run(store, rec)
     before = _snapshot(store, run.id)
     with pytest.raises(LeaseLost, match="held by driver"):
-        store.apply(_step(rec, run, owner="intruder"))
+        store.runs.apply(_step(rec, run, owner="intruder"))
     assert _snapshot(store, run.id) == before
 
 
@@ -106,17 +106,17 @@ def test_expired_but_untaken_lease_still_lets_owner_write(store: Store, rec: Rec
     run = _leased_run(store, rec)
     rec.tick(3600)  # long past the lease; nobody took it over
     changes = _step(rec, run)
-    store.apply(changes)
-    got = store.get_run(run.id).lease_expires_at
+    store.runs.apply(changes)
+    got = store.runs.get_run(run.id).lease_expires_at
     assert lease_expiry_ok(store, got, rec.clock + MIN, rec.clock, changes.lease_seconds)
 
 
 def test_lease_taken_over_stops_old_driver(store: Store, rec: Records) -> None:
     run = _leased_run(store, rec)
-    assert store.acquire_lease(run.id, "new", T0 + 10 * MIN, T0 + 2 * MIN, take_over="driver")
+    assert store.runs.acquire_lease(run.id, "new", T0 + 10 * MIN, T0 + 2 * MIN, take_over="driver")
     before = _snapshot(store, run.id)
     with pytest.raises(LeaseLost):
-        store.apply(Changes(run.id, "driver", T0 + 5 * MIN))  # even a bare heartbeat
+        store.runs.apply(Changes(run.id, "driver", T0 + 5 * MIN))  # even a bare heartbeat
     assert _snapshot(store, run.id) == before
 
 
@@ -126,7 +126,7 @@ def test_failure_midway_rolls_back_everything(store: Store, rec: Records) -> Non
     changes = _step(rec, run)
     changes.attempts.append(changes.attempts[0])  # duplicate primary key: fails last-but-one
     with pytest.raises(IntegrityError):
-        store.apply(changes)
+        store.runs.apply(changes)
     assert _snapshot(store, run.id) == before
 
 
@@ -135,7 +135,7 @@ def test_updating_a_missing_task_run_fails(store: Store, rec: Records) -> None:
     before = _snapshot(store, run.id)
     changes = Changes(run.id, "driver", T0 + MIN, task_runs=[rec.task(run, "ghost")])
     with pytest.raises(StoreError, match="ghost"):
-        store.apply(changes)
+        store.runs.apply(changes)
     assert _snapshot(store, run.id) == before
 
 
@@ -143,8 +143,8 @@ def test_heartbeat_only_extends_lease(store: Store, rec: Records) -> None:
     run = _leased_run(store, rec)
     changes = Changes(run.id, "driver", T0 + 7 * MIN)
     assert changes.empty()
-    store.apply(changes)
-    got = store.get_run(run.id)
+    store.runs.apply(changes)
+    got = store.runs.get_run(run.id)
     assert replace(got, lease_expires_at=None) == replace(run, lease_expires_at=None)
     assert lease_expiry_ok(store, got.lease_expires_at, T0 + 7 * MIN, T0, changes.lease_seconds)
 
@@ -152,28 +152,28 @@ def test_heartbeat_only_extends_lease(store: Store, rec: Records) -> None:
 def test_apply_refuses_records_of_other_runs(store: Store, rec: Records) -> None:
     run = _leased_run(store, rec)
     with pytest.raises(ValueError):
-        store.apply(Changes(run.id, "driver", T0 + MIN, events=[rec.event("other")]))
+        store.runs.apply(Changes(run.id, "driver", T0 + MIN, events=[rec.event("other")]))
     with pytest.raises(ValueError):
-        store.apply(Changes(run.id, "driver", T0 + MIN, run=replace(run, id="other")))
+        store.runs.apply(Changes(run.id, "driver", T0 + MIN, run=replace(run, id="other")))
 
 
 def test_cancel_request_survives_a_stale_run_update(store: Store, rec: Records) -> None:
     run = _leased_run(store, rec)
-    asked = store.request_cancel(run.id, T0 + MIN)
+    asked = store.runs.request_cancel(run.id, T0 + MIN)
     assert asked.cancel_requested
-    assert store.get_run(run.id).cancel_requested
+    assert store.runs.get_run(run.id).cancel_requested
     # The driver still holds its pre-cancel copy; writing it must not undo the request.
-    store.apply(Changes(run.id, "driver", T0 + MIN, run=replace(run, state=RunState.RUNNING)))
-    assert store.get_run(run.id).cancel_requested
-    kinds = [e.kind for e in store.get_events(run.id)]
+    store.runs.apply(Changes(run.id, "driver", T0 + MIN, run=replace(run, state=RunState.RUNNING)))
+    assert store.runs.get_run(run.id).cancel_requested
+    kinds = [e.kind for e in store.runs.get_events(run.id)]
     assert kinds == ["lease", "cancel_requested"]
     # Asking again, or asking a finished run, adds nothing.
-    store.request_cancel(run.id, T0 + 2 * MIN)
+    store.runs.request_cancel(run.id, T0 + 2 * MIN)
     done = rec.run(state=RunState.SUCCEEDED)
-    store.create_run(done, [], [])
-    assert not store.request_cancel(done.id, T0).cancel_requested
-    assert [e.kind for e in store.get_events(run.id)] == kinds
-    assert store.get_events(done.id) == []
+    store.runs.create_run(done, [], [])
+    assert not store.runs.request_cancel(done.id, T0).cancel_requested
+    assert [e.kind for e in store.runs.get_events(run.id)] == kinds
+    assert store.runs.get_events(done.id) == []
 
 
 def test_events_are_append_only_and_paged_by_id(store: Store, rec: Records) -> None:
@@ -182,20 +182,20 @@ def test_events_are_append_only_and_paged_by_id(store: Store, rec: Records) -> N
     for i in range(5):
         for r in (run, other):
             ev = rec.event(r, "note", message=f"{r.id[-4:]}-{i}")
-            store.apply(Changes(r.id, "driver", T0 + MIN, events=[ev]))
-    events = store.get_events(run.id)
+            store.runs.apply(Changes(r.id, "driver", T0 + MIN, events=[ev]))
+    events = store.runs.get_events(run.id)
     ids = [e.id for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert [e.message for e in events[1:]] == [f"{run.id[-4:]}-{i}" for i in range(5)]
     assert all(e.run_id == run.id for e in events)
     # Paging: after_id and limit.
-    assert store.get_events(run.id, after_id=ids[2]) == events[3:]
-    assert store.get_events(run.id, after_id=ids[0], limit=2) == events[1:3]
-    assert store.get_events(run.id, after_id=ids[-1]) == []
+    assert store.runs.get_events(run.id, after_id=ids[2]) == events[3:]
+    assert store.runs.get_events(run.id, after_id=ids[0], limit=2) == events[1:3]
+    assert store.runs.get_events(run.id, after_id=ids[-1]) == []
     # Newer events get larger ids than everything seen before.
-    store.apply(Changes(run.id, "driver", T0 + MIN, events=[rec.event(run, "late")]))
-    [late] = store.get_events(run.id, after_id=ids[-1])
-    assert late.kind == "late" and late.id > max(e.id for e in store.get_events(other.id))
+    store.runs.apply(Changes(run.id, "driver", T0 + MIN, events=[rec.event(run, "late")]))
+    [late] = store.runs.get_events(run.id, after_id=ids[-1])
+    assert late.kind == "late" and late.id > max(e.id for e in store.runs.get_events(other.id))
 
 
 def test_naive_datetime_in_apply_is_rejected(store: Store, rec: Records) -> None:
@@ -204,5 +204,5 @@ def test_naive_datetime_in_apply_is_rejected(store: Store, rec: Records) -> None
     changes = _step(rec, run)
     changes.events[-1] = replace(changes.events[-1], at=changes.events[-1].at.replace(tzinfo=None))
     with pytest.raises(ValueError, match="naive datetime"):
-        store.apply(changes)
+        store.runs.apply(changes)
     assert _snapshot(store, run.id) == before

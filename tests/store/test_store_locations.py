@@ -15,7 +15,7 @@ from tests.store.store_testkit import T0, Records
 
 
 def test_code_location_is_replaced_by_each_load(store: Store) -> None:
-    assert store.get_code_location("retail") is None
+    assert store.runs.get_code_location("retail") is None
     first = CodeLocationRecord(
         "retail",
         "/srv/retail",
@@ -23,13 +23,13 @@ def test_code_location_is_replaced_by_each_load(store: Store) -> None:
         {"daily": "abc"},
         [{"module": "broken", "message": "x.py:1: SyntaxError", "traceback": ""}],
     )
-    store.save_code_location(first)
-    assert store.get_code_location("retail") == first
+    store.runs.save_code_location(first)
+    assert store.runs.get_code_location("retail") == first
     second = CodeLocationRecord(
         "retail", "/srv/retail", T0 + timedelta(minutes=1), {"daily": "def", "weekly": "def"}, []
     )
-    store.save_code_location(second)
-    assert store.get_code_location("retail") == second
+    store.runs.save_code_location(second)
+    assert store.runs.get_code_location("retail") == second
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -59,10 +59,10 @@ def test_upgrade_from_the_previous_revision_keeps_runs(
     try:
         with upgraded._engine.connect() as conn:
             assert migrate.current_revision(conn) == migrate.HEAD_REVISION
-        got = upgraded.get_run(run.id)
+        got = upgraded.runs.get_run(run.id)
         assert (got.pipeline, got.state, got.created_at) == (run.pipeline, "queued", T0)
         assert (got.priority, got.queue_position, got.origin, got.backfill_id) == (0, 0, None, None)
-        upgraded.save_code_location(CodeLocationRecord("p", "/p", T0, {}, []))
-        assert upgraded.get_code_location("p") is not None
+        upgraded.runs.save_code_location(CodeLocationRecord("p", "/p", T0, {}, []))
+        assert upgraded.runs.get_code_location("p") is not None
     finally:
         upgraded.close()

@@ -26,30 +26,32 @@ def test_create_and_get_round_trips_every_field(store: Store, rec: Records) -> N
         started_at=T0 + timedelta(seconds=5),
     )
     tasks = [rec.task(run, "extract"), rec.task(run, "load", attempt=2, worker="w1")]
-    assert store.create_run(run, tasks, [rec.event(run, "run_state", new_state="queued")]) == run
+    assert (
+        store.runs.create_run(run, tasks, [rec.event(run, "run_state", new_state="queued")]) == run
+    )
 
-    assert store.get_run(run.id) == run
-    assert store.get_task_runs(run.id) == tasks
-    assert store.get_task_run(run.id, "load") == tasks[1]
-    [event] = store.get_events(run.id)
+    assert store.runs.get_run(run.id) == run
+    assert store.runs.get_task_runs(run.id) == tasks
+    assert store.runs.get_task_run(run.id, "load") == tasks[1]
+    [event] = store.runs.get_events(run.id)
     assert (event.kind, event.new_state, event.at) == ("run_state", "queued", rec.clock)
 
 
 def test_unknown_ids_raise_not_found(store: Store, rec: Records) -> None:
     with pytest.raises(NotFound):
-        store.get_run("nope")
+        store.runs.get_run("nope")
     run = rec.run()
-    store.create_run(run, [rec.task(run, "a")], [])
+    store.runs.create_run(run, [rec.task(run, "a")], [])
     with pytest.raises(NotFound, match="no task 'b'"):
-        store.get_task_run(run.id, "b")
+        store.runs.get_task_run(run.id, "b")
 
 
 def test_timestamps_come_back_aware_utc_whatever_zone_went_in(store: Store, rec: Records) -> None:
     plus_two = timezone(timedelta(hours=2))
     created = datetime(2024, 5, 1, 14, 30, 15, 123456, tzinfo=plus_two)
     run = rec.run(created_at=created)
-    store.create_run(run, [], [])
-    got = store.get_run(run.id).created_at
+    store.runs.create_run(run, [], [])
+    got = store.runs.get_run(run.id).created_at
     assert got == created
     assert got.tzinfo is UTC
     assert got.hour == 12 and got.microsecond == 123456
@@ -59,47 +61,47 @@ def test_naive_datetimes_are_rejected_and_nothing_is_written(store: Store, rec: 
     run = rec.run(created_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
     naive = replace(run, started_at=datetime(2024, 5, 1, 12, 0))
     with pytest.raises(Exception, match="naive datetime"):
-        store.create_run(naive, [], [])
+        store.runs.create_run(naive, [], [])
     with pytest.raises(NotFound):
-        store.get_run(run.id)
+        store.runs.get_run(run.id)
 
 
 def test_create_run_is_atomic(store: Store, rec: Records) -> None:
     run = rec.run()
     bad_task = rec.task(run, "b", started_at=datetime(2024, 1, 1))  # naive: fails mid-way
     with pytest.raises(ValueError):
-        store.create_run(run, [rec.task(run, "a"), bad_task], [])
+        store.runs.create_run(run, [rec.task(run, "a"), bad_task], [])
     with pytest.raises(NotFound):
-        store.get_run(run.id)
-    assert store.list_runs() == []
+        store.runs.get_run(run.id)
+    assert store.browse.list_runs() == []
 
 
 def test_records_of_another_run_are_refused(store: Store, rec: Records) -> None:
     run = rec.run()
     with pytest.raises(ValueError, match="task run of run other"):
-        store.create_run(run, [rec.task("other", "a")], [])
+        store.runs.create_run(run, [rec.task("other", "a")], [])
 
 
 def test_duplicate_run_key_returns_existing_and_writes_nothing(store: Store, rec: Records) -> None:
     first = rec.run(run_key="daily/2024-05-01")
-    store.create_run(first, [rec.task(first, "a")], [rec.event(first)])
+    store.runs.create_run(first, [rec.task(first, "a")], [rec.event(first)])
     second = rec.run(run_key="daily/2024-05-01")
     with pytest.raises(DuplicateRun) as caught:
-        store.create_run(second, [rec.task(second, "a")], [rec.event(second)])
+        store.runs.create_run(second, [rec.task(second, "a")], [rec.event(second)])
     assert caught.value.existing == first
-    assert [r.id for r in store.list_runs()] == [first.id]
-    assert store.get_task_runs(second.id) == []
+    assert [r.id for r in store.browse.list_runs()] == [first.id]
+    assert store.runs.get_task_runs(second.id) == []
     # Runs without a key never collide.
-    store.create_run(rec.run(), [], [])
-    store.create_run(rec.run(), [], [])
-    assert len(store.list_runs()) == 3
+    store.runs.create_run(rec.run(), [], [])
+    store.runs.create_run(rec.run(), [], [])
+    assert len(store.browse.list_runs()) == 3
 
 
 def test_reusing_a_run_id_is_a_store_error(store: Store, rec: Records) -> None:
     run = rec.run()
-    store.create_run(run, [], [])
+    store.runs.create_run(run, [], [])
     with pytest.raises(StoreError, match=f"cannot create run {run.id}"):
-        store.create_run(replace(run, pipeline="other"), [], [])
+        store.runs.create_run(replace(run, pipeline="other"), [], [])
 
 
 def test_find_run_by_exact_id_or_unique_prefix(store: Store, rec: Records) -> None:
@@ -107,30 +109,30 @@ def test_find_run_by_exact_id_or_unique_prefix(store: Store, rec: Records) -> No
     b = rec.run(id="abd456")
     c = rec.run(id="abd4")  # also a prefix of b: exact match wins
     for run in (a, b, c):
-        store.create_run(run, [], [])
-    assert store.find_run("abc") == a
-    assert store.find_run("abd4") == c
-    assert store.find_run("abd45") == b
-    assert store.find_run("  abc123 ") == a
+        store.runs.create_run(run, [], [])
+    assert store.runs.find_run("abc") == a
+    assert store.runs.find_run("abd4") == c
+    assert store.runs.find_run("abd45") == b
+    assert store.runs.find_run("  abc123 ") == a
 
 
 def test_find_run_reports_ambiguity_and_absence(store: Store, rec: Records) -> None:
     a = rec.run(id="abc123")
     b = rec.run(id="abd456", pipeline="other")
-    store.create_run(a, [], [])
-    store.create_run(b, [], [])
+    store.runs.create_run(a, [], [])
+    store.runs.create_run(b, [], [])
     with pytest.raises(Ambiguous) as caught:
-        store.find_run("ab")
+        store.runs.find_run("ab")
     message = str(caught.value)
     assert "abc123" in message and "abd456" in message and "other" in message
     with pytest.raises(NotFound, match="'xyz'"):
-        store.find_run("xyz")
+        store.runs.find_run("xyz")
     with pytest.raises(NotFound):
-        store.find_run("ABC")  # ids are case-sensitive on both backends
+        store.runs.find_run("ABC")  # ids are case-sensitive on both backends
     with pytest.raises(NotFound):
-        store.find_run("a%")  # LIKE wildcards are matched literally
+        store.runs.find_run("a%")  # LIKE wildcards are matched literally
     with pytest.raises(NotFound):
-        store.find_run("")
+        store.runs.find_run("")
 
 
 def test_list_runs_newest_first_with_filters_and_pages(store: Store, rec: Records) -> None:
@@ -139,32 +141,32 @@ def test_list_runs_newest_first_with_filters_and_pages(store: Store, rec: Record
         run = rec.run(pipeline="etl" if i % 2 == 0 else "report")
         if i == 3:
             run = replace(run, state=RunState.FAILED)
-        store.create_run(run, [], [])
+        store.runs.create_run(run, [], [])
         made.append(run)
     newest_first = [r.id for r in reversed(made)]
 
-    assert [r.id for r in store.list_runs()] == newest_first
-    page1 = store.list_runs(limit=3)
-    page2 = store.list_runs(limit=3, before_id=page1[-1].id)
-    page3 = store.list_runs(limit=3, before_id=page2[-1].id)
+    assert [r.id for r in store.browse.list_runs()] == newest_first
+    page1 = store.browse.list_runs(limit=3)
+    page2 = store.browse.list_runs(limit=3, before_id=page1[-1].id)
+    page3 = store.browse.list_runs(limit=3, before_id=page2[-1].id)
     assert [r.id for r in page1 + page2 + page3] == newest_first
     assert len(page3) == 1
 
-    assert [r.pipeline for r in store.list_runs(pipeline="report")] == ["report"] * 3
-    assert [r.id for r in store.list_runs(state=RunState.FAILED)] == [made[3].id]
-    assert [r.id for r in store.list_runs(state="failed", pipeline="etl")] == []
-    assert [r.id for r in store.runs_in_state(RunState.QUEUED, limit=2)] == [
+    assert [r.pipeline for r in store.browse.list_runs(pipeline="report")] == ["report"] * 3
+    assert [r.id for r in store.browse.list_runs(state=RunState.FAILED)] == [made[3].id]
+    assert [r.id for r in store.browse.list_runs(state="failed", pipeline="etl")] == []
+    assert [r.id for r in store.runs.runs_in_state(RunState.QUEUED, limit=2)] == [
         made[0].id,
         made[1].id,
     ]
 
 
 def test_pipelines_summary(store: Store, rec: Records) -> None:
-    assert store.pipelines_summary() == []
+    assert store.browse.pipelines_summary() == []
     runs = [rec.run(pipeline=p) for p in ("b", "a", "b", "b")]
     for run in runs:
-        store.create_run(run, [], [])
-    summary = store.pipelines_summary()
+        store.runs.create_run(run, [], [])
+    summary = store.browse.pipelines_summary()
     assert [(s.pipeline, s.run_count, s.last_run) for s in summary] == [
         ("a", 1, runs[1]),
         ("b", 3, runs[3]),
@@ -176,8 +178,8 @@ def test_pipelines_summary(store: Store, rec: Records) -> None:
 def test_task_runs_order_plain_then_mapped_by_index(store: Store, rec: Records) -> None:
     run = rec.run()
     keys = ["fetch[10]", "load", "fetch", "fetch[2]", "extract", "fetch[0]"]
-    store.create_run(run, [rec.task(run, k) for k in keys], [])
-    assert [t.task_key for t in store.get_task_runs(run.id)] == [
+    store.runs.create_run(run, [rec.task(run, k) for k in keys], [])
+    assert [t.task_key for t in store.runs.get_task_runs(run.id)] == [
         "extract",
         "fetch",
         "load",
@@ -189,18 +191,18 @@ def test_task_runs_order_plain_then_mapped_by_index(store: Store, rec: Records) 
 
 def test_snapshots_are_saved_once_per_code_version(store: Store) -> None:
     snap = {"nodes": [{"id": "a", "deps": []}], "name": "etl ünïcode"}
-    assert store.get_snapshot("etl", "v1") is None
-    assert store.save_snapshot("etl", "v1", snap, T0) is True
-    assert store.save_snapshot("etl", "v1", {"other": True}, T0) is False
-    assert store.get_snapshot("etl", "v1") == snap
-    assert store.get_snapshot("etl", "v2") is None
+    assert store.runs.get_snapshot("etl", "v1") is None
+    assert store.runs.save_snapshot("etl", "v1", snap, T0) is True
+    assert store.runs.save_snapshot("etl", "v1", {"other": True}, T0) is False
+    assert store.runs.get_snapshot("etl", "v1") == snap
+    assert store.runs.get_snapshot("etl", "v2") is None
 
 
 def test_non_json_params_fail_clearly(store: Store, rec: Records) -> None:
     with pytest.raises(TypeError, match=r"cannot store datetime value .* as JSON"):
-        store.create_run(rec.run(params={"when": T0}), [], [])
+        store.runs.create_run(rec.run(params={"when": T0}), [], [])
     with pytest.raises(TypeError, match="cannot store set value"):
-        store.save_snapshot("etl", "v1", {"s": {1, 2}}, T0)
+        store.runs.save_snapshot("etl", "v1", {"s": {1, 2}}, T0)
 
 
 def test_new_run_id_sorts_by_time() -> None:
@@ -230,7 +232,7 @@ def test_health_calls(store: Store) -> None:
 
 def test_tasks_keep_state_enum_types(store: Store, rec: Records) -> None:
     run = rec.run()
-    store.create_run(run, [rec.task(run, "a", state=TaskState.UP_FOR_RETRY)], [])
-    got = store.get_task_runs(run.id)[0]
+    store.runs.create_run(run, [rec.task(run, "a", state=TaskState.UP_FOR_RETRY)], [])
+    got = store.runs.get_task_runs(run.id)[0]
     assert got.state is TaskState.UP_FOR_RETRY
-    assert store.get_run(run.id).state is RunState.QUEUED
+    assert store.runs.get_run(run.id).state is RunState.QUEUED

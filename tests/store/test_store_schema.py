@@ -99,7 +99,7 @@ def test_opening_a_current_database_does_not_import_alembic(
         import sys
         from legato.store.store import Store
         with Store.open({url!r}) as store:
-            store.list_runs()
+            store.browse.list_runs()
         print("alembic" in sys.modules)
     """
     first = _python(probe)
@@ -185,8 +185,8 @@ def test_sqlite_pragmas_and_parent_folder(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_sqlite_in_memory_store_works() -> None:
     with Store.open("sqlite:///:memory:") as store:
-        store.save_snapshot("p", "v", {"a": 1}, T0)
-        assert store.get_snapshot("p", "v") == {"a": 1}
+        store.runs.save_snapshot("p", "v", {"a": 1}, T0)
+        assert store.runs.get_snapshot("p", "v") == {"a": 1}
 
 
 def _hammer(url: str, worker: int, count: int) -> None:
@@ -201,13 +201,15 @@ def _hammer(url: str, worker: int, count: int) -> None:
             # run_key and request_cancel make transactions that read before they write: the
             # pattern that deadlocks (SQLITE_BUSY) without BEGIN IMMEDIATE.
             run = rec.run(pipeline=f"w{worker}", run_key=f"w{worker}-{i}")
-            store.create_run(run, [rec.task(run, "a")], [])
-            store.request_cancel(run.id, rec.clock)
+            store.runs.create_run(run, [rec.task(run, "a")], [])
+            store.runs.request_cancel(run.id, rec.clock)
             owner = f"driver-{worker}"
-            assert store.acquire_lease(run.id, owner, rec.clock + timedelta(minutes=1), rec.clock)
+            assert store.runs.acquire_lease(
+                run.id, owner, rec.clock + timedelta(minutes=1), rec.clock
+            )
             done = rec.task(run, "a", state="succeeded", attempt=1)
-            store.apply(Changes(run.id, owner, rec.clock, task_runs=[done]))
-            store.list_runs(limit=5)
+            store.runs.apply(Changes(run.id, owner, rec.clock, task_runs=[done]))
+            store.browse.list_runs(limit=5)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -223,23 +225,23 @@ def test_concurrent_processes_migrate_and_write(
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     with Store.open(url) as store:
-        assert [s.run_count for s in store.pipelines_summary()] == [40, 40, 40, 40]
+        assert [s.run_count for s in store.browse.pipelines_summary()] == [40, 40, 40, 40]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_store_usable_in_forked_child_after_after_fork(store: Store, rec: Records) -> None:
     run = rec.run()
-    store.create_run(run, [], [])  # the parent's pool now holds a connection
+    store.runs.create_run(run, [], [])  # the parent's pool now holds a connection
     pid = os.fork()
     if pid == 0:  # child: never return into pytest
         code = 1
         try:
             store.after_fork()
-            store.request_cancel(run.id, T0)
+            store.runs.request_cancel(run.id, T0)
             code = 0
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     # The parent's own connections were left intact by the child.
-    assert store.get_run(run.id).cancel_requested
+    assert store.runs.get_run(run.id).cancel_requested

@@ -12,7 +12,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def new_run_id(now: datetime, rng: random.Random | None = None) -> str:
     """A new run id: 12 hex digits of milliseconds since the epoch + 8 random hex digits.
 
-    Ids therefore sort by creation time (to the millisecond), which ``Store.list_runs`` relies
+    Ids therefore sort by creation time (to the millisecond), which ``BrowseStore.list_runs`` relies
     on. Pass ``rng`` for reproducible ids in tests.
     """
     if now.tzinfo is None or now.utcoffset() is None:

@@ -1,6 +1,6 @@
 """Drives one run to its end: lease, dispatch, outcomes, retries, timeouts, cancel, resume.
 
-Every state change of a step is written to the store in one transaction (``Store.apply``)
+Every state change of a step is written to the store in one transaction (``RunStore.apply``)
 before the attempts it starts are submitted, so a driver killed at any point leaves a store
 from which another driver can carry on. The loop sleeps only inside ``Executor.wait``.
 The rows, readiness and the batch of changes are kept by ``RunBook`` (``engine/book.py``),
@@ -38,7 +38,7 @@ from legato.engine.conditions import ConditionChecks
 from legato.engine.pools import PoolClaims
 from legato.executors.base import AttemptOutcome, AttemptSpec, Executor
 from legato.store.db import is_unavailable
-from legato.store.store import Store
+from legato.store.faces import DriverStore
 
 S = TaskState
 log = logging.getLogger("legato.engine")
@@ -65,7 +65,7 @@ class RunDriver:
 
     def __init__(
         self,
-        store: Store,
+        store: DriverStore,
         pipeline: Pipeline,
         executor: Executor,
         run: RunRecord,
@@ -142,7 +142,7 @@ class RunDriver:
             changes.new_task_runs = [latest.pop(r.task_key, r) for r in changes.new_task_runs]
             changes.task_runs = list(latest.values())
         try:
-            self.store.apply(changes)
+            self.store.runs.apply(changes)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -167,11 +167,11 @@ class RunDriver:
 
     def _load(self, resumed: bool) -> None:
         book = self.book
-        book.load(self.store.get_task_runs(self.run_id))
+        book.load(self.store.runs.get_task_runs(self.run_id))
         if resumed:
             # Outcomes of earlier attempts: those cut short by a stop or a dead driver do
             # not count against the retry policy (see _free_attempts).
-            for past in self.store.get_attempts(self.run_id):
+            for past in self.store.runs.get_attempts(self.run_id):
                 self._past.setdefault(past.task_key, []).append(past.outcome)
         now = self.clock()
         for key, row in list(self.rows.items()):
@@ -395,7 +395,7 @@ class RunDriver:
             return False
         self.last_cancel_check = now
         try:
-            return self.store.get_run(self.run_id).cancel_requested
+            return self.store.runs.get_run(self.run_id).cancel_requested
         except Exception as exc:
             if is_unavailable(exc):
                 return False  # asked again at the next poll
@@ -552,7 +552,7 @@ class RunDriver:
             try:
                 if self.uses_pools:
                     self.pools.release_all()
-                self.store.release_lease(self.run_id, self.owner)
+                self.store.runs.release_lease(self.run_id, self.owner)
             except Exception:
                 pass  # the lease runs out by itself
 

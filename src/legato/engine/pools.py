@@ -1,6 +1,6 @@
 """A run's claims on named pools of task slots, shared through the store by every driver.
 
-A task with ``pool`` set holds one slot of that pool (``Store.claim_pool_slot``) from just
+A task with ``pool`` set holds one slot of that pool (``PoolStore.claim_pool_slot``) from just
 before its attempt is submitted until the attempt's outcome is delivered. A task whose pool is
 full stays queued and waits here, beside the run's dispatch queue, so that it does not keep
 the run's other ready tasks from the free workers. Slots freed by other processes can only be
@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 
 from legato.domain.records import NewEvent
 from legato.store.db import is_unavailable
-from legato.store.store import Store
+from legato.store.faces import DriverStore
 
 
 class PoolClaims:
     """One run's pool slots: claiming, giving back, and the tasks waiting for a slot."""
 
-    def __init__(self, store: Store, run_id: str, poll: float) -> None:
+    def __init__(self, store: DriverStore, run_id: str, poll: float) -> None:
         self.store = store
         self.run_id = run_id
         self.poll = poll
@@ -52,7 +52,7 @@ class PoolClaims:
         """Take a slot of ``pool`` for ``key``; False when the pool is full (NotFound if none)."""
         try:
             self._retry_releases()
-            got = self.store.claim_pool_slot(pool, self.run_id, key, now)
+            got = self.store.pools.claim_pool_slot(pool, self.run_id, key, now)
         except Exception as exc:
             if is_unavailable(exc):
                 return False  # as if full: asked again at the next pool poll
@@ -110,7 +110,7 @@ class PoolClaims:
         if pool is None:
             return
         try:
-            self.store.release_pool_slot(self.run_id, key)
+            self.store.pools.release_pool_slot(self.run_id, key)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -120,13 +120,13 @@ class PoolClaims:
 
     def _retry_releases(self) -> None:
         for key in sorted(self._unreleased):
-            self.store.release_pool_slot(self.run_id, key)
+            self.store.pools.release_pool_slot(self.run_id, key)
             self._unreleased.discard(key)
 
     def release_all(self) -> None:
         """Give back every slot the run holds in the store (also those claimed by a driver
         before this one), and forget the waiting tasks."""
-        self.store.release_pool_slot(self.run_id)
+        self.store.pools.release_pool_slot(self.run_id)
         self.released.update(self.held.values())
         self.held.clear()
         self.waiting.clear()

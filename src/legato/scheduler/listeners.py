@@ -53,7 +53,7 @@ class Listener(threading.Thread):
         now = time.monotonic()
         if now - self._paused_checked >= PAUSE_CHECK_SECONDS:
             self._paused_checked = now
-            st = self.auto.store.trigger_states().get((self.pipe.name, self.trigger.name))
+            st = self.auto.store.triggers.trigger_states().get((self.pipe.name, self.trigger.name))
             self._paused = bool(st and st.paused)
         return self._paused
 
@@ -119,7 +119,7 @@ class FileListener(Listener):
         paths = [e.path for e in entries]
         seen: set[str] = set()
         for i in range(0, len(paths), 500):
-            seen |= self.auto.store.seen_event_keys(
+            seen |= self.auto.store.triggers.seen_event_keys(
                 self.pipe.name, self.trigger.name, paths[i : i + 500]
             )
         made = 0
@@ -169,7 +169,7 @@ class StreamListener(Listener):
     def handle(self, source: StreamSource, messages: Sequence[Message]) -> None:
         """Make the run for a fetch, then acknowledge every message of it."""
         keys = [m.id for m in messages]
-        seen = self.auto.store.seen_event_keys(self.pipe.name, self.trigger.name, keys)
+        seen = self.auto.store.triggers.seen_event_keys(self.pipe.name, self.trigger.name, keys)
         fresh: list[Message] = []
         payloads: list[Any] = []
         for m in messages:

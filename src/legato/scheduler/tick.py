@@ -62,7 +62,7 @@ class Scheduler:
     def tick(self, now: datetime) -> TickResult:
         """Create every run due at ``now``; returns them and the time of the next tick."""
         result = TickResult()
-        states = self.ws.store.schedule_states()
+        states = self.ws.store.schedules.schedule_states()
         for pipe in self.ws.project.pipelines.values():
             for sched in pipe.automation.schedules:
                 self._schedule(pipe, sched, states.get((pipe.name, sched.name or "")), now, result)
@@ -84,7 +84,7 @@ class Scheduler:
         store = self.ws.store
         if state is None or state.cursor is None:
             # First sight: start from now; history is a backfill's job, not the schedule's.
-            store.set_schedule_state(pipe.name, name, now, cursor=now)
+            store.schedules.set_schedule_state(pipe.name, name, now, cursor=now)
             result.wake_by(sched.next_after(now))
             return
         if state.paused:
@@ -99,7 +99,9 @@ class Scheduler:
             self._scheduled_runs(pipe, name, tick, result)
         # From the cursor read above only: if another scheduler moved it meanwhile, it made
         # the same runs (their keys are unique) and its move stands.
-        store.set_schedule_state(pipe.name, name, now, cursor=ticks[-1], expect_cursor=cursor)
+        store.schedules.set_schedule_state(
+            pipe.name, name, now, cursor=ticks[-1], expect_cursor=cursor
+        )
         result.wake_by(sched.next_after(ticks[-1]))
 
     def _scheduled_runs(
@@ -139,7 +141,7 @@ class Scheduler:
         if not waiting:
             return
         result.wake_by(now + UPSTREAM_POLL)
-        states = store.trigger_states()
+        states = store.triggers.trigger_states()
         for upstream, downstream in waiting.items():
             for pipe, trig in downstream:
                 st = states.get((pipe.name, trig.name))
@@ -147,9 +149,9 @@ class Scheduler:
                     # First sight: only successes from now on count. The row may exist
                     # without a cursor (ensure_triggers made it): that is first sight too.
                     if st is None:
-                        store.ensure_trigger(pipe.name, trig.name, trig.kind, now)
-                    first = store.last_event_id()
-                    store.set_trigger_state(
+                        store.triggers.ensure_trigger(pipe.name, trig.name, trig.kind, now)
+                    first = store.triggers.last_event_id()
+                    store.triggers.set_trigger_state(
                         pipe.name, trig.name, now, cursor={"event_id": first, "floor": first}
                     )
                     continue
@@ -161,14 +163,18 @@ class Scheduler:
                 # On PostgreSQL, events of different runs may commit out of id order: look
                 # back a little and let the recorded event keys drop what was handled.
                 since = max(floor, cursor - UPSTREAM_LOOKBACK)
-                found = store.runs_finished_after(since, [upstream], limit=UPSTREAM_LOOKBACK + 500)
-                done = store.seen_event_keys(pipe.name, trig.name, [r.id for _, r in found])
+                found = store.triggers.runs_finished_after(
+                    since, [upstream], limit=UPSTREAM_LOOKBACK + 500
+                )
+                done = store.triggers.seen_event_keys(
+                    pipe.name, trig.name, [r.id for _, r in found]
+                )
                 for event_id, run in found:
                     if run.id not in done:
                         self._after_success(pipe, trig, run, result)
                     cursor = max(cursor, event_id)
                 if cursor != int((st.cursor or {}).get("event_id", 0)):
-                    store.set_trigger_state(
+                    store.triggers.set_trigger_state(
                         pipe.name,
                         trig.name,
                         now,
@@ -195,10 +201,10 @@ class Scheduler:
 
     def _backfills(self, now: datetime, result: TickResult) -> None:
         store = self.ws.store
-        for b in store.list_backfills(active=True, limit=1000):
+        for b in store.backfills.list_backfills(active=True, limit=1000):
             if b.state != BackfillState.RUNNING:
                 continue
-            counts = store.backfill_run_states(b.id)
+            counts = store.backfills.backfill_run_states(b.id)
             active = counts.get("queued", 0) + counts.get("running", 0)
             index = b.next_index
             free = b.max_concurrent - active
@@ -218,6 +224,6 @@ class Scheduler:
                 free -= 1
                 active += 1
             if index != b.next_index:
-                store.update_backfill(b.id, now, next_index=index)
+                store.backfills.update_backfill(b.id, now, next_index=index)
             if index >= len(b.keys) and active == 0:
-                store.update_backfill(b.id, now, state=BackfillState.COMPLETED)
+                store.backfills.update_backfill(b.id, now, state=BackfillState.COMPLETED)

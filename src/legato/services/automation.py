@@ -171,7 +171,7 @@ class Automation(Service):
             )
         if pipe is None or trig is None:
             raise NotFoundError(f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
-        state = self.store.trigger_states().get((pipeline, trigger))
+        state = self.store.triggers.trigger_states().get((pipeline, trigger))
         if state is None or not state.token or not secrets.compare_digest(token, state.token):
             raise Unauthenticated("missing or wrong token for this webhook")
         if len(key) > MAX_EVENT_KEY or "\x00" in key:
@@ -205,7 +205,7 @@ class Automation(Service):
         """Keep an event that could not make a run, with why (the listener carries on)."""
         from legato.domain.records import NewTriggerEvent
 
-        self.store.record_trigger_event(
+        self.store.triggers.record_trigger_event(
             NewTriggerEvent(pipeline, trigger, event_key, self._now(), "failed", None, message)
         )
 
@@ -229,7 +229,7 @@ class Automation(Service):
     @action("schedules.read")
     def schedules(self) -> list[ScheduleView]:
         """Every schedule of every pipeline, with its state in the store."""
-        states = self.store.schedule_states()
+        states = self.store.schedules.schedule_states()
         now = self._now()
         out = []
         for pipe in sorted(self.ws.project.pipelines.values(), key=lambda p: p.name):
@@ -273,7 +273,7 @@ class Automation(Service):
         pipe = self.ws.pipeline(pipeline)
         now = self._now()
         for n in self._schedule_names(pipe, name):
-            self.store.set_schedule_state(
+            self.store.schedules.set_schedule_state(
                 pipe.name, n, now, paused=paused, cursor=None if paused else now
             )
 
@@ -286,17 +286,19 @@ class Automation(Service):
         for pipe in self.ws.project.pipelines.values():
             for trig in pipe.automation.triggers:
                 token = secrets.token_urlsafe(24) if trig.kind == "webhook" else None
-                self.store.ensure_trigger(pipe.name, trig.name, trig.kind, now, token=token)
+                self.store.triggers.ensure_trigger(
+                    pipe.name, trig.name, trig.kind, now, token=token
+                )
 
     @action("triggers.read")
     def triggers(self) -> list[TriggerView]:
         """Every trigger of every pipeline, with its state (webhook tokens included)."""
-        states = self.store.trigger_states()
+        states = self.store.triggers.trigger_states()
         pipes = self.ws.project.pipelines.values()
         if any((p.name, t.name) not in states for p in pipes for t in p.automation.triggers):
             # Only then a write: pages read this on every view.
             self.ensure_triggers()
-            states = self.store.trigger_states()
+            states = self.store.triggers.trigger_states()
         out = []
         for pipe in sorted(self.ws.project.pipelines.values(), key=lambda p: p.name):
             for trig in pipe.automation.triggers:
@@ -319,7 +321,7 @@ class Automation(Service):
                 f"(triggers: {', '.join(names) or 'none'})"
             )
         self.ensure_triggers()
-        self.store.set_trigger_state(pipe.name, name, self._now(), paused=paused)
+        self.store.triggers.set_trigger_state(pipe.name, name, self._now(), paused=paused)
 
     # -- partitions -----------------------------------------------------------------------
 
@@ -330,7 +332,7 @@ class Automation(Service):
         parts = pipe.automation.partitions
         if parts is None:
             raise NotFoundError(f"pipeline {pipe.name!r} has no partitions")
-        newest = self.store.partition_runs(pipe.name)
+        newest = self.store.backfills.partition_runs(pipe.name)
         out = []
         for key in parts.keys(self._now()):
             run = newest.get(key)
@@ -391,7 +393,7 @@ class Automation(Service):
         except ValueError as exc:
             raise ServiceError(f"pipeline {pipe.name!r}: partitions: {exc}") from None
         if not all_partitions:
-            newest = self.store.partition_runs(pipe.name)
+            newest = self.store.backfills.partition_runs(pipe.name)
             redo = (RunState.FAILED, RunState.CANCELED)
             chosen = [k for k in chosen if k not in newest or newest[k].state in redo]
         if not chosen:
@@ -416,14 +418,14 @@ class Automation(Service):
             created_at=now,
             updated_at=now,
         )
-        return self.store.create_backfill(record)
+        return self.store.backfills.create_backfill(record)
 
     @action("backfills.read")
     def backfills(self, *, pipeline: str | None = None, active: bool = False) -> list[BackfillView]:
         """Backfills newest first, with their progress."""
         return [
-            BackfillView(b, self.store.backfill_run_states(b.id))
-            for b in self.store.list_backfills(pipeline=pipeline, active=active)
+            BackfillView(b, self.store.backfills.backfill_run_states(b.id))
+            for b in self.store.backfills.list_backfills(pipeline=pipeline, active=active)
         ]
 
     @action("backfills.read")
@@ -432,10 +434,10 @@ class Automation(Service):
         from legato.domain.records import NotFound
 
         try:
-            b = self.store.get_backfill(backfill_id)
+            b = self.store.backfills.get_backfill(backfill_id)
         except NotFound as exc:
             raise NotFoundError(str(exc)) from None
-        return BackfillView(b, self.store.backfill_run_states(b.id))
+        return BackfillView(b, self.store.backfills.backfill_run_states(b.id))
 
     @action("backfills.change", command=True)
     def set_backfill_state(self, backfill_id: str, state: BackfillState) -> BackfillView:
@@ -444,16 +446,16 @@ class Automation(Service):
 
         view = self.backfill(backfill_id)
         try:
-            self.store.update_backfill(view.record.id, self._now(), state=state)
+            self.store.backfills.update_backfill(view.record.id, self._now(), state=state)
         except InvalidTransition as exc:
             raise Conflict(f"backfill {view.record.id}: {exc}") from None
         if state == BackfillState.CANCELED:
-            for run in self.store.queued_runs():
+            for run in self.store.queue.queued_runs():
                 if run.backfill_id == view.record.id:
                     RunDriving(self.ws).cancel(run.id)
-            for run in self.store.runs_in_state(RunState.RUNNING):
+            for run in self.store.runs.runs_in_state(RunState.RUNNING):
                 if run.backfill_id == view.record.id:
-                    self.store.request_cancel(run.id, self._now())
+                    self.store.runs.request_cancel(run.id, self._now())
         return self.backfill(view.record.id)
 
     # -- the queue ------------------------------------------------------------------------
@@ -461,12 +463,12 @@ class Automation(Service):
     @action("queue.read")
     def queue(self) -> list[RunRecord]:
         """Queued runs in the order the daemon will start them."""
-        return list(self.store.queued_runs())
+        return list(self.store.queue.queued_runs())
 
     @action("queue.move", command=True)
     def move(self, run_id: str, to: str) -> RunRecord:
         """Move a queued run to the "top" or "bottom" of the queue."""
-        run = self.store.find_run(run_id)
+        run = self.store.runs.find_run(run_id)
         if run.state != RunState.QUEUED:
             raise Conflict(f"run {run.id} is {run.state}; only queued runs can be moved")
-        return self.store.move_in_queue(run.id, to=to)
+        return self.store.queue.move_in_queue(run.id, to=to)

@@ -172,7 +172,7 @@ class Catalog(Service):
     def pipelines(self) -> list[PipelineOverview]:
         """Every loaded pipeline, by name, with schedules, triggers and recent runs."""
         pipes = sorted(self.ws.project.pipelines.values(), key=lambda p: p.name)
-        recent = self.ws.store.recent_runs([p.name for p in pipes], RECENT_RUNS)
+        recent = self.ws.store.browse.recent_runs([p.name for p in pipes], RECENT_RUNS)
         schedules = self.auto.schedules()
         triggers = self.auto.triggers()
         return [self._overview(p, schedules, triggers, recent.get(p.name, [])) for p in pipes]
@@ -198,7 +198,7 @@ class Catalog(Service):
     def pipeline(self, name: str) -> PipelineDetail:
         """One pipeline: graph, params, partitions and their states, schedules, triggers."""
         pipe = self.ws.pipeline(name)
-        recent = self.ws.store.recent_runs([pipe.name], RECENT_RUNS)[pipe.name]
+        recent = self.ws.store.browse.recent_runs([pipe.name], RECENT_RUNS)[pipe.name]
         overview = self._overview(pipe, self.auto.schedules(), self.auto.triggers(), recent)
         parts = pipe.automation.partitions
         return PipelineDetail(
@@ -247,7 +247,7 @@ class Catalog(Service):
             raise ServiceError(
                 f"unknown run state in {list(states)} (states: {known})", "state"
             ) from None
-        found = self.ws.store.list_runs(
+        found = self.ws.store.browse.list_runs(
             pipeline=pipeline,
             state=wanted or None,
             partition=partition,
@@ -264,7 +264,7 @@ class Catalog(Service):
     @action("runs.read")
     def backfill_runs(self, backfill_id: str) -> list[RunRecord]:
         """Every run a backfill has made so far, newest first."""
-        return self.ws.store.list_runs(backfill_id=backfill_id, limit=None)
+        return self.ws.store.browse.list_runs(backfill_id=backfill_id, limit=None)
 
     @action("runs.read")
     def get_run(self, run_id: str) -> RunRecord:
@@ -272,7 +272,7 @@ class Catalog(Service):
         from legato.domain.records import NotFound
 
         try:
-            return self.ws.store.get_run(run_id)
+            return self.ws.store.runs.get_run(run_id)
         except NotFound:
             raise NotFoundError(f"no run with id {run_id!r}") from None
 
@@ -281,18 +281,18 @@ class Catalog(Service):
         """A run with its graph, task runs and finished attempts."""
         run = self.get_run(run_id)
         store = self.ws.store
-        snapshot = store.get_snapshot(run.pipeline, run.code_version)
+        snapshot = store.runs.get_snapshot(run.pipeline, run.code_version)
         if snapshot is None:  # runs made before snapshots were kept: use the code as it is
             pipe = self.ws.project.pipelines.get(run.pipeline)
             snapshot = pipe.snapshot() if pipe is not None else {"nodes": []}
         # The newest event id first: a live view resuming from it misses nothing that
         # changed after the rows below were read.
-        last_event = store.run_last_event_id(run.id)
+        last_event = store.browse.run_last_event_id(run.id)
         return RunDetail(
             run=run,
             nodes=nodes_of(snapshot),
-            tasks=tuple(store.get_task_runs(run.id)),
-            attempts=tuple(store.get_attempts(run.id)),
+            tasks=tuple(store.runs.get_task_runs(run.id)),
+            attempts=tuple(store.runs.get_attempts(run.id)),
             last_event_id=last_event,
         )
 
@@ -300,7 +300,7 @@ class Catalog(Service):
     def events(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[EventRecord]:
         """The run's events after ``after_id``, oldest first."""
         self.get_run(run_id)
-        return self.ws.store.get_events(run_id, after_id, limit)
+        return self.ws.store.runs.get_events(run_id, after_id, limit)
 
     @action("logs.read")
     def log(self, run_id: str, task_key: str, attempt: int) -> LogEntry:
@@ -331,7 +331,7 @@ class Catalog(Service):
         if new not in (TaskState.SUCCEEDED, TaskState.FAILED):
             raise ServiceError(f"a task can be marked succeeded or failed, not {state!r}", "state")
         run = self.get_run(run_id)
-        rows = {r.task_key: r for r in self.ws.store.get_task_runs(run.id)}
+        rows = {r.task_key: r for r in self.ws.store.runs.get_task_runs(run.id)}
         row = rows.get(task_key)
         if row is None:
             raise NotFoundError(f"run {run.id} has no task {task_key!r}")
@@ -340,7 +340,7 @@ class Catalog(Service):
         ):
             raise Conflict(f"task {task_key!r} is mapped; re-run it instead of marking it")
         try:
-            return self.ws.store.mark_task(
+            return self.ws.store.browse.mark_task(
                 run.id, task_key, new, self.ws.clock(), f"marked {new} by {by}", judge_mark
             )
         except InvalidTransition as exc:
@@ -358,7 +358,7 @@ class Catalog(Service):
         try:
             self.ws.store.ping()
             cutoff = self.ws.clock() - HEARTBEAT_DEAD_AFTER
-            alive = tuple(d for d in self.ws.store.daemons() if d.heartbeat_at >= cutoff)
+            alive = tuple(d for d in self.ws.store.daemons.daemons() if d.heartbeat_at >= cutoff)
             return Health(True, None, alive, __version__)
         except StoreError as exc:
             return Health(False, str(exc), (), __version__)

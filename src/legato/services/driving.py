@@ -63,12 +63,12 @@ class RunDriving:
         while True:
             now = self.ws.clock()
             dead = run.lease_owner if run.lease_owner and owner_is_dead(run.lease_owner) else None
-            got = store.acquire_lease(
+            got = store.runs.acquire_lease(
                 run.id, self.owner, self.lease_until(now), now, take_over=dead
             )
             if got is not None:
                 return got
-            current = store.get_run(run.id)
+            current = store.runs.get_run(run.id)
             if current.state.finished:
                 raise Conflict(f"run {run.id} has finished meanwhile ({current.state})")
             expiry = current.lease_expires_at
@@ -83,7 +83,7 @@ class RunDriving:
     def release(self, run: RunRecord) -> None:
         """Give the run's lease back (it runs out by itself if that fails)."""
         try:
-            self.ws.store.release_lease(run.id, self.owner)
+            self.ws.store.runs.release_lease(run.id, self.owner)
         except Exception as exc:
             log.warning("run %s: could not give its lease back: %s", run.id, exc)
 
@@ -120,7 +120,7 @@ class RunDriving:
     ) -> RunRecord:
         """Take the run's lease and drive it to its end in this process."""
         ws = self.ws
-        run = ws.store.find_run(run_id)
+        run = ws.store.runs.find_run(run_id)
         if run.state.finished:
             raise Conflict(f"run {run.id} has already finished ({run.state})")
         pipe = ws.pipeline(run.pipeline)
@@ -133,15 +133,15 @@ class RunDriving:
         """Cancel a run: its driver stops it, or, when nobody drives it, it is stopped here."""
         ws = self.ws
         store = ws.store
-        run = store.find_run(run_id)
+        run = store.runs.find_run(run_id)
         if run.state.finished:
             raise Conflict(f"run {run.id} has already finished ({run.state})")
-        run = store.request_cancel(run.id, ws.clock())
+        run = store.runs.request_cancel(run.id, ws.clock())
         alive = (
             run.lease_owner
             and not owner_is_dead(run.lease_owner)
             and run.lease_expires_at is not None
-            and run.lease_expires_at > store.lease_clock(ws.clock())
+            and run.lease_expires_at > store.claims.lease_clock(ws.clock())
         )
         if alive:
             return run
@@ -153,7 +153,7 @@ class RunDriving:
         except (ServiceError, ValueError, KeyError):
             # The run no longer fits the code (its pipeline, params or tasks changed): the
             # driver cannot load it, so its rows are settled as they are.
-            return store.cancel_without_driver(
+            return store.runs.cancel_without_driver(
                 run.id, self.owner, ws.clock(), "canceled by request"
             )
 
@@ -161,9 +161,9 @@ class RunDriving:
         """Runs that were queued or running and that no live driver holds."""
         store = self.ws.store
         now = self.ws.clock()
-        out = list(store.resumable_runs(now))
-        now = store.lease_clock(now)  # leases are judged by the store's clock
-        for run in store.runs_in_state(RunState.RUNNING):
+        out = list(store.runs.resumable_runs(now))
+        now = store.claims.lease_clock(now)  # leases are judged by the store's clock
+        for run in store.runs.runs_in_state(RunState.RUNNING):
             if (
                 run.lease_owner
                 and run.lease_expires_at
@@ -249,13 +249,15 @@ class Fleet(Service):
         store = self.ws.store
         pipes = self.ws.project.pipelines
         caps = _caps(pipes)
-        running = store.running_counts() if caps else {}
+        running = store.queue.running_counts() if caps else {}
         paused = [
-            b.id for b in store.list_backfills(active=True) if b.state == BackfillState.PAUSED
+            b.id
+            for b in store.backfills.list_backfills(active=True)
+            if b.state == BackfillState.PAUSED
         ]
         # Claimed in one statement with row locks other schedulers skip: each queued run
         # goes to exactly one of them, and never more of them than this one can drive.
-        claimed = store.claim_queued_runs(
+        claimed = store.claims.claim_queued_runs(
             self.driving.owner,
             self.driving.lease_until(now),
             now,
@@ -277,13 +279,13 @@ class Fleet(Service):
         the store's clock), whichever scheduler finds them first.
         """
         store = self.ws.store
-        for run in store.runs_in_state(RunState.RUNNING):
+        for run in store.runs.runs_in_state(RunState.RUNNING):
             if run.id in self.active or run.id in self._unstartable:
                 continue
             if run.lease_owner and owner_is_dead(run.lease_owner):
                 self._say(f"resuming run {run.id} of {run.pipeline} (its driver died)")
                 self._drive(run)
-        for run in store.claim_orphans(
+        for run in store.claims.claim_orphans(
             self.driving.owner,
             self.driving.lease_until(now),
             now,

@@ -57,7 +57,7 @@ class Presence(Service):
         SQLite is one file on one machine, written by one process at a time: a second
         scheduler would only fight the first for the write lock. PostgreSQL takes many.
         """
-        other = self._ws.store.take_scheduler_seat(
+        other = self._ws.store.claims.take_scheduler_seat(
             self._record(owner, kind, None, now),
             alive_since=now - SEAT_STALE,
             is_dead=owner_is_dead,
@@ -73,9 +73,9 @@ class Presence(Service):
     @action("daemons.beat")
     def beat(self, owner: str, kind: str, url: str | None, now: datetime) -> None:
         """Record that the daemon ``owner`` is alive as of ``now``."""
-        self._ws.store.beat(self._record(owner, kind, url, now))
+        self._ws.store.daemons.beat(self._record(owner, kind, url, now))
 
     @action("daemons.beat")
     def forget(self, owner: str) -> None:
         """Remove the heartbeat of a daemon that stops cleanly."""
-        self._ws.store.forget_daemon(owner)
+        self._ws.store.daemons.forget_daemon(owner)

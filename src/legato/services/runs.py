@@ -93,7 +93,7 @@ def record_run(
     rows = plan.initial_task_runs(pipe, run.id)
     events = [replace(e, run_id=run.id) for e in trigger_events]
     try:
-        return ws.store.create_run(run, rows, plan.creation_events(rows, now), events)
+        return ws.store.runs.create_run(run, rows, plan.creation_events(rows, now), events)
     except TypeError as exc:  # params that JSON cannot hold
         raise ServiceError(f"pipeline {pipe.name!r}: params cannot be stored: {exc}") from None
 
@@ -185,12 +185,12 @@ class Runs(Service):
         from legato.domain.records import RunRecord
 
         ws = self.ws
-        old = ws.store.find_run(run_id)
+        old = ws.store.runs.find_run(run_id)
         if not old.state.finished:
             raise Conflict(f"run {old.id} is {old.state}; re-run it once it has finished")
         pipe = ws.pipeline(old.pipeline)
         graph = pipe.graph
-        old_rows = {r.task_key: r for r in ws.store.get_task_runs(old.id)}
+        old_rows = {r.task_key: r for r in ws.store.runs.get_task_runs(old.id)}
 
         def ok(node: str) -> bool:
             row = old_rows.get(node)
@@ -230,41 +230,41 @@ class Runs(Service):
             parent_run_id=old.id,
             rerun_kind=kind,
         )
-        return ws.store.create_run(run, rows, plan.creation_events(rows, now))
+        return ws.store.runs.create_run(run, rows, plan.creation_events(rows, now))
 
     # -- reading -----------------------------------------------------------------------
 
     @action("runs.read")
     def find_run(self, run_id: str) -> RunRecord:
         """The run whose id is ``run_id`` or starts with it (NotFound, Ambiguous)."""
-        return self.ws.store.find_run(run_id)
+        return self.ws.store.runs.find_run(run_id)
 
     @action("runs.read")
     def task_runs(self, run_id: str) -> list[TaskRunRecord]:
         """The run's task runs."""
-        return self.ws.store.get_task_runs(run_id)
+        return self.ws.store.runs.get_task_runs(run_id)
 
     @action("runs.read")
     def task_run(self, run_id: str, task_key: str) -> TaskRunRecord:
         """One task run of a run (NotFound)."""
-        return self.ws.store.get_task_run(run_id, task_key)
+        return self.ws.store.runs.get_task_run(run_id, task_key)
 
     @action("runs.read")
     def attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]:
         """The run's finished attempts (of one task), oldest first."""
-        return self.ws.store.get_attempts(run_id, task_key)
+        return self.ws.store.runs.get_attempts(run_id, task_key)
 
     @action("runs.read")
     def summary(self) -> dict[str, tuple[int, RunRecord]]:
         """Per pipeline with runs: how many runs, and the newest one."""
-        return {name: (n, last) for name, n, last in self.ws.store.pipelines_summary()}
+        return {name: (n, last) for name, n, last in self.ws.store.browse.pipelines_summary()}
 
     @action("logs.read")
     def logs(self, run_id: str, task_key: str | None = None) -> list[LogEntry]:
         """Every attempt's log of a run (or of one task), oldest first, the running one last."""
         store = self.ws.store
-        run = store.find_run(run_id)
-        rows = {r.task_key: r for r in store.get_task_runs(run.id)}
+        run = store.runs.find_run(run_id)
+        rows = {r.task_key: r for r in store.runs.get_task_runs(run.id)}
         if task_key is not None and task_key not in rows:
             raise NotFoundError(f"run {run.id} has no task {task_key!r}")
         entries = [
@@ -274,7 +274,7 @@ class Runs(Service):
                 a.outcome,
                 Path(a.log_path) if a.log_path else self.ws.log_path(run.id, a.task_key, a.number),
             )
-            for a in store.get_attempts(run.id, task_key)
+            for a in store.runs.get_attempts(run.id, task_key)
         ]
         for row in rows.values():
             if (

@@ -127,7 +127,7 @@ class Workspace:
         from legato.domain.records import CodeLocationRecord
 
         project = self.project
-        self.store.save_code_location(
+        self.store.runs.save_code_location(
             CodeLocationRecord(
                 name=self.config.name,
                 root=str(self.config.root),
@@ -144,7 +144,7 @@ class Workspace:
     def sync_pools(self) -> None:
         """Make the store's pools those of legato.toml (once per workspace)."""
         if not self._pools_synced:
-            self.store.sync_pools(self.config.pools)
+            self.store.pools.sync_pools(self.config.pools)
             self._pools_synced = True
 
     def pipeline(self, name: str) -> Pipeline:
@@ -182,7 +182,7 @@ class Workspace:
             raise ServiceError(f"pipeline {pipe.name!r}: partition: {exc}", "partition") from None
 
     def save_snapshot(self, pipe: Pipeline) -> None:
-        self.store.save_snapshot(pipe.name, pipe.code_version, pipe.snapshot(), self.clock())
+        self.store.runs.save_snapshot(pipe.name, pipe.code_version, pipe.snapshot(), self.clock())
 
     def log_path(self, run_id: str, task_key: str, attempt: int) -> Path:
         """Where an attempt's log is written."""

@@ -1,25 +1,44 @@
-"""Store queries of browsing and operating: filtered run lists, recent runs per pipeline,
-marking a finished run's task, and daemon heartbeats. Mixed into
-:class:`legato.store.store.Store`; the same rules hold (aware UTC datetimes, ``now`` passed in).
+"""Browsing: filtered run lists, recent runs per pipeline, per-pipeline counts, and operator marks
+on a finished run's tasks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import Engine, delete, func, insert, select, union_all, update
+from sqlalchemy import (
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 
-from legato.domain.records import DaemonRecord, NewEvent, NotFound, RunRecord
-from legato.domain.states import MarkJudge, RunState, TaskState
-from legato.store import rows
-from legato.store.schema import daemons, events, runs, task_runs
-
-_r = runs.c
-_t = task_runs.c
+from legato.domain.records import (
+    NewEvent,
+    NotFound,
+    RunRecord,
+)
+from legato.domain.states import (
+    MarkJudge,
+    RunState,
+    TaskState,
+)
+from legato.store import dialect, rows
+from legato.store.base import Part
+from legato.store.schema import (
+    events,
+    runs,
+    task_runs,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_r = runs.c
+_t = task_runs.c
 _ID_MS_END = 16**12  # run ids start with 12 hex digits of milliseconds since the epoch
+_c = runs.c
 
 
 def _id_at(t: datetime) -> int | None:
@@ -36,13 +55,16 @@ def _id_at(t: datetime) -> int | None:
     return ms if 0 <= ms < _ID_MS_END else None
 
 
-class BrowseStore:
-    """Reads for the runs list and pipeline pages, operator marks, heartbeats."""
+class PipelineSummary(NamedTuple):
+    """One line of ``Store.pipelines_summary()``."""
 
-    _engine: Engine
-    _write: Engine
+    pipeline: str
+    run_count: int
+    last_run: RunRecord
 
-    # -- runs lists --------------------------------------------------------------------------
+
+class BrowseStore(Part):
+    """Browsing."""
 
     def list_runs(
         self,
@@ -126,7 +148,20 @@ class BrowseStore:
                 out[name] = [rows.run_from_row(r) for r in conn.execute(stmt)]
         return out
 
-    # -- operator marks ----------------------------------------------------------------------
+    def pipelines_summary(self) -> list[PipelineSummary]:
+        """Each pipeline that has runs: its name, number of runs and newest run."""
+        agg = (
+            select(_c.pipeline, func.count(), func.max(_c.id))
+            .group_by(_c.pipeline)
+            .order_by(_c.pipeline)
+        )
+        with self._engine.connect() as conn:
+            counts = conn.execute(agg).all()
+            newest = {
+                r.id: rows.run_from_row(r)
+                for r in conn.execute(select(runs).where(_c.id.in_([c[2] for c in counts])))
+            }
+        return [PipelineSummary(name, int(n), newest[last]) for name, n, last in counts]
 
     def mark_task(
         self,
@@ -145,9 +180,7 @@ class BrowseStore:
         for an unknown run or task.
         """
         with self._write.connect() as conn, conn.begin():
-            sel = select(runs).where(_r.id == run_id)
-            if conn.dialect.name == "postgresql":
-                sel = sel.with_for_update()
+            sel = dialect.for_update(select(runs).where(_r.id == run_id), self._backend)
             found = conn.execute(sel).first()
             if found is None:
                 raise NotFound(f"no run {run_id!r}")
@@ -198,38 +231,3 @@ class BrowseStore:
                 ],
             )
             return rows.run_from_row(conn.execute(select(runs).where(_r.id == run_id)).one())
-
-    # -- daemons -----------------------------------------------------------------------------
-
-    def beat(self, daemon: DaemonRecord) -> None:
-        """Record that ``daemon`` is alive as of ``daemon.heartbeat_at`` (insert or update)."""
-        with self._write.connect() as conn, conn.begin():
-            done = conn.execute(
-                update(daemons)
-                .where(daemons.c.id == daemon.id)
-                .values(heartbeat_at=daemon.heartbeat_at, url=daemon.url)
-            )
-            if done.rowcount == 0:
-                conn.execute(
-                    insert(daemons).values(
-                        id=daemon.id,
-                        kind=daemon.kind,
-                        host=daemon.host,
-                        pid=daemon.pid,
-                        version=daemon.version,
-                        url=daemon.url,
-                        started_at=daemon.started_at,
-                        heartbeat_at=daemon.heartbeat_at,
-                    )
-                )
-
-    def forget_daemon(self, daemon_id: str) -> None:
-        """Remove a daemon that stopped cleanly."""
-        with self._write.connect() as conn, conn.begin():
-            conn.execute(delete(daemons).where(daemons.c.id == daemon_id))
-
-    def daemons(self) -> list[DaemonRecord]:
-        """Every daemon that has beaten and not stopped cleanly, newest heartbeat first."""
-        stmt = select(daemons).order_by(daemons.c.heartbeat_at.desc())
-        with self._engine.connect() as conn:
-            return [DaemonRecord(*r) for r in conn.execute(stmt)]

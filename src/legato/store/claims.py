@@ -1,19 +1,5 @@
-"""Claiming work among several schedulers: queued runs, orphaned runs, the scheduler seat.
-
-Schedulers share one store and no leader. A scheduler takes a run by taking its lease, and
-these claims are made so that two schedulers asking at once never get the same run:
-
-* on PostgreSQL the candidate rows are read ``FOR UPDATE SKIP LOCKED``: a row another
-  scheduler is claiming right now is passed over rather than waited for, so claims never
-  queue behind each other; leases are judged by the server's clock (``statements.lease_now``);
-* on SQLite every claim is one ``BEGIN IMMEDIATE`` transaction: one writer at a time.
-
-A pipeline's ``max_active_runs`` is counted inside the claim. On PostgreSQL a transaction
-advisory lock per capped pipeline makes the count and the claim one step, so two schedulers
-cannot both take the last free place.
-
-Mixed into :class:`legato.store.store.Store`; the same rules hold (aware UTC datetimes in
-and out, ``now`` passed in, no wall clock).
+"""Claims of several schedulers on one store: queued runs and orphans taken with row locks others
+skip, leases judged by the database's clock, and SQLite's one scheduler seat.
 """
 
 from __future__ import annotations
@@ -25,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     and_,
     delete,
     func,
@@ -33,33 +18,40 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    text,
     update,
 )
 
-from legato.domain.records import DaemonRecord, NewEvent, RunRecord
-from legato.domain.states import RunState
-from legato.store import rows
+from legato.domain.records import (
+    DaemonRecord,
+    NewEvent,
+    RunRecord,
+)
+from legato.domain.states import (
+    RunState,
+)
+from legato.store import dialect, rows
 from legato.store import statements as sql
-from legato.store.schema import daemons, runs
+from legato.store.base import Part
+from legato.store.schema import (
+    daemons,
+    runs,
+)
 
 _r = runs.c
 _QUEUED = RunState.QUEUED.value
 _RUNNING = RunState.RUNNING.value
-#: Kinds of daemon that drive runs (``legato web`` alone does not).
 DRIVING_KINDS = ("up", "scheduler")
 
 
-class ClaimStore:
-    """Claims of queued and orphaned runs, and the one-scheduler rule of SQLite."""
 
-    _engine: Engine
-    _write: Engine
-    _backend: str
+
+
+class ClaimStore(Part):
+    """Claims of several schedulers on one store."""
 
     def lease_clock(self, now: datetime) -> datetime:
         """The time by the clock leases are judged by: the PostgreSQL server's, else ``now``."""
-        if self._backend != "postgresql":
+        if not dialect.has_row_locks(self._backend):  # one machine's file: its clock
             return now
         with self._engine.connect() as conn:
             found: datetime = conn.execute(select(sql.lease_now())).scalar_one()
@@ -90,7 +82,6 @@ class ClaimStore:
             return []
         caps = dict(caps or {})
         params = sql.lease_params(expires_at, now)
-        pg = self._backend == "postgresql"
         stmt = (
             select(_r.id, _r.pipeline)
             .where(_r.state == _QUEUED, sql.LEASE_FREE)
@@ -107,11 +98,10 @@ class ClaimStore:
             stmt = stmt.where(
                 or_(_r.backfill_id.is_(None), _r.backfill_id.not_in(list(skip_backfills)))
             )
-        if pg:
-            stmt = stmt.with_for_update(skip_locked=True, of=runs)
+        stmt = dialect.for_update(stmt, self._backend, skip_locked=True, of=runs)
         with self._write.begin() as conn:
             found = conn.execute(stmt, params).all()
-            room = self._room(conn, {p for _, p in found if p in caps}, caps, params, pg)
+            room = self._room(conn, {p for _, p in found if p in caps}, caps, params)
             chosen: list[str] = []
             for run_id, pipeline in found:
                 if len(chosen) >= limit:
@@ -148,8 +138,7 @@ class ClaimStore:
             stmt = stmt.where(_r.pipeline.in_(sorted(pipelines)))
         if skip_runs:
             stmt = stmt.where(_r.id.not_in(sorted(skip_runs)))
-        if self._backend == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
+        stmt = dialect.for_update(stmt, self._backend, skip_locked=True)
         with self._write.begin() as conn:
             ids = list(conn.execute(stmt, params).scalars())
             return self._lease_all(conn, ids, owner, now, params)
@@ -160,17 +149,11 @@ class ClaimStore:
         pipelines: set[str],
         caps: Mapping[str, int],
         params: dict[str, Any],
-        pg: bool,
     ) -> dict[str, int]:
         """Free places per capped pipeline, counted while no other claimer can change them."""
         if not pipelines:
             return {}
-        if pg:
-            # Sorted: two claimers locking overlapping sets always lock in the same order.
-            for name in sorted(pipelines):
-                conn.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"legato:{name}"}
-                )
+        dialect.lock_names(conn, pipelines)
         active = or_(
             _r.state == _RUNNING,
             and_(_r.state == _QUEUED, _r.lease_owner.is_not(None), not_(sql.LEASE_FREE)),
@@ -202,8 +185,6 @@ class ClaimStore:
         found = conn.execute(select(runs).where(_r.id.in_(ids)))
         got = {r.id: r for r in map(rows.run_from_row, found)}
         return [got[i] for i in ids]
-
-    # -- the one scheduler of SQLite -----------------------------------------------------
 
     def take_scheduler_seat(
         self,

@@ -1,0 +1,167 @@
+"""Backfills: their partition keys and progress, and the newest run of each partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    func,
+    insert,
+    select,
+    update,
+)
+
+from legato.domain.records import (
+    BackfillRecord,
+    NotFound,
+    RunRecord,
+)
+from legato.domain.states import (
+    BackfillState,
+    check_backfill_transition,
+)
+from legato.store import rows
+from legato.store.base import Part
+from legato.store.schema import (
+    backfills,
+    runs,
+)
+
+_r = runs.c
+
+
+def _backfill(row: Sequence[Any]) -> BackfillRecord:
+    return BackfillRecord(
+        row[0],
+        row[1],
+        BackfillState(row[2]),
+        tuple(rows.from_json(row[3])),
+        row[4],
+        row[5],
+        row[6],
+        dict(rows.from_json(row[7])),
+        row[8],
+        row[9],
+        row[10],
+    )
+
+
+def _backfill_values(b: BackfillRecord) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "pipeline": b.pipeline,
+        "state": BackfillState(b.state).value,
+        "keys": rows.to_json(list(b.keys)),
+        "next_index": b.next_index,
+        "max_concurrent": b.max_concurrent,
+        "priority": b.priority,
+        "params": rows.to_json(b.params),
+        "created_at": b.created_at,
+        "updated_at": b.updated_at,
+        "message": b.message,
+    }
+
+
+class BackfillStore(Part):
+    """Backfills."""
+
+    def partition_runs(self, pipeline: str) -> dict[str, RunRecord]:
+        """The newest run of each partition of ``pipeline``."""
+        newest = (
+            select(func.max(_r.id).label("id"))
+            .where(_r.pipeline == pipeline, _r.partition.is_not(None))
+            .group_by(_r.partition)
+            .subquery()
+        )
+        stmt = select(runs).join(newest, newest.c.id == _r.id)
+        with self._engine.connect() as conn:
+            found = [rows.run_from_row(r) for r in conn.execute(stmt)]
+        return {r.partition: r for r in found if r.partition is not None}
+
+    @rows.unwrap_bind_errors
+    def create_backfill(self, backfill: BackfillRecord) -> BackfillRecord:
+        """Record a new backfill."""
+        with self._write.begin() as conn:
+            conn.execute(insert(backfills).values(_backfill_values(backfill)))
+        return backfill
+
+    def get_backfill(self, backfill_id: str) -> BackfillRecord:
+        """The backfill with this id or unique id prefix; NotFound otherwise."""
+        c = backfills.c
+        if not backfill_id:
+            raise NotFound("no backfill id given")
+        stmt = (
+            select(backfills)
+            .where(
+                c.id.startswith(backfill_id, autoescape=True),
+                # SQLite's LIKE ignores case; ids are case-sensitive everywhere else.
+                func.substr(c.id, 1, len(backfill_id)) == backfill_id,
+            )
+            .limit(2)
+        )
+        with self._engine.connect() as conn:
+            exact = conn.execute(select(backfills).where(c.id == backfill_id)).first()
+            found = [exact] if exact is not None else list(conn.execute(stmt))
+        if len(found) != 1:
+            how = "no" if not found else "more than one"
+            raise NotFound(f"{how} backfill with id or id prefix {backfill_id!r}")
+        return _backfill(found[0])
+
+    def list_backfills(
+        self, *, pipeline: str | None = None, active: bool = False, limit: int = 50
+    ) -> list[BackfillRecord]:
+        """Backfills, newest first; ``active`` keeps running and paused ones."""
+        c = backfills.c
+        stmt = select(backfills).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+        if pipeline is not None:
+            stmt = stmt.where(c.pipeline == pipeline)
+        if active:
+            stmt = stmt.where(
+                c.state.in_([BackfillState.RUNNING.value, BackfillState.PAUSED.value])
+            )
+        with self._engine.connect() as conn:
+            return [_backfill(r) for r in conn.execute(stmt)]
+
+    @rows.unwrap_bind_errors
+    def update_backfill(
+        self,
+        backfill_id: str,
+        now: datetime,
+        *,
+        state: BackfillState | None = None,
+        next_index: int | None = None,
+        message: str | None = None,
+    ) -> BackfillRecord:
+        """Change a backfill's state (checked against its transition table) or progress."""
+        c = backfills.c
+        with self._write.begin() as conn:
+            # Locks the row on PostgreSQL: two callers racing (e.g. to complete and to cancel)
+            # must not both pass the transition check against the same old state.
+            found = conn.execute(
+                select(backfills).where(c.id == backfill_id).with_for_update()
+            ).first()
+            if found is None:
+                raise NotFound(f"no backfill with id {backfill_id!r}")
+            old = _backfill(found)
+            changes: dict[str, Any] = {"updated_at": now}
+            if state is not None and state != old.state:
+                check_backfill_transition(old.state, state)
+                changes["state"] = state.value
+            if next_index is not None:
+                # Never backwards: another scheduler may have moved it further meanwhile.
+                changes["next_index"] = max(next_index, old.next_index)
+            if message is not None:
+                changes["message"] = message
+            conn.execute(update(backfills).where(c.id == backfill_id).values(changes))
+            return _backfill(conn.execute(select(backfills).where(c.id == backfill_id)).one())
+
+    def backfill_run_states(self, backfill_id: str) -> dict[str, int]:
+        """How many of the backfill's runs are in each run state."""
+        stmt = (
+            select(_r.state, func.count()).where(_r.backfill_id == backfill_id).group_by(_r.state)
+        )
+        with self._engine.connect() as conn:
+            return {s: int(n) for s, n in conn.execute(stmt)}

@@ -1,0 +1,432 @@
+"""Runs, task runs, attempts, events, snapshots and code locations: the run's life in the store,
+with the driver's one-transaction step (``apply``) and leases taken and given back one run at
+a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from legato.domain.records import (
+    Ambiguous,
+    AttemptRecord,
+    Changes,
+    CodeLocationRecord,
+    DuplicateRun,
+    EventRecord,
+    LeaseLost,
+    NewEvent,
+    NewTriggerEvent,
+    NotFound,
+    RunRecord,
+    StoreError,
+    TaskRunRecord,
+)
+from legato.domain.states import (
+    RunState,
+    TaskState,
+    check_run_transition,
+)
+from legato.store import dialect, rows
+from legato.store import statements as sql
+from legato.store.base import Part
+from legato.store.schema import (
+    attempts,
+    code_locations,
+    events,
+    pool_claims,
+    runs,
+    snapshots,
+    task_runs,
+    trigger_events,
+)
+
+_r = runs.c
+_c = runs.c
+
+
+def insert_trigger_events(conn: Connection, items: Sequence[NewTriggerEvent]) -> None:
+    """Insert trigger events inside the caller's transaction."""
+    if items:
+        conn.execute(insert(trigger_events), [i.values() for i in items])
+
+
+class RunStore(Part):
+    """Runs, task runs, attempts, events, snapshots and code locations."""
+
+    @rows.unwrap_bind_errors
+    def save_snapshot(
+        self, pipeline: str, code_version: str, snapshot: dict[str, Any], now: datetime
+    ) -> bool:
+        """Store the pipeline's snapshot unless one exists for this code version.
+
+        Returns True when it was stored now. The first snapshot of a code version wins.
+        """
+        # SQLAlchemy 2.1 drops an INSERT's rowcount unless asked to keep it.
+        stmt = dialect.insert_ignoring_conflict(self._backend, snapshots).execution_options(
+            preserve_rowcount=True
+        )
+        values = {
+            "pipeline": pipeline,
+            "code_version": code_version,
+            "snapshot": rows.to_json(snapshot),
+            "created_at": now,
+        }
+        with self._write.begin() as conn:
+            return conn.execute(stmt, values).rowcount == 1
+
+    def save_code_location(self, location: CodeLocationRecord) -> None:
+        """Replace what is known of the project ``location.name`` with this load's findings."""
+        values = {
+            "name": location.name,
+            "root": location.root,
+            "loaded_at": location.loaded_at,
+            "pipelines": rows.to_json(location.pipelines),
+            "errors": rows.to_json(location.errors),
+        }
+        with self._write.begin() as conn:
+            conn.execute(code_locations.delete().where(code_locations.c.name == location.name))
+            conn.execute(code_locations.insert(), values)
+
+    def get_code_location(self, name: str) -> CodeLocationRecord | None:
+        """What the last recorded load of project ``name`` found, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(code_locations).where(code_locations.c.name == name)
+            ).one_or_none()
+        if row is None:
+            return None
+        return CodeLocationRecord(
+            name=row.name,
+            root=row.root,
+            loaded_at=row.loaded_at,
+            pipelines=rows.from_json(row.pipelines),
+            errors=rows.from_json(row.errors),
+        )
+
+    def get_snapshot(self, pipeline: str, code_version: str) -> dict[str, Any] | None:
+        """The snapshot saved for ``(pipeline, code_version)``, or None."""
+        stmt = select(snapshots.c.snapshot).where(
+            snapshots.c.pipeline == pipeline, snapshots.c.code_version == code_version
+        )
+        with self._engine.connect() as conn:
+            found = conn.execute(stmt).scalar_one_or_none()
+        return None if found is None else dict(rows.from_json(found))
+
+    @rows.unwrap_bind_errors
+    def create_run(
+        self,
+        run: RunRecord,
+        task_runs: Sequence[TaskRunRecord] = (),
+        events: Sequence[NewEvent] = (),
+        trigger_events: Sequence[NewTriggerEvent] = (),
+    ) -> RunRecord:
+        """Insert a run with its task runs and first events in one transaction.
+
+        ``trigger_events`` are the events that made the run, recorded with it so that an event
+        redelivered later is known as seen. Raises DuplicateRun (writing nothing) when
+        ``run.run_key`` is already taken.
+        """
+        rows.check_run_ids(run.id, task_runs, "task run")
+        rows.check_run_ids(run.id, events, "event")
+        try:
+            with self._write.begin() as conn:
+                if run.run_key is not None:
+                    existing = self._run_by_key(conn, run.run_key)
+                    if existing is not None:
+                        raise DuplicateRun(existing)
+                conn.execute(sql.INSERT_RUN, rows.run_values(run))
+                if task_runs:
+                    conn.execute(sql.INSERT_TASK_RUN, [rows.task_run_values(t) for t in task_runs])
+                if events:
+                    conn.execute(sql.INSERT_EVENT, [rows.event_values(e) for e in events])
+                insert_trigger_events(conn, trigger_events)
+        except IntegrityError as exc:
+            # Lost a race with another creator of the same key (PostgreSQL), or a reused id.
+            if run.run_key is not None:
+                with self._engine.connect() as conn:
+                    existing = self._run_by_key(conn, run.run_key)
+                if existing is not None:
+                    raise DuplicateRun(existing) from None
+            raise StoreError(f"cannot create run {run.id}: {exc.orig}") from exc
+        return run
+
+    @staticmethod
+    def _run_by_key(conn: Connection, run_key: str) -> RunRecord | None:
+        found = conn.execute(select(runs).where(_c.run_key == run_key)).first()
+        return None if found is None else rows.run_from_row(found)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with exactly this id; NotFound otherwise."""
+        with self._engine.connect() as conn:
+            found = conn.execute(sql.SELECT_RUN, {"k_id": run_id}).first()
+        if found is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        return rows.run_from_row(found)
+
+    def find_run(self, prefix: str) -> RunRecord:
+        """The run whose id is ``prefix``, else the only run whose id starts with it.
+
+        Raises NotFound, or Ambiguous listing the candidates.
+        """
+        prefix = prefix.strip()
+        if not prefix:
+            raise NotFound("no run id given")
+        shown = 10
+        with self._engine.connect() as conn:
+            exact = conn.execute(sql.SELECT_RUN, {"k_id": prefix}).first()
+            if exact is not None:
+                return rows.run_from_row(exact)
+            stmt = (
+                select(runs)
+                .where(_c.id.startswith(prefix, autoescape=True))
+                .order_by(_c.id.desc())
+                .limit(shown + 1)
+            )
+            # SQLite's LIKE ignores case; ids are case-sensitive everywhere else.
+            found = [r for r in conn.execute(stmt) if r.id.startswith(prefix)]
+        if not found:
+            raise NotFound(f"no run with id or id prefix {prefix!r}")
+        if len(found) == 1:
+            return rows.run_from_row(found[0])
+        lines = [
+            f"  {r.id}  {r.pipeline}  {r.state}  {r.created_at:%Y-%m-%d %H:%M:%S}"
+            for r in found[:shown]
+        ]
+        more = "\n  ... and more" if len(found) > shown else ""
+        raise Ambiguous(
+            f"run id prefix {prefix!r} matches several runs; give more characters:\n"
+            + "\n".join(lines)
+            + more
+        )
+
+    def runs_in_state(self, state: RunState | str, *, limit: int | None = None) -> list[RunRecord]:
+        """Runs in ``state``, oldest first."""
+        stmt = select(runs).where(_c.state == RunState(state).value).order_by(_c.id).limit(limit)
+        return self._runs(stmt)
+
+    @rows.unwrap_bind_errors
+    def resumable_runs(self, now: datetime) -> list[RunRecord]:
+        """Queued or running runs that nobody holds a live lease on, oldest first (leases
+        judged by the lease clock: PostgreSQL's, or ``now`` on SQLite)."""
+        stmt = (
+            select(runs).where(_c.state.in_(sql.RESUMABLE_STATES), sql.LEASE_FREE).order_by(_c.id)
+        )
+        with self._engine.connect() as conn:
+            return [rows.run_from_row(r) for r in conn.execute(stmt, {"now": now})]
+
+    def _runs(self, stmt: Any) -> list[RunRecord]:
+        with self._engine.connect() as conn:
+            return [rows.run_from_row(r) for r in conn.execute(stmt)]
+
+    def get_task_runs(self, run_id: str) -> list[TaskRunRecord]:
+        """The run's task runs: plain ones by key, then mapped elements by node and index."""
+        stmt = sql.SELECT_TASK_RUNS.where(task_runs.c.run_id == run_id)
+        with self._engine.connect() as conn:
+            return [rows.task_run_from_row(r) for r in conn.execute(stmt)]
+
+    def get_task_run(self, run_id: str, task_key: str) -> TaskRunRecord:
+        """One task run; NotFound if the run has no such task."""
+        stmt = select(task_runs).where(
+            task_runs.c.run_id == run_id, task_runs.c.task_key == task_key
+        )
+        with self._engine.connect() as conn:
+            found = conn.execute(stmt).first()
+        if found is None:
+            raise NotFound(f"run {run_id!r} has no task {task_key!r}")
+        return rows.task_run_from_row(found)
+
+    def get_attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]:
+        """Finished attempts of the run (or of one task), by task key and number."""
+        stmt = (
+            select(attempts)
+            .where(attempts.c.run_id == run_id)
+            .order_by(attempts.c.task_key, attempts.c.number)
+        )
+        if task_key is not None:
+            stmt = stmt.where(attempts.c.task_key == task_key)
+        with self._engine.connect() as conn:
+            return [rows.attempt_from_row(r) for r in conn.execute(stmt)]
+
+    def get_events(
+        self, run_id: str, after_id: int = 0, limit: int | None = None
+    ) -> list[EventRecord]:
+        """The run's events with id > ``after_id``, oldest first."""
+        stmt = (
+            select(events)
+            .where(events.c.run_id == run_id, events.c.id > after_id)
+            .order_by(events.c.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [rows.event_from_row(r) for r in conn.execute(stmt)]
+
+    @rows.unwrap_bind_errors
+    def acquire_lease(
+        self,
+        run_id: str,
+        owner: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        take_over: str | None = None,
+    ) -> RunRecord | None:
+        """Take or renew the run's lease until ``expires_at``; None if someone else holds it.
+
+        Succeeds when the lease is free, expired, already ``owner``'s, or held by
+        ``take_over`` (an owner the caller has proved dead). Appends a "lease" event. On
+        PostgreSQL the lease is judged by the server's clock: it lasts ``expires_at - now``
+        from the statement's time there, and "expired" means by that clock (see
+        ``statements.lease_now``).
+        """
+        params = {"k_id": run_id, "k_owner": owner, **sql.lease_params(expires_at, now)}
+        stmt = sql.ACQUIRE_LEASE
+        if take_over is not None:
+            stmt = sql.ACQUIRE_LEASE_TAKE_OVER
+            params["k_take_over"] = take_over
+        with self._write.begin() as conn:
+            if conn.execute(stmt, params).rowcount != 1:
+                return None
+            event = NewEvent(run_id, None, "lease", None, None, now, owner)
+            conn.execute(sql.INSERT_EVENT, rows.event_values(event))
+            return rows.run_from_row(conn.execute(sql.SELECT_RUN, {"k_id": run_id}).one())
+
+    def release_lease(self, run_id: str, owner: str) -> bool:
+        """Give up the lease if ``owner`` still holds it; True if it did."""
+        with self._write.begin() as conn:
+            return conn.execute(sql.RELEASE_LEASE, {"k_id": run_id, "k_owner": owner}).rowcount == 1
+
+    def apply(self, changes: Changes) -> None:
+        """Write one driver step atomically, provided ``changes.owner`` still holds the lease.
+
+        Extends the lease to ``changes.lease_expires_at``, updates the run (state, times, error;
+        a pending cancel request is never cleared), inserts new task runs, replaces changed
+        task runs, inserts attempts and appends events. Raises LeaseLost, writing nothing, if
+        the lease is gone.
+        """
+        run_id = changes.run_id
+        if changes.run is not None and changes.run.id != run_id:
+            raise ValueError(f"changes for run {run_id} carry run {changes.run.id}")
+        rows.check_run_ids(run_id, changes.new_task_runs, "task run")
+        rows.check_run_ids(run_id, changes.task_runs, "task run")
+        rows.check_run_ids(run_id, changes.attempts, "attempt")
+        rows.check_run_ids(run_id, changes.events, "event")
+        lease = {
+            "k_id": run_id,
+            "k_owner": changes.owner,
+            "k_expires": changes.lease_expires_at,
+            "k_ttl": changes.lease_seconds,
+        }
+        fast = self._db.prepared
+        if fast is None:
+            fast = self._db.prepared = sql.PreparedSet(self._engine.dialect)
+        conn = self._db.step_connection()
+        with conn.begin():
+            if changes.run is None:
+                held = fast.renew_lease.execute(conn, [lease])
+            else:
+                lease.update(rows.run_progress_values(changes.run))
+                held = fast.renew_lease_and_update_run.execute(conn, [lease])
+            if held != 1:
+                raise self._lease_lost(conn, run_id, changes.owner)  # rolls back
+            if changes.new_task_runs:
+                fast.insert_task_run.execute(
+                    conn, [rows.task_run_values(t) for t in changes.new_task_runs]
+                )
+            if changes.task_runs:
+                params = [rows.task_run_update_values(t) for t in changes.task_runs]
+                if fast.update_task_run.execute(conn, params) != len(params):
+                    keys = sorted(t.task_key for t in changes.task_runs)
+                    raise StoreError(f"run {run_id}: some of the task runs {keys} do not exist")
+            if changes.attempts:
+                fast.insert_attempt.execute(
+                    conn, [rows.attempt_values(a) for a in changes.attempts]
+                )
+            if changes.events:
+                fast.insert_event.execute(conn, [rows.event_values(e) for e in changes.events])
+
+    @staticmethod
+    def _lease_lost(conn: Connection, run_id: str, owner: str) -> LeaseLost:
+        found = conn.execute(sql.SELECT_RUN, {"k_id": run_id}).first()
+        if found is None:
+            return LeaseLost(f"run {run_id} does not exist")
+        holder = found.lease_owner or "nobody"
+        return LeaseLost(f"{owner} lost the lease on run {run_id}; it is held by {holder}")
+
+    @rows.unwrap_bind_errors
+    def request_cancel(self, run_id: str, now: datetime) -> RunRecord:
+        """Ask the run's driver to cancel it; appends a "cancel_requested" event.
+
+        A no-op for finished runs and for runs already asked. NotFound for unknown runs.
+        """
+        with self._write.begin() as conn:
+            found = conn.execute(sql.SELECT_RUN, {"k_id": run_id}).first()
+            if found is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            run = rows.run_from_row(found)
+            if run.cancel_requested or run.state.finished:
+                return run
+            conn.execute(update(runs).where(_c.id == run_id).values(cancel_requested=True))
+            event = NewEvent(run_id, None, "cancel_requested", None, None, now)
+            conn.execute(sql.INSERT_EVENT, rows.event_values(event))
+            return replace(run, cancel_requested=True)
+
+    @rows.unwrap_bind_errors
+    def cancel_without_driver(
+        self, run_id: str, owner: str, now: datetime, reason: str
+    ) -> RunRecord:
+        """Mark a run and its unfinished task runs canceled, for a run whose code is gone.
+
+        ``owner`` must hold the run's lease (which is given back). Appends the state events.
+        """
+        t = task_runs.c
+        final = [s.value for s in TaskState if s.finished]
+        with self._write.begin() as conn:
+            found = conn.execute(
+                select(runs).where(_r.id == run_id, _r.lease_owner == owner)
+            ).first()
+            if found is None:
+                raise NotFound(f"run {run_id} is not leased by {owner}")
+            run = rows.run_from_row(found)
+            check_run_transition(run.state, RunState.CANCELED)
+            open_rows = conn.execute(
+                select(t.task_key, t.state).where(t.run_id == run_id, t.state.not_in(final))
+            ).all()
+            conn.execute(
+                update(task_runs)
+                .where(t.run_id == run_id, t.state.not_in(final))
+                .values(state=TaskState.CANCELED.value, finished_at=now, error=reason)
+            )
+            new = [
+                NewEvent(run_id, key, "task_state", state, TaskState.CANCELED, now, reason)
+                for key, state in open_rows
+            ]
+            new.append(
+                NewEvent(run_id, None, "run_state", run.state, RunState.CANCELED, now, reason)
+            )
+            conn.execute(insert(events), [rows.event_values(e) for e in new])
+            conn.execute(
+                update(runs)
+                .where(_r.id == run_id)
+                .values(
+                    state=RunState.CANCELED.value,
+                    finished_at=now,
+                    error=reason,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            conn.execute(delete(pool_claims).where(pool_claims.c.run_id == run_id))
+            return rows.run_from_row(conn.execute(select(runs).where(_r.id == run_id)).one())
