@@ -1,6 +1,6 @@
 """Partitions for ``@pipeline(partitions=...)``: time windows, static keys, or both."""
 
-from legato.definitions.partitions import (
+from legato.definitions.partitioning import (
     MultiPartitions,
     Partition,
     PartitionError,

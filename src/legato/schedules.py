@@ -1,5 +1,5 @@
 """Schedules for ``@pipeline(schedule=...)``: cron (time zone and DST aware) and intervals."""
 
-from legato.definitions.schedules import Schedule, ScheduleError, cron, every, parse_schedule
+from legato.definitions.scheduling import Schedule, ScheduleError, cron, every, parse_schedule
 
 __all__ = ["Schedule", "ScheduleError", "cron", "every", "parse_schedule"]

@@ -1,6 +1,6 @@
 """Triggers for ``@pipeline(triggers=[...])``: files, upstream success, webhooks, streams."""
 
-from legato.definitions.triggers import (
+from legato.definitions.triggering import (
     FileTrigger,
     NatsTrigger,
     RedisStreamTrigger,

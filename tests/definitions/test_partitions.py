@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from legato.definitions.partitions import (
+from legato.definitions.partitioning import (
     MultiPartitions,
     Partition,
     PartitionError,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from legato.definitions.schedules import (
+from legato.definitions.scheduling import (
     Schedule,
     ScheduleError,
     cron,

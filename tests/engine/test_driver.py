@@ -68,7 +68,7 @@ def sums(n: int = 4, offset: int = 100):
     assert r.state == RunState.SUCCEEDED
     assert [k for k in tasks if k.startswith("square[")] == [f"square[{i}]" for i in range(5)]
     from legato.domain.refs import ResultRef
-    from legato.results.store import ResultStore
+    from legato.results.result_store import ResultStore
 
     store = ResultStore(ws.config.results_url)
     t = tasks["total"]
@@ -381,7 +381,7 @@ def etl():
         ["extract", "side", "transform", "transform", "load"]
     )
     from legato.domain.refs import ResultRef
-    from legato.results.store import ResultStore
+    from legato.results.result_store import ResultStore
 
     t = tasks["load"]
     assert (
@@ -434,7 +434,7 @@ def p():
 
 
 def test_rerun_of_running_or_clean_run_is_refused(ws_factory) -> None:
-    from legato.services.errors import Conflict
+    from legato.services.service_errors import Conflict
 
     ws = ws_factory("""
 @task
@@ -467,7 +467,7 @@ def p():
     r, tasks = run(ws, "p")
     assert r.state == RunState.SUCCEEDED
     from legato.domain.refs import ResultRef
-    from legato.results.store import ResultStore
+    from legato.results.result_store import ResultStore
 
     t = tasks["pid"]
     import os
@@ -497,7 +497,7 @@ def p(day: date = date(2026, 1, 1)):
     assert r.params == {"day": "2026-11-20"}
     t = {x.task_key: x for x in door(ws).runs.task_runs(r.id)}["which"]
     from legato.domain.refs import ResultRef
-    from legato.results.store import ResultStore
+    from legato.results.result_store import ResultStore
 
     assert (
         ResultStore(ws.config.results_url).get(ResultRef(t.result_uri, t.result_format or "none"))

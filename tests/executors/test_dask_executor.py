@@ -24,7 +24,7 @@ from legato.config import ConfigError, load_config
 from legato.domain.records import TaskRunRecord
 from legato.domain.refs import ResultRef
 from legato.domain.states import RunState
-from legato.results.store import ResultStore
+from legato.results.result_store import ResultStore
 from legato.services.workspace import Workspace
 from tests.helpers import cli, door, free_port, make_project, process_alive, wait_for
 

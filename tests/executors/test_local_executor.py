@@ -16,7 +16,7 @@ import time
 import pytest
 
 from legato import Context, FailNow, pipeline, task
-from legato.executors.base import AttemptSpec, Stored, Value
+from legato.executors.interface import AttemptSpec, Stored, Value
 from legato.executors.local import ExecutorError, LocalExecutor
 from legato.results import ResultStore
 
@@ -423,7 +423,7 @@ def test_unknown_node_fails(pool, specs):
 DRIVER = textwrap.dedent("""
     import json, sys, time
     from legato import pipeline, task
-    from legato.executors.base import AttemptSpec
+    from legato.executors.interface import AttemptSpec
     from legato.executors.local import LocalExecutor
     from legato.results import ResultStore
 

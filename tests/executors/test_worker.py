@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from legato import Context, FailNow, Skip, pipeline, task
-from legato.executors.base import AttemptSpec, Input, Stored, StoredItem, StoredList, Value
+from legato.executors.interface import AttemptSpec, Input, Stored, StoredItem, StoredList, Value
 from legato.executors.worker import run_attempt
 from legato.results import ResultStore
 

@@ -11,7 +11,7 @@ import pytest
 from legato.clock import ManualClock
 from legato.domain.states import RunState
 from legato.scheduler.tick import Scheduler
-from legato.services.errors import ServiceError
+from legato.services.service_errors import ServiceError
 from legato.services.workspace import Workspace
 from tests.helpers import door, make_project
 

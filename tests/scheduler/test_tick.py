@@ -12,7 +12,7 @@ import pytest
 from legato.clock import ManualClock
 from legato.domain.states import BackfillState, RunState
 from legato.scheduler.tick import Scheduler
-from legato.services.errors import Conflict, ServiceError
+from legato.services.service_errors import Conflict, ServiceError
 from legato.services.workspace import Workspace
 from tests.helpers import door, make_project
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from legato.services.actor import Actor, ActorKind
-from legato.services.automation import Automation
+from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
 from legato.services.door import Door
 from legato.services.driving import Fleet
 from legato.services.gate import Gate, Service, actions_of
 from legato.services.presence import Presence
 from legato.services.project import ProjectService
-from legato.services.runs import Runs
-from legato.services.schema import Schema
+from legato.services.run_service import Runs
+from legato.services.schema_service import Schema
 from legato.services.workspace import Workspace
 from tests.helpers import make_project
 

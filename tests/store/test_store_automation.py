@@ -23,7 +23,7 @@ from legato.domain.records import (
     TriggerState,
 )
 from legato.domain.states import BackfillState, InvalidTransition, RunState
-from legato.store.pools import PoolUsage
+from legato.store.pool_store import PoolUsage
 from legato.store.store import Store
 from tests.store.store_testkit import T0, Records
 

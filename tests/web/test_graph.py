@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from legato.web.graph import NODE_H, NODE_W, DagNode, Layout, layout, render_svg
+from legato.web.dag_layout import NODE_H, NODE_W, DagNode, Layout, layout, render_svg
 
 NS = "{http://www.w3.org/2000/svg}"
 

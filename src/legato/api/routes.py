@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 
-from legato.api import errors, hooks, operations, pipelines, runs
+from legato.api import (
+    hook_routes,
+    http_errors,
+    operation_routes,
+    pipeline_routes,
+    run_routes,
+)
 
 if TYPE_CHECKING:
     from legato.services.door import Door
@@ -16,8 +22,13 @@ API_PREFIX = "/api/v1"
 
 def install(app: FastAPI, door: Door) -> None:
     """Add every API route to ``app``, with its error answers and input checks."""
-    errors.install(app)
-    for make in (pipelines.router, runs.router, operations.router, hooks.router):
+    http_errors.install(app)
+    for make in (
+        pipeline_routes.router,
+        run_routes.router,
+        operation_routes.router,
+        hook_routes.router,
+    ):
         app.include_router(
-            make(door), prefix=API_PREFIX, dependencies=[Depends(errors.storable_input)]
+            make(door), prefix=API_PREFIX, dependencies=[Depends(http_errors.storable_input)]
         )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from legato.services.automation import (
+    from legato.services.automation_service import (
         BackfillView,
         TriggerView,
     )

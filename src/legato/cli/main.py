@@ -67,7 +67,7 @@ def user_errors() -> Iterator[None]:
     """Turn the errors a user can fix into one line on stderr and exit code 2."""
     from legato.config import ConfigError
     from legato.definitions.errors import DefinitionError, ParamError
-    from legato.services.errors import ServiceError
+    from legato.services.service_errors import ServiceError
 
     try:
         yield
@@ -442,11 +442,12 @@ def init(
     out.print(f"next: legato run hello --project {directory}")
 
 
-# The automation commands register themselves on ``app``; ``legato db`` is added here.
-from legato.cli import automation as _automation  # noqa: E402
-from legato.cli.db import db_app  # noqa: E402
+# The operating commands (up, web, scheduler, schedules, triggers, backfills, queue) register
+# themselves on ``app``; ``legato db`` is added here.
+from legato.cli import operate as _operate  # noqa: E402
+from legato.cli.db_commands import db_app  # noqa: E402
 
-del _automation
+del _operate
 app.add_typer(db_app, name="db")
 
 

@@ -22,8 +22,8 @@ from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
 from legato.services.actor import Actor
 from legato.services.catalog import HEARTBEAT_EVERY
-from legato.services.errors import store_unavailable
 from legato.services.owner import this_owner
+from legato.services.service_errors import store_unavailable
 
 if TYPE_CHECKING:
     from legato.domain.records import RunRecord

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
-from legato.definitions.automation import build_automation
+from legato.definitions.automation_spec import build_automation
 from legato.definitions.errors import DefinitionError, ParamError
 from legato.definitions.graph import (
     Arg,
@@ -23,9 +23,9 @@ from legato.definitions.graph import (
 from legato.definitions.task import Task
 
 if TYPE_CHECKING:
-    from legato.definitions.partitions import PartitionSet
-    from legato.definitions.schedules import Schedule
-    from legato.definitions.triggers import Trigger
+    from legato.definitions.partitioning import PartitionSet
+    from legato.definitions.scheduling import Schedule
+    from legato.definitions.triggering import Trigger
 
 _builders: list[_Builder] = []
 

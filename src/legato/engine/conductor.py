@@ -26,7 +26,7 @@ from typing import TypeVar
 from legato.clock import Clock, system_clock
 from legato.domain.records import RunRecord
 from legato.engine.driver import RunDriver
-from legato.executors.base import Executor
+from legato.executors.interface import Executor
 from legato.store.db import is_unavailable
 
 log = logging.getLogger("legato.engine")

@@ -36,7 +36,7 @@ from legato.engine import plan
 from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.pools import PoolClaims
-from legato.executors.base import AttemptOutcome, AttemptSpec, Executor
+from legato.executors.interface import AttemptOutcome, AttemptSpec, Executor
 from legato.store.db import is_unavailable
 from legato.store.faces import DriverStore
 

@@ -12,7 +12,7 @@ from legato.definitions.pipeline import Pipeline
 from legato.domain.records import NewEvent, TaskRunRecord
 from legato.domain.refs import ResultRef
 from legato.domain.states import TaskState
-from legato.executors.base import Input, Stored, StoredItem, StoredList, Value
+from legato.executors.interface import Input, Stored, StoredItem, StoredList, Value
 
 
 def log_path(logs_dir: Path | str, run_id: str, task_key: str, attempt: int) -> str:

@@ -54,12 +54,12 @@ import dask
 import distributed
 
 from legato.executors import dask_scheduler
-from legato.executors.base import AttemptOutcome, AttemptSpec
 from legato.executors.dask_worker import append_log, run_on_worker, stop_attempt
+from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.pool import AttemptKey, ExecutorError, attempt_key, outcome
 from legato.executors.threads import ThreadAttempts
 from legato.executors.worker import one_line, run_attempt
-from legato.results.store import ResultStore
+from legato.results.result_store import ResultStore
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import distributed
 
-from legato.executors.base import AttemptOutcome, AttemptSpec
 from legato.executors.capture import open_log
+from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.pool import outcome
 from legato.executors.worker import one_line, run_attempt
-from legato.results.store import ResultStore
+from legato.results.result_store import ResultStore
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline

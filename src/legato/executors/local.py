@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Literal
 
-from legato.executors.base import AttemptOutcome, AttemptSpec
+from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.pool import (
     ExecutorError,
     ProcessPool,
@@ -38,7 +38,7 @@ from legato.executors.pool import (
 from legato.executors.threads import ThreadAttempts
 from legato.executors.worker import run_attempt
 from legato.executors.zygote import SPIN_SECONDS, WorkerConfig
-from legato.results.store import ResultStore
+from legato.results.result_store import ResultStore
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from legato.executors.base import AttemptOutcome, AttemptSpec
+from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.zygote import (
     MSG_MAX,
     WorkerConfig,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from legato.executors.base import AttemptOutcome, AttemptSpec
+from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.pool import AttemptKey, attempt_key
 
 

@@ -16,7 +16,8 @@ from typing import Any, TextIO
 from legato.definitions.context import Context
 from legato.definitions.errors import FailNow, Skip
 from legato.definitions.task import Task
-from legato.executors.base import (
+from legato.executors.capture import capture_fds, capture_thread, open_log
+from legato.executors.interface import (
     AttemptOutcome,
     AttemptSpec,
     Input,
@@ -26,9 +27,8 @@ from legato.executors.base import (
     StoredList,
     Value,
 )
-from legato.executors.capture import capture_fds, capture_thread, open_log
-from legato.results.errors import ResultError
-from legato.results.store import ResultStore
+from legato.results.result_errors import ResultError
+from legato.results.result_store import ResultStore
 
 ERROR_LIMIT = 500  # characters of the one-line error kept in an outcome
 _task_loggers_ready = False

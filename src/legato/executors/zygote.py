@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from legato.executors.base import AttemptOutcome, AttemptSpec
+from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.worker import one_line, run_attempt
-from legato.results.store import ResultStore
+from legato.results.result_store import ResultStore
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline

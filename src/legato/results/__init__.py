@@ -3,7 +3,7 @@
 Pickle by default; Parquet for pandas, polars and Arrow frames.
 """
 
-from legato.results.errors import ResultError
-from legato.results.store import ResultStore
+from legato.results.result_errors import ResultError
+from legato.results.result_store import ResultStore
 
 __all__ = ["ResultError", "ResultStore"]

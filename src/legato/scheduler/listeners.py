@@ -15,15 +15,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from legato.definitions.triggers import FileTrigger, NatsTrigger, RedisStreamTrigger, StreamTrigger
-from legato.services.errors import ServiceError
+from legato.definitions.triggering import (
+    FileTrigger,
+    NatsTrigger,
+    RedisStreamTrigger,
+    StreamTrigger,
+)
+from legato.services.service_errors import ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
-    from legato.definitions.triggers import Trigger
+    from legato.definitions.triggering import Trigger
     from legato.domain.records import RunRecord
-    from legato.scheduler.sources.base import Message, StreamSource
-    from legato.services.automation import Automation
+    from legato.scheduler.sources.event_source import Message, StreamSource
+    from legato.services.automation_service import Automation
 
 log = logging.getLogger("legato.triggers")
 

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from legato.definitions.triggers import UpstreamTrigger
+from legato.definitions.triggering import UpstreamTrigger
 from legato.domain.states import BackfillState
-from legato.services.errors import ServiceError
+from legato.services.service_errors import ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
-    from legato.definitions.schedules import Schedule
+    from legato.definitions.scheduling import Schedule
     from legato.domain.records import RunRecord, ScheduleState
-    from legato.services.automation import Automation
+    from legato.services.automation_service import Automation
 
 log = logging.getLogger("legato.scheduler")
 

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 from legato import __version__
 from legato.domain.states import InvalidTransition, RunState, TaskState, judge_mark
 from legato.services.actor import Actor
-from legato.services.automation import (
+from legato.services.automation_service import (
     Automation,
     PartitionView,
     ScheduleView,
     TriggerView,
 )
-from legato.services.errors import Conflict, NotFoundError, ServiceError
 from legato.services.gate import Service, action
-from legato.services.runs import Runs
+from legato.services.run_service import Runs
+from legato.services.service_errors import Conflict, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Param, Pipeline
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         RunRecord,
         TaskRunRecord,
     )
-    from legato.services.runs import LogEntry
+    from legato.services.run_service import LogEntry
     from legato.services.workspace import Workspace
 
 #: A daemon beats this often; one that missed three beats is taken for dead.

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from legato.services.actor import Actor
-from legato.services.automation import Automation
+from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
 from legato.services.presence import Presence
 from legato.services.project import ProjectService
-from legato.services.runs import Runs
+from legato.services.run_service import Runs
 
 if TYPE_CHECKING:
     from legato.clock import Clock

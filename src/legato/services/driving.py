@@ -24,16 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from legato.domain.states import BackfillState, RunState
 from legato.services.actor import Actor
-from legato.services.errors import Conflict, ServiceError
 from legato.services.gate import Service, action
 from legato.services.owner import owner_is_alive_here, owner_is_dead, this_owner
+from legato.services.service_errors import Conflict, ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
     from legato.domain.records import RunRecord
     from legato.engine.conductor import Conductor
     from legato.engine.driver import ProgressCallback, RunDriver
-    from legato.executors.base import Executor
+    from legato.executors.interface import Executor
     from legato.services.workspace import Workspace
 
 log = logging.getLogger("legato.driving")

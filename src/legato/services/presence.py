@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from legato.services.actor import Actor
-from legato.services.errors import ServiceError
 from legato.services.gate import Service, action
 from legato.services.owner import owner_is_dead
+from legato.services.service_errors import ServiceError
 
 if TYPE_CHECKING:
     from legato.domain.records import DaemonRecord

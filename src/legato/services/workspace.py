@@ -18,11 +18,11 @@ from legato.config import ProjectConfig, load_config
 from legato.definitions.pipeline import Pipeline
 from legato.engine import plan
 from legato.loader import Project, load_project
-from legato.services.errors import ServiceError, UnknownPipeline
+from legato.services.service_errors import ServiceError, UnknownPipeline
 
 if TYPE_CHECKING:
     from legato.domain.records import RunRecord
-    from legato.executors.base import Executor
+    from legato.executors.interface import Executor
     from legato.services.actor import Actor
     from legato.services.door import Door
     from legato.store.store import Store
@@ -92,7 +92,7 @@ class Workspace:
             self._executor = dask_ex
         if self._executor is None:
             from legato.executors.local import LocalExecutor
-            from legato.results.store import ResultStore
+            from legato.results.result_store import ResultStore
 
             ex = LocalExecutor(
                 workers=self.config.workers,

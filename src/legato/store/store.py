@@ -18,18 +18,18 @@ from sqlalchemy.exc import DBAPIError
 
 from legato.domain.records import StoreError
 from legato.store import db
-from legato.store.backfills import BackfillStore
-from legato.store.base import Database
-from legato.store.browse import BrowseStore, PipelineSummary
-from legato.store.claims import ClaimStore
-from legato.store.daemons import DaemonStore
+from legato.store.backfill_store import BackfillStore
+from legato.store.browse_store import BrowseStore, PipelineSummary
+from legato.store.claim_store import ClaimStore
+from legato.store.daemon_store import DaemonStore
+from legato.store.database import Database
 from legato.store.migrate import check_schema, ensure_schema
-from legato.store.pools import PoolStore
-from legato.store.queue import QueueStore
-from legato.store.runs import RunStore
-from legato.store.schedules import ScheduleStore
+from legato.store.pool_store import PoolStore
+from legato.store.queue_store import QueueStore
+from legato.store.run_store import RunStore
+from legato.store.schedule_store import ScheduleStore
 from legato.store.schema import snapshots
-from legato.store.triggers import TriggerStore
+from legato.store.trigger_store import TriggerStore
 
 __all__ = ["PipelineSummary", "Store"]
 

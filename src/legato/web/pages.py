@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from legato.domain.records import StoreError
 from legato.domain.states import RunState
 from legato.services.door import Door
-from legato.services.errors import ServiceError, status_of
+from legato.services.service_errors import ServiceError, status_of
 from legato.web import views
 
 HERE = Path(__file__).parent

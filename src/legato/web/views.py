@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from legato.domain.states import TaskState
+from legato.web.dag_layout import DagNode, render_svg
 from legato.web.gantt import Bar, format_duration, render_gantt
-from legato.web.graph import DagNode, render_svg
 
 if TYPE_CHECKING:
-    from legato.definitions.partitions import PartitionSet
+    from legato.definitions.partitioning import PartitionSet
     from legato.domain.records import TaskRunRecord
-    from legato.services.automation import PartitionView
+    from legato.services.automation_service import PartitionView
     from legato.services.catalog import NodeView, ParamView, RunDetail
-    from legato.services.runs import LogEntry
+    from legato.services.run_service import LogEntry
 
 #: A log larger than this shows its end only, with a link to the whole text.
 LOG_TAIL = 256 * 1024

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from legato.scheduler.sources.base import SourceError, one_line, redact_url
+from legato.scheduler.sources.event_source import SourceError, one_line, redact_url
 
 # Names writers use for files still being written (or editor/OS droppings), never "arrived".
 _IN_PROGRESS_SUFFIXES = (".tmp", ".part")

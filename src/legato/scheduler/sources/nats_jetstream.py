@@ -11,7 +11,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from legato.scheduler.sources.base import Message, SourceError, one_line, redact_url
+from legato.scheduler.sources.event_source import Message, SourceError, one_line, redact_url
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from legato.scheduler.sources.base import Message, SourceError, one_line, redact_url
+from legato.scheduler.sources.event_source import Message, SourceError, one_line, redact_url
 
 if TYPE_CHECKING:
     import redis

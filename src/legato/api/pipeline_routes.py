@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from legato.api.errors import ERRORS
+from legato.api.http_errors import ERRORS
 from legato.api.schemas import (
     LaunchIn,
     PartitionOut,

@@ -16,7 +16,7 @@ from legato.domain.records import (
     ScheduleState,
 )
 from legato.store import rows
-from legato.store.base import Part
+from legato.store.database import Part
 from legato.store.dialect import insert_if_missing
 from legato.store.schema import (
     schedule_states,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from legato.definitions.partitions import is_skipped, require_aware, wall_to_instant, zone_for
+from legato.definitions.partitioning import is_skipped, require_aware, wall_to_instant, zone_for
 
 Catchup = Literal["all", "latest", "none"]
 

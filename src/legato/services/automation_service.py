@@ -17,15 +17,15 @@ from legato.definitions.errors import ParamError
 from legato.domain.states import BackfillState, RunState
 from legato.services.actor import Actor
 from legato.services.driving import RunDriving
-from legato.services.errors import (
+from legato.services.gate import Service, action
+from legato.services.run_service import record_run
+from legato.services.service_errors import (
     BadRequest,
     Conflict,
     NotFoundError,
     ServiceError,
     Unauthenticated,
 )
-from legato.services.gate import Service, action
-from legato.services.runs import record_run
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline

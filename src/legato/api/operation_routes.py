@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from legato.api.errors import ERRORS
+from legato.api.http_errors import ERRORS
 from legato.api.schemas import BackfillIn, BackfillOut, HealthOut, MoveIn, RunOut
 from legato.domain.states import BackfillState
 from legato.services.door import Door

@@ -20,7 +20,7 @@ import typer
 from legato.cli.console import escape
 
 if TYPE_CHECKING:
-    from legato.services.schema import Schema
+    from legato.services.schema_service import Schema
 
 db_app: typer.Typer = typer.Typer(
     help="The store's schema: show its revision, migrate it to this Legato's.",
@@ -68,7 +68,7 @@ def store_url(project: Path, url: str | None) -> str:
 
 def _schema(target: str) -> Schema:
     from legato.services.actor import Actor
-    from legato.services.schema import Schema
+    from legato.services.schema_service import Schema
 
     return Schema(target, Actor.local_user())
 
@@ -83,7 +83,7 @@ def upgrade(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Migrate the store's schema to this Legato's (or to --revision); safe to run twice at once."""
-    from legato.services.schema import shown_url
+    from legato.services.schema_service import shown_url
 
     with user_errors():
         target = store_url(project, url)
@@ -102,7 +102,7 @@ def current(
     project: ProjectOpt = Path("."),
 ) -> None:
     """Print the store's schema revision and this Legato's; exit 1 unless they are the same."""
-    from legato.services.schema import shown_url
+    from legato.services.schema_service import shown_url
 
     with user_errors():
         target = store_url(project, url)

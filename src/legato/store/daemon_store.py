@@ -13,7 +13,7 @@ from sqlalchemy import (
 from legato.domain.records import (
     DaemonRecord,
 )
-from legato.store.base import Part
+from legato.store.database import Part
 from legato.store.schema import (
     daemons,
 )

@@ -20,7 +20,7 @@ from legato.domain.states import (
     RunState,
 )
 from legato.store import rows
-from legato.store.base import Part
+from legato.store.database import Part
 from legato.store.schema import (
     runs,
 )

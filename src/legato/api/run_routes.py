@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from legato.api import streams
-from legato.api.errors import ERRORS
+from legato.api.http_errors import ERRORS
 from legato.api.schemas import (
     EventOut,
     MarkIn,
@@ -19,7 +19,7 @@ from legato.api.schemas import (
     RunPageOut,
 )
 from legato.services.door import Door
-from legato.services.errors import ServiceError
+from legato.services.service_errors import ServiceError
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 #: The largest event id the stores can hold (a signed 64-bit integer).

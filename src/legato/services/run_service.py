@@ -12,8 +12,8 @@ from legato.definitions.pipeline import Pipeline
 from legato.domain.states import RunState, TaskState
 from legato.engine import plan
 from legato.services.actor import Actor
-from legato.services.errors import Conflict, NotFoundError, ServiceError
 from legato.services.gate import Service, action
+from legato.services.service_errors import Conflict, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from legato.domain.records import (

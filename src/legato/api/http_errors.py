@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from legato.services.errors import STATUS, ServiceError, status_of
+from legato.services.service_errors import STATUS, ServiceError, status_of
 
 #: Declared on every route that can answer so, for the OpenAPI document.
 ERRORS: dict[int | str, dict[str, Any]] = {

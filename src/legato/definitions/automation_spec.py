@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from legato.definitions.errors import DefinitionError
-from legato.definitions.triggers import Trigger
+from legato.definitions.triggering import Trigger
 
 if TYPE_CHECKING:
-    from legato.definitions.partitions import PartitionSet
-    from legato.definitions.schedules import Schedule
+    from legato.definitions.partitioning import PartitionSet
+    from legato.definitions.scheduling import Schedule
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ def build_automation(
     def fail(field: str, why: object) -> DefinitionError:
         return DefinitionError(f"pipeline {pipeline!r}: {field}: {why}", file, line)
 
-    from legato.definitions.partitions import PartitionSet
-    from legato.definitions.schedules import Schedule, parse_schedule
+    from legato.definitions.partitioning import PartitionSet
+    from legato.definitions.scheduling import Schedule, parse_schedule
 
     if partitions is not None and not isinstance(partitions, PartitionSet):
         raise fail(

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from legato.domain.refs import ResultRef
 from legato.results import serializers
-from legato.results.errors import ResultError
+from legato.results.result_errors import ResultError
 
 _LOCAL_PROTOCOLS = ("file://", "local://")
 _tmp_counter = itertools.count()  # next() is atomic under the GIL: unique per process

@@ -27,7 +27,7 @@ from legato.domain.states import (
     TaskState,
 )
 from legato.store import dialect, rows
-from legato.store.base import Part
+from legato.store.database import Part
 from legato.store.schema import (
     events,
     runs,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from legato.services.actor import Actor
-from legato.services.errors import ServiceError
 from legato.services.gate import Service, action
+from legato.services.service_errors import ServiceError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -24,7 +24,7 @@ from legato.domain.records import (
     TriggerState,
 )
 from legato.store import rows
-from legato.store.base import Part
+from legato.store.database import Part
 from legato.store.dialect import insert_if_missing
 from legato.store.schema import (
     events,

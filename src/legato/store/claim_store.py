@@ -31,7 +31,7 @@ from legato.domain.states import (
 )
 from legato.store import dialect, rows
 from legato.store import statements as sql
-from legato.store.base import Part
+from legato.store.database import Part
 from legato.store.schema import (
     daemons,
     runs,

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from legato.api.errors import error
+from legato.api.http_errors import error
 from legato.api.schemas import ErrorOut, HookOut
 from legato.services.door import Door
-from legato.services.errors import ServiceError, status_of
+from legato.services.service_errors import ServiceError, status_of
 
 
 def _token(request: Request) -> str:

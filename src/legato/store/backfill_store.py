@@ -24,7 +24,7 @@ from legato.domain.states import (
     check_backfill_transition,
 )
 from legato.store import rows
-from legato.store.base import Part
+from legato.store.database import Part
 from legato.store.schema import (
     backfills,
     runs,

@@ -20,7 +20,7 @@ from legato.domain.records import (
 )
 from legato.store import rows
 from legato.store import statements as sql
-from legato.store.base import Part
+from legato.store.database import Part
 from legato.store.dialect import insert_if_missing
 from legato.store.schema import (
     pool_claims,
