@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -192,6 +193,17 @@ _EXPECTED = frozenset(
         "test-artifacts",  # the browser tests' screenshots
     }
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # With no usable system temp dir, tempfile falls back to the working directory: then
+    # tmp_path, Dask's scratch space and every tempfile of the tests would be in the checkout.
+    temp = Path(tempfile.gettempdir()).resolve()
+    if temp == REPO or REPO in temp.parents:
+        raise pytest.UsageError(
+            f"the temp dir is {temp}, inside the repository checkout (TMPDIR, /tmp and "
+            "/var/tmp are unusable?): set TMPDIR to a writable folder outside it"
+        )
 
 
 def _expected(rel: str) -> bool:
