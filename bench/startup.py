@@ -51,7 +51,7 @@ def main() -> None:
         print(row(f"`import {mod}`", import_time(mod, n)))
     print(row("`python -c pass`", process_time([sys.executable, "-c", "pass"], n)))
     print(row("`legato --help`", process_time([legato, "--help"], n)))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="legato-bench-startup-") as tmp:
         project = Path(tmp)
         (project / "legato.toml").write_text('[project]\nmodules = ["flows"]\n')
         (project / "flows.py").write_text(

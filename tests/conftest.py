@@ -16,11 +16,16 @@ API (kept small on purpose):
     ``open_store(backend) -> Store``: a migrated store on such a database, closed after the test.
     E.g. ``@pytest.fixture(params=BACKENDS) def store(request, open_store): return
     open_store(request.param)``.
+
+Every test writes only under its ``tmp_path``: a test run that leaves new files in the
+repository checkout fails (see ``_checkout_stays_clean``).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -171,3 +176,96 @@ def redis_url() -> str:
 def nats_url() -> str:
     """``LEGATO_TEST_NATS_URL`` or the local NATS server (with JetStream)."""
     return _reachable("LEGATO_TEST_NATS_URL", "nats://127.0.0.1:4222", "NATS")
+
+
+# -- the checkout stays clean -------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+# What running the tools and the tests is expected to leave in the checkout.
+_EXPECTED = frozenset(
+    {
+        ".git",
+        ".venv",
+        "__pycache__",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        "test-artifacts",  # the browser tests' screenshots
+    }
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # With no usable system temp dir, tempfile falls back to the working directory: then
+    # tmp_path, Dask's scratch space and every tempfile of the tests would be in the checkout.
+    temp = Path(tempfile.gettempdir()).resolve()
+    if temp == REPO or REPO in temp.parents:
+        raise pytest.UsageError(
+            f"the temp dir is {temp}, inside the repository checkout (TMPDIR, /tmp and "
+            "/var/tmp are unusable?): set TMPDIR to a writable folder outside it"
+        )
+
+
+def _expected(rel: str) -> bool:
+    if rel.endswith((".pyc", ".pyo")):
+        return True
+    return any(p in _EXPECTED or p.endswith(".egg-info") for p in rel.rstrip("/").split("/"))
+
+
+def _checkout_files() -> set[str] | None:
+    """Files in the checkout that git does not track, ignored ones included, less the
+    expected caches (None when this is not a git checkout, e.g. an unpacked sdist)."""
+    try:
+        listed = subprocess.run(
+            [
+                *("git", "-C", str(REPO), "status", "--porcelain", "-z"),
+                *("--untracked-files=all", "--ignored=matching"),
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found: set[str] = set()
+    for entry in listed.decode(errors="surrogateescape").split("\0"):
+        code, rel = entry[:2], entry[3:]
+        if code not in ("??", "!!") or _expected(rel):
+            continue
+        if not rel.endswith("/"):
+            found.add(rel)
+            continue
+        # An ignored folder is listed whole (.legato/, tmpXXXXXXXX/, ...): look inside, so a
+        # file written into one that was there before counts too.
+        for folder, subdirs, files in os.walk(REPO / rel):
+            subdirs[:] = [d for d in subdirs if d not in _EXPECTED]
+            inside = Path(folder).relative_to(REPO).as_posix()
+            found.update(f"{inside}/{f}" for f in files if not _expected(f"{inside}/{f}"))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_stays_clean() -> Iterator[None]:
+    """Fail the test run if it wrote files into the repository checkout.
+
+    A relative path, a project made in the working directory or ``tempfile`` falling back to
+    it (when the system temp dir is unusable) would put them there, and from there they get
+    committed. Ignored paths count too: ``.gitignore`` hides them from ``git add``, not from
+    this check.
+    """
+    before = _checkout_files()
+    yield
+    if before is None:
+        return
+    after = _checkout_files() or set()
+    new = sorted(after - before)
+    if new:
+        shown = "\n  ".join(new[:50])
+        if len(new) > 50:
+            shown += f"\n  ... and {len(new) - 50} more"
+        pytest.fail(
+            f"the test run (any of its tests, not only this last one) wrote {len(new)} new "
+            f"file(s) into the repository checkout {REPO}; tests must write only under their "
+            f"tmp_path:\n  {shown}",
+            pytrace=False,
+        )

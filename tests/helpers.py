@@ -19,13 +19,19 @@ LEGATO = str(Path(sys.executable).parent / "legato")
 
 
 def make_project(
-    root: Path, code: str, *, module: str = "flows", workers: int = 2, extra: str = ""
+    root: Path,
+    code: str,
+    *,
+    module: str = "flows",
+    workers: int = 2,
+    extra: str = "",
+    lease_seconds: float = 3,
 ) -> Path:
     """A project folder with legato.toml and one pipeline module holding ``code``."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "legato.toml").write_text(
         f'[project]\nname = "{root.name}"\nmodules = ["{module}"]\n\n'
-        f"[executor]\nworkers = {workers}\nlease_seconds = 3\n{extra}",
+        f"[executor]\nworkers = {workers}\nlease_seconds = {lease_seconds:g}\n{extra}",
         encoding="utf-8",
     )
     (root / f"{module}.py").write_text(textwrap.dedent(code), encoding="utf-8")

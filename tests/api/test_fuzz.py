@@ -18,13 +18,14 @@ import re
 import string
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.checks import not_a_server_error
 from schemathesis.core import NOT_SET
 
@@ -38,7 +39,7 @@ SETTINGS = settings(
     # On CI the same cases every time (a seed derived from the test); elsewhere new ones.
     derandomize=os.environ.get("CI") == "true",
     deadline=None,
-    database=None,  # leave no .hypothesis folder behind
+    database=None,  # nothing kept from one test run to the next
     suppress_health_check=list(HealthCheck),
     print_blob=False,
 )
@@ -64,6 +65,15 @@ keys = st.text(string.ascii_letters + string.digits + "-_.:", min_size=1, max_si
 
 def params_of(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     return st.dictionaries(st.sampled_from(names) | texts, json_values, max_size=3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Hypothesis caches what it learns of the code (constants, Unicode tables) in a
+    # .hypothesis folder of the working directory, the checkout, even with database=None.
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    set_hypothesis_home_dir(None)
 
 
 @pytest.fixture

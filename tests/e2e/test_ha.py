@@ -7,7 +7,10 @@ import re
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -18,7 +21,11 @@ from tests.conftest import _libpq
 from tests.e2e.proxy import TcpProxy
 from tests.helpers import DaemonProcess, Daemons, door, make_project, wait_for
 
+if TYPE_CHECKING:
+    from legato.store.store import Store
+
 LEASE = 3.0  # seconds: make_project's lease_seconds
+SLOTS = 4  # [daemon] max_runs of each scheduler in the sharing test
 
 # Each task appends a row per execution that got to its end: a task run that "succeeded
 # twice" shows up as two rows.
@@ -28,6 +35,7 @@ import psycopg
 from legato import pipeline, task
 
 DSN = {dsn!r}
+GATE = {gate!r}  # None, or a file each extract waits for: the test opens the gate by making it
 
 def record(ctx, name):
     with psycopg.connect(DSN, autocommit=True) as conn:
@@ -38,6 +46,8 @@ def record(ctx, name):
 
 @task
 def extract(ctx) -> int:
+    while GATE is not None and not os.path.exists(GATE):
+        time.sleep(0.02)
     time.sleep({pause})
     record(ctx, "extract")
     return 1
@@ -54,18 +64,29 @@ def etl():
 """
 
 
-def _project(root: Path, pg_url: str, pause: float, workers: int = 2) -> Path:
+def _project(
+    root: Path,
+    pg_url: str,
+    pause: float,
+    workers: int = 2,
+    *,
+    gate: Path | None = None,
+    max_runs: int | None = None,
+    lease_seconds: float = LEASE,
+) -> Path:
     dsn = _libpq(pg_url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS executions "
             "(run_id text, task text, attempt int, pid int, at timestamptz DEFAULT now())"
         )
+    daemon = f"\n[daemon]\nmax_runs = {max_runs}\n" if max_runs is not None else ""
     return make_project(
         root,
-        CODE.format(dsn=dsn, pause=pause),
+        CODE.format(dsn=dsn, pause=pause, gate=None if gate is None else str(gate)),
         workers=workers,
-        extra=f'\n[store]\nurl = "{pg_url}"\n',
+        extra=f'\n[store]\nurl = "{pg_url}"\n{daemon}',
+        lease_seconds=lease_seconds,
     )
 
 
@@ -109,13 +130,70 @@ def _all_finished(project: Path, ids: list[str]) -> bool:
     return sum(n for s, n in states.items() if s.finished) == len(ids)
 
 
+def _held(store: Store, *states: RunState) -> Counter[str]:
+    """Runs in ``states`` per pid of the scheduler holding their lease."""
+    # One query: a run claimed a moment ago goes from queued to running meanwhile.
+    found = store.list_runs(state=list(states), limit=None)
+    return Counter(r.lease_owner.split(":")[1] for r in found if r.lease_owner)
+
+
+def _queued_free(store: Store) -> int:
+    """Queued runs that no scheduler has claimed."""
+    return sum(1 for r in store.list_runs(state=RunState.QUEUED, limit=None) if not r.lease_owner)
+
+
+def _two_more_beats(store: Store, pid: int) -> None:
+    """Wait for two more heartbeats of the scheduler ``pid``. It beats every 5 s and looks
+    for queued runs at least once a second, so between them it has looked at least once."""
+
+    def beat_at() -> datetime | None:
+        return next((d.heartbeat_at for d in store.daemons() if d.pid == pid), None)
+
+    seen = beat_at()
+    wait_for(lambda: beat_at() != seen, timeout=30, what=f"a heartbeat of pid {pid}")
+    then = beat_at()
+    wait_for(lambda: beat_at() != then, timeout=30, what=f"a second heartbeat of pid {pid}")
+
+
 def test_two_schedulers_share_300_runs_and_no_task_runs_twice(
-    tmp_path: Path, pg_url: str, daemons: Daemons
+    tmp_path: Path, pg_url: str, daemons: Daemons, store_of: Callable[[Path], Store]
 ) -> None:
-    project = _project(tmp_path / "proj", pg_url, pause=0.0)
+    # Every extract waits at a gate, so no run can finish and free a slot: what each
+    # scheduler holds depends on its max_runs only, never on how fast this machine is.
+    gate = tmp_path / "gate"
+    # A long lease: no run of a scheduler that is busy but slow can look orphaned.
+    project = _project(
+        tmp_path / "proj", pg_url, pause=0.0, gate=gate, max_runs=SLOTS, lease_seconds=60
+    )
     ids = _queue(project, 300)
-    first = daemons.up(project, command="scheduler")
-    second = daemons.up(project, command="scheduler")
+    store = store_of(project)
+
+    try:
+        first = daemons.up(project, command="scheduler")
+        me = str(first.pid)
+        wait_for(
+            lambda: _held(store, RunState.RUNNING)[me] >= SLOTS,
+            timeout=60,
+            what=f"the first scheduler drives {SLOTS} runs",
+        )
+        # Saturated, it claims no more, however often it looks: the rest is left for others.
+        _two_more_beats(store, first.pid)
+        assert _held(store, RunState.QUEUED, RunState.RUNNING) == Counter({me: SLOTS})
+        assert _queued_free(store) == 300 - SLOTS
+        assert first.output().count("started run") == SLOTS
+
+        second = daemons.up(project, command="scheduler")
+        other = str(second.pid)
+        wait_for(
+            lambda: _held(store, RunState.RUNNING)[other] >= SLOTS,
+            timeout=60,
+            what=f"the second scheduler drives {SLOTS} runs",
+        )
+        assert _held(store, RunState.QUEUED, RunState.RUNNING) == Counter({me: SLOTS, other: SLOTS})
+        assert _queued_free(store) == 300 - 2 * SLOTS
+    finally:
+        gate.touch()  # also when an assertion failed: no task is left waiting at the gate
+
     wait_for(lambda: _all_finished(project, ids), timeout=240, what="300 runs finished")
 
     assert _states(project, ids) == Counter({RunState.SUCCEEDED: 300})
@@ -123,10 +201,10 @@ def test_two_schedulers_share_300_runs_and_no_task_runs_twice(
     # Every task of every run ran to its end exactly once, whichever scheduler drove it.
     assert set(runs) == {(r, t) for r in ids for t in ("extract", "load")}
     assert max(runs.values()) == 1
-    # Both schedulers took a share (each claim is a batch of queued runs).
+    # Both drove runs: each its first SLOTS at least, and the rest as their slots freed.
     owners = _owners(project, ids)
-    assert set(owners) == {str(first.pid), str(second.pid)}, owners
-    assert min(owners.values()) >= 30, owners
+    assert set(owners) == {me, other}, owners
+    assert min(owners.values()) >= SLOTS, owners
 
 
 def test_a_killed_scheduler_s_runs_finish_on_the_other(
