@@ -133,13 +133,14 @@ def _all_finished(project: Path, ids: list[str]) -> bool:
 def _held(store: Store, *states: RunState) -> Counter[str]:
     """Runs in ``states`` per pid of the scheduler holding their lease."""
     # One query: a run claimed a moment ago goes from queued to running meanwhile.
-    found = store.list_runs(state=list(states), limit=None)
+    found = store.browse.list_runs(state=list(states), limit=None)
     return Counter(r.lease_owner.split(":")[1] for r in found if r.lease_owner)
 
 
 def _queued_free(store: Store) -> int:
     """Queued runs that no scheduler has claimed."""
-    return sum(1 for r in store.list_runs(state=RunState.QUEUED, limit=None) if not r.lease_owner)
+    queued = store.browse.list_runs(state=RunState.QUEUED, limit=None)
+    return sum(1 for r in queued if not r.lease_owner)
 
 
 def _two_more_beats(store: Store, pid: int) -> None:
@@ -147,7 +148,7 @@ def _two_more_beats(store: Store, pid: int) -> None:
     for queued runs at least once a second, so between them it has looked at least once."""
 
     def beat_at() -> datetime | None:
-        return next((d.heartbeat_at for d in store.daemons() if d.pid == pid), None)
+        return next((d.heartbeat_at for d in store.daemons.daemons() if d.pid == pid), None)
 
     seen = beat_at()
     wait_for(lambda: beat_at() != seen, timeout=30, what=f"a heartbeat of pid {pid}")
