@@ -15,11 +15,13 @@ if TYPE_CHECKING:
 class ResultRef:
     """Where a task's result is stored and how to read it back.
 
-    ``uri`` is None when nothing was stored (the task returned None).
+    ``uri`` is None when nothing was stored (the task returned None). ``note`` says why a
+    frame is not in the format its kind usually gets (Parquet would change it).
     """
 
     uri: str | None
-    format: str  # "none" | "pickle" | "parquet-pandas" | "parquet-polars" | "parquet-arrow"
+    format: str  # "none" | "pickle" | "parquet-<kind>" | "ipc-<kind>" (pandas, polars, arrow)
+    note: str | None = None
 
 
 # Inputs of an attempt, resolved by the driver from the graph and the run's state.
