@@ -12,7 +12,6 @@ from legato.definitions.context import Context
 from legato.definitions.durations import parse_duration
 from legato.definitions.errors import DefinitionError
 from legato.definitions.retry import Condition, RetryPolicy
-from legato.results.serializers import REQUESTS
 
 _CONTEXT_NAMES = ("ctx", "context")
 
@@ -189,11 +188,16 @@ def task(
             )
             if pool is not None and (not isinstance(pool, str) or not pool.strip()):
                 raise ValueError(f"pool must be a pool name, got {pool!r}")
-            if result_format not in REQUESTS:
-                raise ValueError(
-                    f"result_format must be one of {', '.join(map(repr, REQUESTS))}, "
-                    f"got {result_format!r}"
-                )
+            if result_format != "auto":
+                # Imported here: the result store is not needed to define most tasks, and
+                # `import legato` stays light.
+                from legato.results.serializers import REQUESTS
+
+                if result_format not in REQUESTS:
+                    raise ValueError(
+                        f"result_format must be one of {', '.join(map(repr, REQUESTS))}, "
+                        f"got {result_format!r}"
+                    )
             limit = parse_duration(timeout, field="timeout")
             if limit is not None and limit <= 0:
                 raise ValueError("timeout must be positive")
