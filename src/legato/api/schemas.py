@@ -100,6 +100,9 @@ class TaskRunOut(Record):
     worker: str | None
     reused_from: str | None
     result_format: str | None
+    result_note: str | None = Field(
+        None, description="why the result is not in the usual format of its kind, if it is not"
+    )
     item_count: int | None
 
 

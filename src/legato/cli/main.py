@@ -335,6 +335,9 @@ def show(
             table.add_column(col)
         for t in rows:
             note = t.error or (f"reused from {t.reused_from}" if t.reused_from else "")
+            if t.result_note:
+                stored = escape(f"result stored as {t.result_format}: {t.result_note}")
+                note = f"{note}; {stored}" if note else stored
             table.add_row(
                 t.task_key,
                 styled(t.state.value),

@@ -31,6 +31,7 @@ class Task:
     file: str
     line: int
     pool: str | None = None  # a named pool (legato.toml [pools]) whose slot each attempt takes
+    result_format: str = "auto"  # "auto" | "parquet" | "arrow-ipc" | "pickle"
 
     @property
     def signature(self) -> inspect.Signature:
@@ -122,6 +123,7 @@ def task(
     description: str | None = None,
     in_process: bool = False,
     pool: str | None = None,
+    result_format: str = "auto",
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 
@@ -142,6 +144,7 @@ def task(
     description: str | None = None,
     in_process: bool = False,
     pool: str | None = None,
+    result_format: str = "auto",
 ) -> Task | Callable[[Callable[..., Any]], Task]:
     """Declare a task.
 
@@ -153,6 +156,9 @@ def task(
     ``in_process`` runs the task in a thread of the driver, for light tasks. ``pool`` names a
     pool of legato.toml's ``[pools]``: each attempt holds one of its slots while it runs, across
     every run and pipeline (e.g. ``warehouse = 2`` for a database that takes two loads at once).
+    ``result_format`` is how the returned value is stored: "auto" (Parquet for frames it gives
+    back exactly, else Arrow IPC or pickle), or "parquet", "arrow-ipc" or "pickle"; a frame
+    the asked-for format would change fails the attempt without retry.
     """
 
     def wrap(f: Callable[..., Any]) -> Task:
@@ -182,6 +188,14 @@ def task(
             )
             if pool is not None and (not isinstance(pool, str) or not pool.strip()):
                 raise ValueError(f"pool must be a pool name, got {pool!r}")
+            if result_format != "auto":
+                from legato.domain.refs import RESULT_FORMATS
+
+                if result_format not in RESULT_FORMATS:
+                    raise ValueError(
+                        f"result_format must be one of {', '.join(map(repr, RESULT_FORMATS))}, "
+                        f"got {result_format!r}"
+                    )
             limit = parse_duration(timeout, field="timeout")
             if limit is not None and limit <= 0:
                 raise ValueError("timeout must be positive")
@@ -200,6 +214,7 @@ def task(
             file=file,
             line=line,
             pool=pool,
+            result_format=result_format,
         )
 
     if fn is not None:

@@ -55,6 +55,8 @@ class TaskRunRecord:
     reused_from: str | None = None  # run id whose stored result this task run reuses
     error: str | None = None  # one line: "ValueError: bad row 12"
     worker: str | None = None  # where the current attempt runs
+    # Why the result is not in its kind's usual format, e.g. "Parquet would change it: ...".
+    result_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

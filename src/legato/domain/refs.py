@@ -9,8 +9,15 @@ from dataclasses import dataclass
 class ResultRef:
     """Where a task's result is stored and how to read it back.
 
-    ``uri`` is None when nothing was stored (the task returned None).
+    ``uri`` is None when nothing was stored (the task returned None). ``note`` says why a
+    frame is not in the format its kind usually gets (Parquet would change it).
     """
 
     uri: str | None
-    format: str  # "none" | "pickle" | "parquet-pandas" | "parquet-polars" | "parquet-arrow"
+    format: str  # "none" | "pickle" | "parquet-<kind>" | "ipc-<kind>" (pandas, polars, arrow)
+    note: str | None = None
+
+
+#: What a task may ask for with ``@task(result_format=...)``; "auto" lets the result store
+#: choose a format that gives the value back exactly.
+RESULT_FORMATS = ("auto", "parquet", "arrow-ipc", "pickle")

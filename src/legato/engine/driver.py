@@ -313,6 +313,7 @@ class RunDriver:
                 finished_at=now,
                 result_uri=result.uri,
                 result_format=result.format,
+                result_note=result.note,
                 item_count=out.item_count,
                 error=None,
             )

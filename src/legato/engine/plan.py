@@ -65,7 +65,7 @@ def items_needed(pipeline: Pipeline) -> set[str]:
 
 def ref_of(row: TaskRunRecord) -> ResultRef:
     """The stored result of a finished task run."""
-    return ResultRef(row.result_uri, row.result_format or "none")
+    return ResultRef(row.result_uri, row.result_format or "none", row.result_note)
 
 
 class MapError(Exception):

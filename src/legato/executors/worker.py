@@ -181,10 +181,10 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the worker lives on
         return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
     del args, kwargs
-    return _store(att, value, results)
+    return _store(att, value, results, task.result_format)
 
 
-def _store(att: _Attempt, value: Any, results: ResultStore) -> AttemptOutcome:
+def _store(att: _Attempt, value: Any, results: ResultStore, fmt: str) -> AttemptOutcome:
     spec = att.spec
     key = spec.task_key
     if spec.store_items and not isinstance(value, list | tuple):
@@ -194,8 +194,13 @@ def _store(att: _Attempt, value: Any, results: ResultStore) -> AttemptOutcome:
         )
     ref: ResultRef | None = None
     try:
-        ref = results.put(spec.result_key, value)
-        items = results.put_items(spec.result_key, value) if spec.store_items else None
+        if spec.store_items:
+            # The format is asked for each element; the list holding them is pickled.
+            ref = results.put(spec.result_key, value, "pickle" if fmt != "auto" else fmt)
+            items = results.put_items(spec.result_key, value, fmt)
+        else:
+            ref = results.put(spec.result_key, value, fmt)
+            items = None
     except BaseException as exc:
         if ref is not None:
             with suppress(Exception):

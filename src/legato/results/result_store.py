@@ -25,24 +25,42 @@ from contextlib import suppress
 from typing import IO, Any
 
 from legato.domain.refs import ResultRef
-from legato.results import serializers
+from legato.results import exact, serializers
 from legato.results.result_errors import ResultError
 
 _LOCAL_PROTOCOLS = ("file://", "local://")
 _tmp_counter = itertools.count()  # next() is atomic under the GIL: unique per process
+REASON_LIMIT = 300  # characters of a serializer's message kept in a reason
+
+# How formats are named in notes and errors.
+_KIND = {
+    serializers.PANDAS: "Parquet",
+    serializers.POLARS: "Parquet",
+    serializers.ARROW: "Parquet",
+    serializers.IPC_PANDAS: "Arrow IPC",
+    serializers.IPC_POLARS: "Arrow IPC",
+    serializers.IPC_ARROW: "Arrow IPC",
+    serializers.PICKLE: "pickle",
+}
 
 
 class _Unserializable(Exception):
-    """The serializer rejected the value (as opposed to an I/O error)."""
+    """The format cannot hold the value (as opposed to an I/O error).
 
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
+    ``changed``: it could be written, but would not come back equal.
+    """
+
+    def __init__(self, reason: str, cause: BaseException | None = None, changed: bool = False):
+        super().__init__(reason)
+        self.reason = reason
         self.cause = cause
+        self.changed = changed
 
 
 def _reason(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    text = text or type(exc).__name__
+    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
 
 
 def _check_key(key: str) -> None:
@@ -95,36 +113,85 @@ class ResultStore:
 
     # -- writing -------------------------------------------------------------------------
 
-    def put(self, key: str, value: Any) -> ResultRef:
+    def put(self, key: str, value: Any, result_format: str = serializers.AUTO) -> ResultRef:
         """Store ``value`` under ``key`` (like "<run_id>/<task_key>") and return its ref.
 
-        None is not written (its ref has no URI). A frame Parquet cannot hold (object
-        columns, non-string column names...) is pickled instead. Raises ResultError when the
-        value cannot be serialized at all; nothing is left behind then. I/O errors
-        (OSError) propagate as they are: they may be transient.
+        None is not written (its ref has no URI). ``result_format`` "auto" stores frames as
+        Parquet when that gives them back exactly; otherwise in a format that does (Arrow
+        IPC for Arrow and polars, pickle for pandas), with the reason in the ref's ``note``.
+        "parquet", "arrow-ipc" or "pickle" asks for that format, and a value it cannot hold
+        exactly raises ResultError. ResultError is raised too when the value cannot be
+        serialized at all; nothing is left behind then. I/O errors (OSError) propagate as
+        they are: they may be transient.
         """
         _check_key(key)
         fmt = serializers.format_of(value)
         if fmt == serializers.NONE:
             return ResultRef(None, serializers.NONE)
-        try:
-            return ResultRef(self._write(key, fmt, value), fmt)
-        except _Unserializable as exc:
-            failure = exc
-        if fmt != serializers.PICKLE:
-            try:
-                return ResultRef(self._write(key, serializers.PICKLE, value), serializers.PICKLE)
-            except _Unserializable as exc:
-                failure = exc
-        reason = _reason(failure.cause)
-        raise ResultError(f"result {key!r} cannot be stored: {reason}", reason) from failure.cause
+        if result_format == serializers.AUTO:
+            return self._put_auto(key, fmt, value)
+        return self._put_as(key, fmt, value, result_format)
 
-    def put_items(self, key: str, values: Sequence[Any]) -> tuple[ResultRef, ...]:
+    def _put_auto(self, key: str, fmt: str, value: Any) -> ResultRef:
+        if fmt == serializers.PICKLE:
+            return ResultRef(self._write_or_fail(key, fmt, value, None), fmt)
+        verdict = exact.check(fmt, value)
+        note = f"{_KIND[fmt]} would change it: {verdict.reason}" if verdict.reason else None
+        if note is None:
+            try:
+                return ResultRef(self._write(key, fmt, value, verdict.verify), fmt)
+            except _Unserializable as exc:
+                verb = "would change it" if exc.changed else "cannot hold it"
+                note = f"{_KIND[fmt]} {verb}: {exc.reason}"
+        target = exact.fallback(fmt, value)
+        if target != serializers.PICKLE:
+            try:
+                return ResultRef(self._write(key, target, value), target, note)
+            except _Unserializable as exc:
+                note = f"{note}; Arrow IPC cannot hold it: {exc.reason}"
+        pickle = serializers.PICKLE
+        return ResultRef(self._write_or_fail(key, pickle, value, None), pickle, note)
+
+    def _put_as(self, key: str, fmt: str, value: Any, request: str) -> ResultRef:
+        if request == serializers.PICKLE:
+            pickle = serializers.PICKLE
+            return ResultRef(self._write_or_fail(key, pickle, value, request), pickle)
+        if request not in serializers.REQUESTS:
+            raise ValueError(f"unknown result format {request!r}")
+        target = serializers.flavour(request, fmt)
+        if target is None:
+            reason = (
+                f"result_format={request!r} holds pandas, polars or Arrow frames, "
+                f"not {type(value).__name__}"
+            )
+            raise ResultError(f"result {key!r} cannot be stored: {reason}", reason)
+        verdict = exact.check(target, value)
+        if verdict.reason:
+            reason = f"result_format={request!r} would change it: {verdict.reason}"
+            raise ResultError(f"result {key!r} cannot be stored: {reason}", reason)
+        return ResultRef(self._write_or_fail(key, target, value, request, verdict.verify), target)
+
+    def _write_or_fail(
+        self, key: str, fmt: str, value: Any, request: str | None, verify: bool = False
+    ) -> str:
+        """Write ``value`` as ``fmt``, or raise ResultError."""
+        try:
+            return self._write(key, fmt, value, verify)
+        except _Unserializable as exc:
+            reason = exc.reason
+            if request is not None and fmt != serializers.PICKLE:
+                verb = "would change it" if exc.changed else "cannot hold it"
+                reason = f"result_format={request!r} {verb}: {reason}"
+            raise ResultError(f"result {key!r} cannot be stored: {reason}", reason) from exc.cause
+
+    def put_items(
+        self, key: str, values: Sequence[Any], result_format: str = serializers.AUTO
+    ) -> tuple[ResultRef, ...]:
         """Store each element of ``values`` under ``key/items/<i>``; all or nothing."""
         refs: list[ResultRef] = []
         try:
             for i, value in enumerate(values):
-                refs.append(self.put(f"{key}/items/{i}", value))
+                refs.append(self.put(f"{key}/items/{i}", value, result_format))
         except BaseException:
             for ref in refs:
                 with suppress(Exception):
@@ -132,15 +199,20 @@ class ResultStore:
             raise
         return tuple(refs)
 
-    def _write(self, key: str, fmt: str, value: Any) -> str:
+    def _write(self, key: str, fmt: str, value: Any, verify: bool = False) -> str:
+        """Write ``value`` as ``fmt``; with ``verify``, only once it reads back equal."""
         name = key + serializers.SUFFIX[fmt]
+        data: bytes | None = None
+        if verify or self._local is None:
+            buf = io.BytesIO()
+            _serialize(fmt, value, buf)
+            data = buf.getvalue()
+            if verify:
+                _check_round_trip(fmt, value, data)
         if self._local is not None:
-            return self._write_local(os.path.join(self._local, name), fmt, value)
+            return self._write_local(os.path.join(self._local, name), fmt, value, data)
         fs = self._filesystem()
         path = f"{self._fs_base}/{name}"
-        buf = io.BytesIO()
-        _serialize(fmt, value, buf)
-        data = buf.getvalue()
         try:
             fs.pipe_file(path, data)
         except FileNotFoundError:  # file systems with real folders
@@ -149,7 +221,7 @@ class ResultStore:
         return str(fs.unstrip_protocol(path))
 
     @staticmethod
-    def _write_local(path: str, fmt: str, value: Any) -> str:
+    def _write_local(path: str, fmt: str, value: Any, data: bytes | None) -> str:
         folder, base = os.path.split(path)
         tmp = os.path.join(folder, f".{base}.{os.getpid()}.{next(_tmp_counter)}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -160,7 +232,10 @@ class ResultStore:
             fd = os.open(tmp, flags, 0o666)
         try:
             with open(fd, "wb") as f:
-                _serialize(fmt, value, f)
+                if data is None:
+                    _serialize(fmt, value, f)
+                else:
+                    f.write(data)
             os.replace(tmp, path)
         except BaseException:
             with suppress(OSError):
@@ -243,4 +318,15 @@ def _serialize(fmt: str, value: Any, f: IO[bytes]) -> None:
     except OSError:
         raise
     except Exception as exc:
-        raise _Unserializable(exc) from exc
+        raise _Unserializable(_reason(exc), exc) from exc
+
+
+def _check_round_trip(fmt: str, value: Any, data: bytes) -> None:
+    """Raise _Unserializable unless ``data`` reads back equal to ``value``."""
+    try:
+        back = serializers.read(fmt, io.BytesIO(data))
+        why = exact.difference(fmt, value, back)
+    except Exception as exc:
+        raise _Unserializable(f"it does not read back: {_reason(exc)}", exc, True) from exc
+    if why is not None:
+        raise _Unserializable(why, None, True)

@@ -127,6 +127,7 @@ def task_run_update_values(tr: TaskRunRecord) -> dict[str, Any]:
         "reused_from": tr.reused_from,
         "error": tr.error,
         "worker": tr.worker,
+        "result_note": tr.result_note,
     }
 
 

@@ -132,6 +132,7 @@ task_runs = Table(
     Column("reused_from", ID),
     Column("error", Text),
     Column("worker", String),
+    Column("result_note", Text),
 )
 
 attempts = Table(
