@@ -1,4 +1,6 @@
-"""The run engine: run and task state machines, readiness, retries, timeouts, resume and re-runs.
+"""The run engine: readiness, retries, timeouts, resume and re-runs of one run (``driver``,
+``book``, ``plan``), many runs in one thread (``conductor``), pool slots (``pools``) and retry
+conditions (``conditions``). The state tables live in ``legato.domain.states``.
 
-It drives one run at a time against the store and an executor; it never speaks SQL itself.
+It drives runs against the store's ``DriverStore`` face and an executor; it never speaks SQL.
 """
