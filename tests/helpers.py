@@ -15,6 +15,19 @@ if TYPE_CHECKING:
     from legato.services.door import Door
     from legato.services.workspace import Workspace
 
+#: A project of one pipeline, ``etl``, of one in-process task.
+ONE_TASK = """
+from legato import pipeline, task
+
+@task(in_process=True)
+def work() -> int:
+    return 1
+
+@pipeline
+def etl():
+    work()
+"""
+
 LEGATO = str(Path(sys.executable).parent / "legato")
 
 

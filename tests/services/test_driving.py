@@ -13,19 +13,9 @@ from legato.services.actor import Actor
 from legato.services.driving import Fleet, RunDriving
 from legato.services.workspace import Workspace
 from tests.conftest import BACKENDS
-from tests.helpers import door, make_project
+from tests.helpers import ONE_TASK, door, make_project
 
-CODE = """
-from legato import pipeline, task
-
-@task(in_process=True)
-def work() -> int:
-    return 1
-
-@pipeline
-def etl():
-    work()
-"""
+CODE = ONE_TASK
 
 
 @pytest.fixture(params=BACKENDS)

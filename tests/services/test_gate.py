@@ -20,19 +20,9 @@ from legato.services.project import ProjectService
 from legato.services.run_service import Runs
 from legato.services.schema_service import Schema
 from legato.services.workspace import Workspace
-from tests.helpers import make_project
+from tests.helpers import ONE_TASK, make_project
 
-CODE = """
-from legato import pipeline, task
-
-@task(in_process=True)
-def work() -> int:
-    return 1
-
-@pipeline
-def etl():
-    work()
-"""
+CODE = ONE_TASK
 
 SERVICES = (Runs, Catalog, Automation, ProjectService, Presence, Schema, Fleet)
 
