@@ -204,6 +204,7 @@ def pytest_configure(config: pytest.Config) -> None:
             f"the temp dir is {temp}, inside the repository checkout (TMPDIR, /tmp and "
             "/var/tmp are unusable?): set TMPDIR to a writable folder outside it"
         )
+    _keep_hypothesis_out_of_the_checkout()
 
 
 def _expected(rel: str) -> bool:
@@ -269,3 +270,26 @@ def _checkout_stays_clean() -> Iterator[None]:
             f"tmp_path:\n  {shown}",
             pytrace=False,
         )
+
+
+_hypothesis_dir: str | None = None
+
+
+def _keep_hypothesis_out_of_the_checkout() -> None:
+    """Hypothesis caches what it learns of the code (constants, Unicode tables) in a
+    .hypothesis folder of the working directory, the checkout, even with database=None, and
+    already while tests are collected: keep it in a temporary folder instead."""
+    global _hypothesis_dir
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:  # not installed: nothing writes it
+        return
+    _hypothesis_dir = tempfile.mkdtemp(prefix="legato-hypothesis-")
+    set_hypothesis_home_dir(_hypothesis_dir)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _hypothesis_dir is not None:
+        import shutil
+
+        shutil.rmtree(_hypothesis_dir, ignore_errors=True)

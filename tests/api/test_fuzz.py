@@ -18,14 +18,13 @@ import re
 import string
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.checks import not_a_server_error
 from schemathesis.core import NOT_SET
 
@@ -65,15 +64,6 @@ keys = st.text(string.ascii_letters + string.digits + "-_.:", min_size=1, max_si
 
 def params_of(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     return st.dictionaries(st.sampled_from(names) | texts, json_values, max_size=3)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    # Hypothesis caches what it learns of the code (constants, Unicode tables) in a
-    # .hypothesis folder of the working directory, the checkout, even with database=None.
-    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
-    yield
-    set_hypothesis_home_dir(None)
 
 
 @pytest.fixture
