@@ -2,8 +2,9 @@
 
 A count, not a time: on a shared virtual machine wall times move by 2x between neighbouring
 runs, while the number of Python function calls for the same run moves by about a tenth
-(with how often the driver wakes), so it shows whether a change adds work per task. Counts the driver's side only (create the run,
-take the lease, write every step); the worker processes are not profiled.
+(with how often the driver wakes), so it shows whether a change adds work per task. Counts
+the driver's side only (create the run, take the lease, write every step); the worker
+processes are not profiled.
 
     .venv/bin/python bench/calls.py fan_1000
 """
