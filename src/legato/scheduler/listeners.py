@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from legato.domain.records import RunRecord
     from legato.scheduler.sources.event_source import Message, StreamSource
     from legato.services.automation_service import Automation
+    from legato.store.faces import ListenerStore
 
 log = logging.getLogger("legato.triggers")
 
@@ -51,6 +52,10 @@ class Listener(threading.Thread):
         self._paused_checked = 0.0
         self.error: str | None = None  # the latest error, for status displays
 
+    @property
+    def _store(self) -> ListenerStore:
+        return self.auto.ws.store
+
     def stop(self) -> None:
         self.stopping.set()
 
@@ -58,7 +63,7 @@ class Listener(threading.Thread):
         now = time.monotonic()
         if now - self._paused_checked >= PAUSE_CHECK_SECONDS:
             self._paused_checked = now
-            st = self.auto.store.triggers.trigger_states().get((self.pipe.name, self.trigger.name))
+            st = self._store.triggers.trigger_states().get((self.pipe.name, self.trigger.name))
             self._paused = bool(st and st.paused)
         return self._paused
 
@@ -124,7 +129,7 @@ class FileListener(Listener):
         paths = [e.path for e in entries]
         seen: set[str] = set()
         for i in range(0, len(paths), 500):
-            seen |= self.auto.store.triggers.seen_event_keys(
+            seen |= self._store.triggers.seen_event_keys(
                 self.pipe.name, self.trigger.name, paths[i : i + 500]
             )
         made = 0
@@ -174,7 +179,7 @@ class StreamListener(Listener):
     def handle(self, source: StreamSource, messages: Sequence[Message]) -> None:
         """Make the run for a fetch, then acknowledge every message of it."""
         keys = [m.id for m in messages]
-        seen = self.auto.store.triggers.seen_event_keys(self.pipe.name, self.trigger.name, keys)
+        seen = self._store.triggers.seen_event_keys(self.pipe.name, self.trigger.name, keys)
         fresh: list[Message] = []
         payloads: list[Any] = []
         for m in messages:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from legato.definitions.scheduling import Schedule
     from legato.domain.records import RunRecord, ScheduleState
     from legato.services.automation_service import Automation
+    from legato.store.faces import TickStore
 
 log = logging.getLogger("legato.scheduler")
 
@@ -59,10 +60,14 @@ class Scheduler:
         self.auto = automation
         self.ws = automation.ws
 
+    @property
+    def _store(self) -> TickStore:
+        return self.ws.store
+
     def tick(self, now: datetime) -> TickResult:
         """Create every run due at ``now``; returns them and the time of the next tick."""
         result = TickResult()
-        states = self.ws.store.schedules.schedule_states()
+        states = self._store.schedules.schedule_states()
         for pipe in self.ws.project.pipelines.values():
             for sched in pipe.automation.schedules:
                 self._schedule(pipe, sched, states.get((pipe.name, sched.name or "")), now, result)
@@ -81,7 +86,7 @@ class Scheduler:
         result: TickResult,
     ) -> None:
         name = sched.name or "schedule"
-        store = self.ws.store
+        store = self._store
         if state is None or state.cursor is None:
             # First sight: start from now; history is a backfill's job, not the schedule's.
             store.schedules.set_schedule_state(pipe.name, name, now, cursor=now)
@@ -132,7 +137,7 @@ class Scheduler:
     # -- upstream success -----------------------------------------------------------------
 
     def _upstream(self, now: datetime, result: TickResult) -> None:
-        store = self.ws.store
+        store = self._store
         waiting: dict[str, list[tuple[Pipeline, UpstreamTrigger]]] = {}
         for pipe in self.ws.project.pipelines.values():
             for trig in pipe.automation.triggers:
@@ -200,7 +205,7 @@ class Scheduler:
     # -- backfills ------------------------------------------------------------------------
 
     def _backfills(self, now: datetime, result: TickResult) -> None:
-        store = self.ws.store
+        store = self._store
         for b in store.backfills.list_backfills(active=True, limit=1000):
             if b.state != BackfillState.RUNNING:
                 continue

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from legato.engine.driver import ProgressCallback, RunDriver
     from legato.executors.interface import Executor
     from legato.services.workspace import Workspace
+    from legato.store.faces import DrivingStore
 
 log = logging.getLogger("legato.driving")
 
@@ -58,7 +59,7 @@ class RunDriving:
         A live driver renews its lease, so seeing the lease renewed (or its process alive
         on this host) ends the wait with a Conflict rather than waiting forever.
         """
-        store = self.ws.store
+        store: DrivingStore = self.ws.store
         first_expiry = None
         while True:
             now = self.ws.clock()
@@ -132,7 +133,7 @@ class RunDriving:
     def cancel(self, run_id: str) -> RunRecord:
         """Cancel a run: its driver stops it, or, when nobody drives it, it is stopped here."""
         ws = self.ws
-        store = ws.store
+        store: DrivingStore = ws.store
         run = store.runs.find_run(run_id)
         if run.state.finished:
             raise Conflict(f"run {run.id} has already finished ({run.state})")
@@ -159,7 +160,7 @@ class RunDriving:
 
     def resumable(self) -> list[RunRecord]:
         """Runs that were queued or running and that no live driver holds."""
-        store = self.ws.store
+        store: DrivingStore = self.ws.store
         now = self.ws.clock()
         out = list(store.runs.resumable_runs(now))
         now = store.claims.lease_clock(now)  # leases are judged by the store's clock
@@ -246,7 +247,7 @@ class Fleet(Service):
         room = self.free_slots()
         if room <= 0:
             return
-        store = self.ws.store
+        store: DrivingStore = self.ws.store
         pipes = self.ws.project.pipelines
         caps = _caps(pipes)
         running = store.queue.running_counts() if caps else {}
@@ -278,7 +279,7 @@ class Fleet(Service):
         A dead driver of this host is known at once; others once their lease runs out (by
         the store's clock), whichever scheduler finds them first.
         """
-        store = self.ws.store
+        store: DrivingStore = self.ws.store
         for run in store.runs.runs_in_state(RunState.RUNNING):
             if run.id in self.active or run.id in self._unstartable:
                 continue

@@ -1,17 +1,28 @@
 """The store's faces: what each consumer depends on, as typed Protocols.
 
 A consumer names the face it needs rather than ``Store``, so a test double or another
-backend implements only that: the run engine needs ``DriverStore`` (its run's rows, the
-one-transaction step, its lease, pool slots), nothing of schedules, triggers or browsing.
-``Store`` and its parts satisfy every face here.
+backend implements only that, and mypy refuses a reach beyond it. The run engine needs
+``DriverStore``, down to the methods (its run's rows, the one-transaction step, its lease,
+pool slots). The services layer's consumers name the parts they use: the scheduler's tick
+``TickStore`` (schedules, triggers, backfills), trigger listeners ``ListenerStore``
+(triggers), the one home for driving runs ``DrivingStore`` (runs, claims, queue, backfills).
+``Store`` satisfies every face here.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from legato.domain.records import AttemptRecord, Changes, RunRecord, TaskRunRecord
+
+if TYPE_CHECKING:
+    from legato.store.backfill_store import BackfillStore
+    from legato.store.claim_store import ClaimStore
+    from legato.store.queue_store import QueueStore
+    from legato.store.run_store import RunStore
+    from legato.store.schedule_store import ScheduleStore
+    from legato.store.trigger_store import TriggerStore
 
 
 class RunRows(Protocol):
@@ -44,3 +55,37 @@ class DriverStore(Protocol):
 
     @property
     def pools(self) -> PoolSlots: ...
+
+
+class ListenerStore(Protocol):
+    """What a trigger listener reads: its trigger's state and the events it has seen."""
+
+    @property
+    def triggers(self) -> TriggerStore: ...
+
+
+class TickStore(ListenerStore, Protocol):
+    """What the scheduler's tick reads and moves: schedule cursors, trigger cursors and
+    events, backfills' progress."""
+
+    @property
+    def schedules(self) -> ScheduleStore: ...
+
+    @property
+    def backfills(self) -> BackfillStore: ...
+
+
+class DrivingStore(Protocol):
+    """What taking, claiming, adopting and settling runs needs."""
+
+    @property
+    def runs(self) -> RunStore: ...
+
+    @property
+    def claims(self) -> ClaimStore: ...
+
+    @property
+    def queue(self) -> QueueStore: ...
+
+    @property
+    def backfills(self) -> BackfillStore: ...
