@@ -164,10 +164,14 @@ class Daemons:
     def up(
         self, project: Path, *, port: int | None = None, command: str = "up"
     ) -> DaemonProcess:
-        """Start ``legato <command>`` (up, web or scheduler) on ``project``."""
+        """Start ``legato <command>`` (up, web or scheduler) on ``project``.
+
+        Without ``port`` the web server takes any free port (the daemon prints its URL), so
+        a test never fails because something else on the machine listens on 8765.
+        """
         args = [command, "--project", str(project)]
-        if port is not None:
-            args += ["--port", str(port)]
+        if command in ("up", "web"):
+            args += ["--port", str(0 if port is None else port)]
         log = self.log_dir / f"daemon{len(self.started) + 1}.log"
         daemon = DaemonProcess(args, log)
         self.started.append(daemon)
