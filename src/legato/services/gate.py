@@ -30,7 +30,7 @@ _MARK = "__legato_action__"
 
 class Gate:
     """Lets an actor's calls through. Today every actor may do everything; commands are
-    logged with who gave them. Sign-in and roles replace ``check`` (issue: security)."""
+    logged with who gave them. Sign-in and roles will replace ``check``."""
 
     def check(self, actor: Actor, action: str) -> None:
         """Raise when ``actor`` may not do ``action``; every actor may, for now."""
