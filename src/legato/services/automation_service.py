@@ -37,6 +37,17 @@ if TYPE_CHECKING:
 MAX_EVENT_KEY = 500
 
 
+def _same_token(given: str, expected: str) -> bool:
+    """Whether ``given`` is the secret, in time that does not tell how much of it matched.
+
+    Compared as bytes: ``compare_digest`` refuses text that is not ASCII, and a caller may
+    send any header bytes at all.
+    """
+    return secrets.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 @dataclass(frozen=True)
 class ScheduleView:
     """A schedule as the operator sees it."""
@@ -172,7 +183,7 @@ class Automation(Service):
         if pipe is None or trig is None:
             raise NotFoundError(f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
         state = self.store.triggers.trigger_states().get((pipeline, trigger))
-        if state is None or not state.token or not secrets.compare_digest(token, state.token):
+        if state is None or not state.token or not _same_token(token, state.token):
             raise Unauthenticated("missing or wrong token for this webhook")
         if len(key) > MAX_EVENT_KEY or "\x00" in key:
             # It is stored in a unique index, which holds keys of a few kilobytes at most.
