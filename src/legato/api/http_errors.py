@@ -8,7 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from legato.services.service_errors import STATUS, ServiceError, status_of
 
@@ -83,8 +85,63 @@ def install(app: FastAPI) -> None:
     async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = exc.errors()
         first = problems[0] if problems else {}
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        if first.get("type") == "json_invalid":
+            why = first.get("ctx", {}).get("error", "")
+            return error(422, f"the body is not valid JSON: {why}".rstrip(": "))
+        where = tuple(first.get("loc", ()))
+        if where[:1] == ("query",):
+            # A repeated query parameter (?state=a&state=b) is one field, not a list of them.
+            where = tuple(p for p in where if not isinstance(p, int))
+        loc = [str(p) for p in where if p not in ("body", "query", "path")]
         field = ".".join(loc) or None
         message = first.get("msg", "invalid request")
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return error(422, f"{field or 'request'}: {message}{more}", field)
+
+    app.add_exception_handler(StarletteHTTPException, framework_error)
+
+
+#: What FastAPI says when it cannot read a body at all.
+_UNPARSED = "There was an error parsing the body"
+
+
+#: The methods a route of this app may take.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route takes at this request's path."""
+    found = []
+    for method in _METHODS:
+        # A fresh scope per look: matching may write into the scope it is given.
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "headers": [],
+        }
+        if any(r.matches(dict(scope))[0] == Match.FULL for r in request.app.router.routes):
+            found.append(method)
+    return found
+
+
+async def framework_error(request: Request, exc: Exception) -> Response:
+    """The framework's own answers (no such path, a method the path does not take, a body
+    that is not even text) in the one error shape.
+
+    The router names only the methods of the first route it found at a path in ``Allow``:
+    here it lists them all. OPTIONS is answered with them (204), not refused.
+    """
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = _methods_of(request)
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": ", ".join([*methods, "OPTIONS"])})
+        headers["Allow"] = ", ".join(methods)
+    status, message = exc.status_code, str(exc.detail)
+    if (status, message) == (400, _UNPARSED):
+        # FastAPI's words when a JSON body is not even UTF-8: the same 422 as other bad JSON.
+        status, message = 422, "the body is not valid JSON: it is not UTF-8 text"
+    return JSONResponse({"error": message, "field": None}, status, headers=headers)
