@@ -18,13 +18,29 @@ from legato.services.service_errors import STATUS, ServiceError, status_of
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such pipeline, run, task or backfill"},
     409: {"description": "the action does not fit the current state"},
+    413: {"description": "the request body is larger than legato.toml's [limits] request_bytes"},
     422: {"description": "invalid input; `field` names it"},
 }
 
 
+#: Characters of an error's message and of its field at most: both may quote what was sent.
+MAX_MESSAGE = 1000
+MAX_FIELD = 200
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}... ({len(text) - limit + 40} more characters)"
+
+
 def error(status: int, message: str, field: str | None = None) -> JSONResponse:
-    """The one shape of every error answer."""
-    return JSONResponse({"error": message, "field": field}, status_code=status)
+    """The one shape of every error answer; a message or field quoting a long value that was
+    sent is cut short, so an error never answers with the whole of a rejected value."""
+    cut_field = None if field is None else _cut(field, MAX_FIELD)
+    return JSONResponse(
+        {"error": _cut(message, MAX_MESSAGE), "field": cut_field}, status_code=status
+    )
 
 
 def _unstorable(value: Any, where: str) -> tuple[str, str] | None:
@@ -57,19 +73,33 @@ def _unstorable(value: Any, where: str) -> tuple[str, str] | None:
     return None
 
 
-async def storable_input(request: Request) -> None:
-    """A dependency of every API route: 422 for path, query or JSON body text with NUL
-    characters or lone surrogates, which would otherwise fail in the store (a 500)."""
+def _refuse(found: tuple[str, str] | None) -> None:
+    if found is not None:
+        raise ServiceError(f"{found[0] or 'body'}: {found[1]}", found[0] or None)
+
+
+def storable_url(request: Request) -> None:
+    """Raise ServiceError (422) for path or query text with NUL characters or lone
+    surrogates, which would otherwise fail in the store (a 500)."""
     found = _unstorable(dict(request.path_params), "")
     for k, v in request.query_params.multi_items():
         found = found or _unstorable({k: v}, "")
-    if found is None and request.method in ("POST", "PUT", "PATCH"):
-        raw = await request.body()  # kept by the request: the route reads it again
-        # Not JSON, or nested beyond reason: the route itself says so.
-        with suppress(ValueError, RecursionError):
-            found = _unstorable(json.loads(raw), "") if raw.strip() else None
-    if found is not None:
-        raise ServiceError(f"{found[0] or 'body'}: {found[1]}", found[0] or None)
+    _refuse(found)
+
+
+def storable_body(raw: bytes) -> None:
+    """Raise ServiceError (422) for text in a JSON body that no store can hold."""
+    # Not JSON, or nested beyond reason: the route itself says so.
+    with suppress(ValueError, RecursionError):
+        _refuse(_unstorable(json.loads(raw), "") if raw.strip() else None)
+
+
+async def storable_input(request: Request) -> None:
+    """A dependency of every API route but the webhook's (which checks its token first):
+    422 for path, query or JSON body text that no store can hold."""
+    storable_url(request)
+    if request.method in ("POST", "PUT", "PATCH"):
+        storable_body(await request.body())  # kept by the request: the route reads it again
 
 
 def install(app: FastAPI) -> None:
