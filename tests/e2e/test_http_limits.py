@@ -96,9 +96,7 @@ def test_large_bodies_are_refused_without_being_held(tmp_path: Path, daemons: Da
     def call(header: str) -> None:
         results.append(post_big(port, "/api/v1/hooks/greet/hook", header, 50 * MB))
 
-    callers = [
-        threading.Thread(target=call, args=("X-Legato-Token: wrong\r\n",)) for _ in range(4)
-    ]
+    callers = [threading.Thread(target=call, args=("X-Legato-Token: wrong\r\n",)) for _ in range(4)]
     for t in callers:
         t.start()
     for t in callers:

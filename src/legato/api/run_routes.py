@@ -37,9 +37,7 @@ _DATE = re.compile(r"\s*[+-]?\d{4,}-\d")
 
 def _date_and_time(value: object) -> object:
     # Pydantic reads a number as seconds since 1970; the document promises a date-time.
-    if isinstance(value, str | int | float) and not (
-        isinstance(value, str) and _DATE.match(value)
-    ):
+    if isinstance(value, str | int | float) and not (isinstance(value, str) and _DATE.match(value)):
         raise ValueError("must be a date and time, e.g. 2026-03-02T09:00:00Z")
     return value
 
