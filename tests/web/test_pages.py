@@ -150,7 +150,7 @@ def test_unknown_things_are_404_pages(client: TestClient) -> None:
         page = client.get(path)
         assert page.status_code == 404, path
         assert "<h1>Not found</h1>" in page.text
-    assert client.get("/api/v1/nope").json() == {"detail": "Not Found"}
+    assert client.get("/api/v1/nope").json() == {"error": "Not Found", "field": None}
 
 
 def test_backfill_and_queue_pages(ws: Workspace, client: TestClient) -> None:

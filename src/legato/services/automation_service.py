@@ -18,7 +18,7 @@ from legato.domain.states import BackfillState, RunState
 from legato.services.actor import Actor
 from legato.services.driving import RunDriving
 from legato.services.gate import Service, action
-from legato.services.run_service import record_run
+from legato.services.run_service import check_params_size, record_run
 from legato.services.service_errors import (
     BadRequest,
     Conflict,
@@ -29,12 +29,23 @@ from legato.services.service_errors import (
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
-    from legato.domain.records import BackfillRecord, RunRecord
+    from legato.domain.records import BackfillRecord, RunRecord, TriggerState
     from legato.services.workspace import Workspace
     from legato.store.store import Store
 
 #: Characters of a webhook's Idempotency-Key at most.
 MAX_EVENT_KEY = 500
+
+
+def _same_token(given: str, expected: str) -> bool:
+    """Whether ``given`` is the secret, in time that does not tell how much of it matched.
+
+    Compared as bytes: ``compare_digest`` refuses text that is not ASCII, and a caller may
+    send any header bytes at all.
+    """
+    return secrets.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 @dataclass(frozen=True)
@@ -152,16 +163,16 @@ class Automation(Service):
             return dup.existing, False
         return run, True
 
-    @action("runs.trigger", command=True)
-    def fire_webhook(
-        self, pipeline: str, trigger: str, token: str, body: bytes, key: str
-    ) -> tuple[RunRecord, bool]:
-        """A webhook call: check its token, then make the run for ``key`` once.
+    @action("runs.trigger")
+    def check_webhook(self, pipeline: str, trigger: str, token: str) -> None:
+        """Raise NotFoundError (no such webhook) or Unauthenticated (missing or wrong token).
 
-        ``body`` is the JSON object of params. Raises NotFoundError (no such webhook),
-        Unauthenticated (missing or wrong token), BadRequest (unusable key or body), Conflict
-        (paused) and ServiceError (params the pipeline refuses).
+        A front end asks this before it reads a call's body, so a caller without the token
+        cannot make the server read (and hold) anything.
         """
+        self._webhook_state(pipeline, trigger, token)
+
+    def _webhook_state(self, pipeline: str, trigger: str, token: str) -> TriggerState:
         pipe = self.ws.project.pipelines.get(pipeline)
         trig = None
         if pipe is not None:
@@ -172,8 +183,21 @@ class Automation(Service):
         if pipe is None or trig is None:
             raise NotFoundError(f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
         state = self.store.triggers.trigger_states().get((pipeline, trigger))
-        if state is None or not state.token or not secrets.compare_digest(token, state.token):
+        if state is None or not state.token or not _same_token(token, state.token):
             raise Unauthenticated("missing or wrong token for this webhook")
+        return state
+
+    @action("runs.trigger", command=True)
+    def fire_webhook(
+        self, pipeline: str, trigger: str, token: str, body: bytes, key: str
+    ) -> tuple[RunRecord, bool]:
+        """A webhook call: check its token, then make the run for ``key`` once.
+
+        ``body`` is the JSON object of params. Raises NotFoundError (no such webhook),
+        Unauthenticated (missing or wrong token), BadRequest (unusable key or body), Conflict
+        (paused) and ServiceError (params the pipeline refuses).
+        """
+        state = self._webhook_state(pipeline, trigger, token)
         if len(key) > MAX_EVENT_KEY or "\x00" in key:
             # It is stored in a unique index, which holds keys of a few kilobytes at most.
             raise BadRequest(
@@ -405,6 +429,7 @@ class Automation(Service):
             values = pipe.params_to_json(pipe.validate_params(params or {}))
         except ParamError as exc:
             raise ServiceError(str(exc), exc.field) from None
+        check_params_size(self.ws, values)
         prio = pipe.automation.priority + BACKFILL_PRIORITY_OFFSET if priority is None else priority
         record = BackfillRecord(
             id="bf" + new_run_id(now),

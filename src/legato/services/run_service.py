@@ -42,6 +42,24 @@ class LogEntry:
             return ""
 
 
+def check_params_size(ws: Workspace, params: Mapping[str, Any]) -> None:
+    """Raise ServiceError (field ``params``) for params larger as JSON than legato.toml's
+    ``[limits] params_bytes``: every list of runs carries them, however they came."""
+    import json
+
+    limit = ws.config.params_bytes
+    try:
+        size = len(json.dumps(params, ensure_ascii=False, default=str).encode("utf-8", "replace"))
+    except (TypeError, ValueError, RecursionError):
+        return  # the store says what is wrong with them
+    if size > limit:
+        raise ServiceError(
+            f"params: {size} bytes as JSON, more than the {limit} a run may have "
+            "([limits] params_bytes in legato.toml)",
+            "params",
+        )
+
+
 def record_run(
     ws: Workspace,
     pipeline_name: str,
@@ -71,6 +89,7 @@ def record_run(
         values = pipe.params_to_json(pipe.validate_params(params or {}, from_text=from_text))
     except ParamError as exc:
         raise ServiceError(str(exc), exc.field) from None
+    check_params_size(ws, values)
     partition = ws.check_partition(pipe, partition)
     now = ws.clock()
     ws.save_snapshot(pipe)
