@@ -75,8 +75,9 @@ def user_errors() -> Iterator[None]:
         raise fail(str(exc)) from None
     except Exception as exc:
         from legato.domain.records import StoreError
+        from legato.server.serve import ServeError
 
-        if isinstance(exc, StoreError):
+        if isinstance(exc, (StoreError, ServeError)):
             raise fail(str(exc)) from None
         raise
 
