@@ -317,6 +317,7 @@ def test_nats_messages_make_one_run_each_across_restarts(
     # A clean restart, then a crash right after the next run is recorded (its message may
     # not be acknowledged): neither turns a message into a second run.
     assert first.stop() == 0, first.output()
+    assert "Traceback" not in first.output(), first.output()  # a clean stop is quiet
     second = daemons.up(project)
     publish(nats_url, subject, json.dumps({"n": 3}).encode())
     wait_for(lambda: len(all_runs(store)) >= 3, timeout=15, what="a run for message 3")
