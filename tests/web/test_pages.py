@@ -165,3 +165,18 @@ def test_backfill_and_queue_pages(ws: Workspace, client: TestClient) -> None:
     assert f'data-run="{queued.id}"' in q and '"to": "top"' in q
     assert client.get("/static/legato.js").status_code == 200
     assert client.get("/static/legato.css").status_code == 200
+
+
+def test_pipeline_page_lists_refused_trigger_events_with_their_reasons(
+    ws: Workspace, client: TestClient
+) -> None:
+    assert "Refused trigger events" not in client.get("/pipelines/etl").text
+    auto = door(ws).automation
+    auto.record_failed_event("etl", "orders", "1700000000000-0", "payload is not JSON: <oops>")
+    auto.record_failed_event("etl", "orders", "1700000000000-1", "pipeline 'etl' has no param 'x'")
+    page = client.get("/pipelines/etl").text
+    assert "Refused trigger events" in page
+    assert "1700000000000-0" in page and "1700000000000-1" in page
+    assert "payload is not JSON: &lt;oops&gt;" in page
+    assert page.index("1700000000000-1") < page.index("1700000000000-0")  # newest first
+    assert "Refused trigger events" not in client.get("/pipelines/regional").text

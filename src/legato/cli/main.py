@@ -75,8 +75,9 @@ def user_errors() -> Iterator[None]:
         raise fail(str(exc)) from None
     except Exception as exc:
         from legato.domain.records import StoreError
+        from legato.server.serve import ServeError
 
-        if isinstance(exc, StoreError):
+        if isinstance(exc, (StoreError, ServeError)):
             raise fail(str(exc)) from None
         raise
 
@@ -106,7 +107,7 @@ def _drive_and_report(
 
     started: list[RunRecord] = []
     printer = console()  # the live view needs the console itself, not the lazy stand-in
-    with RunProgress(printer, total, quiet=quiet) as progress:
+    with RunProgress(printer, total, quiet=quiet, waits_for=_condition_of(door)) as progress:
 
         def created(run: RunRecord) -> None:
             started.append(run)
@@ -122,6 +123,22 @@ def _drive_and_report(
     run_summary(printer, run, door.runs.task_runs(run.id))
     if run.state.value != "succeeded":
         raise typer.Exit(1)
+
+
+def _condition_of(door: Door) -> Callable[[str, str], str | None]:
+    """What a task of a pipeline waits for before a retry: its retry condition, if any."""
+
+    def waits_for(pipeline: str, node: str) -> str | None:
+        try:
+            cond = door.project.pipeline(pipeline).graph.nodes[node].task.retry.condition
+        except Exception:  # a pipeline or node the loaded code no longer has: say nothing
+            return None
+        if cond is None:
+            return None
+        limit = f" ({cond.timeout:g}s at most)" if cond.timeout is not None else ""
+        return f"condition {cond.label}{limit}"
+
+    return waits_for
 
 
 def _version(value: bool) -> None:

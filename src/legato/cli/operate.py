@@ -264,6 +264,43 @@ def triggers_unpause(pipeline: str, trigger: str, project: ProjectOpt = Path("."
         out.print(f"{pipeline}: trigger {trigger} on", highlight=False)
 
 
+@triggers_app.command("events")
+def triggers_events(
+    pipeline: str,
+    trigger: str,
+    refused: Annotated[
+        bool, typer.Option("--refused", help="Only events that made no run.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Events at most.")] = 50,
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """A trigger's events, newest first: the run each one made, or why it was refused."""
+    with user_errors(), workspace(project) as door:
+        views = door.automation.trigger_events(
+            pipeline, trigger, refused_only=refused, limit=limit
+        )
+        if json_out:
+            _json([v.__dict__ for v in views])
+            return
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for col in ("received", "event", "outcome"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("run or reason", overflow="fold")  # a reason is read in full
+        for v in views:
+            table.add_row(
+                _when(v.received_at),
+                escape(v.event_key),
+                "[red]refused[/]" if v.refused else "run",
+                escape(v.reason or "") if v.refused else (v.run_id or ""),
+            )
+        rich_console().print(table)
+        if not views:
+            out.print("no events")
+
+
 # -- partitions and backfills ------------------------------------------------------------
 
 

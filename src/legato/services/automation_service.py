@@ -99,6 +99,24 @@ class BackfillView:
         return len(self.record.keys)
 
 
+@dataclass(frozen=True)
+class TriggerEventView:
+    """An event a trigger saw: the run it made, or why it was refused.
+
+    A refused event (a message that is not JSON, params the pipeline refuses) was
+    acknowledged and made no run: this is the only place it is kept.
+    """
+
+    id: int
+    pipeline: str
+    trigger: str
+    event_key: str  # a stream message id, a file path, an idempotency key
+    received_at: datetime
+    refused: bool
+    run_id: str | None
+    reason: str | None
+
+
 #: Where backfill runs go in the queue relative to their pipeline's own runs: behind.
 BACKFILL_PRIORITY_OFFSET = -1
 
@@ -333,6 +351,43 @@ class Automation(Service):
                     )
                 )
         return out
+
+    @action("triggers.read")
+    def trigger_events(
+        self,
+        pipeline: str,
+        trigger: str | None = None,
+        *,
+        refused_only: bool = False,
+        limit: int = 50,
+    ) -> list[TriggerEventView]:
+        """A pipeline's trigger events (one trigger's with ``trigger``), newest first."""
+        pipe = self.ws.pipeline(pipeline)
+        names = [t.name for t in pipe.automation.triggers]
+        if trigger is not None and trigger not in names:
+            raise NotFoundError(
+                f"pipeline {pipe.name!r} has no trigger {trigger!r} "
+                f"(triggers: {', '.join(names) or 'none'})"
+            )
+        found = self.store.triggers.trigger_events(
+            pipeline=pipe.name,
+            trigger=trigger,
+            status="failed" if refused_only else None,
+            limit=max(1, limit),
+        )
+        return [
+            TriggerEventView(
+                e.id,
+                e.pipeline,
+                e.trigger,
+                e.event_key,
+                e.received_at,
+                e.status == "failed",
+                e.run_id,
+                e.message,
+            )
+            for e in found
+        ]
 
     @action("triggers.pause", command=True)
     def set_trigger_paused(self, pipeline: str, name: str, paused: bool) -> None:

@@ -83,6 +83,9 @@ def mount(app: FastAPI, ctx: Door) -> None:
             dag=views.pipeline_dag(detail.nodes),
             grid=grid,
             backfills=ctx.automation.backfills(pipeline=detail.overview.name)[:10],
+            refused=ctx.automation.trigger_events(
+                detail.overview.name, refused_only=True, limit=20
+            ),
         )
 
     @r.get("/pipelines/{name}/launch")
