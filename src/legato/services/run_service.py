@@ -71,8 +71,8 @@ def record_run(
         values = pipe.params_to_json(pipe.validate_params(params or {}, from_text=from_text))
     except ParamError as exc:
         raise ServiceError(str(exc), exc.field) from None
-    partition = ws.check_partition(pipe, partition)
     now = ws.clock()
+    partition = ws.check_partition(pipe, partition, now)
     ws.save_snapshot(pipe)
     if not ws.location_saved:
         ws.save_location()

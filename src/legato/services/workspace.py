@@ -171,13 +171,17 @@ class Workspace:
         return pos
 
     @staticmethod
-    def check_partition(pipe: Pipeline, partition: str | None) -> str | None:
-        """The normalised partition key; ServiceError when the pipeline has no such partition."""
+    def check_partition(pipe: Pipeline, partition: str | None, now: datetime) -> str | None:
+        """The normalised partition key; ServiceError when the pipeline has no such partition
+        or it does not exist yet at ``now`` (its time window has not ended).
+
+        The one check for every way a run names a partition: run, submit, the API, backfills.
+        """
         parts = pipe.automation.partitions
         if parts is None or partition is None:
             return partition
         try:
-            return parts.get(partition).key
+            return parts.existing(partition, now).key
         except ValueError as exc:
             raise ServiceError(f"pipeline {pipe.name!r}: partition: {exc}", "partition") from None
 
