@@ -217,7 +217,9 @@ class Runs(Service):
             kind = "from_failure"
         now = ws.clock()
         new_id = new_run_id(now)
-        rows = _rerun_rows(pipe, old, old_rows, redo, new_id)
+        # The task asked for runs afresh, all of it: a mapped one keeps none of its elements.
+        fresh = {task} if task is not None else set()
+        rows = _rerun_rows(pipe, old, old_rows, redo, new_id, fresh)
         ws.save_snapshot(pipe)
         run = RunRecord(
             id=new_id,
@@ -294,7 +296,12 @@ class Runs(Service):
 
 
 def _rerun_rows(
-    pipe: Pipeline, old: RunRecord, old_rows: dict[str, TaskRunRecord], redo: set[str], new_id: str
+    pipe: Pipeline,
+    old: RunRecord,
+    old_rows: dict[str, TaskRunRecord],
+    redo: set[str],
+    new_id: str,
+    fresh: set[str],
 ) -> list[TaskRunRecord]:
     from dataclasses import replace
 
@@ -317,7 +324,7 @@ def _rerun_rows(
             continue
         if node.id in redo:
             rows.append(TaskRunRecord(new_id, node.id, node.id, None, TaskState.PENDING))
-            if node.mapped and all(u not in redo for u in node.upstream):
+            if node.mapped and node.id not in fresh and all(u not in redo for u in node.upstream):
                 # Same inputs as before: elements that succeeded keep their results.
                 rows.extend(
                     reused(c) for c in by_node.get(node.id, []) if c.state == TaskState.SUCCEEDED
