@@ -243,8 +243,15 @@ class Runs(Service):
 
     @action("runs.read")
     def task_runs(self, run_id: str) -> list[TaskRunRecord]:
-        """The run's task runs."""
-        return self.ws.store.runs.get_task_runs(run_id)
+        """The run's task runs, in graph order (see ``Workspace.in_graph_order``)."""
+        from legato.domain.records import NotFound
+
+        rows = self.ws.store.runs.get_task_runs(run_id)
+        try:
+            run = self.ws.store.runs.get_run(run_id)
+        except NotFound:
+            return rows
+        return self.ws.in_graph_order(self.ws.snapshot_of(run), rows)
 
     @action("runs.read")
     def task_run(self, run_id: str, task_key: str) -> TaskRunRecord:
