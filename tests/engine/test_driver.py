@@ -478,6 +478,34 @@ def p():
     assert total == 60
 
 
+@pytest.mark.parametrize(
+    ("count", "failing", "listed", "more"),
+    [(8, 6, 6, ""), (30, 25, 10, " and 15 more")],
+)
+def test_a_mapped_task_names_every_failed_element_or_says_how_many_more(
+    ws_factory, count: int, failing: int, listed: int, more: str
+) -> None:
+    ws = ws_factory(f"""
+@task
+def items() -> list[int]:
+    return list(range({count}))
+
+@task
+def work(x: int) -> int:
+    if x < {failing}:
+        raise ValueError(x)
+    return x
+
+@pipeline
+def p():
+    work.map(items())
+""")
+    first, tasks = run(ws, "p")
+    assert first.state == RunState.FAILED
+    names = ", ".join(f"work[{i}]" for i in range(listed))
+    assert tasks["work"].error == f"{failing} of {count} elements failed: {names}{more}"
+
+
 def test_rerun_of_running_or_clean_run_is_refused(ws_factory) -> None:
     from legato.services.service_errors import Conflict
 
