@@ -442,3 +442,32 @@ def queue_move(
             f"run {r.id} moved to the {'top' if top else 'bottom'} (priority {r.priority})",
             highlight=False,
         )
+
+
+# -- daemons -----------------------------------------------------------------------------
+
+
+@app.command("daemons")
+def daemons_list(json_out: JsonOpt = False, project: ProjectOpt = Path(".")) -> None:
+    """Daemons (legato up, legato scheduler) and their last heartbeat, newest first."""
+    with user_errors(), workspace(project) as door:
+        now = door.clock()
+        found = door.presence.daemons(now)
+        if json_out:
+            _json(found)
+            return
+        rows = [
+            (
+                d.id,
+                d.kind,
+                d.host,
+                str(d.pid),
+                d.version,
+                _when(d.started_at),
+                f"{max(0, int((now - d.heartbeat_at).total_seconds()))} s ago",
+                d.url or "",
+            )
+            for d in found
+        ]
+        columns = ("daemon", "kind", "host", "pid", "version", "started (UTC)", "beat", "url")
+        _table(columns, rows, "no daemon is running")
