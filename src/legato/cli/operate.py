@@ -149,6 +149,7 @@ def submit(
     param: Annotated[list[str] | None, typer.Option("--param", "-P", help="key=value")] = None,
     partition: Annotated[str | None, typer.Option("--partition")] = None,
     priority: Annotated[int | None, typer.Option("--priority")] = None,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Queue a run for the daemon (`legato up`) to start."""
@@ -160,6 +161,9 @@ def submit(
             priority=priority,
             from_text=True,
         )
+        if json_out:
+            _json(run)
+            return
         out.print(f"queued run [bold]{run.id}[/] of {run.pipeline}", highlight=False)
 
 
@@ -307,6 +311,7 @@ def backfill(
     max_concurrent: Annotated[int, typer.Option(help="Backfill runs at once.")] = 2,
     priority: Annotated[int | None, typer.Option(help="Queue priority of its runs.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-P", help="key=value")] = None,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Backfill partitions: the daemon runs them a few at a time, behind fresh runs."""
@@ -324,6 +329,11 @@ def backfill(
             priority=priority,
             params=params,
         )
+        if json_out:
+            from legato.cli.scripted import backfill_json
+
+            _json(backfill_json(door, b.id))
+            return
         out.print(
             f"backfill [bold]{b.id}[/] of {b.pipeline}: {len(b.keys)} partitions "
             f"({b.keys[0]} .. {b.keys[-1]}), {b.max_concurrent} at a time",
