@@ -217,7 +217,7 @@ class Runs(Service):
             kind = "from_failure"
         now = ws.clock()
         new_id = new_run_id(now)
-        # The task asked for runs afresh, all of it: a mapped one keeps none of its elements.
+        # The task named is run again in full: a mapped one keeps none of its elements.
         fresh = {task} if task is not None else set()
         rows = _rerun_rows(pipe, old, old_rows, redo, new_id, fresh)
         ws.save_snapshot(pipe)

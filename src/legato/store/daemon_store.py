@@ -60,9 +60,7 @@ class DaemonStore(Part):
                 ids = [d.id for d in silent]
                 # The heartbeat is checked again: a daemon that beat meanwhile stays.
                 conn.execute(
-                    delete(daemons).where(
-                        daemons.c.id.in_(ids), daemons.c.heartbeat_at < before
-                    )
+                    delete(daemons).where(daemons.c.id.in_(ids), daemons.c.heartbeat_at < before)
                 )
         return silent
 
