@@ -32,7 +32,8 @@ def load(rows: list[int], mode: str) -> int:
 
 @pipeline
 def etl(limit: int = 3, mode: Literal["append", "replace", "boom"] = "append",
-        day: datetime.date | None = None, verbose: bool = False, tags: list[str] = []):
+        day: datetime.date | None = datetime.date(2026, 12, 1), verbose: bool = False,
+        tags: list[str] = [], at: datetime.datetime = datetime.datetime(2026, 12, 1, 5, 30)):
     load(extract(limit), mode)
 
 @task
@@ -106,6 +107,11 @@ def test_launcher_form_follows_the_param_types(client: TestClient) -> None:
     assert widget("tags") == "json"
     assert re.search(r'<option value="replace"\s*>replace</option>', html)
     assert 'id="f-limit" type="number" step="1" name="limit" value="3"' in html
+    # Dates and times are shown in the form their inputs take (ISO), not as Python reprs.
+    assert widget("at") == "datetime"
+    assert re.search(r'id="f-day" type="date"[^>]* value="2026-12-01"', html), html
+    assert re.search(r'id="f-at" type="datetime-local"[^>]* value="2026-12-01T05:30:00"', html)
+    assert "datetime.date(" not in html
     regional = client.get("/pipelines/regional/launch").text
     assert 'name="partition"' in regional and '<option value="2024-01-03|us">' in regional
 

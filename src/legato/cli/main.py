@@ -167,6 +167,7 @@ def run(
     ] = None,
     partition: Annotated[str | None, typer.Option("--partition", help="Partition key.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Run a pipeline to completion here, with a live view; exit 1 if the run fails."""
@@ -180,6 +181,11 @@ def run(
                     pipeline, params, partition=partition, from_text=True, **kw
                 )
 
+            if json_out:
+                from legato.cli.scripted import drive_as_json
+
+                drive_as_json(door, start)
+                return
             _drive_and_report(door, start, quiet, total)
 
 
@@ -195,6 +201,7 @@ def rerun(
         str | None, typer.Option("--task", help="Re-run this task and its downstream.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Start a new run linked to RUN that reuses its stored results."""
@@ -209,6 +216,11 @@ def rerun(
             on_created(new)
             return door.runs.execute(new.id, **kw)
 
+        if json_out:
+            from legato.cli.scripted import drive_as_json
+
+            drive_as_json(door, start)
+            return
         _drive_and_report(door, start, quiet, total)
 
 
@@ -372,6 +384,7 @@ def logs(
     attempt: Annotated[
         int | None, typer.Option("--attempt", help="Only this attempt number.")
     ] = None,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Print the captured stdout, stderr and logging of a run's attempts."""
@@ -379,6 +392,11 @@ def logs(
         entries = door.runs.logs(run_id, task)
         if attempt is not None:
             entries = [e for e in entries if e.attempt == attempt]
+        if json_out:
+            from legato.cli.scripted import print_logs
+
+            print_logs(entries)
+            return
         if not entries:
             out.print("no logs yet")
             return

@@ -149,6 +149,7 @@ def submit(
     param: Annotated[list[str] | None, typer.Option("--param", "-P", help="key=value")] = None,
     partition: Annotated[str | None, typer.Option("--partition")] = None,
     priority: Annotated[int | None, typer.Option("--priority")] = None,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Queue a run for the daemon (`legato up`) to start."""
@@ -160,6 +161,9 @@ def submit(
             priority=priority,
             from_text=True,
         )
+        if json_out:
+            _json(run)
+            return
         out.print(f"queued run [bold]{run.id}[/] of {run.pipeline}", highlight=False)
 
 
@@ -344,6 +348,7 @@ def backfill(
     max_concurrent: Annotated[int, typer.Option(help="Backfill runs at once.")] = 2,
     priority: Annotated[int | None, typer.Option(help="Queue priority of its runs.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-P", help="key=value")] = None,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Backfill partitions: the daemon runs them a few at a time, behind fresh runs."""
@@ -361,6 +366,11 @@ def backfill(
             priority=priority,
             params=params,
         )
+        if json_out:
+            from legato.cli.scripted import backfill_json
+
+            _json(backfill_json(door, b.id))
+            return
         out.print(
             f"backfill [bold]{b.id}[/] of {b.pipeline}: {len(b.keys)} partitions "
             f"({b.keys[0]} .. {b.keys[-1]}), {b.max_concurrent} at a time",
@@ -479,3 +489,32 @@ def queue_move(
             f"run {r.id} moved to the {'top' if top else 'bottom'} (priority {r.priority})",
             highlight=False,
         )
+
+
+# -- daemons -----------------------------------------------------------------------------
+
+
+@app.command("daemons")
+def daemons_list(json_out: JsonOpt = False, project: ProjectOpt = Path(".")) -> None:
+    """Daemons (legato up, legato scheduler) and their last heartbeat, newest first."""
+    with user_errors(), workspace(project) as door:
+        now = door.clock()
+        found = door.presence.daemons(now)
+        if json_out:
+            _json(found)
+            return
+        rows = [
+            (
+                d.id,
+                d.kind,
+                d.host,
+                str(d.pid),
+                d.version,
+                _when(d.started_at),
+                f"{max(0, int((now - d.heartbeat_at).total_seconds()))} s ago",
+                d.url or "",
+            )
+            for d in found
+        ]
+        columns = ("daemon", "kind", "host", "pid", "version", "started (UTC)", "beat", "url")
+        _table(columns, rows, "no daemon is running")

@@ -44,6 +44,8 @@ IDLE_WAIT = 5.0
 STORE_RETRY = timedelta(seconds=2)
 #: Once it is back, runs whose leases ran out meanwhile are taken over only after this long.
 ORPHAN_GRACE = timedelta(seconds=3)
+#: How often a daemon removes the heartbeats of daemons long silent (killed, machine lost).
+SWEEP_EVERY = timedelta(minutes=1)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -84,6 +86,7 @@ class Daemon:
         self._web_socket: socket.socket | None = None
         self.url: str | None = None
         self._down_since: datetime | None = None  # when the store stopped answering
+        self._next_sweep: datetime | None = None  # of silent daemons' heartbeats
         self.ready = threading.Event()
 
     # -- control --------------------------------------------------------------------------
@@ -249,6 +252,21 @@ class Daemon:
             self.door.presence.beat(self.owner, self._kind, self.url, now)
         except Exception as exc:  # a missed beat must not stop the runs
             log.warning("heartbeat failed: %s", exc)
+        if self._next_sweep is None or now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_EVERY
+            self._sweep(now)
+
+    def _sweep(self, now: datetime) -> None:
+        try:
+            gone = self.door.presence.sweep(now)
+        except Exception as exc:  # housekeeping must not stop the runs either
+            log.warning("could not remove silent daemons: %s", exc)
+            return
+        for d in gone:
+            self._say(
+                f"removed daemon {d.id} (legato {d.kind}, pid {d.pid} on {d.host}): "
+                f"silent since {d.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
 
     # -- stopping -------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import reprlib
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, time
 from typing import TYPE_CHECKING, Any, overload
 
 from legato.definitions.automation_spec import build_automation
@@ -400,6 +401,9 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, date | time):
+        # The form a date or time input takes and the param's validation accepts back.
+        return value.isoformat()
     return repr(value)
 
 

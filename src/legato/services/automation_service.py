@@ -454,21 +454,15 @@ class Automation(Service):
         if max_concurrent < 1:
             raise ServiceError("max concurrent backfill runs must be at least 1")
         now = self._now()
+        if keys and (first or last):
+            raise ServiceError("give either a range (--from/--to) or keys, not both")
+        if not keys and (not first or not last):
+            raise ServiceError("give a range with --from and --to, or partition keys")
+        # The same check as a single run's, so run, submit and backfill agree on a key.
+        given = list(keys) if keys else [first or "", last or ""]
+        checked = [self.ws.check_partition(pipe, k, now) or k for k in given]
         try:
-            if keys:
-                if first or last:
-                    raise ServiceError("give either a range (--from/--to) or keys, not both")
-                chosen = [parts.get(k).key for k in keys]
-                existing = set(parts.keys(now))
-                for k in chosen:
-                    if k not in existing:
-                        raise ServiceError(
-                            f"pipeline {pipe.name!r}: partition {k!r} does not exist yet"
-                        )
-            else:
-                if not first or not last:
-                    raise ServiceError("give a range with --from and --to, or partition keys")
-                chosen = parts.range(first, last, now)
+            chosen = checked if keys else parts.range(checked[0], checked[1], now)
         except ValueError as exc:
             raise ServiceError(f"pipeline {pipe.name!r}: partitions: {exc}") from None
         if not all_partitions:

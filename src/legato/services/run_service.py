@@ -90,8 +90,8 @@ def record_run(
     except ParamError as exc:
         raise ServiceError(str(exc), exc.field) from None
     check_params_size(ws, values)
-    partition = ws.check_partition(pipe, partition)
     now = ws.clock()
+    partition = ws.check_partition(pipe, partition, now)
     ws.save_snapshot(pipe)
     if not ws.location_saved:
         ws.save_location()
@@ -236,7 +236,9 @@ class Runs(Service):
             kind = "from_failure"
         now = ws.clock()
         new_id = new_run_id(now)
-        rows = _rerun_rows(pipe, old, old_rows, redo, new_id)
+        # The task named is run again in full: a mapped one keeps none of its elements.
+        fresh = {task} if task is not None else set()
+        rows = _rerun_rows(pipe, old, old_rows, redo, new_id, fresh)
         ws.save_snapshot(pipe)
         run = RunRecord(
             id=new_id,
@@ -260,8 +262,15 @@ class Runs(Service):
 
     @action("runs.read")
     def task_runs(self, run_id: str) -> list[TaskRunRecord]:
-        """The run's task runs."""
-        return self.ws.store.runs.get_task_runs(run_id)
+        """The run's task runs, in graph order (see ``Workspace.in_graph_order``)."""
+        from legato.domain.records import NotFound
+
+        rows = self.ws.store.runs.get_task_runs(run_id)
+        try:
+            run = self.ws.store.runs.get_run(run_id)
+        except NotFound:
+            return rows
+        return self.ws.in_graph_order(self.ws.snapshot_of(run), rows)
 
     @action("runs.read")
     def task_run(self, run_id: str, task_key: str) -> TaskRunRecord:
@@ -313,7 +322,12 @@ class Runs(Service):
 
 
 def _rerun_rows(
-    pipe: Pipeline, old: RunRecord, old_rows: dict[str, TaskRunRecord], redo: set[str], new_id: str
+    pipe: Pipeline,
+    old: RunRecord,
+    old_rows: dict[str, TaskRunRecord],
+    redo: set[str],
+    new_id: str,
+    fresh: set[str],
 ) -> list[TaskRunRecord]:
     from dataclasses import replace
 
@@ -336,7 +350,7 @@ def _rerun_rows(
             continue
         if node.id in redo:
             rows.append(TaskRunRecord(new_id, node.id, node.id, None, TaskState.PENDING))
-            if node.mapped and all(u not in redo for u in node.upstream):
+            if node.mapped and node.id not in fresh and all(u not in redo for u in node.upstream):
                 # Same inputs as before: elements that succeeded keep their results.
                 rows.extend(
                     reused(c) for c in by_node.get(node.id, []) if c.state == TaskState.SUCCEEDED
