@@ -217,7 +217,9 @@ def test_timeout_kills_the_attempt_and_the_retry_policy_applies(
         (project / f"sleepy.{n}.pid").unlink(missing_ok=True)
     started = time.monotonic()
     run = door(ws).runs.run_pipeline("slow")
-    assert run.state == RunState.SUCCEEDED, run.error
+    assert run.state == RunState.SUCCEEDED, [
+        (a.number, a.outcome, a.error, a.worker) for a in door(ws).runs.attempts(run.id, "sleepy")
+    ]
     assert time.monotonic() - started < 20  # not the 30 s the first attempt sleeps
     assert _attempts(ws, run.id, "sleepy") == [(1, "timeout"), (2, "succeeded")]
     first = door(ws).runs.attempts(run.id, "sleepy")[0]
@@ -231,6 +233,12 @@ def test_timeout_kills_the_attempt_and_the_retry_policy_applies(
     ex = ws.executor()
     assert isinstance(ex, DaskExecutor)
     wait_for(lambda: len(ex.client.nthreads()) == 2, 15, "the worker to be replaced")
+    # Every worker, the replacement too, imported the project when it started, so no
+    # attempt's timeout pays for the import.
+    loaded = ex.client.run(
+        lambda: sorted(__import__("legato.executors.dask_worker", fromlist=["x"])._projects)
+    )
+    assert list(loaded.values()) == [[str(project.resolve())]] * 2, loaded
 
 
 def test_log_grows_while_the_attempt_runs_and_no_line_is_written_twice(

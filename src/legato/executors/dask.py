@@ -7,9 +7,10 @@ stops in ``shutdown()``.
 What the cluster must provide:
 
 * **The project's code at the same path on every worker** (``project_root``), as with
-  Airflow's DAG folder: a worker imports the project itself (``load_project``) on its first
-  attempt and keeps it, reloading when the driver sends another code version. Legato and
-  the project's dependencies must be installed on the workers; the scheduler needs neither.
+  Airflow's DAG folder: a worker imports the project itself (``load_project``) when it
+  starts (a worker plugin, so replacements of killed workers too) and keeps it, reloading
+  when the driver sends another code version. Legato and the project's dependencies must be
+  installed on the workers; the scheduler needs neither.
 * **A result store every worker can reach**: a folder they all mount at the same path, or
   an fsspec URL (``s3://...``). Workers read their inputs and write their results there.
 * **One attempt per worker process**: start workers with ``--nthreads 1``. Stopping an
@@ -54,7 +55,12 @@ import dask
 import distributed
 
 from legato.executors import dask_scheduler
-from legato.executors.dask_worker import append_log, run_on_worker, stop_attempt
+from legato.executors.dask_worker import (
+    ProjectPreload,
+    append_log,
+    run_on_worker,
+    stop_attempt,
+)
 from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.pool import AttemptKey, ExecutorError, attempt_key, outcome
 from legato.executors.threads import ThreadAttempts
@@ -183,6 +189,7 @@ class DaskExecutor:
                 self.stream_logs = False
             if self.stream_logs:
                 self._client.subscribe_topic(self._topic, self._on_log_event)
+            self._client.register_plugin(ProjectPreload(self.project_root, self._versions))
             self._refresh_slots()
             if self._nthreads == 0:
                 log.warning("the Dask cluster at %s has no workers yet", self.scheduler_address)

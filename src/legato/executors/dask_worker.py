@@ -19,11 +19,13 @@ from the driver's side, so that a worker imports only what it needs.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
     from legato.loader import Project
 
-__all__ = ["append_log", "run_on_worker", "stop_attempt"]
+log = logging.getLogger(__name__)
+
+__all__ = ["ProjectPreload", "append_log", "run_on_worker", "stop_attempt"]
 
 RELOAD_AFTER = 30.0  # seconds between two loads of a project whose version stays wrong
 STREAM_INTERVAL = 0.25  # seconds between two log chunks of a running attempt
@@ -83,6 +87,29 @@ def _pipeline(root: str, name: str, code_version: str) -> tuple[Pipeline | None,
                 f"differs from the driver's ({code_version}); running this worker's code"
             )
         return pipe, None
+
+
+class ProjectPreload(distributed.WorkerPlugin):
+    """Loads the project on each worker as it starts, and on each worker that replaces one.
+
+    A task's timeout counts from the driver's submit, so a worker that first imported the
+    project inside an attempt would spend that attempt's time on it: a replacement for a
+    worker killed by a timeout would often time the retry out too on a busy machine.
+    """
+
+    name = "legato-project-preload"
+
+    def __init__(self, root: str, versions: Mapping[str, str]) -> None:
+        self.root = root
+        self.versions = dict(versions)
+
+    def setup(self, worker: distributed.Worker) -> None:
+        for name, version in self.versions.items():
+            try:
+                _pipeline(self.root, name, version)
+            except Exception as exc:  # the first attempt says it, with the worker's name
+                log.warning("cannot preload the project from %s: %s", self.root, one_line(exc))
+            return  # one load brings every pipeline of the project
 
 
 def _results(url: str) -> ResultStore:
