@@ -233,8 +233,14 @@ class Daemon:
         return "up" if self.opts.web else "scheduler"
 
     def _beat(self, now: datetime) -> None:
+        from legato.domain.records import StoreReplaced
+
         try:
             self.door.presence.beat(self.owner, self._kind, self.url, now)
+        except StoreReplaced:
+            # Going on would drive runs in a file nobody sees while another daemon drives
+            # the same schedules on the new one: stop, loudly (the command prints why).
+            raise
         except Exception as exc:  # a missed beat must not stop the runs
             log.warning("heartbeat failed: %s", exc)
 

@@ -196,6 +196,17 @@ def shown_url(url: str) -> str:
         return "<unparsable URL>"
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a file-backed SQLite URL, absolute; None for PostgreSQL, ``:memory:`` and
+    URI-mode URLs (whose path is not a plain file name)."""
+    parsed = normalize_url(url)
+    if parsed.drivername != "sqlite" or _is_memory(parsed):
+        return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        return None
+    return Path(parsed.database or "").expanduser().absolute()
+
+
 def missing_sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL if it does not exist yet (opening it would create it)."""
     from sqlalchemy.exc import ArgumentError
