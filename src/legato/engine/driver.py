@@ -37,7 +37,7 @@ from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.pools import PoolClaims
 from legato.executors.interface import AttemptOutcome, AttemptSpec, Executor
-from legato.store.db import is_unavailable
+from legato.store.db import is_disk_full, is_unavailable
 from legato.store.faces import DriverStore
 
 S = TaskState
@@ -597,6 +597,12 @@ class RunDriver:
             return record
         except KeyboardInterrupt:
             self.interrupt()
+            raise
+        except Exception as exc:
+            if is_disk_full(exc):
+                # Waiting would not help: stop the attempts and leave the run as the store
+                # last has it, to be resumed once space is freed.
+                self.abandon("interrupted: the disk under the store is full", release=True)
             raise
         finally:
             self.conditions.close()

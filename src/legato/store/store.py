@@ -18,7 +18,7 @@ from types import TracebackType
 from sqlalchemy import Engine, text, update
 from sqlalchemy.exc import DBAPIError
 
-from legato.domain.records import StoreError, StoreReplaced
+from legato.domain.records import StoreError, StoreFull, StoreReplaced
 from legato.store import db
 from legato.store.backfill_store import BackfillStore
 from legato.store.browse_store import BrowseStore, PipelineSummary
@@ -123,6 +123,11 @@ class Store:
     def sqlite_file(self) -> Path | None:
         """The SQLite database file (absolute), or None (PostgreSQL, an in-memory database)."""
         return self._file
+
+    def full_error(self, exc: BaseException, then: str = "") -> StoreFull | None:
+        """A StoreFull saying what is full and what to free (then ``then``) when ``exc`` says
+        the disk under this store is full; None for any other error."""
+        return db.full_error(exc, self.url, then)
 
     # -- health --------------------------------------------------------------------------------
 
