@@ -110,6 +110,7 @@ class RunDriving:
             run,
             owner=self.owner,
             logs_dir=self.ws.config.logs_dir,
+            max_log_bytes=self.ws.config.max_log_bytes,
             clock=self.ws.clock,
             lease_ttl=self.ws.config.lease_seconds,
             on_progress=on_progress,
