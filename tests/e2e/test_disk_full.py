@@ -4,6 +4,7 @@ the run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, make_project
+from tests.helpers import Daemons, cli, make_project
 
 # Task `fill` writes into the store's volume until it is full, as another program would:
 # the driver's next write to the store then finds no room.
@@ -83,3 +84,39 @@ def test_a_full_disk_fails_the_run_clearly_and_resume_finishes_it_once_freed(
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     shown = cli("runs", "--json", project=project)
     assert '"succeeded"' in shown.stdout and run_id in shown.stdout
+
+
+TICKING = """
+from legato import pipeline, task
+
+@task
+def tick() -> int:
+    return 1
+
+@pipeline(schedule="every 1s")
+def ticking():
+    tick()
+"""
+
+
+def test_a_full_disk_stops_the_daemon_and_other_commands_with_one_line(
+    tmp_path: Path, small_volume: Path, daemons: Daemons
+) -> None:
+    db = small_volume / "legato.db"
+    project = make_project(tmp_path / "proj", TICKING, extra=f'\n[store]\nurl = "sqlite:///{db}"\n')
+    up = daemons.up(project, command="scheduler")
+    up.wait_output("run ", timeout=60)  # it drives runs of the schedule
+    filler = small_volume / "filler"
+    with open(filler, "wb") as fh, contextlib.suppress(OSError):
+        while True:
+            fh.write(b"\0" * 65536)
+            fh.flush()
+
+    submitted = cli("submit", "ticking", project=project)
+    assert submitted.returncode == 2
+    assert submitted.stderr.startswith("error: the disk holding the store is full")
+    assert str(db) in submitted.stderr and "Traceback" not in submitted.stderr
+
+    assert up.proc.wait(60) != 0  # not waited out as an outage
+    out = up.output()
+    assert "error: the disk holding the store is full" in out and "Traceback" not in out

@@ -23,7 +23,7 @@ from legato.scheduler.tick import Scheduler
 from legato.services.actor import Actor
 from legato.services.catalog import HEARTBEAT_EVERY
 from legato.services.owner import this_owner
-from legato.services.service_errors import store_unavailable
+from legato.services.service_errors import store_full, store_unavailable
 
 if TYPE_CHECKING:
     from legato.domain.records import RunRecord
@@ -175,6 +175,10 @@ class Daemon:
                     self._down_since = None
             except Exception as exc:
                 if not store_unavailable(exc):
+                    # A full disk is no outage: stop with a line saying what to free.
+                    full = store_full(exc, self.door.project.settings().database_url)
+                    if full is not None:
+                        raise full from exc
                     raise
                 # PostgreSQL restarting, the network gone: wait and try again. Runs being
                 # driven go on; their drivers keep what they cannot write yet.

@@ -265,11 +265,11 @@ def disk_full_message(url: str) -> str:
 
 def full_error(exc: BaseException, url: str, then: str = "") -> StoreFull | None:
     """A StoreFull saying what to free (and ``then`` what to do after) when ``exc`` says the
-    disk under the store at ``url`` is full; None otherwise."""
+    disk under the store at ``url`` is full; None otherwise (a StoreFull already says it)."""
     from legato.domain.records import StoreFull
 
     if isinstance(exc, StoreFull):
-        return exc
+        return None
     try:
         file = sqlite_file(url)
     except ValueError:
