@@ -38,9 +38,23 @@ def loud_here() -> int:
     return shout()
 
 
+@task
+def endless() -> int:
+    # 2 MB through print; then how big its log (fd 1 in a worker process) is right now.
+    import os
+    for i in range(100_000):
+        print(f"endless {{i:09d}}")
+    return os.fstat(1).st_size
+
+
 @pipeline
 def chatty():
     loud()
+
+
+@pipeline
+def flood():
+    endless()
 
 
 @pipeline
@@ -175,3 +189,29 @@ def test_the_api_and_the_web_ui_show_that_a_log_was_cut(
     assert "bytes cut" in r.headers["x-legato-log-note"]
     page = client.get(f"/runs/{run.id}?task=loud")
     assert 'class="log-note"' in page.text and "bytes cut from the middle" in page.text
+
+
+def test_a_log_is_cut_while_it_grows_so_it_never_fills_the_volume(
+    tmp_path: Path, ws_of: list[Workspace]
+) -> None:
+    ws = Workspace(_project(tmp_path / "proj", "local"))
+    ws_of.append(ws)
+    run = door(ws).runs.run_pipeline("flood")
+    assert run.state == RunState.SUCCEEDED, run.error
+    [row] = door(ws).runs.task_runs(run.id)
+    from legato.domain.refs import ResultRef
+    from legato.results.result_store import ResultStore
+
+    assert row.result_format is not None
+    seen = ResultStore(ws.config.results_url).get(ResultRef(row.result_uri, row.result_format))
+    assert seen <= 2 * CAP + CAP // 2  # never much past twice the cap, not 2 MB
+    [entry] = door(ws).runs.logs(run.id)
+    text = entry.path.read_text()
+    assert text.startswith("endless 000000000\n")
+    assert text.rstrip("\n").splitlines()[-1] == "endless 000099999"
+    [marker] = [line for line in text.splitlines() if "bytes cut" in line]
+    cut = int(marker.split("…", 1)[1].split("bytes cut", 1)[0].replace(",", ""))
+    # Every byte printed is in the log or counted as cut (the marker with its two newlines
+    # is neither).
+    assert cut == 100_000 * 18 - (len(text.encode()) - len(marker.encode()) - 2)
+    assert entry.note is not None and f"{cut:,} bytes cut" in entry.note

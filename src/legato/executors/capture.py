@@ -45,14 +45,49 @@ def open_log(path: str) -> int:
 
 
 class LogWatch:
-    """What went wrong writing one attempt's log: the first write refused (a full volume)."""
+    """One attempt's log while it is written: the first write refused (a full volume), and
+    its cap, applied at the end (``finish_log``) and, for output that goes through Python's
+    streams, while it grows: past twice the cap, the middle is cut at once, so a task
+    printing without end cannot fill the volume."""
 
-    def __init__(self) -> None:
+    def __init__(self, fd: int = -1, start: int = 0, cap: int = 0) -> None:
         self.error: str | None = None
+        self.fd = fd
+        self.start = start  # where this attempt's output begins in the file
+        self.cap = cap  # 0: no cap
+        self.cut = 0  # bytes of output cut so far
+        self._marker = 0  # length of the cut's marker line in the file, once there is one
+        self._unchecked = 0  # bytes written through the streams since the size was checked
+        self._lock = threading.Lock()  # a task's threads may print at once
 
     def refused(self, exc: OSError) -> None:
         if self.error is None:
             self.error = exc.strerror or str(exc)
+
+    def wrote(self, count: int) -> None:
+        """``count`` more bytes went through a stream: cut the log if it has grown too big."""
+        if self.cap <= 0 or self.fd < 0:
+            return
+        self._unchecked += count
+        if self._unchecked < self.cap // 4:
+            return
+        self._unchecked = 0
+        try:
+            if os.fstat(self.fd).st_size - self.start > 2 * self.cap:
+                self.apply_cap()
+        except OSError as exc:
+            self.refused(exc)
+
+    def apply_cap(self) -> int:
+        """Keep the head and the tail of the output (``cap`` bytes in all) with a line between
+        them saying how much was cut in all; returns the bytes cut by this call."""
+        with self._lock:
+            done = cap_log(self.fd, self.start, self.cap, self.cut, self._marker)
+            if done is None:
+                return 0
+            cut, self._marker = done
+            self.cut += cut
+            return cut
 
 
 class _Guarded:
@@ -65,10 +100,12 @@ class _Guarded:
 
     def write(self, text: str) -> int:
         try:
-            return int(self._stream.write(text))
+            written = int(self._stream.write(text))
         except OSError as exc:
             self._watch.refused(exc)
             return len(text)
+        self._watch.wrote(written)
+        return written
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -92,30 +129,35 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def cap_log(fd: int, start: int, cap: int) -> int:
+def cap_log(
+    fd: int, start: int, cap: int, cut_before: int = 0, marker_before: int = 0
+) -> tuple[int, int] | None:
     """Keep at most ``cap`` bytes of what was written to the log ``fd`` from offset ``start``:
-    its head and its tail, with a line in between saying how much was cut. Returns the
-    bytes cut (0 when the log is within the cap, or ``cap`` is 0: no cap).
+    its head and its tail, with a line in between saying how much was cut. None when the
+    log is within the cap (or ``cap`` is 0: no cap); else the bytes of output this call cut
+    and the length of the line written.
 
-    The head is kept byte for byte (a reader who followed the log while it grew saw exactly
-    it); the tail starts at a line. ``fd`` must be open for reading and appending.
+    ``cut_before`` and ``marker_before``: what an earlier call cut, and the length of its line
+    (cut again now, with the middle): the new line counts all that was cut. The head is kept
+    byte for byte (a reader who followed the log while it grew saw exactly it); the tail
+    starts at a line. ``fd`` must be open for reading and appending.
     """
     size = os.fstat(fd).st_size
     if cap <= 0 or size - start <= cap:
-        return 0
+        return None
     head = cap // 2
     tail = os.pread(fd, cap - head, size - (cap - head))
     newline = tail.find(b"\n", 0, 4096)
     if 0 <= newline < len(tail) - 1:
         tail = tail[newline + 1 :]
-    cut = size - start - head - len(tail)
+    cut = size - start - head - len(tail) - marker_before
     marker = (
-        f"\n… {cut:,} bytes cut: this attempt's log keeps its first and last bytes, "
-        f"{cap:,} in all ([logs] max_attempt_bytes) …\n"
+        f"\n… {cut_before + cut:,} bytes cut: this attempt's log keeps its first and last "
+        f"bytes, {cap:,} in all ([logs] max_attempt_bytes) …\n"
     ).encode()
     os.ftruncate(fd, start + head)
     _write_all(fd, marker + tail)
-    return cut
+    return cut, len(marker)
 
 
 def volume_full(fd: int) -> bool:
@@ -159,20 +201,20 @@ def mark_log_full(path: str, error: str) -> None:
         os.close(fd)
 
 
-def finish_log(fd: int, start: int, cap: int, watch: LogWatch) -> str | None:
-    """Cap the attempt's log (``cap_log``) and mark it if its volume filled up; returns a
-    note for the attempt's record saying how its log was cut, or None when it is whole."""
+def finish_log(watch: LogWatch) -> str | None:
+    """Cap the attempt's log (``LogWatch.apply_cap``) and mark it if its volume filled up;
+    returns a note for the attempt's record saying how its log was cut, or None when it is
+    whole."""
     notes: list[str] = []
     try:
-        cut = cap_log(fd, start, cap)
+        watch.apply_cap()
     except OSError as exc:
-        cut = 0
         watch.refused(exc)
-    if cut:
-        notes.append(f"{cut:,} bytes cut from the middle (the cap is {cap:,} bytes)")
-    error = watch.error or ("no space left on device" if volume_full(fd) else None)
+    if watch.cut:
+        notes.append(f"{watch.cut:,} bytes cut from the middle (the cap is {watch.cap:,} bytes)")
+    error = watch.error or ("no space left on device" if volume_full(watch.fd) else None)
     if error is not None:
-        mark_full(fd, start, error)
+        mark_full(watch.fd, watch.start, error)
         notes.append(f"its volume was full ({error}): output may be missing")
     return "log cut: " + "; ".join(notes) if notes else None
 

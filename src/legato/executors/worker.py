@@ -136,9 +136,13 @@ def run_attempt(
         fd = open_log(spec.log_path)
     except BaseException as exc:
         return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
-    watch = LogWatch()
     try:
-        start = os.fstat(fd).st_size  # a retry's log may hold notes already
+        # A retry's log may hold notes already: the cap counts this attempt's output only.
+        watch = LogWatch(fd, os.fstat(fd).st_size, spec.max_log_bytes)
+    except BaseException as exc:
+        os.close(fd)
+        return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
+    try:
         ctx: AbstractContextManager[TextIO] = (
             capture_fds(fd, watch) if capture == "fd" else capture_thread(fd, watch)
         )
@@ -147,9 +151,8 @@ def run_attempt(
             out = _run(att, task, results)
     except BaseException as exc:  # the capture itself failed: not the task's fault
         out = att.failed(f"cannot capture the output: {one_line(exc)}", True, log=False)
-        start = 0
     try:
-        note = finish_log(fd, start, spec.max_log_bytes, watch)
+        note = finish_log(watch)
     except BaseException:
         note = None  # the log is as it was written; the outcome matters more
     finally:
