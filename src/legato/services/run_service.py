@@ -155,15 +155,7 @@ class Runs(Service):
 
         self.ws.pipeline(pipeline_name)
         self.ws.executor()  # fork workers before the store's imports (see Workspace)
-        try:
-            run = record_run(
-                self.ws, pipeline_name, params, partition=partition, from_text=from_text
-            )
-        except Exception as exc:
-            full = self.ws.store.full_error(exc)
-            if full is None:
-                raise
-            raise full from exc
+        run = record_run(self.ws, pipeline_name, params, partition=partition, from_text=from_text)
         if on_created is not None:
             on_created(run)
         return RunDriving(self.ws).execute(run.id, on_progress=on_progress)

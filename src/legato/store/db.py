@@ -266,9 +266,9 @@ def disk_full_message(url: str) -> str:
 def full_error(exc: BaseException, url: str, then: str = "") -> StoreFull | None:
     """A StoreFull saying what to free (and ``then`` what to do after) when ``exc`` says the
     disk under the store at ``url`` is full; None otherwise (a StoreFull already says it)."""
-    from legato.domain.records import StoreError, StoreFull
-
     from sqlalchemy.exc import DBAPIError
+
+    from legato.domain.records import StoreError, StoreFull
 
     if isinstance(exc, StoreFull) or not isinstance(exc, DBAPIError | OSError | StoreError):
         return None  # the cheap test first: this runs for every error a service raises
