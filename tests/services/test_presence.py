@@ -73,3 +73,21 @@ def test_a_replaced_store_file_is_noticed(project: Path, spaces: list[Workspace]
     with pytest.raises(StoreReplaced, match="was replaced"):
         d.presence.beat("host:1:0:aa", "up", None, ws.clock())
     assert door(other).catalog.health().store_ok  # a process that opened the new file is fine
+
+
+def test_postgresql_has_no_file_to_watch_and_takes_several_schedulers(
+    tmp_path: Path, pg_url: str
+) -> None:
+    project = make_project(tmp_path / "pg", ONE_TASK, extra=f'\n[store]\nurl = "{pg_url}"\n')
+    first, second = Workspace(project), Workspace(project)
+    try:
+        for ws, owner in ((first, "host:1:0:aa"), (second, "host:2:0:bb")):
+            d = door(ws)
+            assert not d.presence.one_seat_only()
+            d.presence.beat(owner, "scheduler", None, ws.clock())  # no file: nothing to check
+            assert d.catalog.health().store_ok
+        alive = {x.id for x in door(first).catalog.health().daemons}
+        assert alive == {"host:1:0:aa", "host:2:0:bb"}
+    finally:
+        first.close()
+        second.close()
