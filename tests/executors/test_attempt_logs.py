@@ -215,3 +215,32 @@ def test_a_log_is_cut_while_it_grows_so_it_never_fills_the_volume(
     # is neither).
     assert cut == 100_000 * 18 - (len(text.encode()) - len(marker.encode()) - 2)
     assert entry.note is not None and f"{cut:,} bytes cut" in entry.note
+
+
+def test_cutting_twice_counts_every_byte_cut(tmp_path: Path) -> None:
+    from legato.executors.capture import LogWatch, finish_log, open_log
+
+    path = tmp_path / "a.log"
+    path.write_bytes(b"legato: an earlier note\n")  # not this attempt's output: kept
+    fd = open_log(str(path))
+    try:
+        start = os.fstat(fd).st_size
+        watch = LogWatch(fd, start, 1000)
+        assert finish_log(watch) is None  # within the cap: whole
+        written = 0
+        for round_ in range(2):
+            for i in range(300):
+                line = f"{round_} {i:04d}\n".encode()
+                os.write(fd, line)
+                written += len(line)
+            watch.apply_cap()
+        note = finish_log(watch)
+    finally:
+        os.close(fd)
+    data = path.read_bytes()
+    assert data.startswith(b"legato: an earlier note\n0 0000\n")
+    assert data.endswith(b"1 0299\n")
+    [marker] = [line for line in data.decode().splitlines() if "bytes cut" in line]
+    kept = len(data) - start - len(marker.encode()) - 2
+    assert f"… {written - kept:,} bytes cut" in marker
+    assert note is not None and f"{written - kept:,} bytes cut" in note

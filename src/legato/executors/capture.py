@@ -169,9 +169,10 @@ def volume_full(fd: int) -> bool:
     return (st.f_bfree if os.geteuid() == 0 else st.f_bavail) == 0
 
 
-def mark_full(fd: int, start: int, error: str) -> None:
+def mark_full(fd: int, start: int, error: str, make_room: bool = True) -> None:
     """End the log ``fd`` with a line saying it was cut because its volume is full. If even
-    that line finds no room, the last few kilobytes the attempt wrote make room for it."""
+    that line finds no room, the last few kilobytes the attempt wrote make room for it
+    (with ``make_room``: when writes are known to have been refused)."""
     marker = (
         f"\nlegato: this log was cut: its volume is full ({error}); output written after "
         "this point was lost\n"
@@ -180,7 +181,8 @@ def mark_full(fd: int, start: int, error: str) -> None:
         _write_all(fd, marker)
         return
     except OSError:
-        pass
+        if not make_room:
+            return
     try:
         size = os.fstat(fd).st_size
         os.ftruncate(fd, max(start, size - _ROOM_FOR_MARKER))
@@ -212,9 +214,11 @@ def finish_log(watch: LogWatch) -> str | None:
         watch.refused(exc)
     if watch.cut:
         notes.append(f"{watch.cut:,} bytes cut from the middle (the cap is {watch.cap:,} bytes)")
+    # Output of C code and child processes goes to the file unseen: a volume full at the
+    # end says some of it may be lost, though the log is not shortened on a mere suspicion.
     error = watch.error or ("no space left on device" if volume_full(watch.fd) else None)
     if error is not None:
-        mark_full(watch.fd, watch.start, error)
+        mark_full(watch.fd, watch.start, error, make_room=watch.error is not None)
         notes.append(f"its volume was full ({error}): output may be missing")
     return "log cut: " + "; ".join(notes) if notes else None
 
