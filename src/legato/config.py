@@ -10,6 +10,8 @@ from typing import Any
 
 CONFIG_FILE = "legato.toml"
 EXECUTORS = ("local", "dask")  # [executor] kind
+#: The most bytes one attempt's log keeps unless [logs] max_attempt_bytes says otherwise.
+DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -26,6 +28,7 @@ class ProjectConfig:
     database_url: str
     results_url: str
     logs_dir: Path
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES  # per attempt; 0: no cap
     executor: str = "local"  # "local" | "dask"
     workers: int = 2
     mode: str = "process"
@@ -45,7 +48,7 @@ _SECTIONS: dict[str, set[str]] = {
     "project": {"name", "modules"},
     "store": {"url"},
     "results": {"url"},
-    "logs": {"dir"},
+    "logs": {"dir", "max_attempt_bytes"},
     "executor": {"kind", "workers", "mode", "memory_limit_mb", "lease_seconds", "address"},
     "pools": set(),  # any name
     "daemon": {"max_runs", "host", "port"},
@@ -104,6 +107,9 @@ def load_config(root: Path) -> ProjectConfig:
     if "://" not in results:
         results = str((root / results).resolve())
     logs_dir = (root / _get(data, "logs", "dir", str, ".legato/logs")).resolve()
+    max_log = _get(data, "logs", "max_attempt_bytes", int, DEFAULT_MAX_LOG_BYTES)
+    if max_log < 0:
+        raise ConfigError(f"{path}: [logs] max_attempt_bytes must be 0 (no cap) or more")
     kind = os.environ.get("LEGATO_EXECUTOR") or _get(data, "executor", "kind", str, "local")
     if kind not in EXECUTORS:
         where = f"{path}: [executor] kind"
@@ -147,6 +153,7 @@ def load_config(root: Path) -> ProjectConfig:
         database_url=db_url,
         results_url=results,
         logs_dir=logs_dir,
+        max_log_bytes=max_log,
         executor=kind,
         workers=workers,
         mode=mode,

@@ -124,7 +124,11 @@ def router(ctx: Door) -> APIRouter:
     )
     def log(run_id: str, task_key: str, attempt: int) -> PlainTextResponse:
         """Everything the attempt printed (so far, while it runs)."""
-        return PlainTextResponse(ctx.catalog.log(run_id, task_key, attempt).text())
+        entry = ctx.catalog.log(run_id, task_key, attempt)
+        # The log's own last lines say how it was cut; the header says it without reading it.
+        note = entry.note.encode("ascii", "replace").decode() if entry.note else None
+        headers = {"X-Legato-Log-Note": note} if note else None
+        return PlainTextResponse(entry.text(), headers=headers)
 
     @r.get(
         "/{run_id}/tasks/{task_key}/attempts/{attempt}/log/stream",

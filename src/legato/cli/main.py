@@ -404,6 +404,8 @@ def logs(
             out.print(
                 f"[bold]── {e.task_key} · attempt {e.attempt} · {e.outcome} ──[/]", highlight=False
             )
+            if e.note:  # before the text: a log of megabytes would hide it at the end
+                out.print(f"[yellow]{escape(e.note)}[/]", highlight=False, soft_wrap=True)
             text = e.text()
             sys.stdout.flush()
             sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")

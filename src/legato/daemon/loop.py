@@ -24,7 +24,7 @@ from legato.scheduler.tick import Scheduler
 from legato.services.actor import Actor
 from legato.services.catalog import HEARTBEAT_EVERY
 from legato.services.owner import this_owner
-from legato.services.service_errors import store_unavailable
+from legato.services.service_errors import store_full, store_unavailable
 
 if TYPE_CHECKING:
     from legato.domain.records import RunRecord
@@ -182,6 +182,10 @@ class Daemon:
                     self._down_since = None
             except Exception as exc:
                 if not store_unavailable(exc):
+                    # A full disk is no outage: stop with a line saying what to free.
+                    full = store_full(exc, self.door.project.settings().database_url)
+                    if full is not None:
+                        raise full from exc
                     raise
                 # PostgreSQL restarting, the network gone: wait and try again. Runs being
                 # driven go on; their drivers keep what they cannot write yet.
@@ -248,8 +252,14 @@ class Daemon:
         return "up" if self.opts.web else "scheduler"
 
     def _beat(self, now: datetime) -> None:
+        from legato.domain.records import StoreReplaced
+
         try:
             self.door.presence.beat(self.owner, self._kind, self.url, now)
+        except StoreReplaced:
+            # Going on would drive runs in a file nobody sees while another daemon drives
+            # the same schedules on the new one: stop, loudly (the command prints why).
+            raise
         except Exception as exc:  # a missed beat must not stop the runs
             log.warning("heartbeat failed: %s", exc)
         if self._next_sweep is None or now >= self._next_sweep:

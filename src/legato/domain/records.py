@@ -145,6 +145,17 @@ class LeaseLost(StoreError):
     """The driver no longer holds the run's lease."""
 
 
+class StoreReplaced(StoreError):
+    """The SQLite file this process opened was removed or replaced by another file since.
+
+    Whatever it writes now goes to a file nobody else sees: it must stop, not go on.
+    """
+
+
+class StoreFull(StoreError):
+    """The disk (or volume) under the store is full: writing fails until space is freed."""
+
+
 class DuplicateRun(StoreError):
     """A run with the same run_key exists already."""
 

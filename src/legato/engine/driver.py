@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from legato.clock import Clock, system_clock
+from legato.config import DEFAULT_MAX_LOG_BYTES
 from legato.definitions.pipeline import Pipeline
 from legato.domain.records import (
     Changes,
@@ -36,8 +37,8 @@ from legato.engine import plan
 from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.pools import PoolClaims
-from legato.executors.interface import AttemptOutcome, AttemptSpec, Executor
-from legato.store.db import is_unavailable
+from legato.executors.interface import LOG_NOTE, AttemptOutcome, AttemptSpec, Executor
+from legato.store.db import is_disk_full, is_unavailable
 from legato.store.faces import DriverStore
 
 S = TaskState
@@ -72,6 +73,7 @@ class RunDriver:
         *,
         owner: str,
         logs_dir: Path,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
         clock: Clock = system_clock,
         lease_ttl: float = 15.0,
         cancel_poll: float = 1.0,
@@ -86,6 +88,7 @@ class RunDriver:
         self.owner = owner
         self.logs_dir = logs_dir
         self._logs_dir = str(logs_dir)
+        self.max_log_bytes = max_log_bytes
         self.clock = clock
         self.lease_ttl = lease_ttl
         self.store_down = False  # the last write failed because the store was unreachable
@@ -268,6 +271,7 @@ class RunDriver:
             timeout=node.task.timeout,
             store_items=key in self.items_needed,
             in_process=node.task.in_process,
+            max_log_bytes=self.max_log_bytes,
         )
         self.book.set_task(
             key,
@@ -303,6 +307,13 @@ class RunDriver:
             self._log_path(row.task_key, row.attempt),
             out.worker,
         )
+        note = out.extra.get(LOG_NOTE)
+        if note:
+            # Kept with the run's events: whoever reads this log is told it is not whole.
+            self.book.changes.events.append(
+                NewEvent(self.run_id, row.task_key, "log", None, "cut", now,
+                         f"attempt {row.attempt}: {note}")
+            )
         if out.status == "succeeded":
             result = out.result or ResultRef(None, "none")
             if out.item_refs is not None:
@@ -597,6 +608,12 @@ class RunDriver:
             return record
         except KeyboardInterrupt:
             self.interrupt()
+            raise
+        except Exception as exc:
+            if is_disk_full(exc):
+                # Waiting would not help: stop the attempts and leave the run as the store
+                # last has it, to be resumed once space is freed.
+                self.abandon("interrupted: the disk under the store is full", release=True)
             raise
         finally:
             self.conditions.close()

@@ -26,17 +26,201 @@ from typing import Any, TextIO
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _formatter = logging.Formatter(LOG_FORMAT)
 
+#: Bytes of the end of a log given up, on a full volume, to make room for the line that
+#: says the log was cut.
+_ROOM_FOR_MARKER = 16 * 1024
+
 
 def open_log(path: str) -> int:
     """Open (append) an attempt's log file, creating its folder if needed; returns the fd."""
     # O_APPEND: the dup'ed descriptors of children and the Python stream all write at the
     # end, so nothing overwrites anything (and a retry writing to the same file appends).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    # Readable too: capping the log reads its tail back (cap_log).
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
     try:
         return os.open(path, flags, 0o666)
     except FileNotFoundError:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return os.open(path, flags, 0o666)
+
+
+class LogWatch:
+    """One attempt's log while it is written: the first write refused (a full volume), and
+    its cap, applied at the end (``finish_log``) and, for output that goes through Python's
+    streams, while it grows: past twice the cap, the middle is cut at once, so a task
+    printing without end cannot fill the volume."""
+
+    def __init__(self, fd: int = -1, start: int = 0, cap: int = 0) -> None:
+        self.error: str | None = None
+        self.fd = fd
+        self.start = start  # where this attempt's output begins in the file
+        self.cap = cap  # 0: no cap
+        self.cut = 0  # bytes of output cut so far
+        self._marker = 0  # length of the cut's marker line in the file, once there is one
+        self._unchecked = 0  # bytes written through the streams since the size was checked
+        self._lock = threading.Lock()  # a task's threads may print at once
+
+    def refused(self, exc: OSError) -> None:
+        if self.error is None:
+            self.error = exc.strerror or str(exc)
+
+    def wrote(self, count: int) -> None:
+        """``count`` more bytes went through a stream: cut the log if it has grown too big."""
+        if self.cap <= 0 or self.fd < 0:
+            return
+        self._unchecked += count
+        if self._unchecked < self.cap // 4:
+            return
+        self._unchecked = 0
+        try:
+            if os.fstat(self.fd).st_size - self.start > 2 * self.cap:
+                self.apply_cap()
+        except OSError as exc:
+            self.refused(exc)
+
+    def apply_cap(self) -> int:
+        """Keep the head and the tail of the output (``cap`` bytes in all) with a line between
+        them saying how much was cut in all; returns the bytes cut by this call."""
+        with self._lock:
+            done = cap_log(self.fd, self.start, self.cap, self.cut, self._marker)
+            if done is None:
+                return 0
+            cut, self._marker = done
+            self.cut += cut
+            return cut
+
+
+class _Guarded:
+    """A text stream whose write errors are noted on a LogWatch instead of raised: a task
+    must not fail because the volume of its log is full, and the log must say it was cut."""
+
+    def __init__(self, stream: TextIO, watch: LogWatch) -> None:
+        self._stream = stream
+        self._watch = watch
+
+    def write(self, text: str) -> int:
+        try:
+            written = int(self._stream.write(text))
+        except OSError as exc:
+            self._watch.refused(exc)
+            return len(text)
+        self._watch.wrote(written)
+        return written
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            self._watch.refused(exc)
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, buffer...
+        if name in ("_stream", "_watch"):  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def cap_log(
+    fd: int, start: int, cap: int, cut_before: int = 0, marker_before: int = 0
+) -> tuple[int, int] | None:
+    """Keep at most ``cap`` bytes of what was written to the log ``fd`` from offset ``start``:
+    its head and its tail, with a line in between saying how much was cut. None when the
+    log is within the cap (or ``cap`` is 0: no cap); else the bytes of output this call cut
+    and the length of the line written.
+
+    ``cut_before`` and ``marker_before``: what an earlier call cut, and the length of its line
+    (cut again now, with the middle): the new line counts all that was cut. The head is kept
+    byte for byte (a reader who followed the log while it grew saw exactly it); the tail
+    starts at a line. ``fd`` must be open for reading and appending.
+    """
+    size = os.fstat(fd).st_size
+    if cap <= 0 or size - start <= cap:
+        return None
+    head = cap // 2
+    tail = os.pread(fd, cap - head, size - (cap - head))
+    newline = tail.find(b"\n", 0, 4096)
+    if 0 <= newline < len(tail) - 1:
+        tail = tail[newline + 1 :]
+    cut = size - start - head - len(tail) - marker_before
+    marker = (
+        f"\n… {cut_before + cut:,} bytes cut: this attempt's log keeps its first and last "
+        f"bytes, {cap:,} in all ([logs] max_attempt_bytes) …\n"
+    ).encode()
+    os.ftruncate(fd, start + head)
+    _write_all(fd, marker + tail)
+    return cut, len(marker)
+
+
+def volume_full(fd: int) -> bool:
+    """Whether the volume holding the file ``fd`` has no room left for this process."""
+    try:
+        st = os.fstatvfs(fd)
+    except OSError:
+        return False
+    return (st.f_bfree if os.geteuid() == 0 else st.f_bavail) == 0
+
+
+def mark_full(fd: int, start: int, error: str, make_room: bool = True) -> None:
+    """End the log ``fd`` with a line saying it was cut because its volume is full. If even
+    that line finds no room, the last few kilobytes the attempt wrote make room for it
+    (with ``make_room``: when writes are known to have been refused)."""
+    marker = (
+        f"\nlegato: this log was cut: its volume is full ({error}); output written after "
+        "this point was lost\n"
+    ).encode()
+    try:
+        _write_all(fd, marker)
+        return
+    except OSError:
+        if not make_room:
+            return
+    try:
+        size = os.fstat(fd).st_size
+        os.ftruncate(fd, max(start, size - _ROOM_FOR_MARKER))
+        _write_all(fd, marker)
+    except OSError:
+        pass  # the attempt's record still says so (finish_log's note)
+
+
+def mark_log_full(path: str, error: str) -> None:
+    """``mark_full`` on the log file at ``path`` (an attempt's log written by the driver)."""
+    try:
+        fd = open_log(path)
+    except OSError:
+        return
+    try:
+        mark_full(fd, 0, error)
+    finally:
+        os.close(fd)
+
+
+def finish_log(watch: LogWatch) -> str | None:
+    """Cap the attempt's log (``LogWatch.apply_cap``) and mark it if its volume filled up;
+    returns a note for the attempt's record saying how its log was cut, or None when it is
+    whole."""
+    notes: list[str] = []
+    try:
+        watch.apply_cap()
+    except OSError as exc:
+        watch.refused(exc)
+    if watch.cut:
+        notes.append(f"{watch.cut:,} bytes cut from the middle (the cap is {watch.cap:,} bytes)")
+    # Output of C code and child processes goes to the file unseen: a volume full at the
+    # end says some of it may be lost, though the log is not shortened on a mere suspicion.
+    error = watch.error or ("no space left on device" if volume_full(watch.fd) else None)
+    if error is not None:
+        mark_full(watch.fd, watch.start, error, make_room=watch.error is not None)
+        notes.append(f"its volume was full ({error}): output may be missing")
+    return "log cut: " + "; ".join(notes) if notes else None
 
 
 def _text_stream(fd: int) -> TextIO:
@@ -73,15 +257,18 @@ def _fd1_stream() -> TextIO:
 
 
 @contextmanager
-def capture_fds(fd: int) -> Iterator[TextIO]:
-    """Send fds 1 and 2, sys.stdout/stderr and root logging to ``fd`` (a worker process)."""
+def capture_fds(fd: int, watch: LogWatch | None = None) -> Iterator[TextIO]:
+    """Send fds 1 and 2, sys.stdout/stderr and root logging to ``fd`` (a worker process);
+    Python-level write errors go to ``watch``."""
     for s in (sys.stdout, sys.stderr):
         with suppress(Exception):
             s.flush()  # the worker's own pending output belongs before the redirection
     saved = (_dup(1), _dup(2))
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    stream = _fd1_stream()
+    stream: Any = _fd1_stream()
+    if watch is not None:
+        stream = _Guarded(stream, watch)
     old = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = stream
     handler = _FdState.handler
@@ -170,9 +357,11 @@ def _routers() -> tuple[_Router, _Router, _ThreadLogHandler]:
 
 
 @contextmanager
-def capture_thread(fd: int) -> Iterator[TextIO]:
-    """Send this thread's sys.stdout/stderr writes and logging records to ``fd``."""
-    stream = _text_stream(fd)
+def capture_thread(fd: int, watch: LogWatch | None = None) -> Iterator[TextIO]:
+    """Send this thread's sys.stdout/stderr writes and logging records to ``fd``; write
+    errors go to ``watch``."""
+    raw = _text_stream(fd)
+    stream: Any = raw if watch is None else _Guarded(raw, watch)
     ident = threading.get_ident()
     holders = _routers()
     for holder in holders:
@@ -185,4 +374,4 @@ def capture_thread(fd: int) -> Iterator[TextIO]:
         with suppress(Exception):
             stream.flush()
         with suppress(Exception):
-            stream.close()
+            raw.close()

@@ -55,13 +55,14 @@ import dask
 import distributed
 
 from legato.executors import dask_scheduler
+from legato.executors.capture import mark_log_full
 from legato.executors.dask_worker import (
     ProjectPreload,
     append_log,
     run_on_worker,
     stop_attempt,
 )
-from legato.executors.interface import AttemptOutcome, AttemptSpec
+from legato.executors.interface import LOG_NOTE, AttemptOutcome, AttemptSpec
 from legato.executors.pool import AttemptKey, ExecutorError, attempt_key, outcome
 from legato.executors.threads import ThreadAttempts
 from legato.executors.worker import one_line, run_attempt
@@ -103,6 +104,7 @@ class _Attempt:
     key: str  # the Dask key
     future: Any = None  # distributed.Future
     written: int = 0  # bytes of the worker's log already appended to spec.log_path
+    log_error: str | None = None  # why a part of the log could not be appended (full volume)
 
 
 class DaskExecutor:
@@ -476,9 +478,17 @@ class DaskExecutor:
                 return  # finished or killed: its outcome brought (or drops) the rest
             # Append only what continues the file exactly: a chunk that comes late or
             # twice is skipped, one after a gap waits for the outcome's full text.
-            if offset <= entry.written < offset + len(data):
-                append_log(entry.spec.log_path, data[entry.written - offset :])
-                entry.written = offset + len(data)
+            end = offset + len(data)
+            cap = entry.spec.max_log_bytes
+            if cap > 0:
+                # Only the head streams: past it the worker may cut the log, whose
+                # outcome then brings the cut and the tail.
+                end = min(end, cap // 2)
+            if offset <= entry.written < end:
+                chunk = data[entry.written - offset : end - offset]
+                failed = append_log(entry.spec.log_path, chunk)
+                entry.log_error = entry.log_error or failed
+                entry.written = end
 
     def _collect(self, futures: list[Any]) -> list[AttemptOutcome]:
         entries: list[_Attempt] = []
@@ -523,8 +533,16 @@ class DaskExecutor:
             else:
                 error = f"the attempt could not run on Dask ({one_line(exc)})"
             return self._crashed(entry, error)
-        append_log(spec.log_path, data[entry.written :])
-        return got
+        failed = append_log(spec.log_path, data[entry.written :]) or entry.log_error
+        if failed is None:
+            return got
+        # The log volume of this machine filled up: the log ends with a line saying so,
+        # and the attempt's record too.
+        mark_log_full(spec.log_path, failed)
+        note = f"its volume was full ({failed}): output may be missing"
+        earlier = got.extra.get(LOG_NOTE)
+        note = f"{earlier}; {note}" if earlier else f"log cut: {note}"
+        return dataclasses.replace(got, extra={**got.extra, LOG_NOTE: note})
 
     def _crashed(self, entry: _Attempt, error: str) -> AttemptOutcome:
         _note(entry.spec.log_path, error)

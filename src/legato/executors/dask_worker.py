@@ -261,17 +261,19 @@ def stop_attempt(key: str, dask_worker: Any = None) -> str:
     return "killed"
 
 
-def append_log(path: str, data: bytes) -> None:
-    """Append to an attempt's log (creating its folder); errors are ignored, as for notes."""
+def append_log(path: str, data: bytes) -> str | None:
+    """Append to an attempt's log (creating its folder). Never raises, as for notes: returns
+    None, or why the data could not be written (a full volume)."""
     try:
         fd = open_log(path)
-    except OSError:
-        return
+    except OSError as exc:
+        return exc.strerror or str(exc)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-    except OSError:
-        pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
     finally:
         os.close(fd)
+    return None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from legato.config import DEFAULT_MAX_LOG_BYTES
 from legato.domain.refs import ResultRef
 
 if TYPE_CHECKING:
@@ -72,6 +73,13 @@ class AttemptSpec:
     # The partition's parts by dimension and its time window (aware datetimes), if any.
     partition_dims: tuple[tuple[str, str], ...] = ()
     window: tuple[datetime, datetime] | None = None
+    # The most bytes the attempt's log keeps: its head and its tail ([logs] max_attempt_bytes;
+    # 0: no cap).
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
+
+
+#: Key of ``AttemptOutcome.extra`` holding how the attempt's log was cut, when it was.
+LOG_NOTE = "log_note"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ next attempt.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import traceback
@@ -16,8 +17,15 @@ from typing import Any, TextIO
 from legato.definitions.context import Context
 from legato.definitions.errors import FailNow, Skip
 from legato.definitions.task import Task
-from legato.executors.capture import capture_fds, capture_thread, open_log
+from legato.executors.capture import (
+    LogWatch,
+    capture_fds,
+    capture_thread,
+    finish_log,
+    open_log,
+)
 from legato.executors.interface import (
+    LOG_NOTE,
     AttemptOutcome,
     AttemptSpec,
     Input,
@@ -129,16 +137,29 @@ def run_attempt(
     except BaseException as exc:
         return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
     try:
+        # A retry's log may hold notes already: the cap counts this attempt's output only.
+        watch = LogWatch(fd, os.fstat(fd).st_size, spec.max_log_bytes)
+    except BaseException as exc:
+        os.close(fd)
+        return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
+    try:
         ctx: AbstractContextManager[TextIO] = (
-            capture_fds(fd) if capture == "fd" else capture_thread(fd)
+            capture_fds(fd, watch) if capture == "fd" else capture_thread(fd, watch)
         )
         with ctx as stream:
             att.log = stream
-            return _run(att, task, results)
+            out = _run(att, task, results)
     except BaseException as exc:  # the capture itself failed: not the task's fault
-        return att.failed(f"cannot capture the output: {one_line(exc)}", True, log=False)
+        out = att.failed(f"cannot capture the output: {one_line(exc)}", True, log=False)
+    try:
+        note = finish_log(watch)
+    except BaseException:
+        note = None  # the log is as it was written; the outcome matters more
     finally:
         os.close(fd)
+    if note is not None:
+        out = dataclasses.replace(out, extra={**out.extra, LOG_NOTE: note})
+    return out
 
 
 def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:

@@ -110,6 +110,7 @@ class RunDriving:
             run,
             owner=self.owner,
             logs_dir=self.ws.config.logs_dir,
+            max_log_bytes=self.ws.config.max_log_bytes,
             clock=self.ws.clock,
             lease_ttl=self.ws.config.lease_seconds,
             on_progress=on_progress,
@@ -128,7 +129,13 @@ class RunDriving:
         executor = ws.executor()
         ws.sync_pools()
         run = self.take_lease(run, wait=wait)
-        return self.driver(run, pipe, executor, on_progress=on_progress).drive()
+        try:
+            return self.driver(run, pipe, executor, on_progress=on_progress).drive()
+        except Exception as exc:
+            full = ws.store.full_error(exc, f", then `legato resume {run.id}` carries the run on")
+            if full is None:
+                raise
+            raise full from exc
 
     def cancel(self, run_id: str) -> RunRecord:
         """Cancel a run: its driver stops it, or, when nobody drives it, it is stopped here."""

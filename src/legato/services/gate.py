@@ -64,6 +64,11 @@ def action(name: str, *, command: bool = False) -> Callable[[F], F]:
             token = _inside.set(True)
             try:
                 return fn(self, *args, **kwargs)
+            except Exception as exc:
+                full = _disk_full(self, exc)
+                if full is None:
+                    raise
+                raise full from exc
             finally:
                 _inside.reset(token)
 
@@ -71,6 +76,22 @@ def action(name: str, *, command: bool = False) -> Callable[[F], F]:
         return cast(F, call)
 
     return wrap
+
+
+def _disk_full(service: Service, exc: Exception) -> Exception | None:
+    # A full disk under the store surfaces wherever a write happens to be: said once here,
+    # for every action, in one line naming the store's volume (what is full, what to free).
+    from legato.domain.records import StoreFull
+
+    if isinstance(exc, StoreFull):
+        return None
+    ws = getattr(service, "ws", None) or getattr(service, "_ws", None)
+    url = getattr(getattr(ws, "config", None), "database_url", None)
+    if not isinstance(url, str):
+        return None
+    from legato.services.service_errors import store_full
+
+    return store_full(exc, url)
 
 
 def actions_of(cls: type) -> dict[str, tuple[str, bool] | None]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
 from legato.services.owner import owner_is_dead
+from legato.services.seat_lock import SeatLock
 from legato.services.service_errors import ServiceError
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class Presence(Service):
         super().__init__(actor)
         self._ws = ws
         self._started_at: datetime | None = None
+        self._lock: SeatLock | None = None  # held while this daemon has SQLite's seat
 
     def _record(self, owner: str, kind: str, url: str | None, now: datetime) -> DaemonRecord:
         from legato import __version__
@@ -61,13 +63,30 @@ class Presence(Service):
 
         SQLite is one file on one machine, written by one process at a time: a second
         scheduler would only fight the first for the write lock. PostgreSQL takes many.
+
+        The seat is an OS lock on a file outside the store's folder (``seat_lock``) as well
+        as a row in the store: the lock holds even when the store file was deleted or
+        replaced under the daemon that holds it, the row tells who holds it.
         """
-        other = self._ws.store.claims.take_scheduler_seat(
+        store = self._ws.store
+        if store.sqlite_file is not None and self._lock is None:
+            lock = SeatLock(store.sqlite_file)
+            if not lock.acquire():
+                holder = lock.holder() or "another process"
+                raise ServiceError(
+                    f"another scheduler already drives the runs of this SQLite store "
+                    f"({store.sqlite_file}: {holder} holds {lock.path}). SQLite takes one "
+                    "scheduler: stop that one first, or use PostgreSQL ([store] url) to run "
+                    "several."
+                )
+            self._lock = lock
+        other = store.claims.take_scheduler_seat(
             self._record(owner, kind, None, now),
             alive_since=now - SEAT_STALE,
             is_dead=owner_is_dead,
         )
         if other is not None:
+            self._give_back()
             raise ServiceError(
                 f"another scheduler already drives the runs of this SQLite store "
                 f"(legato {other.kind}, pid {other.pid} on {other.host}, started "
@@ -75,9 +94,19 @@ class Presence(Service):
                 "that one first, or use PostgreSQL ([store] url) to run several."
             )
 
+    def _give_back(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
     @action("daemons.beat")
     def beat(self, owner: str, kind: str, url: str | None, now: datetime) -> None:
-        """Record that the daemon ``owner`` is alive as of ``now``."""
+        """Record that the daemon ``owner`` is alive as of ``now``.
+
+        Raises StoreReplaced when the SQLite file it opened was removed or replaced since:
+        the daemon must stop rather than drive runs nobody else can see.
+        """
+        self._ws.store.check_file()
         self._ws.store.daemons.beat(self._record(owner, kind, url, now))
 
     @action("daemons.read")
@@ -104,5 +133,8 @@ class Presence(Service):
 
     @action("daemons.beat")
     def forget(self, owner: str) -> None:
-        """Remove the heartbeat of a daemon that stops cleanly."""
-        self._ws.store.daemons.forget_daemon(owner)
+        """Remove the heartbeat of a daemon that stops cleanly, and give its seat back."""
+        try:
+            self._ws.store.daemons.forget_daemon(owner)
+        finally:
+            self._give_back()

@@ -18,6 +18,7 @@ from legato.services.service_errors import Conflict, NotFoundError, ServiceError
 if TYPE_CHECKING:
     from legato.domain.records import (
         AttemptRecord,
+        EventRecord,
         NewTriggerEvent,
         RunRecord,
         TaskRunRecord,
@@ -34,6 +35,7 @@ class LogEntry:
     attempt: int
     outcome: str  # "running" for the attempt in progress
     path: Path
+    note: str | None = None  # how the log was cut (a size cap, a full volume), if it was
 
     def text(self) -> str:
         try:
@@ -295,12 +297,14 @@ class Runs(Service):
         rows = {r.task_key: r for r in store.runs.get_task_runs(run.id)}
         if task_key is not None and task_key not in rows:
             raise NotFoundError(f"run {run.id} has no task {task_key!r}")
+        notes = _log_notes(store.runs.get_events(run.id), task_key)
         entries = [
             LogEntry(
                 a.task_key,
                 a.number,
                 a.outcome,
                 Path(a.log_path) if a.log_path else self.ws.log_path(run.id, a.task_key, a.number),
+                notes.get((a.task_key, a.number)),
             )
             for a in store.runs.get_attempts(run.id, task_key)
         ]
@@ -319,6 +323,20 @@ class Runs(Service):
                     )
                 )
         return entries
+
+
+def _log_notes(events: Sequence[EventRecord], task_key: str | None) -> dict[tuple[str, int], str]:
+    """(task key, attempt) -> how that attempt's log was cut, from the run's "log" events."""
+    notes: dict[tuple[str, int], str] = {}
+    for e in events:
+        if e.kind != "log" or e.task_key is None or not e.message:
+            continue
+        if task_key is not None and e.task_key != task_key:
+            continue
+        number, _, note = e.message.partition(": ")
+        if number.startswith("attempt ") and number[8:].isdigit():
+            notes[(e.task_key, int(number[8:]))] = note
+    return notes
 
 
 def _rerun_rows(

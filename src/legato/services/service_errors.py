@@ -62,3 +62,12 @@ def store_unavailable(exc: BaseException) -> bool:
     from legato.store.db import is_unavailable
 
     return is_unavailable(exc)
+
+
+def store_full(exc: BaseException, url: str) -> Exception | None:
+    """A one-line StoreError saying which disk is full and what to free, when ``exc`` says
+    the disk under the store at ``url`` is full (not an outage: waiting does not help);
+    None for any other error."""
+    from legato.store.db import full_error
+
+    return full_error(exc, url)

@@ -58,7 +58,15 @@ class Workspace:
         if self._store is None:
             from legato.store.store import Store
 
-            self._store = Store.open(self.config.database_url)
+            try:
+                self._store = Store.open(self.config.database_url)
+            except Exception as exc:
+                from legato.store.db import full_error
+
+                full = full_error(exc, self.config.database_url)
+                if full is None:
+                    raise
+                raise full from exc
         return self._store
 
     def executor(self) -> Executor:

@@ -26,17 +26,21 @@ Fork safety
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from legato.domain.records import StoreFull
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -170,11 +174,16 @@ def _postgres_engine(url: URL) -> Engine:
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database cannot be reached right now (a server restarting,
     a dropped connection, a lock held too long) rather than that a statement is wrong:
-    the caller should wait and try again, keeping what it has not written."""
+    the caller should wait and try again, keeping what it has not written.
+
+    A full disk is not an outage: it does not pass by waiting, someone must free space
+    (``is_disk_full``)."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
     from legato.domain.records import StoreError
 
+    if is_disk_full(exc):
+        return False
     if isinstance(exc, DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(
             exc, OperationalError | InterfaceError
@@ -183,6 +192,93 @@ def is_unavailable(exc: BaseException) -> bool:
         cause = exc.__cause__
         return cause is not None and is_unavailable(cause)
     return False
+
+
+#: PostgreSQL's SQLSTATE for "disk full" (class 53, insufficient resources).
+_PG_DISK_FULL = "53100"
+
+
+def is_disk_full(exc: BaseException, path: Path | None = None) -> bool:
+    """Whether ``exc`` says the disk under the database is full: SQLite's SQLITE_FULL,
+    PostgreSQL's disk_full, an ENOSPC. With ``path`` (the SQLite file), an I/O error while
+    its volume has no free space left counts too: SQLite reports a full disk that way when
+    it cannot create its ``-shm`` or ``-wal`` file."""
+    from sqlalchemy.exc import DBAPIError
+
+    from legato.domain.records import StoreError, StoreFull
+
+    if isinstance(exc, StoreFull):
+        return True
+    if isinstance(exc, StoreError):
+        return exc.__cause__ is not None and is_disk_full(exc.__cause__, path)
+    orig: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    if isinstance(orig, OSError) and orig.errno == errno.ENOSPC:
+        return True
+    if getattr(orig, "sqlstate", None) == _PG_DISK_FULL:
+        return True
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL or "database or disk is full" in str(orig):
+            return True
+        if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and path is not None:
+            return free_bytes(path) == 0
+    return False
+
+
+def free_bytes(path: Path) -> int | None:
+    """Bytes free (for unprivileged users) on the volume holding ``path``; None if unknown."""
+    for folder in (path, *path.parents):
+        try:
+            st = os.statvfs(folder)
+        except OSError:
+            continue
+        return st.f_bavail * st.f_frsize
+    return None
+
+
+def mount_point(path: Path) -> Path:
+    """The mount point of the volume holding ``path`` (which may not exist yet)."""
+    here = path.absolute()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    while not os.path.ismount(here) and here != here.parent:
+        here = here.parent
+    return here
+
+
+def disk_full_message(url: str) -> str:
+    """One line for a full disk under the store at ``url``: what is full, where, what to free."""
+    file = sqlite_file(url)
+    if file is None:
+        return (
+            f"the disk of the PostgreSQL server of the store is full ({shown_url(url)}): "
+            "free space on the database server's data volume"
+        )
+    free = free_bytes(file)
+    left = "" if free is None else f", {free:,} bytes free"
+    return (
+        f"the disk holding the store is full: {file} is on the volume mounted at "
+        f"{mount_point(file)}{left}. Free space on that volume (large files, old logs or "
+        "results)"
+    )
+
+
+def full_error(exc: BaseException, url: str, then: str = "") -> StoreFull | None:
+    """A StoreFull saying what to free (and ``then`` what to do after) when ``exc`` says the
+    disk under the store at ``url`` is full; None otherwise (a StoreFull already says it)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from legato.domain.records import StoreError, StoreFull
+
+    if isinstance(exc, StoreFull) or not isinstance(exc, DBAPIError | OSError | StoreError):
+        return None  # the cheap test first: this runs for every error a service raises
+    try:
+        file = sqlite_file(url)
+    except Exception:  # an unusable URL: its own error is reported elsewhere
+        return None
+    if not is_disk_full(exc, file):
+        return None
+    return StoreFull(disk_full_message(url) + then)
 
 
 def shown_url(url: str) -> str:
@@ -194,6 +290,17 @@ def shown_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):  # the error about it comes later; never echo it raw
         return "<unparsable URL>"
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a file-backed SQLite URL, absolute; None for PostgreSQL, ``:memory:`` and
+    URI-mode URLs (whose path is not a plain file name)."""
+    parsed = normalize_url(url)
+    if parsed.drivername != "sqlite" or _is_memory(parsed):
+        return None
+    if str(parsed.query.get("uri", "")).lower() in ("true", "1"):
+        return None
+    return Path(parsed.database or "").expanduser().absolute()
 
 
 def missing_sqlite_file(url: str) -> Path | None:

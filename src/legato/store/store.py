@@ -11,12 +11,14 @@ polling ``get_events(run_id, after_id=last_seen)`` never skips one. (SQLite has 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import Engine, text, update
 from sqlalchemy.exc import DBAPIError
 
-from legato.domain.records import StoreError
+from legato.domain.records import StoreError, StoreFull, StoreReplaced
 from legato.store import db
 from legato.store.backfill_store import BackfillStore
 from legato.store.browse_store import BrowseStore, PipelineSummary
@@ -59,6 +61,10 @@ class Store:
         self.pools = PoolStore(self._db)
         self.browse = BrowseStore(self._db)
         self.daemons = DaemonStore(self._db)
+        self._file = db.sqlite_file(engine.url)
+        # Which file this store opened: a folder deleted (or a file copied over it) under a
+        # running process leaves it writing to a file nobody else sees (check_file).
+        self._identity = _identity(self._file) if self._file is not None else None
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -113,10 +119,37 @@ class Store:
         """``"sqlite"`` or ``"postgresql"``."""
         return self._db.backend
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file (absolute), or None (PostgreSQL, an in-memory database)."""
+        return self._file
+
+    def full_error(self, exc: BaseException, then: str = "") -> StoreFull | None:
+        """A StoreFull saying what is full and what to free (then ``then``) when ``exc`` says
+        the disk under this store is full; None for any other error."""
+        return db.full_error(exc, self.url, then)
+
     # -- health --------------------------------------------------------------------------------
 
+    def check_file(self) -> None:
+        """Raise StoreReplaced if the SQLite file this store opened is no longer the file at its
+        path (removed, or replaced by another). A no-op on PostgreSQL."""
+        if self._file is None or self._identity is None:
+            return
+        now = _identity(self._file)
+        if now == self._identity:
+            return
+        what = "removed" if now is None else "replaced by another file"
+        raise StoreReplaced(
+            f"the store file {self._file} was {what} while this process had it open: "
+            "what it writes now is lost. Start again to use the store at that path "
+            "(or put the old file back)"
+        )
+
     def ping(self) -> None:
-        """Run a trivial query; raise StoreError if the database cannot be reached."""
+        """Run a trivial query; raise StoreError if the database cannot be reached (or, on
+        SQLite, if its file was removed or replaced since it was opened)."""
+        self.check_file()
         try:
             with self._engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -131,3 +164,12 @@ class Store:
                 tx.rollback()
         except DBAPIError as exc:
             raise StoreError(f"store {self!r} is not writable: {exc.orig}") from exc
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of ``path``; None when there is no file there."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino

@@ -175,6 +175,7 @@ class LogPanel:
     traceback: str | None
     raw_url: str | None
     stream_url: str | None
+    note: str | None = None  # how the log was cut (a size cap, a full volume), if it was
 
 
 def choose_task(detail: RunDetail) -> str | None:
@@ -220,6 +221,7 @@ def log_panel(
         traceback=None if record is None else record.traceback,
         raw_url=api,
         stream_url=f"{api}/stream?{urlencode({'offset': size})}" if running else None,
+        note=entry.note,
     )
 
 
