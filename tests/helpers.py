@@ -7,9 +7,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from legato.services.door import Door
@@ -187,3 +188,39 @@ def door(ws: Workspace) -> Door:
     from legato.services.actor import Actor
 
     return ws.door(Actor.local_user())
+
+
+def run_with_nats(url: str, work: Callable[[Any], Any]) -> Any:
+    """Run ``await work(jetstream_context)`` on a throwaway NATS connection."""
+    import asyncio
+
+    import nats
+
+    async def main() -> Any:
+        nc = await nats.connect(url)
+        try:
+            return await work(nc.jetstream())
+        finally:
+            await nc.close()
+
+    return asyncio.run(main())
+
+
+@contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (e.g. "1m") mounted at ``where`` (made), unmounted afterwards.
+
+    Mounting needs root: elsewhere the test is skipped, but CI runs as root and must run it.
+    """
+    import pytest
+
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI runs this test as root: mounting a small tmpfs needs it")
+        pytest.skip("mounting a small tmpfs needs root")
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

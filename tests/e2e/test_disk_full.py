@@ -5,14 +5,12 @@ the run."""
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Daemons, cli, make_project
+from tests.helpers import Daemons, cli, make_project, small_tmpfs
 
 # Task `fill` writes into the store's volume until it is full, as another program would:
 # the driver's next write to the store then finds no room.
@@ -47,18 +45,8 @@ def p():
 
 @pytest.fixture
 def small_volume(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MB tmpfs mounted under ``tmp_path``, unmounted afterwards."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI runs this test as root: mounting a small tmpfs needs it")
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "vol"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "vol", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_disk_fails_the_run_clearly_and_resume_finishes_it_once_freed(
@@ -119,4 +107,4 @@ def test_a_full_disk_stops_the_daemon_and_other_commands_with_one_line(
 
     assert up.proc.wait(60) != 0  # not waited out as an outage
     out = up.output()
-    assert "error: the disk holding the store is full" in out and "Traceback" not in out
+    assert "error: the disk holding the store is full" in out and "Traceback" not in out, out

@@ -6,7 +6,6 @@ unreachable: the tests are skipped, or fail when CI=true. Every stream they crea
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.helpers import Daemons, make_project, marks, wait_for
+from tests.helpers import Daemons, make_project, marks, run_with_nats, wait_for
 
 if TYPE_CHECKING:
     from legato.domain.records import RunRecord
@@ -231,18 +230,6 @@ def _has_group(client: Any, stream: str) -> bool:
 # -- NATS JetStream --------------------------------------------------------------------------
 
 
-def run_with_nats(url: str, work: Callable[[Any], Any]) -> Any:
-    """Run ``await work(jetstream_context)`` on a throwaway connection."""
-    import nats
-
-    async def main() -> Any:
-        nc = await nats.connect(url)
-        try:
-            return await work(nc.jetstream())
-        finally:
-            await nc.close()
-
-    return asyncio.run(main())
 
 
 def publish(url: str, subject: str, *payloads: bytes) -> None:

@@ -4,7 +4,6 @@ and a log whose volume filled up says so, in the log and in the attempt's record
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from legato.domain.states import RunState
 from legato.services.workspace import Workspace
-from tests.helpers import cli, door, make_project
+from tests.helpers import cli, door, make_project, small_tmpfs
 
 CAP = 64 * 1024
 LINES = 20_000  # "line 00001" .. "line 20000": 220,000 bytes
@@ -124,18 +123,8 @@ def test_the_cli_shows_that_a_log_was_cut(tmp_path: Path) -> None:
 
 @pytest.fixture
 def small_volume(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MB tmpfs mounted under ``tmp_path``, unmounted afterwards."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI runs this test as root: mounting a small tmpfs needs it")
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "vol"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "vol", "1m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tmpfs: Linux only")

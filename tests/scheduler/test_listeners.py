@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -15,7 +14,7 @@ import pytest
 from legato.scheduler import listeners
 from legato.scheduler.listeners import StreamListener, make_listener
 from legato.services.workspace import Workspace
-from tests.helpers import door, make_project, wait_for
+from tests.helpers import door, make_project, run_with_nats, wait_for
 
 CODE = """
 from legato import pipeline, task
@@ -31,17 +30,6 @@ def from_nats(n: int):
 """
 
 
-def run_with_nats(url: str, work: Any) -> Any:
-    import nats
-
-    async def main() -> Any:
-        nc = await nats.connect(url)
-        try:
-            return await work(nc.jetstream())
-        finally:
-            await nc.close()
-
-    return asyncio.run(main())
 
 
 @pytest.fixture

@@ -182,10 +182,7 @@ class Daemon:
                     self._down_since = None
             except Exception as exc:
                 if not store_unavailable(exc):
-                    # A full disk is no outage: stop with a line saying what to free.
-                    full = store_full(exc, self.door.project.settings().database_url)
-                    if full is not None:
-                        raise full from exc
+                    self._raise_as_full(exc)  # a full disk is no outage
                     raise
                 # PostgreSQL restarting, the network gone: wait and try again. Runs being
                 # driven go on; their drivers keep what they cannot write yet.
@@ -205,13 +202,25 @@ class Daemon:
             if self._poked.is_set() or self._stop.is_set() or self._tick_due:
                 wait = 0.0
             if self.fleet is not None:
-                for run in self.fleet.step(max(0.0, wait)):
+                try:
+                    finished = self.fleet.step(max(0.0, wait))
+                except Exception as exc:
+                    # The conductor lets only a full disk out: its runs are left resumable.
+                    self._raise_as_full(exc)
+                    raise
+                for run in finished:
                     self._say(f"run {run.id} of {run.pipeline} {run.state}")
                     self._tick_due = True  # downstream triggers and backfills may be due
                     look = True  # and a place to drive another run is free
             else:
                 self._idle.wait(max(0.0, wait))
                 self._idle.clear()
+
+    def _raise_as_full(self, exc: Exception) -> None:
+        # A full disk stops the daemon with one line saying what to free.
+        full = store_full(exc, self.door.project.settings().database_url)
+        if full is not None:
+            raise full from exc
 
     # -- listeners and the web server -------------------------------------------------
 

@@ -27,7 +27,7 @@ from legato.clock import Clock, system_clock
 from legato.domain.records import RunRecord
 from legato.engine.driver import RunDriver
 from legato.executors.interface import Executor
-from legato.store.db import is_unavailable
+from legato.store.db import is_disk_full, is_unavailable
 
 log = logging.getLogger("legato.engine")
 
@@ -145,8 +145,22 @@ class Conductor:
                 # (its driver keeps what it could not write).
                 log.warning("run %s: the store is unreachable: %s", driver.run_id, exc)
                 return None
+            if is_disk_full(exc):
+                # No run's progress can be written, and waiting would not help: stop every
+                # attempt, leave each run resumable as the store last has it, and let the
+                # owner stop and say what to free.
+                self._abandon_all("interrupted: the disk under the store is full")
+                raise
             self._drop(driver, exc)
             return None
+
+    def _abandon_all(self, reason: str) -> None:
+        drivers, self._drivers = self._ordered(), {}
+        for driver in drivers:
+            try:
+                driver.abandon(reason, release=True)
+            except Exception:
+                log.warning("run %s: could not kill its attempts", driver.run_id)
 
     def _drop(self, driver: RunDriver, exc: Exception) -> None:
         if self._drivers.pop(driver.run_id, None) is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -20,23 +19,11 @@ from legato.scheduler.sources import (
     StreamNotFound,
     StreamSource,
 )
-from tests.helpers import wait_for
+from tests.helpers import run_with_nats, wait_for
 
 MakeSource = Callable[..., NatsJetStreamSource]
 
 
-def run_with_nats(url: str, work: Callable[[Any], Any]) -> Any:
-    """Run ``await work(jetstream_context)`` on a throwaway connection."""
-    import nats
-
-    async def main() -> Any:
-        nc = await nats.connect(url)
-        try:
-            return await work(nc.jetstream())
-        finally:
-            await nc.close()
-
-    return asyncio.run(main())
 
 
 def publish(url: str, subject: str, *payloads: bytes) -> list[int]:
