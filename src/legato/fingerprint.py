@@ -1,0 +1,148 @@
+"""What code a load imported, and a cheap way to tell whether any of it changed on disk.
+
+"The project's code" is every module a load imported whose file is neither in the standard
+library, nor in site-packages, nor in legato itself: the project's own modules and any local
+package it imports from outside its folder (a sibling checkout on PYTHONPATH, an editable
+install). A ``Fingerprint`` keeps, per such file, its size, mtime and sha256; the code version
+hashes the (path, sha256) pairs. ``changed()`` only stats files and lists the project's
+package folders (a new submodule is code too), so a daemon can ask it on every tick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import site
+import sys
+import sysconfig
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import legato
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """One source file as a load found it."""
+
+    path: str  # relative to the project folder where it lies inside it, else absolute
+    mtime_ns: int
+    size: int
+    sha256: str
+
+
+def _not_user_roots() -> tuple[str, ...]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths.update(v for k, v in sysconfig.get_paths().items() if k in ("stdlib", "platstdlib",
+                                                                      "purelib", "platlib"))
+    try:
+        paths.update(site.getsitepackages())
+        paths.add(site.getusersitepackages())
+    except AttributeError:  # an embedded interpreter without the site functions
+        pass
+    paths.add(str(Path(legato.__file__).resolve().parent))
+    return tuple(sorted({os.path.realpath(p) + os.sep for p in paths if p}))
+
+
+_NOT_USER = _not_user_roots()
+
+
+def is_user_file(path: str) -> bool:
+    """Whether ``path`` is user code: outside the stdlib, site-packages and legato."""
+    real = os.path.realpath(path)
+    return not any(real.startswith(root) for root in _NOT_USER)
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _listing(folders: Iterable[str]) -> tuple[tuple[str, int, int], ...]:
+    # The .py files of each folder with their stamps, and its subpackages: a new, removed or
+    # edited module (even one that failed to import, so has no module object) shows here.
+    out = []
+    for folder in folders:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.name.endswith(".py") and entry.is_file():
+                    st = entry.stat()
+                    out.append((entry.path, st.st_mtime_ns, st.st_size))
+                elif entry.is_dir() and os.path.exists(os.path.join(entry.path, "__init__.py")):
+                    out.append((entry.path, 0, 0))
+            except OSError:
+                continue
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The files of the code a load imported, and the folders watched for new modules."""
+
+    root: str
+    files: tuple[FileStamp, ...]
+    folders: tuple[str, ...]
+    listing: tuple[tuple[str, int, int], ...]
+
+    @classmethod
+    def take(cls, root: Path, files: Iterable[str], folders: Iterable[str]) -> Fingerprint:
+        """Stat and hash ``files``; list ``folders``."""
+        root_s = str(root)
+        stamps = []
+        for file in sorted(set(files)):
+            st = _stat(file)
+            try:
+                data = Path(file).read_bytes()
+            except OSError:
+                continue
+            if st is None:
+                continue
+            stamps.append(FileStamp(_relative(file, root_s), st[0], st[1],
+                                    hashlib.sha256(data).hexdigest()))
+        folders_t = tuple(sorted(set(folders)))
+        return cls(root_s, tuple(stamps), folders_t, _listing(folders_t))
+
+    @property
+    def digest(self) -> str:
+        """A hash of the (path, sha256) pairs: the same code gives the same digest."""
+        h = hashlib.sha256()
+        for f in self.files:
+            h.update(f"{f.path}\0{f.sha256}\n".encode())
+        return h.hexdigest()
+
+    def version(self, pipeline: str) -> str:
+        """The code version of pipeline ``pipeline`` loaded from this code."""
+        return hashlib.sha256(f"{self.digest}:{pipeline}".encode()).hexdigest()[:16]
+
+    def changed(self) -> bool:
+        """Whether a file changed on disk since (by stat), or a module file came or went."""
+        for f in self.files:
+            if _stat(self.absolute(f.path)) != (f.mtime_ns, f.size):
+                return True
+        return _listing(self.folders) != self.listing
+
+    def absolute(self, path: str) -> str:
+        return path if os.path.isabs(path) else os.path.join(self.root, path)
+
+    def hashes(self) -> dict[str, str]:
+        """Path -> sha256 of each file."""
+        return {f.path: f.sha256 for f in self.files}
+
+
+def _relative(path: str, root: str) -> str:
+    try:
+        rel = os.path.relpath(path, root)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+__all__ = ["FileStamp", "Fingerprint", "is_user_file"]
