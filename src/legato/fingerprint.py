@@ -15,11 +15,15 @@ import os
 import site
 import sys
 import sysconfig
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import legato
+
+#: Files modified this close to a load are compared by content, not only by stat.
+RACY_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,11 @@ class FileStamp:
 
 def _not_user_roots() -> tuple[str, ...]:
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    paths.update(v for k, v in sysconfig.get_paths().items() if k in ("stdlib", "platstdlib",
-                                                                      "purelib", "platlib"))
+    paths.update(
+        v
+        for k, v in sysconfig.get_paths().items()
+        if k in ("stdlib", "platstdlib", "purelib", "platlib")
+    )
     try:
         paths.update(site.getsitepackages())
         paths.add(site.getusersitepackages())
@@ -91,11 +98,13 @@ class Fingerprint:
     files: tuple[FileStamp, ...]
     folders: tuple[str, ...]
     listing: tuple[tuple[str, int, int], ...]
+    taken_ns: int = 0  # when the files were read (wall clock, like mtimes)
 
     @classmethod
     def take(cls, root: Path, files: Iterable[str], folders: Iterable[str]) -> Fingerprint:
         """Stat and hash ``files``; list ``folders``."""
         root_s = str(root)
+        taken_ns = time.time_ns()
         stamps = []
         for file in sorted(set(files)):
             st = _stat(file)
@@ -105,10 +114,11 @@ class Fingerprint:
                 continue
             if st is None:
                 continue
-            stamps.append(FileStamp(_relative(file, root_s), st[0], st[1],
-                                    hashlib.sha256(data).hexdigest()))
+            stamps.append(
+                FileStamp(_relative(file, root_s), st[0], st[1], hashlib.sha256(data).hexdigest())
+            )
         folders_t = tuple(sorted(set(folders)))
-        return cls(root_s, tuple(stamps), folders_t, _listing(folders_t))
+        return cls(root_s, tuple(stamps), folders_t, _listing(folders_t), taken_ns)
 
     @property
     def digest(self) -> str:
@@ -123,11 +133,37 @@ class Fingerprint:
         return hashlib.sha256(f"{self.digest}:{pipeline}".encode()).hexdigest()[:16]
 
     def changed(self) -> bool:
-        """Whether a file changed on disk since (by stat), or a module file came or went."""
+        """Whether a file changed on disk since (by stat), or a module file came or went.
+
+        A file written within ``RACY_NS`` of the load may have been changed again in the same
+        timestamp tick: its content is compared too (as git does with racy index entries).
+        """
         for f in self.files:
-            if _stat(self.absolute(f.path)) != (f.mtime_ns, f.size):
+            path = self.absolute(f.path)
+            if _stat(path) != (f.mtime_ns, f.size):
+                return True
+            if f.mtime_ns >= self.taken_ns - RACY_NS and _sha256(path) != f.sha256:
                 return True
         return _listing(self.folders) != self.listing
+
+    def differs_from(self, newer: Fingerprint) -> bool:
+        """Whether ``newer`` (taken of the same files after ``changed()``) holds other code:
+        other contents, a module file added or removed, or a file that failed to import
+        (so is not among ``files``) touched. A file merely touched is not a change."""
+        if newer.digest != self.digest:
+            return True
+        if [e[0] for e in newer.listing] != [e[0] for e in self.listing]:
+            return True
+        known = {self.absolute(f.path) for f in self.files}
+        return any(
+            a != b for a, b in zip(self.listing, newer.listing, strict=True) if a[0] not in known
+        )
+
+    def again(self) -> Fingerprint:
+        """The same files and folders, read again now."""
+        return Fingerprint.take(
+            Path(self.root), [self.absolute(f.path) for f in self.files], self.folders
+        )
 
     def absolute(self, path: str) -> str:
         return path if os.path.isabs(path) else os.path.join(self.root, path)
@@ -135,6 +171,13 @@ class Fingerprint:
     def hashes(self) -> dict[str, str]:
         """Path -> sha256 of each file."""
         return {f.path: f.sha256 for f in self.files}
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _relative(path: str, root: str) -> str:

@@ -43,6 +43,8 @@ IDLE_WAIT = 5.0
 STORE_RETRY = timedelta(seconds=2)
 #: Once it is back, runs whose leases ran out meanwhile are taken over only after this long.
 ORPHAN_GRACE = timedelta(seconds=3)
+#: The project's files are looked at (stat) this often for changed code.
+CODE_CHECK = timedelta(seconds=0.5)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -82,6 +84,7 @@ class Daemon:
         self._served: Served | None = None
         self.url: str | None = None
         self._down_since: datetime | None = None  # when the store stopped answering
+        self._reloaded = threading.Event()  # the code was loaded again (by any thread)
         self.ready = threading.Event()
 
     # -- control --------------------------------------------------------------------------
@@ -124,6 +127,7 @@ class Daemon:
                 self.fleet.start()
             door.project.apply_pools()
             door.project.register()
+            door.project.on_reload(self._on_reload)
             door.automation.ensure_triggers()
             if self.opts.schedule:
                 self._start_listeners()
@@ -142,10 +146,18 @@ class Daemon:
         next_orphans = clock()
         next_look = clock()
         next_beat = clock() + HEARTBEAT_EVERY
+        next_code = clock() + CODE_CHECK
         look = True  # whether queued runs may be startable: checked only when that changes
         while not self._stop.is_set():
             now = clock()
             try:
+                if now >= next_code:
+                    self.door.project.refresh()  # a change is told through _on_reload
+                    next_code = now + CODE_CHECK
+                if self._reloaded.is_set():
+                    self._reloaded.clear()
+                    self.door.automation.ensure_triggers()  # new triggers' state and tokens
+                    look = True
                 if self._poked.is_set():
                     self._poked.clear()
                     look = True
@@ -188,7 +200,8 @@ class Daemon:
                 next_orphans = max(next_orphans, retry + ORPHAN_GRACE)
                 self._tick_due = False
                 look = True
-            wait = max(0.0, min((min(next_tick, next_beat) - clock()).total_seconds(), IDLE_WAIT))
+            wait = max(0.0, min((min(next_tick, next_beat, next_code) - clock()).total_seconds(),
+                                IDLE_WAIT))
             if self.opts.drive:
                 wait = min(wait, (min(next_orphans, next_look) - clock()).total_seconds())
             if self._poked.is_set() or self._stop.is_set() or self._tick_due:
@@ -201,6 +214,11 @@ class Daemon:
             else:
                 self._idle.wait(max(0.0, wait))
                 self._idle.clear()
+
+    def _on_reload(self, line: str) -> None:
+        self._say(line)
+        self._reloaded.set()
+        self._tick_due = True  # schedules of new or changed pipelines
 
     # -- listeners and the web server -------------------------------------------------
 

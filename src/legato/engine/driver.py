@@ -268,6 +268,7 @@ class RunDriver:
             timeout=node.task.timeout,
             store_items=key in self.items_needed,
             in_process=node.task.in_process,
+            code_version=self.pipeline.code_version,
         )
         self.book.set_task(
             key,
@@ -466,6 +467,10 @@ class RunDriver:
         self._begun = True
         book = self.book
         resumed = book.run.state != RunState.QUEUED
+        if book.run.code_version != self.pipeline.code_version:
+            # The run was made from other code than the code it runs on here (the code
+            # changed since, or `legato submit` loaded other files): record what runs it.
+            book.set_run(book.run.state, code_version=self.pipeline.code_version)
         if not resumed:
             book.set_run(RunState.RUNNING, started_at=self.clock())
         self._load(resumed)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -72,6 +72,9 @@ class AttemptSpec:
     # The partition's parts by dimension and its time window (aware datetimes), if any.
     partition_dims: tuple[tuple[str, str], ...] = ()
     window: tuple[datetime, datetime] | None = None
+    # The code version of the pipeline object the driver holds: the executor runs the task
+    # from that load of the code, even after a newer one was loaded (see reload()).
+    code_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,14 @@ class Executor(Protocol):
     def wake(self) -> None:
         """Make a blocked ``wait()``, or else the next one, return promptly ([] if nothing
         finished). Thread-safe: other threads call it when they have queued work."""
+
+    def reload(self, pipelines: Mapping[str, Pipeline]) -> None:
+        """Newly loaded code: run attempts of these pipelines from now on, while attempts of
+        runs that started on older code (their spec's ``code_version``) keep that code.
+        Thread-safe."""
+
+    def retain(self, versions: Collection[str]) -> None:
+        """Only runs on these code versions are in flight: older code may be let go."""
 
     def shutdown(self) -> None:
         """Stop all workers."""

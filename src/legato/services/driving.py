@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,8 @@ class RunDriving:
         """A driver of ``run`` (whose lease this owner holds) on ``executor``."""
         from legato.engine.driver import RunDriver
 
+        if run.code_version != pipe.code_version:
+            self.ws.save_snapshot(pipe)  # the run will record the version it runs on
         extra: dict[str, Any] = {} if cancel_poll is None else {"cancel_poll": cancel_poll}
         return RunDriver(
             self.ws.store,
@@ -121,6 +123,7 @@ class RunDriving:
     ) -> RunRecord:
         """Take the run's lease and drive it to its end in this process."""
         ws = self.ws
+        ws.refresh()
         run = ws.store.runs.find_run(run_id)
         if run.state.finished:
             raise Conflict(f"run {run.id} has already finished ({run.state})")
@@ -231,7 +234,14 @@ class Fleet(Service):
     def step(self, wait: float) -> list[RunRecord]:
         """Advance every run, waiting at most ``wait`` s for something to happen; the runs
         that finished."""
-        return self.conductor.step(wait)
+        finished = self.conductor.step(wait)
+        if finished:
+            self._let_go_old_code()
+        return finished
+
+    def _let_go_old_code(self) -> None:
+        # Workers of older code stay only while a run in flight started on it.
+        self.conductor.executor.retain({d.pipeline.code_version for d in self.conductor.drivers})
 
     @action("runs.drive")
     def shutdown(self) -> None:
@@ -244,6 +254,9 @@ class Fleet(Service):
     @action("runs.drive")
     def start_queued(self, now: datetime) -> None:
         """Claim queued runs for the free run slots, and drive them."""
+        if self.ws.refresh() is not None:  # new code: the runs claimed now start on it
+            self._unstartable.clear()
+            self._let_go_old_code()
         room = self.free_slots()
         if room <= 0:
             return
@@ -350,6 +363,12 @@ class NoWorkers:
     any task, while the driver still records every state change as usual."""
 
     def start(self, pipelines: Mapping[str, Pipeline]) -> None:
+        pass
+
+    def reload(self, pipelines: Mapping[str, Pipeline]) -> None:
+        pass
+
+    def retain(self, versions: Collection[str]) -> None:
         pass
 
     def free_slots(self) -> int:

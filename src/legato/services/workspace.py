@@ -8,7 +8,9 @@ executor opened on first use, and the clock. It is the services' own: front ends
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +19,7 @@ from legato.clock import Clock, system_clock
 from legato.config import ProjectConfig, load_config
 from legato.definitions.pipeline import Pipeline
 from legato.engine import plan
-from legato.loader import Project, load_project
+from legato.loader import LoadError, Project, load_project
 from legato.services.service_errors import ServiceError, UnknownPipeline
 
 if TYPE_CHECKING:
@@ -44,6 +46,9 @@ class Workspace:
         self.location_saved = False
         self._pools_synced = False
         self._last_position = 0
+        # Reloads come from the daemon's loop and from threads creating runs (the API).
+        self._reload_lock = threading.Lock()
+        self._on_reload: list[Callable[[Reload], None]] = []
 
     # -- parts -------------------------------------------------------------------------
 
@@ -52,6 +57,40 @@ class Workspace:
         if self._project is None:
             self._project = load_project(self.config.root)
         return self._project
+
+    def on_reload(self, listener: Callable[[Reload], None]) -> None:
+        """Call ``listener`` after each reload of the code (from the reloading thread)."""
+        self._on_reload.append(listener)
+
+    def refresh(self) -> Reload | None:
+        """Load the code again if it changed on disk; what the reload found, or None.
+
+        Cheap when nothing changed (files are stat'ed, package folders listed). Runs
+        created or started afterwards use the new code; runs in flight keep theirs (the
+        executor keeps the workers of their code). A module that loaded before and fails
+        now keeps serving the pipelines it had, and its error says so.
+        """
+        with self._reload_lock:
+            old = self._project
+            if old is None or old.fingerprint is None or not old.fingerprint.changed():
+                return None
+            newer = old.fingerprint.again()
+            if not old.fingerprint.differs_from(newer):
+                old.fingerprint = newer  # touched, not changed
+                return None
+            project = load_project(self.config.root)
+            _keep_last_good(old, project)
+            self._project = project
+            if self.location_saved:
+                self.save_location()
+            if self._executor is not None:
+                self._executor.reload(project.pipelines)
+            assert project.fingerprint is not None
+            done = Reload(len(project.pipelines), project.fingerprint.digest[:12],
+                          tuple(project.errors))
+        for listener in self._on_reload:
+            listener(done)
+        return done
 
     @property
     def store(self) -> Store:
@@ -197,4 +236,41 @@ class Workspace:
         return Door(self, actor, on_run=on_run)
 
 
-__all__ = ["Workspace"]
+@dataclass(frozen=True)
+class Reload:
+    """What loading changed code again found."""
+
+    pipelines: int
+    digest: str  # the start of the hash of the code's files
+    errors: tuple[LoadError, ...]
+
+    def describe(self) -> str:
+        """One line for the daemon's output."""
+        line = f"code changed: reloaded {self.pipelines} pipelines (code {self.digest})"
+        for e in self.errors:
+            line += f"\n  {e.module}: {e.message}"
+        return line
+
+
+LAST_GOOD = " (serving the last good version of its pipelines)"
+
+
+def _keep_last_good(old: Project, new: Project) -> None:
+    # A module that fails to load now keeps its pipelines of the last good load: a broken
+    # edit must not take schedules, triggers and webhooks away.
+    errors = []
+    for err in new.errors:
+        kept = [
+            p for name, p in old.pipelines.items()
+            if name not in new.pipelines
+            and (p.module == err.module or p.module.startswith(err.module + "."))
+        ]
+        for pipe in kept:
+            new.pipelines[pipe.name] = pipe
+        if kept and not err.message.endswith(LAST_GOOD):
+            err = replace(err, message=err.message + LAST_GOOD)
+        errors.append(err)
+    new.errors = errors
+
+
+__all__ = ["Reload", "Workspace"]
