@@ -96,6 +96,20 @@ def test_rerun_after_a_fix_runs_the_fixed_code_and_records_its_version(
     assert recorded == pipeline_version(project)
     daemon.wait_output("code changed: reloaded 1 pipelines")
 
+    # The run page shows the version and links to what changed since the previous run.
+    page = httpx.get(f"{base}/runs/{rerun['id']}").text
+    assert f'href="/runs/{rerun["id"]}/code"' in page and recorded in page
+    changes = httpx.get(f"{base}/api/v1/runs/{rerun['id']}/code").json()
+    assert changes["previous_run_id"] == first["id"]
+    assert changes["previous_code_version"] == first["code_version"]
+    assert [(c["path"], c["change"]) for c in changes["changes"]] == [("flows.py", "changed")]
+    diff = changes["changes"][0]["diff"]
+    assert "-    value = sum(counts) / 0\n" in diff
+    assert "+    value = sum(counts) / len(counts)\n" in diff
+    shown = httpx.get(f"{base}/runs/{rerun['id']}/code").text
+    assert "1 file changed since the previous run" in shown
+    assert "value = sum(counts) / len(counts)" in shown
+
 
 def pipeline_version(project: Path, name: str = "stats") -> str:
     """The code version a fresh load of the files on disk gives ``name``."""
@@ -251,6 +265,8 @@ def test_a_broken_edit_keeps_the_last_good_pipelines_serving(
     assert where in daemon.output()
     listed = cli("pipelines", project=project)
     assert where in listed.stdout + listed.stderr
+    overview = httpx.get(f"{base}/").text  # the UI's pipelines page
+    assert where in overview and "serving the last good version" in overview
 
     made = httpx.post(
         f"{base}/api/v1/hooks/hooked/webhook",

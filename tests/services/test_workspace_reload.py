@@ -60,3 +60,49 @@ def test_a_module_broken_by_an_edit_keeps_its_last_good_pipelines(tmp_path: Path
         assert ws.refresh() is not None
         assert ws.project.errors == []
         assert ws.pipeline("flow") is not good
+
+
+def test_code_changes_list_the_files_changed_since_the_previous_run(tmp_path: Path) -> None:
+    from tests.helpers import door
+
+    root = make_project(tmp_path / "proj", CODE.format(label="one", name="flow"))
+    with Workspace(root) as ws:
+        first = door(ws).runs.create_run("flow")
+        same = door(ws).runs.create_run("flow")
+        assert door(ws).catalog.code_changes(same.id).same_code
+        (root / "helper.py").write_text("WORD = 'two'\n")
+        (root / "flows.py").write_text("import helper\n" + CODE.format(label="two", name="flow"))
+        second = door(ws).runs.create_run("flow")
+        assert second.code_version != first.code_version
+
+        changes = door(ws).catalog.code_changes(second.id)
+        assert changes.known and changes.previous == same
+        change, added = changes.changes
+        assert (change.path, change.change) == ("flows.py", "changed")
+        assert change.diff is not None
+        assert '-    return "one"\n' in change.diff and '+    return "two"\n' in change.diff
+        assert (added.path, added.change) == ("helper.py", "added")
+        assert added.diff is not None and "+WORD = 'two'\n" in added.diff
+        assert changes.files == ("flows.py", "helper.py")
+
+        first_changes = door(ws).catalog.code_changes(first.id)
+        assert first_changes.previous is None and first_changes.changes == ()
+
+
+def test_a_project_that_cannot_load_at_all_keeps_serving_what_it_had(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", CODE.format(label="one", name="flow"))
+    toml = (root / "legato.toml").read_text()
+    with Workspace(root) as ws:
+        good = ws.pipeline("flow")
+        (root / "legato.toml").write_text("[project\n")
+        (root / "flows.py").write_text(CODE.format(label="two", name="flow"))
+        done = ws.refresh()
+        assert done is not None and done.problem is not None
+        assert "cannot be loaded" in done.describe()
+        assert ws.pipeline("flow") is good
+        assert ws.refresh() is None  # said once, not on every look
+
+        (root / "legato.toml").write_text(toml)
+        done = ws.refresh()
+        assert done is not None and done.problem is None
+        assert ws.pipeline("flow").code_version != good.code_version

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         RunRecord,
         TaskRunRecord,
     )
+    from legato.services.code_changes import CodeChanges
     from legato.services.run_service import LogEntry
     from legato.services.workspace import Workspace
 
@@ -295,6 +296,14 @@ class Catalog(Service):
             attempts=tuple(store.runs.get_attempts(run.id)),
             last_event_id=last_event,
         )
+
+    @action("runs.read")
+    def code_changes(self, run_id: str) -> CodeChanges:
+        """The run's code version against that of its pipeline's previous run: the files
+        added, removed and changed, with a unified diff where their texts are kept."""
+        from legato.services.code_changes import code_changes
+
+        return code_changes(self.ws, self.get_run(run_id))
 
     @action("runs.read")
     def events(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[EventRecord]:
