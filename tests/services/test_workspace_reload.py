@@ -106,3 +106,19 @@ def test_a_project_that_cannot_load_at_all_keeps_serving_what_it_had(tmp_path: P
         done = ws.refresh()
         assert done is not None and done.problem is None
         assert ws.pipeline("flow").code_version != good.code_version
+
+
+def test_the_pipelines_pages_see_an_edit_without_a_daemon_loop(tmp_path: Path) -> None:
+    from tests.helpers import door
+
+    root = make_project(tmp_path / "proj", CODE.format(label="one", name="flow"))
+    with Workspace(root) as ws:
+        assert [p.name for p in door(ws).catalog.pipelines()] == ["flow"]
+        (root / "flows.py").write_text(CODE.format(label="one", name="renamed"))
+        assert [p.name for p in door(ws).catalog.pipelines()] == ["renamed"]
+        (root / "extra.py").write_text("import nowhere_to_be_found\n")
+        (root / "legato.toml").write_text(
+            (root / "legato.toml").read_text().replace('["flows"]', '["flows", "extra"]')
+        )
+        (root / "flows.py").write_text(CODE.format(label="two", name="renamed"))
+        assert [e["module"] for e in door(ws).catalog.load_errors()] == ["extra"]

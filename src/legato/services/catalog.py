@@ -172,6 +172,7 @@ class Catalog(Service):
     @action("pipelines.read")
     def pipelines(self) -> list[PipelineOverview]:
         """Every loaded pipeline, by name, with schedules, triggers and recent runs."""
+        self.ws.refresh()  # `legato web` alone has no loop to notice edits for it
         pipes = sorted(self.ws.project.pipelines.values(), key=lambda p: p.name)
         recent = self.ws.store.browse.recent_runs([p.name for p in pipes], RECENT_RUNS)
         schedules = self.auto.schedules()
@@ -218,6 +219,7 @@ class Catalog(Service):
     @action("pipelines.read")
     def load_errors(self) -> list[dict[str, str]]:
         """Modules of the project that failed to load, with why."""
+        self.ws.refresh()
         return [
             {"module": e.module, "message": e.message, "traceback": e.traceback}
             for e in self.ws.project.errors
