@@ -330,3 +330,33 @@ def test_a_run_records_the_code_it_runs_not_the_code_it_was_queued_with(
     recorded = store.runs.get_run(queued).code_version
     assert recorded == pipeline_version(project) != queued_version
     assert store.runs.get_snapshot("stats", recorded) is not None
+
+
+FILE_TRIGGERED = """
+from pathlib import Path
+from legato import pipeline, task
+from legato.triggers import on_file
+
+@task
+def take(path: str) -> None:
+    with open(Path(__file__).parent / "marks.txt", "a") as fh:
+        fh.write(Path(path).name + "\\n")
+
+@pipeline(triggers=[on_file("inbox/*.csv", every="0.2s")])
+def arrivals(path: str = ""):
+    take(path)
+"""
+
+
+def test_a_file_trigger_added_by_an_edit_is_listened_to(
+    tmp_path: Path, daemons: Daemons, store_of: Callable[[Path], Store]
+) -> None:
+    project = make_project(tmp_path / "proj", code("one"))
+    (project / "inbox").mkdir()
+    daemon = daemons.up(project)
+    web_url(daemon)
+    (project / "more.py").write_text(textwrap.dedent(FILE_TRIGGERED))
+    (project / "flows.py").write_text("from more import arrivals  # noqa: F401\n" + code("two"))
+    daemon.wait_output("listening for arrivals/file")
+    (project / "inbox" / "a.csv").write_text("x\n")
+    wait_for(lambda: marks(project / "marks.txt") == ["a.csv"], what="the file's run")

@@ -157,6 +157,8 @@ class Daemon:
                 if self._reloaded.is_set():
                     self._reloaded.clear()
                     self.door.automation.ensure_triggers()  # new triggers' state and tokens
+                    if self.opts.schedule:
+                        self._sync_listeners()
                     look = True
                 if self._poked.is_set():
                     self._poked.clear()
@@ -229,6 +231,33 @@ class Daemon:
                 if listener is not None:
                     listener.start()
                     self.listeners.append(listener)
+
+    def _sync_listeners(self) -> None:
+        # After a reload: a listener per trigger of the new code. One whose trigger is gone
+        # or was changed stops; a new or changed trigger gets a new listener. Runs are made
+        # by unique keys, so the old and the new listener overlapping makes no second run.
+        wanted = {
+            (pipe.name, trig.name): trig
+            for pipe in self.door.project.pipelines().values()
+            for trig in pipe.automation.triggers
+        }
+        for listener in list(self.listeners):
+            key = (listener.pipe.name, listener.trigger.name)
+            if wanted.get(key) != listener.trigger:
+                listener.stop()
+                listener.join(timeout=5)
+                self.listeners.remove(listener)
+                self._say(f"stopped listening for {key[0]}/{key[1]} (its trigger changed)")
+        have = {(lis.pipe.name, lis.trigger.name) for lis in self.listeners}
+        for pipe in self.door.project.pipelines().values():
+            for trig in pipe.automation.triggers:
+                if (pipe.name, trig.name) in have:
+                    continue
+                new = make_listener(self.door.automation, pipe, trig, self.notify)
+                if new is not None:
+                    new.start()
+                    self.listeners.append(new)
+                    self._say(f"listening for {pipe.name}/{trig.name}")
 
     def _start_web(self) -> None:
         from legato.server.app import create_app
