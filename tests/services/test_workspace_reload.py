@@ -122,3 +122,13 @@ def test_the_pipelines_pages_see_an_edit_without_a_daemon_loop(tmp_path: Path) -
         )
         (root / "flows.py").write_text(CODE.format(label="two", name="renamed"))
         assert [e["module"] for e in door(ws).catalog.load_errors()] == ["extra"]
+
+
+def test_a_script_beside_the_modules_is_not_code_of_the_project(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", CODE.format(label="one", name="flow"))
+    (root / "script.py").write_text("print('a tool')\n")
+    with Workspace(root) as ws:
+        version = ws.pipeline("flow").code_version
+        (root / "script.py").write_text("print('another tool, edited')\n")
+        assert ws.refresh() is None
+        assert ws.pipeline("flow").code_version == version

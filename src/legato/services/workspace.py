@@ -100,6 +100,14 @@ class Workspace:
                     listener(failed)
                 return failed
             self._failed = None
+            assert project.fingerprint is not None
+            if project.fingerprint.digest == old.fingerprint.digest and [
+                e.message for e in project.errors
+            ] == [e.message for e in old.errors]:
+                # A file that is no module of the project changed (a script beside it): the
+                # same code, nothing to tell anyone.
+                old.fingerprint = project.fingerprint
+                return None
             _keep_last_good(old, project)
             self._remember_code(project)
             self._project = project
@@ -107,7 +115,6 @@ class Workspace:
                 self.save_location()
             if self._executor is not None:
                 self._executor.reload(project.pipelines)
-            assert project.fingerprint is not None
             done = Reload(len(project.pipelines), project.fingerprint.digest[:12],
                           tuple(project.errors))
         for listener in self._on_reload:
