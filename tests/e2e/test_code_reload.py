@@ -360,3 +360,32 @@ def test_a_file_trigger_added_by_an_edit_is_listened_to(
     daemon.wait_output("listening for arrivals/file")
     (project / "inbox" / "a.csv").write_text("x\n")
     wait_for(lambda: marks(project / "marks.txt") == ["a.csv"], what="the file's run")
+
+
+TAKES = """
+from pathlib import Path
+from legato import pipeline, task
+
+@task
+def note(n: int) -> None:
+    with open(Path(__file__).parent / "marks.txt", "a") as fh:
+        fh.write(f"n={{n}}\\n")
+
+@pipeline
+def takes({params}):
+    note({arg})
+"""
+
+
+def test_a_run_the_code_no_longer_fits_starts_once_an_edit_makes_it_fit(
+    tmp_path: Path, daemons: Daemons, store_of: Callable[[Path], Store]
+) -> None:
+    project = make_project(tmp_path / "proj", TAKES.format(params="n: int = 0", arg="n"))
+    queued = submit(project, "takes", "--param", "n=5")
+    edit(project / "flows.py", TAKES.format(params="", arg="1"))  # n is gone
+    daemon = daemons.up(project)
+    daemon.wait_output(f"cannot start run {queued}")
+
+    edit(project / "flows.py", TAKES.format(params="n: int = 0", arg="n"))  # n is back
+    wait_state(store_of(project), queued, "succeeded")
+    assert marks(project / "marks.txt") == ["n=5"]

@@ -201,6 +201,7 @@ class Fleet(Service):
         self._say = say
         self._conductor: Conductor | None = None
         self._unstartable: set[str] = set()  # runs whose code no longer fits (see _drive)
+        self._loads_seen = ws.loads
 
     @action("runs.drive")
     def start(self) -> None:
@@ -254,8 +255,10 @@ class Fleet(Service):
     @action("runs.drive")
     def start_queued(self, now: datetime) -> None:
         """Claim queued runs for the free run slots, and drive them."""
-        if self.ws.refresh() is not None:  # new code: the runs claimed now start on it
-            self._unstartable.clear()
+        self.ws.refresh()  # new code on disk: the runs claimed now start on it
+        if self.ws.loads != self._loads_seen:  # reloaded (here or by a thread making a run)
+            self._loads_seen = self.ws.loads
+            self._unstartable.clear()  # the new code may fit them again
             self._let_go_old_code()
         room = self.free_slots()
         if room <= 0:
@@ -340,7 +343,7 @@ class Fleet(Service):
         return True
 
     def _cannot_start(self, run: RunRecord, exc: Exception) -> None:
-        # Not tried again by this process: the code it needs is loaded once, at start.
+        # Not tried again until the code is loaded again (an edit may make it fit).
         self._unstartable.add(run.id)
         why = str(exc) if not isinstance(exc, KeyError) else f"no task {exc} in the run"
         self._say(

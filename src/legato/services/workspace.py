@@ -54,6 +54,7 @@ class Workspace:
         self._code_of: dict[str, Fingerprint] = {}  # code version -> its files
         self._texts_saved: set[str] = set()  # fingerprints whose texts are in the store
         self._failed: object = None  # the code and legato.toml a reload failed on
+        self.loads = 0  # how many times the code was loaded again since the first load
 
     # -- parts -------------------------------------------------------------------------
 
@@ -111,6 +112,7 @@ class Workspace:
             _keep_last_good(old, project)
             self._remember_code(project)
             self._project = project
+            self.loads += 1
             if self.location_saved:
                 self.save_location()
             if self._executor is not None:
