@@ -37,7 +37,9 @@ class FileStamp:
 
 
 def _not_user_roots() -> tuple[str, ...]:
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    # Not sys.prefix itself: with a system Python (prefix /usr) a project may well live
+    # under it (/usr/src/app).
+    paths: set[str] = set()
     paths.update(
         v
         for k, v in sysconfig.get_paths().items()
@@ -48,6 +50,8 @@ def _not_user_roots() -> tuple[str, ...]:
         paths.add(site.getusersitepackages())
     except AttributeError:  # an embedded interpreter without the site functions
         pass
+    # Those of the base interpreter too, when a virtualenv sees them.
+    paths.update(p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages"))
     paths.add(str(Path(legato.__file__).resolve().parent))
     return tuple(sorted({os.path.realpath(p) + os.sep for p in paths if p}))
 
