@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
+import stat
 import sys
 import time
 
@@ -101,4 +103,36 @@ def test_attempts_run_on_the_code_of_their_run_until_it_is_let_go(tmp_path, mode
             assert not os.path.exists(f"/proc/{first_zygote}")  # stopped and reaped
         assert _run(ex, _spec(tmp_path, "v2"), results) == "new"
     finally:
+        ex.shutdown()
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    found = set()
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if stat.S_ISSOCK(st.st_mode):
+            found.add(st.st_ino)
+    return found
+
+
+def test_a_zygote_forked_for_new_code_keeps_no_connection_of_the_driver(tmp_path) -> None:
+    # By then the driver serves HTTP: a copy of a client's connection in the zygote would
+    # keep it open after the server closed it, and the listening socket would hold the port.
+    results = ResultStore(tmp_path / "results")
+    ex = LocalExecutor(workers=1, results=results)
+    ex.start(_load("old", "v1"))
+    server = socket.socket()
+    try:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        ex.reload(_load("new", "v2"))
+        assert _run(ex, _spec(tmp_path, "v2"), results) == "new"
+        assert ex.zygote_pid is not None
+        assert os.fstat(server.fileno()).st_ino not in _socket_inodes(ex.zygote_pid)
+        assert len(_socket_inodes(ex.zygote_pid)) >= 1  # its own control socket stays
+    finally:
+        server.close()
         ex.shutdown()

@@ -225,7 +225,8 @@ class LocalExecutor:
         if self.mode == "process":
             assert self._sel is not None
             config = WorkerConfig(pipelines, self.results, self.memory_limit_mb)
-            pool = ProcessPool(self.workers, config)
+            # Forked later than the first: this process may serve HTTP and hold connections.
+            pool = ProcessPool(self.workers, config, close_sockets=True)
             if self._pool is not None:
                 self._pool.retire()
             pool.start(self._sel, wait=False)

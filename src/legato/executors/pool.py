@@ -60,8 +60,14 @@ def outcome(spec: AttemptSpec, status: str, worker: str, **fields: Any) -> Attem
 class ForkServer:
     """The driver's handle on the zygote: spawn requests and the messages that come back."""
 
-    def __init__(self, config: WorkerConfig, close_in_child: Collection[int] = ()) -> None:
-        self.pid, self.sock = fork_zygote(config, close_in_child)
+    def __init__(
+        self,
+        config: WorkerConfig,
+        close_in_child: Collection[int] = (),
+        *,
+        close_sockets: bool = False,
+    ) -> None:
+        self.pid, self.sock = fork_zygote(config, close_in_child, close_sockets=close_sockets)
         self.alive = True
         self._poller = select.poll()
         self._poller.register(self.sock, select.POLLIN)
@@ -139,9 +145,9 @@ class ProcessPool:
     executor's selector (whose events come back through ``on_event``) and pre-warms.
     """
 
-    def __init__(self, size: int, config: WorkerConfig) -> None:
+    def __init__(self, size: int, config: WorkerConfig, *, close_sockets: bool = False) -> None:
         self.size = size
-        self.zygote = ForkServer(config, close_in_child=set(owned_fds))
+        self.zygote = ForkServer(config, close_in_child=set(owned_fds), close_sockets=close_sockets)
         owned_fds.add(self.zygote.fileno())
         self.by_pid: dict[int, Worker] = {}
         self.idle: list[Worker] = []
