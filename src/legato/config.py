@@ -36,6 +36,8 @@ class ProjectConfig:
     web_host: str = "127.0.0.1"
     web_port: int = 8765
     dask_address: str | None = None  # Dask scheduler; None: a LocalCluster of `workers`
+    request_bytes: int = 1024 * 1024  # an HTTP request's body at most
+    params_bytes: int = 256 * 1024  # a run's params (as JSON) at most
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,6 +49,7 @@ _SECTIONS: dict[str, set[str]] = {
     "executor": {"kind", "workers", "mode", "memory_limit_mb", "lease_seconds", "address"},
     "pools": set(),  # any name
     "daemon": {"max_runs", "host", "port"},
+    "limits": {"request_bytes", "params_bytes"},
 }
 
 
@@ -132,6 +135,11 @@ def load_config(root: Path) -> ProjectConfig:
     if max_runs < 1:
         raise ConfigError(f"{path}: [daemon] max_runs must be at least 1")
     port = int(os.environ.get("LEGATO_PORT") or _get(data, "daemon", "port", int, 8765))
+    request_bytes = _get(data, "limits", "request_bytes", int, ProjectConfig.request_bytes)
+    params_bytes = _get(data, "limits", "params_bytes", int, ProjectConfig.params_bytes)
+    for key, value in (("request_bytes", request_bytes), ("params_bytes", params_bytes)):
+        if value < 1:
+            raise ConfigError(f"{path}: [limits] {key} must be at least 1, got {value}")
     return ProjectConfig(
         root=root,
         name=name,
@@ -149,6 +157,8 @@ def load_config(root: Path) -> ProjectConfig:
         web_host=_get(data, "daemon", "host", str, "127.0.0.1"),
         web_port=port,
         dask_address=dask_address or None,
+        request_bytes=request_bytes,
+        params_bytes=params_bytes,
     )
 
 

@@ -131,13 +131,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 def make_api(
     tmp_path: Path, backend: str, store_url_for: Callable[[str], str]
 ) -> Iterator[Callable[..., Api]]:
-    """``make_api(code=CODE)``: a fresh project on an empty store of ``backend``, served."""
+    """``make_api(code=CODE, toml="")``: a fresh project on an empty store of ``backend``,
+    served; ``toml`` is more of its legato.toml."""
     opened: list[Api] = []
 
-    def make(code: str = CODE) -> Api:
-        extra = ""
+    def make(code: str = CODE, toml: str = "") -> Api:
+        extra = toml
         if backend == "postgresql":
-            extra = f'\n[store]\nurl = "{store_url_for("postgresql")}"\n'
+            extra += f'\n[store]\nurl = "{store_url_for("postgresql")}"\n'
         # With SQLite the store is the project's default: .legato/legato.db inside it.
         root = make_project(tmp_path / f"proj{len(opened) + 1}", code, extra=extra)
         clock = ManualClock(T0)

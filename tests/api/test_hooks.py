@@ -62,6 +62,15 @@ def test_webhook_refuses_a_wrong_or_missing_token(api: Api) -> None:
     assert api.get("/runs").json()["runs"] == []
 
 
+def test_webhook_refuses_a_token_that_is_not_ascii(api: Api) -> None:
+    for raw in ("é".encode(), "\u20ac".encode(), b"\xff\xfe", (token(api) + "é").encode()):
+        for name, value in (("Authorization", b"Bearer " + raw), ("X-Legato-Token", raw)):
+            r = api.client.post("/api/v1" + HOOK, json={}, headers={name: value})
+            assert r.status_code == 401, (name, value, r.text)
+            assert r.json()["error"] == "missing or wrong token for this webhook"
+    assert api.get("/runs").json()["runs"] == []
+
+
 def test_webhook_refuses_params_the_pipeline_refuses(api: Api) -> None:
     r = fire(api, {"n": "lots"})
     assert r.status_code == 422 and r.json()["field"] == "n"

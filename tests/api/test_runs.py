@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.api.conftest import T0, Api
+from tests.api.conftest import CODE, T0, Api
 
 
 def test_launch_queues_a_run_and_tells_on_run(api: Api) -> None:
@@ -55,6 +56,19 @@ def test_launch_checks_the_partition(api: Api) -> None:
         assert "partition" in r.json()["error"]
     run = api.launch("days", partition="2026-02-24")
     assert run["partition"] == "2026-02-24"
+
+
+def test_launch_refuses_a_partition_whose_window_is_still_open(
+    make_api: Callable[..., Api],
+) -> None:
+    api = make_api(CODE.replace('end="2026-03-02"', ""))
+    for key, opens in (("2026-03-02", "2026-03-03"), ("2027-01-01", "2027-01-02")):
+        r = api.post("/pipelines/days/runs", {"partition": key})
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == "partition"
+        assert f"will exist at {opens}T00:00:00+00:00" in r.json()["error"]
+    assert api.get("/runs").json()["runs"] == []
+    assert api.launch("days", partition="2026-03-01")["partition"] == "2026-03-01"
 
 
 def test_launch_of_unknown_pipeline_is_404(api: Api) -> None:

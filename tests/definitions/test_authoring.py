@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import sys
 from datetime import date
 
@@ -146,6 +147,31 @@ def test_using_a_handle_as_a_value_is_an_error() -> None:
         def p():
             for x in fetch("d"):
                 double(x)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("../../../escaped_task", "cannot contain '/'"),
+        ("logs/x", "cannot contain '/'"),
+        ("..\\up", "cannot contain '\\'"),
+        ("a\x00b", "cannot contain a NUL character"),
+        ("..", "cannot be '.' or '..'"),
+        (".", "cannot be '.' or '..'"),
+        ("", "must be non-empty text"),
+    ],
+)
+def test_task_names_that_are_not_one_file_name_are_refused(name: str, why: str) -> None:
+    # A task's name is its log file's name: it must not lead out of the logs folder.
+    with pytest.raises(DefinitionError, match=re.escape(why)) as info:
+        double.named(name)
+    assert info.value.file == __file__
+    assert info.value.line == _line_of("double.named(name)")
+    with pytest.raises(DefinitionError, match=re.escape(why)):
+        task(name=name)(lambda x: x)
+    # Names with dots or odd characters that stay one file name are fine.
+    assert double.named("double.v2..x").name == "double.v2..x"
+    assert task(name="...")(lambda x: x).name == "..."
 
 
 def test_calling_a_task_outside_a_pipeline_points_to_fn() -> None:

@@ -33,11 +33,53 @@ def test_schedules_take_the_partitions_time_zone_and_get_names() -> None:
     auto = nightly.automation
     assert [(s.name, s.tz) for s in auto.schedules] == [
         ("schedule-1", "Europe/Berlin"),
-        ("hourly", "UTC"),
+        ("hourly", "Europe/Berlin"),
     ]
     assert [t.name for t in auto.triggers] == ["webhook", "file"]
     assert (auto.max_active_runs, auto.priority, auto.tz) == (1, 5, "Europe/Berlin")
     assert nightly.snapshot()["automation"]["schedules"][0]["name"] == "schedule-1"
+
+
+def test_cron_and_every_without_tz_run_in_the_pipelines_zone_unless_they_name_one() -> None:
+    from datetime import UTC, datetime
+
+    from legato.schedules import every
+
+    @pipeline(
+        schedule=[
+            cron("0 2 * * *", catchup="all", name="nightly"),
+            cron("0 2 * * *", tz="UTC", name="utc"),
+            every("1d", start="2026-01-01T06:00", name="daily"),
+            "0 2 * * *",
+        ],
+        tz="America/New_York",
+    )
+    def eastern() -> None:
+        work()
+
+    auto = eastern.automation
+    assert [s.tz for s in auto.schedules] == [
+        "America/New_York",
+        "UTC",
+        "America/New_York",
+        "America/New_York",
+    ]
+    jan = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+    nxt = [s.next_after(jan).isoformat() for s in auto.schedules]
+    assert nxt == [
+        "2026-01-11T07:00:00+00:00",  # 02:00 in New York (EST, UTC-5)
+        "2026-01-11T02:00:00+00:00",
+        "2026-01-11T11:00:00+00:00",  # 06:00 in New York
+        "2026-01-11T07:00:00+00:00",
+    ]
+    assert auto.schedule("nightly").catchup == "all"
+
+    @pipeline(partitions=daily(start="2026-01-01", tz="Asia/Tokyo"), schedule=cron("@daily"))
+    def tokyo() -> None:
+        work()
+
+    (sched,) = tokyo.automation.schedules
+    assert sched.next_after(jan).isoformat() == "2026-01-10T15:00:00+00:00"
 
 
 @pytest.mark.parametrize(

@@ -376,8 +376,8 @@ def test_range() -> None:
         ("2025-12-30", "2026-01-03",
          "partition key '2025-12-30' is before the first partition 2026-01-01"),
         ("2026-01-03", "2026-01-10",
-         "partition key '2026-01-10' does not exist yet at 2026-01-10T12:00:00+01:00 "
-         "(its window ends 2026-01-11T00:00:00+01:00)"),
+         "partition '2026-01-10' does not exist yet: it will exist at "
+         "2026-01-11T00:00:00+01:00, when its window ends"),
         ("2026-01-03", "2026-12-01",
          "partition key '2026-12-01' is after the last partition 2026-11-30"),
         ("2026-01-03", "2026/01/05",
@@ -494,7 +494,7 @@ def test_multi_range_is_a_rectangle() -> None:
         "range '2026-01-02|apac' to '2026-01-03|us', dimension 'region': "
         "first partition 'apac' is after last partition 'us'"
     )
-    with pytest.raises(PartitionError, match="dimension 'date': partition key '2026-02-01' does"):
+    with pytest.raises(PartitionError, match="dimension 'date': partition '2026-02-01' does"):
         m.range("2026-01-02|eu", "2026-02-01|eu", now)
     with pytest.raises(PartitionError, match="is not a multi partition key"):
         m.range("2026-01-02", "2026-01-03|eu", now)

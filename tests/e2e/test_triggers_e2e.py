@@ -317,6 +317,7 @@ def test_nats_messages_make_one_run_each_across_restarts(
     # A clean restart, then a crash right after the next run is recorded (its message may
     # not be acknowledged): neither turns a message into a second run.
     assert first.stop() == 0, first.output()
+    assert "Traceback" not in first.output(), first.output()  # a clean stop is quiet
     second = daemons.up(project)
     publish(nats_url, subject, json.dumps({"n": 3}).encode())
     wait_for(lambda: len(all_runs(store)) >= 3, timeout=15, what="a run for message 3")
@@ -331,3 +332,63 @@ def test_nats_messages_make_one_run_each_across_restarts(
     done = marks(project / "marks.txt")
     assert sorted(set(done)) == ["n1", "n2", "n3", "n4"]
     assert done.count("n3") <= 2 and all(done.count(m) == 1 for m in ("n1", "n2", "n4")), done
+
+
+def test_refused_messages_are_shown_with_their_reasons_in_the_cli_and_the_web_ui(
+    tmp_path: Path,
+    daemons: Daemons,
+    store_of: Callable[[Path], Store],
+    redis_client: Any,
+    redis_url: str,
+    streams: Callable[[], str],
+) -> None:
+    import re
+
+    import httpx
+
+    from tests.helpers import cli
+
+    stream, batches = streams(), streams()
+    project = redis_project(tmp_path / "proj", redis_url, stream, batches)
+    daemon = daemons.up(project)
+    daemon.wait_output("web UI at")
+    url = re.search(r"web UI at (http://\S+?)/ ", daemon.output())
+    assert url is not None, daemon.output()
+    not_json = xadd(redis_client, stream, "this is not JSON")[0]
+    bad_param = xadd(redis_client, stream, json.dumps({"n": "many"}))[0]
+    no_field = redis_client.xadd(stream, {"body": json.dumps({"n": 4})}).decode()
+    good = xadd(redis_client, stream, json.dumps({"n": 5}))[0]
+    store = store_of(project)
+    wait_succeeded(store, 1)
+    trigger = f"redis-{stream}"
+
+    def refused_count() -> int:
+        events = store.triggers.trigger_events(pipeline="one_each", limit=100)
+        return sum(1 for e in events if e.status == "failed")
+
+    wait_for(lambda: refused_count() == 3, timeout=10, what="three refused messages")
+
+    shown = cli("triggers", "events", "one_each", trigger, "--json", project=project)
+    assert shown.returncode == 0, shown.stderr
+    by_key = {e["event_key"]: e for e in json.loads(shown.stdout)}
+    assert set(by_key) == {not_json, bad_param, no_field, good}
+    assert by_key[good]["refused"] is False and by_key[good]["run_id"]
+    for key in (not_json, bad_param, no_field):
+        assert by_key[key]["refused"] is True and by_key[key]["run_id"] is None
+    assert "not JSON" in by_key[not_json]["reason"]
+    assert "'n'" in by_key[bad_param]["reason"]
+    assert "body" in by_key[no_field]["reason"] or "'n'" in by_key[no_field]["reason"]
+
+    table = cli("triggers", "events", "one_each", trigger, "--refused", project=project)
+    assert table.returncode == 0, table.stderr
+    lines = [line for line in table.stdout.splitlines() if "refused" in line]
+    assert len(lines) == 3, table.stdout
+    assert good not in table.stdout
+    assert "payload is not JSON" in table.stdout
+
+    page = httpx.get(f"{url.group(1)}/pipelines/one_each").text
+    assert "Refused trigger events" in page
+    for key in (not_json, bad_param, no_field):
+        assert key in page
+    assert "payload is not JSON" in page
+    assert good not in page

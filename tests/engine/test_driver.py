@@ -434,6 +434,78 @@ def p():
     ]
 
 
+def test_rerun_of_a_mapped_task_runs_every_element_again(ws_factory) -> None:
+    ws = ws_factory("""
+@task
+def items() -> list[int]:
+    mark("items")
+    return [1, 2, 3]
+
+@task
+def work(x: int) -> int:
+    mark(f"work{x}")
+    return x * int((HERE / "factor").read_text())
+
+@task
+def collect(xs: list[int]) -> int:
+    mark("collect")
+    return sum(xs)
+
+@pipeline
+def p():
+    collect(work.map(items()))
+""")
+    (ws.config.root / "factor").write_text("1")
+    first, _ = run(ws, "p")
+    assert first.state == RunState.SUCCEEDED
+    (ws.config.root / "factor").write_text("10")
+    again = door(ws).runs.rerun(first.id, task="work")
+    assert again.rerun_kind == "task"
+    assert door(ws).runs.execute(again.id).state == RunState.SUCCEEDED
+    tasks = {t.task_key: t for t in door(ws).runs.task_runs(again.id)}
+    assert tasks["items"].reused_from == first.id
+    assert [tasks[f"work[{i}]"].reused_from for i in range(3)] == [None, None, None]
+    assert sorted(marks(ws.config.root / "marks.txt")) == sorted(
+        ["items", *["work1", "work2", "work3", "collect"] * 2]
+    )
+    from legato.domain.refs import ResultRef
+    from legato.results.result_store import ResultStore
+
+    t = tasks["collect"]
+    total = ResultStore(ws.config.results_url).get(
+        ResultRef(t.result_uri, t.result_format or "none")
+    )
+    assert total == 60
+
+
+@pytest.mark.parametrize(
+    ("count", "failing", "listed", "more"),
+    [(8, 6, 6, ""), (30, 25, 10, " and 15 more")],
+)
+def test_a_mapped_task_names_every_failed_element_or_says_how_many_more(
+    ws_factory, count: int, failing: int, listed: int, more: str
+) -> None:
+    ws = ws_factory(f"""
+@task
+def items() -> list[int]:
+    return list(range({count}))
+
+@task
+def work(x: int) -> int:
+    if x < {failing}:
+        raise ValueError(x)
+    return x
+
+@pipeline
+def p():
+    work.map(items())
+""")
+    first, tasks = run(ws, "p")
+    assert first.state == RunState.FAILED
+    names = ", ".join(f"work[{i}]" for i in range(listed))
+    assert tasks["work"].error == f"{failing} of {count} elements failed: {names}{more}"
+
+
 def test_rerun_of_running_or_clean_run_is_refused(ws_factory) -> None:
     from legato.services.service_errors import Conflict
 

@@ -85,3 +85,62 @@ def test_a_scheduled_tick_makes_one_run_per_region_for_the_day_that_closed(
         made = sched.tick(clock()).created
         assert sorted(r.partition or "" for r in made) == ["2026-11-20|eu", "2026-11-20|us"]
         assert {r.origin for r in made} == {"schedule:schedule"}
+
+
+HOURS = """
+from legato import pipeline, task
+from legato.partitions import daily, hourly
+
+
+@task
+def work():
+    return 1
+
+
+@pipeline(partitions=hourly(start="2026-11-01", tz="Europe/Berlin"))
+def hours():
+    work()
+
+
+@pipeline(partitions=daily(start="2026-11-01", tz="Europe/Berlin"))
+def days():
+    work()
+"""
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "key", "opens"),
+    [
+        ("hours", "2026-11-20T13:00+01:00", "2026-11-20T14:00:00+01:00"),  # the open hour
+        ("days", "2026-11-20", "2026-11-21T00:00:00+01:00"),  # today, still open
+        ("days", "2027-11-20", "2027-11-21T00:00:00+01:00"),  # next year
+    ],
+)
+def test_run_submit_and_backfill_refuse_a_partition_that_does_not_exist_yet(
+    tmp_path: Path, pipeline: str, key: str, opens: str
+) -> None:
+    root = make_project(tmp_path / "p", HOURS)
+    clock = ManualClock(datetime(2026, 11, 20, 12, 30, tzinfo=UTC))  # 13:30 in Berlin
+    with Workspace(root, clock=clock) as ws:
+        d = door(ws)
+        attempts = {
+            "run": lambda: d.runs.run_pipeline(pipeline, partition=key),
+            "create": lambda: d.runs.create_run(pipeline, partition=key),
+            "submit": lambda: d.automation.submit(pipeline, partition=key),
+            "backfill keys": lambda: d.automation.create_backfill(pipeline, keys=[key]),
+            "backfill range": lambda: d.automation.create_backfill(
+                pipeline, first=key, last=key
+            ),
+        }
+        messages = {}
+        for what, attempt in attempts.items():
+            with pytest.raises(ServiceError) as caught:
+                attempt()
+            messages[what] = str(caught.value)
+        assert d.catalog.runs().runs == ()  # nothing was recorded
+        clock.advance((datetime.fromisoformat(opens) - clock()).total_seconds())
+        assert d.runs.create_run(pipeline, partition=key).partition == key
+    # One message everywhere, saying when the partition will exist.
+    assert len(set(messages.values())) == 1, messages
+    assert f"partition {key!r} does not exist yet" in messages["run"]
+    assert f"it will exist at {opens}" in messages["run"]

@@ -299,6 +299,8 @@ def test_trigger_events_newest_first_with_filters(store: Store) -> None:
     assert [(e.event_key, e.run_id, e.status) for e in both] == [("e5", "r5", "run_created")]
     ids = [e.id for e in store.triggers.trigger_events()]
     assert ids == sorted(ids, reverse=True)
+    failed = store.triggers.trigger_events(pipeline="etl", status="failed")
+    assert [e.event_key for e in failed] == ["e4", "e2", "e1"]
 
 
 # -- runs finished, for "run succeeded" triggers ----------------------------------------------

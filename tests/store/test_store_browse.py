@@ -126,3 +126,15 @@ def test_heartbeats_insert_update_and_forget(store: Store, rec: Records) -> None
     assert found[0].started_at == t0
     store.daemons.forget_daemon("host:1:aa")
     assert [x.id for x in store.daemons.daemons()] == ["host:2:bb"]
+
+
+def test_daemons_silent_since_before_a_time_are_removed(store: Store, rec: Records) -> None:
+    t0 = rec.tick()
+    old = DaemonRecord("host:1:aa", "scheduler", "host", 1, "0.1.0", None, t0, t0)
+    live = DaemonRecord("host:2:bb", "up", "host", 2, "0.1.0", None, t0, t0 + timedelta(minutes=5))
+    store.daemons.beat(old)
+    store.daemons.beat(live)
+    cutoff = t0 + timedelta(minutes=1)
+    assert [d.id for d in store.daemons.forget_silent_daemons(cutoff)] == ["host:1:aa"]
+    assert [d.id for d in store.daemons.daemons()] == ["host:2:bb"]
+    assert store.daemons.forget_silent_daemons(cutoff) == []

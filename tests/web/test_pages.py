@@ -32,7 +32,8 @@ def load(rows: list[int], mode: str) -> int:
 
 @pipeline
 def etl(limit: int = 3, mode: Literal["append", "replace", "boom"] = "append",
-        day: datetime.date | None = None, verbose: bool = False, tags: list[str] = []):
+        day: datetime.date | None = datetime.date(2026, 12, 1), verbose: bool = False,
+        tags: list[str] = [], at: datetime.datetime = datetime.datetime(2026, 12, 1, 5, 30)):
     load(extract(limit), mode)
 
 @task
@@ -106,6 +107,11 @@ def test_launcher_form_follows_the_param_types(client: TestClient) -> None:
     assert widget("tags") == "json"
     assert re.search(r'<option value="replace"\s*>replace</option>', html)
     assert 'id="f-limit" type="number" step="1" name="limit" value="3"' in html
+    # Dates and times are shown in the form their inputs take (ISO), not as Python reprs.
+    assert widget("at") == "datetime"
+    assert re.search(r'id="f-day" type="date"[^>]* value="2026-12-01"', html), html
+    assert re.search(r'id="f-at" type="datetime-local"[^>]* value="2026-12-01T05:30:00"', html)
+    assert "datetime.date(" not in html
     regional = client.get("/pipelines/regional/launch").text
     assert 'name="partition"' in regional and '<option value="2024-01-03|us">' in regional
 
@@ -150,7 +156,7 @@ def test_unknown_things_are_404_pages(client: TestClient) -> None:
         page = client.get(path)
         assert page.status_code == 404, path
         assert "<h1>Not found</h1>" in page.text
-    assert client.get("/api/v1/nope").json() == {"detail": "Not Found"}
+    assert client.get("/api/v1/nope").json() == {"error": "Not Found", "field": None}
 
 
 def test_backfill_and_queue_pages(ws: Workspace, client: TestClient) -> None:
@@ -165,3 +171,18 @@ def test_backfill_and_queue_pages(ws: Workspace, client: TestClient) -> None:
     assert f'data-run="{queued.id}"' in q and '"to": "top"' in q
     assert client.get("/static/legato.js").status_code == 200
     assert client.get("/static/legato.css").status_code == 200
+
+
+def test_pipeline_page_lists_refused_trigger_events_with_their_reasons(
+    ws: Workspace, client: TestClient
+) -> None:
+    assert "Refused trigger events" not in client.get("/pipelines/etl").text
+    auto = door(ws).automation
+    auto.record_failed_event("etl", "orders", "1700000000000-0", "payload is not JSON: <oops>")
+    auto.record_failed_event("etl", "orders", "1700000000000-1", "pipeline 'etl' has no param 'x'")
+    page = client.get("/pipelines/etl").text
+    assert "Refused trigger events" in page
+    assert "1700000000000-0" in page and "1700000000000-1" in page
+    assert "payload is not JSON: &lt;oops&gt;" in page
+    assert page.index("1700000000000-1") < page.index("1700000000000-0")  # newest first
+    assert "Refused trigger events" not in client.get("/pipelines/regional").text

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from legato.api.http_errors import error
+from legato.api.http_errors import ERRORS, error, storable_body, storable_url
 from legato.api.schemas import ErrorOut, HookOut
 from legato.services.door import Door
 from legato.services.service_errors import ServiceError, status_of
@@ -51,6 +51,7 @@ def router(ctx: Door) -> APIRouter:
                 "description": "the body is not a JSON object, or the Idempotency-Key is unusable",
             },
             401: {"model": ErrorOut, "description": "missing or wrong token"},
+            413: {"model": ErrorOut, "description": ERRORS[413]["description"]},
             404: {"model": ErrorOut, "description": "no such webhook trigger"},
             409: {"model": ErrorOut, "description": "the trigger is paused"},
             422: {"model": ErrorOut, "description": "params the pipeline refuses"},
@@ -59,9 +60,18 @@ def router(ctx: Door) -> APIRouter:
     )
     async def hook(pipeline: str, trigger: str, request: Request) -> JSONResponse:
         """Start a run of ``pipeline`` with the JSON body as its params."""
-        raw = await request.body()
-        key = request.headers.get("idempotency-key") or uuid.uuid4().hex
+        storable_url(request)
+        token = _token(request)
         # The store is reached synchronously: off the event loop, so other requests go on.
-        return await run_in_threadpool(fire, pipeline, trigger, _token(request), raw, key)
+        # The token is checked before the body is read: a caller without it gets its 401
+        # however large a body it sends, and the server holds none of it.
+        try:
+            await run_in_threadpool(ctx.automation.check_webhook, pipeline, trigger, token)
+        except ServiceError as exc:
+            return error(status_of(exc), str(exc), exc.field)
+        raw = await request.body()  # at most [limits] request_bytes: the server's check
+        storable_body(raw)
+        key = request.headers.get("idempotency-key") or uuid.uuid4().hex
+        return await run_in_threadpool(fire, pipeline, trigger, token, raw, key)
 
     return r

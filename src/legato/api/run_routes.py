@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BeforeValidator
 
 from legato.api import streams
 from legato.api.http_errors import ERRORS
@@ -19,6 +21,7 @@ from legato.api.schemas import (
     RunOut,
     RunPageOut,
 )
+from legato.domain.states import RunState
 from legato.services.door import Door
 from legato.services.service_errors import ServiceError
 
@@ -28,6 +31,20 @@ MAX_EVENT_ID = 2**63 - 1
 _SSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}
 }
+
+
+_DATE = re.compile(r"\s*[+-]?\d{4,}-\d")
+
+
+def _date_and_time(value: object) -> object:
+    # Pydantic reads a number as seconds since 1970; the document promises a date-time.
+    if isinstance(value, str | int | float) and not (isinstance(value, str) and _DATE.match(value)):
+        raise ValueError("must be a date and time, e.g. 2026-03-02T09:00:00Z")
+    return value
+
+
+#: A time in a query: ISO 8601 text only.
+QueryTime = Annotated[datetime | None, BeforeValidator(_date_and_time)]
 
 
 def _utc(t: datetime | None, field: str) -> datetime | None:
@@ -49,10 +66,10 @@ def router(ctx: Door) -> APIRouter:
     @r.get("", response_model=RunPageOut, summary="List runs")
     def list_runs(
         pipeline: str | None = None,
-        state: Annotated[list[str], Query(description="one or more run states")] = [],  # noqa: B006
+        state: Annotated[list[RunState], Query(description="one or more run states")] = [],  # noqa: B006
         partition: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
+        created_after: QueryTime = None,
+        created_before: QueryTime = None,
         cursor: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> RunPageOut:

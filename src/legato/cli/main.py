@@ -75,8 +75,9 @@ def user_errors() -> Iterator[None]:
         raise fail(str(exc)) from None
     except Exception as exc:
         from legato.domain.records import StoreError
+        from legato.server.serve import ServeError
 
-        if isinstance(exc, StoreError):
+        if isinstance(exc, (StoreError, ServeError)):
             raise fail(str(exc)) from None
         raise
 
@@ -106,7 +107,7 @@ def _drive_and_report(
 
     started: list[RunRecord] = []
     printer = console()  # the live view needs the console itself, not the lazy stand-in
-    with RunProgress(printer, total, quiet=quiet) as progress:
+    with RunProgress(printer, total, quiet=quiet, waits_for=_condition_of(door)) as progress:
 
         def created(run: RunRecord) -> None:
             started.append(run)
@@ -122,6 +123,22 @@ def _drive_and_report(
     run_summary(printer, run, door.runs.task_runs(run.id))
     if run.state.value != "succeeded":
         raise typer.Exit(1)
+
+
+def _condition_of(door: Door) -> Callable[[str, str], str | None]:
+    """What a task of a pipeline waits for before a retry: its retry condition, if any."""
+
+    def waits_for(pipeline: str, node: str) -> str | None:
+        try:
+            cond = door.project.pipeline(pipeline).graph.nodes[node].task.retry.condition
+        except Exception:  # a pipeline or node the loaded code no longer has: say nothing
+            return None
+        if cond is None:
+            return None
+        limit = f" ({cond.timeout:g}s at most)" if cond.timeout is not None else ""
+        return f"condition {cond.label}{limit}"
+
+    return waits_for
 
 
 def _version(value: bool) -> None:
@@ -150,6 +167,7 @@ def run(
     ] = None,
     partition: Annotated[str | None, typer.Option("--partition", help="Partition key.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Run a pipeline to completion here, with a live view; exit 1 if the run fails."""
@@ -163,6 +181,11 @@ def run(
                     pipeline, params, partition=partition, from_text=True, **kw
                 )
 
+            if json_out:
+                from legato.cli.scripted import drive_as_json
+
+                drive_as_json(door, start)
+                return
             _drive_and_report(door, start, quiet, total)
 
 
@@ -178,6 +201,7 @@ def rerun(
         str | None, typer.Option("--task", help="Re-run this task and its downstream.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Start a new run linked to RUN that reuses its stored results."""
@@ -192,6 +216,11 @@ def rerun(
             on_created(new)
             return door.runs.execute(new.id, **kw)
 
+        if json_out:
+            from legato.cli.scripted import drive_as_json
+
+            drive_as_json(door, start)
+            return
         _drive_and_report(door, start, quiet, total)
 
 
@@ -355,6 +384,7 @@ def logs(
     attempt: Annotated[
         int | None, typer.Option("--attempt", help="Only this attempt number.")
     ] = None,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Print the captured stdout, stderr and logging of a run's attempts."""
@@ -362,6 +392,11 @@ def logs(
         entries = door.runs.logs(run_id, task)
         if attempt is not None:
             entries = [e for e in entries if e.attempt == attempt]
+        if json_out:
+            from legato.cli.scripted import print_logs
+
+            print_logs(entries)
+            return
         if not entries:
             out.print("no logs yet")
             return

@@ -149,6 +149,7 @@ def submit(
     param: Annotated[list[str] | None, typer.Option("--param", "-P", help="key=value")] = None,
     partition: Annotated[str | None, typer.Option("--partition")] = None,
     priority: Annotated[int | None, typer.Option("--priority")] = None,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Queue a run for the daemon (`legato up`) to start."""
@@ -160,6 +161,9 @@ def submit(
             priority=priority,
             from_text=True,
         )
+        if json_out:
+            _json(run)
+            return
         out.print(f"queued run [bold]{run.id}[/] of {run.pipeline}", highlight=False)
 
 
@@ -264,6 +268,43 @@ def triggers_unpause(pipeline: str, trigger: str, project: ProjectOpt = Path("."
         out.print(f"{pipeline}: trigger {trigger} on", highlight=False)
 
 
+@triggers_app.command("events")
+def triggers_events(
+    pipeline: str,
+    trigger: str,
+    refused: Annotated[
+        bool, typer.Option("--refused", help="Only events that made no run.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Events at most.")] = 50,
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """A trigger's events, newest first: the run each one made, or why it was refused."""
+    with user_errors(), workspace(project) as door:
+        views = door.automation.trigger_events(
+            pipeline, trigger, refused_only=refused, limit=limit
+        )
+        if json_out:
+            _json([v.__dict__ for v in views])
+            return
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for col in ("received", "event", "outcome"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("run or reason", overflow="fold")  # a reason is read in full
+        for v in views:
+            table.add_row(
+                _when(v.received_at),
+                escape(v.event_key),
+                "[red]refused[/]" if v.refused else "run",
+                escape(v.reason or "") if v.refused else (v.run_id or ""),
+            )
+        rich_console().print(table)
+        if not views:
+            out.print("no events")
+
+
 # -- partitions and backfills ------------------------------------------------------------
 
 
@@ -307,6 +348,7 @@ def backfill(
     max_concurrent: Annotated[int, typer.Option(help="Backfill runs at once.")] = 2,
     priority: Annotated[int | None, typer.Option(help="Queue priority of its runs.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-P", help="key=value")] = None,
+    json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
     """Backfill partitions: the daemon runs them a few at a time, behind fresh runs."""
@@ -324,6 +366,11 @@ def backfill(
             priority=priority,
             params=params,
         )
+        if json_out:
+            from legato.cli.scripted import backfill_json
+
+            _json(backfill_json(door, b.id))
+            return
         out.print(
             f"backfill [bold]{b.id}[/] of {b.pipeline}: {len(b.keys)} partitions "
             f"({b.keys[0]} .. {b.keys[-1]}), {b.max_concurrent} at a time",
@@ -442,3 +489,32 @@ def queue_move(
             f"run {r.id} moved to the {'top' if top else 'bottom'} (priority {r.priority})",
             highlight=False,
         )
+
+
+# -- daemons -----------------------------------------------------------------------------
+
+
+@app.command("daemons")
+def daemons_list(json_out: JsonOpt = False, project: ProjectOpt = Path(".")) -> None:
+    """Daemons (legato up, legato scheduler) and their last heartbeat, newest first."""
+    with user_errors(), workspace(project) as door:
+        now = door.clock()
+        found = door.presence.daemons(now)
+        if json_out:
+            _json(found)
+            return
+        rows = [
+            (
+                d.id,
+                d.kind,
+                d.host,
+                str(d.pid),
+                d.version,
+                _when(d.started_at),
+                f"{max(0, int((now - d.heartbeat_at).total_seconds()))} s ago",
+                d.url or "",
+            )
+            for d in found
+        ]
+        columns = ("daemon", "kind", "host", "pid", "version", "started (UTC)", "beat", "url")
+        _table(columns, rows, "no daemon is running")

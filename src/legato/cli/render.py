@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
@@ -73,16 +74,34 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     return f"{secs * 1000:.0f}ms" if secs < 1 else f"{secs:.1f}s"
 
 
-class RunProgress:
-    """The live view of ``legato run``: a bar on a terminal, a line per finished task otherwise."""
+#: What a task waits for before it is tried again, by (pipeline, graph node): a phrase such as
+#: "condition db_up", or None when it waits for time alone.
+WaitsFor = Callable[[str, str], "str | None"]
 
-    def __init__(self, console: Printer, total_hint: int, *, quiet: bool = False) -> None:
+
+class RunProgress:
+    """The live view of ``legato run``: a bar on a terminal, a line per finished task otherwise.
+
+    A task waiting to be tried again gets one line per failed attempt, however often the
+    driver looks at its retry condition meanwhile; ``waits_for`` names that condition.
+    """
+
+    def __init__(
+        self,
+        console: Printer,
+        total_hint: int,
+        *,
+        quiet: bool = False,
+        waits_for: WaitsFor | None = None,
+    ) -> None:
         self.console = console
         self.live = console.is_terminal and not quiet
         self.quiet = quiet
         self.lines = not self.live and not quiet and total_hint <= 200
         self._last = 0.0
         self._view: Any = None
+        self._waits_for = waits_for
+        self._retry_said: dict[str, int] = {}  # task key -> the attempt whose retry was said
 
     def __enter__(self) -> RunProgress:
         if self.live:
@@ -99,11 +118,11 @@ class RunProgress:
             self._view.__exit__(None, None, None)
 
     def __call__(self, progress: Progress) -> None:
-        changed = progress.changed
+        changed = [r for r in progress.changed if self._news(r)]
         if self.lines:
             for row in changed:
                 if row.state.finished or row.state.value == "up_for_retry":
-                    self._line(row)
+                    self._line(row, progress.run.pipeline)
         if self._view is not None:
             now = time.monotonic()
             if now - self._last >= 0.1:
@@ -111,19 +130,32 @@ class RunProgress:
                 self._view.update(self._summary(progress))
             for row in changed:
                 if row.state.value in ("failed", "up_for_retry"):
-                    self._view.console.print(self._line_text(row))
+                    self._view.console.print(self._line_text(row, progress.run.pipeline))
 
-    def _line_text(self, row: TaskRunRecord) -> str:
+    def _news(self, row: TaskRunRecord) -> bool:
+        """False for a retry already said: each look at a retry condition changes the row."""
+        if row.state.value != "up_for_retry":
+            return True
+        if self._retry_said.get(row.task_key) == row.attempt:
+            return False
+        self._retry_said[row.task_key] = row.attempt
+        return True
+
+    def _line_text(self, row: TaskRunRecord, pipeline: str = "") -> str:
         state = row.state.value
         extra = f"  {escape(row.error)}" if row.error and state != "succeeded" else ""
+        if state == "up_for_retry" and self._waits_for is not None:
+            what = self._waits_for(pipeline, row.node)
+            if what is not None:
+                extra += escape(f"; attempt {row.attempt + 1} waits for {what}")
         took = duration(row.started_at, row.finished_at) if row.attempt else ""
         return (
             f"  [{STATE_STYLE.get(state, '')}]{SYMBOL.get(state, '?')} {row.task_key}[/] "
             f"[dim]{state} {took}[/]{extra}"
         )
 
-    def _line(self, row: TaskRunRecord) -> None:
-        self.console.print(self._line_text(row), highlight=False)
+    def _line(self, row: TaskRunRecord, pipeline: str = "") -> None:
+        self.console.print(self._line_text(row, pipeline), highlight=False)
 
     def _summary(self, progress: Progress) -> Any:
         from rich.text import Text

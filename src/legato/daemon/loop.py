@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ STORE_RETRY = timedelta(seconds=2)
 ORPHAN_GRACE = timedelta(seconds=3)
 #: The project's files are looked at (stat) this often for changed code.
 CODE_CHECK = timedelta(seconds=0.5)
+#: How often a daemon removes the heartbeats of daemons long silent (killed, machine lost).
+SWEEP_EVERY = timedelta(minutes=1)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -82,9 +85,11 @@ class Daemon:
         self._tick_due = False  # a run finished: upstream triggers and backfills may be due
         self._idle = threading.Event()  # wakes the loop when it drives no runs
         self._served: Served | None = None
+        self._web_socket: socket.socket | None = None
         self.url: str | None = None
         self._down_since: datetime | None = None  # when the store stopped answering
         self._reloaded = threading.Event()  # the code was loaded again (by any thread)
+        self._next_sweep: datetime | None = None  # of silent daemons' heartbeats
         self.ready = threading.Event()
 
     # -- control --------------------------------------------------------------------------
@@ -116,6 +121,8 @@ class Daemon:
         settings = door.project.settings()
         restore = self._install_signals()
         try:
+            if self.opts.web:
+                self._bind_web()  # a port in use stops the daemon before anything starts
             if self.opts.drive and door.presence.one_seat_only():
                 door.presence.take_seat(self.owner, self._kind, door.clock())
             if self.opts.drive:
@@ -259,16 +266,24 @@ class Daemon:
                     self.listeners.append(new)
                     self._say(f"listening for {pipe.name}/{trig.name}")
 
+    def _web_address(self) -> tuple[str, int]:
+        settings = self.door.project.settings()
+        host = self.opts.host or settings.web_host
+        return host, self.opts.port if self.opts.port is not None else settings.web_port
+
+    def _bind_web(self) -> None:
+        from legato.server.serve import bind_socket
+
+        self._web_socket = bind_socket(*self._web_address())
+
     def _start_web(self) -> None:
         from legato.server.app import create_app
         from legato.server.serve import serve_in_thread
 
-        settings = self.door.project.settings()
-        host = self.opts.host or settings.web_host
-        port = self.opts.port if self.opts.port is not None else settings.web_port
+        host, port = self._web_address()
         # Until sign-in exists, the API and the UI act for an anonymous client.
         app = create_app(self.door.as_actor(Actor.http_client(), on_run=self.notify))
-        self._served = serve_in_thread(app, host, port, stop=self._stop)
+        self._served = serve_in_thread(app, host, port, stop=self._stop, sock=self._web_socket)
         self.url = self._served.url
         self._say(f"web UI at {self.url}/ (API at {self.url}/api/v1, docs at {self.url}/api/docs)")
         self._say(f"webhooks at {self.url}/api/v1/hooks/<pipeline>/<trigger>")
@@ -284,6 +299,21 @@ class Daemon:
             self.door.presence.beat(self.owner, self._kind, self.url, now)
         except Exception as exc:  # a missed beat must not stop the runs
             log.warning("heartbeat failed: %s", exc)
+        if self._next_sweep is None or now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_EVERY
+            self._sweep(now)
+
+    def _sweep(self, now: datetime) -> None:
+        try:
+            gone = self.door.presence.sweep(now)
+        except Exception as exc:  # housekeeping must not stop the runs either
+            log.warning("could not remove silent daemons: %s", exc)
+            return
+        for d in gone:
+            self._say(
+                f"removed daemon {d.id} (legato {d.kind}, pid {d.pid} on {d.host}): "
+                f"silent since {d.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
 
     # -- stopping -------------------------------------------------------------------------
 
@@ -302,6 +332,8 @@ class Daemon:
             listener.join(timeout=5)
         if self._served is not None:
             self._served.stop()
+        elif self._web_socket is not None:  # bound, but something failed before serving
+            self._web_socket.close()
 
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():

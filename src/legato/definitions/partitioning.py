@@ -112,6 +112,18 @@ class PartitionSet(ABC):
     def get(self, key: str) -> Partition:
         """Parse and validate a key; PartitionError if it is malformed or out of range."""
 
+    def existing(self, key: str, now: datetime) -> Partition:
+        """The partition for ``key`` if it exists at ``now``.
+
+        PartitionError if the key is not valid, or if its window has not ended by ``now``
+        (the message says when it will exist).
+        """
+        require_aware(now, "now")
+        part = self.get(key)
+        if part.end is not None and part.end.astimezone(UTC) > now.astimezone(UTC):
+            raise PartitionError(_not_yet(part.key, part.end))
+        return part
+
     @abstractmethod
     def keys(self, now: datetime) -> list[str]:
         """Every partition that exists at ``now``, oldest first (time windows must have ended)."""
@@ -135,6 +147,13 @@ class PartitionSet(ABC):
     def time_dimension(self) -> TimeWindows | None:
         """The time-window part of this set, if any."""
         return None
+
+
+def _not_yet(key: str, end: datetime) -> str:
+    return (
+        f"partition {key!r} does not exist yet: it will exist at {end.isoformat()}, "
+        "when its window ends"
+    )
 
 
 def _check_name(name: str) -> None:
@@ -342,12 +361,10 @@ class TimeWindows(PartitionSet):
     def range(self, first: str, last: str, now: datetime) -> list[str]:
         i, j = self._checked(first), self._checked(last)
         closed = self._closed(now)
-        for key, k in ((first, i), (last, j)):
+        for k in (i, j):
             if k >= closed:
-                raise PartitionError(
-                    f"partition key {key!r} does not exist yet at {now.isoformat()} "
-                    f"(its window ends {self._bound(k + 1).astimezone(self._zone).isoformat()})"
-                )
+                end = self._bound(k + 1).astimezone(self._zone)
+                raise PartitionError(_not_yet(self._label(k), end))
         if i > j:
             raise PartitionError(f"first partition {first!r} is after last partition {last!r}")
         return self._labels(i, j + 1)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import reprlib
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, time
 from typing import TYPE_CHECKING, Any, overload
 
 from legato.definitions.automation_spec import build_automation
@@ -312,7 +314,7 @@ class Pipeline:
         if unknown:
             known = ", ".join(self.params) or "none"
             raise ParamError(
-                f"pipeline {self.name!r} has no param {unknown[0]!r} (its params: {known})",
+                f"pipeline {self.name!r} has no param {brief(unknown[0])} (its params: {known})",
                 unknown[0],
             )
         out: dict[str, Any] = {}
@@ -399,6 +401,9 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, date | time):
+        # The form a date or time input takes and the param's validation accepts back.
+        return value.isoformat()
     return repr(value)
 
 
@@ -421,9 +426,19 @@ def _validate(pipeline: str, spec: Param, value: Any, from_text: bool) -> Any:
         reason = first.errors()[0]["msg"] if first.errors() else str(first)
         raise ParamError(
             f"pipeline {pipeline!r}: param {spec.name!r} expects {spec.type_name}, "
-            f"got {value!r} ({reason})",
+            f"got {brief(value)} ({reason})",
             spec.name,
         ) from None
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 80
+_BRIEF.maxlong = 40
+
+
+def brief(value: Any) -> str:
+    """``repr(value)``, cut short: error messages show what was given, not all of it."""
+    return _BRIEF.repr(value)
 
 
 @overload

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -143,6 +143,8 @@ class Schedule:
     ``catchup`` decides what ``due()`` returns after missed ticks: "all" of them, only the
     "latest", or "none" (only ticks at most ``grace`` seconds old). Build one with ``cron()``,
     ``every()`` or ``parse_schedule()``; ``interval`` and ``start`` are for interval schedules.
+    ``tz_given`` is False when the zone was left out, so that a pipeline can put its own
+    (``in_default_zone``); ``wall_start`` keeps a naive ``start`` as given, for the same reason.
     """
 
     kind: Literal["cron", "interval"]
@@ -152,6 +154,8 @@ class Schedule:
     name: str | None = None
     interval: timedelta | None = None
     start: datetime | None = None
+    tz_given: bool = field(default=True, repr=False, compare=False)
+    wall_start: datetime | None = field(default=None, repr=False, compare=False)
     _cron: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
@@ -230,6 +234,16 @@ class Schedule:
                 return [] if found is None else [found]
             span *= 4
 
+    def in_default_zone(self, tz: str) -> Schedule:
+        """This schedule evaluated in ``tz``, unless it was given a zone of its own."""
+        if self.tz_given or tz == self.tz:
+            return self
+        if self.kind == "cron":
+            return replace(self, tz=tz, tz_given=True)
+        assert self.interval is not None
+        start = self.wall_start if self.wall_start is not None else self.start
+        return every(self.interval, start=start, tz=tz, catchup=self.catchup, name=self.name)
+
     def describe(self) -> dict[str, Any]:
         """A JSON-able description for snapshots and the UI."""
         out: dict[str, Any] = {
@@ -301,18 +315,29 @@ class Schedule:
 
 
 def cron(
-    expression: str, *, tz: str = "UTC", catchup: Catchup = "latest", name: str | None = None
+    expression: str,
+    *,
+    tz: str | None = None,
+    catchup: Catchup = "latest",
+    name: str | None = None,
 ) -> Schedule:
     """A cron schedule: five fields (minute hour day-of-month month day-of-week) or an alias
-    (@yearly @annually @monthly @weekly @daily @midnight @hourly), evaluated in ``tz``."""
-    return Schedule("cron", expression, tz=tz, catchup=catchup, name=name)
+    (@yearly @annually @monthly @weekly @daily @midnight @hourly), evaluated in ``tz``.
+
+    Without ``tz`` it runs in its pipeline's zone (the pipeline's ``tz=``, else its
+    partitions' zone, else UTC); on its own, in UTC.
+    """
+    zone = "UTC" if tz is None else tz
+    return Schedule(
+        "cron", expression, tz=zone, catchup=catchup, name=name, tz_given=tz is not None
+    )
 
 
 def every(
     interval: str | timedelta,
     *,
     start: str | datetime | None = None,
-    tz: str = "UTC",
+    tz: str | None = None,
     catchup: Catchup = "latest",
     name: str | None = None,
 ) -> Schedule:
@@ -325,11 +350,15 @@ def every(
     naive or string ``start`` is wall-clock time in ``tz``. Without ``start``, whole-day
     intervals are anchored at local midnight of 1970-01-01 (whole weeks: Monday 1970-01-05,
     so "1w" ticks on Mondays) and other intervals at the Unix epoch (so "15m" ticks at :00,
-    :15, :30 and :45 of every UTC hour).
+    :15, :30 and :45 of every UTC hour). Without ``tz`` it runs in its pipeline's zone, like
+    ``cron()``.
     """
+    given = tz is not None
+    tz = "UTC" if tz is None else tz
     step = _parse_interval(interval)
     zone = zone_for(tz, ScheduleError)
     anchor: datetime | None = None
+    wall: datetime | None = None
     if isinstance(start, str):
         try:
             start = datetime.fromisoformat(start.strip())
@@ -344,18 +373,28 @@ def every(
             )
         naive = start.utcoffset() is None
         anchor = wall_to_instant(start, zone) if naive else start.astimezone(zone)
+        wall = start if naive and not given else None
     elif start is not None:
         raise ScheduleError(f"start must be a str or datetime, got {type(start).__name__}")
     label = f"every {_format_interval(step)}"
     return Schedule(
-        "interval", label, tz=tz, catchup=catchup, name=name, interval=step, start=anchor
+        "interval",
+        label,
+        tz=tz,
+        catchup=catchup,
+        name=name,
+        interval=step,
+        start=anchor,
+        tz_given=given,
+        wall_start=wall,
     )
 
 
 def parse_schedule(value: str | Schedule, *, tz: str = "UTC") -> Schedule:
-    """A Schedule from "0 2 * * *", "@daily", "every 15m" or a Schedule (returned unchanged)."""
+    """A Schedule from "0 2 * * *", "@daily", "every 15m" or a Schedule, evaluated in ``tz``
+    unless a Schedule names its own zone."""
     if isinstance(value, Schedule):
-        return value
+        return value.in_default_zone(tz)
     if not isinstance(value, str):
         raise ScheduleError(
             "expected a cron expression, 'every <interval>' or a Schedule, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -44,6 +45,14 @@ class Task:
 
     def named(self, name: str) -> Task:
         """The same task under another node name, for calling it twice in one pipeline."""
+        caller = sys._getframe(1)
+        problem = name_problem(name)
+        if problem is not None:
+            raise DefinitionError(
+                f"task {self.name!r}: named({name!r}): {problem}",
+                caller.f_code.co_filename,
+                caller.f_lineno,
+            )
         return replace(self, name=name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -71,6 +80,22 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a task, or None.
+
+    A task's name is its attempts' log file name (``RUN/NAME.N.log`` under the logs folder),
+    so it must stay one file name: no path separator, no NUL, not ``.`` or ``..``.
+    """
+    if not isinstance(name, str) or not name:
+        return f"a task's name must be non-empty text, got {name!r}"
+    if name in (".", ".."):
+        return "a task's name cannot be '.' or '..' (it names the task's log file)"
+    for char, what in (("/", "'/'"), ("\\", "'\\'"), ("\x00", "a NUL character")):
+        if char in name:
+            return f"a task's name cannot contain {what} (it names the task's log file)"
+    return None
 
 
 def _context_arg(fn: Callable[..., Any]) -> str | None:
@@ -196,6 +221,9 @@ def task(
                         f"result_format must be one of {', '.join(map(repr, RESULT_FORMATS))}, "
                         f"got {result_format!r}"
                     )
+            problem = name_problem(f.__name__ if name is None else name)
+            if problem is not None:
+                raise ValueError(problem)
             limit = parse_duration(timeout, field="timeout")
             if limit is not None and limit <= 0:
                 raise ValueError("timeout must be positive")

@@ -270,7 +270,7 @@ class RunBook:
         keys = self.children[node_id]
         bad = [k for k in keys if self.rows[k].state in _FAILED_UPSTREAM]
         if bad:
-            msg = f"{len(bad)} of {len(keys)} elements failed: {', '.join(bad[:5])}"
+            msg = f"{len(bad)} of {len(keys)} elements failed: {_some(bad)}"
             self.set_task(node_id, S.FAILED, msg, error=msg, finished_at=self.clock())
         else:
             self.set_task(node_id, S.SUCCEEDED, finished_at=self.clock())
@@ -285,8 +285,7 @@ class RunBook:
         if any(s in (S.FAILED, S.UPSTREAM_FAILED) for s in states):
             failed = [r.task_key for r in self.rows.values() if r.state == S.FAILED]
             return RunState.FAILED, (
-                f"{len(failed)} task{'s' if len(failed) != 1 else ''} failed: "
-                + ", ".join(failed[:10])
+                f"{len(failed)} task{'s' if len(failed) != 1 else ''} failed: " + _some(failed)
             )
         return RunState.SUCCEEDED, None
 
@@ -298,3 +297,10 @@ class RunBook:
                 continue
             out[row.state] = out.get(row.state, 0) + 1
         return out
+
+
+def _some(keys: list[str], shown: int = 10) -> str:
+    """Up to ``shown`` keys, and how many more there are: a message stays short, but says
+    exactly what it leaves out."""
+    head = ", ".join(keys[:shown])
+    return head if len(keys) <= shown else f"{head} and {len(keys) - shown} more"

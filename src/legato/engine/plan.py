@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +17,20 @@ from legato.executors.interface import Input, Stored, StoredItem, StoredList, Va
 
 
 def log_path(logs_dir: Path | str, run_id: str, task_key: str, attempt: int) -> str:
-    """Where an attempt's output goes: one folder per run, one file per attempt."""
-    return f"{logs_dir}/{run_id}/{task_key}.{attempt}.log"
+    """Where an attempt's output goes: one folder per run, one file per attempt.
+
+    Raises ValueError for a run id or task key that would put the file anywhere else: task
+    names are checked when they are defined, and this keeps a name that slipped past from
+    writing outside the logs folder.
+    """
+    for part in (run_id, task_key):
+        if not part or part in (".", "..") or any(c in part for c in ("/", "\\", "\x00")):
+            raise ValueError(f"{part!r} cannot name a log file or folder")
+    path = f"{logs_dir}/{run_id}/{task_key}.{attempt}.log"
+    folder = os.path.normpath(f"{logs_dir}/{run_id}")
+    if os.path.dirname(os.path.normpath(path)) != folder:
+        raise ValueError(f"the log of {run_id}/{task_key} would leave {logs_dir}")
+    return path
 
 
 def element_key(node: str, index: int) -> str:

@@ -21,6 +21,7 @@ from legato.definitions.triggering import (
     RedisStreamTrigger,
     StreamTrigger,
 )
+from legato.scheduler.sources.event_source import StreamNotFound
 from legato.services.service_errors import ServiceError
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ log = logging.getLogger("legato.triggers")
 OnRun = Callable[["RunRecord"], None]
 #: How often a listener asks the store whether its trigger was paused.
 PAUSE_CHECK_SECONDS = 2.0
+#: How often a listener whose stream does not exist looks for it again (it says so once).
+STREAM_LOOK_SECONDS = 10.0
 
 
 class Listener(threading.Thread):
@@ -73,6 +76,18 @@ class Listener(threading.Thread):
             try:
                 self.loop()
                 return
+            except StreamNotFound as exc:
+                # A setting to fix, not an outage: said once, then looked for quietly at the
+                # rhythm the line gives, so a stream created later is still picked up.
+                if self.error != str(exc):
+                    log.error(
+                        "%s: %s; looking for it again every %g s",
+                        self.name,
+                        exc,
+                        STREAM_LOOK_SECONDS,
+                    )
+                self.error = str(exc)
+                self.stopping.wait(STREAM_LOOK_SECONDS)
             except Exception as exc:  # a broker or store outage: wait and try again
                 self.error = f"{type(exc).__name__}: {exc}"
                 log.error("%s: %s; retrying in %.1fs", self.name, self.error, backoff)
@@ -165,6 +180,9 @@ class StreamListener(Listener):
 
     def loop(self) -> None:
         self.source = source = self.source_factory()
+        if self.error is not None:
+            log.warning("%s: listening again", self.name)
+            self.error = None
         try:
             while not self.stopping.is_set():
                 if self.paused():

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from legato import __version__
 from legato.api import routes
 from legato.api.routes import API_PREFIX
+from legato.server.limits import BodyLimit
 from legato.services.door import Door
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -27,6 +28,8 @@ def create_app(door: Door, *, web: bool = True) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
     )
+    # Outside every route and error handler: a body is bounded wherever it is read.
+    app.add_middleware(BodyLimit, limit=door.project.settings().request_bytes)
     routes.install(app, door)
     if web:
         from legato.web.pages import mount

@@ -18,7 +18,7 @@ from legato.domain.states import BackfillState, RunState
 from legato.services.actor import Actor
 from legato.services.driving import RunDriving
 from legato.services.gate import Service, action
-from legato.services.run_service import record_run
+from legato.services.run_service import check_params_size, record_run
 from legato.services.service_errors import (
     BadRequest,
     Conflict,
@@ -29,12 +29,23 @@ from legato.services.service_errors import (
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
-    from legato.domain.records import BackfillRecord, RunRecord
+    from legato.domain.records import BackfillRecord, RunRecord, TriggerState
     from legato.services.workspace import Workspace
     from legato.store.store import Store
 
 #: Characters of a webhook's Idempotency-Key at most.
 MAX_EVENT_KEY = 500
+
+
+def _same_token(given: str, expected: str) -> bool:
+    """Whether ``given`` is the secret, in time that does not tell how much of it matched.
+
+    Compared as bytes: ``compare_digest`` refuses text that is not ASCII, and a caller may
+    send any header bytes at all.
+    """
+    return secrets.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,24 @@ class BackfillView:
     @property
     def total(self) -> int:
         return len(self.record.keys)
+
+
+@dataclass(frozen=True)
+class TriggerEventView:
+    """An event a trigger saw: the run it made, or why it was refused.
+
+    A refused event (a message that is not JSON, params the pipeline refuses) was
+    acknowledged and made no run: this is the only place it is kept.
+    """
+
+    id: int
+    pipeline: str
+    trigger: str
+    event_key: str  # a stream message id, a file path, an idempotency key
+    received_at: datetime
+    refused: bool
+    run_id: str | None
+    reason: str | None
 
 
 #: Where backfill runs go in the queue relative to their pipeline's own runs: behind.
@@ -152,16 +181,16 @@ class Automation(Service):
             return dup.existing, False
         return run, True
 
-    @action("runs.trigger", command=True)
-    def fire_webhook(
-        self, pipeline: str, trigger: str, token: str, body: bytes, key: str
-    ) -> tuple[RunRecord, bool]:
-        """A webhook call: check its token, then make the run for ``key`` once.
+    @action("runs.trigger")
+    def check_webhook(self, pipeline: str, trigger: str, token: str) -> None:
+        """Raise NotFoundError (no such webhook) or Unauthenticated (missing or wrong token).
 
-        ``body`` is the JSON object of params. Raises NotFoundError (no such webhook),
-        Unauthenticated (missing or wrong token), BadRequest (unusable key or body), Conflict
-        (paused) and ServiceError (params the pipeline refuses).
+        A front end asks this before it reads a call's body, so a caller without the token
+        cannot make the server read (and hold) anything.
         """
+        self._webhook_state(pipeline, trigger, token)
+
+    def _webhook_state(self, pipeline: str, trigger: str, token: str) -> TriggerState:
         pipe = self.ws.project.pipelines.get(pipeline)
         trig = None
         if pipe is not None:
@@ -172,8 +201,21 @@ class Automation(Service):
         if pipe is None or trig is None:
             raise NotFoundError(f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
         state = self.store.triggers.trigger_states().get((pipeline, trigger))
-        if state is None or not state.token or not secrets.compare_digest(token, state.token):
+        if state is None or not state.token or not _same_token(token, state.token):
             raise Unauthenticated("missing or wrong token for this webhook")
+        return state
+
+    @action("runs.trigger", command=True)
+    def fire_webhook(
+        self, pipeline: str, trigger: str, token: str, body: bytes, key: str
+    ) -> tuple[RunRecord, bool]:
+        """A webhook call: check its token, then make the run for ``key`` once.
+
+        ``body`` is the JSON object of params. Raises NotFoundError (no such webhook),
+        Unauthenticated (missing or wrong token), BadRequest (unusable key or body), Conflict
+        (paused) and ServiceError (params the pipeline refuses).
+        """
+        state = self._webhook_state(pipeline, trigger, token)
         if len(key) > MAX_EVENT_KEY or "\x00" in key:
             # It is stored in a unique index, which holds keys of a few kilobytes at most.
             raise BadRequest(
@@ -310,6 +352,43 @@ class Automation(Service):
                 )
         return out
 
+    @action("triggers.read")
+    def trigger_events(
+        self,
+        pipeline: str,
+        trigger: str | None = None,
+        *,
+        refused_only: bool = False,
+        limit: int = 50,
+    ) -> list[TriggerEventView]:
+        """A pipeline's trigger events (one trigger's with ``trigger``), newest first."""
+        pipe = self.ws.pipeline(pipeline)
+        names = [t.name for t in pipe.automation.triggers]
+        if trigger is not None and trigger not in names:
+            raise NotFoundError(
+                f"pipeline {pipe.name!r} has no trigger {trigger!r} "
+                f"(triggers: {', '.join(names) or 'none'})"
+            )
+        found = self.store.triggers.trigger_events(
+            pipeline=pipe.name,
+            trigger=trigger,
+            status="failed" if refused_only else None,
+            limit=max(1, limit),
+        )
+        return [
+            TriggerEventView(
+                e.id,
+                e.pipeline,
+                e.trigger,
+                e.event_key,
+                e.received_at,
+                e.status == "failed",
+                e.run_id,
+                e.message,
+            )
+            for e in found
+        ]
+
     @action("triggers.pause", command=True)
     def set_trigger_paused(self, pipeline: str, name: str, paused: bool) -> None:
         """Pause or unpause one trigger of a pipeline."""
@@ -375,21 +454,15 @@ class Automation(Service):
         if max_concurrent < 1:
             raise ServiceError("max concurrent backfill runs must be at least 1")
         now = self._now()
+        if keys and (first or last):
+            raise ServiceError("give either a range (--from/--to) or keys, not both")
+        if not keys and (not first or not last):
+            raise ServiceError("give a range with --from and --to, or partition keys")
+        # The same check as a single run's, so run, submit and backfill agree on a key.
+        given = list(keys) if keys else [first or "", last or ""]
+        checked = [self.ws.check_partition(pipe, k, now) or k for k in given]
         try:
-            if keys:
-                if first or last:
-                    raise ServiceError("give either a range (--from/--to) or keys, not both")
-                chosen = [parts.get(k).key for k in keys]
-                existing = set(parts.keys(now))
-                for k in chosen:
-                    if k not in existing:
-                        raise ServiceError(
-                            f"pipeline {pipe.name!r}: partition {k!r} does not exist yet"
-                        )
-            else:
-                if not first or not last:
-                    raise ServiceError("give a range with --from and --to, or partition keys")
-                chosen = parts.range(first, last, now)
+            chosen = checked if keys else parts.range(checked[0], checked[1], now)
         except ValueError as exc:
             raise ServiceError(f"pipeline {pipe.name!r}: partitions: {exc}") from None
         if not all_partitions:
@@ -405,6 +478,7 @@ class Automation(Service):
             values = pipe.params_to_json(pipe.validate_params(params or {}))
         except ParamError as exc:
             raise ServiceError(str(exc), exc.field) from None
+        check_params_size(self.ws, values)
         prio = pipe.automation.priority + BACKFILL_PRIORITY_OFFSET if priority is None else priority
         record = BackfillRecord(
             id="bf" + new_run_id(now),

@@ -284,17 +284,14 @@ class Catalog(Service):
         """A run with its graph, task runs and finished attempts."""
         run = self.get_run(run_id)
         store = self.ws.store
-        snapshot = store.runs.get_snapshot(run.pipeline, run.code_version)
-        if snapshot is None:  # runs made before snapshots were kept: use the code as it is
-            pipe = self.ws.project.pipelines.get(run.pipeline)
-            snapshot = pipe.snapshot() if pipe is not None else {"nodes": []}
+        snapshot = self.ws.snapshot_of(run)
         # The newest event id first: a live view resuming from it misses nothing that
         # changed after the rows below were read.
         last_event = store.browse.run_last_event_id(run.id)
         return RunDetail(
             run=run,
             nodes=nodes_of(snapshot),
-            tasks=tuple(store.runs.get_task_runs(run.id)),
+            tasks=tuple(self.ws.in_graph_order(snapshot, store.runs.get_task_runs(run.id))),
             attempts=tuple(store.runs.get_attempts(run.id)),
             last_event_id=last_event,
         )

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
 #: A daemon that has not beaten for this long is not counted as alive (SQLite's one seat).
 SEAT_STALE = timedelta(seconds=15)
+#: A daemon silent for this many lease lengths is gone (SIGKILLed, its machine lost): the
+#: live ones remove its heartbeat, and it is listed no more.
+SILENT_LEASES = 4
+#: ... and never sooner than this, whatever the lease: a live daemon beats every 5 s.
+SILENT_AT_LEAST = timedelta(minutes=1)
 
 
 class Presence(Service):
@@ -74,6 +79,28 @@ class Presence(Service):
     def beat(self, owner: str, kind: str, url: str | None, now: datetime) -> None:
         """Record that the daemon ``owner`` is alive as of ``now``."""
         self._ws.store.daemons.beat(self._record(owner, kind, url, now))
+
+    @action("daemons.read")
+    def silent_after(self) -> timedelta:
+        """How long a daemon may go without a heartbeat before it is taken for gone."""
+        lease = timedelta(seconds=self._ws.config.lease_seconds)
+        return max(lease * SILENT_LEASES, SILENT_AT_LEAST)
+
+    @action("daemons.read")
+    def daemons(self, now: datetime) -> list[DaemonRecord]:
+        """Daemons that have beaten within ``silent_after()`` of ``now``, newest beat first.
+
+        A daemon that was killed stays listed (as not beating) until then, so an operator
+        sees it went away; after that it is gone, whether or not a sweep removed it yet.
+        """
+        since = now - self.silent_after()
+        return [d for d in self._ws.store.daemons.daemons() if d.heartbeat_at >= since]
+
+    @action("daemons.beat")
+    def sweep(self, now: datetime) -> list[DaemonRecord]:
+        """Remove the heartbeats of daemons silent for longer than ``silent_after()``: those
+        that were killed or lost their machine. The live daemons call this now and then."""
+        return self._ws.store.daemons.forget_silent_daemons(now - self.silent_after())
 
     @action("daemons.beat")
     def forget(self, owner: str) -> None:

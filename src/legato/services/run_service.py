@@ -42,6 +42,24 @@ class LogEntry:
             return ""
 
 
+def check_params_size(ws: Workspace, params: Mapping[str, Any]) -> None:
+    """Raise ServiceError (field ``params``) for params larger as JSON than legato.toml's
+    ``[limits] params_bytes``: every list of runs carries them, however they came."""
+    import json
+
+    limit = ws.config.params_bytes
+    try:
+        size = len(json.dumps(params, ensure_ascii=False, default=str).encode("utf-8", "replace"))
+    except (TypeError, ValueError, RecursionError):
+        return  # the store says what is wrong with them
+    if size > limit:
+        raise ServiceError(
+            f"params: {size} bytes as JSON, more than the {limit} a run may have "
+            "([limits] params_bytes in legato.toml)",
+            "params",
+        )
+
+
 def record_run(
     ws: Workspace,
     pipeline_name: str,
@@ -72,8 +90,9 @@ def record_run(
         values = pipe.params_to_json(pipe.validate_params(params or {}, from_text=from_text))
     except ParamError as exc:
         raise ServiceError(str(exc), exc.field) from None
-    partition = ws.check_partition(pipe, partition)
+    check_params_size(ws, values)
     now = ws.clock()
+    partition = ws.check_partition(pipe, partition, now)
     ws.save_snapshot(pipe)
     if not ws.location_saved:
         ws.save_location()
@@ -219,7 +238,9 @@ class Runs(Service):
             kind = "from_failure"
         now = ws.clock()
         new_id = new_run_id(now)
-        rows = _rerun_rows(pipe, old, old_rows, redo, new_id)
+        # The task named is run again in full: a mapped one keeps none of its elements.
+        fresh = {task} if task is not None else set()
+        rows = _rerun_rows(pipe, old, old_rows, redo, new_id, fresh)
         ws.save_snapshot(pipe)
         run = RunRecord(
             id=new_id,
@@ -243,8 +264,15 @@ class Runs(Service):
 
     @action("runs.read")
     def task_runs(self, run_id: str) -> list[TaskRunRecord]:
-        """The run's task runs."""
-        return self.ws.store.runs.get_task_runs(run_id)
+        """The run's task runs, in graph order (see ``Workspace.in_graph_order``)."""
+        from legato.domain.records import NotFound
+
+        rows = self.ws.store.runs.get_task_runs(run_id)
+        try:
+            run = self.ws.store.runs.get_run(run_id)
+        except NotFound:
+            return rows
+        return self.ws.in_graph_order(self.ws.snapshot_of(run), rows)
 
     @action("runs.read")
     def task_run(self, run_id: str, task_key: str) -> TaskRunRecord:
@@ -296,7 +324,12 @@ class Runs(Service):
 
 
 def _rerun_rows(
-    pipe: Pipeline, old: RunRecord, old_rows: dict[str, TaskRunRecord], redo: set[str], new_id: str
+    pipe: Pipeline,
+    old: RunRecord,
+    old_rows: dict[str, TaskRunRecord],
+    redo: set[str],
+    new_id: str,
+    fresh: set[str],
 ) -> list[TaskRunRecord]:
     from dataclasses import replace
 
@@ -319,7 +352,7 @@ def _rerun_rows(
             continue
         if node.id in redo:
             rows.append(TaskRunRecord(new_id, node.id, node.id, None, TaskState.PENDING))
-            if node.mapped and all(u not in redo for u in node.upstream):
+            if node.mapped and node.id not in fresh and all(u not in redo for u in node.upstream):
                 # Same inputs as before: elements that succeeded keep their results.
                 rows.extend(
                     reused(c) for c in by_node.get(node.id, []) if c.state == TaskState.SUCCEEDED

@@ -10,11 +10,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from legato.clock import Clock, system_clock
 from legato.config import ProjectConfig, load_config
@@ -25,7 +25,7 @@ from legato.loader import LoadError, Project, load_project
 from legato.services.service_errors import ServiceError, UnknownPipeline
 
 if TYPE_CHECKING:
-    from legato.domain.records import RunRecord
+    from legato.domain.records import RunRecord, TaskRunRecord
     from legato.executors.interface import Executor
     from legato.services.actor import Actor
     from legato.services.door import Door
@@ -241,15 +241,45 @@ class Workspace:
         return pos
 
     @staticmethod
-    def check_partition(pipe: Pipeline, partition: str | None) -> str | None:
-        """The normalised partition key; ServiceError when the pipeline has no such partition."""
+    def check_partition(pipe: Pipeline, partition: str | None, now: datetime) -> str | None:
+        """The normalised partition key; ServiceError when the pipeline has no such partition
+        or it does not exist yet at ``now`` (its time window has not ended).
+
+        The one check for every way a run names a partition: run, submit, the API, backfills.
+        """
         parts = pipe.automation.partitions
         if parts is None or partition is None:
             return partition
         try:
-            return parts.get(partition).key
+            return parts.existing(partition, now).key
         except ValueError as exc:
             raise ServiceError(f"pipeline {pipe.name!r}: partition: {exc}", "partition") from None
+
+    def snapshot_of(self, run: RunRecord) -> dict[str, Any]:
+        """The graph a run was made from: the snapshot of its code version."""
+        snapshot = self.store.runs.get_snapshot(run.pipeline, run.code_version)
+        if snapshot is None:  # runs made before snapshots were kept: use the code as it is
+            pipe = self.project.pipelines.get(run.pipeline)
+            snapshot = pipe.snapshot() if pipe is not None else {"nodes": []}
+        return snapshot
+
+    @staticmethod
+    def in_graph_order(
+        snapshot: dict[str, Any], rows: Iterable[TaskRunRecord]
+    ) -> list[TaskRunRecord]:
+        """A run's task runs in the order of its graph's ``snapshot`` (topological, ties in
+        declaration order), each mapped node's elements after it by index."""
+        nodes = [n["id"] for n in snapshot.get("nodes", [])]
+        place = {node: i for i, node in enumerate(nodes)}
+        return sorted(
+            rows,
+            key=lambda r: (
+                place.get(r.node, len(place)),
+                r.node,
+                -1 if r.map_index is None else r.map_index,
+                r.task_key,
+            ),
+        )
 
     def save_snapshot(self, pipe: Pipeline) -> None:
         """Keep the pipeline's graph and the list of its code's files for its code version,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     delete,
     insert,
@@ -48,6 +50,19 @@ class DaemonStore(Part):
         """Remove a daemon that stopped cleanly."""
         with self._write.connect() as conn, conn.begin():
             conn.execute(delete(daemons).where(daemons.c.id == daemon_id))
+
+    def forget_silent_daemons(self, before: datetime) -> list[DaemonRecord]:
+        """Remove every daemon whose last heartbeat is older than ``before``; those removed."""
+        with self._write.connect() as conn, conn.begin():
+            stmt = select(daemons).where(daemons.c.heartbeat_at < before)
+            silent = [DaemonRecord(*r) for r in conn.execute(stmt)]
+            if silent:
+                ids = [d.id for d in silent]
+                # The heartbeat is checked again: a daemon that beat meanwhile stays.
+                conn.execute(
+                    delete(daemons).where(daemons.c.id.in_(ids), daemons.c.heartbeat_at < before)
+                )
+        return silent
 
     def daemons(self) -> list[DaemonRecord]:
         """Every daemon that has beaten and not stopped cleanly, newest heartbeat first."""

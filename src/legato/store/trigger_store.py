@@ -127,15 +127,22 @@ class TriggerStore(Part):
             return set(conn.execute(stmt).scalars())
 
     def trigger_events(
-        self, *, pipeline: str | None = None, trigger: str | None = None, limit: int = 50
+        self,
+        *,
+        pipeline: str | None = None,
+        trigger: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
     ) -> list[TriggerEventRecord]:
-        """Recorded trigger events, newest first."""
+        """Recorded trigger events, newest first (only those of ``status`` when given)."""
         c = trigger_events.c
         stmt = select(trigger_events).order_by(c.id.desc()).limit(limit)
         if pipeline is not None:
             stmt = stmt.where(c.pipeline == pipeline)
         if trigger is not None:
             stmt = stmt.where(c.trigger == trigger)
+        if status is not None:
+            stmt = stmt.where(c.status == status)
         with self._engine.connect() as conn:
             return [TriggerEventRecord(*r) for r in conn.execute(stmt)]
 

@@ -7,6 +7,7 @@ page follows the run's event stream and redraws its live part.
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -82,6 +83,9 @@ def mount(app: FastAPI, ctx: Door) -> None:
             dag=views.pipeline_dag(detail.nodes),
             grid=grid,
             backfills=ctx.automation.backfills(pipeline=detail.overview.name)[:10],
+            refused=ctx.automation.trigger_events(
+                detail.overview.name, refused_only=True, limit=20
+            ),
         )
 
     @r.get("/pipelines/{name}/launch")
@@ -219,12 +223,16 @@ def mount(app: FastAPI, ctx: Door) -> None:
 
     app.include_router(r)
 
+    # The API's handler, when it is installed, answers everything but the UI's own 404s.
+    previous = app.exception_handlers.get(StarletteHTTPException)
+
     @app.exception_handler(StarletteHTTPException)
     async def not_found_page(request: Request, exc: StarletteHTTPException) -> Any:
         from fastapi.exception_handlers import http_exception_handler
 
         if request.url.path.startswith("/api/") or exc.status_code != 404:
-            return await http_exception_handler(request, exc)
+            answer = (previous or http_exception_handler)(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
         return page(request, "error.html", 404, message="There is no such page.", status=404)
 
 

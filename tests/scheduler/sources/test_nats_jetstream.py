@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -12,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from legato.scheduler.sources import Message, NatsJetStreamSource, SourceError, StreamSource
+from legato.scheduler.sources import (
+    Message,
+    NatsJetStreamSource,
+    SourceError,
+    StreamNotFound,
+    StreamSource,
+)
+from tests.helpers import wait_for
 
 MakeSource = Callable[..., NatsJetStreamSource]
 
@@ -112,9 +120,12 @@ def test_stream_is_found_by_subject_or_named_after_it(
 
 
 def test_missing_stream_is_a_source_error(nats_url: str, names: tuple[str, str]):
-    subject, _ = names
-    with pytest.raises(SourceError, match=f"no JetStream stream holds NATS subject '{subject}'"):
+    subject, stream = names
+    with pytest.raises(StreamNotFound, match=f"no JetStream stream holds NATS subject '{subject}'"):
         NatsJetStreamSource(nats_url, subject, "d")
+    with pytest.raises(StreamNotFound, match=f"JetStream stream '{stream}' .* does not exist"):
+        NatsJetStreamSource(nats_url, subject, "d", stream=stream)
+    assert issubclass(StreamNotFound, SourceError)
 
 
 def test_unacked_messages_are_redelivered_after_ack_wait(
@@ -203,3 +214,21 @@ def test_unreachable_server_is_a_clear_source_error():
     message = str(caught.value)
     assert message.startswith("cannot connect to NATS at nats://127.0.0.1:1")
     assert "\n" not in message
+
+
+def test_close_during_a_fetch_leaves_no_task_exception_to_log(
+    make_source: MakeSource, caplog: pytest.LogCaptureFixture
+):
+    import gc
+
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    for _ in range(5):  # the close and the pull race; each way must stay quiet
+        source = make_source()
+        fetching = threading.Thread(target=source.fetch, args=(1, 30.0))
+        fetching.start()
+        wait_for(lambda s=source: bool(s._inflight), timeout=5, what="a fetch in progress")
+        source.close()
+        fetching.join(5.0)
+        assert not fetching.is_alive()
+    gc.collect()  # an exception nobody retrieved is logged when its task is collected
+    assert [r.getMessage() for r in caplog.records] == []

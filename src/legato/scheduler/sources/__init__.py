@@ -1,6 +1,11 @@
 """Event sources for triggers: streams and file listings that the scheduler pulls from."""
 
-from legato.scheduler.sources.event_source import Message, SourceError, StreamSource
+from legato.scheduler.sources.event_source import (
+    Message,
+    SourceError,
+    StreamNotFound,
+    StreamSource,
+)
 from legato.scheduler.sources.files import FileEntry, FileSource
 from legato.scheduler.sources.nats_jetstream import NatsJetStreamSource
 from legato.scheduler.sources.redis_streams import RedisStreamSource
@@ -12,5 +17,6 @@ __all__ = [
     "NatsJetStreamSource",
     "RedisStreamSource",
     "SourceError",
+    "StreamNotFound",
     "StreamSource",
 ]

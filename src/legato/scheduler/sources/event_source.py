@@ -55,6 +55,13 @@ class SourceError(Exception):
     """A connection or configuration problem; the message is one line naming the URL/stream."""
 
 
+class StreamNotFound(SourceError):
+    """The stream to read does not exist: a setting to fix, not an outage to wait out.
+
+    The message is one line that says how to fix it.
+    """
+
+
 def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, safe to put in error messages and logs."""
     try:

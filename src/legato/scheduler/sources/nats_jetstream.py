@@ -11,7 +11,13 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from legato.scheduler.sources.event_source import Message, SourceError, one_line, redact_url
+from legato.scheduler.sources.event_source import (
+    Message,
+    SourceError,
+    StreamNotFound,
+    one_line,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -182,7 +188,7 @@ class NatsJetStreamSource:
             if self._closed:
                 coro.close()
                 raise concurrent.futures.CancelledError
-            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            future = asyncio.run_coroutine_threadsafe(self._quiet_on_close(coro), self._loop)
             self._inflight.add(future)
         try:
             return future.result(timeout)
@@ -192,6 +198,20 @@ class NatsJetStreamSource:
         finally:
             with self._lock:
                 self._inflight.discard(future)
+
+    async def _quiet_on_close(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """``coro``, except that an error it ends with once close() began counts as cancelled.
+
+        close() cancels the call's future, and nobody reads the outcome after that; nats-py
+        answers the cancel with ConnectionClosedError, which asyncio would then log as a
+        "Task exception was never retrieved" traceback on an ordinary stop.
+        """
+        try:
+            return await coro
+        except Exception:
+            if self._closed:
+                raise asyncio.CancelledError from None
+            raise
 
     def _shutdown(self) -> None:
         nc = self._nc
@@ -260,16 +280,21 @@ class NatsJetStreamSource:
                     stream = await js.find_stream_name_by_subject(self.subject)
                 except NotFoundError:
                     if not create:
-                        raise SourceError(
-                            f"no JetStream stream holds {self._where}"
-                            " (create one or pass create_stream=True)"
+                        raise StreamNotFound(
+                            f"no JetStream stream holds {self._where}: create one, or pass"
+                            " create_stream=True to nats_stream()"
                         ) from None
                     stream = re.sub(r"[^A-Za-z0-9_-]", "_", self.subject)
                     await js.add_stream(name=stream, subjects=[self.subject])
-            elif create:
+            else:
                 try:
                     await js.stream_info(stream)
                 except NotFoundError:
+                    if not create:
+                        raise StreamNotFound(
+                            f"JetStream stream {stream!r} for {self._where} does not exist:"
+                            " create it, or pass create_stream=True to nats_stream()"
+                        ) from None
                     await js.add_stream(name=stream, subjects=[self.subject])
             self.stream = stream
             config = ConsumerConfig(
