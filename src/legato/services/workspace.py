@@ -93,35 +93,43 @@ class Workspace:
                 project = load_project(self.config.root)
             except Exception as exc:  # legato.toml broken meanwhile: keep serving what runs
                 self._failed = attempt
-                failed = Reload(len(old.pipelines), newer.digest[:12], tuple(old.errors),
-                                problem=f"{type(exc).__name__}: {exc}")
-                project = None
-            if project is None:
-                for listener in self._on_reload:
-                    listener(failed)
-                return failed
-            self._failed = None
-            assert project.fingerprint is not None
-            if project.fingerprint.digest == old.fingerprint.digest and [
-                e.message for e in project.errors
-            ] == [e.message for e in old.errors]:
-                # A file that is no module of the project changed (a script beside it): the
-                # same code, nothing to tell anyone.
-                old.fingerprint = project.fingerprint
-                return None
-            _keep_last_good(old, project)
-            self._remember_code(project)
-            self._project = project
-            self.loads += 1
-            if self.location_saved:
-                self.save_location()
-            if self._executor is not None:
-                self._executor.reload(project.pipelines)
-            done = Reload(len(project.pipelines), project.fingerprint.digest[:12],
-                          tuple(project.errors))
+                done = Reload(
+                    len(old.pipelines),
+                    newer.digest[:12],
+                    tuple(old.errors),
+                    problem=f"{type(exc).__name__}: {exc}",
+                )
+            else:
+                self._failed = None
+                if not self._take(old, project):
+                    return None
+                assert project.fingerprint is not None
+                done = Reload(
+                    len(project.pipelines), project.fingerprint.digest[:12], tuple(project.errors)
+                )
         for listener in self._on_reload:
             listener(done)
         return done
+
+    def _take(self, old: Project, project: Project) -> bool:
+        """Serve ``project``, loaded again, instead of ``old``; False if it holds the same
+        code (nothing to tell anyone)."""
+        assert old.fingerprint is not None and project.fingerprint is not None
+        if project.fingerprint.digest == old.fingerprint.digest and [
+            e.message for e in project.errors
+        ] == [e.message for e in old.errors]:
+            # A file that is no module of the project changed (a script beside it).
+            old.fingerprint = project.fingerprint
+            return False
+        _keep_last_good(old, project)
+        self._remember_code(project)
+        self._project = project
+        self.loads += 1
+        if self._executor is not None:
+            self._executor.reload(project.pipelines)
+        if self.location_saved:  # last: the store may be what fails
+            self.save_location()
+        return True
 
     @property
     def store(self) -> Store:
