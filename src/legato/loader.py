@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import pkgutil
 import sys
@@ -14,6 +13,7 @@ from types import ModuleType
 from legato.config import ProjectConfig, load_config
 from legato.definitions.errors import DefinitionError
 from legato.definitions.pipeline import Pipeline
+from legato.fingerprint import Fingerprint, is_user_file
 
 
 @dataclass(frozen=True)
@@ -32,23 +32,35 @@ class Project:
     config: ProjectConfig
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
     errors: list[LoadError] = field(default_factory=list)
+    fingerprint: Fingerprint | None = None  # the code this load imported (see fingerprint.py)
 
     @property
     def root(self) -> Path:
         return self.config.root
 
 
+# Per project folder, the modules its last load counted as its code: a reload forgets them
+# all, local packages outside the folder included, so that an edit to any of them is seen.
+_loaded: dict[Path, set[str]] = {}
+
+
 def _forget_modules(root: Path, names: tuple[str, ...]) -> None:
-    # A second load in one process (tests, a reloading server) must import afresh.
+    # A second load in one process (tests, a reloading daemon) must import afresh.
     # __main__ is never the project's: a script run as ../../.venv/bin/legato from inside the
     # project has an unnormalised __file__ that starts with the project's path.
+    earlier = _loaded.pop(root, set())
     for mod_name, mod in list(sys.modules.items()):
         if mod_name == "__main__":
             continue
         file = getattr(mod, "__file__", None) or ""
         top = mod_name.split(".", 1)[0]
-        if (file and Path(file).resolve().is_relative_to(root)) or top in names:
+        if (
+            mod_name in earlier
+            or (file and Path(file).resolve().is_relative_to(root))
+            or top in names
+        ):
             del sys.modules[mod_name]
+    importlib.invalidate_caches()  # a module file added since the last load must be found
 
 
 def _one_line(exc: BaseException) -> str:
@@ -65,12 +77,29 @@ def _one_line(exc: BaseException) -> str:
     return f"{where}{type(exc).__name__}: {exc}"
 
 
-def _import_tree(name: str) -> list[ModuleType]:
-    module = importlib.import_module(name)
+def _try_import(name: str, errors: list[LoadError]) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        sys.modules.pop(name, None)
+        errors.append(LoadError(name, _one_line(exc), "".join(traceback.format_exception(exc))))
+        return None
+
+
+def _import_tree(name: str, errors: list[LoadError]) -> list[ModuleType]:
+    """``name`` and, for a package, each of its submodules, each imported on its own: one
+    that fails is recorded in ``errors`` and costs only itself (and, for a package, what is
+    inside it)."""
+    module = _try_import(name, errors)
+    if module is None:
+        return []
     found = [module]
-    if hasattr(module, "__path__"):
-        for info in pkgutil.walk_packages(module.__path__, prefix=name + "."):
-            found.append(importlib.import_module(info.name))
+    path = getattr(module, "__path__", None)
+    if path is not None:
+        for info in pkgutil.iter_modules(path, prefix=name + "."):
+            found += _import_tree(info.name, errors)
     return found
 
 
@@ -82,20 +111,11 @@ def load_project(root: Path | str) -> Project:
     _forget_modules(config.root, top_names)
     if str(config.root) not in sys.path:
         sys.path.insert(0, str(config.root))
-    files: set[str] = set()
+    before = set(sys.modules)
+    folders = {str(config.root)}
     for name in config.modules:
-        try:
-            modules = _import_tree(name)
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            project.errors.append(
-                LoadError(name, _one_line(exc), "".join(traceback.format_exception(exc)))
-            )
-            continue
-        for module in modules:
-            if getattr(module, "__file__", None):
-                files.add(module.__file__)  # type: ignore[arg-type]
+        for module in _import_tree(name, project.errors):
+            folders.update(getattr(module, "__path__", None) or ())
             for value in vars(module).values():
                 if isinstance(value, Pipeline):
                     other = project.pipelines.get(value.name)
@@ -111,16 +131,29 @@ def load_project(root: Path | str) -> Project:
                         continue
                     project.pipelines[value.name] = value
     _check_references(project)
-    digest = hashlib.sha256()
-    for file in sorted(files):
-        try:
-            digest.update(Path(file).read_bytes())
-        except OSError:
-            digest.update(file.encode())
-    base = digest.hexdigest()
+    ours, files = _project_modules(config.root, before)
+    _loaded[config.root] = ours
+    project.fingerprint = Fingerprint.take(config.root, files, folders)
     for p in project.pipelines.values():
-        p.code_version = hashlib.sha256(f"{base}:{p.name}".encode()).hexdigest()[:16]
+        p.code_version = project.fingerprint.version(p.name)
     return project
+
+
+def _project_modules(root: Path, before: set[str]) -> tuple[set[str], set[str]]:
+    # The project's code: modules under its folder, and those this load imported from
+    # anywhere but the standard library, site-packages and legato (local packages).
+    names: set[str] = set()
+    files: set[str] = set()
+    for mod_name, mod in list(sys.modules.items()):
+        file = getattr(mod, "__file__", None)
+        if not file or mod_name == "__main__" or not file.endswith(".py"):
+            continue
+        if not is_user_file(file):  # a virtualenv inside the project folder is not its code
+            continue
+        if mod_name not in before or Path(file).resolve().is_relative_to(root):
+            names.add(mod_name)
+            files.add(file)
+    return names, files
 
 
 def _check_references(project: Project) -> None:

@@ -17,6 +17,7 @@ EXPECTED = {
     ("post", "/api/v1/pipelines/{pipeline}/triggers/{name}/unpause"),
     ("get", "/api/v1/runs"),
     ("get", "/api/v1/runs/{run_id}"),
+    ("get", "/api/v1/runs/{run_id}/code"),
     ("get", "/api/v1/runs/{run_id}/events"),
     ("get", "/api/v1/runs/{run_id}/events/stream"),
     ("get", "/api/v1/runs/{run_id}/tasks/{task_key}/attempts/{attempt}/log"),

@@ -13,6 +13,7 @@ from pydantic import BeforeValidator
 from legato.api import streams
 from legato.api.http_errors import ERRORS
 from legato.api.schemas import (
+    CodeChangesOut,
     EventOut,
     MarkIn,
     RerunIn,
@@ -88,6 +89,12 @@ def router(ctx: Door) -> APIRouter:
     def get_run(run_id: str) -> RunDetailOut:
         """The run with its graph, task runs and attempts."""
         return RunDetailOut.of(ctx.catalog.run(run_id))
+
+    @r.get("/{run_id}/code", response_model=CodeChangesOut, summary="A run's code changes")
+    def code_changes(run_id: str) -> CodeChangesOut:
+        """The run's code version and the files that changed since the pipeline's previous
+        run: added, removed, changed, with unified diffs of the project folder's files."""
+        return CodeChangesOut.of(ctx.catalog.code_changes(run_id))
 
     @r.get("/{run_id}/events", response_model=list[EventOut], summary="A run's events")
     def events(

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         PipelineOverview,
         RunDetail,
     )
+    from legato.services.code_changes import CodeChanges
 
 
 class Body(BaseModel):
@@ -126,6 +127,37 @@ class NodeOut(Record):
     timeout: float | None
     pool: str | None
     description: str
+
+
+class FileChangeOut(Record):
+    path: str
+    change: Literal["added", "removed", "changed"]
+    diff: str | None = Field(description="a unified diff, when the texts of both are kept")
+
+
+class CodeChangesOut(BaseModel):
+    """A run's code version against that of the pipeline's previous run."""
+
+    run_id: str
+    code_version: str
+    previous_run_id: str | None
+    previous_code_version: str | None
+    known: bool = Field(description="false when a version's file list was not kept")
+    files: list[str] = Field(description="the files of the run's code version")
+    changes: list[FileChangeOut]
+
+    @classmethod
+    def of(cls, c: CodeChanges) -> CodeChangesOut:
+        prev = c.previous
+        return cls(
+            run_id=c.run.id,
+            code_version=c.run.code_version,
+            previous_run_id=prev.id if prev else None,
+            previous_code_version=prev.code_version if prev else None,
+            known=c.known,
+            files=list(c.files),
+            changes=[FileChangeOut.of(f) for f in c.changes],
+        )
 
 
 class RunDetailOut(BaseModel):

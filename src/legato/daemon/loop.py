@@ -44,6 +44,8 @@ IDLE_WAIT = 5.0
 STORE_RETRY = timedelta(seconds=2)
 #: Once it is back, runs whose leases ran out meanwhile are taken over only after this long.
 ORPHAN_GRACE = timedelta(seconds=3)
+#: The project's files are looked at (stat) this often for changed code.
+CODE_CHECK = timedelta(seconds=0.5)
 #: How often a daemon removes the heartbeats of daemons long silent (killed, machine lost).
 SWEEP_EVERY = timedelta(minutes=1)
 
@@ -86,6 +88,7 @@ class Daemon:
         self._web_socket: socket.socket | None = None
         self.url: str | None = None
         self._down_since: datetime | None = None  # when the store stopped answering
+        self._reloaded = threading.Event()  # the code was loaded again (by any thread)
         self._next_sweep: datetime | None = None  # of silent daemons' heartbeats
         self.ready = threading.Event()
 
@@ -131,6 +134,7 @@ class Daemon:
                 self.fleet.start()
             door.project.apply_pools()
             door.project.register()
+            door.project.on_reload(self._on_reload)
             door.automation.ensure_triggers()
             if self.opts.schedule:
                 self._start_listeners()
@@ -149,10 +153,20 @@ class Daemon:
         next_orphans = clock()
         next_look = clock()
         next_beat = clock() + HEARTBEAT_EVERY
+        next_code = clock() + CODE_CHECK
         look = True  # whether queued runs may be startable: checked only when that changes
         while not self._stop.is_set():
             now = clock()
             try:
+                if now >= next_code:
+                    self.door.project.refresh()  # a change is told through _on_reload
+                    next_code = now + CODE_CHECK
+                if self._reloaded.is_set():
+                    self._reloaded.clear()
+                    self.door.automation.ensure_triggers()  # new triggers' state and tokens
+                    if self.opts.schedule:
+                        self._sync_listeners()
+                    look = True
                 if self._poked.is_set():
                     self._poked.clear()
                     look = True
@@ -196,7 +210,8 @@ class Daemon:
                 next_orphans = max(next_orphans, retry + ORPHAN_GRACE)
                 self._tick_due = False
                 look = True
-            wait = max(0.0, min((min(next_tick, next_beat) - clock()).total_seconds(), IDLE_WAIT))
+            wait = max(0.0, min((min(next_tick, next_beat, next_code) - clock()).total_seconds(),
+                                IDLE_WAIT))
             if self.opts.drive:
                 wait = min(wait, (min(next_orphans, next_look) - clock()).total_seconds())
             if self._poked.is_set() or self._stop.is_set() or self._tick_due:
@@ -222,6 +237,11 @@ class Daemon:
         if full is not None:
             raise full from exc
 
+    def _on_reload(self, line: str) -> None:
+        self._say(line)
+        self._reloaded.set()
+        self._tick_due = True  # schedules of new or changed pipelines
+
     # -- listeners and the web server -------------------------------------------------
 
     def _start_listeners(self) -> None:
@@ -231,6 +251,33 @@ class Daemon:
                 if listener is not None:
                     listener.start()
                     self.listeners.append(listener)
+
+    def _sync_listeners(self) -> None:
+        # After a reload: a listener per trigger of the new code. One whose trigger is gone
+        # or was changed stops; a new or changed trigger gets a new listener. Runs are made
+        # by unique keys, so the old and the new listener overlapping makes no second run.
+        wanted = {
+            (pipe.name, trig.name): trig
+            for pipe in self.door.project.pipelines().values()
+            for trig in pipe.automation.triggers
+        }
+        for listener in list(self.listeners):
+            key = (listener.pipe.name, listener.trigger.name)
+            if wanted.get(key) != listener.trigger:
+                listener.stop()
+                listener.join(timeout=5)
+                self.listeners.remove(listener)
+                self._say(f"stopped listening for {key[0]}/{key[1]} (its trigger changed)")
+        have = {(lis.pipe.name, lis.trigger.name) for lis in self.listeners}
+        for pipe in self.door.project.pipelines().values():
+            for trig in pipe.automation.triggers:
+                if (pipe.name, trig.name) in have:
+                    continue
+                new = make_listener(self.door.automation, pipe, trig, self.notify)
+                if new is not None:
+                    new.start()
+                    self.listeners.append(new)
+                    self._say(f"listening for {pipe.name}/{trig.name}")
 
     def _web_address(self) -> tuple[str, int]:
         settings = self.door.project.settings()

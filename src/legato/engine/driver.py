@@ -272,6 +272,7 @@ class RunDriver:
             store_items=key in self.items_needed,
             in_process=node.task.in_process,
             max_log_bytes=self.max_log_bytes,
+            code_version=self.pipeline.code_version,
         )
         self.book.set_task(
             key,
@@ -477,6 +478,10 @@ class RunDriver:
         self._begun = True
         book = self.book
         resumed = book.run.state != RunState.QUEUED
+        if book.run.code_version != self.pipeline.code_version:
+            # The run was made from other code than the code it runs on here (the code
+            # changed since, or `legato submit` loaded other files): record what runs it.
+            book.set_run(book.run.state, code_version=self.pipeline.code_version)
         if not resumed:
             book.set_run(RunState.RUNNING, started_at=self.clock())
         self._load(resumed)

@@ -45,7 +45,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -309,6 +309,17 @@ class DaskExecutor:
 
     # -- the Executor protocol -----------------------------------------------------------
 
+    def reload(self, pipelines: Mapping[str, Pipeline]) -> None:
+        """Newly loaded code. Workers import the project from their own disk: an attempt
+        asks for its run's code version, and a worker whose files differ runs its own code
+        and says so in the attempt's log. ``in_process`` tasks run the newly loaded code."""
+        with self._lock:
+            self._pipelines = dict(pipelines)
+            self._versions = {name: p.code_version for name, p in self._pipelines.items()}
+
+    def retain(self, versions: Collection[str]) -> None:
+        """Nothing to let go: Dask workers hold one load of the code each."""
+
     def free_slots(self) -> int:
         """The cluster's worker threads minus the attempts submitted and not yet reported.
 
@@ -334,7 +345,7 @@ class DaskExecutor:
             "_", f"legato-{spec.run_id}-{spec.task_key}-{spec.attempt}-{self._token}"
         )
         entry = _Attempt(spec, key)
-        version = self._versions.get(spec.pipeline, "")
+        version = spec.code_version or self._versions.get(spec.pipeline, "")
         with self._lock:
             # Registered before the submit: a done-callback may come before submit returns.
             self._running[key] = entry

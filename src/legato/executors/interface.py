@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -76,6 +76,9 @@ class AttemptSpec:
     # The most bytes the attempt's log keeps: its head and its tail ([logs] max_attempt_bytes;
     # 0: no cap).
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
+    # The code version of the pipeline object the driver holds: the executor runs the task
+    # from that load of the code, even after a newer one was loaded (see reload()).
+    code_version: str = ""
 
 
 #: Key of ``AttemptOutcome.extra`` holding how the attempt's log was cut, when it was.
@@ -121,6 +124,14 @@ class Executor(Protocol):
     def wake(self) -> None:
         """Make a blocked ``wait()``, or else the next one, return promptly ([] if nothing
         finished). Thread-safe: other threads call it when they have queued work."""
+
+    def reload(self, pipelines: Mapping[str, Pipeline]) -> None:
+        """Newly loaded code: run attempts of these pipelines from now on, while attempts of
+        runs that started on older code (their spec's ``code_version``) keep that code.
+        Thread-safe."""
+
+    def retain(self, versions: Collection[str]) -> None:
+        """Only runs on these code versions are in flight: older code may be let go."""
 
     def shutdown(self) -> None:
         """Stop all workers."""

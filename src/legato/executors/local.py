@@ -23,8 +23,9 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from legato.executors.interface import AttemptOutcome, AttemptSpec
@@ -46,6 +47,18 @@ if TYPE_CHECKING:
 __all__ = ["ExecutorError", "LocalExecutor"]
 
 _live: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
+
+
+@dataclass(eq=False)
+class _Generation:
+    """One load of the project's code, and (process mode) the workers forked with it."""
+
+    pipelines: dict[str, Pipeline]
+    pool: ProcessPool | None
+
+    def has(self, pipeline: str, code_version: str) -> bool:
+        pipe = self.pipelines.get(pipeline)
+        return pipe is not None and pipe.code_version == code_version
 
 
 class LocalExecutor:
@@ -81,7 +94,10 @@ class LocalExecutor:
         self._pipelines: dict[str, Pipeline] = {}
         self._started = False
         self._closed = False
-        self._pool: ProcessPool | None = None
+        self._pool: ProcessPool | None = None  # the current generation's
+        # Every load of the code with runs still on it, the current one last (see reload()).
+        self._gens: list[_Generation] = []
+        self._next: dict[str, Pipeline] | None = None  # a reload not acted on yet
         self._sel: selectors.BaseSelector | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
@@ -110,6 +126,7 @@ class LocalExecutor:
         if self.mode == "process":
             config = WorkerConfig(self._pipelines, self.results, self.memory_limit_mb)
             self._pool = ProcessPool(self.workers, config)  # forks the zygote
+        self._gens = [_Generation(self._pipelines, self._pool)]
         # Created after the fork, so the zygote never holds them.
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -136,8 +153,9 @@ class LocalExecutor:
             return
         self._closed = True
         _live.discard(self)
-        if self._pool is not None:
-            self._pool.shutdown()
+        for gen in self._gens:
+            if gen.pool is not None:
+                gen.pool.shutdown()
         self._threads.stop()
         with self._lock:  # wake() may be sending from another thread
             for s in (self._wake_r, self._wake_w):
@@ -162,8 +180,70 @@ class LocalExecutor:
 
     @property
     def worker_pids(self) -> list[int]:
-        """Pids of the live worker processes."""
-        return list(self._pool.by_pid) if self._pool is not None else []
+        """Pids of the live worker processes (of every generation)."""
+        return [pid for pool in self._pools() for pid in pool.by_pid]
+
+    @property
+    def generations(self) -> int:
+        """How many loads of the code have workers or runs here (1 until a reload)."""
+        return len(self._gens)
+
+    # -- new code ------------------------------------------------------------------------
+
+    def reload(self, pipelines: Mapping[str, Pipeline]) -> None:
+        """Run attempts of these (newly loaded) pipelines from now on. Thread-safe.
+
+        Call it in the process that has just imported the new code. The next call of the
+        driver's loop forks a new zygote from it (process mode) and makes it current; the
+        workers of the older code stay for the attempts of the runs that started on it (an
+        ``AttemptSpec`` names its code version) until ``retain`` says no run needs them.
+        """
+        with self._lock:
+            self._next = dict(pipelines)
+        self.wake()
+
+    def retain(self, versions: Collection[str]) -> None:
+        """Shut the workers of older code down once no run in flight (whose code versions
+        are ``versions``) and no attempt needs them."""
+        self._activate()
+        keep = set(versions)
+        for gen in self._gens[:-1]:
+            needed = any(p.code_version in keep for p in gen.pipelines.values())
+            if needed or (gen.pool is not None and gen.pool.busy):
+                continue
+            if gen.pool is not None:
+                gen.pool.shutdown()
+            self._gens.remove(gen)
+
+    def _activate(self) -> None:
+        # From the driver's thread only: the zygote is forked from the thread that outlives it.
+        with self._lock:
+            pipelines, self._next = self._next, None
+        if pipelines is None or not self._started or self._closed:
+            return
+        pool = None
+        if self.mode == "process":
+            assert self._sel is not None
+            config = WorkerConfig(pipelines, self.results, self.memory_limit_mb)
+            # Forked later than the first: this process may serve HTTP and hold connections.
+            pool = ProcessPool(self.workers, config, close_sockets=True)
+            if self._pool is not None:
+                self._pool.retire()
+            pool.start(self._sel, wait=False)
+        self._pipelines = pipelines
+        self._pool = pool
+        self._gens.append(_Generation(pipelines, pool))
+
+    def _pools(self) -> list[ProcessPool]:
+        return [g.pool for g in self._gens if g.pool is not None]
+
+    def _generation(self, spec: AttemptSpec) -> _Generation:
+        # The load the attempt's run started on; the current one if the spec names none.
+        if spec.code_version:
+            for gen in reversed(self._gens):
+                if gen.has(spec.pipeline, spec.code_version):
+                    return gen
+        return self._gens[-1]
 
     # -- the Executor protocol -----------------------------------------------------------
 
@@ -174,17 +254,22 @@ class LocalExecutor:
         """
         if not self._started or self._closed:
             return 0
+        self._activate()
         if self._pool is None:
             return max(0, self.workers - len(self._threads.running))
-        return self._pool.free()
+        # Workers busy with attempts of older code count against ``workers`` too.
+        older = sum(len(pool.busy) for pool in self._pools() if pool is not self._pool)
+        return max(0, self._pool.free() - older)
 
     def submit(self, spec: AttemptSpec) -> str:
         """Start an attempt now; returns where it runs: "pid N" (its worker) or "thread"."""
         if not self._started or self._closed:
             raise ExecutorError("the executor is not running")
-        if self._pool is None or spec.in_process:
+        self._activate()
+        pool = self._generation(spec).pool
+        if pool is None or spec.in_process:
             return self._threads.submit(spec)
-        return self._pool.submit(spec)
+        return pool.submit(spec)
 
     def kill(self, run_id: str, task_key: str, attempt: int, status: str, reason: str) -> None:
         """SIGKILL the attempt's worker (a thread is abandoned); wait() reports ``status``.
@@ -197,7 +282,11 @@ class LocalExecutor:
             spec = self._threads.running.pop(key, None)
         label = "thread"
         if spec is None:
-            found = self._pool.kill(key) if self._pool is not None else None
+            found = None
+            for pool in self._pools():
+                found = pool.kill(key)
+                if found is not None:
+                    break
             if found is None:
                 return
             spec, label = found
@@ -218,11 +307,13 @@ class LocalExecutor:
                 self._woken = False
             return self._take()
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        self._activate()
         pool = self._pool
+        pools = self._pools()
         while True:
             with self._lock:
-                have = bool(self._ready) or bool(pool and pool.ready)
-                running = bool(self._threads.running) or bool(pool and pool.busy)
+                have = bool(self._ready) or any(p.ready for p in pools)
+                running = bool(self._threads.running) or any(p.busy for p in pools)
                 woken = self._woken
             if not have and not running and deadline is None:
                 if pool is not None:
@@ -278,20 +369,22 @@ class LocalExecutor:
                 with suppress(OSError):  # BlockingIOError once drained
                     while self._wake_r is not None and self._wake_r.recv(4096):
                         pass
-            elif self._pool is not None:
-                self._pool.on_event(key.data)
+            else:
+                for pool in self._pools():
+                    pool.on_event(key.data)
 
     def _take(self) -> list[AttemptOutcome]:
         with self._lock:
             out, self._ready = self._ready, []
-        if self._pool is not None and self._pool.ready:
-            out += self._pool.ready
-            self._pool.ready = []
+        for pool in self._pools():
+            if pool.ready:
+                out += pool.ready
+                pool.ready = []
         return out
 
     def _run_in_thread(self, spec: AttemptSpec) -> AttemptOutcome:
         try:
-            task = self._pipelines[spec.pipeline].graph.nodes[spec.node].task
+            task = self._generation(spec).pipelines[spec.pipeline].graph.nodes[spec.node].task
         except KeyError:
             return outcome(
                 spec,

@@ -60,8 +60,14 @@ def outcome(spec: AttemptSpec, status: str, worker: str, **fields: Any) -> Attem
 class ForkServer:
     """The driver's handle on the zygote: spawn requests and the messages that come back."""
 
-    def __init__(self, config: WorkerConfig, close_in_child: Collection[int] = ()) -> None:
-        self.pid, self.sock = fork_zygote(config, close_in_child)
+    def __init__(
+        self,
+        config: WorkerConfig,
+        close_in_child: Collection[int] = (),
+        *,
+        close_sockets: bool = False,
+    ) -> None:
+        self.pid, self.sock = fork_zygote(config, close_in_child, close_sockets=close_sockets)
         self.alive = True
         self._poller = select.poll()
         self._poller.register(self.sock, select.POLLIN)
@@ -139,9 +145,9 @@ class ProcessPool:
     executor's selector (whose events come back through ``on_event``) and pre-warms.
     """
 
-    def __init__(self, size: int, config: WorkerConfig) -> None:
+    def __init__(self, size: int, config: WorkerConfig, *, close_sockets: bool = False) -> None:
         self.size = size
-        self.zygote = ForkServer(config, close_in_child=set(owned_fds))
+        self.zygote = ForkServer(config, close_in_child=set(owned_fds), close_sockets=close_sockets)
         owned_fds.add(self.zygote.fileno())
         self.by_pid: dict[int, Worker] = {}
         self.idle: list[Worker] = []
@@ -152,6 +158,7 @@ class ProcessPool:
         self._exits: dict[int, int] = {}  # wait statuses of our workers, from the zygote
         self._spawn_after = 0.0
         self._closed = False
+        self.retired = False  # another pool took over (see retire)
 
     def start(self, sel: selectors.BaseSelector, *, wait: bool = True) -> None:
         """Register with the executor's selector and ask for ``size`` workers.
@@ -160,7 +167,7 @@ class ProcessPool:
         submit waits for one if it has to): start-up work overlaps on another CPU.
         """
         self._sel = sel
-        sel.register(self.zygote.sock, selectors.EVENT_READ, "zygote")
+        sel.register(self.zygote.sock, selectors.EVENT_READ, self.zygote)
         self.top_up()
         if not wait:
             return
@@ -209,7 +216,7 @@ class ProcessPool:
 
     def on_event(self, data: Any) -> None:
         """Handle a selector event of ours: a message of the zygote or a worker's outcome."""
-        if data == "zygote":
+        if data is self.zygote:
             self._read_zygote()
         elif isinstance(data, Worker) and self.by_pid.get(data.pid) is data:
             self._read_worker(data)  # (unless dropped by an earlier event of the batch)
@@ -246,6 +253,8 @@ class ProcessPool:
         w.spec = None
         del self.busy[attempt_key(spec)]
         self.idle.append(w)
+        if len(self.by_pid) > self.size:  # a retiring pool (size 0) keeps no idle worker
+            self._drop(w)
         if isinstance(msg, str):  # the worker could not run the spec at all
             msg = outcome(spec, "failed", w.label, error=msg, retryable=False)
         self.ready.append(msg)
@@ -333,8 +342,22 @@ class ProcessPool:
                 break
             self._pending += 1
 
+    def retire(self) -> None:
+        """Keep no worker beyond the attempts running now: another pool has taken over.
+
+        An attempt submitted later still gets a worker, forked for it (about a millisecond).
+        """
+        self.size = 0
+        self.retired = True
+        for w in list(self.idle):
+            self._drop(w)
+
     def _await_spawn(self) -> None:
         self.top_up()
+        # A retired pool keeps no workers: it forks one for each attempt of its runs.
+        if (self.retired and not self.idle and not self._pending and self.zygote.alive
+                and not self._closed and self.zygote.request_spawn()):
+            self._pending += 1
         deadline = time.monotonic() + SPAWN_TIMEOUT
         while not self.idle:
             if not self.zygote.alive or not self._pending:

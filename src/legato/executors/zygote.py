@@ -29,6 +29,7 @@ import resource
 import select
 import signal
 import socket
+import stat
 import sys
 import time
 import traceback
@@ -122,11 +123,15 @@ def _reset_signals() -> None:
 
 
 def fork_zygote(
-    config: WorkerConfig, close_in_child: Collection[int] = ()
+    config: WorkerConfig, close_in_child: Collection[int] = (), *, close_sockets: bool = False
 ) -> tuple[int, socket.socket]:
     """Fork the zygote; returns its pid and the driver's end of the control socket.
 
     ``close_in_child``: descriptors the zygote must not keep (other executors' sockets).
+    ``close_sockets``: close every other socket too. A zygote forked for reloaded code comes
+    from a driver that serves HTTP and talks to the store: a copy of a client's connection
+    kept in the zygote and its workers would keep that connection open after the server
+    closed it, and a copy of the listening socket would hold the port.
     """
     drv, zyg = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     for stream in (sys.stdout, sys.stderr):
@@ -142,6 +147,8 @@ def fork_zygote(
             for fd in close_in_child:
                 with suppress(OSError):
                     os.close(fd)
+            if close_sockets:
+                _close_sockets(keep=zyg.fileno())
             _zygote_main(zyg, config, driver_pid)
             code = 0
         except BaseException:
@@ -151,6 +158,19 @@ def fork_zygote(
             os._exit(code)
     zyg.close()
     return pid, drv
+
+
+def _close_sockets(keep: int) -> None:
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # not Linux: nothing to go by
+        return
+    for fd in fds:
+        if fd <= 2 or fd == keep:
+            continue
+        with suppress(OSError):
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)
 
 
 # -- zygote --------------------------------------------------------------------------------

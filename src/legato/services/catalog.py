@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         RunRecord,
         TaskRunRecord,
     )
+    from legato.services.code_changes import CodeChanges
     from legato.services.run_service import LogEntry
     from legato.services.workspace import Workspace
 
@@ -171,6 +172,7 @@ class Catalog(Service):
     @action("pipelines.read")
     def pipelines(self) -> list[PipelineOverview]:
         """Every loaded pipeline, by name, with schedules, triggers and recent runs."""
+        self.ws.refresh()  # `legato web` alone has no loop to notice edits for it
         pipes = sorted(self.ws.project.pipelines.values(), key=lambda p: p.name)
         recent = self.ws.store.browse.recent_runs([p.name for p in pipes], RECENT_RUNS)
         schedules = self.auto.schedules()
@@ -217,6 +219,7 @@ class Catalog(Service):
     @action("pipelines.read")
     def load_errors(self) -> list[dict[str, str]]:
         """Modules of the project that failed to load, with why."""
+        self.ws.refresh()
         return [
             {"module": e.module, "message": e.message, "traceback": e.traceback}
             for e in self.ws.project.errors
@@ -292,6 +295,14 @@ class Catalog(Service):
             attempts=tuple(store.runs.get_attempts(run.id)),
             last_event_id=last_event,
         )
+
+    @action("runs.read")
+    def code_changes(self, run_id: str) -> CodeChanges:
+        """The run's code version against that of its pipeline's previous run: the files
+        added, removed and changed, with a unified diff where their texts are kept."""
+        from legato.services.code_changes import code_changes
+
+        return code_changes(self.ws, self.get_run(run_id))
 
     @action("runs.read")
     def events(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[EventRecord]:

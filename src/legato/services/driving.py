@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,8 @@ class RunDriving:
         """A driver of ``run`` (whose lease this owner holds) on ``executor``."""
         from legato.engine.driver import RunDriver
 
+        if run.code_version != pipe.code_version:
+            self.ws.save_snapshot(pipe)  # the run will record the version it runs on
         extra: dict[str, Any] = {} if cancel_poll is None else {"cancel_poll": cancel_poll}
         return RunDriver(
             self.ws.store,
@@ -122,6 +124,7 @@ class RunDriving:
     ) -> RunRecord:
         """Take the run's lease and drive it to its end in this process."""
         ws = self.ws
+        ws.refresh()
         run = ws.store.runs.find_run(run_id)
         if run.state.finished:
             raise Conflict(f"run {run.id} has already finished ({run.state})")
@@ -205,6 +208,7 @@ class Fleet(Service):
         self._say = say
         self._conductor: Conductor | None = None
         self._unstartable: set[str] = set()  # runs whose code no longer fits (see _drive)
+        self._loads_seen = ws.loads
 
     @action("runs.drive")
     def start(self) -> None:
@@ -238,7 +242,14 @@ class Fleet(Service):
     def step(self, wait: float) -> list[RunRecord]:
         """Advance every run, waiting at most ``wait`` s for something to happen; the runs
         that finished."""
-        return self.conductor.step(wait)
+        finished = self.conductor.step(wait)
+        if finished:
+            self._let_go_old_code()
+        return finished
+
+    def _let_go_old_code(self) -> None:
+        # Workers of older code stay only while a run in flight started on it.
+        self.conductor.executor.retain({d.pipeline.code_version for d in self.conductor.drivers})
 
     @action("runs.drive")
     def shutdown(self) -> None:
@@ -251,6 +262,11 @@ class Fleet(Service):
     @action("runs.drive")
     def start_queued(self, now: datetime) -> None:
         """Claim queued runs for the free run slots, and drive them."""
+        self.ws.refresh()  # new code on disk: the runs claimed now start on it
+        if self.ws.loads != self._loads_seen:  # reloaded (here or by a thread making a run)
+            self._loads_seen = self.ws.loads
+            self._unstartable.clear()  # the new code may fit them again
+            self._let_go_old_code()
         room = self.free_slots()
         if room <= 0:
             return
@@ -334,7 +350,7 @@ class Fleet(Service):
         return True
 
     def _cannot_start(self, run: RunRecord, exc: Exception) -> None:
-        # Not tried again by this process: the code it needs is loaded once, at start.
+        # Not tried again until the code is loaded again (an edit may make it fit).
         self._unstartable.add(run.id)
         why = str(exc) if not isinstance(exc, KeyError) else f"no task {exc} in the run"
         self._say(
@@ -357,6 +373,12 @@ class NoWorkers:
     any task, while the driver still records every state change as usual."""
 
     def start(self, pipelines: Mapping[str, Pipeline]) -> None:
+        pass
+
+    def reload(self, pipelines: Mapping[str, Pipeline]) -> None:
+        pass
+
+    def retain(self, versions: Collection[str]) -> None:
         pass
 
     def free_slots(self) -> int:

@@ -3,6 +3,7 @@ load; starting its workers and recording what was loaded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from legato.services.actor import Actor
@@ -41,6 +42,17 @@ class ProjectService(Service):
     def load_errors(self) -> list[LoadError]:
         """The project's modules that failed to import, with their errors."""
         return list(self._ws.project.errors)
+
+    @action("project.reload", command=True)
+    def refresh(self) -> str | None:
+        """Load the code again if it changed on disk; a line saying what was found, or None."""
+        done = self._ws.refresh()
+        return done.describe() if done is not None else None
+
+    @action("project.reload")
+    def on_reload(self, listener: Callable[[str], None]) -> None:
+        """Hear a line (see ``refresh``) each time the code is loaded again, from any thread."""
+        self._ws.on_reload(lambda done: listener(done.describe()))
 
     @action("project.start", command=True)
     def start_workers(self) -> None:

@@ -86,6 +86,7 @@ def record_run(
     from legato.domain.ids import new_run_id
     from legato.domain.records import RunRecord
 
+    ws.refresh()  # a run made right after an edit runs the edited code
     pipe = ws.pipeline(pipeline_name)
     try:
         values = pipe.params_to_json(pipe.validate_params(params or {}, from_text=from_text))
@@ -206,6 +207,7 @@ class Runs(Service):
         from legato.domain.records import RunRecord
 
         ws = self.ws
+        ws.refresh()  # "fix the code, then re-run": the re-run runs the fix
         old = ws.store.runs.find_run(run_id)
         if not old.state.finished:
             raise Conflict(f"run {old.id} is {old.state}; re-run it once it has finished")

@@ -8,7 +8,10 @@ executor opened on first use, and the clock. It is the services' own: front ends
 from __future__ import annotations
 
 import difflib
+import hashlib
+import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +20,8 @@ from legato.clock import Clock, system_clock
 from legato.config import ProjectConfig, load_config
 from legato.definitions.pipeline import Pipeline
 from legato.engine import plan
-from legato.loader import Project, load_project
+from legato.fingerprint import Fingerprint
+from legato.loader import LoadError, Project, load_project
 from legato.services.service_errors import ServiceError, UnknownPipeline
 
 if TYPE_CHECKING:
@@ -44,14 +48,88 @@ class Workspace:
         self.location_saved = False
         self._pools_synced = False
         self._last_position = 0
+        # Reloads come from the daemon's loop and from threads creating runs (the API).
+        self._reload_lock = threading.Lock()
+        self._on_reload: list[Callable[[Reload], None]] = []
+        self._code_of: dict[str, Fingerprint] = {}  # code version -> its files
+        self._texts_saved: set[str] = set()  # fingerprints whose texts are in the store
+        self._failed: object = None  # the code and legato.toml a reload failed on
+        self.loads = 0  # how many times the code was loaded again since the first load
 
     # -- parts -------------------------------------------------------------------------
 
     @property
     def project(self) -> Project:
         if self._project is None:
-            self._project = load_project(self.config.root)
+            project = load_project(self.config.root)
+            self._remember_code(project)
+            self._project = project
         return self._project
+
+    def on_reload(self, listener: Callable[[Reload], None]) -> None:
+        """Call ``listener`` after each reload of the code (from the reloading thread)."""
+        self._on_reload.append(listener)
+
+    def refresh(self) -> Reload | None:
+        """Load the code again if it changed on disk; what the reload found, or None.
+
+        Cheap when nothing changed (files are stat'ed, package folders listed). Runs
+        created or started afterwards use the new code; runs in flight keep theirs (the
+        executor keeps the workers of their code). A module that loaded before and fails
+        now keeps serving the pipelines it had, and its error says so.
+        """
+        with self._reload_lock:
+            old = self._project
+            if old is None or old.fingerprint is None or not old.fingerprint.changed():
+                return None
+            newer = old.fingerprint.again()
+            if not old.fingerprint.differs_from(newer):
+                old.fingerprint = newer  # touched, not changed
+                return None
+            attempt = (newer.digest, newer.listing, _stamp(self.config.root / "legato.toml"))
+            if attempt == self._failed:
+                return None  # tried already: again once the code or legato.toml changes
+            try:
+                project = load_project(self.config.root)
+            except Exception as exc:  # legato.toml broken meanwhile: keep serving what runs
+                self._failed = attempt
+                done = Reload(
+                    len(old.pipelines),
+                    newer.digest[:12],
+                    tuple(old.errors),
+                    problem=f"{type(exc).__name__}: {exc}",
+                )
+            else:
+                self._failed = None
+                if not self._take(old, project):
+                    return None
+                assert project.fingerprint is not None
+                done = Reload(
+                    len(project.pipelines), project.fingerprint.digest[:12], tuple(project.errors)
+                )
+        for listener in self._on_reload:
+            listener(done)
+        return done
+
+    def _take(self, old: Project, project: Project) -> bool:
+        """Serve ``project``, loaded again, instead of ``old``; False if it holds the same
+        code (nothing to tell anyone)."""
+        assert old.fingerprint is not None and project.fingerprint is not None
+        if project.fingerprint.digest == old.fingerprint.digest and [
+            e.message for e in project.errors
+        ] == [e.message for e in old.errors]:
+            # A file that is no module of the project changed (a script beside it).
+            old.fingerprint = project.fingerprint
+            return False
+        _keep_last_good(old, project)
+        self._remember_code(project)
+        self._project = project
+        self.loads += 1
+        if self._executor is not None:
+            self._executor.reload(project.pipelines)
+        if self.location_saved:  # last: the store may be what fails
+            self.save_location()
+        return True
 
     @property
     def store(self) -> Store:
@@ -220,7 +298,23 @@ class Workspace:
         )
 
     def save_snapshot(self, pipe: Pipeline) -> None:
-        self.store.runs.save_snapshot(pipe.name, pipe.code_version, pipe.snapshot(), self.clock())
+        """Keep the pipeline's graph and the list of its code's files for its code version,
+        and the text of those files (under the project folder, bounded in size)."""
+        snapshot = pipe.snapshot()
+        code = self._code_of.get(pipe.code_version)
+        if code is not None:
+            snapshot["code"] = {"files": code.hashes()}
+            if code.digest not in self._texts_saved:
+                self.store.runs.save_code_texts(_texts(code), self.clock())
+                self._texts_saved.add(code.digest)
+        self.store.runs.save_snapshot(pipe.name, pipe.code_version, snapshot, self.clock())
+
+    def _remember_code(self, project: Project) -> None:
+        # Which load's files each code version is made of: a pipeline kept from an earlier
+        # load (its module fails now) keeps that load's files.
+        if project.fingerprint is not None:
+            for pipe in project.pipelines.values():
+                self._code_of.setdefault(pipe.code_version, project.fingerprint)
 
     def log_path(self, run_id: str, task_key: str, attempt: int) -> Path:
         """Where an attempt's log is written."""
@@ -235,4 +329,84 @@ class Workspace:
         return Door(self, actor, on_run=on_run)
 
 
-__all__ = ["Workspace"]
+@dataclass(frozen=True)
+class Reload:
+    """What loading changed code again found."""
+
+    pipelines: int
+    digest: str  # the start of the hash of the code's files
+    errors: tuple[LoadError, ...]
+    problem: str | None = None  # the project could not be loaded at all: nothing changed
+
+    def describe(self) -> str:
+        """One line for the daemon's output (and a line per module that failed)."""
+        if self.problem is not None:
+            return (
+                f"code changed, but the project cannot be loaded ({self.problem}); "
+                f"still serving the {self.pipelines} pipelines loaded before"
+            )
+        line = f"code changed: reloaded {self.pipelines} pipelines (code {self.digest})"
+        for e in self.errors:
+            line += f"\n  {e.module}: {e.message}"
+        return line
+
+
+#: Source texts kept for showing what changed: files under the project folder, each at most
+#: this many bytes, and all of a code version's at most TEXTS_MAX.
+TEXT_MAX = 256 * 1024
+TEXTS_MAX = 4 * 1024 * 1024
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _texts(code: Fingerprint) -> dict[str, str]:
+    out: dict[str, str] = {}
+    total = 0
+    for f in code.files:
+        if Path(f.path).is_absolute() or f.size > TEXT_MAX or total + f.size > TEXTS_MAX:
+            continue
+        try:
+            text = Path(code.absolute(f.path)).read_bytes()
+        except OSError:
+            continue
+        if hashlib.sha256(text).hexdigest() != f.sha256:
+            continue  # changed since it was loaded: the next load keeps its text
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if "\x00" in decoded:  # not text (and PostgreSQL's text cannot hold it)
+            continue
+        out[f.sha256] = decoded
+        total += f.size
+    return out
+
+
+LAST_GOOD = " (serving the last good version of its pipelines)"
+
+
+def _keep_last_good(old: Project, new: Project) -> None:
+    # A module that fails to load now keeps its pipelines of the last good load: a broken
+    # edit must not take schedules, triggers and webhooks away.
+    errors = []
+    for err in new.errors:
+        kept = [
+            p for name, p in old.pipelines.items()
+            if name not in new.pipelines
+            and (p.module == err.module or p.module.startswith(err.module + "."))
+        ]
+        for pipe in kept:
+            new.pipelines[pipe.name] = pipe
+        if kept and not err.message.endswith(LAST_GOOD):
+            err = replace(err, message=err.message + LAST_GOOD)
+        errors.append(err)
+    new.errors = errors
+
+
+__all__ = ["Reload", "Workspace"]

@@ -98,6 +98,7 @@ def run_progress_values(run: RunRecord) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "error": run.error,
         "cancel_requested": run.cancel_requested,
+        "code_version": run.code_version,  # the code the driver runs it on (see driver.begin)
     }
 
 

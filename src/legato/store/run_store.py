@@ -5,7 +5,7 @@ a time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -45,6 +45,7 @@ from legato.store.database import Part
 from legato.store.schema import (
     attempts,
     code_locations,
+    code_texts,
     events,
     pool_claims,
     runs,
@@ -86,6 +87,39 @@ class RunStore(Part):
         }
         with self._write.begin() as conn:
             return conn.execute(stmt, values).rowcount == 1
+
+    @rows.unwrap_bind_errors
+    def save_code_texts(self, texts: Mapping[str, str], now: datetime) -> None:
+        """Keep the source texts by their sha256 (those already kept are left as they are)."""
+        if not texts:
+            return
+        with self._engine.connect() as conn:
+            have = set(
+                conn.execute(
+                    select(code_texts.c.sha256).where(code_texts.c.sha256.in_(list(texts)))
+                ).scalars()
+            )
+        missing = [
+            {"sha256": sha, "text": text, "created_at": now}
+            for sha, text in texts.items()
+            if sha not in have
+        ]
+        if missing:
+            stmt = dialect.insert_ignoring_conflict(self._backend, code_texts)
+            with self._write.begin() as conn:
+                conn.execute(stmt, missing)
+
+    def get_code_texts(self, hashes: Collection[str]) -> dict[str, str]:
+        """The kept source texts of these sha256 hashes (those not kept are left out)."""
+        if not hashes:
+            return {}
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(code_texts.c.sha256, code_texts.c.text).where(
+                    code_texts.c.sha256.in_(list(hashes))
+                )
+            )
+            return {sha: text for sha, text in found}
 
     def save_code_location(self, location: CodeLocationRecord) -> None:
         """Replace what is known of the project ``location.name`` with this load's findings."""

@@ -188,6 +188,16 @@ snapshots = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# The text of the project's source files by sha256 (the code versions' file lists in the
+# snapshots name them), so that what changed between two runs' code can be shown.
+code_texts = Table(
+    "code_texts",
+    metadata,
+    Column("sha256", String, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # What the last load of each project (code location) found: its pipelines and the modules
 # that failed to import, so every front end can show load errors without importing the code.
 code_locations = Table(

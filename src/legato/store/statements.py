@@ -91,6 +91,7 @@ RENEW_LEASE_AND_UPDATE_RUN = RENEW_LEASE.values(
     finished_at=bindparam("finished_at", type_=_r.finished_at.type),
     error=bindparam("error"),
     cancel_requested=or_(_r.cancel_requested, bindparam("cancel_requested", type_=Boolean)),
+    code_version=bindparam("code_version"),
 )
 _ACQUIRE = update(runs).values(lease_owner=bindparam("k_owner"), lease_expires_at=lease_until())
 ACQUIRE_LEASE = _ACQUIRE.where(

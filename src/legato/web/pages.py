@@ -182,6 +182,14 @@ def mount(app: FastAPI, ctx: Door) -> None:
         # The live part alone, for the run page's script to swap in.
         return run_page(request, "run_live.html", run_id, task, attempt)
 
+    @r.get("/runs/{run_id}/code")
+    def run_code(request: Request, run_id: str) -> HTMLResponse:
+        try:
+            changes = ctx.catalog.code_changes(run_id)
+        except (ServiceError, StoreError) as exc:
+            return failure(request, exc)
+        return page(request, "code.html", c=changes)
+
     def run_page(
         request: Request, template: str, run_id: str, task: str | None, attempt: int | None
     ) -> HTMLResponse:
