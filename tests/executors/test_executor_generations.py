@@ -136,3 +136,21 @@ def test_a_zygote_forked_for_new_code_keeps_no_connection_of_the_driver(tmp_path
     finally:
         server.close()
         ex.shutdown()
+
+
+def test_the_first_zygote_keeps_no_listening_socket_of_the_driver(tmp_path) -> None:
+    # `legato up` binds its web port before the executor forks its first zygote: a copy of
+    # the listening socket in the zygote or its workers would hold the port.
+    results = ResultStore(tmp_path / "results")
+    server = socket.socket()
+    ex = LocalExecutor(workers=1, results=results)
+    try:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        ex.start(_load("old", "v1"))
+        assert _run(ex, _spec(tmp_path, "v1"), results) == "old"
+        assert ex.zygote_pid is not None
+        assert os.fstat(server.fileno()).st_ino not in _socket_inodes(ex.zygote_pid)
+    finally:
+        server.close()
+        ex.shutdown()

@@ -125,7 +125,9 @@ class LocalExecutor:
         self._pipelines = dict(pipelines)
         if self.mode == "process":
             config = WorkerConfig(self._pipelines, self.results, self.memory_limit_mb)
-            self._pool = ProcessPool(self.workers, config)  # forks the zygote
+            # Forks the zygote. `legato up` has bound its web port by then: the zygote must
+            # not keep a copy of it (nor of any other socket of the driver).
+            self._pool = ProcessPool(self.workers, config, close_sockets=True)
         self._gens = [_Generation(self._pipelines, self._pool)]
         # Created after the fork, so the zygote never holds them.
         self._sel = selectors.DefaultSelector()
@@ -225,7 +227,7 @@ class LocalExecutor:
         if self.mode == "process":
             assert self._sel is not None
             config = WorkerConfig(pipelines, self.results, self.memory_limit_mb)
-            # Forked later than the first: this process may serve HTTP and hold connections.
+            # This process may serve HTTP and hold connections by now.
             pool = ProcessPool(self.workers, config, close_sockets=True)
             if self._pool is not None:
                 self._pool.retire()

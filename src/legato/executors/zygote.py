@@ -128,8 +128,8 @@ def fork_zygote(
     """Fork the zygote; returns its pid and the driver's end of the control socket.
 
     ``close_in_child``: descriptors the zygote must not keep (other executors' sockets).
-    ``close_sockets``: close every other socket too. A zygote forked for reloaded code comes
-    from a driver that serves HTTP and talks to the store: a copy of a client's connection
+    ``close_sockets``: close every other socket too. The local executor always asks for it:
+    its driver may serve HTTP and talk to the store, and a copy of a client's connection
     kept in the zygote and its workers would keep that connection open after the server
     closed it, and a copy of the listening socket would hold the port.
     """
