@@ -94,7 +94,8 @@ def test_rerun_after_a_fix_runs_the_fixed_code_and_records_its_version(
     recorded = store.runs.get_run(rerun["id"]).code_version
     assert recorded != first["code_version"]
     assert recorded == pipeline_version(project)
-    daemon.wait_output("code changed: reloaded 1 pipelines")
+    daemon.wait_output("code changed: reloaded 1 pipeline (")
+    daemon.wait_output(f"queued run {rerun['id']} of stats (re-run of {first['id']})")
 
     # The run page shows the version and links to what changed since the previous run.
     page = httpx.get(f"{base}/runs/{rerun['id']}").text

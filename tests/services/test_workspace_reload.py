@@ -30,7 +30,7 @@ def test_refresh_loads_changed_code_only_when_it_changed(tmp_path: Path) -> None
         (root / "flows.py").write_text(CODE.format(label="two!", name="flow"))
         done = ws.refresh()
         assert done is not None and done.pipelines == 1 and heard == [done]
-        assert "code changed: reloaded 1 pipelines" in done.describe()
+        assert "code changed: reloaded 1 pipeline (" in done.describe()
         after = ws.pipeline("flow")
         assert after is not before and after.code_version != before.code_version
         assert ws.refresh() is None

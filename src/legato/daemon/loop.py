@@ -97,7 +97,7 @@ class Daemon:
     def notify(self, run: RunRecord | None = None) -> None:
         """Something changed (a run was queued): wake the loop now. Thread-safe."""
         if run is not None:
-            self._say(f"queued run {run.id} of {run.pipeline} ({run.origin})")
+            self._say(f"queued run {run.id} of {run.pipeline} ({_origin(run)})")
         self._poked.set()
         self._idle.set()
         if self.fleet is not None:
@@ -177,7 +177,7 @@ class Daemon:
                     self._tick_due = False
                     result = self.scheduler.tick(now)
                     for run in result.created:
-                        self._say(f"queued run {run.id} of {run.pipeline} ({run.origin})")
+                        self._say(f"queued run {run.id} of {run.pipeline} ({_origin(run)})")
                     look = look or bool(result.created)
                     next_tick = result.next_at or now + timedelta(seconds=IDLE_WAIT)
                 if now >= next_beat:
@@ -371,3 +371,12 @@ class Daemon:
                 signal.signal(s, h)
 
         return restore
+
+
+def _origin(run: RunRecord) -> str:
+    # A re-run has no origin of its own: say what it re-runs.
+    if run.origin:
+        return run.origin
+    if run.parent_run_id:
+        return f"re-run of {run.parent_run_id}"
+    return "manual"

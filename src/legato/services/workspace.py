@@ -345,7 +345,8 @@ class Reload:
                 f"code changed, but the project cannot be loaded ({self.problem}); "
                 f"still serving the {self.pipelines} pipelines loaded before"
             )
-        line = f"code changed: reloaded {self.pipelines} pipelines (code {self.digest})"
+        noun = "pipeline" if self.pipelines == 1 else "pipelines"
+        line = f"code changed: reloaded {self.pipelines} {noun} (code {self.digest})"
         for e in self.errors:
             line += f"\n  {e.module}: {e.message}"
         return line
