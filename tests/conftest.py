@@ -190,7 +190,6 @@ _EXPECTED = frozenset(
         ".pytest_cache",
         ".mypy_cache",
         ".ruff_cache",
-        "test-artifacts",  # the browser tests' screenshots
     }
 )
 

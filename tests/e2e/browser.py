@@ -5,7 +5,7 @@
     test is skipped, or fails when the environment variable ``CI`` is ``"true"``.
 ``Shots(folder)``
     ``shots(page, "label")`` saves a full-page screenshot as ``NN-label.png`` in ``folder``
-    (``<repo>/test-artifacts/screenshots/<test name>/``), numbered in the order taken.
+    (``screenshots_root(...)/<test name>/``), numbered in the order taken.
 ``web_url(daemon)``
     The web UI's base URL that ``legato up`` printed ("web UI at http://...:PORT/").
 """
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
     from tests.helpers import DaemonProcess
 
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -38,6 +36,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+
+
+def screenshots_root(base_temp: Path) -> Path:
+    """Where screenshots go: ``$LEGATO_TEST_SCREENSHOTS`` when set (to keep them, e.g. as CI
+    artifacts), else ``screenshots/`` in pytest's temporary folder, never the checkout."""
+    chosen = os.environ.get("LEGATO_TEST_SCREENSHOTS")
+    return Path(chosen) if chosen else base_temp / "screenshots"
 
 
 def require_chromium() -> Path:

@@ -3,8 +3,9 @@
 Two daemons serve the whole module: one on a copy of examples/retail_orders, one on a small
 project of gated tasks (a task fails until a marker file exists; another waits for a gate
 file, so a run is caught while it runs). Each test opens a fresh browser page and checks what a
-user sees. Every page a test visits is saved under test-artifacts/screenshots/<test>/, and a
-failed test also saves FAILED.png there.
+user sees. Every page a test visits is saved under screenshots/<test>/ in pytest's temporary
+folder (or $LEGATO_TEST_SCREENSHOTS, to keep them), and a failed test also saves FAILED.png
+there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.browser import ARTIFACTS, VIEWPORT, Shots, launch_chromium, safe_name, web_url
+from tests.e2e.browser import (
+    VIEWPORT,
+    Shots,
+    launch_chromium,
+    safe_name,
+    screenshots_root,
+    web_url,
+)
 from tests.helpers import Daemons, free_port, make_project
 
 pytestmark = pytest.mark.slow
@@ -153,9 +161,10 @@ def gated(tmp_path_factory: pytest.TempPathFactory, module_daemons: Daemons) -> 
 
 
 @pytest.fixture
-def shot(request: pytest.FixtureRequest) -> Shots:
-    """``shot(page, "label")``: a full-page screenshot into test-artifacts/screenshots/<test>/."""
-    return Shots(ARTIFACTS / safe_name(request.node.name))
+def shot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Shots:
+    """``shot(page, "label")``: a full-page screenshot into ``screenshots_root``/<test>/."""
+    root = screenshots_root(tmp_path_factory.getbasetemp())
+    return Shots(root / safe_name(request.node.name))
 
 
 @pytest.fixture
