@@ -10,28 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from legato.domain.records import DaemonRecord
-from tests.helpers import Daemons, cli, make_project, wait_for
+from tests.helpers import ONE_TASK, Daemons, cli, make_project, wait_for
 
 if TYPE_CHECKING:
     from legato.store.store import Store
 
-CODE = """
-from legato import pipeline, task
-
-@task
-def one() -> int:
-    return 1
-
-@pipeline
-def p():
-    one()
-"""
-
-
 def test_a_live_scheduler_removes_a_killed_ones_heartbeat(
     tmp_path: Path, daemons: Daemons, store_of: Callable[[Path], Store]
 ) -> None:
-    project = make_project(tmp_path / "p", CODE)
+    project = make_project(tmp_path / "p", ONE_TASK)
     store = store_of(project)
     # A scheduler that was SIGKILLed ten minutes ago, on a machine since lost.
     then = datetime.now(UTC) - timedelta(minutes=10)

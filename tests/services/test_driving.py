@@ -3,7 +3,6 @@ second scheduler on the same store finds the rest; a cancel nobody drives is set
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,6 @@ CODE = ONE_TASK
 def project(request: pytest.FixtureRequest, tmp_path: Path, store_url_for) -> Path:
     url = store_url_for(request.param)
     return make_project(tmp_path / "p", CODE, extra=f'\n[store]\nurl = "{url}"\n')
-
-
-@pytest.fixture
-def spaces(project: Path) -> Iterator[list[Workspace]]:
-    made = [Workspace(project), Workspace(project)]
-    yield made
-    for ws in made:
-        ws.close()
 
 
 def _fleet(ws: Workspace, owner: str, max_runs: int) -> Fleet:

@@ -7,23 +7,11 @@ from pathlib import Path
 
 from legato.clock import ManualClock
 from legato.services.workspace import Workspace
-from tests.helpers import door, make_project
-
-CODE = """
-from legato import pipeline, task
-
-@task
-def one() -> int:
-    return 1
-
-@pipeline
-def p():
-    one()
-"""
+from tests.helpers import ONE_TASK, door, make_project
 
 
 def test_a_daemon_silent_for_four_leases_is_removed_by_a_live_ones_sweep(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "p", CODE, lease_seconds=30)
+    root = make_project(tmp_path / "p", ONE_TASK, lease_seconds=30)
     clock = ManualClock(datetime(2026, 11, 20, 12, tzinfo=UTC))
     with Workspace(root, clock=clock) as ws:
         presence = door(ws).presence
@@ -43,6 +31,6 @@ def test_a_daemon_silent_for_four_leases_is_removed_by_a_live_ones_sweep(tmp_pat
 
 
 def test_a_short_lease_never_makes_a_live_daemon_look_gone(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "p", CODE, lease_seconds=2)
+    root = make_project(tmp_path / "p", ONE_TASK, lease_seconds=2)
     with Workspace(root) as ws:
         assert door(ws).presence.silent_after().total_seconds() == 60

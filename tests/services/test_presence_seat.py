@@ -4,7 +4,6 @@ store whose file was swapped under a process is not reported healthy."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ from tests.helpers import ONE_TASK, door, make_project
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "p", ONE_TASK)
-
-
-@pytest.fixture
-def spaces(project: Path) -> Iterator[list[Workspace]]:
-    made = [Workspace(project), Workspace(project)]
-    yield made
-    for ws in made:
-        ws.close()
 
 
 def test_a_second_scheduler_is_refused_even_after_the_store_folder_was_deleted(
