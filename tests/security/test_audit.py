@@ -4,34 +4,19 @@ first altered, removed or re-linked row."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
+from legato.domain.access import AuditRecord
 from legato.security.audit import GENESIS, AuditEntry, entry_hash, first_broken
 
 T0 = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Row:
-    seq: int
-    at: datetime
-    actor: str
-    auth: str
-    source: str
-    action: str
-    target: str | None
-    outcome: str
-    detail: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-def chain(count: int) -> list[Row]:
-    rows: list[Row] = []
+def chain(count: int) -> list[AuditRecord]:
+    rows: list[AuditRecord] = []
     prev = GENESIS
     for seq in range(1, count + 1):
         entry = AuditEntry(
@@ -40,7 +25,7 @@ def chain(count: int) -> list[Row]:
         )  # fmt: skip
         fields = [getattr(entry, f.name) for f in dataclasses.fields(entry)]
         digest = entry_hash(prev, seq, entry)
-        rows.append(Row(seq, *fields, prev_hash=prev, hash=digest))
+        rows.append(AuditRecord(seq, *fields, prev_hash=prev, hash=digest))
         prev = digest
     return rows
 

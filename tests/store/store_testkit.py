@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import random
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from legato.domain.ids import new_run_id
 from legato.domain.records import NewEvent, RunRecord, TaskRunRecord
@@ -14,6 +17,7 @@ from legato.domain.states import RunState, TaskState
 from legato.store.store import Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -87,3 +91,21 @@ def lease_expiry_ok(
     ttl = timedelta(seconds=seconds) if seconds is not None else expires_at - now
     want = store.claims.lease_clock(now) + ttl
     return timedelta(0) <= want - got < timedelta(seconds=5)
+
+
+def race(store: Store, count: int, work: Callable[[Store, int], _T]) -> list[_T]:
+    """Run ``work(store_i, i)`` in ``count`` threads released together, each on its own
+    Store over ``store``'s database (as separate processes would be); their results."""
+    stores = [Store.open(store.url) for _ in range(count)]
+    start = threading.Barrier(count)
+
+    def one(i: int) -> _T:
+        start.wait(timeout=30)
+        return work(stores[i], i)
+
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(one, range(count)))
+    finally:
+        for opened in stores:
+            opened.close()

@@ -16,10 +16,29 @@ import pytest
 from sqlalchemy import inspect, text
 
 import legato
+from legato.domain.access import (
+    AuditRecord,
+    SecretRecord,
+    SessionRecord,
+    TokenRecord,
+    UserRecord,
+)
 from legato.domain.records import AttemptRecord, Changes, EventRecord, RunRecord, StoreError
 from legato.domain.records import TaskRunRecord as TaskRun
 from legato.store import db, migrate
-from legato.store.schema import UTCDateTime, attempts, events, metadata, runs, task_runs
+from legato.store.schema import (
+    UTCDateTime,
+    api_tokens,
+    attempts,
+    audit_log,
+    events,
+    metadata,
+    runs,
+    secrets,
+    sessions,
+    task_runs,
+    users,
+)
 from legato.store.store import Store
 from tests.store.store_testkit import T0, Records
 
@@ -48,6 +67,11 @@ def test_columns_follow_record_fields() -> None:
         (task_runs, TaskRun),
         (attempts, AttemptRecord),
         (events, EventRecord),
+        (users, UserRecord),
+        (sessions, SessionRecord),
+        (api_tokens, TokenRecord),
+        (secrets, SecretRecord),
+        (audit_log, AuditRecord),
     ]:
         assert [c.name for c in table.c] == [f.name for f in dataclasses.fields(record)]
 

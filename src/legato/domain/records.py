@@ -134,7 +134,11 @@ class StoreError(Exception):
 
 
 class NotFound(StoreError):
-    """No such run (or the id prefix matches none)."""
+    """No such run (or the id prefix matches none), user or other named row."""
+
+
+class AlreadyExists(StoreError):
+    """A row with that name exists already (a user, an unrevoked API token's name)."""
 
 
 class Ambiguous(StoreError):

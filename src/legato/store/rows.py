@@ -161,6 +161,11 @@ def event_values(e: NewEvent) -> dict[str, Any]:
     }
 
 
+def record_values(table: Any, record: Any) -> dict[str, Any]:
+    """A record's fields by its table's columns, for an INSERT (the names are the same)."""
+    return {c.name: getattr(record, c.name) for c in table.c}
+
+
 def check_run_ids(run_id: str, items: Iterable[Any], what: str) -> None:
     """Raise ValueError unless every item's ``run_id`` is ``run_id``."""
     # Everything in one batch must belong to the run whose lease (or creation) guards it.

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -310,4 +311,137 @@ daemons = Table(
     Column("url", String),  # where its HTTP server answers, when it has one
     Column("started_at", UTCDateTime, nullable=False),
     Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+
+# -- security: users, sign-in, API tokens, secrets, the audit trail ---------------------------
+# Column order follows the records of ``legato.domain.access``. No secret is stored in a form
+# that works if the store leaks: session ids and token secrets as SHA-256, passwords as
+# Argon2id, secret values sealed with the key ring.
+
+HASH = String(64)  # SHA-256 hex
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("role", String, nullable=False),
+    Column("password_hash", Text),  # Argon2id; None for single sign-on users
+    Column("source", String(20), nullable=False),  # "local" | "oidc" | "saml"
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("scope", Text, nullable=False),  # JSON list of pipeline patterns; [] = all
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_sign_in_at", UTCDateTime),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_hash", HASH, primary_key=True),
+    Column("user_name", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("csrf", String, nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("source", String, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_sessions_user_name", "user_name"),
+    Index("ix_sessions_expires_at", "expires_at"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String, nullable=False),
+    Column("secret_hash", HASH, nullable=False),
+    Column("role", String, nullable=False),
+    Column("scope", Text, nullable=False),  # JSON list, as users.scope
+    Column("created_by", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    # Names are unique among live tokens only: a revoked token's name may be used again.
+    Index(
+        "uq_api_tokens_name",
+        "name",
+        unique=True,
+        sqlite_where=text("revoked_at IS NULL"),
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+)
+
+# Failed sign-ins per name: the times of the recent ones (a sliding window) and the lockout
+# they led to, in the store so that every web process agrees.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("failures", Text, nullable=False),  # JSON list of ISO UTC times, oldest first
+    Column("locked_until", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One-time sign-in links (the URL `legato up` prints), by the SHA-256 of their token.
+sign_in_links = Table(
+    "sign_in_links",
+    metadata,
+    Column("link_hash", HASH, primary_key=True),
+    Column("user_name", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("sealed", Text, nullable=False),  # the key ring's v1.ID.DATA
+    Column("key_id", String, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String, nullable=False),
+    Column("sealed_at", UTCDateTime, nullable=False),
+    Index("ix_secrets_key_id", "key_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Assigned by the store, 1, 2, 3... without gaps (a gap is a removed row); on SQLite an
+    # INTEGER key aliases the rowid.
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String, nullable=False),
+    Column("auth", String, nullable=False),
+    Column("source", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("target", Text),
+    Column("outcome", String(20), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON object
+    Column("prev_hash", HASH, nullable=False),
+    Column("hash", HASH, nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor_seq", "actor", "seq"),
+    Index("ix_audit_log_action_seq", "action", "seq"),
+)
+
+# The chain's head: one row (id 1) with the last seq and hash. Appenders lock it, which
+# serialises them on PostgreSQL; and a check compares it with the last row, so removing rows
+# from the end of the log shows too.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", HASH, nullable=False),
 )

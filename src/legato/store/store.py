@@ -20,6 +20,8 @@ from sqlalchemy.exc import DBAPIError
 
 from legato.domain.records import StoreError, StoreFull, StoreReplaced
 from legato.store import db
+from legato.store.access_store import AccessStore
+from legato.store.audit_store import AuditStore
 from legato.store.backfill_store import BackfillStore
 from legato.store.browse_store import BrowseStore, PipelineSummary
 from legato.store.claim_store import ClaimStore
@@ -31,7 +33,9 @@ from legato.store.queue_store import QueueStore
 from legato.store.run_store import RunStore
 from legato.store.schedule_store import ScheduleStore
 from legato.store.schema import snapshots
+from legato.store.secret_store import SecretStore
 from legato.store.trigger_store import TriggerStore
+from legato.store.user_store import UserStore
 
 __all__ = ["PipelineSummary", "Store"]
 
@@ -42,7 +46,9 @@ class Store:
     ``runs`` (runs, task runs, attempts, events, snapshots, leases one run at a time),
     ``claims`` (several schedulers taking queued and orphaned runs), ``queue``, ``schedules``,
     ``triggers``, ``backfills``, ``pools``, ``browse`` (lists and operator marks) and
-    ``daemons`` (heartbeats). A consumer takes the part it needs, typed by its face in
+    ``daemons`` (heartbeats); for security ``users``, ``access`` (sessions, API tokens,
+    sign-in lockouts and one-time links), ``secrets`` (sealed values) and ``audit`` (the
+    hash-chained audit trail). A consumer takes the part it needs, typed by its face in
     ``legato.store.faces``.
 
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
@@ -61,6 +67,10 @@ class Store:
         self.pools = PoolStore(self._db)
         self.browse = BrowseStore(self._db)
         self.daemons = DaemonStore(self._db)
+        self.users = UserStore(self._db)
+        self.access = AccessStore(self._db)
+        self.secrets = SecretStore(self._db)
+        self.audit = AuditStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).
