@@ -8,6 +8,7 @@ the installed ``legato`` executable, as an operator would run them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ from legato.domain.records import (
     TaskRunRecord,
 )
 from legato.domain.states import BackfillState, RunState, TaskState
+from legato.security.audit import GENESIS, AuditEntry, entry_hash
 from legato.store import db, migrate
 from legato.store.schema import metadata
 from legato.store.store import Store
@@ -457,6 +459,52 @@ def _write_rows_valid_at(conn: Connection, revision: str) -> None:
             [{"id": "old-host:123", "kind": "scheduler", "host": "old-host", "pid": 123,
               "version": "0.1.0", "url": None, "started_at": T, "heartbeat_at": T}],
         )  # fmt: skip
+    if _reached(revision, "0007"):
+        _write_security_rows(conn)
+
+
+AUDITED = AuditEntry(_aware(T), "ann", "password", "10.0.0.7", "run.launch", RUN_1, "ok",
+                     {"params": {"day": "2024-05-01"}})  # fmt: skip
+
+
+def _write_security_rows(conn: Connection) -> None:
+    """A user, a session, a token and a secret, and one audit row with the head on it."""
+    _insert(
+        conn,
+        "users",
+        [{"name": "ann", "role": "admin", "password_hash": "$argon2id$x", "source": "local",
+          "disabled": False, "scope": '["etl*"]', "created_at": T, "updated_at": T,
+          "last_sign_in_at": None}],
+    )  # fmt: skip
+    _insert(
+        conn,
+        "sessions",
+        [{"session_hash": "a" * 64, "user_name": "ann", "created_at": T, "expires_at": _at(3600),
+          "last_seen_at": T, "csrf": "c", "method": "password", "source": "::1",
+          "revoked_at": None}],
+    )  # fmt: skip
+    _insert(
+        conn,
+        "api_tokens",
+        [{"id": "tok0000001", "name": "ci", "secret_hash": "b" * 64, "role": "operator",
+          "scope": "[]", "created_by": "ann", "created_at": T, "expires_at": None,
+          "last_used_at": None, "revoked_at": None}],
+    )  # fmt: skip
+    _insert(
+        conn,
+        "secrets",
+        [{"name": "db_password", "sealed": "v1.k1.AAAA", "key_id": "k1", "created_at": T,
+          "updated_at": T, "updated_by": "ann", "sealed_at": T}],
+    )  # fmt: skip
+    digest = entry_hash(GENESIS, 1, AUDITED)
+    _insert(
+        conn,
+        "audit_log",
+        [{"seq": 1, "at": T, "actor": "ann", "auth": "password", "source": "10.0.0.7",
+          "action": "run.launch", "target": RUN_1, "outcome": "ok",
+          "detail": '{"params":{"day":"2024-05-01"}}', "prev_hash": GENESIS, "hash": digest}],
+    )  # fmt: skip
+    conn.execute(text("UPDATE audit_head SET seq = 1, hash = :h"), {"h": digest})
 
 
 def _expected_runs(revision: str) -> list[RunRecord]:
@@ -544,6 +592,22 @@ def _assert_rows_survived(store: Store, revision: str) -> None:
         assert store.schedules.schedule_states()[("etl", "nightly")].paused is True
         backfill = store.backfills.get_backfill("bf1")
         assert (backfill.state, backfill.keys) == (BackfillState.RUNNING, ("2024-05-01",))
+    if _reached(revision, "0007"):
+        _assert_security_rows_survived(store)
+
+
+def _assert_security_rows_survived(store: Store) -> None:
+    user = store.users.get_user("ann")
+    assert user is not None and (user.role, user.scope) == ("admin", ("etl*",))
+    session = store.access.get_session("a" * 64)
+    assert session is not None and session.is_live(_aware(_at(60)))
+    token = store.access.get_token("tok0000001")
+    assert token is not None and token.name == "ci"
+    secret = store.secrets.get_secret("db_password")
+    assert secret is not None and secret.sealed == "v1.k1.AAAA"
+    assert store.audit.verify() is None
+    assert store.audit.append(dataclasses.replace(AUDITED, action="sign_in")) == 2
+    assert store.audit.verify() is None
 
 
 def _assert_current_store_works(store: Store, rec: Records) -> None:
