@@ -110,6 +110,18 @@ def test_verify_finds_a_last_row_rewritten_with_a_matching_hash(store: Store) ->
     assert store.audit.verify() == 3
 
 
+def test_verify_finds_a_row_added_past_the_head(store: Store) -> None:
+    for i in range(1, 3):
+        store.audit.append(_entry(i))
+    [last] = store.audit.entries(limit=1)
+    forged = dataclasses.replace(last, seq=3, prev_hash=last.hash, target="etl/forged")
+    digest = entry_hash(last.hash, 3, forged)
+    _sql(store, "INSERT INTO audit_log SELECT 3, at, actor, auth, source, action, 'etl/forged', "
+                f"outcome, detail, hash, '{digest}' FROM audit_log WHERE seq = 2")  # fmt: skip
+    assert first_broken(store.audit.entries(newest_first=False)) is None
+    assert store.audit.verify() == 3
+
+
 def test_concurrent_appenders_make_one_gapless_chain(store: Store) -> None:
     per_thread = 15
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from legato.domain.access import AuditRecord
 from legato.domain.records import StoreError
@@ -101,12 +101,19 @@ class AuditStore(Part):
         """The seq of the first row that was altered or removed, or None if the chain holds.
 
         Reads ``batch`` rows at a time, so a long trail is never in memory at once. Rows
-        removed from the end show too: the head still names the last seq and hash. The
-        chain is checked up to the head as it is when the check starts; rows appended
-        meanwhile are left for the next check.
+        removed from the end show too (the head still names the last seq and hash), and so
+        do rows written past the head other than by :meth:`append`. The chain is checked up
+        to the head as it is when the check starts; rows appended meanwhile are left for
+        the next check.
         """
+        # One statement, so one snapshot: the head and the highest seq agree on every backend.
+        last = select(func.max(_a.seq)).scalar_subquery()
         with self._engine.connect() as conn:
-            head_seq, head_hash = _head(conn.execute(select(_h.seq, _h.hash).where(_HEAD)).first())
+            found_head = conn.execute(select(_h.seq, _h.hash, last).where(_HEAD)).first()
+        head_seq, head_hash = _head(found_head)
+        assert found_head is not None  # _head raised otherwise
+        if found_head[2] is not None and found_head[2] > head_seq:
+            return head_seq + 1  # a row added behind append's back
         seq, last_hash = 0, GENESIS
         while seq < head_seq:
             stmt = (
