@@ -190,6 +190,35 @@ def door(ws: Workspace) -> Door:
     return ws.door(Actor.local_user())
 
 
+def api_token(ws: Workspace, role: str = "admin", name: str | None = None) -> str:
+    """A new API token of ``role`` in ``ws``'s store (made by the local user, an admin)."""
+    made = door(ws).accounts.create_token(name or f"test-{role}-{os.urandom(3).hex()}", role)
+    return made.token
+
+
+def signed_client(ws: Workspace, role: str = "admin", *, web: bool = True) -> Any:
+    """A TestClient of the real app over ``ws``, signed in with an API token of ``role``."""
+    import warnings
+
+    from legato.server.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
+        from fastapi.testclient import TestClient
+
+    app = create_app(door(ws), web=web)
+    return TestClient(app, headers={"Authorization": f"Bearer {api_token(ws, role)}"})
+
+
+def project_token(root: Path, role: str = "admin") -> str:
+    """A new API token of ``role`` in the store of the project at ``root`` (which a running
+    ``legato up`` may have open too)."""
+    from legato.services.workspace import Workspace
+
+    with Workspace(root) as ws:
+        return api_token(ws, role)
+
+
 def run_with_nats(url: str, work: Callable[[Any], Any]) -> Any:
     """Run ``await work(jetstream_context)`` on a throwaway NATS connection."""
     import asyncio

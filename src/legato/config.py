@@ -19,6 +19,18 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """``[auth]``: how long a browser session lasts, and when repeated failures lock a name."""
+
+    session_hours: float = 12.0  # a session ends this long after sign-in
+    idle_minutes: float = 30.0  # ... or after this long without a request
+    max_failures: int = 5  # failed sign-ins of one name within `failure_window_minutes`...
+    failure_window_minutes: float = 15.0
+    lockout_minutes: float = 15.0  # ... lock it for this long
+    cookie_secure: bool | None = None  # None: Secure when served over TLS
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     """What legato.toml says, with defaults filled in and paths made absolute."""
 
@@ -41,6 +53,8 @@ class ProjectConfig:
     dask_address: str | None = None  # Dask scheduler; None: a LocalCluster of `workers`
     request_bytes: int = 1024 * 1024  # an HTTP request's body at most
     params_bytes: int = 256 * 1024  # a run's params (as JSON) at most
+    roles: dict[str, Any] = field(default_factory=dict)  # [roles]: custom role -> permissions
+    auth: AuthSettings = field(default_factory=lambda: AuthSettings())
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,6 +67,17 @@ _SECTIONS: dict[str, set[str]] = {
     "pools": set(),  # any name
     "daemon": {"max_runs", "host", "port"},
     "limits": {"request_bytes", "params_bytes"},
+    "roles": set(),  # any name
+    "auth": {
+        "session_hours",
+        "idle_minutes",
+        "max_failures",
+        "failure_window_minutes",
+        "lockout_minutes",
+        "cookie_secure",
+        "oidc",
+        "saml",
+    },
 }
 
 
@@ -88,7 +113,7 @@ def load_config(root: Path) -> ProjectConfig:
             )
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
-        unknown = set(value) - _SECTIONS[section] if section != "pools" else set()
+        unknown = set(value) - _SECTIONS[section] if section not in ("pools", "roles") else set()
         if unknown:
             raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} in [{section}]")
     modules = _get(data, "project", "modules", list, None)
@@ -147,6 +172,8 @@ def load_config(root: Path) -> ProjectConfig:
         if value < 1:
             raise ConfigError(f"{path}: [limits] {key} must be at least 1, got {value}")
     return ProjectConfig(
+        roles=dict(data.get("roles", {})),
+        auth=_auth(data, path),
         root=root,
         name=name,
         modules=tuple(modules),
@@ -167,6 +194,27 @@ def load_config(root: Path) -> ProjectConfig:
         request_bytes=request_bytes,
         params_bytes=params_bytes,
     )
+
+
+def _auth(data: dict[str, Any], path: Path) -> AuthSettings:
+    d = AuthSettings()
+    number = (int, float)
+    out = AuthSettings(
+        session_hours=float(_get(data, "auth", "session_hours", number, d.session_hours)),
+        idle_minutes=float(_get(data, "auth", "idle_minutes", number, d.idle_minutes)),
+        max_failures=_get(data, "auth", "max_failures", int, d.max_failures),
+        failure_window_minutes=float(
+            _get(data, "auth", "failure_window_minutes", number, d.failure_window_minutes)
+        ),
+        lockout_minutes=float(_get(data, "auth", "lockout_minutes", number, d.lockout_minutes)),
+        cookie_secure=_get(data, "auth", "cookie_secure", bool, d.cookie_secure),
+    )
+    for key in ("session_hours", "idle_minutes", "failure_window_minutes", "lockout_minutes"):
+        if getattr(out, key) <= 0:
+            raise ConfigError(f"{path}: [auth] {key} must be more than 0")
+    if out.max_failures < 1:
+        raise ConfigError(f"{path}: [auth] max_failures must be at least 1")
+    return out
 
 
 def _sqlite_relative(url: str, root: Path) -> str:

@@ -1,5 +1,6 @@
 """Fixtures of the API tests: a throwaway project on an empty store (SQLite or PostgreSQL),
-its workspace on a manual clock, and a TestClient of the real app (``web=False``) over it.
+its workspace on a manual clock, and a TestClient of the real app (``web=False``) over it,
+signed in with an admin's API token.
 
 ``api`` is an :class:`Api` on the default project (``CODE``); ``make_api(code)`` makes more.
 Every test that takes either runs once per backend.
@@ -24,7 +25,7 @@ from legato.server.app import create_app
 from legato.services.actor import Actor
 from legato.services.workspace import Workspace
 from tests.conftest import BACKENDS
-from tests.helpers import door, make_project
+from tests.helpers import api_token, door, make_project
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 in its test client; httpx is what the project ships with.
@@ -93,6 +94,12 @@ class Api:
     client: TestClient
     clock: ManualClock
     heard: list[RunRecord | None] = field(default_factory=list)  # what on_run was told
+    token: str = ""  # the admin API token the client sends
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The client's own credential, for requests made around it (schemathesis)."""
+        return {"Authorization": f"Bearer {self.token}"}
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.get(API + path, **kw)
@@ -144,8 +151,10 @@ def make_api(
         clock = ManualClock(T0)
         ws = Workspace(root, clock=clock)
         heard: list[RunRecord | None] = []
-        app = create_app(ws.door(Actor.http_client(), on_run=heard.append), web=False)
-        api = Api(root, ws, TestClient(app), clock, heard)
+        app = create_app(ws.door(Actor.local_user(), on_run=heard.append), web=False)
+        token = api_token(ws)
+        client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+        api = Api(root, ws, client, clock, heard, token)
         opened.append(api)
         return api
 

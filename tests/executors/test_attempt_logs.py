@@ -12,7 +12,7 @@ import pytest
 
 from legato.domain.states import RunState
 from legato.services.workspace import Workspace
-from tests.helpers import cli, door, make_project, small_tmpfs
+from tests.helpers import cli, door, make_project, signed_client, small_tmpfs
 
 CAP = 64 * 1024
 LINES = 20_000  # "line 00001" .. "line 20000": 220,000 bytes
@@ -163,15 +163,10 @@ def test_a_log_whose_volume_filled_up_says_it_was_cut(
 def test_the_api_and_the_web_ui_show_that_a_log_was_cut(
     tmp_path: Path, ws_of: list[Workspace]
 ) -> None:
-    from fastapi.testclient import TestClient
-
-    from legato.server.app import create_app
-    from legato.services.actor import Actor
-
     ws = Workspace(_project(tmp_path / "proj", "local"))
     ws_of.append(ws)
     run = door(ws).runs.run_pipeline("chatty")
-    client = TestClient(create_app(ws.door(Actor.http_client())))
+    client = signed_client(ws)
     r = client.get(f"/api/v1/runs/{run.id}/tasks/loud/attempts/1/log")
     assert r.status_code == 200
     assert len(r.content) <= CAP + 200

@@ -3,13 +3,15 @@ stops the call before anything happens; commands are recorded with who gave them
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from legato.security.roles import Roles
+from legato.services.accounts import Accounts
 from legato.services.actor import Actor, ActorKind
+from legato.services.audit_service import AuditTrail
 from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
 from legato.services.door import Door
@@ -19,12 +21,15 @@ from legato.services.presence import Presence
 from legato.services.project import ProjectService
 from legato.services.run_service import Runs
 from legato.services.schema_service import Schema
+from legato.services.service_errors import Forbidden
 from legato.services.workspace import Workspace
 from tests.helpers import ONE_TASK, make_project
 
 CODE = ONE_TASK
 
-SERVICES = (Runs, Catalog, Automation, ProjectService, Presence, Schema, Fleet)
+SERVICES = (
+    Runs, Catalog, Automation, ProjectService, Presence, Schema, Fleet, Accounts, AuditTrail
+)
 
 
 @pytest.mark.parametrize("cls", SERVICES, ids=lambda c: c.__name__)
@@ -74,16 +79,41 @@ def test_a_refusal_at_the_gate_stops_the_call_before_anything_happens(
     assert (str(door.actor), "runs.create") in gate.seen
 
 
-def test_commands_are_recorded_with_their_actor_and_reads_are_not(
-    door: Door, caplog: pytest.LogCaptureFixture
+def test_commands_and_refusals_go_to_the_audit_trail_with_who_how_and_from_where(
+    door: Door,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="legato.audit")
-    web = door.as_actor(Actor.http_client("bob"))
+    bob = Actor.http_client(
+        "bob",
+        permissions=Roles.parse().permissions("operator"),
+        role="operator",
+        auth="session",
+        source="10.1.2.3",
+    )
+    web = door.as_actor(bob)
     run = web.runs.create_run("etl")
-    web.catalog.run(run.id)
+    web.catalog.run(run.id)  # a read: not recorded
     web.runs.cancel(run.id)
-    lines = [r.getMessage() for r in caplog.records if r.name == "legato.audit"]
-    assert lines == [
-        "http:bob: runs.create('etl')",
-        f"http:bob: runs.cancel({run.id!r})",
+    with pytest.raises(Forbidden, match=r"'bob' \(role operator\) is not allowed to users\.read"):
+        web.accounts.users()
+    rows = door.audit.entries(limit=10)[::-1]
+    assert [(r.actor, r.auth, r.source, r.action, r.target, r.outcome) for r in rows] == [
+        ("http:bob", "session", "10.1.2.3", "runs.create", "etl", "ok"),
+        ("http:bob", "session", "10.1.2.3", "runs.cancel", run.id, "ok"),
+        ("http:bob", "session", "10.1.2.3", "users.read", "", "refused"),
     ]
+    assert door.audit.verify() is None
+
+
+def test_secrets_given_to_an_action_stay_out_of_the_audit_trail(door: Door) -> None:
+    door.accounts.add_user("carol", "viewer", "a long enough password")
+    (row,) = door.audit.entries(action="users.change")
+    assert row.target == "carol"
+    assert "a long enough password" not in repr(row) and row.detail == {}
+
+
+def test_nobody_may_do_anything(door: Door) -> None:
+    anonymous = door.as_actor(Actor.http_client())
+    with pytest.raises(Forbidden):
+        anonymous.catalog.runs()
+    with pytest.raises(Forbidden):
+        anonymous.runs.create_run("etl")

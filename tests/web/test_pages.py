@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from legato.services.workspace import Workspace
-from tests.helpers import door, make_project
+from tests.helpers import door, make_project, signed_client
 
 CODE = '''
 import datetime
@@ -55,10 +55,8 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 
 @pytest.fixture
 def client(ws: Workspace) -> TestClient:
-    from legato.server.app import create_app
-    from legato.services.actor import Actor
-
-    return TestClient(create_app(ws.door(Actor.http_client())))
+    client: TestClient = signed_client(ws)
+    return client
 
 
 def test_overview_lists_pipelines_with_recent_runs(ws: Workspace, client: TestClient) -> None:

@@ -1,7 +1,7 @@
 """The webhook trigger endpoint: ``POST /api/v1/hooks/{pipeline}/{trigger}`` starts a run.
 
-The caller proves itself with the trigger's secret token (``Authorization: Bearer <token>``
-or ``X-Legato-Token``); the JSON object in the body gives the run's params. An
+The caller proves itself with the trigger's secret token (``X-Legato-Token``, or
+``Authorization: Bearer <token>``); the JSON object in the body gives the run's params. An
 ``Idempotency-Key`` header makes a retried call return the run it made the first time.
 """
 
@@ -20,10 +20,14 @@ from legato.services.service_errors import ServiceError, status_of
 
 
 def _token(request: Request) -> str:
+    # The webhook's own header wins over Authorization, which may carry a proxy's credential.
+    own = request.headers.get("x-legato-token")
+    if own:
+        return own
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return request.headers.get("x-legato-token", "")
+    return ""
 
 
 def router(ctx: Door) -> APIRouter:

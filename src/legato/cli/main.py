@@ -482,12 +482,13 @@ def init(
     out.print(f"next: legato run hello --project {directory}")
 
 
-# The operating commands (up, web, scheduler, schedules, triggers, backfills, queue) register
-# themselves on ``app``; ``legato db`` is added here.
+# The operating commands (up, web, scheduler, schedules, triggers, backfills, queue) and the
+# accounts (users, tokens) register themselves on ``app``; ``legato db`` is added here.
+from legato.cli import accounts as _accounts  # noqa: E402
 from legato.cli import operate as _operate  # noqa: E402
 from legato.cli.db_commands import db_app  # noqa: E402
 
-del _operate
+del _operate, _accounts
 app.add_typer(db_app, name="db")
 
 

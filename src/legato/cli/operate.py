@@ -118,9 +118,8 @@ def web(
     import signal
     import threading
 
-    from legato.server.app import create_app
+    from legato.server.app import create_app, sign_in_url
     from legato.server.serve import serve_in_thread
-    from legato.services.actor import Actor
 
     stop = threading.Event()
     with user_errors(), workspace(project) as door:
@@ -130,10 +129,10 @@ def web(
         port = door.project.settings().web_port if port is None else port
         old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            # Until sign-in exists, the API and the UI act for an anonymous client.
-            app_ = create_app(door.as_actor(Actor.http_client()))
+            app_ = create_app(door)
             served = serve_in_thread(app_, host, port, stop=stop)
             out.print(f"legato web: {served.url}/ (API at {served.url}/api/v1); Ctrl-C stops")
+            out.print(f"sign in: {sign_in_url(door, served.url)}", highlight=False)
             while not stop.wait(0.5) and served.thread.is_alive():
                 pass
             served.stop()

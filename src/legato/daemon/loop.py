@@ -290,15 +290,15 @@ class Daemon:
         self._web_socket = bind_socket(*self._web_address())
 
     def _start_web(self) -> None:
-        from legato.server.app import create_app
+        from legato.server.app import create_app, sign_in_url
         from legato.server.serve import serve_in_thread
 
         host, port = self._web_address()
-        # Until sign-in exists, the API and the UI act for an anonymous client.
-        app = create_app(self.door.as_actor(Actor.http_client(), on_run=self.notify))
+        app = create_app(self.door)
         self._served = serve_in_thread(app, host, port, stop=self._stop, sock=self._web_socket)
         self.url = self._served.url
         self._say(f"web UI at {self.url}/ (API at {self.url}/api/v1, docs at {self.url}/api/docs)")
+        self._say(f"sign in: {sign_in_url(self.door, self.url)}")
         self._say(f"webhooks at {self.url}/api/v1/hooks/<pipeline>/<trigger>")
 
     # -- heartbeats -----------------------------------------------------------------------

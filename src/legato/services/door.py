@@ -2,8 +2,9 @@
 a project, for one actor.
 
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
-``project``, ``presence``) and never the workspace or its store, so every read and command
-passes the gate of ``legato.services.gate`` with who is acting.
+``project``, ``presence``, ``accounts``, ``audit``) and never the workspace or its store, so
+every read and command passes the gate of ``legato.services.gate`` with who is acting.
+``signin`` is the one service without a gate: it turns credentials into actors.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from legato.services.accounts import Accounts
 from legato.services.actor import Actor
+from legato.services.audit_service import AuditTrail
 from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
 from legato.services.presence import Presence
 from legato.services.project import ProjectService
 from legato.services.run_service import Runs
+from legato.services.signin import SignIn
 
 if TYPE_CHECKING:
     from legato.clock import Clock
@@ -48,6 +52,9 @@ class Door:
         self.catalog = Catalog(ws, actor, self.automation)
         self.project = ProjectService(ws, actor)
         self.presence = Presence(ws, actor)
+        self.signin = SignIn(ws)
+        self.accounts = Accounts(ws, actor)
+        self.audit = AuditTrail(ws, actor)
 
     @property
     def clock(self) -> Clock:

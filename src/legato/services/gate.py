@@ -1,23 +1,24 @@
-"""The gate every service call passes: one place for permissions and the record of commands.
+"""The gate every service call passes: one place for permissions and the audit trail.
 
 Each public method of a service is declared with ``@action(name)`` (a read) or
-``@action(name, command=True)`` (a change). Calling it first calls ``Gate.enter`` with the
-service's actor: that is where permissions are checked, and where commands are written to
-the ``legato.audit`` log. ``actions_of`` lists what a service declares, so a test can prove
+``@action(name, command=True)`` (a change). Calling it first calls ``Gate.check`` with the
+service's actor: an actor whose permissions (``legato.security.roles``) do not cover the
+action is refused with ``Forbidden`` before anything happens. Every command, and every
+refusal, is then appended to the audit trail with who, how they signed in, from where, the
+target and the outcome. ``actions_of`` lists what a service declares, so a test can prove
 that no public method skips the gate.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
-from legato.services.actor import Actor
-
-audit_log = logging.getLogger("legato.audit")
+from legato.security.audit import AuditEntry
+from legato.services.actor import Actor, ActorKind, resolve
+from legato.services.service_errors import Forbidden
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,20 +28,66 @@ _inside: ContextVar[bool] = ContextVar("legato_inside_action", default=False)
 #: The attribute that marks a method as a declared action (its name, whether it changes).
 _MARK = "__legato_action__"
 
+#: How much of an action's arguments the audit trail keeps.
+_DETAIL_CHARS = 2000
+
+
+class AuditSink(Protocol):
+    """Where the gate appends what it lets through and refuses (the workspace's store)."""
+
+    def audit(self, entry: AuditEntry) -> None: ...
+
+    def audit_time(self) -> Any: ...
+
 
 class Gate:
-    """Lets an actor's calls through. Today every actor may do everything; commands are
-    logged with who gave them. Sign-in and roles will replace ``check``."""
+    """Checks an actor's permission for each action, and records commands and refusals."""
 
     def check(self, actor: Actor, action: str) -> None:
-        """Raise when ``actor`` may not do ``action``; every actor may, for now."""
+        """Raise Forbidden when ``actor`` may not do ``action``."""
+        if not actor.may(action):
+            who = actor.name if actor.kind is not ActorKind.HTTP else f"{actor.name!r}"
+            role = f" (role {actor.role})" if actor.role else ""
+            raise Forbidden(f"{who}{role} is not allowed to {action}")
 
-    def enter(self, actor: Actor, action: str, command: bool, args: tuple[Any, ...]) -> None:
-        """Called before the service runs ``action`` for ``actor``."""
-        self.check(actor, action)
-        if command:
-            shown = ", ".join(repr(a) for a in args)
-            audit_log.info("%s: %s(%s)", actor, action, shown)
+    def record(
+        self,
+        sink: AuditSink | None,
+        actor: Actor,
+        action: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        outcome: str,
+        *,
+        secret_args: bool = False,
+        error: str | None = None,
+    ) -> None:
+        """Append one row to the audit trail (nothing without a store to write it to):
+        ``outcome`` is ``ok``, ``refused`` or ``failed`` (with ``error``)."""
+        if sink is None or actor.kind is ActorKind.SCHEDULER:
+            # The daemon's own commands are automatic; each run records its origin already.
+            return
+        target = str(args[0]) if args and isinstance(args[0], str) else ""
+        detail: dict[str, Any] = {}
+        if not secret_args:
+            shown = [repr(a) for a in args[1 if target else 0 :]]
+            shown += [f"{k}={v!r}" for k, v in kwargs.items()]
+            if shown:
+                detail["args"] = ", ".join(shown)[:_DETAIL_CHARS]
+        if error is not None and not secret_args:
+            detail["error"] = error[:_DETAIL_CHARS]
+        sink.audit(
+            AuditEntry(
+                at=sink.audit_time(),
+                actor=str(actor),
+                auth=actor.auth,
+                source=actor.source or "",
+                action=action,
+                target=target[:500],
+                outcome=outcome,
+                detail=detail,
+            )
+        )
 
 
 class Service:
@@ -49,28 +96,57 @@ class Service:
     gate: Gate = Gate()
 
     def __init__(self, actor: Actor) -> None:
-        self.actor = actor
+        self._actor = actor
+
+    @property
+    def actor(self) -> Actor:
+        """Who this service acts for (for the HTTP app: the sender of the current request)."""
+        return resolve(self._actor)
+
+    def _audit_sink(self) -> AuditSink | None:
+        ws = getattr(self, "ws", None) or getattr(self, "_ws", None)
+        return cast("AuditSink | None", ws)
 
 
-def action(name: str, *, command: bool = False) -> Callable[[F], F]:
-    """Declare a service method as the action ``name``; ``command`` when it changes things."""
+def action(name: str, *, command: bool = False, secret_args: bool = False) -> Callable[[F], F]:
+    """Declare a service method as the action ``name``; ``command`` when it changes things,
+    ``secret_args`` when its arguments must stay out of the audit trail (a secret's value)."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def call(self: Service, *args: Any, **kwargs: Any) -> Any:
             if _inside.get():  # an action calling another: the outer one was let in
                 return fn(self, *args, **kwargs)
-            self.gate.enter(self.actor, name, command, args)
+            actor = self.actor
+            gate = self.gate
+            try:
+                gate.check(actor, name)
+            except Forbidden:
+                gate.record(
+                    self._audit_sink(), actor, name, args, kwargs, "refused",
+                    secret_args=secret_args,
+                )
+                raise
             token = _inside.set(True)
             try:
-                return fn(self, *args, **kwargs)
+                result = fn(self, *args, **kwargs)
             except Exception as exc:
+                if command:
+                    gate.record(
+                        self._audit_sink(), actor, name, args, kwargs, "failed",
+                        secret_args=secret_args, error=f"{type(exc).__name__}: {exc}",
+                    )
                 full = _disk_full(self, exc)
                 if full is None:
                     raise
                 raise full from exc
             finally:
                 _inside.reset(token)
+            if command:
+                gate.record(
+                    self._audit_sink(), actor, name, args, kwargs, "ok", secret_args=secret_args
+                )
+            return result
 
         setattr(call, _MARK, (name, command))
         return cast(F, call)
@@ -105,3 +181,5 @@ def actions_of(cls: type) -> dict[str, tuple[str, bool] | None]:
         if callable(value) and not isinstance(value, type):
             out[attr] = getattr(value, _MARK, None)
     return out
+
+

@@ -33,6 +33,10 @@ class Unauthenticated(ServiceError):
     """No credentials, or wrong ones (a webhook's token)."""
 
 
+class Forbidden(ServiceError):
+    """The actor is known but its role does not allow the action."""
+
+
 class Conflict(ServiceError):
     """The action does not fit the run's state (e.g. re-running a run that still runs)."""
 
@@ -41,6 +45,7 @@ class Conflict(ServiceError):
 #: the API's JSON errors and the web UI's error pages agree.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthenticated, 401),
+    (Forbidden, 403),
     (BadRequest, 400),
     (NotFoundError, 404),
     (NotFound, 404),

@@ -22,6 +22,8 @@ from legato.definitions.pipeline import Pipeline
 from legato.engine import plan
 from legato.fingerprint import Fingerprint
 from legato.loader import LoadError, Project, load_project
+from legato.security.audit import AuditEntry
+from legato.security.roles import Roles
 from legato.services.service_errors import ServiceError, UnknownPipeline
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class Workspace:
         self._texts_saved: set[str] = set()  # fingerprints whose texts are in the store
         self._failed: object = None  # the code and legato.toml a reload failed on
         self.loads = 0  # how many times the code was loaded again since the first load
+        self._roles: Roles | None = None
 
     # -- parts -------------------------------------------------------------------------
 
@@ -315,6 +318,23 @@ class Workspace:
         if project.fingerprint is not None:
             for pipe in project.pipelines.values():
                 self._code_of.setdefault(pipe.code_version, project.fingerprint)
+
+    # -- the audit trail (the gate's sink) -------------------------------------------------
+
+    def audit(self, entry: AuditEntry) -> None:
+        """Append ``entry`` to the store's hash-chained audit trail."""
+        self.store.audit.append(entry)
+
+    def audit_time(self) -> datetime:
+        """The time an audit row carries: this workspace's clock."""
+        return self.clock()
+
+    @property
+    def roles(self) -> Roles:
+        """The built-in roles and legato.toml's ``[roles]``."""
+        if self._roles is None:
+            self._roles = Roles.parse(self.config.roles)
+        return self._roles
 
     def log_path(self, run_id: str, task_key: str, attempt: int) -> Path:
         """Where an attempt's log is written."""

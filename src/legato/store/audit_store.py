@@ -79,11 +79,13 @@ class AuditStore(Part):
         action: str | None = None,
         since: datetime | None = None,
         after_seq: int | None = None,
+        before_seq: int | None = None,
         limit: int = 100,
         newest_first: bool = True,
     ) -> list[AuditRecord]:
         """Audit rows matching every filter given (``since``: at or after; ``after_seq``: a
-        page's last seq), newest first unless ``newest_first`` is False."""
+        page's last seq, paging forward; ``before_seq``: paging back), newest first unless
+        ``newest_first`` is False."""
         stmt = select(audit_log).limit(limit)
         stmt = stmt.order_by(_a.seq.desc() if newest_first else _a.seq)
         if actor is not None:
@@ -94,6 +96,8 @@ class AuditStore(Part):
             stmt = stmt.where(_a.at >= since)
         if after_seq is not None:
             stmt = stmt.where(_a.seq > after_seq)
+        if before_seq is not None:
+            stmt = stmt.where(_a.seq < before_seq)
         with self._engine.connect() as conn:
             return [_record(r) for r in conn.execute(stmt)]
 

@@ -19,11 +19,12 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from legato.config import ProjectConfig
 from legato.domain.records import StoreError
 from legato.domain.states import RunState
 from legato.services.door import Door
 from legato.services.service_errors import ServiceError, status_of
-from legato.web import views
+from legato.web import signin, views
 
 HERE = Path(__file__).parent
 STATES = [s.value for s in RunState]
@@ -37,11 +38,13 @@ def _templates() -> Jinja2Templates:
     return t
 
 
-def mount(app: FastAPI, ctx: Door) -> None:
-    """Add the UI's pages and static files to ``app``."""
+def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
+    """Add the UI's pages and static files to ``app`` (``settings``: the project's, read
+    once by the app's maker: the pages act for each request's sender, who may be nobody)."""
     templates = _templates()
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     r = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    signin.mount(app, ctx, templates, settings)
 
     def page(request: Request, name: str, code: int = 200, **values: Any) -> HTMLResponse:
         now = ctx.clock()
@@ -49,7 +52,13 @@ def mount(app: FastAPI, ctx: Door) -> None:
         return templates.TemplateResponse(
             request,
             name,
-            {"now": now, "health": health, "project": ctx.project.settings().name, **values},
+            {
+                "now": now,
+                "health": health,
+                "project": ctx.project.settings().name,
+                **signin.context(request),
+                **values,
+            },
             status_code=code,
         )
 

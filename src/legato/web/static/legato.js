@@ -12,10 +12,20 @@ function flash(message) {
   flash.timer = setTimeout(() => { box.hidden = true; }, 8000);
 }
 
+// A browser session's changes carry its CSRF token (the page has it in a meta tag).
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 async function callApi(url, body) {
   const res = await fetch(url, {
     method: "POST",
-    headers: { "Content-Type": "application/json", "Accept": "application/json" },
+    headers: {
+      "Content-Type": "application/json",
+      "Accept": "application/json",
+      "X-CSRF-Token": csrfToken(),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   let data = null;
