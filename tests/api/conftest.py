@@ -144,7 +144,11 @@ def make_api(
         clock = ManualClock(T0)
         ws = Workspace(root, clock=clock)
         heard: list[RunRecord | None] = []
-        app = create_app(ws.door(Actor.http_client(), on_run=heard.append), web=False)
+        app = create_app(
+            ws.door(Actor.http_client(), on_run=heard.append),
+            web=False,
+            allowed_hosts=["testserver"],
+        )
         api = Api(root, ws, TestClient(app), clock, heard)
         opened.append(api)
         return api

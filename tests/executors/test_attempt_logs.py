@@ -171,7 +171,7 @@ def test_the_api_and_the_web_ui_show_that_a_log_was_cut(
     ws = Workspace(_project(tmp_path / "proj", "local"))
     ws_of.append(ws)
     run = door(ws).runs.run_pipeline("chatty")
-    client = TestClient(create_app(ws.door(Actor.http_client())))
+    client = TestClient(create_app(ws.door(Actor.http_client()), allowed_hosts=["testserver"]))
     r = client.get(f"/api/v1/runs/{run.id}/tasks/loud/attempts/1/log")
     assert r.status_code == 200
     assert len(r.content) <= CAP + 200

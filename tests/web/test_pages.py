@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from legato.services.workspace import Workspace
 from tests.helpers import door, make_project
 
-CODE = '''
+CODE = """
 import datetime
 from typing import Literal
 from legato import pipeline, task
@@ -44,7 +44,7 @@ def one() -> int:
                            region=static(["eu", "us"])))
 def regional():
     one()
-'''
+"""
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def client(ws: Workspace) -> TestClient:
     from legato.server.app import create_app
     from legato.services.actor import Actor
 
-    return TestClient(create_app(ws.door(Actor.http_client())))
+    return TestClient(create_app(ws.door(Actor.http_client()), allowed_hosts=["testserver"]))
 
 
 def test_overview_lists_pipelines_with_recent_runs(ws: Workspace, client: TestClient) -> None:
