@@ -94,6 +94,6 @@ class Shots:
 def web_url(daemon: DaemonProcess, timeout: float = 30.0) -> str:
     """Wait until ``legato up`` prints where its web UI is; that URL without the last slash."""
     daemon.wait_output("web UI at", timeout=timeout)
-    found = re.search(r"web UI at (http://\S+?)/?\s", daemon.output())
+    found = re.search(r"web UI at (https?://\S+?)/?\s", daemon.output())
     assert found, daemon.output()
     return found.group(1)

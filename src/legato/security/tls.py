@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from legato.security.files import private_dirs, write_private
+
 #: Names every development certificate holds: the loopback names a local browser uses.
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 #: A development CA and its server certificate are valid this long.
@@ -68,8 +70,7 @@ def make_dev_certs(folder: Path, now: datetime, extra_names: tuple[str, ...] = (
     (made owner-only). Keys are written readable by their owner only. ``now`` starts their
     validity."""
     names = tuple(dict.fromkeys((*LOOPBACK_NAMES, *extra_names)))
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
+    private_dirs(folder)
     start = now - timedelta(minutes=5)  # clocks of the machines that check it may lag
     end = now + DEV_VALIDITY
 
@@ -132,16 +133,6 @@ def make_dev_certs(folder: Path, now: datetime, extra_names: tuple[str, ...] = (
     _write_public(written.server.cert, _cert_pem(cert) + _cert_pem(ca_cert))
     return written
 
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` as a file only its owner may read (0600), whatever the umask;
-    a file already there is replaced (and made 0600 before anything is written to it)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
 
 
 def _write_public(path: Path, data: bytes) -> None:
