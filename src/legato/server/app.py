@@ -13,6 +13,7 @@ from legato import __version__
 from legato.api import routes
 from legato.api.routes import API_PREFIX
 from legato.server.docs_page import DOCS_PATH, install_docs
+from legato.server.failures import GenericErrors
 from legato.server.headers import SecurityHeaders
 from legato.server.hosts import HostCheck, served_hosts
 from legato.server.limits import BodyLimit
@@ -42,6 +43,7 @@ def create_app(
         docs_url=None,  # served by install_docs, under its own policy
         redoc_url=None,
     )
+    app.add_middleware(GenericErrors)  # inside the others: its 500 gets the headers too
     # Outside every route and error handler: a body is bounded wherever it is read.
     app.add_middleware(BodyLimit, limit=settings.request_bytes)
     app.add_middleware(HostCheck, allowed=allowed_hosts, public_url=settings.public_url)
