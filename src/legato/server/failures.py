@@ -7,11 +7,12 @@ exceptions, a body too large) pass through untouched.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from legato.server.answers import WatchedSend, answer, error_body
 
 log = logging.getLogger("legato.server")
 
@@ -26,41 +27,19 @@ class GenericErrors:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watched = WatchedSend(send)
         try:
-            await self.app(scope, receive, watched_send)
+            await self.app(scope, receive, watched)
         except HTTPException:
             raise
         except Exception:
-            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
-            if started:  # half an answer is out: only dropping the connection says it failed
+            if scope["type"] != "http":
                 raise
-            page = not str(scope.get("path", "")).startswith("/api/")
-            if page:
-                body = f"<!doctype html><title>500</title><h1>Server error</h1><p>{GENERIC}</p>"
-                kind = b"text/html; charset=utf-8"
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            if watched.started:  # half an answer is out: only dropping the connection says so
+                raise
+            if str(scope.get("path", "")).startswith("/api/"):
+                await answer(send, 500, error_body(GENERIC))
             else:
-                body = json.dumps({"error": GENERIC, "field": None})
-                kind = b"application/json"
-            data = body.encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", kind),
-                        (b"content-length", str(len(data)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": data})
+                page = f"<!doctype html><title>500</title><h1>Server error</h1><p>{GENERIC}</p>"
+                await answer(send, 500, page.encode(), b"text/html; charset=utf-8")
