@@ -32,3 +32,36 @@ def test_wrong_limits_are_refused(tmp_path: Path, toml: str, message: str) -> No
     with pytest.raises(ConfigError) as info:
         load_config(root)
     assert message in str(info.value)
+
+
+def test_web_section_paths_are_the_projects_and_the_public_url_an_origin(tmp_path: Path) -> None:
+    config = load_config(make_project(tmp_path / "a", "x = 1\n"))
+    assert (config.tls_cert, config.tls_key, config.public_url) == (None, None, None)
+    toml = (
+        '\n[web]\ntls_cert = "certs/server.pem"\ntls_key = "/etc/k.pem"\n'
+        'public_url = "https://Legato.example.com:8443/"\n'
+    )
+    root = make_project(tmp_path / "b", "x = 1\n", extra=toml)
+    config = load_config(root)
+    assert config.tls_cert == root.resolve() / "certs" / "server.pem"
+    assert config.tls_key == Path("/etc/k.pem")
+    assert config.public_url == "https://Legato.example.com:8443"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('tls_cert = "c.pem"', "tls_cert and tls_key go together"),
+        ('tls_key = "k.pem"', "tls_cert and tls_key go together"),
+        ('public_url = "legato.example.com"', "public_url must be an origin"),
+        ('public_url = "ftp://legato.example.com"', "public_url must be an origin"),
+        ('public_url = "https://legato.example.com/ui"', "public_url must be an origin"),
+        ("public_url = 8765", "[web] public_url must be a str"),
+        ('host = "0.0.0.0"', "unknown key 'host' in [web]"),
+    ],
+)
+def test_wrong_web_settings_are_refused(tmp_path: Path, toml: str, message: str) -> None:
+    root = make_project(tmp_path, "x = 1\n", extra=f"\n[web]\n{toml}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(root)
+    assert message in str(info.value)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.browser import web_url
-from tests.helpers import ONE_TASK, DaemonProcess, Daemons, cli, make_project
+from tests.helpers import ONE_TASK, DaemonProcess, Daemons, cli, free_port, make_project
 
 
 def make_certs(project: Path) -> Path:
@@ -120,3 +120,27 @@ def test_unusable_certificate_files_are_one_line(tmp_path: Path) -> None:
     assert "cannot use TLS certificate" in swapped.stderr, swapped.stderr
     alone = cli("up", "--port", "0", "--tls-cert", str(certs / "server.pem"), project=project)
     assert alone.returncode == 2 and "go together" in alone.stderr
+
+
+def test_behind_a_proxy_only_the_public_address_is_answered(
+    tmp_path: Path, daemons: Daemons
+) -> None:
+    public = "https://legato.example.com"
+    extra = f'\n[web]\npublic_url = "{public}"\n'
+    project = make_project(tmp_path / "proj", ONE_TASK, workers=1, extra=extra)
+    port = free_port()
+    up = daemons.up(project, port=port)
+    assert web_url(up) == public  # the address to open is the proxy's
+    local = f"http://127.0.0.1:{port}"
+    # The proxy passes the public Host on; the browser's Origin is the public one.
+    proxied = {"Host": "legato.example.com:443", "X-Forwarded-Proto": "https"}
+    assert httpx.get(f"{local}/api/v1/health", headers=proxied).status_code == 200
+    launch = f"{local}/api/v1/pipelines/etl/runs"
+    own = httpx.post(launch, json={}, headers={**proxied, "Origin": public})
+    assert own.status_code == 201, own.text
+    other = httpx.post(launch, json={}, headers={**proxied, "Origin": "https://evil.example"})
+    assert other.status_code == 403
+    # Reached under another name (DNS rebinding, or around the proxy): refused.
+    assert httpx.get(f"{local}/api/v1/health").status_code == 400
+    rebound = httpx.get(f"{local}/api/v1/health", headers={"Host": f"evil.example:{port}"})
+    assert rebound.status_code == 400

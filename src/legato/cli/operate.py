@@ -165,7 +165,8 @@ def web(
             # Until sign-in exists, the API and the UI act for an anonymous client.
             app_ = create_app(door.as_actor(Actor.http_client()), allowed_hosts=hosts)
             served = serve_in_thread(app_, host, port, stop=stop, sock=sock, tls=tls)
-            out.print(f"legato web: {served.url}/ (API at {served.url}/api/v1); Ctrl-C stops")
+            url = door.project.settings().public_url or served.url
+            out.print(f"legato web: {url}/ (API at {url}/api/v1); Ctrl-C stops")
             while not stop.wait(0.5) and served.thread.is_alive():
                 pass
             served.stop()

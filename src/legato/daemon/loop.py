@@ -314,7 +314,8 @@ class Daemon:
         self._served = serve_in_thread(
             app, host, port, stop=self._stop, sock=self._web_socket, tls=self._tls
         )
-        self.url = self._served.url
+        # Behind a proxy only the public address is answered to: that is the one to open.
+        self.url = self.door.project.settings().public_url or self._served.url
         self._say(f"web UI at {self.url}/ (API at {self.url}/api/v1, docs at {self.url}/api/docs)")
         self._say(f"webhooks at {self.url}/api/v1/hooks/<pipeline>/<trigger>")
 
