@@ -196,6 +196,11 @@ def api_token(ws: Workspace, role: str = "admin", name: str | None = None) -> st
     return made.token
 
 
+def bearer(ws: Workspace, role: str = "admin") -> dict[str, str]:
+    """An ``Authorization`` header with a new API token of ``role`` in ``ws``'s store."""
+    return {"Authorization": f"Bearer {api_token(ws, role)}"}
+
+
 def signed_client(ws: Workspace, role: str = "admin", *, web: bool = True) -> Any:
     """A TestClient of the real app over ``ws``, signed in with an API token of ``role``."""
     import warnings
@@ -206,7 +211,7 @@ def signed_client(ws: Workspace, role: str = "admin", *, web: bool = True) -> An
         warnings.filterwarnings("ignore", message=".*httpx2", category=UserWarning)
         from fastapi.testclient import TestClient
 
-    app = create_app(door(ws), web=web)
+    app = create_app(door(ws), web=web, allowed_hosts=["testserver"])
     return TestClient(app, headers={"Authorization": f"Bearer {api_token(ws, role)}"})
 
 

@@ -18,17 +18,40 @@ def test_limits_have_defaults_and_can_be_set(tmp_path: Path) -> None:
     assert (config.request_bytes, config.params_bytes) == (5000, 300)
 
 
+def test_web_section_paths_are_the_projects_and_the_public_url_an_origin(tmp_path: Path) -> None:
+    config = load_config(make_project(tmp_path / "a", "x = 1\n"))
+    assert (config.tls_cert, config.tls_key, config.public_url) == (None, None, None)
+    toml = (
+        '\n[web]\ntls_cert = "certs/server.pem"\ntls_key = "/etc/k.pem"\n'
+        'public_url = "https://Legato.example.com:8443/"\n'
+    )
+    root = make_project(tmp_path / "b", "x = 1\n", extra=toml)
+    config = load_config(root)
+    assert config.tls_cert == root.resolve() / "certs" / "server.pem"
+    assert config.tls_key == Path("/etc/k.pem")
+    assert config.public_url == "https://Legato.example.com:8443"
+
+
 @pytest.mark.parametrize(
-    ("toml", "message"),
+    ("section", "toml", "message"),
     [
-        ("request_bytes = 0", "[limits] request_bytes must be at least 1"),
-        ("params_bytes = -5", "[limits] params_bytes must be at least 1"),
-        ('request_bytes = "1MB"', "[limits] request_bytes must be a int"),
-        ("body_bytes = 10", "unknown key 'body_bytes' in [limits]"),
+        ("limits", "request_bytes = 0", "[limits] request_bytes must be at least 1"),
+        ("limits", "params_bytes = -5", "[limits] params_bytes must be at least 1"),
+        ("limits", 'request_bytes = "1MB"', "[limits] request_bytes must be a int"),
+        ("limits", "body_bytes = 10", "unknown key 'body_bytes' in [limits]"),
+        ("web", 'tls_cert = "c.pem"', "tls_cert and tls_key go together"),
+        ("web", 'tls_key = "k.pem"', "tls_cert and tls_key go together"),
+        ("web", 'public_url = "legato.example.com"', "public_url must be an origin"),
+        ("web", 'public_url = "ftp://legato.example.com"', "public_url must be an origin"),
+        ("web", 'public_url = "https://legato.example.com/ui"', "public_url must be an origin"),
+        ("web", "public_url = 8765", "[web] public_url must be a str"),
+        ("web", 'host = "0.0.0.0"', "unknown key 'host' in [web]"),
     ],
 )
-def test_wrong_limits_are_refused(tmp_path: Path, toml: str, message: str) -> None:
-    root = make_project(tmp_path, "x = 1\n", extra=f"\n[limits]\n{toml}\n")
+def test_wrong_settings_are_refused(
+    tmp_path: Path, section: str, toml: str, message: str
+) -> None:
+    root = make_project(tmp_path, "x = 1\n", extra=f"\n[{section}]\n{toml}\n")
     with pytest.raises(ConfigError) as info:
         load_config(root)
     assert message in str(info.value)

@@ -55,6 +55,9 @@ class ProjectConfig:
     params_bytes: int = 256 * 1024  # a run's params (as JSON) at most
     roles: dict[str, Any] = field(default_factory=dict)  # [roles]: custom role -> permissions
     auth: AuthSettings = field(default_factory=lambda: AuthSettings())
+    tls_cert: Path | None = None  # [web]: HTTPS with this certificate (PEM) and key
+    tls_key: Path | None = None
+    public_url: str | None = None  # the address users reach the web server at
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -78,6 +81,7 @@ _SECTIONS: dict[str, set[str]] = {
         "oidc",
         "saml",
     },
+    "web": {"tls_cert", "tls_key", "public_url"},
 }
 
 
@@ -171,6 +175,7 @@ def load_config(root: Path) -> ProjectConfig:
     for key, value in (("request_bytes", request_bytes), ("params_bytes", params_bytes)):
         if value < 1:
             raise ConfigError(f"{path}: [limits] {key} must be at least 1, got {value}")
+    tls_cert, tls_key, public_url = _web(data, root, path)
     return ProjectConfig(
         roles=dict(data.get("roles", {})),
         auth=_auth(data, path),
@@ -193,6 +198,39 @@ def load_config(root: Path) -> ProjectConfig:
         dask_address=dask_address or None,
         request_bytes=request_bytes,
         params_bytes=params_bytes,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        public_url=public_url,
+    )
+
+
+def _web(
+    data: dict[str, Any], root: Path, path: Path
+) -> tuple[Path | None, Path | None, str | None]:
+    # [web]: the certificate and key go together; the public URL is an origin, nothing more.
+    from urllib.parse import urlsplit
+
+    cert = _get(data, "web", "tls_cert", str, None)
+    key = _get(data, "web", "tls_key", str, None)
+    if (cert is None) != (key is None):
+        raise ConfigError(f"{path}: [web] tls_cert and tls_key go together: give both or neither")
+    public = _get(data, "web", "public_url", str, None)
+    if public is not None:
+        parts = urlsplit(public)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+        ):
+            raise ConfigError(
+                f"{path}: [web] public_url must be an origin such as "
+                f'"https://legato.example.com" (scheme, host, optional port), got {public!r}'
+            )
+        public = f"{parts.scheme}://{parts.netloc}"
+    return (
+        None if cert is None else (root / cert).resolve(),
+        None if key is None else (root / key).resolve(),
+        public,
     )
 
 

@@ -151,7 +151,11 @@ def make_api(
         clock = ManualClock(T0)
         ws = Workspace(root, clock=clock)
         heard: list[RunRecord | None] = []
-        app = create_app(ws.door(Actor.local_user(), on_run=heard.append), web=False)
+        app = create_app(
+            ws.door(Actor.local_user(), on_run=heard.append),
+            web=False,
+            allowed_hosts=["testserver"],
+        )
         token = api_token(ws)
         client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
         api = Api(root, ws, client, clock, heard, token)

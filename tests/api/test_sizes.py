@@ -101,6 +101,7 @@ def asgi_post(app: Any, path: str, headers: dict[str, str], chunks: int) -> tupl
         "root_path": "",
         "query_string": b"",
         "headers": [
+            (b"host", b"testserver"),
             (b"content-type", b"application/json"),
             (b"content-length", str(chunks * MiB).encode()),
             *((k.lower().encode(), v.encode()) for k, v in headers.items()),

@@ -8,6 +8,8 @@
     (``screenshots_root(...)/<test name>/``), numbered in the order taken.
 ``web_url(daemon)``
     The web UI's base URL that ``legato up`` printed ("web UI at http://...:PORT/").
+``watch(page)``
+    The script errors and Content-Security-Policy violations a page reports, as they come.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Playwright, ViewportSize
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, ViewportSize
 
     from tests.helpers import DaemonProcess
 
@@ -91,9 +93,36 @@ class Shots:
         return path
 
 
+#: Reports each Content-Security-Policy violation to the console, where ``watch`` hears it
+#: (Chromium also logs a refusal there itself; this one names the directive and the source).
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+                + ` (${e.sourceFile}:${e.lineNumber})`);
+});
+"""
+
+
+def watch(page: Page) -> list[str]:
+    """The problems ``page`` reports from now on, appended as they come: uncaught script
+    errors, and every Content-Security-Policy violation (something the policy refused to
+    load or run)."""
+    problems: list[str] = []
+    page.context.add_init_script(_REPORT_VIOLATIONS)
+    page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+
+    def console(message: ConsoleMessage) -> None:
+        text = message.text
+        if "CSP violation" in text or "Content Security Policy" in text:
+            problems.append(text)
+
+    page.on("console", console)
+    return problems
+
+
 def web_url(daemon: DaemonProcess, timeout: float = 30.0) -> str:
     """Wait until ``legato up`` prints where its web UI is; that URL without the last slash."""
     daemon.wait_output("web UI at", timeout=timeout)
-    found = re.search(r"web UI at (http://\S+?)/?\s", daemon.output())
+    found = re.search(r"web UI at (https?://\S+?)/?\s", daemon.output())
     assert found, daemon.output()
     return found.group(1)

@@ -475,7 +475,7 @@ def worker_addresses(lay: Layout) -> dict[str, int]:
 
 
 def test_the_documented_layout_runs_and_survives_a_scheduler_dying(
-    tmp_path: Path, pg_url: str, daemons: Daemons
+    tmp_path: Path, pg_url: str, daemons: Daemons, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "root"
     root.mkdir()
@@ -502,11 +502,19 @@ def test_the_documented_layout_runs_and_survives_a_scheduler_dying(
         Path(folder).parent.mkdir(parents=True, exist_ok=True)
     Path(lay.base_env["HOME"]).mkdir(parents=True, exist_ok=True)
 
+    # The web machine's certificate, as the doc makes one to try the layout (run as the
+    # test's user: there is no legato user here).
+    certs = found(r"^sudo -u \w+ (\S+/legato certs dev .*)$", lay.doc, "the TLS certificate")
+    made = subprocess.run(shlex.split(certs.group(1)), capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stdout + made.stderr
+
     for name in bring_up:
         lay.start(name, MACHINES.get(name, 1))
 
-    # The doc's health check: both schedulers alive.
-    url = found(r"curl (http://\S+/api/v1/health)", lay.doc, "how to check health").group(1)
+    # The doc's health check, over HTTPS trusting the CA it names: both schedulers alive.
+    check = r"curl --cacert (\S+) (https://\S+/api/v1/health)"
+    ca, url = found(check, lay.doc, "how to check health").groups()
+    monkeypatch.setenv("SSL_CERT_FILE", ca)  # what the doc says clients trust the CA with
     api = url.removesuffix("/health")
     schedulers = lay.started["legato-scheduler.service"]
 

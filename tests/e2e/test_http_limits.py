@@ -46,7 +46,7 @@ def post_big(port: int, path: str, header: str, size: int) -> tuple[int, int]:
     """
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {size}\r\n{header}\r\n"
     )
     sent = 0

@@ -28,6 +28,7 @@ from tests.e2e.browser import (
     launch_chromium,
     safe_name,
     screenshots_root,
+    watch,
     web_url,
 )
 from tests.helpers import Daemons, free_port, make_project
@@ -173,14 +174,14 @@ def page(browser: Browser, shot: Shots, request: pytest.FixtureRequest) -> Itera
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(15_000)
     new = context.new_page()
-    errors: list[str] = []
-    new.on("pageerror", lambda exc: errors.append(str(exc)))
+    problems = watch(new)
     try:
         yield new
         report = getattr(request.node, "rep_call", None)
         if report is None or not report.failed:
-            # A script error is a bug even when the page still looks right.
-            assert not errors, f"script errors on the page: {errors}"
+            # A script error or a refusal by the security policy (an inline script or style
+            # the policy blocks) is a bug even when the page still looks right.
+            assert not problems, f"problems reported by the page: {problems}"
     finally:
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:

@@ -60,7 +60,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
     ws = Workspace(make_project(tmp_path / "proj", CODE))
     admin = door(ws)
-    app = create_app(admin)
+    app = create_app(admin, allowed_hosts=["testserver"])
     run = admin.runs.run_pipeline("greet")  # finished: its live streams end at once
     backfill = admin.automation.create_backfill("days", keys=["2026-02-24"])
     values = {

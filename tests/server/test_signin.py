@@ -56,7 +56,7 @@ def ws(make_ws: Callable[[], Workspace]) -> Workspace:
 
 
 def browser(ws: Workspace) -> TestClient:
-    return TestClient(create_app(door(ws)), base_url="http://testserver")
+    return TestClient(create_app(door(ws), allowed_hosts=["testserver"]))
 
 
 def sign_in(client: TestClient, name: str = "ann", password: str = PASSWORD) -> Any:

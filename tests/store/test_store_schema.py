@@ -269,3 +269,28 @@ def test_store_usable_in_forked_child_after_after_fork(store: Store, rec: Record
     assert os.waitstatus_to_exitcode(status) == 0
     # The parent's own connections were left intact by the child.
     assert store.runs.get_run(run.id).cancel_requested
+
+
+def test_postgresql_tls_parameters_reach_the_driver() -> None:
+    # docs/deploy.md: TLS to PostgreSQL is set in the store URL's query, passed to psycopg.
+    url = (
+        "postgresql://legato@db.example.com:5432/legato?sslmode=verify-full"
+        "&sslrootcert=/etc/legato/pg-ca.pem&sslcert=/etc/legato/client.pem"
+        "&sslkey=/etc/legato/client-key.pem"
+    )
+    tls = {
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/legato/pg-ca.pem",
+        "sslcert": "/etc/legato/client.pem",
+        "sslkey": "/etc/legato/client-key.pem",
+    }
+    parsed = db.normalize_url(url)
+    assert parsed.drivername == "postgresql+psycopg"
+    assert dict(parsed.query) == tls
+    engine = db.create_engine(url)  # no connection is made until one is used
+    try:
+        _, kwargs = engine.dialect.create_connect_args(engine.url)
+        assert {k: kwargs[k] for k in tls} == tls
+        assert kwargs["host"] == "db.example.com" and kwargs["dbname"] == "legato"
+    finally:
+        engine.dispose()

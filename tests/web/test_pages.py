@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from legato.services.workspace import Workspace
 from tests.helpers import door, make_project, signed_client
 
-CODE = '''
+CODE = """
 import datetime
 from typing import Literal
 from legato import pipeline, task
@@ -44,7 +44,7 @@ def one() -> int:
                            region=static(["eu", "us"])))
 def regional():
     one()
-'''
+"""
 
 
 @pytest.fixture
@@ -184,3 +184,20 @@ def test_pipeline_page_lists_refused_trigger_events_with_their_reasons(
     assert "payload is not JSON: &lt;oops&gt;" in page
     assert page.index("1700000000000-1") < page.index("1700000000000-0")  # newest first
     assert "Refused trigger events" not in client.get("/pipelines/regional").text
+
+
+def test_run_pages_and_static_files_refuse_path_traversal(
+    ws: Workspace, client: TestClient
+) -> None:
+    (ws.config.root / "secret.txt").write_text("TOP-SECRET-CONTENT")
+    for path in (
+        "/runs/%2e%2e",
+        "/runs/..%2F..%2Fsecret.txt/code",
+        "/runs/%2Fetc%2Fpasswd/live",
+        "/static/%2e%2e/pages.py",
+        "/static/..%2Fpages.py",
+        "/static/..%2F..%2F..%2F..%2Fsecret.txt",
+    ):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert "TOP-SECRET" not in r.text and "def mount" not in r.text and "root:" not in r.text

@@ -486,10 +486,12 @@ def init(
 # accounts (users, tokens) register themselves on ``app``; ``legato db`` is added here.
 from legato.cli import accounts as _accounts  # noqa: E402
 from legato.cli import operate as _operate  # noqa: E402
+from legato.cli.certs_commands import certs_app  # noqa: E402
 from legato.cli.db_commands import db_app  # noqa: E402
 
 del _operate, _accounts
 app.add_typer(db_app, name="db")
+app.add_typer(certs_app, name="certs")
 
 
 def main() -> None:

@@ -58,7 +58,13 @@ def _json(data: object) -> None:
 
 
 def _serve(
-    project: Path, *, web: bool, host: str | None, port: int | None, max_runs: int | None
+    project: Path,
+    *,
+    web: bool,
+    host: str | None,
+    port: int | None,
+    max_runs: int | None,
+    tls: tuple[Path | None, Path | None, bool] = (None, None, False),
 ) -> None:
     import logging
 
@@ -73,7 +79,11 @@ def _serve(
         door.project.start_workers()  # fork workers first (see Workspace)
         for e in door.project.load_errors():
             say(f"failed to load {e.module}: {e.message}")
+        from legato.server.serve import choose_tls
+
         options = DaemonOptions(web=web, host=host, port=port, max_runs=max_runs, on_event=say)
+        options.tls = choose_tls(door.project.settings(), tls[0], tls[1])
+        options.insecure_no_tls = tls[2]
         daemon = Daemon(door, options)
         names = ", ".join(sorted(door.project.pipelines())) or "none"
         say(
@@ -86,6 +96,15 @@ def _serve(
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Web server address.")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Web server port (0: any).")]
+CertOpt = Annotated[Path | None, typer.Option("--tls-cert", help="HTTPS certificate (PEM).")]
+KeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="HTTPS private key (PEM).")]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-no-tls",
+        help="Serve plain HTTP on an address other machines reach (a proxy terminates TLS).",
+    ),
+]
 
 
 @app.command()
@@ -94,9 +113,13 @@ def up(
     host: HostOpt = None,
     port: PortOpt = None,
     max_runs: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
+    tls_cert: CertOpt = None,
+    tls_key: KeyOpt = None,
+    insecure_no_tls: InsecureOpt = False,
 ) -> None:
     """Run everything in one process: scheduler, triggers, runs, and the web UI and API."""
-    _serve(project, web=True, host=host, port=port, max_runs=max_runs)
+    tls = (tls_cert, tls_key, insecure_no_tls)
+    _serve(project, web=True, host=host, port=port, max_runs=max_runs, tls=tls)
 
 
 @app.command()
@@ -113,13 +136,17 @@ def web(
     project: ProjectOpt = Path("."),
     host: HostOpt = None,
     port: PortOpt = None,
+    tls_cert: CertOpt = None,
+    tls_key: KeyOpt = None,
+    insecure_no_tls: InsecureOpt = False,
 ) -> None:
     """Serve the web UI and the API alone; runs it queues start in `legato scheduler`."""
     import signal
     import threading
 
     from legato.server.app import create_app, sign_in_url
-    from legato.server.serve import serve_in_thread
+    from legato.server.hosts import served_hosts
+    from legato.server.serve import bind_socket, check_exposure, choose_tls, serve_in_thread
 
     stop = threading.Event()
     with user_errors(), workspace(project) as door:
@@ -127,12 +154,18 @@ def web(
             out.print(escape(f"failed to load {e.module}: {e.message}"), highlight=False)
         host = host or door.project.settings().web_host
         port = door.project.settings().web_port if port is None else port
+        tls = choose_tls(door.project.settings(), tls_cert, tls_key)
+        check_exposure(host, tls=tls is not None, insecure=insecure_no_tls)
+        sock = bind_socket(host, port)
+        port = sock.getsockname()[1]
+        hosts = served_hosts(door.project.settings().public_url, host, port)
         old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            app_ = create_app(door)
-            served = serve_in_thread(app_, host, port, stop=stop)
-            out.print(f"legato web: {served.url}/ (API at {served.url}/api/v1); Ctrl-C stops")
-            out.print(f"sign in: {sign_in_url(door, served.url)}", highlight=False)
+            app_ = create_app(door, allowed_hosts=hosts)
+            served = serve_in_thread(app_, host, port, stop=stop, sock=sock, tls=tls)
+            url = door.project.settings().public_url or served.url
+            out.print(f"legato web: {url}/ (API at {url}/api/v1); Ctrl-C stops")
+            out.print(f"sign in: {sign_in_url(door, url)}", highlight=False)
             while not stop.wait(0.5) and served.thread.is_alive():
                 pass
             served.stop()

@@ -28,6 +28,7 @@ from legato.services.service_errors import store_full, store_unavailable
 
 if TYPE_CHECKING:
     from legato.domain.records import RunRecord
+    from legato.security.tls import TlsFiles
     from legato.server.serve import Served
     from legato.services.door import Door
     from legato.services.driving import Fleet
@@ -65,6 +66,8 @@ class DaemonOptions:
     host: str | None = None
     port: int | None = None
     max_runs: int | None = None
+    tls: TlsFiles | None = None  # None: [web] tls_cert and tls_key, if set
+    insecure_no_tls: bool = False  # serve plain HTTP beyond loopback (a proxy terminates TLS)
     on_event: Callable[[str], None] | None = None  # a line per notable event (CLI output)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -86,6 +89,7 @@ class Daemon:
         self._idle = threading.Event()  # wakes the loop when it drives no runs
         self._served: Served | None = None
         self._web_socket: socket.socket | None = None
+        self._tls: TlsFiles | None = None
         self.url: str | None = None
         self._down_since: datetime | None = None  # when the store stopped answering
         self._reloaded = threading.Event()  # the code was loaded again (by any thread)
@@ -285,18 +289,30 @@ class Daemon:
         return host, self.opts.port if self.opts.port is not None else settings.web_port
 
     def _bind_web(self) -> None:
-        from legato.server.serve import bind_socket
+        from legato.server.serve import bind_socket, check_exposure, check_tls, choose_tls
 
-        self._web_socket = bind_socket(*self._web_address())
+        host, port = self._web_address()
+        self._tls = self.opts.tls or choose_tls(self.door.project.settings())
+        check_exposure(host, tls=self._tls is not None, insecure=self.opts.insecure_no_tls)
+        if self._tls is not None:
+            check_tls(self._tls)
+        self._web_socket = bind_socket(host, port)
 
     def _start_web(self) -> None:
         from legato.server.app import create_app, sign_in_url
+        from legato.server.hosts import served_hosts
         from legato.server.serve import serve_in_thread
 
         host, port = self._web_address()
-        app = create_app(self.door)
-        self._served = serve_in_thread(app, host, port, stop=self._stop, sock=self._web_socket)
-        self.url = self._served.url
+        assert self._web_socket is not None
+        port = self._web_socket.getsockname()[1]  # port 0 was any free port
+        hosts = served_hosts(self.door.project.settings().public_url, host, port)
+        app = create_app(self.door, allowed_hosts=hosts)
+        self._served = serve_in_thread(
+            app, host, port, stop=self._stop, sock=self._web_socket, tls=self._tls
+        )
+        # Behind a proxy only the public address is answered to: that is the one to open.
+        self.url = self.door.project.settings().public_url or self._served.url
         self._say(f"web UI at {self.url}/ (API at {self.url}/api/v1, docs at {self.url}/api/docs)")
         self._say(f"sign in: {sign_in_url(self.door, self.url)}")
         self._say(f"webhooks at {self.url}/api/v1/hooks/<pipeline>/<trigger>")

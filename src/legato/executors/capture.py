@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
+from legato.security.files import open_private
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _formatter = logging.Formatter(LOG_FORMAT)
 
@@ -36,12 +38,8 @@ def open_log(path: str) -> int:
     # O_APPEND: the dup'ed descriptors of children and the Python stream all write at the
     # end, so nothing overwrites anything (and a retry writing to the same file appends).
     # Readable too: capping the log reads its tail back (cap_log).
-    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-    try:
-        return os.open(path, flags, 0o666)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return os.open(path, flags, 0o666)
+    # Owner-only (0600, folders 0700): a log holds whatever the task printed.
+    return open_private(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
 
 
 class LogWatch:

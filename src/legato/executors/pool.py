@@ -27,6 +27,7 @@ from legato.executors.zygote import (
     kill_worker,
     send_msg,
 )
+from legato.security.files import open_private
 
 AttemptKey = tuple[str, str, int]  # run_id, task_key, attempt
 SPAWN_TIMEOUT = 30.0  # seconds to wait for the zygote to answer a spawn request
@@ -48,7 +49,9 @@ def attempt_key(spec: AttemptSpec) -> AttemptKey:
 
 def note(path: str, text: str) -> None:
     """Append a line to an attempt's log from the driver (why it was killed or died)."""
-    with suppress(OSError), open(path, "a", encoding="utf-8") as f:
+    with suppress(OSError), open(
+        open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC), "a", encoding="utf-8"
+    ) as f:
         f.write(f"legato: {text}\n")
 
 

@@ -27,6 +27,7 @@ from typing import IO, Any
 from legato.domain.refs import ResultRef
 from legato.results import exact, serializers
 from legato.results.result_errors import ResultError
+from legato.security.files import open_private
 
 _LOCAL_PROTOCOLS = ("file://", "local://")
 _tmp_counter = itertools.count()  # next() is atomic under the GIL: unique per process
@@ -224,12 +225,8 @@ class ResultStore:
     def _write_local(path: str, fmt: str, value: Any, data: bytes | None) -> str:
         folder, base = os.path.split(path)
         tmp = os.path.join(folder, f".{base}.{os.getpid()}.{next(_tmp_counter)}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        try:
-            fd = os.open(tmp, flags, 0o666)
-        except FileNotFoundError:  # first result of a run: create its folder once
-            os.makedirs(folder, exist_ok=True)
-            fd = os.open(tmp, flags, 0o666)
+        # Owner-only (0600, folders 0700): results are the data the pipelines handle.
+        fd = open_private(tmp, os.O_WRONLY | os.O_EXCL | os.O_CLOEXEC)
         try:
             with open(fd, "wb") as f:
                 if data is None:

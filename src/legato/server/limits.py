@@ -10,10 +10,10 @@ most the limit of any one request.
 
 from __future__ import annotations
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from legato.server.answers import WatchedSend, answer, error_body
 
 
 class BodyTooLarge(HTTPException):
@@ -45,7 +45,7 @@ class BodyLimit:
         announced = _content_length(scope)
         limit = self.limit
         seen = 0
-        started = False
+        watched = WatchedSend(send)
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -58,31 +58,13 @@ class BodyLimit:
                     raise BodyTooLarge(limit)
             return message
 
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, watched_send)
+            await self.app(scope, limited_receive, watched)
         except BodyTooLarge as exc:
             # Raised where no error handler answers it (outside a route, say).
-            if started:
+            if watched.started:
                 raise
-            body = json.dumps({"error": exc.detail, "field": None}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 413,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await answer(send, 413, error_body(exc.detail), extra=[(b"connection", b"close")])
 
 
 def _content_length(scope: Scope) -> int | None:

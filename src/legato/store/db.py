@@ -39,6 +39,8 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+from legato.security.files import open_private
+
 if TYPE_CHECKING:
     from legato.domain.records import StoreFull
 
@@ -79,6 +81,13 @@ def create_engine(url: str | URL) -> Engine:
     return _postgres_engine(parsed)
 
 
+def _create_private(path: Path) -> None:
+    # The file holds every run's params and the webhooks' tokens: made 0600 (its folder 0700
+    # when made here) before SQLite opens it; SQLite gives its -wal and -shm the same mode.
+    if not path.exists():
+        os.close(open_private(path, os.O_RDWR | os.O_CLOEXEC))
+
+
 def _is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:")
 
@@ -103,7 +112,7 @@ def _sqlite_engine(url: URL) -> Engine:
         if not uri_mode:
             # Absolute, so Store.url still names the same file after a chdir or in a worker.
             path = Path(url.database or "").expanduser().absolute()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             url = url.set(database=str(path))
         # sqlite3's own busy wait, in seconds; kept equal to the pragma below.
         kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000}
