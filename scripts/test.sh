@@ -11,6 +11,13 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" =
   apt-get install -y -q chromium >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
 fi
+# SAML signatures are checked by the xmlsec1 program (pysaml2 calls it).
+if ! command -v xmlsec1 >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "== installing xmlsec1"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q xmlsec1 >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q xmlsec1 >/dev/null; }
+fi
 # The OpenID Connect tests run the npm package oidc-provider under node: installed here, from
 # the committed lock file, never while the tests run.
 if command -v npm >/dev/null \
