@@ -86,12 +86,19 @@ class SamlIdp:
 
     ``trust(sp_metadata)`` registers a service provider. ``lifetime_minutes`` is how long an
     assertion is valid (negative: already expired when issued); ``want_signed_requests``
-    refuses AuthnRequests without a valid signature.
+    refuses AuthnRequests without a valid signature; ``encrypt_assertions`` encrypts them for
+    the service provider's certificate in its metadata.
     """
 
     def __init__(
-        self, folder: Path, *, lifetime_minutes: int = 5, want_signed_requests: bool = False
+        self,
+        folder: Path,
+        *,
+        lifetime_minutes: int = 5,
+        want_signed_requests: bool = False,
+        encrypt_assertions: bool = False,
     ) -> None:
+        self._encrypt = encrypt_assertions
         self._pending: dict[str, tuple[Any, str]] = {}
         self._httpd: WSGIServer = make_server(
             "127.0.0.1", 0, self._app, handler_class=_QuietHandler
@@ -186,6 +193,7 @@ class SamlIdp:
             authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"},
             sign_response=True,
             sign_assertion=True,
+            encrypt_assertion=self._encrypt,
             **args,
         )
         post = self.server.apply_binding(

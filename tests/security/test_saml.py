@@ -195,6 +195,25 @@ def test_with_a_key_pair_requests_are_signed_and_the_metadata_shows_the_certific
         strict.stop()
 
 
+def test_with_a_key_pair_encrypted_assertions_are_read(tmp_path: Path) -> None:
+    secretive = SamlIdp(tmp_path, encrypt_assertions=True)
+    try:
+        key, cert = make_key_and_cert(tmp_path, "sp")
+        client = make_client(secretive, sp_key=str(key), sp_cert=str(cert))
+        url, request_id = client.begin()
+        form = sign_in_at_idp(url, "otto", "otto-password")
+        xml = base64.b64decode(form["SAMLResponse"]).decode()
+        assert "EncryptedAssertion" in xml
+        assert "data-ops" not in xml
+
+        identity = client.finish(form["SAMLResponse"], request_id)
+        assert (identity.username, identity.role) == ("otto", "operator")
+        with pytest.raises(SignInRefused, match="no usable assertion"):  # no key: unreadable
+            make_client(secretive).finish(form["SAMLResponse"], request_id)
+    finally:
+        secretive.stop()
+
+
 def test_metadata_names_the_acs_and_entity_id(client: SamlClient) -> None:
     metadata = client.metadata()
     assert 'entityID="http://127.0.0.1:8765/auth/saml/metadata"' in metadata
