@@ -1,5 +1,8 @@
-"""Security primitives: password hashing and the key ring that seals secrets at rest.
+"""Security primitives: password hashing, the key ring that seals secrets at rest, and single
+sign-on (an OpenID Connect relying party, a SAML 2.0 service provider) turning an identity
+provider's answer into an identity with a role.
 
 Below the services: the services decide who may do what and write the audit trail; this
-package only hashes, seals and opens, and never touches the store.
+package only hashes, seals, opens and checks what identity providers say, and never touches
+the store.
 """
