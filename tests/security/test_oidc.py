@@ -194,6 +194,18 @@ def test_a_callback_with_another_state_is_refused(client: OidcClient) -> None:
         client.finish(begun, {k: v for k, v in query.items() if k != "state"})
 
 
+def test_a_callback_naming_another_issuer_is_refused(client: OidcClient) -> None:
+    begun = client.begin()
+    query = sign_in_at_provider(begun.url, "ada", "ada-password")
+    assert query["iss"] == client.settings.issuer
+
+    with pytest.raises(SignInRefused, match="does not come from the configured issuer"):
+        client.finish(begun, {**query, "iss": "https://elsewhere.example.test"})
+    with pytest.raises(SignInRefused, match="does not come from the configured issuer"):
+        client.finish(begun, {k: v for k, v in query.items() if k != "iss"})
+    assert client.finish(begun, query).username == "ada"  # the code was not spent
+
+
 def test_a_replayed_code_is_refused(client: OidcClient) -> None:
     begun = client.begin()
     query = sign_in_at_provider(begun.url, "ada", "ada-password")

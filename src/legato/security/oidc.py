@@ -257,9 +257,12 @@ class OidcClient:
         if "error" in query:
             raise SignInRefused(f"the identity provider refused: {_one_line(query['error'])}")
         # RFC 9207: a provider that names itself in the callback must name the expected one
-        # (a "mix-up" attack sends another provider's code here).
-        if "iss" in query and query["iss"] != self.settings.issuer:
-            raise SignInRefused("the callback comes from another issuer")
+        # (a "mix-up" attack sends another provider's code here), and one that says it always
+        # does must not leave it out.
+        if query.get("iss", self.settings.issuer) != self.settings.issuer or (
+            "iss" not in query and meta.get("authorization_response_iss_parameter_supported")
+        ):
+            raise SignInRefused("the callback does not come from the configured issuer")
         code = query.get("code")
         if not code:
             raise SignInRefused("the callback carries no authorization code")
