@@ -8,8 +8,10 @@ Legato's redirect_uri is captured, not served.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import html
+import json
 import os
 import re
 import shutil
@@ -231,6 +233,29 @@ def test_an_id_token_for_another_sign_in_is_refused(client: OidcClient) -> None:
 
     with pytest.raises(SignInRefused, match=r"ID token is invalid \(invalid_claim\)"):
         client.finish(other, query)
+
+
+class _AlterIdToken(httpx.HTTPTransport):
+    """Someone between Legato and the provider who rewrites the ID token's subject."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path != "/token" or response.status_code != 200:
+            return response
+        body = json.loads(response.read())
+        header, payload, signature = body["id_token"].split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["sub"] = "otto"
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        body["id_token"] = f"{header}.{payload}.{signature}"
+        return httpx.Response(200, json=body)
+
+
+def test_an_id_token_altered_on_its_way_is_refused(issuer: str) -> None:
+    with httpx.Client(timeout=10.0, transport=_AlterIdToken()) as tampered:
+        client = OidcClient(settings(issuer), http=tampered)
+        with pytest.raises(SignInRefused, match=r"ID token is invalid \(bad_signature\)"):
+            sign_in(client, "ada")
 
 
 def test_an_expired_id_token_is_refused(issuer: str, http: httpx.Client) -> None:
