@@ -11,6 +11,20 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" =
   apt-get install -y -q chromium >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
 fi
+# SAML signatures are checked by the xmlsec1 program (pysaml2 calls it).
+if ! command -v xmlsec1 >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "== installing xmlsec1"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q xmlsec1 >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q xmlsec1 >/dev/null; }
+fi
+# The OpenID Connect tests run the npm package oidc-provider under node: installed here, from
+# the committed lock file, never while the tests run.
+if command -v npm >/dev/null \
+  && [ ! -d tests/security/oidc_idp/node_modules/oidc-provider ]; then
+  echo "== installing the test OpenID Connect provider (npm ci)"
+  npm ci --prefix tests/security/oidc_idp --no-audit --no-fund --loglevel=error >/dev/null
+fi
 echo "== ruff"
 .venv/bin/ruff check src tests examples bench
 echo "== mypy"

@@ -45,7 +45,8 @@ def test_every_answer_carries_the_security_headers(tmp_path: Path) -> None:
             assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
             # Plain HTTP: no HSTS (a browser would ignore it, and it must not stick to http).
             assert "strict-transport-security" not in r.headers
-        over_tls = TestClient(app, base_url="https://testserver", headers=bearer(ws)).get("/api/v1/health")
+        tls = TestClient(app, base_url="https://testserver", headers=bearer(ws))
+        over_tls = tls.get("/api/v1/health")
         assert over_tls.headers["strict-transport-security"] == "max-age=31536000"
 
 
