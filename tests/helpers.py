@@ -53,14 +53,26 @@ def make_project(
 
 
 def cli(
-    *args: str, project: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+    *args: str,
+    project: Path | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``legato`` command and capture what it prints."""
+    """Run the installed ``legato`` command and capture what it prints (``input``: what it
+    reads on stdin; none otherwise)."""
     cmd = [LEGATO, *args]
     if project is not None:
         cmd += ["--project", str(project)]
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        input=input,
+    )
 
 
 def marks(path: Path) -> list[str]:
@@ -222,6 +234,28 @@ def project_token(root: Path, role: str = "admin") -> str:
 
     with Workspace(root) as ws:
         return api_token(ws, role)
+
+
+def sign_in_link(root: Path, base: str) -> str:
+    """A new one-time link that signs a browser in to the server at ``base`` (serving the
+    project at ``root``) as the local admin, as ``legato up`` prints one."""
+    from legato.services.workspace import Workspace
+
+    with Workspace(root) as ws:
+        accounts = door(ws).accounts
+        name = door(ws).actor.name
+        accounts.ensure_admin(name)
+        return f"{base}/signin/link?token={accounts.sign_in_link(name)}"
+
+
+def http_client(base: str, root: Path, role: str = "admin", **kw: Any) -> Any:
+    """An httpx client of the server at ``base`` serving the project at ``root``, signed in
+    with a new API token of ``role`` (``kw``: more httpx.Client options)."""
+    import httpx
+
+    kw.setdefault("timeout", 30)
+    headers = {"Authorization": f"Bearer {project_token(root, role)}", **kw.pop("headers", {})}
+    return httpx.Client(base_url=base, headers=headers, **kw)
 
 
 def run_with_nats(url: str, work: Callable[[Any], Any]) -> Any:

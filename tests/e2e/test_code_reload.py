@@ -17,7 +17,7 @@ import httpx
 
 from tests.e2e.browser import web_url
 from tests.e2e.test_daemon import submit
-from tests.helpers import Daemons, cli, make_project, marks, wait_for
+from tests.helpers import Daemons, cli, http_client, make_project, marks, wait_for
 
 if TYPE_CHECKING:
     from legato.store.store import Store
@@ -78,14 +78,14 @@ def test_rerun_after_a_fix_runs_the_fixed_code_and_records_its_version(
 ) -> None:
     project = make_project(tmp_path / "proj", code("broken", divisor="0"))
     daemon = daemons.up(project)
-    base = web_url(daemon)
-    first = httpx.post(f"{base}/api/v1/pipelines/stats/runs", json={}).json()
+    http = http_client(web_url(daemon), project)
+    first = http.post("/api/v1/pipelines/stats/runs", json={}).json()
     store = store_of(project)
     wait_state(store, first["id"], "failed")
     assert "ZeroDivisionError" in log_of(project, first["id"], "average")
 
     edit(project / "flows.py", code("fixed"))
-    again = httpx.post(f"{base}/api/v1/runs/{first['id']}/rerun", json={})
+    again = http.post(f"/api/v1/runs/{first['id']}/rerun", json={})
     assert again.status_code == 201, again.text
     rerun = again.json()
     wait_state(store, rerun["id"], "succeeded")
@@ -98,16 +98,16 @@ def test_rerun_after_a_fix_runs_the_fixed_code_and_records_its_version(
     daemon.wait_output(f"queued run {rerun['id']} of stats (re-run of {first['id']})")
 
     # The run page shows the version and links to what changed since the previous run.
-    page = httpx.get(f"{base}/runs/{rerun['id']}").text
+    page = http.get(f"/runs/{rerun['id']}").text
     assert f'href="/runs/{rerun["id"]}/code"' in page and recorded in page
-    changes = httpx.get(f"{base}/api/v1/runs/{rerun['id']}/code").json()
+    changes = http.get(f"/api/v1/runs/{rerun['id']}/code").json()
     assert changes["previous_run_id"] == first["id"]
     assert changes["previous_code_version"] == first["code_version"]
     assert [(c["path"], c["change"]) for c in changes["changes"]] == [("flows.py", "changed")]
     diff = changes["changes"][0]["diff"]
     assert "-    value = sum(counts) / 0\n" in diff
     assert "+    value = sum(counts) / len(counts)\n" in diff
-    shown = httpx.get(f"{base}/runs/{rerun['id']}/code").text
+    shown = http.get(f"/runs/{rerun['id']}/code").text
     assert "1 file changed since the previous run" in shown
     assert "value = sum(counts) / len(counts)" in shown
 
@@ -127,16 +127,16 @@ def test_a_run_in_flight_finishes_on_its_code_and_a_new_run_uses_the_edit(
 ) -> None:
     project = make_project(tmp_path / "proj", code("old", wait=True))
     daemon = daemons.up(project)
-    base = web_url(daemon)
+    http = http_client(web_url(daemon), project)
     store = store_of(project)
-    before = httpx.post(f"{base}/api/v1/pipelines/stats/runs", json={}).json()
+    before = http.post("/api/v1/pipelines/stats/runs", json={}).json()
     wait_for(
         lambda: store.runs.get_task_run(before["id"], "count").state.value == "running",
         what="the first task waiting for its gate",
     )
 
     edit(project / "flows.py", code("new"))
-    after = httpx.post(f"{base}/api/v1/pipelines/stats/runs", json={}).json()
+    after = http.post("/api/v1/pipelines/stats/runs", json={}).json()
     wait_state(store, after["id"], "succeeded")
     (project / "gate").write_text("open")
     wait_state(store, before["id"], "succeeded")
@@ -256,6 +256,7 @@ def test_a_broken_edit_keeps_the_last_good_pipelines_serving(
     (project / "other.py").write_text(OTHER)
     daemon = daemons.up(project)
     base = web_url(daemon)
+    http = http_client(base, project)
     token = token_of(project, "hooked", "webhook")
     store = store_of(project)
 
@@ -266,7 +267,7 @@ def test_a_broken_edit_keeps_the_last_good_pipelines_serving(
     assert where in daemon.output()
     listed = cli("pipelines", project=project)
     assert where in listed.stdout + listed.stderr
-    overview = httpx.get(f"{base}/").text  # the UI's pipelines page
+    overview = http.get("/").text  # the UI's pipelines page
     assert where in overview and "serving the last good version" in overview
 
     made = httpx.post(
@@ -277,7 +278,7 @@ def test_a_broken_edit_keeps_the_last_good_pipelines_serving(
     assert made.status_code == 201, made.text
     wait_state(store, made.json()["run_id"], "succeeded")
     assert marks(project / "marks.txt") == ["good3"]
-    names = [p["name"] for p in httpx.get(f"{base}/api/v1/pipelines").json()]
+    names = [p["name"] for p in http.get("/api/v1/pipelines").json()]
     assert sorted(names) == ["hooked", "other"]
 
 

@@ -47,11 +47,11 @@ def demo_output(tmp_path: Path, port: str | None) -> str:
 
 def test_demo_prints_the_port_from_legato_port(tmp_path: Path) -> None:
     printed = demo_output(tmp_path, "9123")
-    assert "open http://127.0.0.1:9123/ in a browser" in printed, printed
+    assert "legato up at http://127.0.0.1:9123/: open the one-time" in printed, printed
     assert "8765" not in printed, printed
     assert "legato up --project examples/retail_orders" in printed
 
 
 def test_demo_prints_the_projects_port_by_default(tmp_path: Path) -> None:
     printed = demo_output(tmp_path, None)
-    assert "open http://127.0.0.1:8765/ in a browser" in printed, printed
+    assert "legato up at http://127.0.0.1:8765/: open the one-time" in printed, printed

@@ -426,14 +426,20 @@ def check_what_cannot_run(lay: Layout, bring_up: list[str]) -> None:
 # -- the REST API -----------------------------------------------------------------------------
 
 
+#: The API token the doc's command made (set by the test before the API is called).
+AUTH: dict[str, str] = {}
+
+
 def launch(api: str, params: dict[str, Any]) -> str:
-    made = httpx.post(f"{api}/pipelines/nightly/runs", json={"params": params}, timeout=10)
+    made = httpx.post(
+        f"{api}/pipelines/nightly/runs", json={"params": params}, timeout=10, headers=AUTH
+    )
     assert made.status_code == 201, made.text
     return str(made.json()["id"])
 
 
 def detail(api: str, run_id: str) -> dict[str, Any]:
-    got = httpx.get(f"{api}/runs/{run_id}", timeout=10)
+    got = httpx.get(f"{api}/runs/{run_id}", timeout=10, headers=AUTH)
     assert got.status_code == 200, got.text
     return dict(got.json())
 
@@ -456,7 +462,7 @@ def succeeded(api: str, ids: list[str], lay: Layout) -> Callable[[], bool]:
 
 def health(url: str) -> dict[str, Any]:
     try:
-        got = httpx.get(url, timeout=5)
+        got = httpx.get(url, timeout=5, headers=AUTH)
     except httpx.TransportError:
         return {}
     return dict(got.json()) if got.status_code == 200 else {}
@@ -511,8 +517,22 @@ def test_the_documented_layout_runs_and_survives_a_scheduler_dying(
     for name in bring_up:
         lay.start(name, MACHINES.get(name, 1))
 
+    # The monitoring's token, made as the doc says (the environment file gives the store).
+    make = r"^sudo -u \w+ env \$\(cat (\S+)\) (\S+/legato tokens create .*)$"
+    env_file, command = found(make, lay.doc, "how to make an API token").groups()
+    env = dict(os.environ)
+    for line in Path(env_file).read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = value
+    made = subprocess.run(
+        shlex.split(command), capture_output=True, text=True, timeout=60, env=env
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    monkeypatch.setitem(AUTH, "Authorization", f"Bearer {made.stdout.strip()}")
+
     # The doc's health check, over HTTPS trusting the CA it names: both schedulers alive.
-    check = r"curl --cacert (\S+) (https://\S+/api/v1/health)"
+    check = r"curl --cacert (\S+) -H \"Authorization: Bearer \$TOKEN\"\s+(https://\S+/api/v1/health)"
     ca, url = found(check, lay.doc, "how to check health").groups()
     monkeypatch.setenv("SSL_CERT_FILE", ca)  # what the doc says clients trust the CA with
     api = url.removesuffix("/health")
@@ -543,7 +563,9 @@ def test_the_documented_layout_runs_and_survives_a_scheduler_dying(
         for a in got["attempts"]:
             assert a["outcome"] == "succeeded", a
             assert a["worker"] in joined, (a, joined)
-        log = httpx.get(f"{api}/runs/{run_id}/tasks/load/attempts/1/log", timeout=10)
+        log = httpx.get(
+            f"{api}/runs/{run_id}/tasks/load/attempts/1/log", timeout=10, headers=AUTH
+        )
         assert f"loaded total {sum(x * x for x in range(n))}" in log.text, log.text
 
     # A scheduler machine dies while it drives a run: the other one takes the run over.

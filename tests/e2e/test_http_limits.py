@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import Daemons, free_port, make_project, wait_for
+from tests.helpers import Daemons, free_port, http_client, make_project, wait_for
 
 CODE = """
 from legato import pipeline, task
@@ -81,10 +81,11 @@ def test_large_bodies_are_refused_without_being_held(tmp_path: Path, daemons: Da
     port = free_port()
     web = daemons.up(project, port=port, command="web")
     base = f"http://127.0.0.1:{port}"
+    http = http_client(base, project)
 
     def answers() -> bool:
         try:
-            return httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200
+            return http.get("/api/v1/health", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -111,4 +112,4 @@ def test_large_bodies_are_refused_without_being_held(tmp_path: Path, daemons: Da
 
     grew = peak_rss_mb(web.pid) - before
     assert grew < 30, f"the server's peak memory grew by {grew:.0f} MB"
-    assert httpx.get(f"{base}/api/v1/runs").json()["runs"] == []
+    assert http.get("/api/v1/runs").json()["runs"] == []

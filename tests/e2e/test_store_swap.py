@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import ONE_TASK, Daemons, make_project, wait_for
+from tests.helpers import ONE_TASK, Daemons, http_client, make_project, wait_for
 
 
 def test_deleting_the_store_folder_stops_the_daemon_with_a_clear_message(
@@ -22,13 +22,15 @@ def test_deleting_the_store_folder_stops_the_daemon_with_a_clear_message(
         for line in first.output().splitlines()
         if "web UI at" in line
     )
-    assert httpx.get(f"{url}/api/v1/health").json()["store"] == "ok"
+    http = http_client(url, project)
+    assert http.get("/api/v1/health").json()["store"] == "ok"
 
     shutil.rmtree(project / ".legato")
 
     def not_ok() -> bool:
         try:
-            return httpx.get(f"{url}/api/v1/health", timeout=5).json()["store"] != "ok"
+            r = http.get("/api/v1/health", timeout=5)
+            return r.status_code != 200 or r.json()["store"] != "ok"
         except httpx.HTTPError:  # it has stopped already
             return first.proc.poll() is not None
 

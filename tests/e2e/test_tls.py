@@ -13,7 +13,15 @@ import httpx
 import pytest
 
 from tests.e2e.browser import web_url
-from tests.helpers import ONE_TASK, DaemonProcess, Daemons, cli, free_port, make_project
+from tests.helpers import (
+    ONE_TASK,
+    DaemonProcess,
+    Daemons,
+    cli,
+    free_port,
+    make_project,
+    project_token,
+)
 
 
 def make_certs(project: Path) -> Path:
@@ -54,7 +62,8 @@ def test_https_with_a_development_certificate(
     assert base.startswith("https://127.0.0.1:")
     port = base.rsplit(":", 1)[1]
 
-    with httpx.Client(verify=trusting(certs / "ca.pem")) as client:
+    auth = bearer_of(project)
+    with httpx.Client(verify=trusting(certs / "ca.pem"), headers=auth) as client:
         r = client.get(f"{base}/api/v1/health")
         assert r.status_code == 200 and r.json()["store"] == "ok"
         assert r.headers["strict-transport-security"] == "max-age=31536000"
@@ -70,6 +79,10 @@ def test_https_with_a_development_certificate(
         httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=10)
 
 
+def bearer_of(project: Path) -> dict[str, str]:
+    return {"Authorization": f"Bearer {project_token(project)}"}
+
+
 def test_https_from_legato_toml(tmp_path: Path, daemons: Daemons) -> None:
     project = make_project(tmp_path / "proj", ONE_TASK, workers=1)
     certs = make_certs(project)
@@ -78,7 +91,9 @@ def test_https_from_legato_toml(tmp_path: Path, daemons: Daemons) -> None:
         fh.write('tls_key = ".legato/certs/server-key.pem"\n')
     base = web_url(daemons.up(project))
     assert base.startswith("https://")
-    r = httpx.get(f"{base}/api/v1/health", verify=trusting(certs / "ca.pem"))
+    r = httpx.get(
+        f"{base}/api/v1/health", verify=trusting(certs / "ca.pem"), headers=bearer_of(project)
+    )
     assert r.status_code == 200
 
 
@@ -104,7 +119,7 @@ def test_insecure_no_tls_serves_plain_http_beyond_loopback(
     port = re.search(r"legato web: http://0\.0\.0\.0:(\d+)/", daemon.output())
     assert port, daemon.output()
     # Reached by its loopback name (a proxy on this machine would do so).
-    r = httpx.get(f"http://127.0.0.1:{port.group(1)}/api/v1/health")
+    r = httpx.get(f"http://127.0.0.1:{port.group(1)}/api/v1/health", headers=bearer_of(project))
     assert r.status_code == 200
 
 
@@ -133,7 +148,11 @@ def test_behind_a_proxy_only_the_public_address_is_answered(
     assert web_url(up) == public  # the address to open is the proxy's
     local = f"http://127.0.0.1:{port}"
     # The proxy passes the public Host on; the browser's Origin is the public one.
-    proxied = {"Host": "legato.example.com:443", "X-Forwarded-Proto": "https"}
+    proxied = {
+        "Host": "legato.example.com:443",
+        "X-Forwarded-Proto": "https",
+        **bearer_of(project),
+    }
     assert httpx.get(f"{local}/api/v1/health", headers=proxied).status_code == 200
     launch = f"{local}/api/v1/pipelines/etl/runs"
     own = httpx.post(launch, json={}, headers={**proxied, "Origin": public})

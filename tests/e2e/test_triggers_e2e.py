@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.helpers import Daemons, make_project, marks, run_with_nats, wait_for
+from tests.helpers import Daemons, http_client, make_project, marks, run_with_nats, wait_for
 
 if TYPE_CHECKING:
     from legato.domain.records import RunRecord
@@ -331,8 +331,6 @@ def test_refused_messages_are_shown_with_their_reasons_in_the_cli_and_the_web_ui
 ) -> None:
     import re
 
-    import httpx
-
     from tests.helpers import cli
 
     stream, batches = streams(), streams()
@@ -373,7 +371,7 @@ def test_refused_messages_are_shown_with_their_reasons_in_the_cli_and_the_web_ui
     assert good not in table.stdout
     assert "payload is not JSON" in table.stdout
 
-    page = httpx.get(f"{url.group(1)}/pipelines/one_each").text
+    page = http_client(url.group(1), project).get("/pipelines/one_each").text
     assert "Refused trigger events" in page
     for key in (not_json, bad_param, no_field):
         assert key in page

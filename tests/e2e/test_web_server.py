@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import Daemons, free_port, make_project, wait_for
+from tests.helpers import Daemons, free_port, http_client, make_project, wait_for
 
 CODE = """
 from legato import pipeline, task
@@ -31,34 +31,37 @@ def test_web_alone_queues_runs_that_a_separate_scheduler_starts(
     web = daemons.up(project, port=port, command="web")
     web.wait_output("legato web:")
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _answers(f"{base}/api/v1/health"), timeout=20, what="legato web answering")
+    http = http_client(base, project)
+    wait_for(lambda: _answers(http), timeout=20, what="legato web answering")
+    anonymous = httpx.get(f"{base}/api/v1/health")
+    assert anonymous.status_code == 401  # nothing is served without signing in
 
-    health = httpx.get(f"{base}/api/v1/health").json()
+    health = http.get("/api/v1/health").json()
     assert health["store"] == "ok" and health["scheduler_alive"] is False
-    assert "No scheduler is running" in httpx.get(f"{base}/").text
+    assert "No scheduler is running" in http.get("/").text
 
-    made = httpx.post(f"{base}/api/v1/pipelines/greet/runs", json={"params": {"name": "ann"}})
+    made = http.post("/api/v1/pipelines/greet/runs", json={"params": {"name": "ann"}})
     assert made.status_code == 201
     run_id = made.json()["id"]
-    assert httpx.get(f"{base}/api/v1/runs/{run_id}").json()["run"]["state"] == "queued"
+    assert http.get(f"/api/v1/runs/{run_id}").json()["run"]["state"] == "queued"
 
     scheduler = daemons.up(project, command="scheduler")
     scheduler.wait_output("legato scheduler:")
 
     def state() -> str:
-        return str(httpx.get(f"{base}/api/v1/runs/{run_id}").json()["run"]["state"])
+        return str(http.get(f"/api/v1/runs/{run_id}").json()["run"]["state"])
 
     wait_for(lambda: state() == "succeeded", timeout=30, what="the run to succeed")
-    alive = httpx.get(f"{base}/api/v1/health").json()
+    alive = http.get("/api/v1/health").json()
     assert alive["scheduler_alive"] is True
     assert [d["kind"] for d in alive["daemons"]] == ["scheduler"]
     assert alive["daemons"][0]["pid"] == scheduler.pid
-    log = httpx.get(f"{base}/api/v1/runs/{run_id}/tasks/hello/attempts/1/log").text
+    log = http.get(f"/api/v1/runs/{run_id}/tasks/hello/attempts/1/log").text
     assert "hello ann" in log
 
     # A clean stop removes the scheduler's heartbeat at once.
     assert scheduler.stop(signal.SIGTERM) == 0
-    assert httpx.get(f"{base}/api/v1/health").json()["scheduler_alive"] is False
+    assert http.get("/api/v1/health").json()["scheduler_alive"] is False
     assert web.stop(signal.SIGTERM) == 0
     assert "stopped" in web.output()
 
@@ -69,17 +72,18 @@ def test_up_serves_the_ui_and_reports_itself_alive(tmp_path: Path, daemons: Daem
     up = daemons.up(project, port=port)
     up.wait_output("web UI at")
     base = f"http://127.0.0.1:{port}"
-    health = httpx.get(f"{base}/api/v1/health").json()
+    http = http_client(base, project)
+    health = http.get("/api/v1/health").json()
     assert health["scheduler_alive"] is True
     assert health["daemons"][0]["kind"] == "up"
     assert health["daemons"][0]["url"] == base
-    page = httpx.get(f"{base}/pipelines/greet")
+    page = http.get("/pipelines/greet")
     assert page.status_code == 200 and 'data-task="hello"' in page.text
-    assert httpx.get(f"{base}/api/v1/openapi.json").json()["info"]["title"] == "Legato"
+    assert http.get("/api/v1/openapi.json").json()["info"]["title"] == "Legato"
 
 
-def _answers(url: str) -> bool:
+def _answers(http: httpx.Client) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return http.get("/api/v1/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False

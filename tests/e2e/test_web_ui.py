@@ -31,7 +31,7 @@ from tests.e2e.browser import (
     watch,
     web_url,
 )
-from tests.helpers import Daemons, free_port, make_project
+from tests.helpers import Daemons, free_port, make_project, project_token, sign_in_link
 
 pytestmark = pytest.mark.slow
 
@@ -97,12 +97,21 @@ class Served:
 
     project: Path
     url: str
+    token: str = ""
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        with httpx.Client(base_url=self.url, timeout=30) as http:
+        if not self.token:
+            self.token = project_token(self.project)
+        auth = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=self.url, timeout=30, headers=auth) as http:
             res = http.request(method, path, **kwargs)
         assert res.status_code < 400, f"{method} {path}: {res.status_code} {res.text}"
         return res.json()
+
+    def sign_in(self, page: Page) -> None:
+        """Sign the page's browser in, as the local admin, with a one-time link."""
+        page.goto(sign_in_link(self.project, self.url))
+        assert "/signin" not in page.url, page.url
 
     def launch(self, pipeline: str, **body: Any) -> str:
         """Launch a run through the API; its id."""
@@ -224,6 +233,7 @@ def run_id_of(page: Page) -> str:
 def test_overview_leads_to_the_pipeline_page_with_its_graph_and_partitions(
     page: Page, shot: Shots, retail: Served
 ) -> None:
+    retail.sign_in(page)
     page.goto(retail.url + "/")
     rows = page.locator("table.pipelines tbody tr")
     expect(rows.locator("a.name")).to_have_text(
@@ -256,6 +266,7 @@ def test_overview_leads_to_the_pipeline_page_with_its_graph_and_partitions(
 
 
 def test_launch_a_run_and_watch_it_finish_live(page: Page, shot: Shots, retail: Served) -> None:
+    retail.sign_in(page)
     page.goto(retail.url + "/pipelines/daily_sales")
     page.get_by_role("link", name="Launch run").click()
     expect(page).to_have_url(retail.url + "/pipelines/daily_sales/launch")
@@ -298,6 +309,7 @@ def test_launcher_shows_a_refused_value_at_its_field(
     page: Page, shot: Shots, retail: Served, gated: Served
 ) -> None:
     # A partition before the first one: the API refuses it (422), shown under the field.
+    retail.sign_in(page)
     page.goto(retail.url + "/pipelines/daily_sales/launch")
     # A run without a partition loads every day: the field may be left empty.
     expect(page.locator('label[for="f-partition"]')).not_to_contain_text("required")
@@ -337,6 +349,7 @@ def test_launcher_shows_a_refused_value_at_its_field(
 
 def test_failed_task_shows_its_log(page: Page, shot: Shots, gated: Served) -> None:
     label = "logs"
+    gated.sign_in(page)
     page.goto(gated.url + "/pipelines/gated/launch")
     page.fill("#f-label", label)
     page.get_by_role("button", name="Launch").click()
@@ -380,6 +393,7 @@ def test_rerun_from_failure_reuses_what_succeeded(page: Page, shot: Shots, gated
     label = "rerun"
     failed_id = gated.launch("gated", params={"label": label})
     gated.wait_run(failed_id, "failed")
+    gated.sign_in(page)
     page.goto(f"{gated.url}/runs/{failed_id}")
     expect(page.locator(BADGE)).to_have_text("failed")
     shot(page, "failed-run")
@@ -427,6 +441,7 @@ def test_rerun_from_failure_reuses_what_succeeded(page: Page, shot: Shots, gated
 def test_drag_across_the_partitions_grid_to_backfill(
     page: Page, shot: Shots, retail: Served
 ) -> None:
+    retail.sign_in(page)
     page.goto(retail.url + "/pipelines/daily_sales")
     cells = page.locator("#partitions .cell[data-key]")
     # Days no other test runs (test 2 loads 2026-11-14).
@@ -513,6 +528,7 @@ def test_back_button_urls_filters_and_viewport(page: Page, shot: Shots, gated: S
     gated.wait_run(ok, "succeeded")
     gated.wait_run(bad, "failed")
 
+    gated.sign_in(page)
     page.goto(gated.url + "/")
     expect(page.locator("table.pipelines a.name")).to_have_text(["gated"])
     shot(page, "overview")

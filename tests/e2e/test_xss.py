@@ -13,14 +13,14 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Request, expect, sync_playwright
 
 from tests.e2e.browser import VIEWPORT, launch_chromium, watch, web_url
-from tests.helpers import Daemons, cli, make_project, wait_for
+from tests.helpers import Daemons, cli, http_client, make_project, sign_in_link, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +83,7 @@ class Site:
     live: str  # a run still running, its log streaming a payload
     backfill: str
     queued: str  # a run waiting in the queue, of changed code
+    project: Path
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         # One run at a time: the held run keeps the slot, so later runs wait in the queue.
         url = web_url(daemons.up(project))
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with http_client(url, project) as http:
             live = http.post("/api/v1/pipelines/held/runs", json={"params": {"note": NOTE}})
             assert live.status_code == 201, live.text
             live_id = live.json()["id"]
@@ -121,7 +122,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 "/api/v1/pipelines/xss/runs", json={"params": {"note": NOTE}, "partition": KEYS[2]}
             )
             assert queued.status_code == 201, queued.text
-        yield Site(url, failed, live_id, backfill.json()["id"], queued.json()["id"])
+        yield Site(url, failed, live_id, backfill.json()["id"], queued.json()["id"], project)
     finally:
         (project / "go").write_text("")
         daemons.stop_all()
@@ -146,6 +147,7 @@ def test_payloads_are_shown_as_text_and_never_run(browser: Browser, site: Site) 
     def heard(request: Request) -> None:
         requests.append(request.url)
 
+    page.goto(sign_in_link(site.project, site.url))
     page.on("request", heard)
     visits = {
         "/": [],
@@ -199,7 +201,7 @@ def test_payloads_are_shown_as_text_and_never_run(browser: Browser, site: Site) 
 
 def test_error_text_reaches_the_api_as_written(site: Site) -> None:
     # The proof above is only worth something if the payloads really are in what is shown.
-    with httpx.Client(base_url=site.url, timeout=30) as http:
+    with http_client(site.url, site.project) as http:
         detail = http.get(f"/api/v1/runs/{site.failed}").json()
     assert detail["run"]["params"] == {"note": NOTE}
     assert detail["run"]["partition"] == KEYS[0]

@@ -28,7 +28,11 @@ PUBLIC = {
     ("POST", "/api/v1/hooks/{pipeline}/{trigger}"): "webhooks: the trigger's own token",
 }
 #: Reads a viewer may not make.
-ADMIN_READS: set[tuple[str, str]] = set()
+ADMIN_READS = {
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/verify"),
+    ("GET", "/audit"),
+}
 #: A valid body for each change, so that a refusal is the gate's and not the body's check.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/backfills"): {"pipeline": "days", "partitions": ["2026-02-23"]},

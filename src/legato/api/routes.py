@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from fastapi import Depends, FastAPI
 
 from legato.api import (
+    audit_routes,
     hook_routes,
     http_errors,
     operation_routes,
@@ -27,6 +28,7 @@ def install(app: FastAPI, door: Door) -> None:
         pipeline_routes.router,
         run_routes.router,
         operation_routes.router,
+        audit_routes.router,
     ):
         app.include_router(
             make(door), prefix=API_PREFIX, dependencies=[Depends(http_errors.storable_input)]

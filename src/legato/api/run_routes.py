@@ -47,8 +47,8 @@ def _date_and_time(value: object) -> object:
 QueryTime = Annotated[datetime | None, BeforeValidator(_date_and_time)]
 
 
-def _utc(t: datetime | None, field: str) -> datetime | None:
-    # A time without an offset is taken as UTC, as everywhere else in Legato.
+def utc_time(t: datetime | None, field: str) -> datetime | None:
+    """``t`` in UTC (a time without an offset is taken as UTC); ServiceError when out of range."""
     if t is None:
         return None
     if t.tzinfo is None:
@@ -78,8 +78,8 @@ def router(ctx: Door) -> APIRouter:
             pipeline=pipeline,
             states=state,
             partition=partition,
-            created_after=_utc(created_after, "created_after"),
-            created_before=_utc(created_before, "created_before"),
+            created_after=utc_time(created_after, "created_after"),
+            created_before=utc_time(created_before, "created_before"),
             cursor=cursor,
             limit=limit,
         )

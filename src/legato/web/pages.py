@@ -230,6 +230,27 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
     def queue(request: Request) -> HTMLResponse:
         return page(request, "queue.html", queued=ctx.automation.queue())
 
+    @r.get("/audit")
+    def audit(
+        request: Request,
+        actor: str | None = None,
+        action: str | None = None,
+        before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    ) -> HTMLResponse:
+        try:
+            rows = ctx.audit.entries(
+                actor=actor or None, action=action or None, before_seq=before, limit=100
+            )
+        except ServiceError as exc:
+            return failure(request, exc)
+        older = None
+        if len(rows) == 100:
+            older = "/audit?" + urlencode(
+                {k: v for k, v in (("actor", actor), ("action", action)) if v}
+                | {"before": rows[-1].seq}
+            )
+        return page(request, "audit.html", rows=rows, actor=actor, action=action, older=older)
+
     app.include_router(r)
 
     # The API's handler, when it is installed, answers everything but the UI's own 404s.

@@ -143,4 +143,5 @@ def context(request: Request) -> dict[str, Any]:
         "me": actor.name if actor is not None else None,
         "my_role": actor.role if actor is not None else None,
         "csrf": getattr(request.state, "csrf", None),
+        "may_audit": actor is not None and actor.may("audit.read"),
     }
