@@ -53,6 +53,7 @@ class ProjectConfig:
     dask_address: str | None = None  # Dask scheduler; None: a LocalCluster of `workers`
     request_bytes: int = 1024 * 1024  # an HTTP request's body at most
     params_bytes: int = 256 * 1024  # a run's params (as JSON) at most
+    webhook_per_minute: int = 600  # calls one webhook answers per minute, per web process
     roles: dict[str, Any] = field(default_factory=dict)  # [roles]: custom role -> permissions
     auth: AuthSettings = field(default_factory=lambda: AuthSettings())
     tls_cert: Path | None = None  # [web]: HTTPS with this certificate (PEM) and key
@@ -69,7 +70,7 @@ _SECTIONS: dict[str, set[str]] = {
     "executor": {"kind", "workers", "mode", "memory_limit_mb", "lease_seconds", "address"},
     "pools": set(),  # any name
     "daemon": {"max_runs", "host", "port"},
-    "limits": {"request_bytes", "params_bytes"},
+    "limits": {"request_bytes", "params_bytes", "webhook_per_minute"},
     "roles": set(),  # any name
     "auth": {
         "session_hours",
@@ -172,7 +173,12 @@ def load_config(root: Path) -> ProjectConfig:
     port = int(os.environ.get("LEGATO_PORT") or _get(data, "daemon", "port", int, 8765))
     request_bytes = _get(data, "limits", "request_bytes", int, ProjectConfig.request_bytes)
     params_bytes = _get(data, "limits", "params_bytes", int, ProjectConfig.params_bytes)
-    for key, value in (("request_bytes", request_bytes), ("params_bytes", params_bytes)):
+    webhook_rate = _get(data, "limits", "webhook_per_minute", int, 600)
+    for key, value in (
+        ("request_bytes", request_bytes),
+        ("params_bytes", params_bytes),
+        ("webhook_per_minute", webhook_rate),
+    ):
         if value < 1:
             raise ConfigError(f"{path}: [limits] {key} must be at least 1, got {value}")
     tls_cert, tls_key, public_url = _web(data, root, path)
@@ -198,6 +204,7 @@ def load_config(root: Path) -> ProjectConfig:
         dask_address=dask_address or None,
         request_bytes=request_bytes,
         params_bytes=params_bytes,
+        webhook_per_minute=webhook_rate,
         tls_cert=tls_cert,
         tls_key=tls_key,
         public_url=public_url,

@@ -95,6 +95,13 @@ class Api:
     clock: ManualClock
     heard: list[RunRecord | None] = field(default_factory=list)  # what on_run was told
     token: str = ""  # the admin API token the client sends
+    webhook: str = ""  # greet's webhook token, once made
+
+    def hook_token(self) -> str:
+        """The token of greet's webhook ``hook``, made on first use (only its hash is kept)."""
+        if not self.webhook:
+            self.webhook = door(self.ws).automation.webhook_token("greet", "hook")
+        return self.webhook
 
     @property
     def auth(self) -> dict[str, str]:

@@ -113,7 +113,7 @@ def fuzz_api(make_api: Callable[..., Api]) -> tuple[Api, dict[str, Any]]:
         "trigger": ["hook", "after-flaky"],
         "backfill_id": [backfill],
         "together": together,
-        "token": api.ws.store.triggers.trigger_states()[("greet", "hook")].token,
+        "token": api.hook_token(),
     }
     return api, known
 

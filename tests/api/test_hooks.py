@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from tests.api.conftest import Api
@@ -11,10 +13,7 @@ HOOK = "/hooks/greet/hook"
 
 
 def token(api: Api) -> str:
-    # create_app gave every webhook its secret (Automation.ensure_triggers).
-    state = api.ws.store.triggers.trigger_states()[("greet", "hook")]
-    assert state.token
-    return state.token
+    return api.hook_token()
 
 
 def fire(
@@ -53,7 +52,22 @@ def test_webhook_starts_a_run_once_per_idempotency_key(api: Api) -> None:
     assert len(api.get("/runs", params={"pipeline": "greet"}).json()["runs"]) == 5
 
 
+def test_a_webhook_has_no_token_until_an_admin_makes_one(api: Api) -> None:
+    r = api.client.post("/api/v1" + HOOK, json={}, headers={"X-Legato-Token": "guess"})
+    assert r.status_code == 401
+    assert "has no token yet" in r.json()["error"] and "legato triggers token" in r.json()["error"]
+    first = token(api)
+    stored = api.ws.store.triggers.trigger_states()[("greet", "hook")].token
+    assert stored is not None and first not in stored  # only its hash is kept
+    assert fire(api, {}).status_code == 201
+    # A new token replaces the old one at once.
+    second = door(api.ws).automation.webhook_token("greet", "hook")
+    assert fire(api, {}, tok=first).status_code == 401
+    assert fire(api, {}, tok=second).status_code == 201
+
+
 def test_webhook_refuses_a_wrong_or_missing_token(api: Api) -> None:
+    token(api)
     assert fire(api, {}, tok="not-the-token").status_code == 401
     assert fire(api, {}, tok="").status_code == 401
     r = api.client.post("/api/v1" + HOOK, json={})
@@ -102,4 +116,27 @@ def test_the_token_survives_a_new_app(api: Api, backend: str) -> None:
 
     first = token(api)
     create_app(door(api.ws), web=False)  # ensure_triggers again: the token is kept
-    assert token(api) == first
+    assert fire(api, {}, tok=first).status_code == 201
+
+
+def test_a_webhook_called_too_often_is_told_to_wait(make_api: Callable[..., Api]) -> None:
+    api = make_api(toml="[limits]\nwebhook_per_minute = 3\n")
+    answers = [fire(api, {}).status_code for _ in range(3)]
+    answers += [fire(api, {}, tok="a guess").status_code]  # wrong tokens count too
+    assert answers == [201, 201, 201, 429]
+    r = fire(api, {})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    assert "too many calls" in r.json()["error"]
+    assert len(api.get("/runs").json()["runs"]) == 3
+
+
+def test_the_rate_limit_refills_with_time() -> None:
+    from legato.api.hook_routes import RateLimit
+
+    now = [0.0]
+    limit = RateLimit(60, clock=lambda: now[0])  # one a second, a burst of 60
+    assert all(limit.wait(("p", "t")) == 0 for _ in range(60))
+    assert limit.wait(("p", "t")) == 1.0
+    assert limit.wait(("p", "other")) == 0  # each webhook has its own
+    now[0] = 2.0
+    assert limit.wait(("p", "t")) == 0

@@ -23,9 +23,7 @@ MiB = 1024 * 1024
 
 
 def hook_token(api: Api) -> str:
-    token = api.ws.store.triggers.trigger_states()[("greet", "hook")].token
-    assert token is not None
-    return token
+    return api.hook_token()
 
 
 def test_a_body_over_the_limit_is_413_and_stores_nothing(api: Api) -> None:

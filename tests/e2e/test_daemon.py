@@ -152,13 +152,17 @@ def plain():
 
 
 def token_of(project: Path, pipeline: str, trigger: str) -> str:
-    done = cli("triggers", "--json", "--show-tokens", project=project)
+    """A new token for the webhook, made as an admin does (`legato triggers token`)."""
+    done = cli("triggers", "token", pipeline, trigger, project=project)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "shown once" in done.stderr
+    listed = cli("triggers", "--json", project=project)
     found = [
-        t for t in json.loads(done.stdout) if t["pipeline"] == pipeline and t["name"] == trigger
+        t for t in json.loads(listed.stdout) if t["pipeline"] == pipeline and t["name"] == trigger
     ]
-    assert len(found) == 1 and found[0]["token"], done.stdout
-    return str(found[0]["token"])
+    assert len(found) == 1 and found[0]["has_token"] is True, listed.stdout
+    assert done.stdout.strip() not in listed.stdout  # the token is never shown again
+    return done.stdout.strip()
 
 
 def test_webhook_makes_one_run_per_authorised_call(

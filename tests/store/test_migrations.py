@@ -9,6 +9,7 @@ the installed ``legato`` executable, as an operator would run them.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shutil
 import subprocess
@@ -452,6 +453,13 @@ def _write_rows_valid_at(conn: Connection, revision: str) -> None:
               "next_index": 1, "max_concurrent": 2, "priority": 0, "params": "{}",
               "created_at": T, "updated_at": T, "message": None}],
         )  # fmt: skip
+        token = WEBHOOK_TOKEN if not _reached(revision, "0008") else _sha256(WEBHOOK_TOKEN)
+        _insert(
+            conn,
+            "trigger_states",
+            [{"pipeline": "etl", "name": "hook", "kind": "webhook", "cursor": None,
+              "paused": False, "token": token, "updated_at": T}],
+        )  # fmt: skip
     if _reached(revision, "0004"):
         _insert(
             conn,
@@ -461,6 +469,13 @@ def _write_rows_valid_at(conn: Connection, revision: str) -> None:
         )  # fmt: skip
     if _reached(revision, "0007"):
         _write_security_rows(conn)
+
+
+WEBHOOK_TOKEN = "a-webhook-token-from-before"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 AUDITED = AuditEntry(_aware(T), "ann", "password", "10.0.0.7", "run.launch", RUN_1, "ok",
@@ -592,6 +607,10 @@ def _assert_rows_survived(store: Store, revision: str) -> None:
         assert store.schedules.schedule_states()[("etl", "nightly")].paused is True
         backfill = store.backfills.get_backfill("bf1")
         assert (backfill.state, backfill.keys) == (BackfillState.RUNNING, ("2024-05-01",))
+    if _reached(revision, "0003"):
+        # Kept in clear before 0008, as its hash since: the caller's token still works.
+        hook = store.triggers.trigger_states()[("etl", "hook")]
+        assert hook.token == _sha256(WEBHOOK_TOKEN)
     if _reached(revision, "0007"):
         _assert_security_rows_survived(store)
 

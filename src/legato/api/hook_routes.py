@@ -7,7 +7,11 @@ The caller proves itself with the trigger's secret token (``X-Legato-Token``, or
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 import uuid
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -30,9 +34,42 @@ def _token(request: Request) -> str:
     return ""
 
 
-def router(ctx: Door) -> APIRouter:
-    """The webhook route over ``ctx``."""
+#: Webhooks whose rate one process remembers at most (any name a caller sends counts).
+MAX_BUCKETS = 10_000
+
+
+class RateLimit:
+    """At most ``per_minute`` calls of each webhook in this process, a token bucket per
+    webhook: a burst of up to a minute's worth, then a steady rate. Calls with a wrong token
+    count too, so guessing a token is as slow as calling."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(per_minute)
+        self.clock = clock
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: tuple[str, str]) -> float:
+        """Take one call for ``key``: 0 when it may go on, else the seconds until it may."""
+        now = self.clock()
+        with self._lock:
+            tokens, then = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            self._buckets.pop(key, None)  # re-inserted last: the dict stays in age order
+            if len(self._buckets) >= MAX_BUCKETS:  # names made up by callers: forget the oldest
+                self._buckets.pop(next(iter(self._buckets)))
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+def router(ctx: Door, per_minute: int = 600) -> APIRouter:
+    """The webhook route over ``ctx``, answering each webhook ``per_minute`` times a minute."""
     r = APIRouter(tags=["triggers"])
+    limit = RateLimit(per_minute)
 
     def fire(pipeline: str, trigger: str, token: str, raw: bytes, key: str) -> JSONResponse:
         try:
@@ -58,6 +95,7 @@ def router(ctx: Door) -> APIRouter:
             413: {"model": ErrorOut, "description": ERRORS[413]["description"]},
             404: {"model": ErrorOut, "description": "no such webhook trigger"},
             409: {"model": ErrorOut, "description": "the trigger is paused"},
+            429: {"model": ErrorOut, "description": "too many calls of this webhook"},
             422: {"model": ErrorOut, "description": "params the pipeline refuses"},
         },
         summary="Fire a webhook trigger",
@@ -65,6 +103,11 @@ def router(ctx: Door) -> APIRouter:
     async def hook(pipeline: str, trigger: str, request: Request) -> JSONResponse:
         """Start a run of ``pipeline`` with the JSON body as its params."""
         storable_url(request)
+        wait = limit.wait((pipeline, trigger))
+        if wait > 0:
+            answer = error(429, f"too many calls of webhook {trigger!r}: try again later", None)
+            answer.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return answer
         token = _token(request)
         # The store is reached synchronously: off the event loop, so other requests go on.
         # The token is checked before the body is read: a caller without it gets its 401

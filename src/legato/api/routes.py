@@ -16,13 +16,15 @@ from legato.api import (
 )
 
 if TYPE_CHECKING:
+    from legato.config import ProjectConfig
     from legato.services.door import Door
 
 API_PREFIX = "/api/v1"
 
 
-def install(app: FastAPI, door: Door) -> None:
-    """Add every API route to ``app``, with its error answers and input checks."""
+def install(app: FastAPI, door: Door, settings: ProjectConfig) -> None:
+    """Add every API route to ``app``, with its error answers and input checks
+    (``settings``: the project's, read once by the app's maker)."""
     http_errors.install(app)
     for make in (
         pipeline_routes.router,
@@ -34,4 +36,6 @@ def install(app: FastAPI, door: Door) -> None:
             make(door), prefix=API_PREFIX, dependencies=[Depends(http_errors.storable_input)]
         )
     # The webhook checks its caller's token before it reads the body, then the body's text.
-    app.include_router(hook_routes.router(door), prefix=API_PREFIX)
+    app.include_router(
+        hook_routes.router(door, settings.webhook_per_minute), prefix=API_PREFIX
+    )

@@ -258,30 +258,42 @@ def schedules_unpause(pipeline: str, name: NameOpt = None, project: ProjectOpt =
 @triggers_app.callback(invoke_without_command=True)
 def triggers_list(
     ctx: typer.Context,
-    show_tokens: Annotated[
-        bool, typer.Option("--show-tokens", help="Print webhook tokens.")
-    ] = False,
     json_out: JsonOpt = False,
     project: ProjectOpt = Path("."),
 ) -> None:
-    """List triggers with their state (and webhook URLs' tokens with --show-tokens)."""
+    """List triggers with their state (a webhook's URL, and whether it has a token)."""
     if ctx.invoked_subcommand is not None:
         return
     with user_errors(), workspace(project) as door:
         views = door.automation.triggers()
         if json_out:
-            _json([{**v.__dict__, "token": v.token if show_tokens else None} for v in views])
+            _json([v.__dict__ for v in views])
             return
         rows = []
         for v in views:
             detail = {k: val for k, val in v.detail.items() if k not in ("kind", "name")}
             if v.kind == "webhook":
-                detail = {"url": f"/hooks/{v.pipeline}/{v.name}"}
-                if show_tokens:
-                    detail["token"] = v.token or ""
+                detail = {
+                    "url": f"/api/v1/hooks/{v.pipeline}/{v.name}",
+                    "token": "set" if v.has_token else "none (legato triggers token)",
+                }
             text = " ".join(f"{k}={val}" for k, val in detail.items())
             rows.append((v.pipeline, v.name, v.kind, "paused" if v.paused else "on", escape(text)))
         _table(("pipeline", "trigger", "kind", "state", "detail"), rows, "no triggers")
+
+
+@triggers_app.command("token")
+def triggers_token(pipeline: str, trigger: str, project: ProjectOpt = Path(".")) -> None:
+    """Make a new secret token for a webhook and print it once (the old one stops working)."""
+    import sys
+
+    with user_errors(), workspace(project) as door:
+        token = door.automation.webhook_token(pipeline, trigger)
+    sys.stderr.write(
+        f"token of webhook {trigger} of {pipeline}; shown once, keep it secret. Send it as "
+        "X-Legato-Token (or Authorization: Bearer):\n"
+    )
+    sys.stdout.write(token + "\n")
 
 
 @triggers_app.command("pause")

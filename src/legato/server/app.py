@@ -57,11 +57,11 @@ def create_app(
     app.add_middleware(HostCheck, allowed=allowed_hosts, public_url=settings.public_url)
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
     install_docs(app, f"{API_PREFIX}/openapi.json", "Legato")
-    routes.install(app, served)
+    routes.install(app, served, settings)
     if web:
         from legato.web.pages import mount
 
-        mount(app, served, door.project.settings())
+        mount(app, served, settings)
     else:
 
         @app.get("/", include_in_schema=False)

@@ -6,6 +6,7 @@ later the API) list and change things through the rest. Nothing here sleeps or s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.definitions.errors import ParamError
 from legato.domain.states import BackfillState, RunState
+from legato.security.tokens import hash_secret
 from legato.services.actor import Actor
 from legato.services.driving import RunDriving
 from legato.services.gate import Service, action
@@ -37,15 +39,11 @@ if TYPE_CHECKING:
 MAX_EVENT_KEY = 500
 
 
-def _same_token(given: str, expected: str) -> bool:
-    """Whether ``given`` is the secret, in time that does not tell how much of it matched.
-
-    Compared as bytes: ``compare_digest`` refuses text that is not ASCII, and a caller may
-    send any header bytes at all.
-    """
-    return secrets.compare_digest(
-        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
-    )
+def _same_token(given: str, expected_hash: str) -> bool:
+    """Whether ``given`` is the secret whose SHA-256 is stored, in time that does not tell how
+    much of it matched. A caller may send any header bytes at all: they are hashed as sent."""
+    digest = hashlib.sha256(given.encode("utf-8", "surrogatepass")).hexdigest()
+    return secrets.compare_digest(digest.encode(), expected_hash.encode())
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ class TriggerView:
     kind: str
     paused: bool
     detail: dict[str, Any]
-    token: str | None
+    has_token: bool  # a webhook whose token was made (only its hash is kept)
 
 
 @dataclass(frozen=True)
@@ -201,7 +199,12 @@ class Automation(Service):
         if pipe is None or trig is None:
             raise NotFoundError(f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
         state = self.store.triggers.trigger_states().get((pipeline, trigger))
-        if state is None or not state.token or not _same_token(token, state.token):
+        if state is None or not state.token:
+            raise Unauthenticated(
+                f"webhook {trigger!r} of pipeline {pipeline!r} has no token yet: an admin "
+                f"makes one with `legato triggers token {pipeline} {trigger}`"
+            )
+        if not _same_token(token, state.token):
             raise Unauthenticated("missing or wrong token for this webhook")
         return state
 
@@ -323,18 +326,32 @@ class Automation(Service):
 
     @action("triggers.prepare", command=True)
     def ensure_triggers(self) -> None:
-        """Give every trigger its row in the store (and each webhook its secret token)."""
+        """Give every trigger its row in the store (a webhook has no token until
+        ``webhook_token`` makes one)."""
         now = self._now()
         for pipe in self.ws.project.pipelines.values():
             for trig in pipe.automation.triggers:
-                token = secrets.token_urlsafe(24) if trig.kind == "webhook" else None
-                self.store.triggers.ensure_trigger(
-                    pipe.name, trig.name, trig.kind, now, token=token
-                )
+                self.store.triggers.ensure_trigger(pipe.name, trig.name, trig.kind, now)
+
+    @action("triggers.token", command=True)
+    def webhook_token(self, pipeline: str, trigger: str) -> str:
+        """A new secret token for the webhook ``trigger`` of ``pipeline``, returned once: only
+        its SHA-256 is kept, and the token it replaces stops working at once."""
+        pipe = self.ws.project.pipelines.get(pipeline)
+        if pipe is None or not any(
+            t.name == trigger and t.kind == "webhook" for t in pipe.automation.triggers
+        ):
+            raise NotFoundError(f"no webhook trigger {trigger!r} on pipeline {pipeline!r}")
+        self.ensure_triggers()
+        token = secrets.token_urlsafe(32)
+        self.store.triggers.set_trigger_state(
+            pipeline, trigger, self._now(), token=hash_secret(token)
+        )
+        return token
 
     @action("triggers.read")
     def triggers(self) -> list[TriggerView]:
-        """Every trigger of every pipeline, with its state (webhook tokens included)."""
+        """Every trigger of every pipeline, with its state."""
         states = self.store.triggers.trigger_states()
         pipes = self.ws.project.pipelines.values()
         if any((p.name, t.name) not in states for p in pipes for t in p.automation.triggers):
@@ -347,7 +364,12 @@ class Automation(Service):
                 st = states[(pipe.name, trig.name)]
                 out.append(
                     TriggerView(
-                        pipe.name, trig.name, trig.kind, st.paused, trig.describe(), st.token
+                        pipe.name,
+                        trig.name,
+                        trig.kind,
+                        st.paused,
+                        trig.describe(),
+                        bool(st.token),
                     )
                 )
         return out
