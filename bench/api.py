@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from latency import free_port, pct, wait_health  # the sibling script: one copy of each
+from latency import free_port, pct, tokens, wait_health  # the sibling script: one of each
 
 LIST_TARGET_MS = 100.0  # p95 of every runs-list kind
 RUN_TARGET_MS = 300.0  # p95 of one run (API and page)
@@ -688,6 +688,8 @@ def run(args: argparse.Namespace, tmp: Path, store_url: str | None) -> dict[str,
         meta_store = {"backend": backend_version(store), "db_bytes": db_bytes(store, project),
                       "fill": filled}
 
+    # Requests carry a viewer's API token: what a dashboard or a script sends.
+    auth, _ = tokens(project)
     port = free_port()
     log = tmp / "web.log"
     legato = str(Path(sys.executable).parent / "legato")
@@ -699,9 +701,10 @@ def run(args: argparse.Namespace, tmp: Path, store_url: str | None) -> dict[str,
         )
     load_before = os.getloadavg()
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=60, headers=auth) as client:
             t0 = time.monotonic()
-            wait_health(port, proc, log, 60)
+            wait_health(port, proc, log, 60, auth)
             ready = time.monotonic() - t0
             from legato.config import load_config
             from legato.store.store import Store

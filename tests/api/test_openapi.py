@@ -25,6 +25,8 @@ EXPECTED = {
     ("post", "/api/v1/runs/{run_id}/cancel"),
     ("post", "/api/v1/runs/{run_id}/rerun"),
     ("post", "/api/v1/runs/{run_id}/tasks/{task_key}/mark"),
+    ("get", "/api/v1/audit"),
+    ("get", "/api/v1/audit/verify"),
     ("get", "/api/v1/backfills"),
     ("post", "/api/v1/backfills"),
     ("get", "/api/v1/backfills/{backfill_id}"),

@@ -460,9 +460,9 @@ def succeeded(api: str, ids: list[str], lay: Layout) -> Callable[[], bool]:
     return check
 
 
-def health(url: str) -> dict[str, Any]:
+def health(url: str, auth: dict[str, str]) -> dict[str, Any]:
     try:
-        got = httpx.get(url, timeout=5, headers=AUTH)
+        got = httpx.get(url, timeout=5, headers=auth)
     except httpx.TransportError:
         return {}
     return dict(got.json()) if got.status_code == 200 else {}
@@ -529,6 +529,12 @@ def test_the_documented_layout_runs_and_survives_a_scheduler_dying(
         shlex.split(command), capture_output=True, text=True, timeout=60, env=env
     )
     assert made.returncode == 0, made.stdout + made.stderr
+    monitoring = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    # The test launches runs too: an operator's token, made the same way.
+    assert "--role viewer" in command and "--name monitoring" in command
+    ops = command.replace("--role viewer", "--role operator").replace("monitoring", "ops")
+    made = subprocess.run(shlex.split(ops), capture_output=True, text=True, timeout=60, env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
     monkeypatch.setitem(AUTH, "Authorization", f"Bearer {made.stdout.strip()}")
 
     # The doc's health check, over HTTPS trusting the CA it names: both schedulers alive.
@@ -541,11 +547,12 @@ def test_the_documented_layout_runs_and_survives_a_scheduler_dying(
     def both_alive() -> bool:
         for p in schedulers + lay.started["legato-web.service"]:
             assert p.proc.poll() is None, f"exited:\n{p.output()[-3000:]}"
-        pids = {d["pid"] for d in health(url).get("daemons", []) if d["kind"] == "scheduler"}
+        daemons = health(url, monitoring).get("daemons", [])
+        pids = {d["pid"] for d in daemons if d["kind"] == "scheduler"}
         return pids == {p.pid for p in schedulers}
 
     wait_for(both_alive, timeout=60, what="both schedulers in /api/v1/health")
-    report = health(url)
+    report = health(url, monitoring)
     assert report["status"] == "ok" and report["store"] == "ok", report
 
     # Runs launched through the API succeed, every attempt on a worker of the Dask

@@ -106,8 +106,13 @@ def test_large_bodies_are_refused_without_being_held(tmp_path: Path, daemons: Da
     # The server stopped reading: most of each body was never taken off the socket.
     assert all(sent < 40 * MB for _, sent in results), results
 
-    # A body announced larger than the limit is 413, also without reading it.
+    # Without signing in: 401, without reading the body either.
     status, sent = post_big(port, "/api/v1/pipelines/greet/runs", "", 50 * MB)
+    assert status == 401 and sent < 40 * MB
+    # A body announced larger than the limit is 413, also without reading it.
+    auth = http.headers["authorization"]
+    launch = "/api/v1/pipelines/greet/runs"
+    status, sent = post_big(port, launch, f"Authorization: {auth}\r\n", 50 * MB)
     assert status == 413 and sent < 40 * MB
 
     grew = peak_rss_mb(web.pid) - before

@@ -324,6 +324,7 @@ def test_launcher_shows_a_refused_value_at_its_field(
 
     # A JSON param: text that is not JSON is caught before sending; a value of the wrong
     # type is refused by the API; both show at the param's own field.
+    gated.sign_in(page)  # another server on this host: its own session cookie replaces ours
     page.goto(gated.url + "/pipelines/gated/launch")
     limits = page.locator("#f-limits")
     expect(limits).to_have_value('{"rows": 10}')

@@ -6,7 +6,7 @@ permission check, or one this test does not know, fails here."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from starlette.routing import Mount
 from legato.server.app import create_app
 from legato.services.workspace import Workspace
 from tests.api.conftest import CODE
+from tests.conftest import BACKENDS
 from tests.helpers import api_token, door, make_project
 
 #: Reachable without signing in, and why.
@@ -58,11 +59,16 @@ class Site:
         )
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
+@pytest.fixture(params=BACKENDS)
+def site(
+    request: pytest.FixtureRequest, tmp_path: Path, store_url_for: Callable[[str], str]
+) -> Iterator[Site]:
     from fastapi.testclient import TestClient
 
-    ws = Workspace(make_project(tmp_path / "proj", CODE))
+    extra = ""
+    if request.param == "postgresql":
+        extra = f'\n[store]\nurl = "{store_url_for("postgresql")}"\n'
+    ws = Workspace(make_project(tmp_path / "proj", CODE, extra=extra))
     admin = door(ws)
     app = create_app(admin, allowed_hosts=["testserver"])
     run = admin.runs.run_pipeline("greet")  # finished: its live streams end at once

@@ -17,6 +17,7 @@ import pytest
 from legato.clock import ManualClock
 from legato.server.app import create_app
 from legato.services.workspace import Workspace
+from tests.conftest import BACKENDS
 from tests.helpers import ONE_TASK, door, make_project
 
 with warnings.catch_warnings():
@@ -33,9 +34,18 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
-@pytest.fixture
-def make_ws(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[[], Workspace]]:
-    root = make_project(tmp_path / "proj", ONE_TASK, extra=TOML)
+@pytest.fixture(params=BACKENDS)
+def make_ws(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    clock: ManualClock,
+    store_url_for: Callable[[str], str],
+) -> Iterator[Callable[[], Workspace]]:
+    """Workspaces over one project on a fresh store of each backend (each test runs twice)."""
+    extra = TOML
+    if request.param == "postgresql":
+        extra += f'\n[store]\nurl = "{store_url_for("postgresql")}"\n'
+    root = make_project(tmp_path / "proj", ONE_TASK, extra=extra)
     opened: list[Workspace] = []
 
     def make() -> Workspace:
