@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import pytest
 from legato.clock import ManualClock
 from legato.server.app import create_app
 from legato.services.workspace import Workspace
+from tests.conftest import BACKENDS
 from tests.helpers import ONE_TASK, door, make_project
 from tests.security.oidc_provider import CLIENT_SECRET, oidc_provider, sign_in_at_provider
 from tests.security.oidc_provider import unavailable as _unavailable
@@ -54,8 +55,11 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamlIdp]:
     provider.stop()
 
 
-def settings_toml(issuer: str, idp: SamlIdp) -> str:
+def settings_toml(issuer: str, idp: SamlIdp, store_url: str) -> str:
     return f"""
+[store]
+url = "{store_url}"
+
 [web]
 public_url = "{PUBLIC_URL}"
 
@@ -84,16 +88,21 @@ def clock() -> ManualClock:
     return ManualClock(datetime.now(UTC))
 
 
-@pytest.fixture
+@pytest.fixture(params=BACKENDS)
 def ws(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     issuer: str,
     idp: SamlIdp,
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
+    store_url_for: Callable[[str], str],
 ) -> Iterator[Workspace]:
+    """The project, its store on each backend (several web processes share sign-ins under
+    way through it)."""
     monkeypatch.setenv(SECRET_VARIABLE, CLIENT_SECRET)
-    root = make_project(tmp_path / "proj", ONE_TASK, extra=settings_toml(issuer, idp))
+    toml = settings_toml(issuer, idp, store_url_for(request.param))
+    root = make_project(tmp_path / "proj", ONE_TASK, extra=toml)
     workspace = Workspace(root, clock=clock)
     yield workspace
     workspace.close()
@@ -305,7 +314,7 @@ def test_a_provider_that_cannot_be_reached_is_a_refusal_on_the_sign_in_page(
         f'\n[web]\npublic_url = "{PUBLIC_URL}"\n[auth.oidc]\nissuer = "http://127.0.0.1:9"\n'
         'client_id = "legato"\ndefault_role = "viewer"\n'
     )
-    other = Workspace(make_project(tmp_path / "other", ONE_TASK, extra=toml))
+    other = Workspace(make_project(tmp_path / "other", ONE_TASK, extra=toml), clock=ws.clock)
     try:
         client = browser(create_app(door(other)))
         r = client.get("/auth/oidc/login", params={"next": "/runs"}, follow_redirects=False)
@@ -321,3 +330,39 @@ def test_the_callback_addresses_follow_the_public_url(app: Any, issuer: str) -> 
     params = dict(parse_qsl(urlsplit(out.headers["location"]).query))
     assert out.headers["location"].startswith(issuer)
     assert params["redirect_uri"] == CALLBACK
+
+
+def test_an_identity_provider_never_takes_over_a_local_account(app: Any, ws: Workspace) -> None:
+    door(ws).accounts.add_user("otto", "viewer", "a local password")
+    client = browser(app)
+
+    r = client.get("/auth/oidc/callback", params=oidc_sign_in(client, "otto"))
+
+    assert r.status_code == 401
+    assert refusal(r) == (
+        "&#39;otto&#39; is the name of another account: a sign-in with OIDC cannot take it over"
+    )
+    assert door(ws).accounts.user("otto").role == "viewer"  # untouched
+    assert signins(ws)[-1][2] == "refused"
+
+
+def test_a_disabled_single_sign_on_user_is_refused_whatever_the_provider_says(
+    app: Any, ws: Workspace
+) -> None:
+    first = browser(app)
+    assert first.get("/auth/oidc/callback", params=oidc_sign_in(first, "otto")).status_code == 200
+    door(ws).accounts.disable("otto")
+    assert first.get("/runs", follow_redirects=False).status_code == 303  # its session ended
+
+    again = browser(app)
+    r = again.get("/auth/oidc/callback", params=oidc_sign_in(again, "otto"))
+
+    assert r.status_code == 401 and refusal(r) == "this account is disabled"
+    assert signins(ws)[-1] == ("user:otto", "oidc", "refused", "disabled")
+
+
+def test_next_leads_back_into_this_site_only(app: Any) -> None:
+    client = browser(app)
+    query = oidc_sign_in(client, "otto", next_="https://attacker.example/")
+    back = client.get("/auth/oidc/callback", params=query, follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"] == "/"

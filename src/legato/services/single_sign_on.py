@@ -219,8 +219,11 @@ class SingleSignOn:
             issued = self.signin.identity(name, role, method, source)
         except RoleError as exc:
             raise SignInRefused(f"the role of {name!r} cannot be used: {exc}") from None
-        except AlreadyExists as exc:
-            raise SignInRefused(str(exc)) from None
+        except AlreadyExists:
+            raise SignInRefused(
+                f"{name!r} is the name of another account: a sign-in with {method.upper()} cannot "
+                "take it over"
+            ) from None
         return SignedOn(issued, next_)
 
     def _refusing(self, method: str, source: str | None, work: Callable[[], T]) -> T:
