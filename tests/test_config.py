@@ -46,6 +46,8 @@ def test_web_section_paths_are_the_projects_and_the_public_url_an_origin(tmp_pat
         ("web", 'public_url = "https://legato.example.com/ui"', "public_url must be an origin"),
         ("web", "public_url = 8765", "[web] public_url must be a str"),
         ("web", 'host = "0.0.0.0"', "unknown key 'host' in [web]"),
+        ("auth", 'oidc = "https://id.example.com"', "[auth.oidc] must be a table"),
+        ("auth", "saml = 1", "[auth.saml] must be a table"),
     ],
 )
 def test_wrong_settings_are_refused(
@@ -55,3 +57,21 @@ def test_wrong_settings_are_refused(
     with pytest.raises(ConfigError) as info:
         load_config(root)
     assert message in str(info.value)
+
+
+def test_single_sign_on_tables_are_kept_as_written(tmp_path: Path) -> None:
+    assert load_config(make_project(tmp_path / "a", "x = 1\n")).auth_tables == {}
+    toml = (
+        '\n[auth.oidc]\nissuer = "https://id.example.com"\nclient_id = "legato"\n'
+        '[auth.oidc.role_map]\n"data-ops" = "operator"\n'
+        '[auth.saml]\nidp_metadata = "idp.xml"\n'
+    )
+    config = load_config(make_project(tmp_path / "b", "x = 1\n", extra=toml))
+    assert config.auth_tables == {
+        "oidc": {
+            "issuer": "https://id.example.com",
+            "client_id": "legato",
+            "role_map": {"data-ops": "operator"},
+        },
+        "saml": {"idp_metadata": "idp.xml"},
+    }

@@ -59,6 +59,9 @@ class ProjectConfig:
     tls_cert: Path | None = None  # [web]: HTTPS with this certificate (PEM) and key
     tls_key: Path | None = None
     public_url: str | None = None  # the address users reach the web server at
+    # [auth.oidc] and [auth.saml] as written: legato.security reads them (OidcSettings,
+    # SamlSettings), since their defaults depend on the address a request came to.
+    auth_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -208,6 +211,7 @@ def load_config(root: Path) -> ProjectConfig:
         tls_cert=tls_cert,
         tls_key=tls_key,
         public_url=public_url,
+        auth_tables=_auth_tables(data, path),
     )
 
 
@@ -260,6 +264,18 @@ def _auth(data: dict[str, Any], path: Path) -> AuthSettings:
     if out.max_failures < 1:
         raise ConfigError(f"{path}: [auth] max_failures must be at least 1")
     return out
+
+
+def _auth_tables(data: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    tables: dict[str, dict[str, Any]] = {}
+    for kind in ("oidc", "saml"):
+        table = data.get("auth", {}).get(kind)
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [auth.{kind}] must be a table")
+        tables[kind] = table
+    return tables
 
 
 def _sqlite_relative(url: str, root: Path) -> str:

@@ -1,7 +1,8 @@
 """OpenID Connect sign-in against a real provider (the npm package oidc-provider under node).
 
-The provider runs from tests/security/oidc_idp (``npm ci`` there, as scripts/test.sh does);
-without node or its node_modules the tests skip, or fail when CI=true. The browser is an
+The provider runs from tests/security/oidc_idp (``npm ci`` there, as scripts/test.sh does;
+tests/security/oidc_provider.py starts it); without node or its node_modules the tests skip,
+or fail when CI=true. The browser is an
 httpx client that follows the provider's redirects and fills its sign-in form; the callback to
 Legato's redirect_uri is captured, not served.
 """
@@ -10,17 +11,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import html
 import json
-import os
-import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -28,62 +23,19 @@ import pytest
 from legato.clock import ManualClock, system_clock
 from legato.security.oidc import Begun, OidcClient, OidcSettings
 from legato.security.sso import Identity, SignInRefused, SsoConfigError
+from tests.security.oidc_provider import CLIENT_ID, CLIENT_SECRET, oidc_provider
+from tests.security.oidc_provider import sign_in_at_provider as walk
 
-IDP_DIR = Path(__file__).parent / "oidc_idp"
 BASE_URL = "http://127.0.0.1:8765"  # Legato's public address in these tests; never served
 REDIRECT_URI = BASE_URL + "/auth/oidc/callback"
-CLIENT_ID = "legato-test"
-CLIENT_SECRET = "a-client-secret-for-tests-only"
 ROLE_MAP = {"legato-admins": "admin", "data-ops": "operator", "analysts": "viewer"}
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a running oidc-provider that knows Legato's test client."""
-    node = shutil.which("node")
-    if node is None:
-        _unavailable("node is not installed: the OpenID Connect provider of these tests needs it")
-    if not (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
-        _unavailable(
-            f"oidc-provider is not installed: run `npm ci` in {IDP_DIR} (scripts/test.sh does)"
-        )
-    log = tmp_path_factory.mktemp("oidc-provider") / "stderr.log"
-    env = {
-        **os.environ,
-        "OIDC_CLIENT_ID": CLIENT_ID,
-        "OIDC_CLIENT_SECRET": CLIENT_SECRET,
-        "OIDC_REDIRECT_URI": REDIRECT_URI,
-    }
-    with log.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [str(node), "server.js"],
-            cwd=IDP_DIR,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-        )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()  # waits for the provider to listen, or exit
-        if not line.startswith("listening "):
-            proc.wait(timeout=10)
-            pytest.fail(f"oidc-provider did not start: {line!r} {log.read_text()[-2000:]}")
-        yield line.split()[1]
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()  # the provider exits when its stdin closes
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with oidc_provider(tmp_path_factory.mktemp("oidc-provider"), REDIRECT_URI) as url:
+        yield url
 
 
 def settings(issuer: str, **changes: Any) -> OidcSettings:
@@ -99,30 +51,8 @@ def settings(issuer: str, **changes: Any) -> OidcSettings:
 
 
 def sign_in_at_provider(url: str, username: str, password: str) -> dict[str, str]:
-    """What a browser does: go to ``url``, sign in, and come back to the redirect URI.
-
-    Returns the query the provider sent to Legato's callback.
-    """
-    with httpx.Client(timeout=10.0) as browser:
-        response = browser.get(url)
-        submitted = False
-        for _ in range(10):
-            if response.is_redirect:
-                location = urljoin(str(response.url), response.headers["location"])
-                if location.startswith(REDIRECT_URI):
-                    return dict(parse_qsl(urlsplit(location).query))
-                response = browser.get(location)
-            elif response.status_code == 200 and "<form" in response.text and not submitted:
-                action = re.search(r'action="([^"]+)"', response.text)
-                assert action is not None, response.text
-                response = browser.post(
-                    urljoin(str(response.url), html.unescape(action.group(1))),
-                    data={"username": username, "password": password},
-                )
-                submitted = True
-            else:
-                raise AssertionError(f"provider answered {response.status_code}: {response.text}")
-    raise AssertionError("the provider never sent the browser back to Legato")
+    """A browser's sign-in at the provider; the query it brings back to Legato's callback."""
+    return walk(url, username, password, REDIRECT_URI)
 
 
 @pytest.fixture(scope="module")

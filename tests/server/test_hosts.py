@@ -118,3 +118,15 @@ def test_loopback_and_served_names() -> None:
     }
     assert served_hosts("https://ops.example.com", "0.0.0.0", 8000) == {"ops.example.com:443"}
     assert served_hosts("http://ops.example.com:8080", "0.0.0.0", 80) == {"ops.example.com:8080"}
+
+
+def test_only_the_saml_assertion_consumer_takes_posts_from_another_site(ws: Workspace) -> None:
+    # An identity provider's page posts its SAML Response from its own site, by design; the
+    # Response proves itself there (here: none is set up, so it is refused by the route).
+    c = TestClient(create_app(door(ws)), base_url="http://127.0.0.1:8765")
+    idp = {"Origin": "https://idp.example.com"}
+    acs = c.post("/auth/saml/acs", data={"SAMLResponse": "x", "RelayState": "y"}, headers=idp)
+    assert acs.status_code == 401 and "cross-site" not in acs.text
+    assert "this sign-in is unknown" in acs.text
+    for path in ("/auth/saml/acs/", "/signin", "/auth/saml/done"):
+        assert c.post(path, data={}, headers=idp).status_code == 403, path

@@ -26,6 +26,12 @@ PUBLIC = {
     ("POST", "/signin"): "signing in",
     ("GET", "/signin/link"): "a one-time sign-in link",
     ("POST", "/signout"): "signing out (ends the session in the cookie, if any)",
+    ("GET", "/auth/oidc/login"): "single sign-on: off to the OpenID Connect provider",
+    ("GET", "/auth/oidc/callback"): "single sign-on: the provider's answer proves itself",
+    ("GET", "/auth/saml/login"): "single sign-on: off to the SAML identity provider",
+    ("POST", "/auth/saml/acs"): "single sign-on: the signed SAML Response proves itself",
+    ("GET", "/auth/saml/done"): "single sign-on: a checked SAML sign-in, in its own browser",
+    ("GET", "/auth/saml/metadata"): "single sign-on: what the identity provider imports",
     ("POST", "/api/v1/hooks/{pipeline}/{trigger}"): "webhooks: the trigger's own token",
 }
 #: Reads a viewer may not make.

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from legato.domain.access import SessionRecord, TokenRecord
+from legato.domain.access import PendingSignIn, SessionRecord, TokenRecord
 from legato.domain.records import AlreadyExists
 from legato.security.tokens import hash_secret, new_secret, new_session_id, split_token
 from legato.store import db
@@ -203,3 +203,40 @@ def test_racing_processes_with_one_link_sign_in_once(store: Store) -> None:
         store.access.add_link(link, "admin", T0, T0 + HOUR)
         results = race(store, 4, lambda s, _, link=link: s.access.use_link(link, T0))
         assert sorted(results, key=str) == [None, None, None, "admin"]
+
+
+# -- single sign-on under way --------------------------------------------------------------------
+
+
+def test_a_pending_sign_on_is_taken_once_for_its_own_step(store: Store) -> None:
+    state = new_session_id()
+    data = {"nonce": "n0", "verifier": "v" * 64, "next": "/runs"}
+    key = hash_secret(state)
+    made = store.access.add_pending(key, "oidc", "b" * 64, data, T0, T0 + 10 * MINUTE)
+    assert made == PendingSignIn(key, "oidc", "b" * 64, data, T0, T0 + 10 * MINUTE)
+    assert state not in repr(_raw_rows(store, "SELECT * FROM sign_in_states"))
+    assert store.access.take_pending(key, "oidc", T0 + MINUTE) == made
+    assert store.access.take_pending(key, "oidc", T0 + MINUTE) is None  # a replay finds nothing
+
+    # Offered to another step, it is refused and gone: a misuse spends it.
+    store.access.add_pending(key, "saml", "b" * 64, data, T0, T0 + 10 * MINUTE)
+    assert store.access.take_pending(key, "saml-done", T0) is None
+    assert store.access.take_pending(key, "saml", T0) is None
+
+
+def test_a_pending_sign_on_expires_and_expired_ones_are_cleared(store: Store) -> None:
+    late, kept = hash_secret("late"), hash_secret("kept")
+    store.access.add_pending(late, "saml", "b" * 64, {"request": "id-1"}, T0, T0 + 10 * MINUTE)
+    assert store.access.take_pending(late, "saml", T0 + 10 * MINUTE) is None
+    store.access.add_pending(late, "saml", "b" * 64, {}, T0, T0 + MINUTE)
+    store.access.add_pending(kept, "saml", "b" * 64, {}, T0 + 2 * MINUTE, T0 + 12 * MINUTE)
+    assert _raw_rows(store, "SELECT kind FROM sign_in_states") == [("saml",)]  # `late` cleared
+    found = store.access.take_pending(kept, "saml", T0 + 3 * MINUTE)
+    assert found is not None and found.data == {}
+
+
+def test_racing_processes_with_one_callback_take_it_once(store: Store) -> None:
+    key = hash_secret("state")
+    store.access.add_pending(key, "oidc", "b" * 64, {"nonce": "n"}, T0, T0 + HOUR)
+    results = race(store, 4, lambda s, _: s.access.take_pending(key, "oidc", T0))
+    assert sum(r is not None for r in results) == 1

@@ -110,3 +110,21 @@ class AuditRecord:
     detail: Mapping[str, Any]
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSignIn:
+    """A single sign-on under way, as the store keeps it until the browser comes back.
+
+    ``state_hash``: the SHA-256 of the key the browser carries back (OIDC ``state``, a SAML
+    RelayState); ``browser_hash``: the SHA-256 of the cookie of the browser that began it;
+    ``kind``: which step it awaits (``oidc``, ``saml``, ``saml-done``); ``data``: what that
+    step needs (an OIDC nonce and PKCE verifier, a SAML request id, where to go after).
+    """
+
+    state_hash: str
+    kind: str
+    browser_hash: str
+    data: Mapping[str, Any]
+    created_at: datetime
+    expires_at: datetime

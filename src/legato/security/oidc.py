@@ -56,9 +56,10 @@ _KEYS = (
 class OidcSettings:
     """How Legato signs people in with one OpenID Connect provider (``[auth.oidc]``).
 
-    ``client_secret`` is whatever the table holds: a reference such as ``secret:NAME`` is
-    resolved by the caller (``dataclasses.replace``) before an ``OidcClient`` is made. Empty:
-    a public client that proves itself with PKCE alone.
+    ``client_secret`` is whatever the table holds: a reference (``${env:VAR}``,
+    ``${secret:NAME}``, see ``sso.resolve_reference``) is resolved by the caller
+    (``dataclasses.replace``) before an ``OidcClient`` is made. Empty: a public client that
+    proves itself with PKCE alone.
     """
 
     issuer: str

@@ -7,7 +7,8 @@ Shared by the OpenID Connect relying party (``oidc``) and the SAML service provi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "TomlTable",
     "choose_role",
     "join_url",
+    "resolve_reference",
 ]
 
 # Least to most powerful. A custom role ranks above viewer and below operator: it is usually a
@@ -128,3 +130,42 @@ class TomlTable:
 def join_url(base_url: str, path: str) -> str:
     """``base_url`` (the public address, maybe with a path prefix) followed by ``path``."""
     return base_url.rstrip("/") + path
+
+
+_REFERENCE = re.compile(r"\$\{(env|secret):([^{}]*)\}")
+
+
+def resolve_reference(
+    value: str,
+    where: str,
+    *,
+    env: Mapping[str, str],
+    secret: Callable[[str], str] | None = None,
+) -> str:
+    """``value``, or what it names when it is a reference: ``${env:VAR}`` is the environment
+    variable ``VAR``; ``${secret:NAME}`` the stored secret ``NAME``, read by ``secret``
+    (None: secrets cannot be read here, and the reference is refused).
+
+    ``where`` names the setting in errors (``[auth.oidc] client_secret``). A reference to
+    nothing raises ``SsoConfigError``: an empty client secret would silently make a public
+    client.
+    """
+    found = _REFERENCE.fullmatch(value.strip())
+    if found is None:
+        if "${" in value:
+            raise SsoConfigError(f"{where}: write a reference as ${{env:VAR}} or ${{secret:NAME}}")
+        return value
+    kind, name = found.group(1), found.group(2).strip()
+    if not name:
+        raise SsoConfigError(f"{where}: ${{{kind}:...}} needs a name")
+    if kind == "env":
+        resolved = env.get(name, "")
+        if not resolved:
+            raise SsoConfigError(f"{where}: the environment variable {name} is not set")
+        return resolved
+    if secret is None:
+        raise SsoConfigError(
+            f"{where}: ${{secret:{name}}} needs the encrypted secrets store, which this "
+            "Legato cannot read; use ${env:VAR}"
+        )
+    return secret(name)

@@ -6,7 +6,10 @@
 - A state-changing request (POST, PUT, PATCH, DELETE) sent by a browser from another site
   carries that site's ``Origin`` (or, from older browsers, ``Referer``): refused (403), even
   on the routes that need no token. Callers that are not browsers (curl, a webhook sender)
-  send neither header and pass.
+  send neither header and pass. The one exception is the SAML assertion consumer service: an
+  identity provider's page posts its Response there from the provider's own site, by design
+  of the protocol; the Response proves itself (its signature, the request it answers) and
+  the sign-in ends on a same-site redirect that must show the browser's own cookie.
 
 The server's addresses are the host of ``[web] public_url`` when it is set (the name users
 and a TLS-terminating proxy use), else the address it is bound to and the loopback names,
@@ -22,10 +25,13 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from legato.security.saml import ACS_PATH
 from legato.server.answers import answer, error_body
 
 #: Methods that change something; only they are checked for their origin.
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Paths other sites post to by design (see the module's docstring).
+CROSS_SITE_POSTS = frozenset({ACS_PATH})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 #: Addresses that mean "every interface": the machine's own names stand for them.
 WILDCARDS = ("0.0.0.0", "::", "")
@@ -107,7 +113,7 @@ class HostCheck:
                 "at is [web] public_url in legato.toml",
             )
             return
-        if scope["method"] in STATE_CHANGING:
+        if scope["method"] in STATE_CHANGING and scope["path"] not in CROSS_SITE_POSTS:
             sender = headers.get("origin") or headers.get("referer")
             own = self.public_url or f"{'https' if secure else 'http'}://{host}"
             if sender is not None and origin_of(sender) != origin_of(own):

@@ -4,7 +4,8 @@ a project, for one actor.
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
 ``project``, ``presence``, ``accounts``, ``audit``) and never the workspace or its store, so
 every read and command passes the gate of ``legato.services.gate`` with who is acting.
-``signin`` is the one service without a gate: it turns credentials into actors.
+``signin`` is the one service without a gate: it turns credentials into actors, and ``sso``
+(single sign-on) with it, which turns an identity provider's word into a session.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from legato.services.presence import Presence
 from legato.services.project import ProjectService
 from legato.services.run_service import Runs
 from legato.services.signin import SignIn
+from legato.services.single_sign_on import SingleSignOn
 
 if TYPE_CHECKING:
     from legato.clock import Clock
@@ -53,6 +55,7 @@ class Door:
         self.project = ProjectService(ws, actor)
         self.presence = Presence(ws, actor)
         self.signin = SignIn(ws)
+        self.sso = SingleSignOn(ws, self.signin)
         self.accounts = Accounts(ws, actor)
         self.audit = AuditTrail(ws, actor)
 

@@ -167,6 +167,11 @@ class SignIn:
         user = self.ws.store.users.upsert_sso_user(name, role, method, now)
         return self._open(user, method, source)
 
+    def refused(self, method: str, reason: str, source: str | None = None) -> None:
+        """Record a sign-in by ``method`` (oidc, saml) refused before it named a user the
+        store knows: an identity provider's answer that did not pass its checks."""
+        self._audit(method, method, source, "auth.signin", "refused", reason)
+
     def sign_out(self, session_id: str, source: str | None = None) -> None:
         """End the session (its cookie no longer works anywhere)."""
         key = _hash(session_id)

@@ -1,5 +1,5 @@
-"""Sign-in state: browser sessions, API tokens, lockouts after failed sign-ins and one-time
-sign-in links.
+"""Sign-in state: browser sessions, API tokens, lockouts after failed sign-ins, one-time
+sign-in links and single sign-ons under way.
 
 Nothing here is usable if the store leaks: sessions, tokens and links are found by the
 SHA-256 of their secret (the caller hashes), never by the secret itself. What several web
@@ -9,19 +9,25 @@ transaction: SQLite has one writer; PostgreSQL locks the row or decides in one U
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from legato.domain.access import SessionRecord, TokenRecord
+from legato.domain.access import PendingSignIn, SessionRecord, TokenRecord
 from legato.domain.records import AlreadyExists
 from legato.store import rows
 from legato.store.database import Part
 from legato.store.dialect import for_update, insert_if_missing
-from legato.store.schema import api_tokens, sessions, sign_in_failures, sign_in_links
+from legato.store.schema import (
+    api_tokens,
+    sessions,
+    sign_in_failures,
+    sign_in_links,
+    sign_in_states,
+)
 from legato.store.user_store import scope_json, scope_of
 
 #: How stale a session's last-seen or a token's last-used time may get before a use writes
@@ -32,6 +38,7 @@ _s = sessions.c
 _t = api_tokens.c
 _f = sign_in_failures.c
 _l = sign_in_links.c
+_p = sign_in_states.c
 
 
 def _token(row: Sequence[Any]) -> TokenRecord:
@@ -41,7 +48,8 @@ def _token(row: Sequence[Any]) -> TokenRecord:
 
 
 class AccessStore(Part):
-    """Sessions, API tokens, sign-in lockouts and one-time sign-in links."""
+    """Sessions, API tokens, sign-in lockouts, one-time sign-in links and single sign-ons
+    under way."""
 
     # -- browser sessions ----------------------------------------------------------------------
 
@@ -248,3 +256,39 @@ class AccessStore(Part):
         stmt = delete(sign_in_links).where(or_(_l.expires_at <= now, _l.used_at <= now))
         with self._write.begin() as conn:
             return int(conn.execute(stmt).rowcount)
+
+    # -- single sign-on under way --------------------------------------------------------------
+
+    @rows.unwrap_bind_errors
+    def add_pending(
+        self,
+        state_hash: str,
+        kind: str,
+        browser_hash: str,
+        data: Mapping[str, Any],
+        now: datetime,
+        expires_at: datetime,
+    ) -> PendingSignIn:
+        """Keep a sign-in under way until ``expires_at``; the ones expired by ``now`` go (a
+        browser that never came back leaves its row behind)."""
+        record = PendingSignIn(state_hash, kind, browser_hash, dict(data), now, expires_at)
+        values = rows.record_values(sign_in_states, record) | {"data": rows.to_json(data)}
+        with self._write.begin() as conn:
+            conn.execute(delete(sign_in_states).where(_p.expires_at <= now))
+            conn.execute(insert(sign_in_states).values(values))
+        return record
+
+    @rows.unwrap_bind_errors
+    def take_pending(self, state_hash: str, kind: str, now: datetime) -> PendingSignIn | None:
+        """Take the sign-in under way kept under ``state_hash`` for step ``kind``: it is
+        deleted, so it is found once. None when unknown, taken already, of another kind or
+        expired. Decided by the DELETE, so two processes racing for it cannot both have it."""
+        key = _p.state_hash == state_hash
+        with self._write.begin() as conn:
+            found = conn.execute(select(sign_in_states).where(key)).first()
+            if found is None or not conn.execute(delete(sign_in_states).where(key)).rowcount:
+                return None
+        values = list(found)
+        values[3] = rows.from_json(values[3])
+        record = PendingSignIn(*values)
+        return record if record.kind == kind and now < record.expires_at else None

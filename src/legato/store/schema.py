@@ -396,6 +396,22 @@ sign_in_links = Table(
     Column("used_at", UTCDateTime),
 )
 
+# Single sign-on under way: what a sign-in begun at an identity provider needs when the
+# browser comes back (OIDC state, nonce and PKCE verifier; a SAML request id), by the SHA-256
+# of the key the browser carries, and bound to that browser by the SHA-256 of a cookie. Each
+# is taken once; several web processes share them.
+sign_in_states = Table(
+    "sign_in_states",
+    metadata,
+    Column("state_hash", HASH, primary_key=True),
+    Column("kind", String(20), nullable=False),  # "oidc" | "saml" | "saml-done"
+    Column("browser_hash", HASH, nullable=False),
+    Column("data", Text, nullable=False),  # JSON object
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_sign_in_states_expires_at", "expires_at"),
+)
+
 secrets = Table(
     "secrets",
     metadata,

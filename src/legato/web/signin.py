@@ -22,13 +22,15 @@ from legato.security.tokens import new_csrf
 from legato.services.door import Door
 from legato.services.service_errors import Unauthenticated
 from legato.services.signin import Issued
+from legato.web import sso_routes
 
 FORM_COOKIE = "legato_signin"
 SESSION_COOKIE = "legato_session"
 
 
 def mount(app: FastAPI, ctx: Door, templates: Jinja2Templates, settings: ProjectConfig) -> None:
-    """Add ``/signin``, ``/signin/link`` and ``/signout`` to ``app``."""
+    """Add ``/signin``, ``/signin/link`` and ``/signout`` to ``app``, and the single sign-on
+    routes under ``/auth/`` (``legato.web.sso_routes``)."""
     r = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
     auth = settings.auth
 
@@ -42,6 +44,7 @@ def mount(app: FastAPI, ctx: Door, templates: Jinja2Templates, settings: Project
                 "next": _local(next_),
                 "csrf": token,
                 "error": error,
+                "providers": ctx.sso.providers(),
             },
             status_code=code,
         )
@@ -64,6 +67,11 @@ def mount(app: FastAPI, ctx: Door, templates: Jinja2Templates, settings: Project
         )
         out.delete_cookie(FORM_COOKIE, path="/signin")
         return out
+
+    sso_routes.mount(
+        app, ctx, settings, form=form, signed_in=signed_in,
+        secure=lambda request: _secure(request, auth.cookie_secure),
+    )  # fmt: skip
 
     @r.get("/signin")
     def signin_page(request: Request, next: str = "/") -> Response:
