@@ -453,7 +453,7 @@ def _write_rows_valid_at(conn: Connection, revision: str) -> None:
               "next_index": 1, "max_concurrent": 2, "priority": 0, "params": "{}",
               "created_at": T, "updated_at": T, "message": None}],
         )  # fmt: skip
-        token = WEBHOOK_TOKEN if not _reached(revision, "0008") else _sha256(WEBHOOK_TOKEN)
+        token = WEBHOOK_TOKEN if not _reached(revision, "0009") else _sha256(WEBHOOK_TOKEN)
         _insert(
             conn,
             "trigger_states",
@@ -608,7 +608,7 @@ def _assert_rows_survived(store: Store, revision: str) -> None:
         backfill = store.backfills.get_backfill("bf1")
         assert (backfill.state, backfill.keys) == (BackfillState.RUNNING, ("2024-05-01",))
     if _reached(revision, "0003"):
-        # Kept in clear before 0008, as its hash since: the caller's token still works.
+        # Kept in clear before 0009, as its hash since: the caller's token still works.
         hook = store.triggers.trigger_states()[("etl", "hook")]
         assert hook.token == _sha256(WEBHOOK_TOKEN)
     if _reached(revision, "0007"):

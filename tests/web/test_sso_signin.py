@@ -197,6 +197,7 @@ def test_an_oidc_operator_signs_in_and_may_launch_a_run(app: Any, ws: Workspace)
         "/api/v1/pipelines/etl/runs", json={}, headers={"X-CSRF-Token": page_csrf(client)}
     )
     assert launched.status_code == 201, launched.text
+    assert client.get("/api/v1/audit").status_code == 403  # an admin's read
     user = door(ws).accounts.users()
     assert [(u.name, u.role, u.source) for u in user] == [("otto", "operator", "oidc")]
     assert signins(ws) == [("user:otto", "oidc", "ok", None)]

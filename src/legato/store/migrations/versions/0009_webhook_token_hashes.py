@@ -2,8 +2,8 @@
 replaced by their hashes, so a copy of the store no longer hands out working tokens. Callers
 keep their tokens: a token is checked against its hash.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ import hashlib
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | None = None
 depends_on: str | None = None
 
