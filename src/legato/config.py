@@ -58,6 +58,8 @@ class ProjectConfig:
     tls_cert: Path | None = None  # [web]: HTTPS with this certificate (PEM) and key
     tls_key: Path | None = None
     public_url: str | None = None  # the address users reach the web server at
+    #: [secrets] key_file: the key ring's file when LEGATO_SECRET_KEYS is not set.
+    secret_key_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,6 +84,7 @@ _SECTIONS: dict[str, set[str]] = {
         "saml",
     },
     "web": {"tls_cert", "tls_key", "public_url"},
+    "secrets": {"key_file"},
 }
 
 
@@ -201,6 +204,8 @@ def load_config(root: Path) -> ProjectConfig:
         tls_cert=tls_cert,
         tls_key=tls_key,
         public_url=public_url,
+        secret_key_file=(root / _get(data, "secrets", "key_file", str, ".legato/secret.keys"))
+        .resolve(),
     )
 
 

@@ -71,20 +71,27 @@ async def attempt_log(
     request: Request,
     offset: int = 0,
 ) -> AsyncIterator[str]:
-    """The log's text from byte ``offset``, then what is appended while the attempt runs."""
+    """The log's text from byte ``offset``, then what is appended while the attempt runs.
+
+    Secret values the run has read are masked: while the attempt runs, only whole lines are
+    sent (a value is never cut in two between messages, where no mask would find it), and the
+    values are looked up again after each read (a value printed was read, and recorded as
+    read, before it was printed)."""
     quiet = 0.0
     while True:
-        text, offset = await run_in_threadpool(_read_from, path, offset)
+        text, offset = await run_in_threadpool(_read_from, path, offset, True)
         if text:
             quiet = 0.0
-            yield sse(json.dumps({"text": text}), event="log")
+            masked = await _masked(ctx, run_id, task_key, attempt, text)
+            yield sse(json.dumps({"text": masked}), event="log")
             continue  # more may be waiting beyond one chunk
         row = await run_in_threadpool(ctx.runs.task_run, run_id, task_key)
         running = row.attempt == attempt and row.state == TaskState.RUNNING
         if not running:
             text, offset = await run_in_threadpool(_read_from, path, offset)
             if text:
-                yield sse(json.dumps({"text": text}), event="log")
+                masked = await _masked(ctx, run_id, task_key, attempt, text)
+                yield sse(json.dumps({"text": masked}), event="log")
                 continue
             yield sse(json.dumps({"attempt": attempt}), event="end")
             return
@@ -97,7 +104,12 @@ async def attempt_log(
             yield ": keep-alive\n\n"
 
 
-def _read_from(path: Path, offset: int) -> tuple[str, int]:
+async def _masked(ctx: Door, run_id: str, task_key: str, attempt: int, text: str) -> str:
+    entry = await run_in_threadpool(ctx.catalog.log, run_id, task_key, attempt)
+    return entry.mask.mask(text)
+
+
+def _read_from(path: Path, offset: int, whole_lines: bool = False) -> tuple[str, int]:
     try:
         with path.open("rb") as f:
             if offset >= path.stat().st_size:
@@ -116,4 +128,9 @@ def _read_from(path: Path, offset: int) -> tuple[str, int]:
         if cut > 0 and data[cut - 1] >= 0xC0:
             cut -= 1
         cut = cut or len(data)
+    if whole_lines and len(data) < CHUNK:
+        # The end of a line still being written waits for the rest of it.
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            return "", offset
     return data[:cut].decode("utf-8", errors="replace"), offset + cut

@@ -37,7 +37,13 @@ from legato.engine import plan
 from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.pools import PoolClaims
-from legato.executors.interface import LOG_NOTE, AttemptOutcome, AttemptSpec, Executor
+from legato.executors.interface import (
+    LOG_NOTE,
+    AttemptOutcome,
+    AttemptSpec,
+    Executor,
+    SecretSource,
+)
 from legato.store.db import is_disk_full, is_unavailable
 from legato.store.faces import DriverStore
 
@@ -80,8 +86,10 @@ class RunDriver:
         pool_poll: float = 0.5,
         on_progress: ProgressCallback | None = None,
         rng: random.Random | None = None,
+        secrets: SecretSource | None = None,
     ) -> None:
         self.store = store
+        self.secrets = secrets
         self.pipeline = pipeline
         self.executor = executor
         self.run_id = run.id
@@ -273,6 +281,7 @@ class RunDriver:
             in_process=node.task.in_process,
             max_log_bytes=self.max_log_bytes,
             code_version=self.pipeline.code_version,
+            secrets=self.secrets,
         )
         self.book.set_task(
             key,

@@ -24,6 +24,7 @@ from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
 from legato.security.files import open_private
+from legato.security.masking import Masker
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _formatter = logging.Formatter(LOG_FORMAT)
@@ -219,6 +220,19 @@ def finish_log(watch: LogWatch) -> str | None:
         mark_full(watch.fd, watch.start, error, make_room=watch.error is not None)
         notes.append(f"its volume was full ({error}): output may be missing")
     return "log cut: " + "; ".join(notes) if notes else None
+
+
+def mask_log(fd: int, masker: Masker) -> None:
+    """Rewrite the log ``fd`` with the values ``masker`` knows replaced by ``****``: output
+    goes to the file at the level of file descriptors (child processes too), so the values a
+    task was handed are masked in the file once its attempt has ended."""
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0) if size else b""
+    masked = masker.mask_bytes(data)
+    if masked != data:
+        os.ftruncate(fd, 0)
+        _write_all(fd, masked)
+        os.fsync(fd)
 
 
 def _text_stream(fd: int) -> TextIO:

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import traceback
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, suppress
 from typing import Any, TextIO
 
@@ -22,6 +23,7 @@ from legato.executors.capture import (
     capture_fds,
     capture_thread,
     finish_log,
+    mask_log,
     open_log,
 )
 from legato.executors.interface import (
@@ -35,8 +37,10 @@ from legato.executors.interface import (
     StoredList,
     Value,
 )
+from legato.executors.secret_access import TaskSecrets
 from legato.results.result_errors import ResultError
 from legato.results.result_store import ResultStore
+from legato.security.masking import Masker
 
 ERROR_LIMIT = 500  # characters of the one-line error kept in an outcome
 _task_loggers_ready = False
@@ -90,6 +94,15 @@ class _Attempt:
         self.spec = spec
         self.worker = worker
         self.log = log
+        self.secrets: Mapping[str, str] = (
+            {}
+            if spec.secrets is None
+            else TaskSecrets(spec.secrets, spec.run_id, spec.task_key, spec.attempt, worker=worker)
+        )
+
+    def masker(self) -> Masker:
+        """What masks the secret values this attempt was handed."""
+        return self.secrets.masker() if isinstance(self.secrets, TaskSecrets) else Masker()
 
     def write(self, text: str) -> None:
         if self.log is not None:
@@ -155,11 +168,28 @@ def run_attempt(
         note = finish_log(watch)
     except BaseException:
         note = None  # the log is as it was written; the outcome matters more
+    masker = att.masker()
+    try:
+        if masker:
+            mask_log(fd, masker)
+    except BaseException as exc:
+        out = att.failed(f"cannot mask the secrets in the log: {one_line(exc)}", True, log=False)
     finally:
         os.close(fd)
     if note is not None:
         out = dataclasses.replace(out, extra={**out.extra, LOG_NOTE: note})
+    if masker:
+        out = _masked(out, masker)
     return out
+
+
+def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
+    """``out`` with the secret values ``masker`` knows masked in its error and traceback."""
+    return dataclasses.replace(
+        out,
+        error=None if out.error is None else masker.mask(out.error),
+        traceback=None if out.traceback is None else masker.mask(out.traceback),
+    )
 
 
 def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
@@ -189,6 +219,7 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
             partition_keys=dict(spec.partition_dims),
             window_start=spec.window[0] if spec.window else None,
             window_end=spec.window[1] if spec.window else None,
+            secrets=att.secrets,
         )
         args.insert(0, ctx)
     try:

@@ -101,6 +101,7 @@ class RunDriving:
     ) -> RunDriver:
         """A driver of ``run`` (whose lease this owner holds) on ``executor``."""
         from legato.engine.driver import RunDriver
+        from legato.executors.interface import SecretSource
 
         if run.code_version != pipe.code_version:
             self.ws.save_snapshot(pipe)  # the run will record the version it runs on
@@ -116,6 +117,7 @@ class RunDriving:
             clock=self.ws.clock,
             lease_ttl=self.ws.config.lease_seconds,
             on_progress=on_progress,
+            secrets=SecretSource(self.ws.config.database_url, _key_file(self.ws)),
             **extra,
         )
 
@@ -401,3 +403,8 @@ class NoWorkers:
 
 
 __all__ = ["Fleet", "NoWorkers", "RunDriving"]
+
+
+def _key_file(ws: Workspace) -> str | None:
+    path = ws.config.secret_key_file
+    return None if path is None else str(path)

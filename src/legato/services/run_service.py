@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +11,10 @@ from legato.definitions.errors import ParamError
 from legato.definitions.pipeline import Pipeline
 from legato.domain.states import RunState, TaskState
 from legato.engine import plan
+from legato.security.masking import Masker
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
+from legato.services.secrets_service import run_masker
 from legato.services.service_errors import Conflict, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
@@ -36,10 +38,13 @@ class LogEntry:
     outcome: str  # "running" for the attempt in progress
     path: Path
     note: str | None = None  # how the log was cut (a size cap, a full volume), if it was
+    #: The secret values the run read, masked in whatever is shown of the log.
+    mask: Masker = field(default_factory=Masker, repr=False)
 
     def text(self) -> str:
+        """The log's text, secrets masked."""
         try:
-            return self.path.read_text(encoding="utf-8", errors="replace")
+            return self.mask.mask(self.path.read_text(encoding="utf-8", errors="replace"))
         except FileNotFoundError:
             return ""
 
@@ -300,6 +305,7 @@ class Runs(Service):
         if task_key is not None and task_key not in rows:
             raise NotFoundError(f"run {run.id} has no task {task_key!r}")
         notes = _log_notes(store.runs.get_events(run.id), task_key)
+        mask = run_masker(self.ws, run.id)
         entries = [
             LogEntry(
                 a.task_key,
@@ -307,6 +313,7 @@ class Runs(Service):
                 a.outcome,
                 Path(a.log_path) if a.log_path else self.ws.log_path(run.id, a.task_key, a.number),
                 notes.get((a.task_key, a.number)),
+                mask,
             )
             for a in store.runs.get_attempts(run.id, task_key)
         ]
@@ -322,6 +329,7 @@ class Runs(Service):
                         row.attempt,
                         "running",
                         self.ws.log_path(run.id, row.task_key, row.attempt),
+                        mask=mask,
                     )
                 )
         return entries

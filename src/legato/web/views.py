@@ -206,6 +206,7 @@ def log_panel(
         for e in entries
     )
     text, size = _tail(entry.path)
+    text = entry.mask.mask(text)
     record = next((a for a in detail.attempts if a.task_key == task and a.number == pick), None)
     api = f"/api/v1/runs/{rid}/tasks/{q(task)}/attempts/{pick}/log"
     running = entry.outcome == "running"

@@ -1,0 +1,235 @@
+"""Secrets: values tasks read as ``ctx.secrets["NAME"]``, sealed at rest with the key ring.
+
+The key ring is ``LEGATO_SECRET_KEYS`` when set, else the key file of legato.toml's
+``[secrets] key_file`` (default ``.legato/secret.keys``), made 0600 with a first key when the
+first secret is set. Values are sealed here and opened only in the process running the task
+that reads them (``legato.executors.secret_access``); no service hands a value back.
+
+A key rotation adds a new primary key and seals every secret again under it, one compare-and-
+swap at a time, so runs reading secrets and people setting them go on meanwhile: a value set
+during the rotation is never overwritten by an older one. Until every secret is under the new
+key the old ones still open what they sealed; then the rotation names the old keys that may
+be dropped (and drops them from the key file when asked).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from legato.executors.secret_access import READ_ACTION, RUN_ACTOR
+from legato.security.files import replace_private
+from legato.security.keyring import ENV, KeyRing, KeyRingError, SealError, new_key
+from legato.security.masking import Masker
+from legato.services.actor import Actor
+from legato.services.gate import Service, action
+from legato.services.service_errors import NotFoundError, ServiceError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from legato.services.workspace import Workspace
+
+#: Secret names: letters, digits and _ - . (what an environment variable or a path may hold).
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+#: The largest value a secret may hold, in bytes of UTF-8.
+MAX_VALUE = 64 * 1024
+#: The most secret reads of one run looked at to mask its logs.
+_MAX_READS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class SecretInfo:
+    """A secret as people may see it: its name and dates, never its value."""
+
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What ``rotate_key`` did.
+
+    ``primary``: the key that seals from now on; ``resealed``: how many secrets were sealed
+    again under it; ``retired``: old key ids no secret is sealed with any more (they may be
+    dropped); ``dropped``: those removed from the key file. With ``LEGATO_SECRET_KEYS`` the
+    ring is not ours to write: ``new_ring`` is the value to set everywhere, after which a
+    second ``rotate_key`` seals the secrets again (``resealed`` is 0 until then).
+    """
+
+    primary: str
+    resealed: int
+    retired: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+    new_ring: str | None = None
+
+
+def key_file(ws: Workspace) -> Path | None:
+    """Where the key ring is kept when ``LEGATO_SECRET_KEYS`` is not set."""
+    return ws.config.secret_key_file
+
+
+def key_ring(ws: Workspace) -> KeyRing | None:
+    """The project's key ring, read afresh (None before the first secret is set)."""
+    try:
+        return KeyRing.load(key_file(ws))
+    except KeyRingError as exc:
+        raise ServiceError(str(exc), "key_ring") from None
+
+
+def run_masker(ws: Workspace, run_id: str) -> Masker:
+    """The values of the secrets run ``run_id`` has read so far (its ``secrets.read`` rows in
+    the audit trail), as they are now: what its logs must not show while they are written.
+    The worker masks each log for good when its attempt ends; this covers a log read before
+    then, and attempts that never ended on their own (killed, crashed)."""
+    store = ws.store
+    reads = store.audit.entries(actor=RUN_ACTOR + run_id, action=READ_ACTION, limit=_MAX_READS)
+    names = {r.target for r in reads if r.target}
+    if not names:
+        return Masker()
+    ring = key_ring(ws)
+    values: list[str] = []
+    for name in sorted(names):
+        found = store.secrets.get_secret(name)
+        if ring is None or found is None:
+            continue
+        try:
+            values.append(ring.open(found.sealed, name).decode("utf-8", errors="replace"))
+        except SealError:
+            continue
+    return Masker.of(values)
+
+
+class Secrets(Service):
+    """Setting, listing, deleting and rotating the keys of the project's secrets (admins)."""
+
+    def __init__(self, ws: Workspace, actor: Actor) -> None:
+        super().__init__(actor)
+        self.ws = ws
+
+    @action("secrets.change", command=True, secret_args=True)
+    def set(self, name: str, value: str) -> SecretInfo:
+        """Set the secret ``name`` to ``value`` (created or replaced), sealed under the key
+        ring's primary key; the first secret of a project makes its key file."""
+        _check_name(name)
+        data = value.encode("utf-8")
+        if len(data) > MAX_VALUE:
+            raise ServiceError(
+                f"secret {name!r}: {len(data):,} bytes, more than the {MAX_VALUE:,} a secret "
+                "may hold",
+                "value",
+            )
+        ring = self._ring_for_sealing()
+        made = self.ws.store.secrets.put_secret(
+            name, ring.seal(data, name), ring.primary, self.ws.clock(), by=str(self.actor)
+        )
+        return SecretInfo(made.name, made.created_at, made.updated_at, made.updated_by)
+
+    @action("secrets.list")
+    def names(self) -> list[SecretInfo]:
+        """Every secret's name and dates, by name; never a value."""
+        return [
+            SecretInfo(s.name, s.created_at, s.updated_at, s.updated_by)
+            for s in self.ws.store.secrets.list_secrets()
+        ]
+
+    @action("secrets.change", command=True)
+    def delete(self, name: str) -> None:
+        """Delete the secret ``name``; NotFoundError when there is none."""
+        if not self.ws.store.secrets.delete_secret(name):
+            raise NotFoundError(f"no secret {name!r}", "name")
+
+    @action("secrets.rotate", command=True)
+    def rotate_key(self, drop_old: bool = False) -> Rotation:
+        """Add a new primary key and seal every secret again under it (see the module's
+        docstring); with ``drop_old``, remove from the key file the old keys no secret needs.
+
+        With ``LEGATO_SECRET_KEYS``: when every secret is under its primary key, a new ring is
+        made and returned to be set (nothing is written); once it is set, call again to seal
+        the secrets under its new primary key.
+        """
+        ring = key_ring(self.ws)
+        if ring is None:
+            raise ServiceError("there is no key ring yet: it is made with the first secret set")
+        store = self.ws.store
+        from_env = bool(os.environ.get(ENV))
+        if from_env and drop_old:
+            raise ServiceError(
+                f"the key ring is in {ENV}: drop the old keys from it yourself", "drop_old"
+            )
+        if from_env and not store.secrets.secrets_not_under(ring.primary):
+            added = ring.with_key(ring.next_id(), new_key())
+            return Rotation(added.primary, 0, new_ring=added.text().strip().replace("\n", ","))
+        if not from_env:
+            ring = ring.with_key(ring.next_id(), new_key())
+            self._write_ring(ring)
+        resealed = self._reseal_all(ring)
+        old = tuple(k for k in ring.keys if k != ring.primary)
+        dropped: tuple[str, ...] = ()
+        if drop_old and old:
+            self._write_ring(KeyRing({ring.primary: ring.keys[ring.primary]}, ring.primary))
+            # A process that read the file before the new key was added may have sealed a
+            # value under an old key meanwhile: the ring held here still opens it.
+            resealed += self._reseal_all(ring)
+            dropped = old
+        return Rotation(ring.primary, resealed, retired=old, dropped=dropped)
+
+    # -- the key ring --------------------------------------------------------------------
+
+    def _ring_for_sealing(self) -> KeyRing:
+        ring = key_ring(self.ws)
+        if ring is not None:
+            return ring
+        path = key_file(self.ws)
+        if path is None:
+            raise ServiceError(f"no key ring: set {ENV} or [secrets] key_file", "key_ring")
+        first = KeyRing.parse(f"k1:{new_key()}")
+        try:
+            replace_private(path, first.text().encode(), exclusive=True)
+        except FileExistsError:  # another process made it first: use that one
+            found = key_ring(self.ws)
+            assert found is not None
+            return found
+        return first
+
+    def _write_ring(self, ring: KeyRing) -> None:
+        path = key_file(self.ws)
+        assert path is not None
+        replace_private(path, ring.text().encode())
+
+    def _reseal_all(self, ring: KeyRing) -> int:
+        """Seal every secret not under ``ring.primary`` again under it; how many were."""
+        store = self.ws.store
+        done = 0
+        while left := store.secrets.secrets_not_under(ring.primary):
+            for secret in left:
+                try:
+                    value = ring.open(secret.sealed, secret.name)
+                except SealError as exc:
+                    raise ServiceError(f"{exc}: add that key to the ring", "key_ring") from None
+                if store.secrets.reseal(
+                    secret.name,
+                    secret.sealed,
+                    ring.seal(value, secret.name),
+                    ring.primary,
+                    self.ws.clock(),
+                ):
+                    done += 1
+                # else: set again meanwhile; the next pass sees it if that left it behind
+        return done
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ServiceError(
+            f"{name!r} is not a usable secret name: 1 to 128 letters, digits and _ - .", "name"
+        )
+    return name
+
+
+__all__ = ["MAX_VALUE", "Rotation", "SecretInfo", "Secrets", "key_ring", "run_masker"]
