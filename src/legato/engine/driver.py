@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from legato.clock import Clock, system_clock
 from legato.config import DEFAULT_MAX_LOG_BYTES
 from legato.definitions.pipeline import Pipeline
+from legato.definitions.secret_param import MASKED, SealedParam
 from legato.domain.records import (
     Changes,
     NewEvent,
@@ -106,7 +108,7 @@ class RunDriver:
         self.on_progress = on_progress
         self.rng = rng or random.Random()
         # The store keeps params as JSON; tasks get them as the pipeline's type hints say.
-        self.params = pipeline.validate_params(run.params)
+        self.params = _sealed_params(pipeline, run.params, pipeline.validate_params(run.params))
         self.partition_dims, self.window = _partition_of(pipeline, run.partition)
         self.book = RunBook(run, pipeline.graph, self.params, clock, self._new_changes())
         # The book's dicts themselves (it never replaces them), kept here for callers of the driver.
@@ -675,3 +677,14 @@ def _partition_of(
     if found.start is not None and found.end is not None:
         window = (found.start, found.end)
     return tuple(found.dims.items()), window
+
+
+def _sealed_params(
+    pipeline: Pipeline, stored: Mapping[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """``params`` with each secret param sealed in the store (it reads ``****`` in the run's
+    params) replaced by a placeholder: only the worker running a task opens the value."""
+    for name, spec in pipeline.params.items():
+        if spec.secret and stored.get(name) == MASKED:
+            params[name] = SealedParam(name)
+    return params

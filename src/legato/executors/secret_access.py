@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from legato.clock import Clock, system_clock
+from legato.definitions.secret_param import Secret, param_secret_name
 from legato.security.audit import AuditEntry
 from legato.security.keyring import ENV, KeyRing
 from legato.security.masking import Masker
@@ -72,18 +73,13 @@ class TaskSecrets(Mapping[str, str]):
             if name in self._read:
                 return self._read[name]
             store = _store(self._source.store_url)
-            found = store.secrets.get_secret(name) if isinstance(name, str) else None
+            usable = isinstance(name, str) and not name.startswith("@")  # not a run's param
+            found = store.secrets.get_secret(name) if usable else None
             if found is None:
                 raise KeyError(
                     f"no secret named {name!r} (an admin sets it: legato secrets set {name})"
                 )
-            key_file = Path(self._source.key_file) if self._source.key_file else None
-            ring = KeyRing.load(key_file)
-            if ring is None:
-                raise KeyError(
-                    f"secret {name!r} cannot be opened here: no key ring ({ENV} is not set "
-                    f"and there is no key file at {key_file})"
-                )
+            ring = self._ring(f"secret {name!r}")
             value = ring.open(found.sealed, name).decode("utf-8", errors="replace")
             # Recorded before the task sees the value: a read that cannot be audited fails.
             store.audit.append(
@@ -101,16 +97,38 @@ class TaskSecrets(Mapping[str, str]):
             self._read[name] = value
             return value
 
+    def param(self, name: str) -> Secret:
+        """The value of the run's secret param ``name`` (sealed at launch for this run)."""
+        with self._lock:
+            sealed_as = param_secret_name(f"run/{self._run_id}", name)
+            found = _store(self._source.store_url).secrets.get_secret(sealed_as)
+            if found is None:
+                raise KeyError(f"the value of secret param {name!r} is not in the store")
+            ring = self._ring(f"secret param {name!r}")
+            value = ring.open(found.sealed, sealed_as).decode("utf-8", errors="replace")
+            self._read[sealed_as] = value
+            return Secret(value)
+
+    def _ring(self, what: str) -> KeyRing:
+        key_file = Path(self._source.key_file) if self._source.key_file else None
+        ring = KeyRing.load(key_file)
+        if ring is None:
+            raise KeyError(
+                f"{what} cannot be opened here: no key ring ({ENV} is not set and there is no "
+                f"key file at {key_file})"
+            )
+        return ring
+
     def __iter__(self) -> Iterator[str]:
         store = _store(self._source.store_url)
-        return iter([s.name for s in store.secrets.list_secrets()])
+        return iter([s.name for s in store.secrets.list_secrets() if not s.name.startswith("@")])
 
     def __len__(self) -> int:
-        return len(_store(self._source.store_url).secrets.list_secrets())
+        return sum(1 for _ in self)
 
     def __contains__(self, name: object) -> bool:
         # Whether it exists, without opening (nor auditing) it.
-        if not isinstance(name, str):
+        if not isinstance(name, str) or name.startswith("@"):
             return False
         return _store(self._source.store_url).secrets.get_secret(name) is not None
 

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from legato.definitions.context import Context
 from legato.definitions.errors import FailNow, Skip
+from legato.definitions.secret_param import SealedParam
 from legato.definitions.task import Task
 from legato.executors.capture import (
     LogWatch,
@@ -196,8 +197,13 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
     spec = att.spec
     key = spec.task_key
     try:
-        args = [_load(a, results) for a in spec.args]
-        kwargs = {name: _load(a, results) for name, a in spec.kwargs}
+        args = [_reveal(att, _load(a, results)) for a in spec.args]
+        kwargs = {name: _reveal(att, _load(a, results)) for name, a in spec.kwargs}
+        params = (
+            {k: _reveal(att, v) for k, v in spec.params.items()}
+            if task.context_arg is not None
+            else spec.params
+        )
     except BaseException as exc:
         # A missing or unreadable upstream result will not come back by retrying.
         return att.failed(
@@ -213,7 +219,7 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
             task=key,
             attempt=spec.attempt,
             partition=spec.partition,
-            params=spec.params,
+            params=params,
             log=log,
             map_index=spec.map_index,
             partition_keys=dict(spec.partition_dims),
@@ -234,6 +240,15 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
         return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
     del args, kwargs
     return _store(att, value, results, task.result_format)
+
+
+def _reveal(att: _Attempt, value: Any) -> Any:
+    """``value``, or for a secret param's placeholder the param's value, opened here."""
+    if not isinstance(value, SealedParam):
+        return value
+    if not isinstance(att.secrets, TaskSecrets):
+        raise KeyError(f"secret param {value.name!r}: this attempt has no access to secrets")
+    return att.secrets.param(value.name)
 
 
 def _store(att: _Attempt, value: Any, results: ResultStore, fmt: str) -> AttemptOutcome:

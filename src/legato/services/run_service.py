@@ -14,7 +14,12 @@ from legato.engine import plan
 from legato.security.masking import Masker
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
-from legato.services.secrets_service import run_masker
+from legato.services.secrets_service import (
+    drop_sealed,
+    hide_secret_params,
+    run_masker,
+    seal_params,
+)
 from legato.services.service_errors import Conflict, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
@@ -103,8 +108,18 @@ def record_run(
     ws.save_snapshot(pipe)
     if not ws.location_saved:
         ws.save_location()
+    run_id = new_run_id(now)
+    # A backfill's runs take its secret params' values, sealed again for each run.
+    sealed = seal_params(
+        ws,
+        pipe,
+        values,
+        f"run/{run_id}",
+        by=f"run:{run_id}",
+        copy_from=f"backfill/{backfill_id}" if backfill_id else None,
+    )
     run = RunRecord(
-        id=new_run_id(now),
+        id=run_id,
         pipeline=pipe.name,
         state=RunState.QUEUED,
         params=values,
@@ -122,7 +137,11 @@ def record_run(
     try:
         return ws.store.runs.create_run(run, rows, plan.creation_events(rows, now), events)
     except TypeError as exc:  # params that JSON cannot hold
+        drop_sealed(ws, sealed)
         raise ServiceError(f"pipeline {pipe.name!r}: params cannot be stored: {exc}") from None
+    except BaseException:  # the run exists already (its key), or the store failed
+        drop_sealed(ws, sealed)
+        raise
 
 
 class Runs(Service):
@@ -131,6 +150,11 @@ class Runs(Service):
     def __init__(self, ws: Workspace, actor: Actor) -> None:
         super().__init__(actor)
         self.ws = ws
+
+    def _for_audit(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return hide_secret_params(self.ws, args, kwargs)
 
     @action("runs.create", command=True)
     def create_run(
@@ -249,11 +273,15 @@ class Runs(Service):
         fresh = {task} if task is not None else set()
         rows = _rerun_rows(pipe, old, old_rows, redo, new_id, fresh)
         ws.save_snapshot(pipe)
+        params = dict(old.params)
+        seal_params(
+            ws, pipe, params, f"run/{new_id}", by=str(self.actor), copy_from=f"run/{old.id}"
+        )
         run = RunRecord(
             id=new_id,
             pipeline=pipe.name,
             state=RunState.QUEUED,
-            params=dict(old.params),
+            params=params,
             partition=old.partition,
             code_version=pipe.code_version,
             created_at=now,
@@ -305,7 +333,7 @@ class Runs(Service):
         if task_key is not None and task_key not in rows:
             raise NotFoundError(f"run {run.id} has no task {task_key!r}")
         notes = _log_notes(store.runs.get_events(run.id), task_key)
-        mask = run_masker(self.ws, run.id)
+        mask = run_masker(self.ws, run)
         entries = [
             LogEntry(
                 a.task_key,

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from legato.definitions.secret_param import MASKED, param_secret_name
 from legato.executors.secret_access import READ_ACTION, RUN_ACTOR
 from legato.security.files import replace_private
 from legato.security.keyring import ENV, KeyRing, KeyRingError, SealError, new_key
@@ -31,6 +33,8 @@ from legato.services.service_errors import NotFoundError, ServiceError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from legato.definitions.pipeline import Pipeline
+    from legato.domain.records import RunRecord
     from legato.services.workspace import Workspace
 
 #: Secret names: letters, digits and _ - . (what an environment variable or a path may hold).
@@ -82,14 +86,101 @@ def key_ring(ws: Workspace) -> KeyRing | None:
         raise ServiceError(str(exc), "key_ring") from None
 
 
-def run_masker(ws: Workspace, run_id: str) -> Masker:
-    """The values of the secrets run ``run_id`` has read so far (its ``secrets.read`` rows in
+def ring_for_sealing(ws: Workspace) -> KeyRing:
+    """The key ring, made (a key file with a first key) if there is none yet."""
+    ring = key_ring(ws)
+    if ring is not None:
+        return ring
+    path = key_file(ws)
+    if path is None:
+        raise ServiceError(f"no key ring: set {ENV} or [secrets] key_file", "key_ring")
+    first = KeyRing.parse(f"k1:{new_key()}")
+    try:
+        replace_private(path, first.text().encode(), exclusive=True)
+    except FileExistsError:  # another process made it first: use that one
+        found = key_ring(ws)
+        assert found is not None
+        return found
+    return first
+
+
+def seal_params(
+    ws: Workspace,
+    pipe: Pipeline,
+    values: dict[str, Any],
+    owner: str,
+    *,
+    by: str,
+    copy_from: str | None = None,
+) -> list[str]:
+    """Seal the values of ``pipe``'s secret params in ``values`` into the store under
+    ``owner`` (``run/ID``, ``backfill/ID``) and put ``****`` in their place; the names of the
+    secrets made. With ``copy_from``, a value that reads ``****`` is that owner's sealed value,
+    sealed again for ``owner`` (a re-run, a backfill's runs)."""
+    secret = [n for n, p in pipe.params.items() if p.secret and values.get(n) is not None]
+    if not secret:
+        return []
+    store = ws.store
+    ring = ring_for_sealing(ws)
+    now = ws.clock()
+    made: list[str] = []
+    for param in secret:
+        target = param_secret_name(owner, param)
+        if copy_from is not None and values[param] == MASKED:
+            source = param_secret_name(copy_from, param)
+            found = store.secrets.get_secret(source)
+            if found is None:
+                raise ServiceError(f"the value of secret param {param!r} is gone", param)
+            try:
+                plain = ring.open(found.sealed, source)
+            except SealError as exc:
+                raise ServiceError(str(exc), param) from None
+        else:
+            plain = str(values[param]).encode("utf-8")
+        store.secrets.put_secret(target, ring.seal(plain, target), ring.primary, now, by=by)
+        values[param] = MASKED
+        made.append(target)
+    return made
+
+
+def hide_secret_params(
+    ws: Workspace, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments of a call naming a pipeline first, as the audit trail may keep them:
+    the values of its secret params (in a ``params`` mapping) read ``****``, and a request
+    body that may hold them is left out."""
+    name = args[0] if args and isinstance(args[0], str) else kwargs.get("pipeline")
+    pipe = ws.project.pipelines.get(name) if isinstance(name, str) else None
+    secret = {n for n, p in pipe.params.items() if p.secret} if pipe is not None else set()
+    if not secret:
+        return args, kwargs
+
+    def hide(value: Any) -> Any:
+        if isinstance(value, bytes | bytearray):
+            return MASKED
+        if isinstance(value, Mapping):
+            return {k: MASKED if k in secret else v for k, v in value.items()}
+        return value
+
+    return tuple(hide(a) for a in args), {k: hide(v) for k, v in kwargs.items()}
+
+
+def drop_sealed(ws: Workspace, names: list[str]) -> None:
+    """Delete the sealed params ``names`` (their run was not made after all)."""
+    for name in names:
+        ws.store.secrets.delete_secret(name)
+
+
+def run_masker(ws: Workspace, run: RunRecord) -> Masker:
+    """The values of the secrets ``run`` has read so far (its ``secrets.read`` rows in
     the audit trail), as they are now: what its logs must not show while they are written.
     The worker masks each log for good when its attempt ends; this covers a log read before
     then, and attempts that never ended on their own (killed, crashed)."""
     store = ws.store
-    reads = store.audit.entries(actor=RUN_ACTOR + run_id, action=READ_ACTION, limit=_MAX_READS)
+    reads = store.audit.entries(actor=RUN_ACTOR + run.id, action=READ_ACTION, limit=_MAX_READS)
     names = {r.target for r in reads if r.target}
+    # The run's secret params: each reads **** in its params.
+    names |= {param_secret_name(f"run/{run.id}", k) for k, v in run.params.items() if v == MASKED}
     if not names:
         return Masker()
     ring = key_ring(ws)
@@ -124,7 +215,7 @@ class Secrets(Service):
                 "may hold",
                 "value",
             )
-        ring = self._ring_for_sealing()
+        ring = ring_for_sealing(self.ws)
         made = self.ws.store.secrets.put_secret(
             name, ring.seal(data, name), ring.primary, self.ws.clock(), by=str(self.actor)
         )
@@ -136,6 +227,7 @@ class Secrets(Service):
         return [
             SecretInfo(s.name, s.created_at, s.updated_at, s.updated_by)
             for s in self.ws.store.secrets.list_secrets()
+            if not s.name.startswith("@")  # the sealed params of runs are theirs
         ]
 
     @action("secrets.change", command=True)
@@ -181,22 +273,6 @@ class Secrets(Service):
 
     # -- the key ring --------------------------------------------------------------------
 
-    def _ring_for_sealing(self) -> KeyRing:
-        ring = key_ring(self.ws)
-        if ring is not None:
-            return ring
-        path = key_file(self.ws)
-        if path is None:
-            raise ServiceError(f"no key ring: set {ENV} or [secrets] key_file", "key_ring")
-        first = KeyRing.parse(f"k1:{new_key()}")
-        try:
-            replace_private(path, first.text().encode(), exclusive=True)
-        except FileExistsError:  # another process made it first: use that one
-            found = key_ring(self.ws)
-            assert found is not None
-            return found
-        return first
-
     def _write_ring(self, ring: KeyRing) -> None:
         path = key_file(self.ws)
         assert path is not None
@@ -232,4 +308,15 @@ def _check_name(name: str) -> str:
     return name
 
 
-__all__ = ["MAX_VALUE", "Rotation", "SecretInfo", "Secrets", "key_ring", "run_masker"]
+__all__ = [
+    "MAX_VALUE",
+    "Rotation",
+    "SecretInfo",
+    "Secrets",
+    "drop_sealed",
+    "hide_secret_params",
+    "key_ring",
+    "ring_for_sealing",
+    "run_masker",
+    "seal_params",
+]

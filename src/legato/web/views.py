@@ -277,6 +277,7 @@ class Field:
     name: str
     label: str
     # "number" | "integer" | "checkbox" | "date" | "datetime" | "select" | "text" | "json"
+    # | "password"
     widget: str
     required: bool
     value: str  # as the input shows it
@@ -306,6 +307,8 @@ def form_field(p: ParamView) -> Field:
             value = value[:19]
         widget = "date" if fmt == "date" else "datetime"
         return Field(p.name, p.name, widget, p.required, value, (), hint)
+    if kind == "string" and fmt == "password":  # a Secret: never echoed, never prefilled
+        return Field(p.name, p.name, "password", p.required, "", (), hint)
     if kind == "string":
         value = "" if default is None else str(default)
         return Field(p.name, p.name, "text", p.required, value, (), hint)
