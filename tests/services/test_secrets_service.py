@@ -4,6 +4,7 @@ them; never readable by viewers or operators."""
 
 from __future__ import annotations
 
+import logging
 import stat
 import threading
 from collections.abc import Iterator
@@ -117,7 +118,10 @@ def test_a_key_file_others_can_read_is_refused(ws: Workspace, door: Door) -> Non
         door.secrets.set("b", "two")
 
 
-def test_rotation_while_secrets_keep_being_set_loses_nothing(ws: Workspace, door: Door) -> None:
+def test_rotation_while_secrets_keep_being_set_loses_nothing(
+    ws: Workspace, door: Door, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     door.secrets.set("warehouse_password", VALUE)
     stop = threading.Event()
     written: list[str] = []
@@ -158,6 +162,7 @@ def test_rotation_while_secrets_keep_being_set_loses_nothing(ws: Workspace, door
     assert VALUE.encode() not in _stored_bytes(ws)
     rotations = door.audit.entries(action="secrets.rotate")
     assert [r.outcome for r in rotations] == ["ok", "ok"]
+    assert VALUE not in caplog.text  # nor in what the process logged
 
 
 def test_with_the_ring_in_the_environment_rotation_says_what_to_set(

@@ -172,7 +172,7 @@ def run_attempt(
     masker = att.masker()
     try:
         if masker:
-            mask_log(fd, masker)
+            mask_log(fd, spec.log_path, masker)
     except BaseException as exc:
         out = att.failed(f"cannot mask the secrets in the log: {one_line(exc)}", True, log=False)
     finally:
