@@ -41,9 +41,19 @@ def leaky(ctx) -> None:
 def missing(ctx) -> None:
     ctx.secrets["nowhere"]
 
+@task(timeout="1s")
+def hangs(ctx) -> None:
+    import time
+    print("holding", ctx.secrets["warehouse_password"], flush=True)
+    time.sleep(60)
+
 @pipeline
 def leak():
     leaky()
+
+@pipeline
+def stuck():
+    hangs()
 
 @pipeline
 def lookup():
@@ -241,6 +251,17 @@ def test_a_log_read_while_it_is_written_is_masked_too(ws: Workspace, door: Door)
     path.write_text(f"printed: {VALUE}\n")
     (entry,) = door.runs.logs(run.id, "leaky")
     assert entry.text() == "printed: ****\n"
+
+
+def test_an_attempt_killed_at_its_timeout_has_its_log_masked_too(
+    ws: Workspace, door: Door
+) -> None:
+    door.secrets.set("warehouse_password", VALUE)
+    run = door.runs.run_pipeline("stuck")
+    (attempt,) = door.runs.attempts(run.id)
+    assert attempt.outcome == "timeout"
+    text = ws.log_path(run.id, "hangs", 1).read_text()
+    assert "holding ****" in text and VALUE not in text
 
 
 def test_a_missing_secret_is_a_one_line_key_error(door: Door) -> None:

@@ -58,6 +58,8 @@ MAX_INTERRUPTIONS = 3
 STORE_RETRY = 1.0
 # An attempt that ended this way says nothing about the task's own code: always retryable.
 _INFRA_OUTCOMES = frozenset({"timeout", "crashed", "interrupted"})
+# Attempts stopped from outside: their worker did not finish their log.
+_UNENDED = frozenset({"timeout", "crashed", "canceled"})
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -89,9 +91,13 @@ class RunDriver:
         on_progress: ProgressCallback | None = None,
         rng: random.Random | None = None,
         secrets: SecretSource | None = None,
+        after_kill: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.secrets = secrets
+        # Called with the log of an attempt whose worker did not end it (killed, crashed):
+        # the worker masks secret values in its log when an attempt ends, this one could not.
+        self.after_kill = after_kill
         self.pipeline = pipeline
         self.executor = executor
         self.run_id = run.id
@@ -319,6 +325,11 @@ class RunDriver:
             self._log_path(row.task_key, row.attempt),
             out.worker,
         )
+        if self.after_kill is not None and out.status in _UNENDED:
+            try:
+                self.after_kill(self._log_path(row.task_key, row.attempt))
+            except Exception:  # the outcome matters more; every read of the log masks it too
+                log.exception("run %s: cannot mask the log of %s", self.run_id, row.task_key)
         note = out.extra.get(LOG_NOTE)
         if note:
             # Kept with the run's events: whoever reads this log is told it is not whole.

@@ -149,6 +149,9 @@ def hide_secret_params(
     """The arguments of a call naming a pipeline first, as the audit trail may keep them:
     the values of its secret params (in a ``params`` mapping) read ``****``, and a request
     body that may hold them is left out."""
+    carried = (*args, *kwargs.values())
+    if not any(isinstance(v, Mapping | bytes | bytearray) for v in carried):
+        return args, kwargs  # no params: no need to look at the pipeline (nor load the code)
     name = args[0] if args and isinstance(args[0], str) else kwargs.get("pipeline")
     pipe = ws.project.pipelines.get(name) if isinstance(name, str) else None
     secret = {n for n, p in pipe.params.items() if p.secret} if pipe is not None else set()
@@ -194,6 +197,20 @@ def run_masker(ws: Workspace, run: RunRecord) -> Masker:
         except SealError:
             continue
     return Masker.of(values)
+
+
+def mask_log_file(ws: Workspace, run_id: str, path: str) -> None:
+    """Mask in the log file at ``path`` the secrets run ``run_id`` read (``run_masker``): for
+    an attempt killed before its worker could do it."""
+    masker = run_masker(ws, ws.store.runs.get_run(run_id))
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return
+    masked = masker.mask_bytes(data)
+    if masked != data:
+        replace_private(path, masked)
 
 
 class Secrets(Service):
@@ -316,6 +333,7 @@ __all__ = [
     "drop_sealed",
     "hide_secret_params",
     "key_ring",
+    "mask_log_file",
     "ring_for_sealing",
     "run_masker",
     "seal_params",
