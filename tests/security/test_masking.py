@@ -19,3 +19,11 @@ def test_the_long_lines_of_a_value_of_several_lines_are_masked_one_by_one() -> N
     assert masker.mask(logged) == f"INFO key line: {MASK}\nab stays\n"
     assert masker.mask(key) == MASK
     assert (masker | Masker.of(["other"])).mask("other ab") == f"{MASK} ab"
+
+
+def test_the_beginning_of_a_value_left_where_a_text_was_cut_is_masked() -> None:
+    masker = Masker.of(["hunter2-password"])
+    assert masker.mask_cut("error: bad login hunter2-pa…") == f"error: bad login {MASK}…"
+    assert masker.mask_cut("error: h…") == f"error: {MASK}…"
+    assert masker.mask_cut("error: x…") == "error: x…"
+    assert masker.mask_cut("error: hunter2 is not it") == "error: hunter2 is not it"

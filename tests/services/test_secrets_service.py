@@ -236,6 +236,9 @@ def test_a_task_reads_a_secret_that_no_log_error_or_api_shows(ws: Workspace, doo
         assert VALUE not in got.text
         shown = client.get(f"/api/v1/runs/{run.id}")
         assert shown.status_code == 200 and "****" in shown.text and VALUE not in shown.text
+        page = client.get(f"/runs/{run.id}?task=leaky")  # the UI's run page and log panel
+        assert page.status_code == 200 and "from a child: ****" in page.text
+        assert VALUE not in page.text
     # The read is in the audit trail: the run as actor, the task as detail.
     (read,) = door.audit.entries(action="secrets.read")
     assert (read.actor, read.target, read.outcome) == (f"run:{run.id}", "warehouse_password", "ok")

@@ -188,7 +188,7 @@ def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
     """``out`` with the secret values ``masker`` knows masked in its error and traceback."""
     return dataclasses.replace(
         out,
-        error=None if out.error is None else masker.mask(out.error),
+        error=None if out.error is None else masker.mask_cut(out.error),
         traceback=None if out.traceback is None else masker.mask(out.traceback),
     )
 

@@ -57,6 +57,19 @@ class Masker:
         pattern = self._pattern
         return text if pattern is None or not text else pattern.sub(MASK, text)
 
+    def mask_cut(self, text: str, ellipsis: str = "…") -> str:
+        """``mask`` of a text that may have been cut short (ending in ``ellipsis``): a value
+        whose beginning is all that is left at the cut is masked too."""
+        text = self.mask(text)
+        if not text.endswith(ellipsis):
+            return text
+        body = text[: -len(ellipsis)]
+        for value in sorted(self.values, key=len, reverse=True):
+            for k in range(min(len(value) - 1, len(body)), 0, -1):
+                if body.endswith(value[:k]):
+                    return body[:-k] + MASK + ellipsis
+        return text
+
     def mask_bytes(self, data: bytes) -> bytes:
         """``mask`` over UTF-8 bytes (bytes that are not UTF-8 are kept as they are)."""
         if not self.values or not data:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from legato.definitions.pipeline import Pipeline
+    from legato.domain.access import SecretRecord
     from legato.domain.records import RunRecord
     from legato.services.workspace import Workspace
 
@@ -104,6 +105,24 @@ def ring_for_sealing(ws: Workspace) -> KeyRing:
     return first
 
 
+def put_sealed(ws: Workspace, name: str, data: bytes, *, by: str) -> SecretRecord:
+    """Set the secret ``name`` to ``data``, sealed under the key ring's primary key.
+
+    A rotation in another process may write a new primary key after the ring was read here
+    and look at this secret before it is written: then it is sealed again here under the new
+    key (compare-and-swap, as the rotation does), so no secret stays behind under a key the
+    rotation reports as no longer needed."""
+    ring = ring_for_sealing(ws)
+    sealed = ring.seal(data, name)
+    made = ws.store.secrets.put_secret(name, sealed, ring.primary, ws.clock(), by=by)
+    while (now := key_ring(ws)) is not None and now.primary != ring.primary:
+        again = now.seal(data, name)
+        if not ws.store.secrets.reseal(name, sealed, again, now.primary, ws.clock()):
+            break  # set again meanwhile, or sealed again by the rotation itself
+        ring, sealed = now, again
+    return made
+
+
 def seal_params(
     ws: Workspace,
     pipe: Pipeline,
@@ -122,7 +141,6 @@ def seal_params(
         return []
     store = ws.store
     ring = ring_for_sealing(ws)
-    now = ws.clock()
     made: list[str] = []
     for param in secret:
         target = param_secret_name(owner, param)
@@ -137,7 +155,7 @@ def seal_params(
                 raise ServiceError(str(exc), param) from None
         else:
             plain = str(values[param]).encode("utf-8")
-        store.secrets.put_secret(target, ring.seal(plain, target), ring.primary, now, by=by)
+        put_sealed(ws, target, plain, by=by)
         values[param] = MASKED
         made.append(target)
     return made
@@ -232,10 +250,7 @@ class Secrets(Service):
                 "may hold",
                 "value",
             )
-        ring = ring_for_sealing(self.ws)
-        made = self.ws.store.secrets.put_secret(
-            name, ring.seal(data, name), ring.primary, self.ws.clock(), by=str(self.actor)
-        )
+        made = put_sealed(self.ws, name, data, by=str(self.actor))
         return SecretInfo(made.name, made.created_at, made.updated_at, made.updated_by)
 
     @action("secrets.list")
@@ -334,6 +349,7 @@ __all__ = [
     "hide_secret_params",
     "key_ring",
     "mask_log_file",
+    "put_sealed",
     "ring_for_sealing",
     "run_masker",
     "seal_params",
