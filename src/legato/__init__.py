@@ -8,6 +8,7 @@ from legato.definitions.context import Context
 from legato.definitions.errors import DefinitionError, FailNow, ParamError, Skip
 from legato.definitions.pipeline import Pipeline, pipeline, unmapped
 from legato.definitions.retry import Condition, RetryPolicy, when
+from legato.definitions.secret_param import Secret
 from legato.definitions.task import Task, task
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "ParamError",
     "Pipeline",
     "RetryPolicy",
+    "Secret",
     "Skip",
     "Task",
     "__version__",

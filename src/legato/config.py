@@ -62,6 +62,8 @@ class ProjectConfig:
     # [auth.oidc] and [auth.saml] as written: legato.security reads them (OidcSettings,
     # SamlSettings), since their defaults depend on the address a request came to.
     auth_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: [secrets] key_file: the key ring's file when LEGATO_SECRET_KEYS is not set.
+    secret_key_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,6 +88,7 @@ _SECTIONS: dict[str, set[str]] = {
         "saml",
     },
     "web": {"tls_cert", "tls_key", "public_url"},
+    "secrets": {"key_file"},
 }
 
 
@@ -212,6 +215,8 @@ def load_config(root: Path) -> ProjectConfig:
         tls_key=tls_key,
         public_url=public_url,
         auth_tables=_auth_tables(data, path),
+        secret_key_file=(root / _get(data, "secrets", "key_file", str, ".legato/secret.keys"))
+        .resolve(),
     )
 
 

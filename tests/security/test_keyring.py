@@ -97,3 +97,17 @@ def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
 def test_the_ring_comes_from_the_environment_when_set() -> None:
     assert KeyRing.from_env({}) is None
     assert KeyRing.from_env({"LEGATO_SECRET_KEYS": f"a:{new_key()},b:{new_key()}"}).primary == "b"
+
+
+def test_a_ring_comes_from_the_environment_else_the_key_file(tmp_path: Path) -> None:
+    path = tmp_path / "secret.keys"
+    assert KeyRing.load(path, {}) is None  # no secret set yet: no ring
+    on_disk = ring("k1", "k2")
+    path.write_text(on_disk.text())
+    path.chmod(0o600)
+    loaded = KeyRing.load(path, {})
+    assert loaded is not None and loaded.keys == on_disk.keys and loaded.primary == "k2"
+    assert loaded.next_id() == "k3"
+    in_env = ring("e1")
+    from_env = KeyRing.load(path, {"LEGATO_SECRET_KEYS": in_env.text().strip()})
+    assert from_env is not None and list(from_env.keys) == ["e1"]

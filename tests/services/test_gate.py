@@ -21,6 +21,7 @@ from legato.services.presence import Presence
 from legato.services.project import ProjectService
 from legato.services.run_service import Runs
 from legato.services.schema_service import Schema
+from legato.services.secrets_service import Secrets
 from legato.services.service_errors import Forbidden
 from legato.services.workspace import Workspace
 from tests.helpers import ONE_TASK, make_project
@@ -28,7 +29,8 @@ from tests.helpers import ONE_TASK, make_project
 CODE = ONE_TASK
 
 SERVICES = (
-    Runs, Catalog, Automation, ProjectService, Presence, Schema, Fleet, Accounts, AuditTrail
+    Runs, Catalog, Automation, ProjectService, Presence, Schema, Fleet, Accounts, AuditTrail,
+    Secrets,
 )
 
 

@@ -71,20 +71,37 @@ async def attempt_log(
     request: Request,
     offset: int = 0,
 ) -> AsyncIterator[str]:
-    """The log's text from byte ``offset``, then what is appended while the attempt runs."""
+    """The log's text from byte ``offset``, then what is appended while the attempt runs.
+
+    Secret values the run has read are masked: while the attempt runs, only whole lines are
+    sent (a value is never cut in two between messages, where no mask would find it), and the
+    values are looked up again after each read (a value printed was read, and recorded as
+    read, before it was printed)."""
     quiet = 0.0
+    start, sent, tail = offset, 0, ""  # what was sent: how much, and its last characters
+    inode = None  # of the file read so far: masking the log at the end replaces the file
     while True:
-        text, offset = await run_in_threadpool(_read_from, path, offset)
+        now = await run_in_threadpool(_inode, path)
+        if inode is not None and now is not None and now != inode:
+            text, offset = await run_in_threadpool(_rest, path, offset, start == 0, sent, tail)
+        else:
+            text, offset = await run_in_threadpool(_read_from, path, offset, True)
+        inode = now if now is not None else inode
         if text:
             quiet = 0.0
-            yield sse(json.dumps({"text": text}), event="log")
+            masked = await _masked(ctx, run_id, task_key, attempt, text)
+            sent, tail = sent + len(masked), (tail + masked)[-_TAIL:]
+            yield sse(json.dumps({"text": masked}), event="log")
             continue  # more may be waiting beyond one chunk
         row = await run_in_threadpool(ctx.runs.task_run, run_id, task_key)
         running = row.attempt == attempt and row.state == TaskState.RUNNING
         if not running:
+            if await run_in_threadpool(_inode, path) != inode:
+                continue  # replaced meanwhile: the top of the loop finds its place again
             text, offset = await run_in_threadpool(_read_from, path, offset)
             if text:
-                yield sse(json.dumps({"text": text}), event="log")
+                masked = await _masked(ctx, run_id, task_key, attempt, text)
+                yield sse(json.dumps({"text": masked}), event="log")
                 continue
             yield sse(json.dumps({"attempt": attempt}), event="end")
             return
@@ -97,7 +114,42 @@ async def attempt_log(
             yield ": keep-alive\n\n"
 
 
-def _read_from(path: Path, offset: int) -> tuple[str, int]:
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+#: Characters of the end of what a log stream sent that it keeps, to find its place again.
+_TAIL = 4096
+
+
+def _rest(path: Path, offset: int, from_start: bool, sent: int, tail: str) -> tuple[str, int]:
+    """What the log at ``path`` holds after what was sent, and the offset of its end, once its
+    worker replaced it by a copy with the secret values masked (which moves what follows
+    them): the place is found by the text sent (its first ``sent`` characters when the stream
+    began at the start, else its last ``tail``), and by the byte ``offset`` only when that
+    text is not there."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return "", offset
+    text = data.decode("utf-8", errors="replace")
+    if from_start and text[max(0, sent - len(tail)) : sent] == tail:
+        return text[sent:], len(data)
+    at = text.rfind(tail) if tail else -1
+    if at >= 0:
+        return text[at + len(tail) :], len(data)
+    return data[offset:].decode("utf-8", errors="replace"), len(data)
+
+
+async def _masked(ctx: Door, run_id: str, task_key: str, attempt: int, text: str) -> str:
+    entry = await run_in_threadpool(ctx.catalog.log, run_id, task_key, attempt)
+    return entry.mask.mask(text)
+
+
+def _read_from(path: Path, offset: int, whole_lines: bool = False) -> tuple[str, int]:
     try:
         with path.open("rb") as f:
             if offset >= path.stat().st_size:
@@ -116,4 +168,9 @@ def _read_from(path: Path, offset: int) -> tuple[str, int]:
         if cut > 0 and data[cut - 1] >= 0xC0:
             cut -= 1
         cut = cut or len(data)
+    if whole_lines and len(data) < CHUNK:
+        # The end of a line still being written waits for the rest of it.
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            return "", offset
     return data[:cut].decode("utf-8", errors="replace"), offset + cut

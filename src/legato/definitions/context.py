@@ -17,6 +17,8 @@ class Context:
     ``partition`` is the run's partition key; ``partition_keys`` its part per dimension (e.g.
     ``{"date": "2026-11-20", "region": "eu"}``) and ``window_start``/``window_end`` the time
     window it covers (aware datetimes in the partitions' time zone; the end is exclusive).
+    ``secrets["NAME"]`` is the value of a secret set with ``legato secrets set NAME``; each
+    value read is masked (``****``) in the attempt's log and error.
     """
 
     run_id: str
@@ -30,3 +32,5 @@ class Context:
     partition_keys: Mapping[str, str] = field(default_factory=dict)
     window_start: datetime | None = None
     window_end: datetime | None = None
+    #: The project's secrets by name, read (and audited) on first use; see docs/secrets.md.
+    secrets: Mapping[str, str] = field(default_factory=dict)

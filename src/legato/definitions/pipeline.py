@@ -22,6 +22,7 @@ from legato.definitions.graph import (
     Node,
     topological,
 )
+from legato.definitions.secret_param import is_secret
 from legato.definitions.task import Task
 
 if TYPE_CHECKING:
@@ -229,6 +230,11 @@ class Param:
     required: bool
 
     @property
+    def secret(self) -> bool:
+        """Whether the param is typed ``Secret``: its value is sealed, never shown."""
+        return is_secret(self.annotation)
+
+    @property
     def type_name(self) -> str:
         ann = self.annotation
         if ann is inspect.Parameter.empty:
@@ -424,9 +430,10 @@ def _validate(pipeline: str, spec: Param, value: Any, from_text: bool) -> Any:
             except (ValueError, ValidationError):
                 pass
         reason = first.errors()[0]["msg"] if first.errors() else str(first)
+        shown = "a value" if spec.secret else brief(value)  # a secret is never repeated
         raise ParamError(
             f"pipeline {pipeline!r}: param {spec.name!r} expects {spec.type_name}, "
-            f"got {brief(value)} ({reason})",
+            f"got {shown} ({reason})",
             spec.name,
         ) from None
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from legato.clock import Clock, system_clock
 from legato.config import DEFAULT_MAX_LOG_BYTES
 from legato.definitions.pipeline import Pipeline
+from legato.definitions.secret_param import MASKED, SealedParam
 from legato.domain.records import (
     Changes,
     NewEvent,
@@ -37,7 +39,13 @@ from legato.engine import plan
 from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.pools import PoolClaims
-from legato.executors.interface import LOG_NOTE, AttemptOutcome, AttemptSpec, Executor
+from legato.executors.interface import (
+    LOG_NOTE,
+    AttemptOutcome,
+    AttemptSpec,
+    Executor,
+    SecretSource,
+)
 from legato.store.db import is_disk_full, is_unavailable
 from legato.store.faces import DriverStore
 
@@ -50,6 +58,8 @@ MAX_INTERRUPTIONS = 3
 STORE_RETRY = 1.0
 # An attempt that ended this way says nothing about the task's own code: always retryable.
 _INFRA_OUTCOMES = frozenset({"timeout", "crashed", "interrupted"})
+# Attempts stopped from outside: their worker did not finish their log.
+_UNENDED = frozenset({"timeout", "crashed", "canceled"})
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -80,8 +90,14 @@ class RunDriver:
         pool_poll: float = 0.5,
         on_progress: ProgressCallback | None = None,
         rng: random.Random | None = None,
+        secrets: SecretSource | None = None,
+        after_kill: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
+        self.secrets = secrets
+        # Called with the log of an attempt whose worker did not end it (killed, crashed):
+        # the worker masks secret values in its log when an attempt ends, this one could not.
+        self.after_kill = after_kill
         self.pipeline = pipeline
         self.executor = executor
         self.run_id = run.id
@@ -98,7 +114,7 @@ class RunDriver:
         self.on_progress = on_progress
         self.rng = rng or random.Random()
         # The store keeps params as JSON; tasks get them as the pipeline's type hints say.
-        self.params = pipeline.validate_params(run.params)
+        self.params = _sealed_params(pipeline, run.params, pipeline.validate_params(run.params))
         self.partition_dims, self.window = _partition_of(pipeline, run.partition)
         self.book = RunBook(run, pipeline.graph, self.params, clock, self._new_changes())
         # The book's dicts themselves (it never replaces them), kept here for callers of the driver.
@@ -273,6 +289,7 @@ class RunDriver:
             in_process=node.task.in_process,
             max_log_bytes=self.max_log_bytes,
             code_version=self.pipeline.code_version,
+            secrets=self.secrets,
         )
         self.book.set_task(
             key,
@@ -308,6 +325,11 @@ class RunDriver:
             self._log_path(row.task_key, row.attempt),
             out.worker,
         )
+        if self.after_kill is not None and out.status in _UNENDED:
+            try:
+                self.after_kill(self._log_path(row.task_key, row.attempt))
+            except Exception:  # the outcome matters more; every read of the log masks it too
+                log.exception("run %s: cannot mask the log of %s", self.run_id, row.task_key)
         note = out.extra.get(LOG_NOTE)
         if note:
             # Kept with the run's events: whoever reads this log is told it is not whole.
@@ -666,3 +688,14 @@ def _partition_of(
     if found.start is not None and found.end is not None:
         window = (found.start, found.end)
     return tuple(found.dims.items()), window
+
+
+def _sealed_params(
+    pipeline: Pipeline, stored: Mapping[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """``params`` with each secret param sealed in the store (it reads ``****`` in the run's
+    params) replaced by a placeholder: only the worker running a task opens the value."""
+    for name, spec in pipeline.params.items():
+        if spec.secret and stored.get(name) == MASKED:
+            params[name] = SealedParam(name)
+    return params

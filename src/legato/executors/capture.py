@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
-from legato.security.files import open_private
+from legato.security.files import open_private, replace_private
+from legato.security.masking import Masker
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _formatter = logging.Formatter(LOG_FORMAT)
@@ -219,6 +220,19 @@ def finish_log(watch: LogWatch) -> str | None:
         mark_full(watch.fd, watch.start, error, make_room=watch.error is not None)
         notes.append(f"its volume was full ({error}): output may be missing")
     return "log cut: " + "; ".join(notes) if notes else None
+
+
+def mask_log(fd: int, path: str, masker: Masker) -> None:
+    """Replace the log at ``path`` (open as ``fd``) by a copy with the values ``masker`` knows
+    replaced by ``****``. Output reaches the file at the level of file descriptors (child
+    processes too), so the values a task was handed are masked once its attempt has ended.
+    The copy is renamed over the log: a reader sees the old file or the new one, never half
+    of one, and one following it by byte offsets can tell (its inode changed)."""
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0) if size else b""
+    masked = masker.mask_bytes(data)
+    if masked != data:
+        replace_private(path, masked)
 
 
 def _text_stream(fd: int) -> TextIO:

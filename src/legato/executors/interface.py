@@ -52,6 +52,18 @@ Input = Value | Stored | StoredItem | StoredList
 
 
 @dataclass(frozen=True, slots=True)
+class SecretSource:
+    """Where a worker finds the secrets its task reads: the store's URL and the key file.
+
+    The keys themselves never travel with an attempt: a worker reads ``LEGATO_SECRET_KEYS``
+    from its own environment, else ``key_file`` (which must then exist on its machine).
+    """
+
+    store_url: str
+    key_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptSpec:
     """Everything a worker needs to run one attempt. Picklable; holds no results in memory."""
 
@@ -79,6 +91,8 @@ class AttemptSpec:
     # The code version of the pipeline object the driver holds: the executor runs the task
     # from that load of the code, even after a newer one was loaded (see reload()).
     code_version: str = ""
+    # Where ctx.secrets reads from (None: the task has no secrets to read).
+    secrets: SecretSource | None = None
 
 
 #: Key of ``AttemptOutcome.extra`` holding how the attempt's log was cut, when it was.

@@ -11,17 +11,20 @@ import dataclasses
 import logging
 import os
 import traceback
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, suppress
 from typing import Any, TextIO
 
 from legato.definitions.context import Context
 from legato.definitions.errors import FailNow, Skip
+from legato.definitions.secret_param import SealedParam
 from legato.definitions.task import Task
 from legato.executors.capture import (
     LogWatch,
     capture_fds,
     capture_thread,
     finish_log,
+    mask_log,
     open_log,
 )
 from legato.executors.interface import (
@@ -35,8 +38,10 @@ from legato.executors.interface import (
     StoredList,
     Value,
 )
+from legato.executors.secret_access import TaskSecrets
 from legato.results.result_errors import ResultError
 from legato.results.result_store import ResultStore
+from legato.security.masking import Masker
 
 ERROR_LIMIT = 500  # characters of the one-line error kept in an outcome
 _task_loggers_ready = False
@@ -90,6 +95,15 @@ class _Attempt:
         self.spec = spec
         self.worker = worker
         self.log = log
+        self.secrets: Mapping[str, str] = (
+            {}
+            if spec.secrets is None
+            else TaskSecrets(spec.secrets, spec.run_id, spec.task_key, spec.attempt, worker=worker)
+        )
+
+    def masker(self) -> Masker:
+        """What masks the secret values this attempt was handed."""
+        return self.secrets.masker() if isinstance(self.secrets, TaskSecrets) else Masker()
 
     def write(self, text: str) -> None:
         if self.log is not None:
@@ -155,19 +169,41 @@ def run_attempt(
         note = finish_log(watch)
     except BaseException:
         note = None  # the log is as it was written; the outcome matters more
+    masker = att.masker()
+    try:
+        if masker:
+            mask_log(fd, spec.log_path, masker)
+    except BaseException as exc:
+        out = att.failed(f"cannot mask the secrets in the log: {one_line(exc)}", True, log=False)
     finally:
         os.close(fd)
     if note is not None:
         out = dataclasses.replace(out, extra={**out.extra, LOG_NOTE: note})
+    if masker:
+        out = _masked(out, masker)
     return out
+
+
+def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
+    """``out`` with the secret values ``masker`` knows masked in its error and traceback."""
+    return dataclasses.replace(
+        out,
+        error=None if out.error is None else masker.mask_cut(out.error),
+        traceback=None if out.traceback is None else masker.mask(out.traceback),
+    )
 
 
 def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
     spec = att.spec
     key = spec.task_key
     try:
-        args = [_load(a, results) for a in spec.args]
-        kwargs = {name: _load(a, results) for name, a in spec.kwargs}
+        args = [_reveal(att, _load(a, results)) for a in spec.args]
+        kwargs = {name: _reveal(att, _load(a, results)) for name, a in spec.kwargs}
+        params = (
+            {k: _reveal(att, v) for k, v in spec.params.items()}
+            if task.context_arg is not None
+            else spec.params
+        )
     except BaseException as exc:
         # A missing or unreadable upstream result will not come back by retrying.
         return att.failed(
@@ -183,12 +219,13 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
             task=key,
             attempt=spec.attempt,
             partition=spec.partition,
-            params=spec.params,
+            params=params,
             log=log,
             map_index=spec.map_index,
             partition_keys=dict(spec.partition_dims),
             window_start=spec.window[0] if spec.window else None,
             window_end=spec.window[1] if spec.window else None,
+            secrets=att.secrets,
         )
         args.insert(0, ctx)
     try:
@@ -203,6 +240,15 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
         return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
     del args, kwargs
     return _store(att, value, results, task.result_format)
+
+
+def _reveal(att: _Attempt, value: Any) -> Any:
+    """``value``, or for a secret param's placeholder the param's value, opened here."""
+    if not isinstance(value, SealedParam):
+        return value
+    if not isinstance(att.secrets, TaskSecrets):
+        raise KeyError(f"secret param {value.name!r}: this attempt has no access to secrets")
+    return att.secrets.param(value.name)
 
 
 def _store(att: _Attempt, value: Any, results: ResultStore, fmt: str) -> AttemptOutcome:

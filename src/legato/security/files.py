@@ -60,3 +60,30 @@ def write_private(path: str | os.PathLike[str], data: bytes) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+def replace_private(path: str | os.PathLike[str], data: bytes, *, exclusive: bool = False) -> None:
+    """Put ``data`` at ``path`` atomically as a 0600 file: written beside it, synced, then
+    renamed over it, so a reader sees the old file or the new one, never half of one. With
+    ``exclusive``, FileExistsError when ``path`` exists already (two processes making the
+    first key: one wins, the other reads what it made)."""
+    target = Path(path)
+    private_dirs(target.parent)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if exclusive:
+            os.link(temp, target)  # fails if the target exists: no overwrite
+        else:
+            os.replace(temp, target)
+    finally:
+        if temp.exists():
+            temp.unlink()

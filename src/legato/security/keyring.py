@@ -24,7 +24,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["KeyRing", "KeyRingError", "SealError", "new_key"]
+__all__ = ["ENV", "KeyRing", "KeyRingError", "SealError", "new_key"]
+
+#: The environment variable holding the key ring (it wins over a key file).
+ENV = "LEGATO_SECRET_KEYS"
 
 _VERSION = "v1"
 _NONCE = 12
@@ -101,8 +104,34 @@ class KeyRing:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> KeyRing | None:
         """The ring in ``LEGATO_SECRET_KEYS``, or None when it is not set."""
-        text = environ.get("LEGATO_SECRET_KEYS")
+        text = environ.get(ENV)
         return cls.parse(text) if text else None
+
+    @classmethod
+    def load(
+        cls, key_file: Path | None, environ: Mapping[str, str] = os.environ
+    ) -> KeyRing | None:
+        """The ring in ``LEGATO_SECRET_KEYS``, else the one in ``key_file``; None when there is
+        neither (no secret was ever set). Read afresh on each call: a rotation in another
+        process adds its key to the file, and readers must see it at once."""
+        ring = cls.from_env(environ)
+        if ring is not None or key_file is None:
+            return ring
+        if not key_file.exists():
+            return None
+        return cls.from_file(key_file)
+
+    def text(self) -> str:
+        """The ring as ``ID:KEY`` lines, the primary key last (what ``parse`` reads back)."""
+        order = [k for k in self.keys if k != self.primary] + [self.primary]
+        return "".join(
+            f"{k}:{base64.urlsafe_b64encode(self.keys[k]).decode()}\n" for k in order
+        )
+
+    def next_id(self) -> str:
+        """An id for a new key: ``k`` and a number above those of the ring's ``kN`` ids."""
+        numbers = [int(k[1:]) for k in self.keys if k[:1] == "k" and k[1:].isdigit()]
+        return f"k{max(numbers, default=0) + 1}"
 
     def with_key(self, key_id: str, key: str) -> KeyRing:
         """This ring with ``key`` added as the new primary (the step before re-sealing)."""

@@ -21,6 +21,7 @@ from legato.services.actor import Actor
 from legato.services.driving import RunDriving
 from legato.services.gate import Service, action
 from legato.services.run_service import check_params_size, record_run
+from legato.services.secrets_service import hide_secret_params, seal_params
 from legato.services.service_errors import (
     BadRequest,
     Conflict,
@@ -134,6 +135,11 @@ class Automation(Service):
         return self.ws.clock()
 
     # -- runs from events -----------------------------------------------------------------
+
+    def _for_audit(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return hide_secret_params(self.ws, args, kwargs)
 
     @action("runs.trigger", command=True)
     def fire(
@@ -502,8 +508,11 @@ class Automation(Service):
             raise ServiceError(str(exc), exc.field) from None
         check_params_size(self.ws, values)
         prio = pipe.automation.priority + BACKFILL_PRIORITY_OFFSET if priority is None else priority
+        backfill_id = "bf" + new_run_id(now)
+        # Each run it makes takes its own copy of these (record_run, with backfill_id).
+        seal_params(self.ws, pipe, values, f"backfill/{backfill_id}", by=str(self.actor))
         record = BackfillRecord(
-            id="bf" + new_run_id(now),
+            id=backfill_id,
             pipeline=pipe.name,
             state=BackfillState.RUNNING,
             keys=tuple(dict.fromkeys(chosen)),

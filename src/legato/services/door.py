@@ -2,8 +2,8 @@
 a project, for one actor.
 
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
-``project``, ``presence``, ``accounts``, ``audit``) and never the workspace or its store, so
-every read and command passes the gate of ``legato.services.gate`` with who is acting.
+``project``, ``presence``, ``accounts``, ``audit``, ``secrets``) and never the workspace or its
+store, so every read and command passes the gate of ``legato.services.gate`` with who is acting.
 ``signin`` is the one service without a gate: it turns credentials into actors, and ``sso``
 (single sign-on) with it, which turns an identity provider's word into a session.
 """
@@ -21,6 +21,7 @@ from legato.services.catalog import Catalog
 from legato.services.presence import Presence
 from legato.services.project import ProjectService
 from legato.services.run_service import Runs
+from legato.services.secrets_service import Secrets
 from legato.services.signin import SignIn
 from legato.services.single_sign_on import SingleSignOn
 
@@ -58,6 +59,7 @@ class Door:
         self.sso = SingleSignOn(ws, self.signin)
         self.accounts = Accounts(ws, actor)
         self.audit = AuditTrail(ws, actor)
+        self.secrets = Secrets(ws, actor)
 
     @property
     def clock(self) -> Clock:

@@ -101,6 +101,8 @@ class RunDriving:
     ) -> RunDriver:
         """A driver of ``run`` (whose lease this owner holds) on ``executor``."""
         from legato.engine.driver import RunDriver
+        from legato.executors.interface import SecretSource
+        from legato.services.secrets_service import mask_log_file
 
         if run.code_version != pipe.code_version:
             self.ws.save_snapshot(pipe)  # the run will record the version it runs on
@@ -116,6 +118,8 @@ class RunDriving:
             clock=self.ws.clock,
             lease_ttl=self.ws.config.lease_seconds,
             on_progress=on_progress,
+            secrets=SecretSource(self.ws.config.database_url, _key_file(self.ws)),
+            after_kill=lambda path: mask_log_file(self.ws, run.id, path),
             **extra,
         )
 
@@ -401,3 +405,8 @@ class NoWorkers:
 
 
 __all__ = ["Fleet", "NoWorkers", "RunDriving"]
+
+
+def _key_file(ws: Workspace) -> str | None:
+    path = ws.config.secret_key_file
+    return None if path is None else str(path)

@@ -103,6 +103,13 @@ class Service:
         """Who this service acts for (for the HTTP app: the sender of the current request)."""
         return resolve(self._actor)
 
+    def _for_audit(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments of a call as the audit trail may keep them: a service taking values
+        that must not be kept (a pipeline's secret params) hides them here."""
+        return args, kwargs
+
     def _audit_sink(self) -> AuditSink | None:
         ws = getattr(self, "ws", None) or getattr(self, "_ws", None)
         return cast("AuditSink | None", ws)
@@ -123,7 +130,7 @@ def action(name: str, *, command: bool = False, secret_args: bool = False) -> Ca
                 gate.check(actor, name)
             except Forbidden:
                 gate.record(
-                    self._audit_sink(), actor, name, args, kwargs, "refused",
+                    self._audit_sink(), actor, name, *self._for_audit(args, kwargs), "refused",
                     secret_args=secret_args,
                 )
                 raise
@@ -133,7 +140,7 @@ def action(name: str, *, command: bool = False, secret_args: bool = False) -> Ca
             except Exception as exc:
                 if command:
                     gate.record(
-                        self._audit_sink(), actor, name, args, kwargs, "failed",
+                        self._audit_sink(), actor, name, *self._for_audit(args, kwargs), "failed",
                         secret_args=secret_args, error=f"{type(exc).__name__}: {exc}",
                     )
                 full = _disk_full(self, exc)
@@ -143,8 +150,9 @@ def action(name: str, *, command: bool = False, secret_args: bool = False) -> Ca
             finally:
                 _inside.reset(token)
             if command:
+                shown, named = self._for_audit(args, kwargs)
                 gate.record(
-                    self._audit_sink(), actor, name, args, kwargs, "ok", secret_args=secret_args
+                    self._audit_sink(), actor, name, shown, named, "ok", secret_args=secret_args
                 )
             return result
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +11,15 @@ from legato.definitions.errors import ParamError
 from legato.definitions.pipeline import Pipeline
 from legato.domain.states import RunState, TaskState
 from legato.engine import plan
+from legato.security.masking import Masker
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
+from legato.services.secrets_service import (
+    drop_sealed,
+    hide_secret_params,
+    run_masker,
+    seal_params,
+)
 from legato.services.service_errors import Conflict, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
@@ -36,10 +43,13 @@ class LogEntry:
     outcome: str  # "running" for the attempt in progress
     path: Path
     note: str | None = None  # how the log was cut (a size cap, a full volume), if it was
+    #: The secret values the run read, masked in whatever is shown of the log.
+    mask: Masker = field(default_factory=Masker, repr=False)
 
     def text(self) -> str:
+        """The log's text, secrets masked."""
         try:
-            return self.path.read_text(encoding="utf-8", errors="replace")
+            return self.mask.mask(self.path.read_text(encoding="utf-8", errors="replace"))
         except FileNotFoundError:
             return ""
 
@@ -98,8 +108,18 @@ def record_run(
     ws.save_snapshot(pipe)
     if not ws.location_saved:
         ws.save_location()
+    run_id = new_run_id(now)
+    # A backfill's runs take its secret params' values, sealed again for each run.
+    sealed = seal_params(
+        ws,
+        pipe,
+        values,
+        f"run/{run_id}",
+        by=f"run:{run_id}",
+        copy_from=f"backfill/{backfill_id}" if backfill_id else None,
+    )
     run = RunRecord(
-        id=new_run_id(now),
+        id=run_id,
         pipeline=pipe.name,
         state=RunState.QUEUED,
         params=values,
@@ -117,7 +137,11 @@ def record_run(
     try:
         return ws.store.runs.create_run(run, rows, plan.creation_events(rows, now), events)
     except TypeError as exc:  # params that JSON cannot hold
+        drop_sealed(ws, sealed)
         raise ServiceError(f"pipeline {pipe.name!r}: params cannot be stored: {exc}") from None
+    except BaseException:  # the run exists already (its key), or the store failed
+        drop_sealed(ws, sealed)
+        raise
 
 
 class Runs(Service):
@@ -126,6 +150,11 @@ class Runs(Service):
     def __init__(self, ws: Workspace, actor: Actor) -> None:
         super().__init__(actor)
         self.ws = ws
+
+    def _for_audit(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return hide_secret_params(self.ws, args, kwargs)
 
     @action("runs.create", command=True)
     def create_run(
@@ -244,11 +273,15 @@ class Runs(Service):
         fresh = {task} if task is not None else set()
         rows = _rerun_rows(pipe, old, old_rows, redo, new_id, fresh)
         ws.save_snapshot(pipe)
+        params = dict(old.params)
+        seal_params(
+            ws, pipe, params, f"run/{new_id}", by=str(self.actor), copy_from=f"run/{old.id}"
+        )
         run = RunRecord(
             id=new_id,
             pipeline=pipe.name,
             state=RunState.QUEUED,
-            params=dict(old.params),
+            params=params,
             partition=old.partition,
             code_version=pipe.code_version,
             created_at=now,
@@ -300,6 +333,7 @@ class Runs(Service):
         if task_key is not None and task_key not in rows:
             raise NotFoundError(f"run {run.id} has no task {task_key!r}")
         notes = _log_notes(store.runs.get_events(run.id), task_key)
+        mask = run_masker(self.ws, run)
         entries = [
             LogEntry(
                 a.task_key,
@@ -307,6 +341,7 @@ class Runs(Service):
                 a.outcome,
                 Path(a.log_path) if a.log_path else self.ws.log_path(run.id, a.task_key, a.number),
                 notes.get((a.task_key, a.number)),
+                mask,
             )
             for a in store.runs.get_attempts(run.id, task_key)
         ]
@@ -322,6 +357,7 @@ class Runs(Service):
                         row.attempt,
                         "running",
                         self.ws.log_path(run.id, row.task_key, row.attempt),
+                        mask=mask,
                     )
                 )
         return entries

@@ -206,6 +206,7 @@ def log_panel(
         for e in entries
     )
     text, size = _tail(entry.path)
+    text = entry.mask.mask(text)
     record = next((a for a in detail.attempts if a.task_key == task and a.number == pick), None)
     api = f"/api/v1/runs/{rid}/tasks/{q(task)}/attempts/{pick}/log"
     running = entry.outcome == "running"
@@ -276,6 +277,7 @@ class Field:
     name: str
     label: str
     # "number" | "integer" | "checkbox" | "date" | "datetime" | "select" | "text" | "json"
+    # | "password"
     widget: str
     required: bool
     value: str  # as the input shows it
@@ -305,6 +307,8 @@ def form_field(p: ParamView) -> Field:
             value = value[:19]
         widget = "date" if fmt == "date" else "datetime"
         return Field(p.name, p.name, widget, p.required, value, (), hint)
+    if kind == "string" and fmt == "password":  # a Secret: never echoed, never prefilled
+        return Field(p.name, p.name, "password", p.required, "", (), hint)
     if kind == "string":
         value = "" if default is None else str(default)
         return Field(p.name, p.name, "text", p.required, value, (), hint)
