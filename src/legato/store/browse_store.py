@@ -27,7 +27,7 @@ from legato.domain.states import (
     TaskState,
 )
 from legato.store import dialect, rows
-from legato.store.database import Part
+from legato.store.database import Part, of_pipelines
 from legato.store.schema import (
     events,
     runs,
@@ -77,8 +77,12 @@ class BrowseStore(Part):
         limit: int | None = 50,
         before_id: str | None = None,
         backfill_id: str | None = None,
+        pipelines: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered; page with ``before_id=<last id of the previous page>``.
+
+        ``pipelines`` keeps runs of those pipelines only (None: of any), as ``pipeline``
+        keeps those of one.
 
         Run ids sort by creation time, so paging by id is stable while new runs arrive and
         costs one index range scan however deep the page. Every filter keeps to such a scan
@@ -87,7 +91,7 @@ class BrowseStore(Part):
         ``created_after``/``created_before`` also bound the id, which ``new_run_id`` starts
         with the creation time; a run stored under an id of another form may be left out.
         """
-        stmt = select(runs)
+        stmt = of_pipelines(select(runs), _r.pipeline, pipelines)
         if pipeline is not None:
             stmt = stmt.where(_r.pipeline == pipeline)
         if partition is not None:
