@@ -15,7 +15,12 @@ from legato.domain.records import NotFound, RunRecord
 from legato.domain.states import BackfillState
 from legato.services.actor import Actor
 from legato.services.door import Door
-from legato.services.service_errors import Forbidden, NotFoundError, UnknownPipeline
+from legato.services.service_errors import (
+    Forbidden,
+    NotFoundError,
+    ServiceError,
+    UnknownPipeline,
+)
 from legato.services.workspace import Workspace
 from tests.conftest import BACKENDS
 from tests.helpers import make_project
@@ -284,3 +289,20 @@ def test_a_scoped_actor_is_not_shown_the_modules_that_failed_to_load(
         with pytest.raises(UnknownPipeline) as err:
             scoped.catalog.pipeline("nope")
         assert "broken" not in str(err.value)
+
+
+def test_a_grant_takes_only_usable_scopes(project: Project) -> None:
+    accounts = project.admin.accounts
+    for bad in ("", "tag:", "finance *", "x\x00", "p" * 201):
+        with pytest.raises(ServiceError, match="not a usable scope") as err:
+            accounts.create_token(f"t{len(bad)}", "viewer", scope=("finance_*", bad))
+        assert err.value.field == "scope"
+        with pytest.raises(ServiceError, match="not a usable scope"):
+            accounts.add_user(f"u{len(bad)}", "viewer", scope=(bad,))
+    assert accounts.tokens() == [] and accounts.users() == []
+    made = accounts.create_token("team-b", "viewer", scope=("tag:team-b", "marketing?*"))
+    assert made.record.scope == ("tag:team-b", "marketing?*")
+    accounts.add_user("ann", "operator", scope=("finance_*",))
+    with pytest.raises(ServiceError, match="not a usable scope"):
+        accounts.set_role("ann", "viewer", ("tag:",))
+    assert accounts.set_role("ann", "viewer", ("tag:team-a",)).scope == ("tag:team-a",)

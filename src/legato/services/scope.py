@@ -20,6 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
+from legato.services.actor import TAG_PREFIX
+from legato.services.service_errors import ServiceError
+
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
     from legato.domain.records import RunRecord
@@ -102,4 +105,24 @@ class Sight:
         return [x for x in items if pipeline_of(x) in seen]
 
 
-__all__ = ["Sight"]
+def check_scope(scope: Iterable[str]) -> tuple[str, ...]:
+    """A grant's scope as given (name patterns and ``tag:T``), each entry checked: none may
+    be empty or hold spaces or control characters, and ``tag:`` needs a tag. ServiceError
+    (field ``scope``) otherwise."""
+    out = tuple(scope)
+    for entry in out:
+        bad = not entry or any(c.isspace() or not c.isprintable() for c in entry)
+        if bad or entry == TAG_PREFIX or len(entry) > _MAX_ENTRY:
+            raise ServiceError(
+                f"{entry!r} is not a usable scope: a pipeline name pattern such as "
+                f"'finance_*' or {TAG_PREFIX}T for the pipelines tagged T, at most "
+                f"{_MAX_ENTRY} characters",
+                "scope",
+            )
+    return out
+
+
+#: Characters of one scope entry at most.
+_MAX_ENTRY = 200
+
+__all__ = ["Sight", "check_scope"]
