@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Characters of one scope entry at most.
+_MAX_ENTRY = 200
+
 
 class Sight:
     """What ``actor`` sees of the workspace ``ws``'s pipelines."""
@@ -121,8 +124,5 @@ def check_scope(scope: Iterable[str]) -> tuple[str, ...]:
             )
     return out
 
-
-#: Characters of one scope entry at most.
-_MAX_ENTRY = 200
 
 __all__ = ["Sight", "check_scope"]
