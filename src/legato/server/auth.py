@@ -14,6 +14,7 @@ since a browser never sends it on its own.
 
 from __future__ import annotations
 
+import glob
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -110,7 +111,8 @@ def _hook_actor(path: str, source: str | None) -> Actor:
         Permissions(frozenset({"runs.trigger"})),
         auth="hook",
         source=source,
-        scope=(pipeline,),
+        # The name as a pattern that matches it alone (a path may hold ``*`` or ``[``).
+        scope=(glob.escape(pipeline),),
     )
 
 

@@ -17,6 +17,7 @@ from legato.security.passwords import hash_password
 from legato.security.roles import RoleError
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
+from legato.services.scope import check_scope
 from legato.services.service_errors import Conflict, NotFoundError, ServiceError
 from legato.services.signin import LINK_MINUTES, SignIn
 
@@ -70,11 +71,12 @@ class Accounts(Service):
         one-time link only). Conflict when the name is taken."""
         _check_name(name)
         self._check_role(role)
+        check_scope(scope)
         hashed = None if password is None else hash_password(_check_password(password))
         if self.ws.store.users.get_user(name) is not None:
             raise Conflict(f"there is already a user {name!r}", "name")
         return self.ws.store.users.add_user(
-            name, role, self.ws.clock(), password_hash=hashed, scope=tuple(scope)
+            name, role, self.ws.clock(), password_hash=hashed, scope=check_scope(scope)
         )
 
     @action("users.change", command=True)
@@ -83,7 +85,7 @@ class Accounts(Service):
         self.user(name)
         self._check_role(role)
         return self.ws.store.users.update_user(
-            name, self.ws.clock(), role=role, scope=None if scope is None else tuple(scope)
+            name, self.ws.clock(), role=role, scope=None if scope is None else check_scope(scope)
         )
 
     @action("users.change", command=True)
@@ -152,6 +154,7 @@ class Accounts(Service):
         """A new API token acting with ``role``, expiring after ``expires`` (None: never)."""
         _check_name(name)
         self._check_role(role)
+        check_scope(scope)
         if any(t.name == name for t in self.ws.store.access.list_tokens()):
             raise Conflict(f"there is already a token named {name!r}", "name")
         if expires is not None and expires <= timedelta(0):

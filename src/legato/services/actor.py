@@ -14,13 +14,17 @@ The HTTP app's services act for *whoever sent the request being served*
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
+from fnmatch import fnmatchcase
 
 from legato.security.roles import EVERYTHING, NOTHING, Permissions
+
+#: A scope entry naming a pipeline tag rather than a name pattern.
+TAG_PREFIX = "tag:"
 
 
 class ActorKind(StrEnum):
@@ -54,6 +58,20 @@ class Actor:
     def may(self, action: str) -> bool:
         """Whether this actor's permissions allow ``action``."""
         return self.permissions.allows(action)
+
+    def sees(self, pipeline: str, tags: Collection[str] = ()) -> bool:
+        """Whether this actor's scope covers the pipeline ``pipeline`` tagged ``tags``: a
+        name pattern (``finance_*``, matched case-sensitively) or a ``tag:T`` among them.
+        Every pipeline when the scope is empty."""
+        if not self.scope:
+            return True
+        for pattern in self.scope:
+            if pattern.startswith(TAG_PREFIX):
+                if pattern[len(TAG_PREFIX) :] in tags:
+                    return True
+            elif fnmatchcase(pipeline, pattern):
+                return True
+        return False
 
     @classmethod
     def local_user(cls) -> Actor:

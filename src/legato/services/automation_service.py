@@ -163,6 +163,7 @@ class Automation(Service):
         """
         from legato.domain.records import DuplicateRun, NewTriggerEvent
 
+        self._sight().check(pipeline)
         now = self._now()
         events = (
             [NewTriggerEvent(pipeline, trigger, k, now, "run_created") for k in event_keys]
@@ -196,6 +197,8 @@ class Automation(Service):
 
     def _webhook_state(self, pipeline: str, trigger: str, token: str) -> TriggerState:
         pipe = self.ws.project.pipelines.get(pipeline)
+        if not self._sight().covers(pipeline):
+            pipe = None
         trig = None
         if pipe is not None:
             trig = next(
@@ -256,6 +259,7 @@ class Automation(Service):
         """Keep an event that could not make a run, with why (the listener carries on)."""
         from legato.domain.records import NewTriggerEvent
 
+        self._sight().check(pipeline)
         self.store.triggers.record_trigger_event(
             NewTriggerEvent(pipeline, trigger, event_key, self._now(), "failed", None, message)
         )
@@ -271,6 +275,7 @@ class Automation(Service):
         from_text: bool = False,
     ) -> RunRecord:
         """Queue a run for the daemon to start."""
+        self._sight().check(pipeline)
         return record_run(
             self.ws, pipeline, params, partition=partition, priority=priority, from_text=from_text
         )
@@ -283,7 +288,7 @@ class Automation(Service):
         states = self.store.schedules.schedule_states()
         now = self._now()
         out = []
-        for pipe in sorted(self.ws.project.pipelines.values(), key=lambda p: p.name):
+        for pipe in self._sight().visible():
             for sched in pipe.automation.schedules:
                 name = sched.name or "schedule"
                 st = states.get((pipe.name, name))
@@ -321,7 +326,7 @@ class Automation(Service):
 
         Unpausing starts from now: ticks that fell while paused are not caught up.
         """
-        pipe = self.ws.pipeline(pipeline)
+        pipe = self._sight().pipeline(pipeline)
         now = self._now()
         for n in self._schedule_names(pipe, name):
             self.store.schedules.set_schedule_state(
@@ -365,7 +370,7 @@ class Automation(Service):
             self.ensure_triggers()
             states = self.store.triggers.trigger_states()
         out = []
-        for pipe in sorted(self.ws.project.pipelines.values(), key=lambda p: p.name):
+        for pipe in self._sight().visible():
             for trig in pipe.automation.triggers:
                 st = states[(pipe.name, trig.name)]
                 out.append(
@@ -390,7 +395,7 @@ class Automation(Service):
         limit: int = 50,
     ) -> list[TriggerEventView]:
         """A pipeline's trigger events (one trigger's with ``trigger``), newest first."""
-        pipe = self.ws.pipeline(pipeline)
+        pipe = self._sight().pipeline(pipeline)
         names = [t.name for t in pipe.automation.triggers]
         if trigger is not None and trigger not in names:
             raise NotFoundError(
@@ -420,7 +425,7 @@ class Automation(Service):
     @action("triggers.pause", command=True)
     def set_trigger_paused(self, pipeline: str, name: str, paused: bool) -> None:
         """Pause or unpause one trigger of a pipeline."""
-        pipe = self.ws.pipeline(pipeline)
+        pipe = self._sight().pipeline(pipeline)
         names = [t.name for t in pipe.automation.triggers]
         if name not in names:
             raise NotFoundError(
@@ -435,7 +440,7 @@ class Automation(Service):
     @action("partitions.read")
     def partitions(self, pipeline: str) -> list[PartitionView]:
         """Each partition of the pipeline that exists now, oldest first, with its state."""
-        pipe = self.ws.pipeline(pipeline)
+        pipe = self._sight().pipeline(pipeline)
         parts = pipe.automation.partitions
         if parts is None:
             raise NotFoundError(f"pipeline {pipe.name!r} has no partitions")
@@ -475,7 +480,7 @@ class Automation(Service):
         from legato.domain.ids import new_run_id
         from legato.domain.records import BackfillRecord
 
-        pipe = self.ws.pipeline(pipeline)
+        pipe = self._sight().pipeline(pipeline)
         parts = pipe.automation.partitions
         if parts is None:
             raise ServiceError(f"pipeline {pipe.name!r} has no partitions to backfill")
@@ -530,7 +535,9 @@ class Automation(Service):
         """Backfills newest first, with their progress."""
         return [
             BackfillView(b, self.store.backfills.backfill_run_states(b.id))
-            for b in self.store.backfills.list_backfills(pipeline=pipeline, active=active)
+            for b in self.store.backfills.list_backfills(
+                pipeline=pipeline, active=active, pipelines=self._sight().pipelines()
+            )
         ]
 
     @action("backfills.read")
@@ -539,7 +546,7 @@ class Automation(Service):
         from legato.domain.records import NotFound
 
         try:
-            b = self.store.backfills.get_backfill(backfill_id)
+            b = self.store.backfills.get_backfill(backfill_id, pipelines=self._sight().pipelines())
         except NotFound as exc:
             raise NotFoundError(str(exc)) from None
         return BackfillView(b, self.store.backfills.backfill_run_states(b.id))
@@ -568,12 +575,12 @@ class Automation(Service):
     @action("queue.read")
     def queue(self) -> list[RunRecord]:
         """Queued runs in the order the daemon will start them."""
-        return list(self.store.queue.queued_runs())
+        return list(self.store.queue.queued_runs(pipelines=self._sight().pipelines()))
 
     @action("queue.move", command=True)
     def move(self, run_id: str, to: str) -> RunRecord:
         """Move a queued run to the "top" or "bottom" of the queue."""
-        run = self.store.runs.find_run(run_id)
+        run = self.store.runs.find_run(run_id, pipelines=self._sight().pipelines())
         if run.state != RunState.QUEUED:
             raise Conflict(f"run {run.id} is {run.state}; only queued runs can be moved")
         return self.store.queue.move_in_queue(run.id, to=to)

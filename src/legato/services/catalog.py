@@ -173,7 +173,7 @@ class Catalog(Service):
     def pipelines(self) -> list[PipelineOverview]:
         """Every loaded pipeline, by name, with schedules, triggers and recent runs."""
         self.ws.refresh()  # `legato web` alone has no loop to notice edits for it
-        pipes = sorted(self.ws.project.pipelines.values(), key=lambda p: p.name)
+        pipes = self._sight().visible()
         recent = self.ws.store.browse.recent_runs([p.name for p in pipes], RECENT_RUNS)
         schedules = self.auto.schedules()
         triggers = self.auto.triggers()
@@ -199,7 +199,7 @@ class Catalog(Service):
     @action("pipelines.read")
     def pipeline(self, name: str) -> PipelineDetail:
         """One pipeline: graph, params, partitions and their states, schedules, triggers."""
-        pipe = self.ws.pipeline(name)
+        pipe = self._sight().pipeline(name)
         recent = self.ws.store.browse.recent_runs([pipe.name], RECENT_RUNS)[pipe.name]
         overview = self._overview(pipe, self.auto.schedules(), self.auto.triggers(), recent)
         parts = pipe.automation.partitions
@@ -218,8 +218,11 @@ class Catalog(Service):
 
     @action("pipelines.read")
     def load_errors(self) -> list[dict[str, str]]:
-        """Modules of the project that failed to load, with why."""
+        """Modules of the project that failed to load, with why (to actors that see every
+        pipeline: a module that failed to load belongs to no pipeline a scope could cover)."""
         self.ws.refresh()
+        if not self._sight().whole:
+            return []
         return [
             {"module": e.module, "message": e.message, "traceback": e.traceback}
             for e in self.ws.project.errors
@@ -251,6 +254,7 @@ class Catalog(Service):
                 f"unknown run state in {list(states)} (states: {known})", "state"
             ) from None
         found = self.ws.store.browse.list_runs(
+            pipelines=self._sight().pipelines(),
             pipeline=pipeline,
             state=wanted or None,
             partition=partition,
@@ -267,17 +271,23 @@ class Catalog(Service):
     @action("runs.read")
     def backfill_runs(self, backfill_id: str) -> list[RunRecord]:
         """Every run a backfill has made so far, newest first."""
-        return self.ws.store.browse.list_runs(backfill_id=backfill_id, limit=None)
+        return self.ws.store.browse.list_runs(
+            backfill_id=backfill_id, limit=None, pipelines=self._sight().pipelines()
+        )
 
     @action("runs.read")
     def get_run(self, run_id: str) -> RunRecord:
         """The run with exactly this id; NotFoundError otherwise."""
         from legato.domain.records import NotFound
 
+        def missing() -> NotFoundError:
+            return NotFoundError(f"no run with id {run_id!r}")
+
         try:
-            return self.ws.store.runs.get_run(run_id)
+            run = self.ws.store.runs.get_run(run_id)
         except NotFound:
-            raise NotFoundError(f"no run with id {run_id!r}") from None
+            raise missing() from None
+        return self._sight().run(run, missing)
 
     @action("runs.read")
     def run(self, run_id: str) -> RunDetail:

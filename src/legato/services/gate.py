@@ -14,11 +14,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from legato.security.audit import AuditEntry
 from legato.services.actor import Actor, ActorKind, resolve
 from legato.services.service_errors import Forbidden
+
+if TYPE_CHECKING:
+    from legato.services.scope import Sight
+    from legato.services.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,6 +117,14 @@ class Service:
     def _audit_sink(self) -> AuditSink | None:
         ws = getattr(self, "ws", None) or getattr(self, "_ws", None)
         return cast("AuditSink | None", ws)
+
+    def _sight(self) -> Sight:
+        """What this service's actor sees of the workspace's pipelines: every service
+        resolves pipelines, runs and backfills through it (``legato.services.scope``)."""
+        from legato.services.scope import Sight
+
+        ws = getattr(self, "ws", None) or getattr(self, "_ws", None)
+        return Sight(cast("Workspace", ws), self.actor)
 
 
 def action(name: str, *, command: bool = False, secret_args: bool = False) -> Callable[[F], F]:

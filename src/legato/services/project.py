@@ -30,18 +30,21 @@ class ProjectService(Service):
 
     @action("pipelines.read")
     def pipelines(self) -> dict[str, Pipeline]:
-        """The loaded pipelines by name (this imports the project's code on first use)."""
-        return dict(self._ws.project.pipelines)
+        """The loaded pipelines the actor sees, by name (this imports the project's code
+        on first use)."""
+        pipes = self._ws.project.pipelines
+        return dict(self._sight().keep(pipes.items(), lambda item: item[0]))
 
     @action("pipelines.read")
     def pipeline(self, name: str) -> Pipeline:
         """The pipeline called ``name``, or UnknownPipeline naming close matches."""
-        return self._ws.pipeline(name)
+        return self._sight().pipeline(name)
 
     @action("pipelines.read")
     def load_errors(self) -> list[LoadError]:
-        """The project's modules that failed to import, with their errors."""
-        return list(self._ws.project.errors)
+        """The project's modules that failed to import, with their errors (to actors that
+        see every pipeline, as ``Catalog.load_errors``)."""
+        return list(self._ws.project.errors) if self._sight().whole else []
 
     @action("project.reload", command=True)
     def refresh(self) -> str | None:

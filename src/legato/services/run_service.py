@@ -167,6 +167,7 @@ class Runs(Service):
         priority: int | None = None,
     ) -> RunRecord:
         """Record a new queued run (nothing runs yet); a daemon, or ``execute``, drives it."""
+        self._sight().check(pipeline_name)
         return record_run(
             self.ws,
             pipeline_name,
@@ -186,6 +187,8 @@ class Runs(Service):
         """
         from legato.services.driving import RunDriving
 
+        if not self._sight().whole:
+            run_id = self.find_run(run_id).id
         return RunDriving(self.ws).execute(run_id, on_progress=on_progress, wait=wait)
 
     @action("runs.launch", command=True)
@@ -202,6 +205,7 @@ class Runs(Service):
         """Create a run and drive it here; returns the finished run."""
         from legato.services.driving import RunDriving
 
+        self._sight().check(pipeline_name)
         self.ws.pipeline(pipeline_name)
         self.ws.executor()  # fork workers before the store's imports (see Workspace)
         run = record_run(self.ws, pipeline_name, params, partition=partition, from_text=from_text)
@@ -214,13 +218,15 @@ class Runs(Service):
         """Runs that were queued or running and that no live driver holds."""
         from legato.services.driving import RunDriving
 
-        return RunDriving(self.ws).resumable()
+        return self._sight().keep(RunDriving(self.ws).resumable(), lambda r: r.pipeline)
 
     @action("runs.cancel", command=True)
     def cancel(self, run_id: str) -> RunRecord:
         """Cancel a run: its driver stops it, or, when nobody drives it, it is stopped here."""
         from legato.services.driving import RunDriving
 
+        if not self._sight().whole:
+            run_id = self.find_run(run_id).id
         return RunDriving(self.ws).cancel(run_id)
 
     # -- re-runs -----------------------------------------------------------------------
@@ -237,7 +243,7 @@ class Runs(Service):
 
         ws = self.ws
         ws.refresh()  # "fix the code, then re-run": the re-run runs the fix
-        old = ws.store.runs.find_run(run_id)
+        old = self.find_run(run_id)
         if not old.state.finished:
             raise Conflict(f"run {old.id} is {old.state}; re-run it once it has finished")
         pipe = ws.pipeline(old.pipeline)
@@ -294,41 +300,59 @@ class Runs(Service):
 
     @action("runs.read")
     def find_run(self, run_id: str) -> RunRecord:
-        """The run whose id is ``run_id`` or starts with it (NotFound, Ambiguous)."""
-        return self.ws.store.runs.find_run(run_id)
+        """The run whose id is ``run_id`` or starts with it (NotFound, Ambiguous), among
+        those the actor sees."""
+        return self.ws.store.runs.find_run(run_id, pipelines=self._sight().pipelines())
 
     @action("runs.read")
     def task_runs(self, run_id: str) -> list[TaskRunRecord]:
         """The run's task runs, in graph order (see ``Workspace.in_graph_order``)."""
         from legato.domain.records import NotFound
 
-        rows = self.ws.store.runs.get_task_runs(run_id)
         try:
             run = self.ws.store.runs.get_run(run_id)
         except NotFound:
-            return rows
+            return self.ws.store.runs.get_task_runs(run_id)
+        if not self._sight().covers(run.pipeline):
+            return []  # what a run that does not exist has
+        rows = self.ws.store.runs.get_task_runs(run_id)
         return self.ws.in_graph_order(self.ws.snapshot_of(run), rows)
 
     @action("runs.read")
     def task_run(self, run_id: str, task_key: str) -> TaskRunRecord:
         """One task run of a run (NotFound)."""
-        return self.ws.store.runs.get_task_run(run_id, task_key)
+        from legato.domain.records import NotFound
+
+        row = self.ws.store.runs.get_task_run(run_id, task_key)
+        sight = self._sight()
+        if not sight.whole:
+            sight.run(
+                self.ws.store.runs.get_run(run_id),
+                lambda: NotFound(f"run {run_id!r} has no task {task_key!r}"),
+            )
+        return row
 
     @action("runs.read")
     def attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]:
         """The run's finished attempts (of one task), oldest first."""
-        return self.ws.store.runs.get_attempts(run_id, task_key)
+        found = self.ws.store.runs.get_attempts(run_id, task_key)
+        sight = self._sight()
+        hidden = found and not sight.whole
+        if hidden and not sight.covers(self.ws.store.runs.get_run(run_id).pipeline):
+            return []  # what a run that does not exist has
+        return found
 
     @action("runs.read")
     def summary(self) -> dict[str, tuple[int, RunRecord]]:
         """Per pipeline with runs: how many runs, and the newest one."""
-        return {name: (n, last) for name, n, last in self.ws.store.browse.pipelines_summary()}
+        lines = self._sight().keep(self.ws.store.browse.pipelines_summary(), lambda x: x[0])
+        return {name: (n, last) for name, n, last in lines}
 
     @action("logs.read")
     def logs(self, run_id: str, task_key: str | None = None) -> list[LogEntry]:
         """Every attempt's log of a run (or of one task), oldest first, the running one last."""
         store = self.ws.store
-        run = store.runs.find_run(run_id)
+        run = self.find_run(run_id)
         rows = {r.task_key: r for r in store.runs.get_task_runs(run.id)}
         if task_key is not None and task_key not in rows:
             raise NotFoundError(f"run {run.id} has no task {task_key!r}")

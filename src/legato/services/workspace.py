@@ -241,17 +241,24 @@ class Workspace:
         found = self.project.pipelines.get(name)
         if found is not None:
             return found
-        names = sorted(self.project.pipelines)
+        broken = [e.module for e in self.project.errors]
+        raise self.unknown_pipeline(name, sorted(self.project.pipelines), broken=broken)
+
+    def unknown_pipeline(
+        self, name: str, names: list[str], *, broken: Iterable[str]
+    ) -> UnknownPipeline:
+        """The error for no pipeline ``name``, hinting at the closest of ``names`` (or
+        listing them) and at the ``broken`` modules that failed to load."""
         close = difflib.get_close_matches(name, names, n=1)
         hint = (
             f"; did you mean {close[0]!r}?"
             if close
             else f" (pipelines: {', '.join(names) or 'none'})"
         )
-        broken = [e.module for e in self.project.errors]
-        if broken:
-            hint += f"; modules that failed to load: {', '.join(broken)}"
-        raise UnknownPipeline(f"no pipeline named {name!r} in {self.config.root}{hint}")
+        failed = list(broken)
+        if failed:
+            hint += f"; modules that failed to load: {', '.join(failed)}"
+        return UnknownPipeline(f"no pipeline named {name!r} in {self.config.root}{hint}")
 
     def next_position(self, now: datetime) -> int:
         # Creation order, even for runs made within one microsecond (a backfill batch).

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from legato.domain.states import (
     check_backfill_transition,
 )
 from legato.store import rows
-from legato.store.database import Part
+from legato.store.database import Part, of_pipelines
 from legato.store.schema import (
     backfills,
     runs,
@@ -88,13 +88,18 @@ class BackfillStore(Part):
             conn.execute(insert(backfills).values(_backfill_values(backfill)))
         return backfill
 
-    def get_backfill(self, backfill_id: str) -> BackfillRecord:
-        """The backfill with this id or unique id prefix; NotFound otherwise."""
+    def get_backfill(
+        self, backfill_id: str, *, pipelines: Collection[str] | None = None
+    ) -> BackfillRecord:
+        """The backfill with this id or unique id prefix; NotFound otherwise.
+
+        With ``pipelines``, backfills of other pipelines are taken for absent.
+        """
         c = backfills.c
         if not backfill_id:
             raise NotFound("no backfill id given")
         stmt = (
-            select(backfills)
+            of_pipelines(select(backfills), c.pipeline, pipelines)
             .where(
                 c.id.startswith(backfill_id, autoescape=True),
                 # SQLite's LIKE ignores case; ids are case-sensitive everywhere else.
@@ -103,7 +108,9 @@ class BackfillStore(Part):
             .limit(2)
         )
         with self._engine.connect() as conn:
-            exact = conn.execute(select(backfills).where(c.id == backfill_id)).first()
+            exact = conn.execute(
+                of_pipelines(select(backfills), c.pipeline, pipelines).where(c.id == backfill_id)
+            ).first()
             found = [exact] if exact is not None else list(conn.execute(stmt))
         if len(found) != 1:
             how = "no" if not found else "more than one"
@@ -111,11 +118,21 @@ class BackfillStore(Part):
         return _backfill(found[0])
 
     def list_backfills(
-        self, *, pipeline: str | None = None, active: bool = False, limit: int = 50
+        self,
+        *,
+        pipeline: str | None = None,
+        active: bool = False,
+        limit: int = 50,
+        pipelines: Collection[str] | None = None,
     ) -> list[BackfillRecord]:
-        """Backfills, newest first; ``active`` keeps running and paused ones."""
+        """Backfills, newest first; ``active`` keeps running and paused ones; ``pipelines``
+        those of these pipelines (None: of any)."""
         c = backfills.c
-        stmt = select(backfills).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+        stmt = (
+            of_pipelines(select(backfills), c.pipeline, pipelines)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(limit)
+        )
         if pipeline is not None:
             stmt = stmt.where(c.pipeline == pipeline)
         if active:

@@ -27,7 +27,7 @@ from legato.domain.states import (
     TaskState,
 )
 from legato.store import dialect, rows
-from legato.store.database import Part
+from legato.store.database import Part, of_pipelines
 from legato.store.schema import (
     events,
     runs,
@@ -39,6 +39,8 @@ _r = runs.c
 _t = task_runs.c
 _ID_MS_END = 16**12  # run ids start with 12 hex digits of milliseconds since the epoch
 _c = runs.c
+#: Most index scans ``list_runs`` merges (pipelines times states); past it, one ``IN`` scan.
+_MAX_BRANCHES = 32
 
 
 def _id_at(t: datetime) -> int | None:
@@ -77,8 +79,12 @@ class BrowseStore(Part):
         limit: int | None = 50,
         before_id: str | None = None,
         backfill_id: str | None = None,
+        pipelines: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered; page with ``before_id=<last id of the previous page>``.
+
+        ``pipelines`` keeps runs of those pipelines only (None: of any), as ``pipeline``
+        keeps those of one.
 
         Run ids sort by creation time, so paging by id is stable while new runs arrive and
         costs one index range scan however deep the page. Every filter keeps to such a scan
@@ -87,9 +93,12 @@ class BrowseStore(Part):
         ``created_after``/``created_before`` also bound the id, which ``new_run_id`` starts
         with the creation time; a run stored under an id of another form may be left out.
         """
-        stmt = select(runs)
+        names = None if pipelines is None else sorted(set(pipelines))
         if pipeline is not None:
-            stmt = stmt.where(_r.pipeline == pipeline)
+            names = [pipeline] if names is None or pipeline in names else []
+        if names == []:
+            return []
+        stmt = select(runs)
         if partition is not None:
             stmt = stmt.where(_r.partition == partition)
         if created_after is not None:
@@ -110,16 +119,20 @@ class BrowseStore(Part):
         if state is not None:
             given = [state] if isinstance(state, str) else list(state)
             states = sorted({RunState(s).value for s in given})
-        if states is not None and len(states) > 1 and limit is not None:
-            # One newest-first index scan per state, merged: with ``state IN (...)`` both
-            # SQLite and PostgreSQL collect every run in those states and sort them all.
-            parts = [
-                select(stmt.where(_r.state == s).order_by(_r.id.desc()).limit(limit).subquery())
-                for s in states
-            ]
+        any_one: list[str | None] = [None]
+        branches = [(p, s) for p in names or any_one for s in states or any_one]
+        if 1 < len(branches) <= _MAX_BRANCHES and limit is not None:
+            # One newest-first index scan per pipeline and state, merged: with ``IN (...)``
+            # both SQLite and PostgreSQL collect every matching run and sort them all.
+            parts = []
+            for p, s in branches:
+                part = stmt if p is None else stmt.where(_r.pipeline == p)
+                part = part if s is None else part.where(_r.state == s)
+                parts.append(select(part.order_by(_r.id.desc()).limit(limit).subquery()))
             merged = union_all(*parts).subquery()
             stmt = select(merged).order_by(merged.c.id.desc()).limit(limit)
         else:
+            stmt = of_pipelines(stmt, _r.pipeline, names)
             if states is not None:
                 stmt = stmt.where(_r.state.in_(states))
             stmt = stmt.order_by(_r.id.desc()).limit(limit)

@@ -8,12 +8,33 @@ Each part (``runs``, ``claims``, ``browse``...) is a ``Part`` over one ``Databas
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from contextlib import suppress
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Select, false
+from sqlalchemy.sql.elements import ColumnElement
 
 from legato.store import db
 from legato.store import statements as sql
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def of_pipelines(stmt: S, column: ColumnElement[str], pipelines: Collection[str] | None) -> S:
+    """``stmt`` kept to rows whose ``column`` names one of ``pipelines`` (None: any).
+
+    The filter of every list a scoped actor reads (``legato.services.scope``): it is part of
+    the query, so a page's ``LIMIT`` counts only the rows that actor may see.
+    """
+    if pipelines is None:
+        return stmt
+    names = sorted(set(pipelines))
+    if not names:
+        return stmt.where(false())
+    if len(names) == 1:
+        return stmt.where(column == names[0])
+    return stmt.where(column.in_(names))
 
 
 class Database:

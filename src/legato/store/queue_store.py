@@ -20,7 +20,7 @@ from legato.domain.states import (
     RunState,
 )
 from legato.store import rows
-from legato.store.database import Part
+from legato.store.database import Part, of_pipelines
 from legato.store.schema import (
     runs,
 )
@@ -42,14 +42,16 @@ class QueueStore(Part):
         limit: int | None = None,
         skip_pipelines: Collection[str] = (),
         skip_backfills: Collection[str] = (),
+        pipelines: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Queued runs in the order they should start: priority, then queue position.
 
         ``skip_*`` leave out runs that cannot start now (a pipeline at its limit, a paused
-        backfill), so that they do not hide the startable ones behind ``limit``.
+        backfill), so that they do not hide the startable ones behind ``limit``;
+        ``pipelines`` keeps runs of those pipelines only (None: of any).
         """
         stmt = (
-            select(runs)
+            of_pipelines(select(runs), _r.pipeline, pipelines)
             .where(_r.state == _QUEUED)
             .order_by(_r.priority.desc(), _r.queue_position, _r.id)
             .limit(limit)

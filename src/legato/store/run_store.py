@@ -41,7 +41,7 @@ from legato.domain.states import (
 )
 from legato.store import dialect, rows
 from legato.store import statements as sql
-from legato.store.database import Part
+from legato.store.database import Part, of_pipelines
 from legato.store.schema import (
     attempts,
     code_locations,
@@ -210,10 +210,11 @@ class RunStore(Part):
             raise NotFound(f"no run with id {run_id!r}")
         return rows.run_from_row(found)
 
-    def find_run(self, prefix: str) -> RunRecord:
+    def find_run(self, prefix: str, *, pipelines: Collection[str] | None = None) -> RunRecord:
         """The run whose id is ``prefix``, else the only run whose id starts with it.
 
-        Raises NotFound, or Ambiguous listing the candidates.
+        Raises NotFound, or Ambiguous listing the candidates. With ``pipelines``, runs of
+        other pipelines are taken for absent (neither found nor counted as candidates).
         """
         prefix = prefix.strip()
         if not prefix:
@@ -221,10 +222,10 @@ class RunStore(Part):
         shown = 10
         with self._engine.connect() as conn:
             exact = conn.execute(sql.SELECT_RUN, {"k_id": prefix}).first()
-            if exact is not None:
+            if exact is not None and (pipelines is None or exact.pipeline in pipelines):
                 return rows.run_from_row(exact)
             stmt = (
-                select(runs)
+                of_pipelines(select(runs), _c.pipeline, pipelines)
                 .where(_c.id.startswith(prefix, autoescape=True))
                 .order_by(_c.id.desc())
                 .limit(shown + 1)
