@@ -32,5 +32,5 @@ class Context:
     partition_keys: Mapping[str, str] = field(default_factory=dict)
     window_start: datetime | None = None
     window_end: datetime | None = None
-    #: The project's secrets by name, read (and audited) on first use; see docs/security.md, "Secrets".
+    #: The project's secrets by name, read (and audited) on first use (docs/security.md).
     secrets: Mapping[str, str] = field(default_factory=dict)
