@@ -1,4 +1,5 @@
-"""Fixtures of the whole-system tests: daemons that are always stopped, and project stores."""
+"""Fixtures of the whole-system tests: daemons that are always stopped, project stores, and
+one headless Chromium per module for the browser tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from tests.helpers import Daemons
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
     from legato.store.store import Store
 
 
@@ -48,3 +51,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium (Debian's, through Playwright) for the module's tests."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.browser import launch_chromium
+
+    with sync_playwright() as p:
+        chromium = launch_chromium(p)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

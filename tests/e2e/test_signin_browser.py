@@ -5,14 +5,13 @@ from another site; signing out ends the session."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser import VIEWPORT, launch_chromium, watch, web_url
+from tests.e2e.browser import VIEWPORT, watch, web_url
 from tests.helpers import ONE_TASK, Daemons, cli, http_client, make_project
 
 pytestmark = pytest.mark.slow
@@ -20,14 +19,6 @@ pytestmark = pytest.mark.slow
 PASSWORD = "a long and secret phrase"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def evil_site(target: str) -> tuple[ThreadingHTTPServer, str]:
@@ -63,6 +54,7 @@ def test_sign_in_csrf_and_sign_out_in_chromium(
     assert added.returncode == 0, added.stdout + added.stderr
     daemon = daemons.up(project)
     url = web_url(daemon)
+    daemon.wait_output("sign in: ")
     assert "sign in: " + url + "/signin/link?token=" in daemon.output()
     api = http_client(url, project)
 

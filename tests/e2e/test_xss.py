@@ -17,9 +17,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Request, expect
 
-from tests.e2e.browser import VIEWPORT, launch_chromium, watch, web_url
+from tests.e2e.browser import VIEWPORT, watch, web_url
 from tests.helpers import Daemons, cli, http_client, make_project, sign_in_link, wait_for
 
 pytestmark = pytest.mark.slow
@@ -128,14 +128,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         daemons.stop_all()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_payloads_are_shown_as_text_and_never_run(browser: Browser, site: Site) -> None:

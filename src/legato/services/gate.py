@@ -12,6 +12,7 @@ that no public method skips the gate.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from legato.services.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_log = logging.getLogger("legato.audit")
 
 #: Set while an action runs, so the actions it calls in turn pass without a second check.
 _inside: ContextVar[bool] = ContextVar("legato_inside_action", default=False)
@@ -141,9 +144,8 @@ def action(name: str, *, command: bool = False, secret_args: bool = False) -> Ca
             try:
                 gate.check(actor, name)
             except Forbidden:
-                gate.record(
-                    self._audit_sink(), actor, name, *self._for_audit(args, kwargs), "refused",
-                    secret_args=secret_args,
+                _record_beside(
+                    self, actor, name, args, kwargs, "refused", secret_args=secret_args
                 )
                 raise
             token = _inside.set(True)
@@ -151,8 +153,8 @@ def action(name: str, *, command: bool = False, secret_args: bool = False) -> Ca
                 result = fn(self, *args, **kwargs)
             except Exception as exc:
                 if command:
-                    gate.record(
-                        self._audit_sink(), actor, name, *self._for_audit(args, kwargs), "failed",
+                    _record_beside(
+                        self, actor, name, args, kwargs, "failed",
                         secret_args=secret_args, error=f"{type(exc).__name__}: {exc}",
                     )
                 full = _disk_full(self, exc)
@@ -163,15 +165,43 @@ def action(name: str, *, command: bool = False, secret_args: bool = False) -> Ca
                 _inside.reset(token)
             if command:
                 shown, named = self._for_audit(args, kwargs)
-                gate.record(
-                    self._audit_sink(), actor, name, shown, named, "ok", secret_args=secret_args
-                )
+                try:
+                    gate.record(
+                        self._audit_sink(), actor, name, shown, named, "ok",
+                        secret_args=secret_args,
+                    )
+                except Exception as exc:  # done, but not recorded: say so, as any write
+                    full = _disk_full(self, exc)
+                    if full is None:
+                        raise
+                    raise full from exc
             return result
 
         setattr(call, _MARK, (name, command))
         return cast(F, call)
 
     return wrap
+
+
+def _record_beside(
+    service: Service,
+    actor: Actor,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    outcome: str,
+    **more: Any,
+) -> None:
+    """Record a refusal or a failure; when the audit trail cannot be written either (a full
+    disk, the store gone), log why and let the caller's own error be the one reported."""
+    try:
+        service.gate.record(
+            service._audit_sink(), actor, name, *service._for_audit(args, kwargs), outcome,
+            **more,
+        )
+    except Exception:  # the store's own failure, which the caller's error already reports
+        _log.debug("could not record %s of %s by %s in the audit trail", outcome, name,
+                   actor, exc_info=True)  # fmt: skip
 
 
 def _disk_full(service: Service, exc: Exception) -> Exception | None:
