@@ -232,3 +232,17 @@ def test_api_tokens_work_until_revoked_or_expired(ws: Workspace, clock: ManualCl
     assert client.get("/api/v1/runs", headers=auth).status_code == 401
     forged = {"Authorization": f"Bearer {other.token[:-4]}AAAA"}
     assert client.get("/api/v1/runs", headers=forged).status_code == 401
+
+
+def test_a_token_revoked_by_another_process_stops_working_within_a_second(
+    make_ws: Callable[[], Workspace], ws: Workspace, clock: ManualClock
+) -> None:
+    made = door(ws).accounts.create_token("ci", "viewer")
+    auth = {"Authorization": f"Bearer {made.token}"}
+    client = browser(ws)
+    assert client.get("/api/v1/runs", headers=auth).status_code == 200
+    door(make_ws()).accounts.revoke_token("ci")  # another web process, say
+    # Checked against the store at most once a second per credential, in each process.
+    assert client.get("/api/v1/runs", headers=auth).status_code == 200
+    clock.advance(1)
+    assert client.get("/api/v1/runs", headers=auth).status_code == 401

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from legato.security.roles import Permissions
 from legato.services.actor import NOBODY, Actor, ActorKind, acting_as
 from legato.services.service_errors import Unauthenticated
-from legato.services.signin import Signed, SignIn
+from legato.services.signin import SignIn
 from legato.web.signin import session_cookie
 
 Scope = MutableMapping[str, Any]
@@ -62,7 +62,11 @@ class SignInMiddleware:
                 await self.app(scope, receive, send)
             return
         try:
-            signed = await run_in_threadpool(self._authenticate, scope, source)
+            kind, credential = _credential(scope)
+            signed = self.signin.recent(kind, credential, source)
+            if signed is None:  # the store's word, read off the event loop
+                check = self.signin.bearer if kind == "bearer" else self.signin.session
+                signed = await run_in_threadpool(check, credential, source)
         except Unauthenticated as exc:
             signed = None
             refusal = str(exc)
@@ -89,14 +93,17 @@ class SignInMiddleware:
         with acting_as(signed.actor):
             await self.app(scope, receive, send)
 
-    def _authenticate(self, scope: Scope, source: str | None) -> Signed | None:
-        auth = _header(scope, b"authorization")
-        if auth is not None and auth[:7].lower() == "bearer ":
-            return self.signin.bearer(auth[7:].strip(), source)
-        session = session_cookie(scope)
-        if session:
-            return self.signin.session(session, source)
-        raise Unauthenticated("sign in first: send an API token as 'Authorization: Bearer ...'")
+
+
+def _credential(scope: Scope) -> tuple[str, str]:
+    """What the request proves itself with: ``("bearer", token)`` or ``("session", id)``."""
+    auth = _header(scope, b"authorization")
+    if auth is not None and auth[:7].lower() == "bearer ":
+        return "bearer", auth[7:].strip()
+    session = session_cookie(scope)
+    if session:
+        return "session", session
+    raise Unauthenticated("sign in first: send an API token as 'Authorization: Bearer ...'")
 
 
 def _hook_actor(path: str, source: str | None) -> Actor:

@@ -84,9 +84,11 @@ class Accounts(Service):
         """Give ``name`` another role (and, when given, another pipeline scope)."""
         self.user(name)
         self._check_role(role)
-        return self.ws.store.users.update_user(
+        done = self.ws.store.users.update_user(
             name, self.ws.clock(), role=role, scope=None if scope is None else check_scope(scope)
         )
+        self.ws.forget_credentials()
+        return done
 
     @action("users.change", command=True)
     def disable(self, name: str) -> UserRecord:
@@ -95,6 +97,7 @@ class Accounts(Service):
         now = self.ws.clock()
         done = self.ws.store.users.update_user(name, now, disabled=True)
         self.ws.store.access.revoke_sessions_of(name, now)
+        self.ws.forget_credentials()
         return done
 
     @action("users.change", command=True)
@@ -115,6 +118,7 @@ class Accounts(Service):
         now = self.ws.clock()
         done = self.ws.store.users.update_user(name, now, password_hash=hashed)
         self.ws.store.access.revoke_sessions_of(name, now)
+        self.ws.forget_credentials()
         self.ws.store.access.sign_in_succeeded(name)
         return done
 
@@ -176,6 +180,7 @@ class Accounts(Service):
     @action("tokens.change", command=True)
     def revoke_token(self, name_or_id: str) -> None:
         """Revoke a token by its name or id; NotFoundError when no live token has it."""
+        self.ws.forget_credentials()
         if not self.ws.store.access.revoke_token(name_or_id, self.ws.clock()):
             raise NotFoundError(f"no live token {name_or_id!r}", "name")
 

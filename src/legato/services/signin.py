@@ -19,7 +19,7 @@ that every web process agrees.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,13 @@ if TYPE_CHECKING:
 
 #: A session's last-seen time is written at most this often (each request would otherwise write).
 _TOUCH_EVERY = timedelta(seconds=60)
+#: How long a credential checked against the store is taken as checked again, in this
+#: process: repeated requests skip the store's read and the hop to a worker thread. A token
+#: revoked or a user disabled in another process stops working after at most this long; in
+#: this process at once (every change of accounts forgets what was checked).
+RECHECK_AFTER = timedelta(seconds=1)
+#: Credentials remembered at most (they are forgotten all at once past it).
+_REMEMBERED = 10_000
 #: How long a one-time sign-in link printed by ``legato up`` works.
 LINK_MINUTES = 15.0
 _WRONG = "wrong name or password"
@@ -67,6 +74,25 @@ class SignIn:
 
     # -- per request ---------------------------------------------------------------------
 
+    def recent(self, kind: str, credential: str, source: str | None) -> Signed | None:
+        """The actor ``credential`` (``kind``: ``bearer`` or ``session``) proved within the
+        last ``RECHECK_AFTER`` in this process, without touching the store; None otherwise."""
+        entry = self.ws.checked_credentials.get((kind, credential))
+        if entry is None:
+            return None
+        signed, at = entry
+        now = self.ws.clock()
+        if not at <= now < at + RECHECK_AFTER:
+            return None
+        return replace(signed, actor=replace(signed.actor, source=source))
+
+    def _remember(self, kind: str, credential: str, signed: Signed) -> Signed:
+        remembered = self.ws.checked_credentials
+        if len(remembered) >= _REMEMBERED:
+            remembered.clear()
+        remembered[(kind, credential)] = (signed, self.ws.clock())
+        return signed
+
     def bearer(self, token: str, source: str | None = None) -> Signed:
         """The actor of an API token; Unauthenticated when it is unknown, revoked or expired."""
         parts = tokens.split_token(token)
@@ -90,7 +116,7 @@ class SignIn:
             source=source,
             scope=tuple(found.scope),
         )
-        return Signed(actor)
+        return self._remember("bearer", token, Signed(actor))
 
     def session(self, session_id: str, source: str | None = None) -> Signed:
         """The actor of a browser session; Unauthenticated when it ended (expired, idle too
@@ -106,7 +132,8 @@ class SignIn:
             raise Unauthenticated("this account is disabled")
         if now - found.last_seen_at >= _TOUCH_EVERY:
             self.ws.store.access.touch_session(key, now)
-        return Signed(self._actor(user, found.method, source), found.csrf)
+        signed = Signed(self._actor(user, found.method, source), found.csrf)
+        return self._remember("session", session_id, signed)
 
     # -- opening and closing sessions -------------------------------------------------------
 
@@ -177,6 +204,7 @@ class SignIn:
         key = _hash(session_id)
         found = self.ws.store.access.get_session(key)
         self.ws.store.access.revoke_session(key, self.ws.clock())
+        self.ws.forget_credentials()
         if found is not None:
             self._audit(f"user:{found.user_name}", found.method, source, "auth.signout", "ok")
 

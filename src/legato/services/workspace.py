@@ -58,6 +58,9 @@ class Workspace:
         self._failed: object = None  # the code and legato.toml a reload failed on
         self.loads = 0  # how many times the code was loaded again since the first load
         self._roles: Roles | None = None
+        # Credentials checked lately: (kind, credential) -> (what it proved, when), see
+        # legato.services.signin.RECHECK_AFTER. Shared by every door of this workspace.
+        self.checked_credentials: dict[tuple[str, str], tuple[Any, datetime]] = {}
 
     # -- parts -------------------------------------------------------------------------
 
@@ -335,6 +338,11 @@ class Workspace:
     def audit_time(self) -> datetime:
         """The time an audit row carries: this workspace's clock."""
         return self.clock()
+
+    def forget_credentials(self) -> None:
+        """Check every credential against the store again (accounts, roles or a session
+        changed)."""
+        self.checked_credentials.clear()
 
     @property
     def roles(self) -> Roles:
