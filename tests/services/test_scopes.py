@@ -306,3 +306,54 @@ def test_a_grant_takes_only_usable_scopes(project: Project) -> None:
     with pytest.raises(ServiceError, match="not a usable scope"):
         accounts.set_role("ann", "viewer", ("tag:",))
     assert accounts.set_role("ann", "viewer", ("tag:team-a",)).scope == ("tag:team-a",)
+
+
+FINANCE = """
+from legato import pipeline, task
+
+@task
+def book() -> int:
+    return {n}
+
+@pipeline
+def finance_daily():
+    book()
+"""
+
+MARKETING = """
+from legato import pipeline, task
+
+@task
+def reach() -> int:
+    return {n}
+
+@pipeline
+def marketing():
+    reach()
+"""
+
+
+def test_a_runs_code_page_leaves_out_the_files_of_pipelines_out_of_scope(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path / "proj", FINANCE.format(n=1), module="fin")
+    (root / "mkt.py").write_text(MARKETING.format(n=1))
+    toml = root / "legato.toml"
+    toml.write_text(toml.read_text().replace('modules = ["fin"]', 'modules = ["fin", "mkt"]'))
+    ws = Workspace(root)
+    try:
+        admin = ws.door(Actor.local_user())
+        admin.runs.create_run("finance_daily")
+        for name, code in (("fin.py", FINANCE), ("mkt.py", MARKETING)):
+            (root / name).write_text(code.format(n=2))
+        ws.refresh()
+        second = admin.runs.create_run("finance_daily")
+        everything = admin.catalog.code_changes(second.id)
+        assert [c.path for c in everything.changes] == ["fin.py", "mkt.py"]
+        finance = Project(ws, admin).scoped("finance_*", role="viewer")
+        shown = finance.catalog.code_changes(second.id)
+        assert [c.path for c in shown.changes] == ["fin.py"]
+        assert "mkt.py" not in shown.files and "fin.py" in shown.files
+        assert all("reach" not in (c.diff or "") for c in shown.changes)
+    finally:
+        ws.close()

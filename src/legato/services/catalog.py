@@ -309,10 +309,21 @@ class Catalog(Service):
     @action("runs.read")
     def code_changes(self, run_id: str) -> CodeChanges:
         """The run's code version against that of its pipeline's previous run: the files
-        added, removed and changed, with a unified diff where their texts are kept."""
+        added, removed and changed, with a unified diff where their texts are kept (but not
+        the files of modules whose pipelines the actor does not see)."""
+        from dataclasses import replace
+
         from legato.services.code_changes import code_changes
 
-        return code_changes(self.ws, self.get_run(run_id))
+        found = code_changes(self.ws, self.get_run(run_id))
+        hidden = self._sight().hidden_files()
+        if not hidden:
+            return found
+        return replace(
+            found,
+            files=tuple(f for f in found.files if f not in hidden),
+            changes=tuple(c for c in found.changes if c.path not in hidden),
+        )
 
     @action("runs.read")
     def events(self, run_id: str, after_id: int = 0, limit: int = 1000) -> list[EventRecord]:

@@ -67,6 +67,20 @@ class Sight:
             return pipes
         return [p for p in pipes if self._actor.sees(p.name, p.tags)]
 
+    def hidden_files(self) -> frozenset[str]:
+        """The project files (paths as a code version lists them) of modules that define
+        only pipelines the actor does not see: a run's code page leaves them out."""
+        if self.whole:
+            return frozenset()
+        pipes = self._ws.project.pipelines.values()
+        seen = {p.module for p in pipes if self._actor.sees(p.name, p.tags)}
+        hidden = {p.module for p in pipes} - seen
+        out: set[str] = set()
+        for module in hidden:
+            base = module.replace(".", "/")
+            out |= {f"{base}.py", f"{base}/__init__.py"}
+        return frozenset(out)
+
     def covers(self, pipeline: str) -> bool:
         """Whether the actor sees the pipeline called ``pipeline`` (and its runs)."""
         if self.whole:
