@@ -308,7 +308,7 @@ def test_a_grant_takes_only_usable_scopes(project: Project) -> None:
     assert accounts.set_role("ann", "viewer", ("tag:team-a",)).scope == ("tag:team-a",)
 
 
-FINANCE = """
+FIN_CODE = """
 from legato import pipeline, task
 
 @task
@@ -320,7 +320,7 @@ def finance_daily():
     book()
 """
 
-MARKETING = """
+MKT_CODE = """
 from legato import pipeline, task
 
 @task
@@ -336,15 +336,15 @@ def marketing():
 def test_a_runs_code_page_leaves_out_the_files_of_pipelines_out_of_scope(
     tmp_path: Path,
 ) -> None:
-    root = make_project(tmp_path / "proj", FINANCE.format(n=1), module="fin")
-    (root / "mkt.py").write_text(MARKETING.format(n=1))
+    root = make_project(tmp_path / "proj", FIN_CODE.format(n=1), module="fin")
+    (root / "mkt.py").write_text(MKT_CODE.format(n=1))
     toml = root / "legato.toml"
     toml.write_text(toml.read_text().replace('modules = ["fin"]', 'modules = ["fin", "mkt"]'))
     ws = Workspace(root)
     try:
         admin = ws.door(Actor.local_user())
         admin.runs.create_run("finance_daily")
-        for name, code in (("fin.py", FINANCE), ("mkt.py", MARKETING)):
+        for name, code in (("fin.py", FIN_CODE), ("mkt.py", MKT_CODE)):
             (root / name).write_text(code.format(n=2))
         ws.refresh()
         second = admin.runs.create_run("finance_daily")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from legato.domain.records import AlreadyExists
 from legato.security import tokens
 from legato.security.passwords import hash_password
 from legato.security.roles import RoleError
@@ -130,7 +131,10 @@ class Accounts(Service):
         if found is not None:
             return found
         _check_name(name)
-        return self.ws.store.users.add_user(name, "admin", self.ws.clock())
+        try:
+            return self.ws.store.users.add_user(name, "admin", self.ws.clock())
+        except AlreadyExists:  # another process made it meanwhile (two `legato` commands)
+            return self.user(name)
 
     @action("users.link", command=True)
     def sign_in_link(self, name: str, minutes: float = LINK_MINUTES) -> str:
