@@ -18,7 +18,6 @@ that every web process agrees.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from legato.security import tokens
 from legato.security.audit import AuditEntry
 from legato.security.passwords import verify_password
 from legato.security.roles import NOTHING, Permissions, RoleError
+from legato.security.tokens import hash_secret
 from legato.services.actor import Actor, ActorKind
 from legato.services.service_errors import Unauthenticated
 
@@ -122,7 +122,7 @@ class SignIn:
         """The actor of a browser session; Unauthenticated when it ended (expired, idle too
         long, signed out, its user disabled)."""
         now = self.ws.clock()
-        key = _hash(session_id)
+        key = hash_secret(session_id)
         found = self.ws.store.access.get_session(key)
         idle = timedelta(minutes=self.ws.config.auth.idle_minutes)
         if found is None or not found.is_live(now, idle):
@@ -174,7 +174,7 @@ class SignIn:
     def link(self, link_token: str, source: str | None = None) -> Issued:
         """Open a session with a one-time link (each works once, for a short while)."""
         now = self.ws.clock()
-        name = self.ws.store.access.use_link(_hash(link_token), now)
+        name = self.ws.store.access.use_link(hash_secret(link_token), now)
         user = self.ws.store.users.get_user(name) if name is not None else None
         if user is None or user.disabled:
             why = "unknown, used or expired link"
@@ -201,7 +201,7 @@ class SignIn:
 
     def sign_out(self, session_id: str, source: str | None = None) -> None:
         """End the session (its cookie no longer works anywhere)."""
-        key = _hash(session_id)
+        key = hash_secret(session_id)
         found = self.ws.store.access.get_session(key)
         self.ws.store.access.revoke_session(key, self.ws.clock())
         self.ws.forget_credentials()
@@ -213,7 +213,7 @@ class SignIn:
         now = self.ws.clock()
         link = tokens.new_session_id()
         expires = now + timedelta(minutes=minutes)
-        self.ws.store.access.add_link(_hash(link), user, now, expires)
+        self.ws.store.access.add_link(hash_secret(link), user, now, expires)
         return link
 
     def _open(self, user: UserRecord, method: str, source: str | None) -> Issued:
@@ -221,7 +221,7 @@ class SignIn:
         session_id, csrf = tokens.new_session_id(), tokens.new_csrf()
         expires = now + timedelta(hours=self.ws.config.auth.session_hours)
         self.ws.store.access.create_session(
-            _hash(session_id),
+            hash_secret(session_id),
             user.name,
             now,
             expires_at=expires,
@@ -273,9 +273,3 @@ class SignIn:
                 detail={} if reason is None else {"reason": reason},
             )
         )
-
-
-def _hash(value: str) -> str:
-    # Session ids and links are long random strings: a plain SHA-256 keeps a stolen copy of
-    # the store from holding live credentials, at the cost of one hash per request.
-    return hashlib.sha256(value.encode()).hexdigest()

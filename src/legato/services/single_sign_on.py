@@ -16,7 +16,6 @@ browser follows as a top-level navigation, which carries the cookie.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import hmac
 import os
 import secrets
@@ -31,6 +30,7 @@ from legato.security.oidc import Begun, OidcClient, OidcSettings
 from legato.security.roles import RoleError
 from legato.security.saml import SamlClient, SamlSettings
 from legato.security.sso import SignInRefused, SsoConfigError, resolve_reference
+from legato.security.tokens import hash_secret
 
 if TYPE_CHECKING:
     from legato.domain.access import PendingSignIn
@@ -145,7 +145,7 @@ class SingleSignOn:
             now = self.ws.clock()
             data = {"name": identity.username, "role": identity.role, "next": pending.data["next"]}
             self.ws.store.access.add_pending(
-                _hash(done), "saml-done", pending.browser_hash, data,
+                hash_secret(done), "saml-done", pending.browser_hash, data,
                 now, now + timedelta(seconds=DONE_SECONDS),
             )  # fmt: skip
             return done
@@ -196,7 +196,12 @@ class SingleSignOn:
         browser = browser or secrets.token_urlsafe(32)
         now = self.ws.clock()
         self.ws.store.access.add_pending(
-            _hash(key), kind, _hash(browser), data, now, now + timedelta(minutes=STATE_MINUTES)
+            hash_secret(key),
+            kind,
+            hash_secret(browser),
+            data,
+            now,
+            now + timedelta(minutes=STATE_MINUTES),
         )
         return Started(url, browser)
 
@@ -205,11 +210,11 @@ class SingleSignOn:
     ) -> PendingSignIn:
         """The sign-in under way kept under ``key``, taken (deleted) before anything else is
         checked: whatever happens next, it is spent. ``bound``: it must be ``browser``'s."""
-        pending = self.ws.store.access.take_pending(_hash(key), kind, self.ws.clock())
+        pending = self.ws.store.access.take_pending(hash_secret(key), kind, self.ws.clock())
         if pending is None:
             raise SignInRefused("this sign-in is unknown, was used already or took too long")
         if bound and (
-            browser is None or not hmac.compare_digest(pending.browser_hash, _hash(browser))
+            browser is None or not hmac.compare_digest(pending.browser_hash, hash_secret(browser))
         ):
             raise SignInRefused("this sign-in was begun in another browser")
         return pending
@@ -250,9 +255,3 @@ def _make_client(kind: str, table: Mapping[str, Any], base_url: str) -> OidcClie
         settings.client_secret, "[auth.oidc] client_secret", env=os.environ, secret=None
     )
     return OidcClient(dataclasses.replace(settings, client_secret=secret))
-
-
-def _hash(value: str) -> str:
-    # States, relay keys and browser cookies are long random strings: a plain SHA-256 keeps a
-    # copy of the store from holding a usable one.
-    return hashlib.sha256(value.encode()).hexdigest()
