@@ -18,13 +18,24 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 VALUE = "dask-side-s3cret-value"
 
 FLOWS = """
+import pathlib
+import time
+
 from legato import pipeline, task
 
 @task
 def leaky(ctx) -> None:
     value = ctx.secrets["api_token"]
-    print("printed:", value)
+    print("printed:", value, flush=True)
     ctx.log.info("logged: %s", value)
+    # Wait until the driver has written the streamed lines to the attempt's log: the worker
+    # masks them only when the attempt ends, after they were streamed.
+    logs = pathlib.Path(__file__).parent / ".legato" / "logs"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        "logged: " in p.read_text(errors="replace") for p in logs.rglob("*") if p.is_file()
+    ):
+        time.sleep(0.05)
     raise RuntimeError(f"refused {value}")
 
 @pipeline
@@ -33,7 +44,7 @@ def leak():
 """
 
 
-def test_a_task_on_a_dask_worker_reads_a_secret_masked(tmp_path: Path) -> None:
+def test_a_task_on_a_dask_worker_reads_a_secret_masked_even_once_streamed(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", FLOWS, workers=1, extra='kind = "dask"\n')
     with Workspace(root) as ws:
         services = door(ws)

@@ -59,6 +59,7 @@ from legato.executors.capture import mark_log_full
 from legato.executors.dask_worker import (
     ProjectPreload,
     append_log,
+    finish_log,
     run_on_worker,
     stop_attempt,
 )
@@ -544,7 +545,7 @@ class DaskExecutor:
             else:
                 error = f"the attempt could not run on Dask ({one_line(exc)})"
             return self._crashed(entry, error)
-        failed = append_log(spec.log_path, data[entry.written :]) or entry.log_error
+        failed = finish_log(spec.log_path, entry.written, data) or entry.log_error
         if failed is None:
             return got
         # The log volume of this machine filled up: the log ends with a line saying so,

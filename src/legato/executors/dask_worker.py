@@ -36,6 +36,7 @@ from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.pool import outcome
 from legato.executors.worker import one_line, run_attempt
 from legato.results.result_store import ResultStore
+from legato.security.files import replace_private
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
@@ -276,4 +277,29 @@ def append_log(path: str, data: bytes) -> str | None:
         return exc.strerror or str(exc)
     finally:
         os.close(fd)
+    return None
+
+
+def finish_log(path: str, streamed: int, data: bytes) -> str | None:
+    """Complete an attempt's log from the worker's whole log ``data``, of which the first
+    ``streamed`` bytes were appended already as they came. Never raises; returns as
+    ``append_log`` does.
+
+    The worker masks the secret values an attempt read once it ends, after some of them may
+    have streamed: when what was streamed is not how ``data`` begins, the streamed part is
+    replaced by ``data`` (atomically, what came before the attempt kept) instead of being
+    continued."""
+    if streamed == 0:
+        return append_log(path, data)
+    try:
+        with open(path, "rb") as f:
+            start = f.seek(0, os.SEEK_END) - streamed
+            f.seek(start)
+            if f.read(streamed) == data[:streamed]:
+                return append_log(path, data[streamed:])
+            f.seek(0)
+            before = f.read(start)
+        replace_private(path, before + data)
+    except OSError as exc:
+        return exc.strerror or str(exc)
     return None
