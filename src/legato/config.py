@@ -64,6 +64,10 @@ class ProjectConfig:
     auth_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: [secrets] key_file: the key ring's file when LEGATO_SECRET_KEYS is not set.
     secret_key_file: Path | None = None
+    #: [alerts.NAME] and [channels.NAME] as written: legato.observability reads them
+    #: (alert_rules.parse_rules, channels.parse_channels).
+    alert_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channel_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,6 +93,8 @@ _SECTIONS: dict[str, set[str]] = {
     },
     "web": {"tls_cert", "tls_key", "public_url"},
     "secrets": {"key_file"},
+    "alerts": set(),  # any name: one table per rule
+    "channels": set(),  # any name: one table per channel
 }
 
 
@@ -124,7 +130,8 @@ def load_config(root: Path) -> ProjectConfig:
             )
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
-        unknown = set(value) - _SECTIONS[section] if section not in ("pools", "roles") else set()
+        named = ("pools", "roles", "alerts", "channels")
+        unknown = set(value) - _SECTIONS[section] if section not in named else set()
         if unknown:
             raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} in [{section}]")
     modules = _get(data, "project", "modules", list, None)
@@ -217,7 +224,18 @@ def load_config(root: Path) -> ProjectConfig:
         auth_tables=_auth_tables(data, path),
         secret_key_file=(root / _get(data, "secrets", "key_file", str, ".legato/secret.keys"))
         .resolve(),
+        alert_tables=_named_tables(data, "alerts", path),
+        channel_tables=_named_tables(data, "channels", path),
     )
+
+
+def _named_tables(data: dict[str, Any], section: str, path: Path) -> dict[str, dict[str, Any]]:
+    # [alerts.NAME] / [channels.NAME]: each entry a table; its keys are checked by its reader.
+    tables = data.get(section, {})
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{section}.{name}] must be a table")
+    return {name: dict(table) for name, table in tables.items()}
 
 
 def _web(
