@@ -6,10 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,54 +15,10 @@ from legato.observability.channels import (
     TIMESTAMP_HEADER,
     ChannelConfigError,
     DeliveryFailed,
-    Notice,
     SecretRef,
     parse_channels,
 )
-
-NOTICE = Notice(
-    kind="trigger",
-    rule="failures",
-    condition="run_failed",
-    title="Run failed: sales",
-    dedup_key="failures:sales",
-    at=datetime(2026, 12, 6, 3, 0, tzinfo=UTC),
-    pipeline="sales",
-    run_id="r1",
-    error="ValueError: no rows",
-    url="https://legato.example/runs/r1",
-)
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that keeps what it is sent and answers ``status``."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        self.status = 200
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.got.append((dict(self.headers), body))
-                self.send_response(outer.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+from tests.observability.conftest import FAILED_RUN, Receiver
 
 
 def reveal(ref: SecretRef) -> str:
@@ -75,33 +27,34 @@ def reveal(ref: SecretRef) -> str:
 
 def test_a_signed_webhook_arrives_and_its_signature_checks_out(receiver: Receiver) -> None:
     tables = {"ops": {"kind": "webhook", "url": receiver.url, "secret": {"secret": "hook_key"}}}
-    parse_channels(tables, reveal)["ops"].send(NOTICE)
+    parse_channels(tables, reveal)["ops"].send(FAILED_RUN)
     ((headers, body),) = receiver.got
     expected = hmac.new(
         b"k3y", headers[TIMESTAMP_HEADER].encode() + b"." + body, hashlib.sha256
     ).hexdigest()
     assert hmac.compare_digest(headers[SIGNATURE_HEADER], f"sha256={expected}")
     sent = json.loads(body)
-    assert (sent["rule"], sent["pipeline"], sent["error"]) == ("failures", "sales", NOTICE.error)
-    assert sent["url"] == "https://legato.example/runs/r1"
+    assert (sent["rule"], sent["pipeline"]) == ("failures", "daily_sales")
+    assert sent["error"] == FAILED_RUN.error
+    assert sent["url"] == "https://legato.example/runs/r42"
 
 
 def test_a_server_error_is_retryable_and_a_refusal_is_not(receiver: Receiver) -> None:
     channel = parse_channels({"ops": {"kind": "webhook", "url": receiver.url}}, reveal)["ops"]
     receiver.status = 503
     with pytest.raises(DeliveryFailed) as later:
-        channel.send(NOTICE)
+        channel.send(FAILED_RUN)
     assert later.value.retryable and "503" in str(later.value)
     receiver.status = 404
     with pytest.raises(DeliveryFailed) as never:
-        channel.send(NOTICE)
+        channel.send(FAILED_RUN)
     assert not never.value.retryable
 
 
 def test_a_missing_secret_fails_the_delivery_for_good(receiver: Receiver) -> None:
     tables = {"ops": {"kind": "webhook", "url": receiver.url, "secret": {"secret": "gone"}}}
     with pytest.raises(DeliveryFailed, match="no secret named 'gone'") as failed:
-        parse_channels(tables, reveal)["ops"].send(NOTICE)
+        parse_channels(tables, reveal)["ops"].send(FAILED_RUN)
     assert not failed.value.retryable and receiver.got == []
 
 

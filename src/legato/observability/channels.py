@@ -7,8 +7,9 @@ again later may help. Channels are read from legato.toml's ``[channels.NAME]`` t
 encrypted secrets) or ``{ env = "VAR" }`` and revealed only when a message is sent, through
 the ``Reveal`` callable the caller hands in.
 
-Kinds: ``webhook`` (JSON body signed with HMAC-SHA256). Deciding what to send, the outbox
-and the retries live in the services (``legato.services.alerting``).
+Kinds: ``webhook`` (JSON body signed with HMAC-SHA256, here), ``email`` (SMTP,
+``email_channel``), ``slack`` and ``pagerduty`` (``chat_channels``). Deciding what to send,
+the outbox and the retries live in the services (``legato.services.alerting``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -158,12 +160,13 @@ class WebhookChannel:
         headers: dict[str, str] = {}
         if self.secret is not None:
             timestamp = str(int((self.clock or time.time)()))
-            key = _value(self.secret, self.reveal, self.name).encode()
+            key = reveal_value(self.secret, self.reveal, self.name).encode()
             headers = {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(key, timestamp, body)}
-        post_json(_value(self.url, self.reveal, self.name), body, headers)
+        post_json(reveal_value(self.url, self.reveal, self.name), body, headers)
 
 
-def _value(value: str | SecretRef, reveal: Reveal, channel: str) -> str:
+def reveal_value(value: str | SecretRef, reveal: Reveal, channel: str) -> str:
+    """``value`` itself, or the secret it refers to; DeliveryFailed (for good) when unknown."""
     if isinstance(value, str):
         return value
     try:
@@ -175,8 +178,9 @@ def _value(value: str | SecretRef, reveal: Reveal, channel: str) -> str:
         ) from None
 
 
-def _setting(table: Mapping[str, Any], key: str, channel: str, *, required: bool) -> Any:
-    # A plain string, or { secret = "NAME" } / { env = "VAR" }.
+def setting(table: Mapping[str, Any], key: str, channel: str, *, required: bool) -> Any:
+    """A value that may be a secret: a plain string, or ``{ secret = "NAME" }`` /
+    ``{ env = "VAR" }`` (a SecretRef); None when absent and not ``required``."""
     value = table.get(key)
     if value is None:
         if required:
@@ -193,29 +197,59 @@ def _setting(table: Mapping[str, Any], key: str, channel: str, *, required: bool
     )
 
 
-def _check_keys(table: Mapping[str, Any], allowed: set[str], channel: str) -> None:
+_TYPE_WORDS = {str: "text", bool: "true or false", int: "a whole number", list: "a list"}
+
+
+def option(table: Mapping[str, Any], key: str, channel: str, kind: type, default: Any) -> Any:
+    """A plain (never secret) value of type ``kind``, or ``default`` when absent."""
+    value = table.get(key, default)
+    # TOML's true is also an int to Python; a port of `true` is a mistake, not 1.
+    wrong = isinstance(value, bool) and kind is not bool
+    if value is None or (isinstance(value, kind) and not wrong and value != ""):
+        return value
+    raise ChannelConfigError(f"[channels.{channel}] {key} must be {_TYPE_WORDS[kind]}")
+
+
+def check_keys(table: Mapping[str, Any], allowed: set[str], channel: str) -> None:
+    """ChannelConfigError naming the first key of ``table`` its kind does not know."""
     unknown = sorted(set(table) - allowed - {"kind"})
     if unknown:
         raise ChannelConfigError(f"[channels.{channel}] unknown key {unknown[0]!r}")
 
 
+#: The kinds of channel, in the order an error message lists them.
+KINDS = ("email", "slack", "pagerduty", "webhook")
+
+
 def parse_channels(
-    tables: Mapping[str, Mapping[str, Any]], reveal: Reveal
+    tables: Mapping[str, Mapping[str, Any]], reveal: Reveal, *, base: Path | None = None
 ) -> dict[str, Channel]:
-    """The channels ``[channels.NAME]`` tables describe; ChannelConfigError when one is wrong."""
+    """The channels ``[channels.NAME]`` tables describe; ChannelConfigError when one is wrong.
+    ``base``: the folder a relative path in a table (an email ``ca_file``) is relative to,
+    the project's; the working directory when None."""
+    # The other kinds build on this module's vocabulary, so they are imported here.
+    from legato.observability.chat_channels import parse_pagerduty, parse_slack
+    from legato.observability.email_channel import parse_email
+
     channels: dict[str, Channel] = {}
     for name, table in tables.items():
         kind = table.get("kind")
         if kind == "webhook":
-            _check_keys(table, {"url", "secret"}, name)
+            check_keys(table, {"url", "secret"}, name)
             channels[name] = WebhookChannel(
                 name,
-                _setting(table, "url", name, required=True),
+                setting(table, "url", name, required=True),
                 reveal,
-                secret=_setting(table, "secret", name, required=False),
+                secret=setting(table, "secret", name, required=False),
             )
+        elif kind == "email":
+            channels[name] = parse_email(name, table, reveal, base or Path.cwd())
+        elif kind == "slack":
+            channels[name] = parse_slack(name, table, reveal)
+        elif kind == "pagerduty":
+            channels[name] = parse_pagerduty(name, table, reveal)
         else:
             raise ChannelConfigError(
-                f"[channels.{name}] kind must be one of: webhook (got {kind!r})"
+                f"[channels.{name}] kind must be one of: {', '.join(KINDS)} (got {kind!r})"
             )
     return channels
