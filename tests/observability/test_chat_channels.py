@@ -3,6 +3,7 @@ PagerDuty would show it."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -98,6 +99,16 @@ def test_a_slack_webhook_that_is_gone_is_not_retried(receiver: Receiver) -> None
     with pytest.raises(DeliveryFailed) as failed:
         _sent_slack(receiver, FAILED_RUN)
     assert not failed.value.retryable
+
+
+def test_a_slack_webhook_that_is_down_is_retried_without_showing_its_url() -> None:
+    with socket.socket() as held:  # bound, not listening: connections are refused
+        held.bind(("127.0.0.1", 0))
+        secrets = {"slack_url": f"http://127.0.0.1:{held.getsockname()[1]}/services/T0/B0/XyZ"}
+        tables = {"team": {"kind": "slack", "url": {"secret": "slack_url"}}}
+        with pytest.raises(DeliveryFailed) as failed:
+            parse_channels(tables, lambda ref: secrets[ref.name])["team"].send(FAILED_RUN)
+    assert failed.value.retryable and "XyZ" not in str(failed.value)
 
 
 def pagerduty(receiver: Receiver, **table: Any) -> Channel:
