@@ -158,6 +158,17 @@ def test_a_group_lists_its_alerts_with_their_links(
     assert "and 5 more" in plain and "and 5 more" in html
 
 
+def test_a_title_over_two_lines_still_makes_a_one_line_subject(
+    mail_server: Callable[..., MailServer],
+) -> None:
+    server = mail_server()
+    notice = replace(FAILED_RUN, title="Run failed: daily_sales\r\nBcc: someone@else")
+    email_channel(server.port, None, starttls=False).send(notice)
+    ((recipients, message),) = server.messages
+    assert message["Subject"] == "[Legato] Run failed: daily_sales Bcc: someone@else"
+    assert recipients == TO and message["Bcc"] is None
+
+
 @pytest.mark.parametrize(
     ("answer", "refuse", "retryable"),
     [
@@ -200,6 +211,8 @@ def test_a_partly_refused_message_is_not_sent_again_to_who_has_it(
         ({"host": "h", "from": "a@b", "to": TO, "ssl": True, "starttls": True}, "ssl = true"),
         ({"host": "h", "from": "a@b", "to": TO, "username": "u"}, "username and password"),
         ({"host": "h", "from": "a@b", "to": TO, "tls": True}, "unknown key 'tls'"),
+        ({"host": "h", "from": "a@b", "to": ["oncall"]}, "'oncall' is not an email address"),
+        ({"host": "h", "from": "a@b\nBcc: x@y", "to": TO}, "is not an email address"),
     ],
 )
 def test_a_wrong_email_table_is_refused_with_the_reason(

@@ -200,8 +200,18 @@ def setting(table: Mapping[str, Any], key: str, channel: str, *, required: bool)
 _TYPE_WORDS = {str: "text", bool: "true or false", int: "a whole number", list: "a list"}
 
 
-def option(table: Mapping[str, Any], key: str, channel: str, kind: type, default: Any) -> Any:
+def option(
+    table: Mapping[str, Any],
+    key: str,
+    channel: str,
+    kind: type,
+    default: Any = None,
+    *,
+    required: bool = False,
+) -> Any:
     """A plain (never secret) value of type ``kind``, or ``default`` when absent."""
+    if required and key not in table:
+        raise ChannelConfigError(f"[channels.{channel}] needs {key}")
     value = table.get(key, default)
     # TOML's true is also an int to Python; a port of `true` is a mistake, not 1.
     wrong = isinstance(value, bool) and kind is not bool

@@ -67,7 +67,7 @@ def parse_pagerduty(name: str, table: Mapping[str, Any], reveal: Reveal) -> Page
         setting(table, "routing_key", name, required=True),
         reveal,
         url=option(table, "url", name, str, PAGERDUTY_EVENTS_URL),
-        source=option(table, "source", name, str, None),
+        source=option(table, "source", name, str),
     )
 
 

@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +76,20 @@ def parse_email(name: str, table: Mapping[str, Any], reveal: Reveal, base: Path)
         to = [to]
     if not isinstance(to, list) or not to or not all(isinstance(a, str) and a for a in to):
         raise ChannelConfigError(f"[channels.{name}] to must be a list of addresses")
+    sender = option(table, "from", name, str, required=True)
+    for address in (sender, *to):
+        if "@" not in parseaddr(address)[1] or "\n" in address or "\r" in address:
+            raise ChannelConfigError(f"[channels.{name}] {address!r} is not an email address")
     username = setting(table, "username", name, required=False)
     password = setting(table, "password", name, required=False)
     if (username is None) != (password is None):
         raise ChannelConfigError(f"[channels.{name}] username and password go together")
-    ca_file = option(table, "ca_file", name, str, None)
+    ca_file = option(table, "ca_file", name, str)
     return EmailChannel(
         name,
-        host=option(table, "host", name, str, None) or _missing(name, "host"),
+        host=option(table, "host", name, str, required=True),
         port=port,
-        sender=option(table, "from", name, str, None) or _missing(name, "from"),
+        sender=sender,
         to=tuple(to),
         reveal=reveal,
         username=username,
@@ -94,10 +98,6 @@ def parse_email(name: str, table: Mapping[str, Any], reveal: Reveal, base: Path)
         implicit_tls=use_ssl,
         ca_file=base / ca_file if ca_file else None,
     )
-
-
-def _missing(channel: str, key: str) -> Any:
-    raise ChannelConfigError(f"[channels.{channel}] needs {key}")
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,8 @@ def _refused(
 
 def subject(notice: Notice) -> str:
     """The subject line: the prefix, then the headline; a group says how many alerts."""
-    line = headline(notice)
+    # A header holds one line: a title with a line break in it would not be sent at all.
+    line = " ".join(headline(notice).split())
     if notice.kind == "group" and notice.items and str(len(notice.items)) not in line:
         line = f"{line} ({len(notice.items)} alerts)"
     return f"{SUBJECT_PREFIX} {line}"
@@ -217,7 +218,7 @@ def compose(notice: Notice, sender: str, to: tuple[str, ...]) -> EmailMessage:
     message["To"] = ", ".join(to)
     message["Subject"] = subject(notice)
     message["Date"] = format_datetime(notice.at)
-    domain = sender.rpartition("@")[2].strip(">") or "legato.invalid"
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "legato.invalid"
     # The fully qualified name make_msgid would look up can take seconds to resolve.
     message["Message-ID"] = make_msgid("legato", domain=domain)
     thread = f"<alert.{hashlib.sha256(notice.dedup_key.encode()).hexdigest()[:32]}@{domain}>"
