@@ -59,7 +59,8 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: shutting the server down waits for one.
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def bodies(self) -> list[Any]:
         """The JSON bodies received, in order."""
@@ -111,7 +112,10 @@ class MailServer:
 
         if password is not None:
             smtp["authenticator"] = self._checker(password)
-        self.controller = AnyPort(Handler(), hostname="127.0.0.1", port=0, **smtp)
+        # A generous start-up deadline: the machine running the tests may be busy.
+        self.controller = AnyPort(
+            Handler(), hostname="127.0.0.1", port=0, ready_timeout=60, **smtp
+        )
         self.controller.start()
         self.port: int = self.controller.port
 
