@@ -8,6 +8,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +32,10 @@ def reveal(ref: SecretRef) -> str:
     return {"smtp_password": PASSWORD, "wrong_password": "guess"}[ref.name]
 
 
-def email_channel(port: int, certs: DevCerts | None, **table: Any) -> Channel:
-    base: dict[str, Any] = {
+def email_channel(
+    port: int, certs: DevCerts | None, base: Path | None = None, **table: Any
+) -> Channel:
+    common: dict[str, Any] = {
         "kind": "email",
         "host": "127.0.0.1",
         "port": port,
@@ -40,8 +43,8 @@ def email_channel(port: int, certs: DevCerts | None, **table: Any) -> Channel:
         "to": TO,
     }
     if certs is not None:
-        base["ca_file"] = str(certs.ca_cert)
-    return parse_channels({"mail": {**base, **table}}, reveal)["mail"]
+        common["ca_file"] = str(certs.ca_cert)
+    return parse_channels({"mail": {**common, **table}}, reveal, base=base)["mail"]
 
 
 @pytest.fixture
@@ -102,6 +105,15 @@ def test_a_server_that_is_down_is_retried_later() -> None:
         with pytest.raises(DeliveryFailed, match="Connection refused") as failed:
             channel.send(FAILED_RUN)
     assert failed.value.retryable
+
+
+def test_a_relative_ca_file_is_found_in_the_project_folder(
+    secured: MailServer, certs: DevCerts
+) -> None:
+    project = certs.ca_cert.parent.parent
+    relative = str(certs.ca_cert.relative_to(project))
+    email_channel(secured.port, None, base=project, ca_file=relative, **login()).send(FAILED_RUN)
+    assert len(secured.messages) == 1
 
 
 def test_a_certificate_from_an_untrusted_ca_stops_the_delivery(
