@@ -648,8 +648,12 @@ from legato.partitions import daily
 
 @task
 def day(ctx: Context) -> None:
-    # The first day takes long enough for a run to be submitted while it runs.
-    time.sleep(3.0 if ctx.partition == "2024-01-01" else 0.3)
+    # The first day runs until the test has submitted a fresh run (it writes "go"), so that
+    # run is queued while the first backfill run is running, however busy the machine.
+    if ctx.partition == "2024-01-01":
+        deadline = time.monotonic() + 60
+        while not (HERE / "go").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
     mark(str(ctx.partition))
 
 @pipeline(partitions=daily(start="2024-01-01"), max_active_runs=1)
@@ -687,9 +691,10 @@ def test_backfill_while_the_daemon_runs_and_fresh_runs_go_first(
         states = sorted(r.state.value for r in all_runs(store))
         return states == ["queued", "running"]
 
-    wait_for(one_running_one_queued, timeout=10, what="backfill runs to be under way")
+    wait_for(one_running_one_queued, timeout=60, what="backfill runs to be under way")
     fresh = submit(project, "history", "--partition", "2024-02-01")
-    runs = wait_runs(store, 5, timeout=20)
+    (project / "go").touch()
+    runs = wait_runs(store, 5, timeout=60)
     by_key = {r.partition: r for r in runs}
     filled = [r for r in runs if r.backfill_id is not None]
     assert sorted(r.partition for r in filled) == [
