@@ -32,4 +32,6 @@ echo "== mypy"
 echo "== import layers"
 .venv/bin/lint-imports --no-cache
 echo "== pytest"
-exec .venv/bin/python -m pytest -q "$@"
+# Two test processes: most tests wait on other processes (daemons, workers, browsers, servers),
+# so two overlap well even on two busy cores. LEGATO_TEST_PROCESSES=0 runs them in this one.
+exec .venv/bin/python -m pytest -q -n "${LEGATO_TEST_PROCESSES:-2}" --dist worksteal "$@"
