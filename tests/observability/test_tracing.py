@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, make_project
+from tests.helpers import LEGATO, cli, make_project, wait_for
 from tests.observability.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
@@ -250,3 +251,56 @@ def test_the_example_of_the_docs_nests_its_span_under_its_attempt(tmp_path: Path
     own = _one(spans, "select orders")
     assert (own.parent_id, attempt.parent_id) == (attempt.span_id, run.span_id)
     assert own.attributes["db.rows"] == 1
+
+
+CRASHY = """
+import os
+import time
+from pathlib import Path
+
+from legato import Context, pipeline, task
+
+HERE = Path(__file__).parent
+
+@task(retries=1)
+def slow(ctx: Context) -> int:
+    if ctx.attempt == 1:
+        (HERE / "slow1.pid").write_text(str(os.getpid()))
+        time.sleep(120)
+    return 1
+
+@task
+def last(x: int) -> int:
+    return x * 2
+
+@pipeline
+def crashy():
+    last(slow())
+"""
+
+
+def test_a_resumed_run_gets_a_new_run_span_in_the_process_carrying_it_on(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", CRASHY)
+    with OtlpReceiver() as receiver:
+        driver = subprocess.Popen(
+            [LEGATO, "run", "crashy", "--project", str(root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, **receiver.env()},
+        )
+        wait_for(lambda: (root / "slow1.pid").exists(), what="the first attempt")
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(10)
+        (listed,) = json.loads(cli("runs", "--json", project=root).stdout)
+        resumed = cli("resume", listed["id"], project=root, env=receiver.env())
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        spans = receiver.wait_for(
+            lambda got: {"run crashy", "task last"} <= {s.name for s in got}
+        )
+    # The killed driver never ended its run span: the one received is the resume's.
+    run = _one(spans, "run crashy")
+    assert run.attributes["legato.resumed"] is True
+    assert run.attributes["legato.state"] == "succeeded"
+    assert run.attributes["legato.run_id"] == listed["id"]
+    again = _one(spans, "task slow", **{"legato.attempt": 2})
+    assert (again.parent_id, again.attributes["legato.outcome"]) == (run.span_id, "succeeded")
+    assert _one(spans, "task last").parent_id == run.span_id
