@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LEGATO, cli, make_project, wait_for
+from tests.helpers import LEGATO, cli, free_port, make_project, wait_for
 from tests.observability.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
@@ -304,3 +304,14 @@ def test_a_resumed_run_gets_a_new_run_span_in_the_process_carrying_it_on(tmp_pat
     again = _one(spans, "task slow", **{"legato.attempt": 2})
     assert (again.parent_id, again.attributes["legato.outcome"]) == (run.span_id, "succeeded")
     assert _one(spans, "task last").parent_id == run.span_id
+
+
+def test_a_receiver_that_is_down_fails_no_run(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", FLOWS)
+    nobody = f"http://127.0.0.1:{free_port()}"
+    done = cli("run", "orders", "--partition", "us", "--json", project=root,
+               env={"OTEL_EXPORTER_OTLP_ENDPOINT": nobody})
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["run"]["state"] == "succeeded"
+    assert [t["state"] for t in shown["tasks"]] == ["succeeded", "succeeded"]

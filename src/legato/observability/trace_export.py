@@ -32,7 +32,7 @@ from legato.observability.tracing import enabled, service_name
 #: The instrumentation scope of Legato's own spans.
 SCOPE = "legato"
 #: How long a worker waits for its spans to be exported before it reports an attempt.
-FLUSH_MILLIS = 5000
+FLUSH_SECONDS = 3.0
 # Outcomes of an attempt that say the task, or the process running it, went wrong.
 _ERROR_OUTCOMES = frozenset({"failed", "timeout", "crashed"})
 _propagator = TraceContextTextMapPropagator()
@@ -40,6 +40,7 @@ _propagator = TraceContextTextMapPropagator()
 _lock = threading.Lock()
 _pid = 0  # the process that made _provider (0: none yet)
 _provider: TracerProvider | None = None
+_flusher: threading.Thread | None = None  # the latest flush (see flush())
 
 
 def process_provider() -> TracerProvider | None:
@@ -76,11 +77,25 @@ def _forget_inherited() -> None:
         inherited.shutdown()
 
 
-def flush(timeout_millis: int = FLUSH_MILLIS) -> None:
-    """Export this process's finished spans now."""
+def flush(timeout: float = FLUSH_SECONDS) -> bool:
+    """Export this process's finished spans now; False if that took over ``timeout`` s.
+
+    The SDK's own flush ignores its timeout and, with the receiver down, retries for the
+    exporter's (``OTEL_EXPORTER_OTLP_TIMEOUT``, 10 s): run in a thread, it lets the attempt
+    be reported after ``timeout`` at most while the export goes on. While such an export
+    goes on, later flushes do not wait for it: a receiver that is down costs one wait per
+    exporter timeout, not one per attempt.
+    """
+    global _flusher
     provider = _provider if _pid == os.getpid() else None
-    if provider is not None:
-        provider.force_flush(timeout_millis)
+    if provider is None:
+        return True
+    if _flusher is not None and _flusher.is_alive():
+        return False
+    _flusher = threading.Thread(target=provider.force_flush, name="legato-span-flush", daemon=True)
+    _flusher.start()
+    _flusher.join(timeout)
+    return not _flusher.is_alive()
 
 
 def _install_global() -> None:
