@@ -162,7 +162,10 @@ def run_attempt(
         )
         with ctx as stream:
             att.log = stream
-            out = _run(att, task, results) if not spec.traceparent else _traced(att, task, results)
+            if spec.traceparent:
+                out = _traced(att, task, results, spec.traceparent)
+            else:
+                out = _run(att, task, results)
     except BaseException as exc:  # the capture itself failed: not the task's fault
         out = att.failed(f"cannot capture the output: {one_line(exc)}", True, log=False)
     if spec.traceparent:
@@ -186,12 +189,11 @@ def run_attempt(
     return out
 
 
-def _traced(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
+def _traced(att: _Attempt, task: Task, results: ResultStore, traceparent: str) -> AttemptOutcome:
     """``_run`` under the attempt's span, so that the task's own spans nest under it."""
     from legato.observability.tracing import attempt_context
 
-    assert att.spec.traceparent is not None
-    with attempt_context(att.spec.traceparent):
+    with attempt_context(traceparent):
         return _run(att, task, results)
 
 
