@@ -315,3 +315,27 @@ def test_a_receiver_that_is_down_fails_no_run(tmp_path: Path) -> None:
     shown = json.loads(done.stdout)
     assert shown["run"]["state"] == "succeeded"
     assert [t["state"] for t in shown["tasks"]] == ["succeeded", "succeeded"]
+
+
+def test_runs_a_scheduler_daemon_drives_are_traced(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", FLOWS)
+    with OtlpReceiver() as receiver, open(tmp_path / "scheduler.log", "wb") as log:
+        daemon = subprocess.Popen(
+            [LEGATO, "scheduler", "--project", str(root)], stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **receiver.env()},
+        )
+        try:
+            queued = cli("submit", "orders", "--partition", "us", project=root)
+            assert queued.returncode == 0, queued.stdout + queued.stderr
+            run_id = queued.stdout.split("queued run ", 1)[1].split()[0]
+            spans = receiver.wait_for(_complete)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(30)
+    run = _one(spans, "run orders")
+    assert run.attributes["legato.run_id"] == run_id
+    assert run.attributes["legato.state"] == "succeeded"
+    assert run.resource["process.pid"] == daemon.pid
+    own = _one(spans, "query orders")
+    assert own.parent_id == _one(spans, "task extract").span_id
+    assert own.resource["process.pid"] != daemon.pid
