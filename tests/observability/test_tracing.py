@@ -339,3 +339,57 @@ def test_runs_a_scheduler_daemon_drives_are_traced(tmp_path: Path) -> None:
     own = _one(spans, "query orders")
     assert own.parent_id == _one(spans, "task extract").span_id
     assert own.resource["process.pid"] != daemon.pid
+
+
+WHERE = """
+import os
+import pathlib
+
+from opentelemetry import trace
+
+from legato import pipeline, task
+
+VERSION = {version}
+
+@task
+def where() -> None:
+    zygote = os.getppid()
+    threads = len(os.listdir(f"/proc/{{zygote}}/task"))
+    with trace.get_tracer("flows").start_as_current_span("where") as span:
+        span.set_attribute("version", VERSION)
+    out = pathlib.Path(__file__).parent / f"where-{{VERSION}}.txt"
+    out.write_text(f"{{zygote}} {{threads}}")
+
+@pipeline
+def locate():
+    where()
+"""
+
+
+def test_a_zygote_forked_after_tracing_began_stays_single_threaded(tmp_path: Path) -> None:
+    # New code makes the daemon fork a new zygote, from a process whose exporter runs a
+    # thread: the zygote must drop it, as it forks its workers from a single thread.
+    root = make_project(tmp_path / "p", WHERE.format(version=1))
+    with OtlpReceiver() as receiver, open(tmp_path / "scheduler.log", "wb") as log:
+        daemon = subprocess.Popen(
+            [LEGATO, "scheduler", "--project", str(root)], stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **receiver.env()},
+        )
+        try:
+            assert cli("submit", "locate", project=root).returncode == 0
+            receiver.wait_for(lambda got: "run locate" in {s.name for s in got})
+            (root / "flows.py").write_text(WHERE.format(version=2), encoding="utf-8")
+            assert cli("submit", "locate", project=root).returncode == 0
+            spans = receiver.wait_for(
+                lambda got: [s.name for s in got].count("run locate") == 2
+                and [s.name for s in got].count("where") == 2
+            )
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(30)
+    first, second = ((root / f"where-{v}.txt").read_text().split() for v in (1, 2))
+    assert first[0] != second[0]  # the new code ran in a worker of a new zygote
+    assert second[1] == "1"
+    own = _one(spans, "where", version=2)
+    (attempt,) = [s for s in spans if s.name == "task where" and s.trace_id == own.trace_id]
+    assert own.parent_id == attempt.span_id
