@@ -514,6 +514,9 @@ def _leave(code: int) -> None:
     import logging
     import os
 
+    from legato.observability import tracing
+
+    tracing.flush()  # spans still queued would be lost with the interpreter
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

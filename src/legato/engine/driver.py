@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legato.clock import Clock, system_clock
 from legato.config import DEFAULT_MAX_LOG_BYTES
@@ -48,6 +48,9 @@ from legato.executors.interface import (
 )
 from legato.store.db import is_disk_full, is_unavailable
 from legato.store.faces import DriverStore
+
+if TYPE_CHECKING:
+    from legato.observability.trace_export import RunSpan, Tracing
 
 S = TaskState
 log = logging.getLogger("legato.engine")
@@ -92,8 +95,12 @@ class RunDriver:
         rng: random.Random | None = None,
         secrets: SecretSource | None = None,
         after_kill: Callable[[str], None] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.store = store
+        # None (tracing off) costs one comparison per attempt: no span objects at all.
+        self.tracing = tracing
+        self.span: RunSpan | None = None
         self.secrets = secrets
         # Called with the log of an attempt whose worker did not end it (killed, crashed):
         # the worker masks secret values in its log when an attempt ends, this one could not.
@@ -290,6 +297,7 @@ class RunDriver:
             max_log_bytes=self.max_log_bytes,
             code_version=self.pipeline.code_version,
             secrets=self.secrets,
+            traceparent=None if self.span is None else self.span.start_attempt(key, attempt, now),
         )
         self.book.set_task(
             key,
@@ -325,6 +333,8 @@ class RunDriver:
             self._log_path(row.task_key, row.attempt),
             out.worker,
         )
+        if self.span is not None:
+            self.span.end_attempt(row.task_key, out.status, out.error, now)
         if self.after_kill is not None and out.status in _UNENDED:
             try:
                 self.after_kill(self._log_path(row.task_key, row.attempt))
@@ -449,6 +459,8 @@ class RunDriver:
                 self.book.record_attempt(
                     row, "canceled", reason, None, now, self._log_path(key, row.attempt)
                 )
+                if self.span is not None:
+                    self.span.end_attempt(key, "canceled", reason, now)
             self.book.set_task(key, S.CANCELED, reason, finished_at=now)
         self.deadlines.clear()
         self.book.queue.clear()
@@ -506,6 +518,11 @@ class RunDriver:
             book.set_run(book.run.state, code_version=self.pipeline.code_version)
         if not resumed:
             book.set_run(RunState.RUNNING, started_at=self.clock())
+        if self.tracing is not None:
+            run = book.run
+            self.span = self.tracing.run(
+                run.id, run.pipeline, run.partition, self.clock(), resumed=resumed
+            )
         self._load(resumed)
         if resumed and self.uses_pools:
             # Slots claimed by the driver this run had before: none of its attempts runs now.
@@ -587,6 +604,7 @@ class RunDriver:
                 self.executor.kill(self.run_id, key, row.attempt, "interrupted", reason)
         self.deadlines.clear()
         self.conditions.close()
+        self._end_span("running", reason)
         if release:
             try:
                 if self.uses_pools:
@@ -610,6 +628,8 @@ class RunDriver:
             self.book.record_attempt(
                 row, "interrupted", reason, None, now, self._log_path(key, row.attempt)
             )
+            if self.span is not None:
+                self.span.end_attempt(key, "interrupted", reason, now)
             self.book.set_task(
                 key, S.UP_FOR_RETRY, reason, finished_at=now, next_attempt_at=now, error=reason
             )
@@ -650,6 +670,14 @@ class RunDriver:
         self.book.set_run(
             state, finished_at=self.clock(), error=error, lease_owner=None, lease_expires_at=None
         )
+        self._end_span(str(state), error)
+
+    def _end_span(self, state: str, error: str | None) -> None:
+        # "running" when this process stops driving a run that goes on elsewhere: a resume
+        # opens a new run span in the process that carries it on.
+        if self.span is not None:
+            span, self.span = self.span, None
+            span.end(state, error, self.clock())
 
 
 def _streak(outcomes: Sequence[str]) -> int:

@@ -93,6 +93,9 @@ class AttemptSpec:
     code_version: str = ""
     # Where ctx.secrets reads from (None: the task has no secrets to read).
     secrets: SecretSource | None = None
+    # The attempt's span as a W3C traceparent ("00-<trace id>-<span id>-<flags>"), when the
+    # driver traces (legato.observability.tracing): the task's own spans nest under it.
+    traceparent: str | None = None
 
 
 #: Key of ``AttemptOutcome.extra`` holding how the attempt's log was cut, when it was.

@@ -162,9 +162,14 @@ def run_attempt(
         )
         with ctx as stream:
             att.log = stream
-            out = _run(att, task, results)
+            if spec.traceparent:
+                out = _traced(att, task, results, spec.traceparent)
+            else:
+                out = _run(att, task, results)
     except BaseException as exc:  # the capture itself failed: not the task's fault
         out = att.failed(f"cannot capture the output: {one_line(exc)}", True, log=False)
+    if spec.traceparent:
+        _flush_spans()
     try:
         note = finish_log(watch)
     except BaseException:
@@ -182,6 +187,25 @@ def run_attempt(
     if masker:
         out = _masked(out, masker)
     return out
+
+
+def _traced(att: _Attempt, task: Task, results: ResultStore, traceparent: str) -> AttemptOutcome:
+    """``_run`` under the attempt's span, so that the task's own spans nest under it."""
+    from legato.observability.tracing import attempt_context
+
+    with attempt_context(traceparent):
+        return _run(att, task, results)
+
+
+def _flush_spans() -> None:
+    # Before the outcome leaves: a worker may be recycled (or os._exit) right after it, and
+    # its spans would be lost with it. An exporter that fails must not fail the attempt.
+    from legato.observability.tracing import flush
+
+    try:
+        flush()
+    except Exception:
+        logging.getLogger("legato.tracing").warning("cannot export spans", exc_info=True)
 
 
 def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:

@@ -102,6 +102,7 @@ class RunDriving:
         """A driver of ``run`` (whose lease this owner holds) on ``executor``."""
         from legato.engine.driver import RunDriver
         from legato.executors.interface import SecretSource
+        from legato.observability import tracing
         from legato.services.secrets_service import mask_log_file
 
         if run.code_version != pipe.code_version:
@@ -120,6 +121,7 @@ class RunDriving:
             on_progress=on_progress,
             secrets=SecretSource(self.ws.config.database_url, _key_file(self.ws)),
             after_kill=lambda path: mask_log_file(self.ws, run.id, path),
+            tracing=tracing.from_env(),
             **extra,
         )
 
