@@ -2,7 +2,8 @@
 
 SQLite has one writer at a time (write transactions begin IMMEDIATE), so row locks and
 advisory locks are needed on PostgreSQL only, where several schedulers write at once. The
-lease clock expressions (``statements.lease_now``/``lease_until``) compile per dialect too.
+lease clock expressions (``statements.lease_now``/``lease_until``) compile per dialect too, and
+so do the time buckets and durations of the overview's statistics (``stats_store``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, text
+from sqlalchemy import Connection, Float, Select, cast, extract, func, text
 
 from legato.store import db
 
@@ -52,3 +53,26 @@ def insert_if_missing(conn: Connection, table: Any, values: Mapping[str, Any]) -
     backend: db.Backend = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
     done = conn.execute(insert_ignoring_conflict(backend, table).values(dict(values)))
     return bool(done.rowcount)
+
+
+def hour_text(column: Any, backend: db.Backend) -> Any:
+    """``column`` (a naive UTC timestamp) as the text ``YYYY-MM-DD HH`` of its hour, the same
+    text on both backends so that buckets compare and parse alike."""
+    if backend == "sqlite":
+        return func.strftime("%Y-%m-%d %H", column)
+    return func.to_char(column, "YYYY-MM-DD HH24")
+
+
+def day_text(column: Any, backend: db.Backend) -> Any:
+    """``column`` (a naive UTC timestamp) as the text ``YYYY-MM-DD`` of its day."""
+    if backend == "sqlite":
+        return func.strftime("%Y-%m-%d", column)
+    return func.to_char(column, "YYYY-MM-DD")
+
+
+def seconds_between(start: Any, end: Any, backend: db.Backend) -> Any:
+    """``end - start`` in seconds, as a float."""
+    if backend == "sqlite":
+        # SQLite stores text; a julianday double is exact to about 0.05 ms in this era.
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return cast(extract("epoch", end - start), Float)
