@@ -126,6 +126,7 @@ def test_api_gives_the_same_figures(ws: Workspace) -> None:
     }
     assert body["last_day"][0]["start"] == "2026-03-08T11:00:00Z"
     assert sum(h["total"] for h in body["last_week"]) == 8
+    assert body["durations_complete"] is True
     assert [s["pipeline"] for s in body["slowest"]] == ["report", "ingest", "flaky"]
     report = body["slowest"][0]
     assert (report["runs"], report["p50"], report["p95"]) == (2, pytest.approx(900, abs=0.01),

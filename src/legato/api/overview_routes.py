@@ -61,6 +61,7 @@ class OverviewOut(BaseModel):
     slowest: list[SpeedOut]
     failing: list[FailuresOut]
     trends: list[TrendOut]
+    durations_complete: bool  # False: some day's durations come from its newest runs only
 
     @classmethod
     def of(cls, o: OverviewFigures) -> OverviewOut:
@@ -71,6 +72,7 @@ class OverviewOut(BaseModel):
             slowest=[SpeedOut.of(s) for s in o.slowest],
             failing=[FailuresOut.of(f) for f in o.failing],
             trends=[TrendOut.of(t) for t in o.trends],
+            durations_complete=o.durations_complete,
         )
 
 
@@ -81,8 +83,9 @@ def router(ctx: Door) -> APIRouter:
     @r.get("/overview", response_model=OverviewOut, summary="Runs over the last day and week")
     def overview() -> OverviewOut:
         """Runs per UTC hour by state (last 24 and 168 hours, by creation time, in their
-        state now), the slowest pipelines (p95 of succeeded runs) and the most failing ones
-        over the week, and each pipeline's p50/p95 duration per UTC day."""
+        state now) and the most failing pipelines over those 168 hours; the slowest
+        pipelines (p95 of succeeded runs) and each pipeline's p50/p95 duration per UTC day
+        over the last seven UTC days."""
         return OverviewOut.of(ctx.overview.figures())
 
     return r

@@ -9,6 +9,7 @@ state they have now; durations are those of succeeded runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ STACK_ORDER = (
     RunState.RUNNING.value,
     RunState.QUEUED.value,
 )
+_STATES = frozenset(s.value for s in RunState)
 #: Rows of the slowest and most-failing tables; pipelines with a duration trend at most.
 TOP = 10
 MAX_TRENDS = 50
@@ -101,8 +103,8 @@ class OverviewFigures:
     """Everything the overview shows, as of ``now``.
 
     ``last_day`` and ``last_week`` are the 24 and 168 UTC hours ending with the current
-    one; ``slowest`` and ``failing`` cover the week's hours; ``trends`` the last seven UTC
-    days, today included.
+    one, and ``failing`` covers the week's hours; ``slowest`` and ``trends`` cover the last
+    seven UTC days, today included.
     """
 
     now: datetime
@@ -111,6 +113,7 @@ class OverviewFigures:
     slowest: tuple[PipelineSpeed, ...]
     failing: tuple[PipelineFailures, ...]
     trends: tuple[DurationTrend, ...]
+    durations_complete: bool  # False: some day's durations are its newest runs only
 
 
 class Overview(Service):
@@ -128,35 +131,34 @@ class Overview(Service):
         stats = self.ws.store.stats
         end = now.replace(minute=0, second=0, microsecond=0) + HOUR
         week_start = end - WEEK_HOURS * HOUR
-        hours = _hour_bars(stats.runs_per_hour(week_start, end, pipelines=seen), week_start)
-        speeds = [
-            PipelineSpeed(d.pipeline, d.count, d.percentiles[50], d.percentiles[95], d.longest)
-            for d in stats.durations(week_start, end, by_day=False, pipelines=seen)
-        ]
-        speeds.sort(key=lambda s: (-s.p95, -s.p50, s.pipeline))
-        failing = [
-            PipelineFailures(f.pipeline, f.runs, f.finished, f.failed)
-            for f in stats.failures(week_start, end, pipelines=seen)
-            if f.failed
-        ]
-        failing.sort(key=lambda f: (-f.failed, -f.failure_rate, f.pipeline))
+        counts = stats.runs_per_hour(week_start, end, pipelines=seen)
+        hours = _hour_bars(counts, week_start)
         today = now.replace(hour=0, minute=0, second=0, microsecond=0)
         first_day = today - timedelta(days=TREND_DAYS - 1)
-        per_day = stats.durations(first_day, today + timedelta(days=1), by_day=True, pipelines=seen)
+        durations = stats.durations(first_day, today + timedelta(days=1), pipelines=seen)
+        speeds = [
+            PipelineSpeed(d.pipeline, d.count, d.percentiles[50], d.percentiles[95], d.longest)
+            for d in durations.overall
+        ]
+        speeds.sort(key=lambda s: (-s.p95, -s.p50, s.pipeline))
+        failing = [f for f in _failures(counts) if f.failed]
+        failing.sort(key=lambda f: (-f.failed, -f.failure_rate, f.pipeline))
         return OverviewFigures(
             now=now,
             last_day=tuple(hours[-DAY_HOURS:]),
             last_week=tuple(hours),
             slowest=tuple(speeds[:TOP]),
             failing=tuple(failing[:TOP]),
-            trends=_trends(per_day, first_day.date()),
+            trends=_trends(durations.by_day, first_day.date()),
+            durations_complete=durations.complete,
         )
 
 
 def _hour_bars(counts: list[HourCount], start: datetime) -> list[HourBar]:
     by_hour: dict[str, dict[str, int]] = {}
     for c in counts:
-        by_hour.setdefault(c.hour, {})[c.state] = c.count
+        states = by_hour.setdefault(c.hour, {})
+        states[c.state] = states.get(c.state, 0) + c.count
     bars = []
     for i in range(WEEK_HOURS):
         at = start + i * HOUR
@@ -167,7 +169,21 @@ def _hour_bars(counts: list[HourCount], start: datetime) -> list[HourBar]:
     return bars
 
 
-def _trends(per_day: list[Durations], first_day: date) -> tuple[DurationTrend, ...]:
+def _failures(counts: list[HourCount]) -> list[PipelineFailures]:
+    """Per pipeline: its runs, those finished and those failed."""
+    totals: dict[str, list[int]] = {}
+    for c in counts:
+        runs, finished, failed = totals.setdefault(c.pipeline, [0, 0, 0])
+        done = RunState(c.state).finished if c.state in _STATES else False
+        totals[c.pipeline] = [
+            runs + c.count,
+            finished + (c.count if done else 0),
+            failed + (c.count if c.state == RunState.FAILED.value else 0),
+        ]
+    return [PipelineFailures(p, *t) for p, t in sorted(totals.items())]
+
+
+def _trends(per_day: Sequence[Durations], first_day: date) -> tuple[DurationTrend, ...]:
     by_pipeline: dict[str, dict[str, Durations]] = {}
     for d in per_day:
         by_pipeline.setdefault(d.pipeline, {})[d.day or ""] = d

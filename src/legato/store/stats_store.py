@@ -1,24 +1,30 @@
 """Statistics of runs over a time window, aggregated in SQL: what the overview page draws.
 
 Every query here selects runs by ``created_at`` (indexed, ``ix_runs_created_at``) within
-``[since, until)`` and groups in the database, so a read returns a few hundred rows however
-many runs the window holds. Runs count where they were created; their state is the one they
-have now.
+``[since, until)``, so its cost follows the runs in the window, not the runs in the store.
+Runs count where they were created; their state is the one they have now.
 
-Percentiles (``durations``) are exact and the same on both backends: PostgreSQL has
-``percentile_cont`` but SQLite has no percentile function, while both have window functions.
-Each group's durations are numbered in order (``row_number() OVER (PARTITION BY ...)``) and only
-the rows next to each wanted rank come back; the value between them is interpolated as
-``percentile_cont`` does (the "linear" method of ``numpy.percentile``).
+Duration percentiles are exact, by the same definition on both backends (linear between the
+closest ranks, as PostgreSQL's ``percentile_cont``), but not computed alike:
+
+- PostgreSQL computes them in SQL with ``percentile_cont``, over every succeeded run.
+- SQLite has no percentile function. Numbering each group's durations with window functions
+  gives the same figures but costs about 1 s per 100,000 runs in the window (measured:
+  bench/RESULTS.md), so the store reads the durations and computes the percentiles in Python
+  over a bounded sample instead: of each UTC day, the newest ``SAMPLE_PER_DAY`` succeeded
+  runs, one index range scan per day that stops at its limit. Up to that many a day (about
+  200 an hour, more than an embedded SQLite store sees) the figures are exact; beyond it
+  they describe the day's newest runs, and ``DurationStats.complete`` says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal, or_, select
+from sqlalchemy import func, select
 
 from legato.domain.states import RunState
 from legato.store import dialect
@@ -27,28 +33,21 @@ from legato.store.schema import runs
 
 _r = runs.c
 
-#: The percentiles ``durations`` gives, in percent (integers: the ranks are integer arithmetic,
-#: which SQLite and PostgreSQL do alike, unlike rounding a float to an integer).
+#: The percentiles ``durations`` gives, in percent.
 PERCENTS = (50, 95)
+#: Succeeded runs of one UTC day whose durations SQLite reads at most (the newest).
+SAMPLE_PER_DAY = 5000
 
 
 @dataclass(frozen=True, slots=True)
 class HourCount:
-    """How many runs created in one UTC hour (``hour``, ``YYYY-MM-DD HH``) are in ``state``."""
+    """How many runs of ``pipeline`` created in one UTC hour (``hour``, ``YYYY-MM-DD HH``)
+    are in ``state``."""
 
     hour: str
+    pipeline: str
     state: str
     count: int
-
-
-@dataclass(frozen=True, slots=True)
-class FailureCount:
-    """A pipeline's runs created in the window: all of them, those finished, those failed."""
-
-    pipeline: str
-    runs: int
-    finished: int
-    failed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,120 +62,156 @@ class Durations:
     longest: float
 
 
+@dataclass(frozen=True, slots=True)
+class DurationStats:
+    """Durations per pipeline and day, and per pipeline over the whole window; ``complete``
+    is False when some day held more succeeded runs than its sample (SQLite)."""
+
+    by_day: tuple[Durations, ...]
+    overall: tuple[Durations, ...]
+    complete: bool
+
+
 class StatsStore(Part):
     """Counts and durations of runs per hour, day and pipeline."""
 
     def runs_per_hour(
         self, since: datetime, until: datetime, *, pipelines: Collection[str] | None = None
     ) -> list[HourCount]:
-        """Runs created in ``[since, until)`` counted by UTC hour and state, oldest first."""
+        """Runs created in ``[since, until)`` counted by UTC hour, pipeline and state, oldest
+        hour first. One pass over the window serves both the hourly bars and the failures
+        per pipeline."""
         hour = dialect.hour_text(_r.created_at, self._backend).label("hour")
         stmt = (
-            select(hour, _r.state, func.count())
+            select(hour, _r.pipeline, _r.state, func.count())
             .where(_r.created_at >= since, _r.created_at < until)
-            .group_by(hour, _r.state)
-            .order_by(hour, _r.state)
+            .group_by(hour, _r.pipeline, _r.state)
+            .order_by(hour, _r.pipeline, _r.state)
         )
         stmt = of_pipelines(stmt, _r.pipeline, pipelines)
         with self._engine.connect() as conn:
-            return [HourCount(str(h), str(s), int(n)) for h, s, n in conn.execute(stmt)]
-
-    def failures(
-        self, since: datetime, until: datetime, *, pipelines: Collection[str] | None = None
-    ) -> list[FailureCount]:
-        """Per pipeline with runs created in ``[since, until)``: how many, finished, failed;
-        by name."""
-        finished = [s.value for s in RunState if s.finished]
-        stmt = (
-            select(
-                _r.pipeline,
-                func.count(),
-                func.sum(case((_r.state.in_(finished), 1), else_=0)),
-                func.sum(case((_r.state == RunState.FAILED.value, 1), else_=0)),
-            )
-            .where(_r.created_at >= since, _r.created_at < until)
-            .group_by(_r.pipeline)
-            .order_by(_r.pipeline)
-        )
-        stmt = of_pipelines(stmt, _r.pipeline, pipelines)
-        with self._engine.connect() as conn:
-            return [
-                FailureCount(str(p), int(n), int(done or 0), int(bad or 0))
-                for p, n, done, bad in conn.execute(stmt)
-            ]
+            return [HourCount(str(h), str(p), str(s), int(n)) for h, p, s, n in conn.execute(stmt)]
 
     def durations(
         self,
         since: datetime,
         until: datetime,
         *,
-        by_day: bool,
         pipelines: Collection[str] | None = None,
         percents: Sequence[int] = PERCENTS,
-    ) -> list[Durations]:
-        """How long succeeded runs created in ``[since, until)`` took: per pipeline, and per
-        UTC day of creation when ``by_day``; the exact ``percents`` (0-100) and the longest.
+    ) -> DurationStats:
+        """How long succeeded runs created in ``[since, until)`` took: per pipeline and UTC
+        day of creation, and per pipeline over the window; the ``percents`` (0-100) and the
+        longest (see the module docstring for how).
 
         Only succeeded runs count: a failed run stops at its failing task and a canceled one
         when someone cancels it, so their times say little about how long the work takes.
         """
         if not all(0 <= p <= 100 for p in percents):
             raise ValueError(f"percentiles must be between 0 and 100: {list(percents)}")
-        seconds = dialect.seconds_between(_r.started_at, _r.finished_at, self._backend)
-        keys = [_r.pipeline.label("pipeline")]
-        if by_day:
-            keys.append(dialect.day_text(_r.created_at, self._backend).label("day"))
-        else:
-            keys.append(literal(None).label("day"))
-        groups = [k for k in keys if k.name == "pipeline" or by_day]
-        numbered = select(
-            *keys,
-            seconds.label("seconds"),
-            func.row_number().over(partition_by=groups, order_by=seconds).label("rank"),
-            func.count().over(partition_by=groups).label("n"),
-        ).where(
+        if dialect.has_percentile_cont(self._backend):
+            day = dialect.day_text(_r.created_at, self._backend)
+            by_day = self._percentile_cont([_r.pipeline, day], since, until, pipelines, percents)
+            overall = self._percentile_cont([_r.pipeline], since, until, pipelines, percents)
+            return DurationStats(tuple(by_day), tuple(overall), True)
+        return self._sampled(since, until, pipelines, percents)
+
+    def _succeeded(self, since: datetime, until: datetime) -> list[Any]:
+        # The index on state would walk every succeeded run ever made to find the window's.
+        state = dialect.unindexed(_r.state, self._backend)
+        return [
             _r.created_at >= since,
             _r.created_at < until,
-            _r.state == RunState.SUCCEEDED.value,
+            state == RunState.SUCCEEDED.value,
             _r.started_at.is_not(None),
             _r.finished_at.is_not(None),
-        )
-        inner = of_pipelines(numbered, _r.pipeline, pipelines).subquery()
-        c = inner.c
-        # For p percent, the value sits at 1-based rank 1 + (n - 1) * p / 100: keep the
-        # ranks on either side of it (integer division is the floor here), and the last.
-        wanted = [c.rank == c.n]
-        for p in percents:
-            low = (c.n - 1) * literal(p, Integer) // literal(100, Integer) + 1
-            wanted.append(and_(c.rank >= low, c.rank <= low + 1))
-        stmt = (
-            select(c.pipeline, c.day, c.n, c.rank, c.seconds)
-            .where(or_(*wanted))
-            .order_by(c.pipeline, c.day, c.rank)
-        )
-        picked: dict[tuple[str, str | None], dict[int, float]] = {}
-        sizes: dict[tuple[str, str | None], int] = {}
-        with self._engine.connect() as conn:
-            for pipeline, day, n, rank, secs in conn.execute(stmt):
-                key = (str(pipeline), None if day is None else str(day))
-                picked.setdefault(key, {})[int(rank)] = max(float(secs), 0.0)
-                sizes[key] = int(n)
+        ]
+
+    def _percentile_cont(
+        self,
+        keys: list[Any],
+        since: datetime,
+        until: datetime,
+        pipelines: Collection[str] | None,
+        percents: Sequence[int],
+    ) -> list[Durations]:
+        seconds = dialect.seconds_between(_r.started_at, _r.finished_at, self._backend)
+        stmt = select(
+            *keys,
+            func.count(),
+            func.max(seconds),
+            *(func.percentile_cont(p / 100).within_group(seconds) for p in percents),
+        ).where(*self._succeeded(since, until))
+        stmt = of_pipelines(stmt.group_by(*keys), _r.pipeline, pipelines)
         out = []
-        for key, ranked in picked.items():
-            n = sizes[key]
-            values = {p: _interpolate(ranked, n, p) for p in percents}
-            out.append(Durations(key[0], key[1], n, values, ranked[n]))
+        with self._engine.connect() as conn:
+            for row in conn.execute(stmt):
+                day = str(row[1]) if len(keys) == 2 else None
+                n, longest, *values = row[len(keys) :]
+                figures = {p: max(float(v), 0.0) for p, v in zip(percents, values, strict=True)}
+                out.append(Durations(str(row[0]), day, int(n), figures, max(float(longest), 0.0)))
         return out
 
+    def _sampled(
+        self,
+        since: datetime,
+        until: datetime,
+        pipelines: Collection[str] | None,
+        percents: Sequence[int],
+    ) -> DurationStats:
+        seconds = dialect.seconds_between(_r.started_at, _r.finished_at, self._backend)
+        values: dict[tuple[str, str], list[float]] = {}
+        complete = True
+        with self._engine.connect() as conn:
+            for start, end in _utc_days(since, until):
+                stmt = (
+                    select(_r.pipeline, seconds)
+                    .where(*self._succeeded(start, end))
+                    .order_by(_r.created_at.desc())
+                    .limit(SAMPLE_PER_DAY + 1)  # one more tells whether the day had more
+                )
+                rows = conn.execute(of_pipelines(stmt, _r.pipeline, pipelines)).all()
+                complete = complete and len(rows) <= SAMPLE_PER_DAY
+                rows = rows[:SAMPLE_PER_DAY]
+                day = start.strftime("%Y-%m-%d")
+                for pipeline, secs in rows:
+                    values.setdefault((str(pipeline), day), []).append(max(float(secs), 0.0))
+        by_day = [_figures(p, d, v, percents) for (p, d), v in sorted(values.items())]
+        per_pipeline: dict[str, list[float]] = {}
+        for (pipeline, _), v in values.items():
+            per_pipeline.setdefault(pipeline, []).extend(v)
+        overall = [_figures(p, None, v, percents) for p, v in sorted(per_pipeline.items())]
+        return DurationStats(tuple(by_day), tuple(overall), complete)
 
-def _interpolate(ranked: dict[int, float], n: int, percent: int) -> float:
-    """The ``percent`` percentile of ``n`` sorted values of which ``ranked`` holds (1-based)
-    the ones around it: linear between the two nearest ranks, as ``percentile_cont``."""
-    whole, part = divmod((n - 1) * percent, 100)
-    low = ranked[whole + 1]
+
+def _utc_days(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """``[since, until)`` cut at each UTC midnight."""
+    out = []
+    start = since.astimezone(UTC)
+    while start < until:
+        midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = min(midnight + timedelta(days=1), until)
+        out.append((start, end))
+        start = end
+    return out
+
+
+def _figures(
+    pipeline: str, day: str | None, values: list[float], percents: Sequence[int]
+) -> Durations:
+    ordered = sorted(values)
+    figures = {p: percentile(ordered, p) for p in percents}
+    return Durations(pipeline, day, len(ordered), figures, ordered[-1])
+
+
+def percentile(ordered: Sequence[float], percent: int) -> float:
+    """The ``percent`` percentile of the sorted values ``ordered`` (not empty): linear between
+    the two closest ranks, as ``percentile_cont``."""
+    whole, part = divmod((len(ordered) - 1) * percent, 100)
+    low = ordered[whole]
     if part == 0:
         return low
-    return low + (ranked[whole + 2] - low) * part / 100
+    return low + (ordered[whole + 1] - low) * part / 100
 
 
-__all__ = ["Durations", "FailureCount", "HourCount", "StatsStore"]
+__all__ = ["DurationStats", "Durations", "HourCount", "StatsStore", "percentile"]
