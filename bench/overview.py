@@ -23,9 +23,7 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,9 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from latency import free_port, pct, tokens, wait_health  # sibling scripts, as in api.py
+from latency import pct, tokens  # sibling scripts, as in api.py
 
-from api import backend_version, fill, make_project, pg_schema
+from api import backend_version, fill_project, legato_web, make_project, pg_schema
 
 TARGET_P95_MS = 300.0
 KINDS = {"page: GET /overview": "/overview", "api: GET /api/v1/overview": "/api/v1/overview"}
@@ -109,41 +107,16 @@ def run(args: argparse.Namespace, tmp: Path, store_url: str | None) -> dict[str,
 
     project = make_project(tmp / "proj", args.tasks_per_run, store_url)
     with Workspace(project) as ws:
-        store = ws.store
-        versions = {}
-        for name, pipe in ws.project.pipelines.items():
-            versions[name] = pipe.code_version
-            store.runs.save_snapshot(name, pipe.code_version, pipe.snapshot(), ws.clock())
-        print(f"filling {args.runs:,} runs over {args.days:g} days ({backend_version(store)})",
-              file=sys.stderr, flush=True)
-        filled = fill(store, args.runs, args.tasks_per_run, args.days, project, versions)
-        backend = backend_version(store)
+        filled = fill_project(ws, args.runs, args.tasks_per_run, args.days)
+        backend = backend_version(ws.store)
     profile = explain(project) if args.explain else None
     auth = tokens(project)[0]  # a viewer's token
-    port = free_port()
-    log = tmp / "web.log"
-    legato = str(Path(sys.executable).parent / "legato")
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen(
-            [legato, "web", "--project", str(project), "--port", str(port),
-             "--host", "127.0.0.1"],
-            stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True,
-        )
     load_before = os.getloadavg()
-    try:
-        wait_health(port, proc, log, 60, auth)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers=auth) as c:
-            week = c.get("/api/v1/overview").json()
-            in_week = sum(h["total"] for h in week["last_week"])
-            results = measure(c, args.requests, args.warmup)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group only
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    with legato_web(project, tmp, auth) as (base, _), \
+            httpx.Client(base_url=base, timeout=60, headers=auth) as client:
+        week = client.get("/api/v1/overview").json()
+        in_week = sum(h["total"] for h in week["last_week"])
+        results = measure(client, args.requests, args.warmup)
     return {
         "meta": {
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
