@@ -18,12 +18,14 @@ LEFT = 44.0  # the y axis' labels
 BOTTOM = 22.0  # the x axis' labels
 TOP = 8.0
 GAP = 1.0  # between bars
+_LABEL_W = 40.0  # an x label's width, roughly: the server has no font metrics
 _FALLBACK = {"succeeded": "#22a06b", "failed": "#d93b3b", "canceled": "#8a8f98",
              "running": "#3b82f6", "queued": "#b9c7da"}
 
 SPARK_W = 220.0
-SPARK_H = 64.0
+SPARK_H = 76.0
 SPARK_PAD = 6.0
+SPARK_AXIS = 12.0  # the day labels under the lines
 
 
 def nice_ceiling(value: float) -> float:
@@ -63,8 +65,9 @@ def render_hours(bars: Sequence[HourBar], *, label: str, week: bool) -> str:
         )
     for i, bar in enumerate(bars):
         start = bar.start
-        if (week and start.hour == 0) or (not week and start.hour % 3 == 0):
-            x = LEFT + i * slot
+        x = LEFT + i * slot
+        room = LEFT + PLOT_W - x >= _LABEL_W  # a label cut by the right edge is left out
+        if room and ((week and start.hour == 0) or (not week and start.hour % 3 == 0)):
             text = f"{start:%a %d}" if week else f"{start:%H}:00"
             parts.append(
                 f'<line x1="{num(x)}" y1="{num(TOP)}" x2="{num(x)}" y2="{num(TOP + PLOT_H + 4)}"'
@@ -113,9 +116,10 @@ def render_trend(pipeline: str, days: Sequence[DayDurations]) -> str:
     n = max(len(days), 1)
     step = (SPARK_W - 2 * SPARK_PAD - 40) / max(n - 1, 1)
     left = SPARK_PAD + 40  # room for the scale's label
+    base = SPARK_H - SPARK_PAD - SPARK_AXIS  # where 0 s is
 
     def at(i: int, seconds: float) -> tuple[float, float]:
-        y = SPARK_H - SPARK_PAD - (SPARK_H - 2 * SPARK_PAD) * seconds / top
+        y = base - (base - SPARK_PAD) * seconds / top
         return left + i * step, y
 
     parts = [
@@ -125,10 +129,10 @@ def render_trend(pipeline: str, days: Sequence[DayDurations]) -> str:
         f'"{esc(pipeline)}">',
         f'<text class="tick" x="{num(left - 4)}" y="{num(SPARK_PAD + 4)}" text-anchor="end">'
         f"{esc(format_duration(top))}</text>",
-        f'<text class="tick" x="{num(left - 4)}" y="{num(SPARK_H - SPARK_PAD)}"'
+        f'<text class="tick" x="{num(left - 4)}" y="{num(base)}"'
         ' text-anchor="end">0</text>',
-        f'<line x1="{num(left)}" y1="{num(SPARK_H - SPARK_PAD)}" x2="{num(SPARK_W - SPARK_PAD)}"'
-        f' y2="{num(SPARK_H - SPARK_PAD)}" stroke="#e3e6ea"/>',
+        f'<line x1="{num(left)}" y1="{num(base)}" x2="{num(SPARK_W - SPARK_PAD)}"'
+        f' y2="{num(base)}" stroke="#e3e6ea"/>',
     ]
     for name, pick, colour in (("p95", _p95, "#f29d38"), ("p50", _p50, "#3056d3")):
         for run in _segments(days, pick):
@@ -153,6 +157,13 @@ def render_trend(pipeline: str, days: Sequence[DayDurations]) -> str:
             f'<circle cx="{num(at(i, d.p50)[0])}" cy="{num(at(i, d.p50)[1])}" r="2"'
             ' fill="#3056d3"/></g>'
         )
+    if days:
+        for i in (0, len(days) - 1):
+            anchor = "start" if i == 0 else "end"
+            parts.append(
+                f'<text class="tick" x="{num(at(i, 0)[0])}" y="{num(SPARK_H - 1)}"'
+                f' text-anchor="{anchor}">{days[i].day:%a %d}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
