@@ -4,6 +4,7 @@ pipelines, and only signed-in readers see it."""
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ def report():
 def flaky():
     step()
 """
+STATES = {s.value for s in RunState}
 NOW = datetime(2026, 3, 9, 10, 20, tzinfo=UTC)  # a Monday; the current hour is 10:00
 
 
@@ -138,6 +140,28 @@ def test_api_gives_the_same_figures(ws: Workspace) -> None:
     assert [d["day"] for d in trend["days"]] == [f"2026-03-{d:02d}" for d in range(3, 10)]
     assert [d["runs"] for d in trend["days"]] == [0, 0, 0, 0, 0, 2, 0]
     assert trend["days"][-1]["p50"] is None
+
+
+def test_the_documented_answer_has_the_api_shape(ws: Workspace) -> None:
+    body = signed_client(ws, "viewer").get("/api/v1/overview").json()
+    text = (Path(__file__).parents[2] / "docs" / "monitoring.md").read_text(encoding="utf-8")
+    section = text[text.index("## Overview page") :]
+    example = json.loads(re.search(r"```json\n(.*?)\n```", section, re.S).group(1))  # type: ignore[union-attr]
+
+    def shape(value: object) -> object:
+        if isinstance(value, dict):
+            # Run states are data, not fields: any of them may appear.
+            return {k: shape(v) for k, v in value.items() if k not in STATES}
+        if isinstance(value, list):
+            return [shape(value[0])] if value else []
+        return type(value).__name__ if value is not None else "float"
+
+    assert shape(example) == shape(body)
+    report = next(t for t in body["trends"] if t["pipeline"] == "report")
+    documented = example["trends"][0]["days"][0]
+    found = next(d for d in report["days"] if d["day"] == documented["day"])
+    assert found == pytest.approx(documented, abs=1e-3)
+    assert example["slowest"][0] == pytest.approx(body["slowest"][0])
 
 
 def test_anonymous_is_sent_to_sign_in_and_the_api_refuses(ws: Workspace) -> None:
