@@ -3,7 +3,7 @@
 SQLite has one writer at a time (write transactions begin IMMEDIATE), so row locks and
 advisory locks are needed on PostgreSQL only, where several schedulers write at once. The
 lease clock expressions (``statements.lease_now``/``lease_until``) compile per dialect too, and
-so do the time buckets and durations of the overview's statistics (``stats_store``).
+so do the durations of the overview's statistics (``stats_store``).
 """
 
 from __future__ import annotations
@@ -53,23 +53,6 @@ def insert_if_missing(conn: Connection, table: Any, values: Mapping[str, Any]) -
     backend: db.Backend = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
     done = conn.execute(insert_ignoring_conflict(backend, table).values(dict(values)))
     return bool(done.rowcount)
-
-
-def hour_text(column: Any, backend: db.Backend) -> Any:
-    """``column`` (a naive UTC timestamp) as the text ``YYYY-MM-DD HH`` of its hour, the same
-    text on both backends so that buckets compare and parse alike."""
-    if backend == "sqlite":
-        # The store writes SQLite timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff' (schema's
-        # UTCDateTime): cutting the text costs half of what strftime's parsing does.
-        return func.substr(column, 1, 13)
-    return func.to_char(column, "YYYY-MM-DD HH24")
-
-
-def day_text(column: Any, backend: db.Backend) -> Any:
-    """``column`` (a naive UTC timestamp) as the text ``YYYY-MM-DD`` of its day."""
-    if backend == "sqlite":
-        return func.substr(column, 1, 10)
-    return func.to_char(column, "YYYY-MM-DD")
 
 
 def seconds_between(start: Any, end: Any, backend: db.Backend) -> Any:
