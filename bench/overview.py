@@ -82,6 +82,7 @@ def explain(project: Path, repeat: int = 5) -> list[dict[str, Any]]:
             overview.figures()
         finally:
             event.remove(engine, "before_cursor_execute", grab)
+        by_text: dict[str, dict[str, Any]] = {}
         with engine.connect() as conn:
             for stmt, params in seen:
                 ms = []
@@ -89,14 +90,19 @@ def explain(project: Path, repeat: int = 5) -> list[dict[str, Any]]:
                     t0 = time.perf_counter()
                     conn.exec_driver_sql(stmt, params).all()
                     ms.append((time.perf_counter() - t0) * 1000)
-                if engine.dialect.name == "sqlite":
-                    plan = [str(r[-1]) for r in
-                            conn.exec_driver_sql("EXPLAIN QUERY PLAN " + stmt, params)]
-                else:
-                    plan = [str(r[0]) for r in
-                            conn.exec_driver_sql("EXPLAIN ANALYZE " + stmt, params)]
-                out.append({"sql": " ".join(stmt.split())[:160],
-                            "median_ms": round(statistics.median(ms), 2), "plan": plan})
+                text = " ".join(stmt.split())[:160]
+                if text not in by_text:
+                    if engine.dialect.name == "sqlite":
+                        plan = [str(r[-1]) for r in
+                                conn.exec_driver_sql("EXPLAIN QUERY PLAN " + stmt, params)]
+                    else:
+                        plan = [str(r[0]) for r in
+                                conn.exec_driver_sql("EXPLAIN ANALYZE " + stmt, params)]
+                    by_text[text] = {"sql": text, "times": 0, "median_ms": 0.0, "plan": plan}
+                # The same statement sent once per hour or day: its times add up.
+                by_text[text]["times"] += 1
+                by_text[text]["median_ms"] += statistics.median(ms)
+        out = [dict(v, median_ms=round(v["median_ms"], 2)) for v in by_text.values()]
     return out
 
 
@@ -146,7 +152,7 @@ def report(out: dict[str, Any]) -> None:
         print(f"| {kind} | {r['p50']:.1f} ms | {r['p95']:.1f} ms | {r['max']:.1f} ms | "
               f"{r['bytes'] / 1024:.0f} KiB | < {TARGET_P95_MS:g} ms: {verdict} |")
     for s in out.get("sql_profile") or []:
-        print(f"\n{s['median_ms']:.1f} ms  {s['sql']}")
+        print(f"\n{s['median_ms']:.1f} ms ({s['times']} statement(s))  {s['sql']}")
         for line in s["plan"]:
             print(f"    {line}")
 
