@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from legato.domain.states import RunState
 from legato.store import dialect
@@ -83,7 +83,8 @@ class StatsStore(Part):
         per pipeline."""
         if self._backend == "sqlite":
             return self._hour_by_hour(since, until, pipelines)
-        hour = func.to_char(_r.created_at, "YYYY-MM-DD HH24").label("hour")
+        # date_trunc, not to_char: a timestamp sorts and groups at half the cost of a text.
+        hour = func.date_trunc("hour", _r.created_at).label("hour")
         stmt = (
             select(hour, _r.pipeline, _r.state, func.count())
             .where(_r.created_at >= since, _r.created_at < until)
@@ -92,7 +93,10 @@ class StatsStore(Part):
         )
         stmt = of_pipelines(stmt, _r.pipeline, pipelines)
         with self._engine.connect() as conn:
-            return [HourCount(str(h), str(p), str(s), int(n)) for h, p, s, n in conn.execute(stmt)]
+            return [
+                HourCount(f"{h:%Y-%m-%d %H}", str(p), str(s), int(n))
+                for h, p, s, n in conn.execute(stmt)
+            ]
 
     def _hour_by_hour(
         self, since: datetime, until: datetime, pipelines: Collection[str] | None
@@ -132,10 +136,7 @@ class StatsStore(Part):
         if not all(0 <= p <= 100 for p in percents):
             raise ValueError(f"percentiles must be between 0 and 100: {list(percents)}")
         if dialect.has_percentile_cont(self._backend):
-            day = func.to_char(_r.created_at, "YYYY-MM-DD")
-            by_day = self._percentile_cont([_r.pipeline, day], since, until, pipelines, percents)
-            overall = self._percentile_cont([_r.pipeline], since, until, pipelines, percents)
-            return DurationStats(tuple(by_day), tuple(overall), True)
+            return self._percentile_cont(since, until, pipelines, percents)
         return self._sampled(since, until, pipelines, percents)
 
     def _succeeded(self, since: datetime, until: datetime) -> list[Any]:
@@ -151,28 +152,33 @@ class StatsStore(Part):
 
     def _percentile_cont(
         self,
-        keys: list[Any],
         since: datetime,
         until: datetime,
         pipelines: Collection[str] | None,
         percents: Sequence[int],
-    ) -> list[Durations]:
+    ) -> DurationStats:
         seconds = dialect.seconds_between(_r.started_at, _r.finished_at, self._backend)
+        day = func.date_trunc("day", _r.created_at)
+        # Per pipeline and day, and per pipeline, in one pass: the second grouping set's
+        # rows have no day.
+        sets = func.grouping_sets(tuple_(_r.pipeline, day), tuple_(_r.pipeline))
         stmt = select(
-            *keys,
+            _r.pipeline,
+            day,
             func.count(),
             func.max(seconds),
             *(func.percentile_cont(p / 100).within_group(seconds) for p in percents),
         ).where(*self._succeeded(since, until))
-        stmt = of_pipelines(stmt.group_by(*keys), _r.pipeline, pipelines)
-        out = []
+        stmt = of_pipelines(stmt.group_by(sets), _r.pipeline, pipelines)
+        by_day: list[Durations] = []
+        overall: list[Durations] = []
         with self._engine.connect() as conn:
-            for row in conn.execute(stmt):
-                day = str(row[1]) if len(keys) == 2 else None
-                n, longest, *values = row[len(keys) :]
+            for pipeline, at, n, longest, *values in conn.execute(stmt):
                 figures = {p: max(float(v), 0.0) for p, v in zip(percents, values, strict=True)}
-                out.append(Durations(str(row[0]), day, int(n), figures, max(float(longest), 0.0)))
-        return out
+                when = None if at is None else f"{at:%Y-%m-%d}"
+                found = Durations(str(pipeline), when, int(n), figures, max(float(longest), 0.0))
+                (overall if at is None else by_day).append(found)
+        return DurationStats(tuple(by_day), tuple(overall), True)
 
     def _sampled(
         self,
