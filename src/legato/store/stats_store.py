@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, tuple_
 
 from legato.domain.states import RunState
 from legato.store import dialect
 from legato.store.database import Part, of_pipelines
-from legato.store.schema import runs
+from legato.store.schema import UTCDateTime, runs
 
 _r = runs.c
 
@@ -104,17 +104,23 @@ class StatsStore(Part):
         # SQLite groups by sorting every row into one temporary B-tree; an hour at a time
         # the trees stay small, which halves the time with 100,000 runs in a week
         # (bench/RESULTS.md). In-process queries cost no round trips.
+        # One statement, compiled once and run per hour: building 168 would cost more
+        # than running them.
+        stmt = (
+            select(_r.pipeline, _r.state, func.count())
+            .where(
+                _r.created_at >= bindparam("start", type_=UTCDateTime),
+                _r.created_at < bindparam("end", type_=UTCDateTime),
+            )
+            .group_by(_r.pipeline, _r.state)
+            .order_by(_r.pipeline, _r.state)
+        )
+        stmt = of_pipelines(stmt, _r.pipeline, pipelines)
         out = []
         with self._engine.connect() as conn:
             for start, end in _cut(since, until, timedelta(hours=1)):
-                stmt = (
-                    select(_r.pipeline, _r.state, func.count())
-                    .where(_r.created_at >= start, _r.created_at < end)
-                    .group_by(_r.pipeline, _r.state)
-                    .order_by(_r.pipeline, _r.state)
-                )
                 hour = start.strftime("%Y-%m-%d %H")
-                rows = conn.execute(of_pipelines(stmt, _r.pipeline, pipelines))
+                rows = conn.execute(stmt, {"start": start, "end": end})
                 out += [HourCount(hour, str(p), str(s), int(n)) for p, s, n in rows]
         return out
 
