@@ -13,8 +13,8 @@ closest ranks, as PostgreSQL's ``percentile_cont``), but not computed alike:
   bench/RESULTS.md), so the store reads the durations and computes the percentiles in Python
   over a bounded sample instead: of each UTC day, the newest ``SAMPLE_PER_DAY`` succeeded
   runs, one index range scan per day that stops at its limit. Up to that many a day (about
-  200 an hour, more than an embedded SQLite store sees) the figures are exact; beyond it
-  they describe the day's newest runs, and ``DurationStats.complete`` says so.
+  200 an hour) the figures are exact; beyond it they describe the day's newest runs, and
+  ``DurationStats.complete`` says so.
 """
 
 from __future__ import annotations
