@@ -673,6 +673,47 @@ def backend_version(store: Any) -> str:
     return f"PostgreSQL {v}"
 
 
+def fill_project(ws: Any, runs: int, tasks_per_run: int, days: float) -> dict[str, Any]:
+    """Save the snapshots of the workspace's pipelines, then ``fill`` its store."""
+    store = ws.store
+    versions = {}
+    for name, pipe in ws.project.pipelines.items():
+        versions[name] = pipe.code_version
+        store.runs.save_snapshot(name, pipe.code_version, pipe.snapshot(), ws.clock())
+    print(f"filling {runs:,} runs x {tasks_per_run} task runs over {days:g} days "
+          f"({backend_version(store)}) ...", file=sys.stderr, flush=True)
+    filled = fill(store, runs, tasks_per_run, days, ws.config.root, versions)
+    print(f"filled in {filled['seconds']:.1f} s: {filled}", file=sys.stderr, flush=True)
+    return filled
+
+
+@contextmanager
+def legato_web(project: Path, tmp: Path, auth: dict[str, str]) -> Iterator[tuple[str, float]]:
+    """``legato web`` on the project, as a subprocess in its own process group: yields its
+    base URL and the seconds it took to answer; stopped (that group only) at the end."""
+    port = free_port()
+    log = tmp / "web.log"
+    legato = str(Path(sys.executable).parent / "legato")
+    with open(log, "wb") as log_fh:
+        proc = subprocess.Popen(
+            [legato, "web", "--project", str(project), "--port", str(port),
+             "--host", "127.0.0.1"],
+            stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        t0 = time.monotonic()
+        wait_health(port, proc, log, 60, auth)
+        yield f"http://127.0.0.1:{port}", time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group only
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 def run(args: argparse.Namespace, tmp: Path, store_url: str | None) -> dict[str, Any]:
     import httpx
 
@@ -681,14 +722,7 @@ def run(args: argparse.Namespace, tmp: Path, store_url: str | None) -> dict[str,
     project = make_project(tmp / "proj", args.tasks_per_run, store_url)
     with Workspace(project) as ws:
         store = ws.store
-        versions = {}
-        for name, pipe in ws.project.pipelines.items():
-            versions[name] = pipe.code_version
-            store.runs.save_snapshot(name, pipe.code_version, pipe.snapshot(), ws.clock())
-        print(f"filling {args.runs:,} runs x {args.tasks_per_run} task runs "
-              f"({backend_version(store)}) ...", file=sys.stderr, flush=True)
-        filled = fill(store, args.runs, args.tasks_per_run, args.days, project, versions)
-        print(f"filled in {filled['seconds']:.1f} s: {filled}", file=sys.stderr, flush=True)
+        filled = fill_project(ws, args.runs, args.tasks_per_run, args.days)
         with store._engine.begin() as conn:
             for stmt in args.sql:
                 t0 = time.perf_counter()
@@ -699,38 +733,17 @@ def run(args: argparse.Namespace, tmp: Path, store_url: str | None) -> dict[str,
 
     # Requests carry a viewer's API token: what a dashboard or a script sends.
     auth = {} if args.anonymous else tokens(project)[0]
-    port = free_port()
-    log = tmp / "web.log"
-    legato = str(Path(sys.executable).parent / "legato")
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen(
-            [legato, "web", "--project", str(project), "--port", str(port),
-             "--host", "127.0.0.1"],
-            stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True,
-        )
     load_before = os.getloadavg()
-    try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=60, headers=auth) as client:
-            t0 = time.monotonic()
-            wait_health(port, proc, log, 60, auth)
-            ready = time.monotonic() - t0
-            from legato.config import load_config
-            from legato.store.store import Store
+    from legato.config import load_config
+    from legato.store.store import Store
 
-            with Store.open(load_config(project).database_url, migrate=False) as store:
-                rng = random.Random(7)
-                kinds = make_kinds(client, store, rng, args.pages)
-                results = measure(client, kinds, args.requests, args.warmup)
-                profile = sql_profile(store, kinds) if args.explain else None
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group only
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    with legato_web(project, tmp, auth) as (base, ready), \
+            httpx.Client(base_url=base, timeout=60, headers=auth) as client, \
+            Store.open(load_config(project).database_url, migrate=False) as store:
+        rng = random.Random(7)
+        kinds = make_kinds(client, store, rng, args.pages)
+        results = measure(client, kinds, args.requests, args.warmup)
+        profile = sql_profile(store, kinds) if args.explain else None
     return {
         "meta": {
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "

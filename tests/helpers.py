@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from legato.domain.records import RunRecord
+    from legato.domain.states import RunState
     from legato.services.door import Door
     from legato.services.workspace import Workspace
 
@@ -200,6 +204,29 @@ def door(ws: Workspace) -> Door:
     from legato.services.actor import Actor
 
     return ws.door(Actor.local_user())
+
+
+def timed_run(pipeline: str, created: datetime, state: RunState, seconds: float) -> RunRecord:
+    """A run record made at ``created`` in ``state``: started a second later (unless queued)
+    and, if finished, ``seconds`` after its start; to write straight into a store."""
+    from datetime import timedelta
+
+    from legato.domain.ids import new_run_id
+    from legato.domain.records import RunRecord
+
+    started = created + timedelta(seconds=1) if state != "queued" else None
+    finished = started + timedelta(seconds=seconds) if started and state.finished else None
+    return RunRecord(
+        id=new_run_id(created),
+        pipeline=pipeline,
+        state=state,
+        params={},
+        partition=None,
+        code_version="v1",
+        created_at=created,
+        started_at=started,
+        finished_at=finished,
+    )
 
 
 def api_token(ws: Workspace, role: str = "admin", name: str | None = None) -> str:

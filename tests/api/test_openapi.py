@@ -36,6 +36,7 @@ EXPECTED = {
     ("get", "/api/v1/queue"),
     ("post", "/api/v1/queue/{run_id}/move"),
     ("get", "/api/v1/health"),
+    ("get", "/api/v1/overview"),
     ("post", "/api/v1/hooks/{pipeline}/{trigger}"),
 }
 

@@ -143,6 +143,7 @@ def test_payloads_are_shown_as_text_and_never_run(browser: Browser, site: Site) 
     page.on("request", heard)
     visits = {
         "/": [],
+        "/overview": [],
         "/runs": KEYS[:1],
         f"/runs?pipeline=xss&partition={KEYS[0]}": KEYS[:1],
         f"/runs/{site.failed}": [NOTE, KEYS[0], f"failed with {NOTE}"],

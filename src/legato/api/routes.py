@@ -11,6 +11,7 @@ from legato.api import (
     hook_routes,
     http_errors,
     operation_routes,
+    overview_routes,
     pipeline_routes,
     run_routes,
 )
@@ -31,6 +32,7 @@ def install(app: FastAPI, door: Door, settings: ProjectConfig) -> None:
         run_routes.router,
         operation_routes.router,
         audit_routes.router,
+        overview_routes.router,
     ):
         app.include_router(
             make(door), prefix=API_PREFIX, dependencies=[Depends(http_errors.storable_input)]

@@ -2,7 +2,8 @@
 
 SQLite has one writer at a time (write transactions begin IMMEDIATE), so row locks and
 advisory locks are needed on PostgreSQL only, where several schedulers write at once. The
-lease clock expressions (``statements.lease_now``/``lease_until``) compile per dialect too.
+lease clock expressions (``statements.lease_now``/``lease_until``) compile per dialect too, and
+so do the durations of the overview's statistics (``stats_store``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, text
+from sqlalchemy import Connection, Float, Select, cast, extract, func, text
 
 from legato.store import db
 
@@ -52,3 +53,24 @@ def insert_if_missing(conn: Connection, table: Any, values: Mapping[str, Any]) -
     backend: db.Backend = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
     done = conn.execute(insert_ignoring_conflict(backend, table).values(dict(values)))
     return bool(done.rowcount)
+
+
+def seconds_between(start: Any, end: Any, backend: db.Backend) -> Any:
+    """``end - start`` in seconds, as a float."""
+    if backend == "sqlite":
+        # SQLite stores text; a julianday double is exact to about 0.05 ms in this era.
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return cast(extract("epoch", end - start), Float)
+
+
+def has_percentile_cont(backend: db.Backend) -> bool:
+    """Whether the database computes percentiles itself (``percentile_cont``: PostgreSQL)."""
+    return backend == "postgresql"
+
+
+
+def unindexed(column: Any, backend: db.Backend) -> Any:
+    """``column`` in a form SQLite's planner cannot answer from an index (``col || ''``), so
+    that it keeps to the index of another condition, a time range, instead of guessing
+    without statistics. Unchanged on PostgreSQL, whose planner has them."""
+    return column.concat("") if backend == "sqlite" else column

@@ -34,6 +34,7 @@ from legato.store.run_store import RunStore
 from legato.store.schedule_store import ScheduleStore
 from legato.store.schema import snapshots
 from legato.store.secret_store import SecretStore
+from legato.store.stats_store import StatsStore
 from legato.store.trigger_store import TriggerStore
 from legato.store.user_store import UserStore
 
@@ -48,7 +49,8 @@ class Store:
     ``triggers``, ``backfills``, ``pools``, ``browse`` (lists and operator marks) and
     ``daemons`` (heartbeats); for security ``users``, ``access`` (sessions, API tokens,
     sign-in lockouts and one-time links), ``secrets`` (sealed values) and ``audit`` (the
-    hash-chained audit trail). A consumer takes the part it needs, typed by its face in
+    hash-chained audit trail); ``stats`` (runs counted and timed over a window, for the
+    overview page). A consumer takes the part it needs, typed by its face in
     ``legato.store.faces``.
 
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
@@ -71,6 +73,7 @@ class Store:
         self.access = AccessStore(self._db)
         self.secrets = SecretStore(self._db)
         self.audit = AuditStore(self._db)
+        self.stats = StatsStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).

@@ -25,14 +25,25 @@ from legato.domain.states import RunState
 from legato.services.door import Door
 from legato.services.service_errors import ServiceError, status_of
 from legato.web import signin, views
+from legato.web.gantt import format_duration
 
 HERE = Path(__file__).parent
 STATES = [s.value for s in RunState]
+#: The overview page's sections in page order, one template each (``templates/overview/``);
+#: each sees the page's values, the service's figures as ``o``.
+OVERVIEW_SECTIONS = (
+    "overview/runs.html",
+    "overview/slowest.html",
+    "overview/failing.html",
+    "overview/trends.html",
+)
 
 
 def _templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
-    t.env.globals.update(ago=views.ago, took=views.took, when=views.when, q=views.q)
+    t.env.globals.update(
+        ago=views.ago, took=views.took, when=views.when, q=views.q, duration=format_duration
+    )
     t.env.trim_blocks = True
     t.env.lstrip_blocks = True
     return t
@@ -73,6 +84,17 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             "pipelines.html",
             pipelines=ctx.catalog.pipelines(),
             errors=ctx.catalog.load_errors(),
+        )
+
+    @r.get("/overview")
+    def overview_page(request: Request) -> HTMLResponse:
+        figures = ctx.overview.figures()
+        return page(
+            request,
+            "overview.html",
+            o=figures,
+            sections=OVERVIEW_SECTIONS,
+            **views.overview_charts(figures),
         )
 
     @r.get("/pipelines/{name}")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from legato.domain.records import TaskRunRecord
     from legato.services.automation_service import PartitionView
     from legato.services.catalog import NodeView, ParamView, RunDetail
+    from legato.services.overview_service import OverviewFigures
     from legato.services.run_service import LogEntry
 
 #: A log larger than this shows its end only, with a link to the whole text.
@@ -324,3 +325,26 @@ def _plain(schema: dict[str, Any]) -> dict[str, Any]:
         if len(real) == 1:
             return real[0]
     return schema
+
+
+# -- the overview ---------------------------------------------------------------------------
+
+
+def overview_charts(figures: OverviewFigures) -> dict[str, Any]:
+    """The overview's drawings and totals, by the names its section templates use."""
+    from legato.services.overview_service import STACK_ORDER
+    from legato.web.overview_charts import render_hours, render_trend
+
+    return {
+        "stack": STACK_ORDER,
+        "day_chart": render_hours(figures.last_day, label="runs per hour, last 24 hours",
+                                  week=False),
+        "week_chart": render_hours(figures.last_week, label="runs per hour, last 7 days",
+                                   week=True),
+        "day_total": sum(b.total for b in figures.last_day),
+        "week_total": sum(b.total for b in figures.last_week),
+        "trends": [
+            {"pipeline": t.pipeline, "svg": render_trend(t.pipeline, t.days)}
+            for t in figures.trends
+        ],
+    }
