@@ -19,7 +19,7 @@ from legato.domain.states import RunState
 from legato.services.door import Door
 from legato.services.service_errors import ServiceError
 from legato.services.workspace import Workspace
-from tests.helpers import door, make_project
+from tests.helpers import door, make_project, wait_for
 from tests.observability.test_webhook_channel import Receiver
 
 CODE = """
@@ -357,3 +357,64 @@ def daemon_record(now: datetime) -> Any:
     from legato.domain.records import DaemonRecord
 
     return DaemonRecord("sched-1", "scheduler", "h", 1, "0", None, now, now)
+
+
+def test_two_schedulers_on_postgresql_send_each_alert_exactly_once(
+    tmp_path: Path, receiver: Receiver, pg_url: str
+) -> None:
+    import threading
+
+    rules = (
+        '[alerts.failures]\ncondition = "run_failed"\nchannels = ["ops"]\n'
+        'group_interval = "1s"\n'
+        '[alerts.canceled]\ncondition = "run_canceled"\nchannels = ["ops"]\n'
+        'group_interval = "1s"\n'
+    )
+    root = project(tmp_path, receiver.url, rules, store_url=pg_url)
+    first, second = Workspace(root), Workspace(root)
+    try:
+        d = door(first)
+        expected = set()
+        for day in range(1, 6):
+            failed = run(d, "daily_sales", partition=f"2026-12-0{day}")
+            expected.add(f"failures:daily_sales/{failed.partition}")
+            canceled = d.runs.create_run("sales", {"fail": False})
+            d.runs.cancel(canceled.id)
+            expected.add(f"canceled:{canceled.id}")
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def scheduler(ws: Workspace, owner: str) -> None:
+            alerts = door(ws).alerts
+            try:
+                while not stop.is_set():
+                    alerts.evaluate(ws.clock())
+                    alerts.deliver(ws.clock(), owner)
+            except BaseException as exc:  # reported by the test, not lost in the thread
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=scheduler, args=(ws, f"s{n}"))
+            for n, ws in enumerate((first, second))
+        ]
+        for t in threads:
+            t.start()
+
+        def keys() -> list[str]:
+            out = []
+            for body in bodies(receiver):
+                out += [i["dedup_key"] for i in body["items"]] or [body["dedup_key"]]
+            return out
+
+        try:
+            wait_for(lambda: set(keys()) >= expected or bool(errors), timeout=60,
+                     what="every alert delivered")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert errors == []
+        assert sorted(keys()) == sorted(expected)  # each once, by one of the two
+    finally:
+        first.close()
+        second.close()
