@@ -37,6 +37,12 @@ EXPECTED = {
     ("post", "/api/v1/queue/{run_id}/move"),
     ("get", "/api/v1/health"),
     ("post", "/api/v1/hooks/{pipeline}/{trigger}"),
+    ("get", "/api/v1/alerts"),
+    ("get", "/api/v1/alerts/rules"),
+    ("get", "/api/v1/alerts/silences"),
+    ("post", "/api/v1/alerts/rules/{rule}/silence"),
+    ("post", "/api/v1/alerts/rules/{rule}/unsilence"),
+    ("post", "/api/v1/alerts/rules/{rule}/test"),
 }
 
 
