@@ -179,6 +179,29 @@ def test_a_storm_of_failures_becomes_one_group_message_per_interval(
         assert {i["partition"] for i in group["items"]} == {f"2026-12-0{n}" for n in (2, 3, 4, 5)}
 
 
+def test_a_backfill_that_finishes_with_failed_runs_alerts_with_its_counts(
+    tmp_path: Path, receiver: Receiver, clock: ManualClock
+) -> None:
+    from legato.scheduler.tick import Scheduler
+
+    rules = (
+        '[alerts.done]\ncondition = "backfill_finished"\nchannels = ["ops"]\n'
+        '[alerts.broken]\ncondition = "backfill_failed"\nchannels = ["ops"]\n'
+    )
+    with open_ws(project(tmp_path, receiver.url, rules), clock) as ws:
+        d = door(ws)
+        backfill = d.automation.create_backfill("daily_sales", keys=["2026-12-01", "2026-12-02"])
+        scheduler = Scheduler(d.automation)
+        scheduler.tick(clock())  # makes its runs
+        for queued in ws.store.runs.runs_in_state("queued"):
+            d.runs.execute(queued.id)
+        scheduler.tick(clock())  # sees them finished: the backfill completes
+        cycle(d, clock)
+        (sent,) = bodies(receiver)
+        assert (sent["rule"], sent["pipeline"]) == ("broken", "daily_sales")
+        assert backfill.id in sent["title"] and sent["details"]["runs"] == "2 runs: 2 failed"
+
+
 def test_a_silenced_rule_records_alerts_but_sends_nothing_until_unsilenced(
     tmp_path: Path, receiver: Receiver, clock: ManualClock
 ) -> None:

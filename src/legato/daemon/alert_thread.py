@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from legato.services.service_errors import store_unavailable
+from legato.services.service_errors import ServiceError, store_unavailable
 
 if TYPE_CHECKING:
     from legato.services.door import Door
@@ -37,6 +37,7 @@ class AlertThread(threading.Thread):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._since = door.clock()
+        self._last_problem: str | None = None  # said once, not every second
 
     def wake(self) -> None:
         """Look now (a run finished). Thread-safe."""
@@ -62,8 +63,16 @@ class AlertThread(threading.Thread):
                         later = f"; again at {sent.retry_at:%H:%M:%S}" if sent.retry_at else ""
                         log.warning("alert %r to %s failed: %s%s", sent.title, sent.channel,
                                     sent.error, later)
-            except Exception as exc:  # the store away, a broken rule: say so, go on
-                level = logging.INFO if store_unavailable(exc) else logging.WARNING
-                log.log(level, "alerts: %s", exc, exc_info=level == logging.WARNING)
+            except ServiceError as exc:  # a rule broken by a reload: said once, until fixed
+                if str(exc) != self._last_problem:
+                    log.warning("alerts: %s", exc)
+                self._last_problem = str(exc)
+            except Exception as exc:  # the store away, or a bug: say so, go on
+                if store_unavailable(exc):
+                    log.info("alerts: the store is unreachable: %s", exc)
+                else:
+                    log.warning("alerts: %s", exc, exc_info=True)
+            else:
+                self._last_problem = None
             self._wake.wait(wait)
             self._wake.clear()

@@ -283,7 +283,8 @@ class Evaluator:
 
     def _on_success(self, fact: AlertFact, key: str, where: str) -> None:
         # A success clears the failures of its pipeline and partition.
-        for alert in self._ev.open_alerts():
+        failures = self._ev.open_alerts("run_failed", "retries_exhausted", pipeline=fact.pipeline)
+        for alert in failures:
             if (alert.condition == "run_failed" and alert.subject == key) or (
                 alert.condition == "retries_exhausted" and alert.subject.startswith(key + ":")
             ):
@@ -302,8 +303,8 @@ class Evaluator:
     def _watch_runs(self, unfinished: list[WatchedRun]) -> None:
         now = self._now
         by_id = {r.id: r for r in unfinished}
-        for alert in self._ev.open_alerts():
-            if alert.condition not in _RUN_WATCH or alert.run_id is None:
+        for alert in self._ev.open_alerts(*_RUN_WATCH):
+            if alert.run_id is None:
                 continue
             run = by_id.get(alert.run_id)
             rule = self.rules.get(alert.rule)

@@ -145,11 +145,15 @@ class Evaluation:
 
     # -- alerts -------------------------------------------------------------------------
 
-    def open_alerts(self, condition: str | None = None) -> list[AlertRecord]:
-        """Open alerts (of one condition), oldest first."""
+    def open_alerts(
+        self, *conditions: str, pipeline: str | None = None
+    ) -> list[AlertRecord]:
+        """Open alerts (of these conditions, of one pipeline), oldest first."""
         stmt = select(alerts).where(_a.state == AlertState.OPEN.value).order_by(_a.id)
-        if condition is not None:
-            stmt = stmt.where(_a.condition == condition)
+        if conditions:
+            stmt = stmt.where(_a.condition.in_(conditions))
+        if pipeline is not None:
+            stmt = stmt.where(_a.pipeline == pipeline)
         return [_alert(r) for r in self.conn.execute(stmt)]
 
     def find_open(self, rule: str, subject: str) -> AlertRecord | None:
