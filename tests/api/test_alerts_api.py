@@ -27,14 +27,6 @@ def sales():
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
-
-
-@pytest.fixture
 def ws(tmp_path: Path, receiver: Receiver) -> Iterator[Workspace]:
     extra = (
         f'[channels.ops]\nkind = "webhook"\nurl = "{receiver.url}"\n'

@@ -5,7 +5,6 @@ grouped, silences kept, failed deliveries retried. The clock is injected: no wai
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,14 +57,6 @@ def project(tmp_path: Path, url: str, rules: str, store_url: str | None = None) 
         f'[channels.ops]\nkind = "webhook"\nurl = "{url}"\n{rules}'
     )
     return make_project(tmp_path / "p", CODE, extra=extra)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
 
 
 @pytest.fixture
