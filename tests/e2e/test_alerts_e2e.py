@@ -83,3 +83,22 @@ def test_legato_up_refuses_a_rule_naming_an_unknown_channel(tmp_path: Path) -> N
     done = cli("up", "--port", "0", project=root, timeout=60)
     assert done.returncode == 2
     assert "[alerts.x]: no channel named 'pager'" in done.stderr
+
+
+def test_legato_web_alone_raises_no_scheduler_and_resolves_it_when_one_starts(
+    tmp_path: Path, receiver: Receiver, daemons: Daemons
+) -> None:
+    extra = (
+        f'[channels.ops]\nkind = "webhook"\nurl = "{receiver.url}"\n'
+        '[alerts.nobody]\ncondition = "no_scheduler"\nafter = "2s"\nchannels = ["ops"]\n'
+    )
+    root = make_project(tmp_path / "p", CODE, extra=extra)
+    web = daemons.up(root, command="web")
+    web.wait_output("legato web: ")
+    wait_for(lambda: bool(receiver.got), timeout=30, what="the no_scheduler alert")
+    first = json.loads(receiver.got[0][1])
+    assert (first["rule"], first["kind"]) == ("nobody", "trigger")
+    daemons.up(root, command="scheduler")
+    wait_for(lambda: len(receiver.got) >= 2, timeout=30, what="its resolve")
+    second = json.loads(receiver.got[1][1])
+    assert (second["kind"], second["dedup_key"]) == ("resolve", first["dedup_key"])
