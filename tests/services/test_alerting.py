@@ -170,6 +170,24 @@ def test_a_storm_of_failures_becomes_one_group_message_per_interval(
         assert {i["partition"] for i in group["items"]} == {f"2026-12-0{n}" for n in (2, 3, 4, 5)}
 
 
+def test_five_hundred_failing_partitions_are_two_messages(
+    tmp_path: Path, receiver: Receiver, clock: ManualClock
+) -> None:
+    rules = '[alerts.failures]\ncondition = "run_failed"\nchannels = ["ops"]\n'
+    with open_ws(project(tmp_path, receiver.url, rules), clock) as ws:
+        for n in range(500):  # as a backfill's drivers record them
+            failed(ws, f"r{n:04d}", "daily_sales", f"p{n}", clock())
+        outcome = door(ws).alerts.evaluate(clock())
+        assert outcome is not None and len(outcome.raised) == 500
+        door(ws).alerts.deliver(clock(), "o")
+        clock.advance(60)
+        cycle(door(ws), clock)
+        first, group = bodies(receiver)
+        assert (first["kind"], group["kind"]) == ("trigger", "group")
+        assert group["details"] == {"alerts": "499", "not listed": "449"}
+        assert len(group["items"]) == 50 and group["title"].startswith("499 alerts of rule")
+
+
 def test_a_backfill_that_finishes_with_failed_runs_alerts_with_its_counts(
     tmp_path: Path, receiver: Receiver, clock: ManualClock
 ) -> None:
@@ -353,18 +371,30 @@ def running(
     return ws.store.runs.create_run(record)
 
 
-def finish(ws: Workspace, run_id: str, now: datetime) -> None:
+def finish(
+    ws: Workspace, run_id: str, now: datetime, state: RunState = RunState.SUCCEEDED
+) -> None:
+    """End a running run as its driver would: the step that records it."""
     from legato.domain.records import Changes, NewEvent
 
     run = ws.store.runs.get_run(run_id)
     assert ws.store.runs.acquire_lease(run_id, "t", now + timedelta(minutes=1), now)
-    done = replace(run, state=RunState.SUCCEEDED, finished_at=now)
     ws.store.runs.apply(
         Changes(
-            run_id, "t", now + timedelta(minutes=1), run=done,
-            events=[NewEvent(run_id, None, "run_state", "running", "succeeded", now)],
+            run_id, "t", now + timedelta(minutes=1),
+            run=replace(run, state=state, finished_at=now),
+            events=[NewEvent(run_id, None, "run_state", "running", state, now, "boom")],
         )
     )
+
+
+def failed(ws: Workspace, run_id: str, pipeline: str, partition: str, now: datetime) -> None:
+    record = RunRecord(
+        id=run_id, pipeline=pipeline, state=RunState.RUNNING, params={}, partition=partition,
+        code_version="v", created_at=now, started_at=now,
+    )
+    ws.store.runs.create_run(record)
+    finish(ws, run_id, now, RunState.FAILED)
 
 
 def daemon_record(now: datetime) -> Any:
