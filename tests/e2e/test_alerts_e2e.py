@@ -102,3 +102,41 @@ def test_legato_web_alone_raises_no_scheduler_and_resolves_it_when_one_starts(
     wait_for(lambda: len(receiver.got) >= 2, timeout=30, what="its resolve")
     second = json.loads(receiver.got[1][1])
     assert (second["kind"], second["dedup_key"]) == ("resolve", first["dedup_key"])
+
+
+def test_two_legato_schedulers_on_postgresql_send_each_alert_once(
+    tmp_path: Path, receiver: Receiver, daemons: Daemons, pg_url: str
+) -> None:
+    code = CODE.replace(
+        "@pipeline\ndef nightly", "@pipeline(partitions=static(['a', 'b', 'c', 'd', 'e', 'f']))"
+        "\ndef nightly"
+    ).replace("from legato import", "from legato.partitions import static\nfrom legato import")
+    extra = (
+        f'[store]\nurl = "{pg_url}"\n'
+        f'[channels.ops]\nkind = "webhook"\nurl = "{receiver.url}"\n'
+        '[alerts.failed]\ncondition = "run_failed"\nchannels = ["ops"]\ngroup_interval = "1s"\n'
+    )
+    root = make_project(tmp_path / "p", code, extra=extra)
+    for _ in range(2):
+        daemons.up(root, command="scheduler").wait_output("Ctrl-C stops")
+    for key in "abcdef":
+        done = cli("submit", "nightly", "--partition", key, project=root)
+        assert done.returncode == 0, done.stderr
+
+    def keys() -> list[str]:
+        out: list[str] = []
+        for _, body in receiver.got:
+            sent = json.loads(body)
+            out += [i["dedup_key"] for i in sent["items"]] or [sent["dedup_key"]]
+        return out
+
+    wait_for(lambda: len(set(keys())) == 6, timeout=60, what="six alerts")
+    from legato.services.workspace import Workspace
+
+    with Workspace(root) as ws:  # nothing left to send: every message recorded as sent
+        wait_for(
+            lambda: {d.state.value for d in ws.store.alerts.recent_deliveries(100)} == {"sent"},
+            timeout=30, what="every delivery recorded",
+        )
+    # Each alert once, by one scheduler or the other: none sent twice.
+    assert sorted(keys()) == [f"failed:nightly/{k}" for k in "abcdef"]
