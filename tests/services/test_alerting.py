@@ -231,6 +231,15 @@ def test_a_silenced_rule_records_alerts_but_sends_nothing_until_unsilenced(
         run(d, "ledger")
         cycle(d, clock)
         assert [b["pipeline"] for b in bodies(receiver)] == ["ledger"]
+        # Silenced while alerts wait for their group message: they are not sent either.
+        run(d, "watched")  # its own rule
+        run(d, "sales", fail=False)
+        run(d, "sales")
+        cycle(d, clock)
+        d.alerts.silence("failures", "1h")
+        clock.advance(120)
+        cycle(d, clock)
+        assert [b["pipeline"] for b in bodies(receiver)] == ["ledger", "watched"]
 
 
 def test_a_failed_delivery_is_retried_with_backoff_once_the_receiver_is_back(

@@ -220,6 +220,10 @@ class Evaluator:
             if rule is None or not held:
                 self._ev.set_window(name, None)
                 continue
+            if name in self._silenced:  # silenced while they waited: recorded, not sent
+                self._ev.mark_notified([a.id for a in held])
+                self._ev.set_window(name, None)
+                continue
             items = tuple(notice_from_json(a.notice) for a in held[:GROUP_ITEMS])
             more = len(held) - len(items)
             group = Notice(
