@@ -4,7 +4,7 @@ delivery claimed by one sender at a time (taken over once its lease runs out).""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -15,6 +15,7 @@ from legato.store.store import Store
 from tests.store.store_testkit import T0, Records
 
 MIN = timedelta(minutes=1)
+DAY = timedelta(days=1)
 
 
 def _facts(store: Store) -> list[tuple[str, str, str | None, str | None, str | None]]:
@@ -76,3 +77,30 @@ def test_one_evaluation_at_a_time_on_postgresql(pg_store: Store) -> None:
         assert first is not None
         with pg_store.alerts.evaluation() as second:
             assert second is None  # the other process's pass decides for both
+
+
+def test_alerts_that_ended_long_ago_are_forgotten_with_their_messages(store: Store) -> None:
+    from legato.domain.alert_records import AlertState
+
+    def add(subject: str, state: AlertState, at: datetime) -> int:
+        with store.alerts.evaluation() as ev:
+            assert ev is not None
+            made = ev.add_alert(
+                rule="r", subject=subject, condition="run_canceled",
+                state=AlertState.OPEN if state is AlertState.RESOLVED else state,
+                pipeline="p", run_id=None, title=subject, notice={}, now=at, notified=True,
+                silenced=False,
+            )
+            ev.add_delivery(rule="r", channel="ops", kind="trigger", notice={}, now=at,
+                            alert_id=made)
+            if state is AlertState.RESOLVED:
+                ev.resolve(made, at)
+            return made
+
+    add("old", AlertState.DONE, T0)
+    add("old_resolved", AlertState.RESOLVED, T0)
+    still_open = add("open", AlertState.OPEN, T0)
+    recent = add("recent", AlertState.DONE, T0 + 40 * DAY)
+    assert store.alerts.prune(T0 + 30 * DAY) == 2
+    assert sorted(a.id for a in store.alerts.list_alerts()) == [still_open, recent]
+    assert {d.alert_id for d in store.alerts.recent_deliveries()} == {still_open, recent}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from legato.services.service_errors import ServiceError, store_unavailable
@@ -24,6 +25,8 @@ log = logging.getLogger("legato.alerts")
 EVERY = 1.0
 #: ... and how often when the project has no alert rule (only to empty the outbox).
 EVERY_WITHOUT_RULES = 30.0
+#: Alerts ended long ago are forgotten this often (``legato.services.alerting.KEEP_HISTORY``).
+PRUNE_EVERY = timedelta(hours=1)
 
 
 class AlertThread(threading.Thread):
@@ -38,6 +41,7 @@ class AlertThread(threading.Thread):
         self._stop = threading.Event()
         self._since = door.clock()
         self._last_problem: str | None = None  # said once, not every second
+        self._next_prune = self._since
 
     def wake(self) -> None:
         """Look now (a run finished). Thread-safe."""
@@ -58,7 +62,11 @@ class AlertThread(threading.Thread):
                 alerts.evaluate(
                     self._door.clock(), own_url=self._own_url(), watching_since=self._since
                 )
-                for sent in alerts.deliver(self._door.clock(), self._owner):
+                now = self._door.clock()
+                if now >= self._next_prune:
+                    self._next_prune = now + PRUNE_EVERY
+                    alerts.prune(now)
+                for sent in alerts.deliver(now, self._owner):
                     if sent.error is not None:
                         later = f"; again at {sent.retry_at:%H:%M:%S}" if sent.retry_at else ""
                         log.warning("alert %r to %s failed: %s%s", sent.title, sent.channel,

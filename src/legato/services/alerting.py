@@ -48,6 +48,8 @@ FIRST_BACKOFF = timedelta(seconds=2)
 MAX_ATTEMPTS = 12
 #: How long a sender holds a delivery it claimed; another takes it over after that.
 SEND_LEASE = timedelta(seconds=60)
+#: How long alerts that ended (and their messages) stay in the history.
+KEEP_HISTORY = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,12 @@ class Alerts(Service):
         except Exception as exc:  # a channel's own bug must not stop the sender
             return f"{type(exc).__name__}: {exc}", True
         return None, False
+
+    @action("alerts.deliver")
+    def prune(self, now: datetime) -> int:
+        """Forget alerts that ended more than ``KEEP_HISTORY`` before ``now``, with their
+        messages; how many went."""
+        return self._ws.store.alerts.prune(now - KEEP_HISTORY)
 
     @action("alerts.deliver")
     def next_due(self) -> datetime | None:

@@ -421,6 +421,24 @@ class AlertStore(Part):
         with self._engine.connect() as conn:
             return [_delivery(r) for r in conn.execute(stmt)]
 
+    def prune(self, before: datetime) -> int:
+        """Forget alerts that ended before ``before`` (resolved or one-off) with their
+        messages, finished messages of no alert (groups, tests), and ended silences;
+        returns how many alerts went."""
+        ended = [AlertState.RESOLVED.value, AlertState.DONE.value]
+        finished = [DeliveryState.SENT.value, DeliveryState.FAILED.value]
+        old = select(_a.id).where(_a.state.in_(ended), _a.resolved_at < before)
+        with self._write.begin() as conn:
+            conn.execute(delete(alert_deliveries).where(_d.alert_id.in_(old)))
+            conn.execute(
+                delete(alert_deliveries).where(
+                    _d.alert_id.is_(None), _d.state.in_(finished), _d.created_at < before
+                )
+            )
+            gone = conn.execute(delete(alerts).where(_a.id.in_(old)))
+            conn.execute(delete(alert_silences).where(alert_silences.c.until < before))
+            return int(gone.rowcount)
+
     def silence(self, rule: str, until: datetime, by: str, now: datetime) -> SilenceRecord:
         """Silence ``rule`` until ``until`` (replacing a silence it had)."""
         s = alert_silences.c
