@@ -163,13 +163,20 @@ class Alerts(Service):
         evaluator = Evaluator(
             setup.rules,
             self._ws.project.pipelines,
-            self._ws.config.public_url or own_url,
+            self._ws.config.public_url or own_url or self._served_url(),
             watching_since=watching_since,
         )
         with self._ws.store.alerts.evaluation() as ev:
             if ev is None:
                 return None
             return evaluator.run(ev, now)
+
+    def _served_url(self) -> str | None:
+        # A scheduler serves no pages: link to those of a `legato up` beating beside it.
+        for daemon in self._ws.store.daemons.daemons():
+            if daemon.url:
+                return daemon.url
+        return None
 
     @action("alerts.deliver")
     def deliver(self, now: datetime, owner: str, *, limit: int = 50) -> list[Sent]:
