@@ -471,3 +471,27 @@ def test_two_schedulers_on_postgresql_send_each_alert_exactly_once(
     finally:
         first.close()
         second.close()
+
+
+def test_a_channel_secret_is_read_from_legatos_encrypted_secrets(
+    tmp_path: Path, receiver: Receiver, clock: ManualClock
+) -> None:
+    import hashlib
+    import hmac
+
+    rules = (
+        '[channels.signed]\nkind = "webhook"\n'
+        f'url = "{receiver.url}"\nsecret = {{ secret = "hook_key" }}\n'
+        '[alerts.failures]\ncondition = "run_failed"\nchannels = ["signed"]\n'
+    )
+    with open_ws(project(tmp_path, receiver.url, rules), clock) as ws:
+        d = door(ws)
+        d.secrets.set("hook_key", "k3y-from-the-store")
+        run(d, "sales")
+        cycle(d, clock)
+        ((headers, body),) = receiver.got
+        signed = hmac.new(
+            b"k3y-from-the-store", headers["X-Legato-Timestamp"].encode() + b"." + body,
+            hashlib.sha256,
+        ).hexdigest()
+        assert headers["X-Legato-Signature"] == f"sha256={signed}"

@@ -30,6 +30,7 @@ from legato.observability.channels import (
     ChannelConfigError,
     DeliveryFailed,
     Notice,
+    Reveal,
     SecretRef,
     parse_channels,
 )
@@ -89,7 +90,7 @@ _setups: weakref.WeakKeyDictionary[Workspace, tuple[int, _Setup]] = weakref.Weak
 _setups_lock = threading.Lock()
 
 
-def _reveal(ws: Workspace) -> object:
+def _reveal(ws: Workspace) -> Reveal:
     def reveal(ref: SecretRef) -> str:
         if ref.kind == "env":
             return os.environ[ref.name]
@@ -113,7 +114,7 @@ def load_setup(ws: Workspace) -> _Setup:
             return cached[1]
     config = ws.config
     try:
-        channels = parse_channels(config.channel_tables, _reveal(ws))  # type: ignore[arg-type]
+        channels = parse_channels(config.channel_tables, _reveal(ws))
         rules = parse_rules(config.alert_tables, channels)
         for pipe in ws.project.pipelines.values():
             for rule in pipe.alerts:
