@@ -38,7 +38,7 @@ class AlertThread(threading.Thread):
         self._owner = owner
         self._own_url = own_url
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._halt = threading.Event()  # not _stop: Thread has a method of that name
         self._since = door.clock()
         self._last_problem: str | None = None  # said once, not every second
         self._next_prune = self._since
@@ -49,12 +49,12 @@ class AlertThread(threading.Thread):
 
     def stop(self) -> None:
         """End the thread after its current pass."""
-        self._stop.set()
+        self._halt.set()
         self._wake.set()
 
     def run(self) -> None:
         alerts = self._door.alerts
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             wait = EVERY
             try:
                 if not alerts.rules():
