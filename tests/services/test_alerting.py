@@ -39,7 +39,7 @@ def ledger(fail: bool = True):
     boom()
 
 @pipeline(partitions=daily(start="2026-12-01", tz="UTC"))
-def daily_sales():
+def daily_sales(fail: bool = True):
     boom()
 
 @pipeline(alerts=[alert("run_failed", channels=["ops"], name="own")])
@@ -69,8 +69,7 @@ def bodies(receiver: Receiver) -> list[dict[str, Any]]:
 
 
 def run(d: Door, pipeline: str, *, fail: bool = True, partition: str | None = None) -> RunRecord:
-    made = d.runs.create_run(pipeline, {"fail": fail} if pipeline != "daily_sales" else {},
-                             partition=partition)
+    made = d.runs.create_run(pipeline, {"fail": fail}, partition=partition)
     return d.runs.execute(made.id)
 
 
@@ -209,6 +208,17 @@ def test_a_backfill_that_finishes_with_failed_runs_alerts_with_its_counts(
         (sent,) = bodies(receiver)
         assert (sent["rule"], sent["pipeline"]) == ("broken", "daily_sales")
         assert backfill.id in sent["title"] and sent["details"]["runs"] == "2 runs: 2 failed"
+        fixed = d.automation.create_backfill(
+            "daily_sales", keys=["2026-12-01", "2026-12-02"], params={"fail": False}
+        )
+        scheduler.tick(clock())
+        for queued in ws.store.runs.runs_in_state("queued"):
+            d.runs.execute(queued.id)
+        scheduler.tick(clock())
+        cycle(d, clock)
+        done = bodies(receiver)[1]
+        assert (done["rule"], done["details"]["runs"]) == ("done", "2 runs: 2 succeeded")
+        assert fixed.id in done["title"]
 
 
 def test_a_silenced_rule_records_alerts_but_sends_nothing_until_unsilenced(
