@@ -292,3 +292,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         import shutil
 
         shutil.rmtree(_hypothesis_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A webhook receiver on 127.0.0.1 that keeps what it is sent (``.got``, ``.url``,
+    ``.status``: see tests/observability/test_webhook_channel.py), shut down after the test."""
+    from tests.observability.test_webhook_channel import Receiver
+
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()

@@ -10,10 +10,12 @@ from legato.definitions.pipeline import Pipeline, pipeline, unmapped
 from legato.definitions.retry import Condition, RetryPolicy, when
 from legato.definitions.secret_param import Secret
 from legato.definitions.task import Task, task
+from legato.observability.alert_rules import AlertRule, alert
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlertRule",
     "Condition",
     "Context",
     "DefinitionError",
@@ -25,6 +27,7 @@ __all__ = [
     "Skip",
     "Task",
     "__version__",
+    "alert",
     "pipeline",
     "task",
     "unmapped",

@@ -38,6 +38,12 @@ EXPECTED = {
     ("get", "/api/v1/health"),
     ("get", "/api/v1/overview"),
     ("post", "/api/v1/hooks/{pipeline}/{trigger}"),
+    ("get", "/api/v1/alerts"),
+    ("get", "/api/v1/alerts/rules"),
+    ("get", "/api/v1/alerts/silences"),
+    ("post", "/api/v1/alerts/rules/{rule}/silence"),
+    ("post", "/api/v1/alerts/rules/{rule}/unsilence"),
+    ("post", "/api/v1/alerts/rules/{rule}/test"),
 }
 
 

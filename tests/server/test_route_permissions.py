@@ -47,6 +47,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/runs/{run_id}/tasks/{task_key}/mark"): {"state": "succeeded"},
     ("POST", "/api/v1/pipelines/{pipeline}/runs"): {"params": {"n": 2}},
     ("POST", "/api/v1/runs/{run_id}/rerun"): {},
+    ("POST", "/api/v1/alerts/rules/{rule}/silence"): {"for": "2h"},
 }
 
 
@@ -87,6 +88,7 @@ def site(
         "attempt": "1",
         "backfill_id": backfill.id,
         "trigger": "hook",
+        "rule": "any_rule",
     }
     routes: list[tuple[str, str]] = []
     for route in _flat(app.routes):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from fastapi import Depends, FastAPI
 
 from legato.api import (
+    alert_routes,
     audit_routes,
     hook_routes,
     http_errors,
@@ -33,6 +34,7 @@ def install(app: FastAPI, door: Door, settings: ProjectConfig) -> None:
         operation_routes.router,
         audit_routes.router,
         overview_routes.router,
+        alert_routes.router,
     ):
         app.include_router(
             make(door), prefix=API_PREFIX, dependencies=[Depends(http_errors.storable_input)]

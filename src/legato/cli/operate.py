@@ -144,14 +144,18 @@ def web(
     import signal
     import threading
 
+    from legato.daemon.alert_thread import AlertThread
     from legato.server.app import create_app, sign_in_url
     from legato.server.hosts import served_hosts
     from legato.server.serve import bind_socket, check_exposure, choose_tls, serve_in_thread
+    from legato.services.actor import Actor
+    from legato.services.owner import this_owner
 
     stop = threading.Event()
     with user_errors(), workspace(project) as door:
         for e in door.project.load_errors():
             out.print(escape(f"failed to load {e.module}: {e.message}"), highlight=False)
+        door.alerts.rules()  # a wrong [alerts] or [channels] table stops the start
         host = host or door.project.settings().web_host
         port = door.project.settings().web_port if port is None else port
         tls = choose_tls(door.project.settings(), tls_cert, tls_key)
@@ -166,9 +170,15 @@ def web(
             url = door.project.settings().public_url or served.url
             out.print(f"legato web: {url}/ (API at {url}/api/v1); Ctrl-C stops")
             out.print(f"sign in: {sign_in_url(door, url)}", highlight=False)
+            # The web process watches for no_scheduler (and sends queued alerts) too.
+            owner = this_owner()
+            alerts = AlertThread(door.as_actor(Actor.scheduler(owner)), owner, lambda: url)
+            alerts.start()
             while not stop.wait(0.5) and served.thread.is_alive():
                 pass
+            alerts.stop()
             served.stop()
+            alerts.join(timeout=15)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)

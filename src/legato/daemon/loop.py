@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from legato.daemon.alert_thread import AlertThread
 from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
 from legato.services.actor import Actor
@@ -94,6 +95,7 @@ class Daemon:
         self._down_since: datetime | None = None  # when the store stopped answering
         self._reloaded = threading.Event()  # the code was loaded again (by any thread)
         self._next_sweep: datetime | None = None  # of silent daemons' heartbeats
+        self.alerts: AlertThread | None = None
         self.ready = threading.Event()
 
     # -- control --------------------------------------------------------------------------
@@ -123,6 +125,7 @@ class Daemon:
         """Start everything and loop until stopped; then stop everything."""
         door = self.door
         settings = door.project.settings()
+        door.alerts.rules()  # a wrong [alerts] or [channels] table stops the start, said once
         restore = self._install_signals()
         try:
             if self.opts.web:
@@ -145,6 +148,8 @@ class Daemon:
             if self.opts.web:
                 self._start_web()
             self._beat(door.clock())
+            self.alerts = AlertThread(door, self.owner, lambda: self.url)
+            self.alerts.start()
             self.ready.set()
             self._loop()
         finally:
@@ -227,6 +232,8 @@ class Daemon:
                     # The conductor lets only a full disk out: its runs are left resumable.
                     self._raise_as_full(exc)
                     raise
+                if finished and self.alerts is not None:
+                    self.alerts.wake()  # its alerts go out now, not at the next look
                 for run in finished:
                     self._say(f"run {run.id} of {run.pipeline} {run.state}")
                     self._tick_due = True  # downstream triggers and backfills may be due
@@ -359,12 +366,16 @@ class Daemon:
             log.warning("could not remove this daemon's heartbeat: %s", exc)
         for listener in self.listeners:
             listener.stop()
+        if self.alerts is not None:
+            self.alerts.stop()
         if self._served is not None:
             self._served.server.should_exit = True
         if self.fleet is not None:
             self.fleet.shutdown()
         for listener in self.listeners:
             listener.join(timeout=5)
+        if self.alerts is not None:
+            self.alerts.join(timeout=15)  # a send in flight ends within its timeout
         if self._served is not None:
             self._served.stop()
         elif self._web_socket is not None:  # bound, but something failed before serving

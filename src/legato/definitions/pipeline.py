@@ -24,6 +24,7 @@ from legato.definitions.graph import (
 )
 from legato.definitions.secret_param import is_secret
 from legato.definitions.task import Task
+from legato.observability.alert_rules import AlertRule, for_pipeline
 
 if TYPE_CHECKING:
     from legato.definitions.partitioning import PartitionSet
@@ -252,11 +253,18 @@ class Pipeline:
         description: str,
         tags: frozenset[str],
         automation: Mapping[str, Any] | None = None,
+        alerts: Iterable[AlertRule] = (),
     ) -> None:
         self.fn = fn
         self.name = name
         self.description = description
         self.tags = tags
+        #: Alert rules declared on the pipeline (``legato.alert``), each covering it only.
+        self.alerts = tuple(for_pipeline(rule, name) for rule in alerts)
+        if len({r.name for r in self.alerts}) != len(self.alerts):
+            raise DefinitionError(
+                f"pipeline {name!r}: two alerts share a name; give each its own name="
+            )
         code = fn.__code__
         self.file, self.line = code.co_filename, code.co_firstlineno
         self.module = fn.__module__
@@ -462,6 +470,7 @@ def pipeline(
     max_active_runs: int | None = None,
     priority: int = 0,
     tz: str | None = None,
+    alerts: Iterable[AlertRule] = (),
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -478,6 +487,7 @@ def pipeline(
     max_active_runs: int | None = None,
     priority: int = 0,
     tz: str | None = None,
+    alerts: Iterable[AlertRule] = (),
 ) -> Pipeline | Callable[[Callable[..., Any]], Pipeline]:
     """Declare a pipeline. Its body runs once, at import, to record the graph of task calls.
 
@@ -489,6 +499,8 @@ def pipeline(
     (``legato.triggers``), ``max_active_runs`` at once, ``priority`` in the run queue (higher
     first), and ``tz``, the time zone of schedules given as text (default: the partitions'
     time zone, else UTC).
+
+    ``alerts``: rules made with ``legato.alert(...)``, each covering this pipeline only.
     """
     automation = {
         "partitions": partitions,
@@ -506,6 +518,7 @@ def pipeline(
             description=description if description is not None else (inspect.getdoc(f) or ""),
             tags=frozenset(tags),
             automation=automation,
+            alerts=alerts,
         )
 
     if fn is not None:

@@ -9,7 +9,8 @@ Built-in roles:
 ``viewer``
     reads everything but secrets, users, tokens and the audit trail;
 ``operator``
-    a viewer that also launches, cancels, re-runs, marks, backfills, pauses and moves the queue;
+    a viewer that also launches, cancels, re-runs, marks, backfills, pauses, moves the queue,
+    and silences and tests alert rules;
 ``admin``
     everything.
 
@@ -44,6 +45,7 @@ VIEWER: frozenset[str] = frozenset(
         "health.read",
         "daemons.read",
         "schema.read",
+        "alerts.read",
     }
 )
 
@@ -62,6 +64,7 @@ OPERATOR: frozenset[str] = VIEWER | frozenset(
         "triggers.pause",
         "queue.move",
         "project.reload",
+        "alerts.manage",
     }
 )
 

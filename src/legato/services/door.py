@@ -2,8 +2,8 @@
 a project, for one actor.
 
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
-``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``overview``) and never the
-workspace or its store, so every read and command passes the gate of
+``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``overview``, ``alerts``)
+and never the workspace or its store, so every read and command passes the gate of
 ``legato.services.gate`` with who is acting. ``signin`` is the one service without a gate:
 it turns credentials into actors, and ``sso`` (single sign-on) with it, which turns an
 identity provider's word into a session.
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from legato.services.accounts import Accounts
 from legato.services.actor import Actor
+from legato.services.alerting import Alerts
 from legato.services.audit_service import AuditTrail
 from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
@@ -63,6 +64,7 @@ class Door:
         self.audit = AuditTrail(ws, actor)
         self.overview = Overview(ws, actor)
         self.secrets = Secrets(ws, actor)
+        self.alerts = Alerts(ws, actor)
 
     @property
     def clock(self) -> Clock:

@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     func,
     insert,
     select,
     update,
 )
 
+from legato.domain.alert_records import FactKind
 from legato.domain.records import (
     BackfillRecord,
     NotFound,
@@ -21,9 +23,11 @@ from legato.domain.records import (
 )
 from legato.domain.states import (
     BackfillState,
+    RunState,
     check_backfill_transition,
 )
 from legato.store import rows
+from legato.store.alert_store import write_fact
 from legato.store.database import Part, of_pipelines
 from legato.store.schema import (
     backfills,
@@ -173,7 +177,20 @@ class BackfillStore(Part):
             if message is not None:
                 changes["message"] = message
             conn.execute(update(backfills).where(c.id == backfill_id).values(changes))
+            if changes.get("state") == BackfillState.COMPLETED.value:
+                self._completed_fact(conn, old, now)
             return _backfill(conn.execute(select(backfills).where(c.id == backfill_id)).one())
+
+    @staticmethod
+    def _completed_fact(conn: Connection, backfill: BackfillRecord, now: datetime) -> None:
+        # The alert outbox learns of the completion in the transaction that records it.
+        states = select(_r.state, func.count()).where(_r.backfill_id == backfill.id)
+        counts = {s: int(n) for s, n in conn.execute(states.group_by(_r.state))}
+        failed = counts.get(RunState.FAILED.value, 0)
+        total = sum(counts.values())
+        kind = FactKind.BACKFILL_FAILED if failed else FactKind.BACKFILL_FINISHED
+        message = f"{total} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        write_fact(conn, kind, backfill.pipeline, now, backfill_id=backfill.id, message=message)
 
     def backfill_run_states(self, backfill_id: str) -> dict[str, int]:
         """How many of the backfill's runs are in each run state."""

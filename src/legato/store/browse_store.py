@@ -27,6 +27,7 @@ from legato.domain.states import (
     TaskState,
 )
 from legato.store import dialect, rows
+from legato.store.alert_store import write_run_facts
 from legato.store.database import Part, of_pipelines
 from legato.store.schema import (
     events,
@@ -243,4 +244,6 @@ class BrowseStore(Part):
                     for e in batch
                 ],
             )
+            # A mark that finishes the run raises its alerts like a driver's step would.
+            write_run_facts(conn, [e for e in batch if e.kind == "run_state"])
             return rows.run_from_row(conn.execute(select(runs).where(_r.id == run_id)).one())

@@ -41,6 +41,7 @@ from legato.domain.states import (
 )
 from legato.store import dialect, rows
 from legato.store import statements as sql
+from legato.store.alert_store import write_run_facts
 from legato.store.database import Part, of_pipelines
 from legato.store.schema import (
     attempts,
@@ -391,6 +392,8 @@ class RunStore(Part):
                 )
             if changes.events:
                 fast.insert_event.execute(conn, [rows.event_values(e) for e in changes.events])
+                # The alert outbox, in the same transaction as the state change it reports.
+                write_run_facts(conn, changes.events)
 
     @staticmethod
     def _lease_lost(conn: Connection, run_id: str, owner: str) -> LeaseLost:
@@ -452,6 +455,7 @@ class RunStore(Part):
                 NewEvent(run_id, None, "run_state", run.state, RunState.CANCELED, now, reason)
             )
             conn.execute(insert(events), [rows.event_values(e) for e in new])
+            write_run_facts(conn, new)
             conn.execute(
                 update(runs)
                 .where(_r.id == run_id)

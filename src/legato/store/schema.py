@@ -461,3 +461,82 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", HASH, nullable=False),
 )
+
+
+# -- alerts: the outbox of facts, alerts by (rule, subject), deliveries, silences ------------
+# Facts are written in the transaction of the state change that raised them (a run finished,
+# a task failed for good, a backfill completed); the alert evaluator consumes them.
+
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")  # an INTEGER key aliases SQLite's rowid
+
+alert_facts = Table(
+    "alert_facts",
+    metadata,
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),  # run_failed, task_failed, run_succeeded...
+    Column("pipeline", String, nullable=False),
+    Column("run_id", ID),
+    Column("task_key", String),
+    Column("partition", String),
+    Column("backfill_id", String),
+    Column("message", Text),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("rule", String, nullable=False),
+    Column("subject", String, nullable=False),  # what it is about: a run, a partition...
+    Column("condition", String(40), nullable=False),
+    Column("state", STATE, nullable=False),  # open | resolved | done (nothing to resolve)
+    Column("pipeline", String),
+    Column("run_id", ID),
+    Column("title", Text, nullable=False),
+    Column("notice", Text, nullable=False),  # the trigger Notice as JSON
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Column("notified", Boolean, nullable=False),  # its trigger was sent (alone or grouped)
+    Column("silenced", Boolean, nullable=False),  # raised while its rule was silenced
+    Index("ix_alerts_rule_subject_state", "rule", "subject", "state"),
+    Index("ix_alerts_state_rule", "state", "rule"),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", BIG_ID, primary_key=True, autoincrement=True),
+    Column("alert_id", BigInteger),  # None for a group or a test
+    Column("rule", String, nullable=False),
+    Column("channel", String, nullable=False),
+    Column("kind", String(20), nullable=False),  # trigger | resolve | group | test
+    Column("notice", Text, nullable=False),  # JSON
+    Column("state", STATE, nullable=False),  # pending | sending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_try_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("lease_owner", String),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_alert_deliveries_state_next_try_at", "state", "next_try_at"),
+    Index("ix_alert_deliveries_alert_id", "alert_id"),
+)
+
+# A rule's storm window: alerts raised before ``until`` wait to go out as one group message.
+alert_windows = Table(
+    "alert_windows",
+    metadata,
+    Column("rule", String, primary_key=True),
+    Column("until", UTCDateTime, nullable=False),
+)
+
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("rule", String, primary_key=True),
+    Column("until", UTCDateTime, nullable=False),
+    Column("by", String, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from legato.domain.records import StoreError, StoreFull, StoreReplaced
 from legato.store import db
 from legato.store.access_store import AccessStore
+from legato.store.alert_store import AlertStore
 from legato.store.audit_store import AuditStore
 from legato.store.backfill_store import BackfillStore
 from legato.store.browse_store import BrowseStore, PipelineSummary
@@ -50,7 +51,8 @@ class Store:
     ``daemons`` (heartbeats); for security ``users``, ``access`` (sessions, API tokens,
     sign-in lockouts and one-time links), ``secrets`` (sealed values) and ``audit`` (the
     hash-chained audit trail); ``stats`` (runs counted and timed over a window, for the
-    overview page). A consumer takes the part it needs, typed by its face in
+    overview page); ``alerts`` (the alert outbox, alerts, deliveries, silences). A consumer
+    takes the part it needs, typed by its face in
     ``legato.store.faces``.
 
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
@@ -74,6 +76,7 @@ class Store:
         self.secrets = SecretStore(self._db)
         self.audit = AuditStore(self._db)
         self.stats = StatsStore(self._db)
+        self.alerts = AlertStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).

@@ -273,6 +273,17 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             )
         return page(request, "audit.html", rows=rows, actor=actor, action=action, older=older)
 
+    @r.get("/alerts")
+    def alerts(request: Request) -> HTMLResponse:
+        try:
+            rules = ctx.alerts.rules()
+        except ServiceError as exc:
+            return failure(request, exc)
+        return page(
+            request, "alerts.html", views=ctx.alerts.recent(100), rules=rules,
+            silences={s.rule: s for s in ctx.alerts.silences()},
+        )
+
     app.include_router(r)
 
     # The API's handler, when it is installed, answers everything but the UI's own 404s.
