@@ -114,7 +114,7 @@ def load_setup(ws: Workspace) -> _Setup:
             return cached[1]
     config = ws.config
     try:
-        channels = parse_channels(config.channel_tables, _reveal(ws))
+        channels = parse_channels(config.channel_tables, _reveal(ws), base=config.root)
         rules = parse_rules(config.alert_tables, channels)
         for pipe in ws.project.pipelines.values():
             for rule in pipe.alerts:
