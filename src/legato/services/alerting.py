@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from legato.domain.alert_records import AlertRecord, DeliveryRecord, SilenceRecord
+from legato.domain.alert_records import AlertRecord, AlertState, DeliveryRecord, SilenceRecord
 from legato.observability.alert_rules import (
     AlertConfigError,
     AlertRule,
@@ -224,14 +224,29 @@ class Alerts(Service):
     @action("alerts.read")
     def recent(self, limit: int = 50) -> list[AlertView]:
         """The latest alerts the actor may see, newest first, with their messages."""
-        pipelines = self._sight().pipelines()
-        found = self._ws.store.alerts.list_alerts(
-            limit, pipelines=None if pipelines is None else sorted(pipelines)
-        )
+        found = self._ws.store.alerts.list_alerts(limit, pipelines=self._seen())
         by_alert: dict[int, list[DeliveryRecord]] = {}
         for d in self._ws.store.alerts.deliveries_of([a.id for a in found]):
             by_alert.setdefault(d.alert_id or 0, []).append(d)
         return [AlertView(a, tuple(by_alert.get(a.id, ()))) for a in found]
+
+    @action("alerts.read")
+    def open_alerts(self, limit: int = 20) -> list[AlertRecord]:
+        """Alerts whose condition still holds, newest first (the overview's list)."""
+        return self._ws.store.alerts.list_alerts(
+            limit, pipelines=self._seen(), state=AlertState.OPEN
+        )
+
+    @action("alerts.read")
+    def sla_misses(self, since: datetime, limit: int = 20) -> list[AlertRecord]:
+        """SLA alerts raised at ``since`` or later, open or resolved, newest first."""
+        return self._ws.store.alerts.list_alerts(
+            limit, pipelines=self._seen(), conditions=("sla",), since=since
+        )
+
+    def _seen(self) -> list[str] | None:
+        pipelines = self._sight().pipelines()
+        return None if pipelines is None else sorted(pipelines)
 
     @action("alerts.read")
     def silences(self) -> list[SilenceRecord]:

@@ -398,10 +398,24 @@ class AlertStore(Part):
                 conn.execute(select(alert_deliveries).where(_d.id == delivery_id)).one()
             )
 
-    def list_alerts(self, limit: int = 50, *, pipelines: Sequence[str] | None = None
-                    ) -> list[AlertRecord]:
-        """The most recent alerts, newest first."""
+    def list_alerts(
+        self,
+        limit: int = 50,
+        *,
+        pipelines: Sequence[str] | None = None,
+        state: AlertState | None = None,
+        conditions: Sequence[str] = (),
+        since: datetime | None = None,
+    ) -> list[AlertRecord]:
+        """The most recent alerts, newest first: of these pipelines (and those of none), in
+        ``state``, of these conditions, opened at ``since`` or later."""
         stmt = select(alerts).order_by(_a.id.desc()).limit(limit)
+        if state is not None:
+            stmt = stmt.where(_a.state == state.value)
+        if conditions:
+            stmt = stmt.where(_a.condition.in_(list(conditions)))
+        if since is not None:
+            stmt = stmt.where(_a.opened_at >= since)
         if pipelines is not None:
             stmt = stmt.where(or_(_a.pipeline.is_(None), _a.pipeline.in_(list(pipelines))))
         with self._engine.connect() as conn:

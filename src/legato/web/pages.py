@@ -8,7 +8,7 @@ page follows the run's event stream and redraws its live part.
 from __future__ import annotations
 
 import inspect
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,10 +20,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from legato.config import ProjectConfig
+from legato.domain.alert_records import AlertRecord
 from legato.domain.records import StoreError
 from legato.domain.states import RunState
 from legato.services.door import Door
-from legato.services.service_errors import ServiceError, status_of
+from legato.services.service_errors import Forbidden, ServiceError, status_of
 from legato.web import signin, views
 from legato.web.gantt import format_duration
 
@@ -32,6 +33,7 @@ STATES = [s.value for s in RunState]
 #: The overview page's sections in page order, one template each (``templates/overview/``);
 #: each sees the page's values, the service's figures as ``o``.
 OVERVIEW_SECTIONS = (
+    "overview/alerts.html",
     "overview/runs.html",
     "overview/slowest.html",
     "overview/failing.html",
@@ -89,10 +91,17 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
     @r.get("/overview")
     def overview_page(request: Request) -> HTMLResponse:
         figures = ctx.overview.figures()
+        try:
+            open_alerts: list[AlertRecord] | None = ctx.alerts.open_alerts()
+            sla_misses = ctx.alerts.sla_misses(figures.now - timedelta(days=7))
+        except Forbidden:  # a custom role may read runs and not alerts
+            open_alerts, sla_misses = None, []
         return page(
             request,
             "overview.html",
             o=figures,
+            open_alerts=open_alerts,
+            sla_misses=sla_misses,
             sections=OVERVIEW_SECTIONS,
             **views.overview_charts(figures),
         )
