@@ -30,7 +30,8 @@ def test_open_alerts_and_sla_misses_are_on_the_overview(tmp_path: Path, receiver
         clock.advance(31 * 60)
         cycle(d, clock)
         html = signed_client(ws, "viewer").get("/overview").text
-        section = html[html.index('id="alerts"') : html.index("</section>", html.index('id="alerts"'))]
+        start = html.index('id="alerts"')
+        section = html[start : html.index("</section>", start)]
         opened = section[section.index("open-alerts") : section.index("sla-misses")]
         assert f'href="/runs/{failed.id}"' in opened and "failures" in opened
         missed = section[section.index("sla-misses") :]
