@@ -46,6 +46,7 @@ from legato.executors.interface import (
     Executor,
     SecretSource,
 )
+from legato.observability import metrics
 from legato.store.db import is_disk_full, is_unavailable
 from legato.store.faces import DriverStore
 
@@ -110,6 +111,7 @@ class RunDriver:
         self.store_down = False  # the last write failed because the store was unreachable
         self._ended = False  # finish() has recorded the run's end in the book
         self._past: dict[str, list[str]] = {}  # task key -> outcomes of its attempts so far
+        self._retried: set[tuple[str, int]] = set()  # (key, attempt) failed, to run again
         self.cancel_poll = cancel_poll
         self.on_progress = on_progress
         self.rng = rng or random.Random()
@@ -130,6 +132,7 @@ class RunDriver:
         # Most pipelines use no pool: they never write pool claims at all.
         self.uses_pools = any(n.task.pool for n in pipeline.graph.nodes.values())
         self._begun = False
+        self._starting = False
 
     @property
     def run(self) -> RunRecord:
@@ -176,11 +179,35 @@ class RunDriver:
         if self.store_down:
             log.warning("run %s: the store is back; the pending changes are written", self.run_id)
             self.store_down = False
+        if changes.attempts or changes.run is not None:
+            self._count(changes)  # once written: a step kept while the store is down waits
         changed = [*changes.new_task_runs, *changes.task_runs]
         self.book.changes = self._new_changes()
         self.last_flush = self.clock()
         if self.on_progress is not None:
             self.on_progress(Progress(self.run, changed, self.counts))
+
+    def _count(self, changes: Changes) -> None:
+        """The metrics of a written step: attempts ended, and the run's end."""
+        name = self.pipeline.name
+        for att in changes.attempts:
+            key = (att.task_key, att.number)
+            retried = key in self._retried
+            self._retried.discard(key)
+            outcome = metrics.attempt_outcome(att.outcome, retried=retried)
+            metrics.ATTEMPTS.labels(name, outcome).inc()
+            row = self.rows.get(att.task_key)
+            node = row.node if row is not None else att.task_key
+            seconds = (att.finished_at - att.started_at).total_seconds()
+            metrics.ATTEMPT_SECONDS.labels(name, node).observe(max(0.0, seconds))
+        run = changes.run
+        if run is None:
+            return
+        if self._starting:
+            self._starting = False
+            metrics.RUNS_STARTED.labels(name).inc()
+        if run.state.finished:
+            metrics.RUNS_FINISHED.labels(name, run.state.value).inc()
 
     # -- start and resume --------------------------------------------------------------
 
@@ -363,6 +390,7 @@ class RunDriver:
         now = self.clock()
         used = row.attempt - _free_attempts(self._past.get(key, ()))
         if retryable and used < policy.max_attempts:
+            self._retried.add((key, row.attempt))
             wait = policy.delay_before(used + 1, self.rng)
             self.book.set_task(
                 key,
@@ -506,6 +534,7 @@ class RunDriver:
             book.set_run(book.run.state, code_version=self.pipeline.code_version)
         if not resumed:
             book.set_run(RunState.RUNNING, started_at=self.clock())
+            self._starting = True  # counted once the step saying so is written
         self._load(resumed)
         if resumed and self.uses_pools:
             # Slots claimed by the driver this run had before: none of its attempts runs now.

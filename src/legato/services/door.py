@@ -2,10 +2,11 @@
 a project, for one actor.
 
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
-``project``, ``presence``, ``accounts``, ``audit``, ``secrets``) and never the workspace or its
-store, so every read and command passes the gate of ``legato.services.gate`` with who is acting.
-``signin`` is the one service without a gate: it turns credentials into actors, and ``sso``
-(single sign-on) with it, which turns an identity provider's word into a session.
+``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``monitoring``) and never the
+workspace or its store, so every read and command passes the gate of
+``legato.services.gate`` with who is acting. ``signin`` is the one service without a gate:
+it turns credentials into actors, and ``sso`` (single sign-on) with it, which turns an
+identity provider's word into a session.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from legato.services.actor import Actor
 from legato.services.audit_service import AuditTrail
 from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
+from legato.services.monitoring import Monitoring
 from legato.services.presence import Presence
 from legato.services.project import ProjectService
 from legato.services.run_service import Runs
@@ -60,6 +62,7 @@ class Door:
         self.accounts = Accounts(ws, actor)
         self.audit = AuditTrail(ws, actor)
         self.secrets = Secrets(ws, actor)
+        self.monitoring = Monitoring(ws, actor)
 
     @property
     def clock(self) -> Clock:
