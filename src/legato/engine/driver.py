@@ -112,6 +112,8 @@ class RunDriver:
         self._ended = False  # finish() has recorded the run's end in the book
         self._past: dict[str, list[str]] = {}  # task key -> outcomes of its attempts so far
         self._retried: set[tuple[str, int]] = set()  # (key, attempt) failed, to run again
+        self._attempt_series: dict[str, Any] = {}  # outcome -> its counter
+        self._duration_series: dict[str, Any] = {}  # task (node) -> its histogram
         self.cancel_poll = cancel_poll
         self.on_progress = on_progress
         self.rng = rng or random.Random()
@@ -190,16 +192,24 @@ class RunDriver:
     def _count(self, changes: Changes) -> None:
         """The metrics of a written step: attempts ended, and the run's end."""
         name = self.pipeline.name
+        # The labelled series are looked up once per run and outcome or task, not per attempt.
+        by_outcome, by_node = self._attempt_series, self._duration_series
         for att in changes.attempts:
             key = (att.task_key, att.number)
             retried = key in self._retried
-            self._retried.discard(key)
+            if retried:
+                self._retried.discard(key)
             outcome = metrics.attempt_outcome(att.outcome, retried=retried)
-            metrics.ATTEMPTS.labels(name, outcome).inc()
+            counter = by_outcome.get(outcome)
+            if counter is None:
+                counter = by_outcome[outcome] = metrics.ATTEMPTS.labels(name, outcome)
+            counter.inc()
             row = self.rows.get(att.task_key)
             node = row.node if row is not None else att.task_key
-            seconds = (att.finished_at - att.started_at).total_seconds()
-            metrics.ATTEMPT_SECONDS.labels(name, node).observe(max(0.0, seconds))
+            durations = by_node.get(node)
+            if durations is None:
+                durations = by_node[node] = metrics.ATTEMPT_SECONDS.labels(name, node)
+            durations.observe(max(0.0, (att.finished_at - att.started_at).total_seconds()))
         run = changes.run
         if run is None:
             return
