@@ -10,6 +10,10 @@ requests. A figure is the wall time of one request, body read. Target: p95 under
 
     .venv/bin/python bench/metrics.py [--runs 100000] [--tasks-per-run 10] [--requests 300]
         [--store-url postgresql+psycopg://postgres@127.0.0.1:5432/test]  # a new schema there
+
+``--hot-path N`` measures instead what counting costs a run: each metric operation of the
+driver's hot path timed alone, then chain-1000 (bench/core.py's) N times in process, with
+the driver's CPU time beside the wall time.
 """
 
 from __future__ import annotations
@@ -109,6 +113,47 @@ def measure(project: Path, requests: int, warmup: int) -> dict[str, object]:
     }
 
 
+def hot_path(repeat: int) -> None:
+    """What the metrics add to a run's hot path: each operation timed alone, then chain-1000
+    in process with the driver's CPU time (runs on older code too, through PYTHONPATH, to
+    compare: then only the chain is timed)."""
+    import importlib.util
+    import timeit
+
+    if importlib.util.find_spec("legato.observability.metrics") is not None:
+        from legato.observability import metrics
+
+        inc = metrics.ATTEMPTS.labels("bench", "succeeded").inc
+        seen = metrics.ATTEMPT_SECONDS.labels("bench", "noop").observe
+        step = metrics.STORE_SECONDS.labels("step").observe
+        n = 200_000
+        for name, op in (("counter inc", inc), ("attempt histogram observe", lambda: seen(0.01)),
+                         ("store step observe", lambda: step(0.0007))):
+            best = min(timeit.repeat(op, number=n, repeat=5)) / n * 1e6
+            print(f"{name}: {best:.2f} us")
+    import core  # the sibling script's chain-1000
+
+    from legato.services.actor import Actor
+    from legato.services.workspace import Workspace
+
+    with tempfile.TemporaryDirectory(prefix="legato-bench-hot-") as tmp:
+        project = core.make_project(Path(tmp) / "b", 2)
+        with Workspace(project) as ws:
+            ws.executor()
+            _ = ws.store
+            runs = ws.door(Actor.local_user()).runs
+            runs.run_pipeline("chain_1000")  # untimed: warms the store and the workers
+            cpu, wall = [], []
+            for _ in range(repeat):
+                c0, w0 = time.process_time(), time.perf_counter()
+                runs.run_pipeline("chain_1000")
+                cpu.append(time.process_time() - c0)
+                wall.append(time.perf_counter() - w0)
+    print(f"chain_1000 x {repeat}: driver CPU best {min(cpu):.3f} median "
+          f"{statistics.median(cpu):.3f} s; wall best {min(wall):.3f} median "
+          f"{statistics.median(wall):.3f} s (load {os.getloadavg()[0]:.2f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=100_000)
@@ -116,7 +161,12 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--store-url", help="a PostgreSQL server/database: a new schema there")
+    ap.add_argument("--hot-path", type=int, metavar="N",
+                    help="instead: the metrics' cost per operation, and chain-1000 N times")
     args = ap.parse_args()
+    if args.hot_path:
+        hot_path(args.hot_path)
+        return
     schema = pg_schema(args.store_url, False) if args.store_url else nullcontext(None)
     with tempfile.TemporaryDirectory(prefix="legato-bench-metrics-") as tmp, schema as url:
         project = Path(tmp) / "proj"
