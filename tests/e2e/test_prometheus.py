@@ -64,7 +64,7 @@ def _need_prometheus() -> None:
 class Prometheus:
     """A Prometheus server of the test's own, and PromQL through its HTTP API."""
 
-    def __init__(self, tmp: Path, target: str, token: str) -> None:
+    def __init__(self, tmp: Path, targets: list[str], token: str) -> None:
         token_file = tmp / "legato-token"
         token_file.write_text(token, encoding="utf-8")
         config = tmp / "prometheus.yml"
@@ -79,7 +79,7 @@ class Prometheus:
             "      type: Bearer\n"
             f"      credentials_file: {token_file}\n"
             "    static_configs:\n"
-            f"      - targets: ['{target}']\n",
+            f"      - targets: {targets!r}\n",
             encoding="utf-8",
         )
         self.port = free_port()
@@ -145,8 +145,8 @@ def prometheus_for(tmp_path: Path) -> Iterator[Any]:
     _need_prometheus()
     started: list[Prometheus] = []
 
-    def start(target: str, token: str) -> Prometheus:
-        server = Prometheus(tmp_path, target, token)
+    def start(targets: list[str], token: str) -> Prometheus:
+        server = Prometheus(tmp_path, targets, token)
         started.append(server)
         wait_for(server.ready, timeout=30, what="prometheus ready")
         return server
@@ -169,16 +169,24 @@ def test_prometheus_scrapes_up_with_a_token_and_sees_the_runs(
     up.wait_output("web UI at")
     url = re.search(r"web UI at (http://[^/\s]+)/", up.output())
     assert url is not None
-    target = url.group(1).removeprefix("http://")
+    web = daemons.up(project, command="web")  # a second process on the same store
+    web.wait_output("legato web:")
+    web_url = re.search(r"legato web: (http://[^/\s]+)/", web.output())
+    assert web_url is not None
+    targets = [u.group(1).removeprefix("http://") for u in (url, web_url)]
     anonymous = httpx.get(f"{url.group(1)}/metrics", timeout=10)
     assert anonymous.status_code == 401  # the scrape below passes only with its token
 
-    prom = prometheus_for(target, project_token(project, "viewer"))
-    wait_for(lambda: prom.value('up{job="legato"}') == 1.0, timeout=30, what="a scrape")
-    health = prom.targets()[0]
-    assert health["health"] == "up", health
+    prom = prometheus_for(targets, project_token(project, "viewer"))
+    wait_for(lambda: prom.value('sum(up{job="legato"})') == 2.0, timeout=30, what="scrapes")
+    assert {t["health"] for t in prom.targets()} == {"up"}, prom.targets()
+    # The two processes are told apart by their own labels, whatever their address.
+    roles = prom.query('count by (role, process) (legato_executor_workers_busy)')
+    assert sorted(r["metric"]["role"] for r in roles) == ["up", "web"]
+    web_process = next(r["metric"]["process"] for r in roles if r["metric"]["role"] == "web")
+    assert web_process.endswith(f":{web.pid}")
     # Before any run: the failure counter is there at 0, so increase() sees the first one.
-    failed = 'legato_runs_finished_total{job="legato",pipeline="bad",state="failed"}'
+    failed = 'legato_runs_finished_total{role="up",pipeline="bad",state="failed"}'
     assert prom.value(failed) == 0.0
 
     for name in ("good", "bad"):
@@ -186,7 +194,7 @@ def test_prometheus_scrapes_up_with_a_token_and_sees_the_runs(
         assert made.returncode == 0, made.stderr
 
     wait_for(lambda: prom.value(failed) == 1.0, timeout=60, what="the failed run in PromQL")
-    succeeded = 'legato_runs_finished_total{pipeline="good",state="succeeded"}'
+    succeeded = 'legato_runs_finished_total{role="up",pipeline="good",state="succeeded"}'
     wait_for(lambda: prom.value(succeeded) == 1.0, timeout=30, what="the good run in PromQL")
     assert prom.value('legato_task_attempts_total{pipeline="bad",outcome="failed"}') == 1.0
     assert prom.value('legato_runs_started_total{pipeline="good"}') == 1.0
