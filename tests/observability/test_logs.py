@@ -71,9 +71,10 @@ def test_an_exception_goes_in_its_own_field_and_the_line_stays_one_line(
 def test_configure_json_writes_legato_info_lines_and_keeps_others_at_warning() -> None:
     root = logging.getLogger()
     kept = (list(root.handlers), root.level, logging.getLogger("legato").level)
-    stream = io.StringIO()
+    stream, replaced = io.StringIO(), io.StringIO()
     try:
-        configure("json", stream=stream)
+        configure("json", stream=replaced)
+        configure("json", stream=stream)  # replaces the first: no line is written twice
         logging.getLogger("legato.daemon").info("queued run x")
         logging.getLogger("somelib").info("chatter")
         logging.getLogger("somelib").warning("trouble")
@@ -85,3 +86,4 @@ def test_configure_json_writes_legato_info_lines_and_keeps_others_at_warning() -
         root.setLevel(kept[1])
         logging.getLogger("legato").setLevel(kept[2])
     assert [line["message"] for line in _read(stream)] == ["queued run x", "trouble"]
+    assert replaced.getvalue() == ""

@@ -28,6 +28,9 @@ LogFormat = Literal["text", "json"]
 #: The fields a line may carry about a run, in the order they are written.
 FIELDS = ("run_id", "pipeline", "task", "attempt")
 
+#: The name of the handler ``configure`` installs on the root logger.
+_HANDLER = "legato"
+
 _bound: ContextVar[dict[str, Any] | None] = ContextVar("legato_log_fields", default=None)
 
 
@@ -84,8 +87,10 @@ def configure(
         logging.getLogger("legato").setLevel(min(level, logging.INFO))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    handler.set_name(_HANDLER)
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == _HANDLER:  # called again: this one replaces it, others stay
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
