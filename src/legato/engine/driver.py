@@ -366,7 +366,10 @@ class RunDriver:
             try:
                 self.after_kill(self._log_path(row.task_key, row.attempt))
             except Exception:  # the outcome matters more; every read of the log masks it too
-                log.exception("run %s: cannot mask the log of %s", self.run_id, row.task_key)
+                log.exception(
+                    "run %s: cannot mask the log of %s", self.run_id, row.task_key,
+                    extra={"task": row.task_key, "attempt": row.attempt},
+                )
         note = out.extra.get(LOG_NOTE)
         if note:
             # Kept with the run's events: whoever reads this log is told it is not whole.
