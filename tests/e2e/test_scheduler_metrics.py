@@ -51,11 +51,15 @@ def test_a_scheduler_serves_metrics_on_its_port_and_logs_json_with_run_ids(
         signed = {"Authorization": f"Bearer {token}"}
         scrape = httpx.get(url, headers=signed, timeout=10)
         assert scrape.status_code == 200, scrape.text
-        assert re.search(
-            r'legato_scheduler_tick_duration_seconds_count\{process="[^"]+",role="scheduler"\} '
-            r"[1-9]",
-            scrape.text,
-        ), scrape.text[:2000]
+        for counted in ("tick_duration_seconds_count", "tick_lateness_seconds_count"):
+            assert re.search(
+                rf'legato_scheduler_{counted}\{{process="[^"]+",role="scheduler"\}} [1-9]',
+                scrape.text,
+            ), (counted, scrape.text[:2000])
+        last = re.search(
+            r'legato_scheduler_last_tick_timestamp_seconds\{[^}]+\} (\S+)', scrape.text
+        )
+        assert last is not None and float(last.group(1)) > 1.7e9  # a time, not 0
 
         made = cli("submit", "good", "--json", project=project)
         assert made.returncode == 0, made.stderr
