@@ -18,6 +18,13 @@ if ! command -v xmlsec1 >/dev/null && command -v apt-get >/dev/null && [ "$(id -
   apt-get install -y -q xmlsec1 >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q xmlsec1 >/dev/null; }
 fi
+# The metrics test starts its own Prometheus server (never the system service) to scrape Legato.
+if [ ! -x /usr/bin/prometheus ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "== installing prometheus"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q prometheus >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }
+fi
 # The OpenID Connect tests run the npm package oidc-provider under node: installed here, from
 # the committed lock file, never while the tests run.
 if command -v npm >/dev/null \

@@ -138,3 +138,24 @@ def test_daemons_silent_since_before_a_time_are_removed(store: Store, rec: Recor
     assert [d.id for d in store.daemons.forget_silent_daemons(cutoff)] == ["host:1:aa"]
     assert [d.id for d in store.daemons.daemons()] == ["host:2:bb"]
     assert store.daemons.forget_silent_daemons(cutoff) == []
+
+
+def test_active_counts_are_the_queued_and_running_runs_by_pipeline(
+    store: Store, rec: Records
+) -> None:
+    # What a metrics scrape reads: finished runs, however many, are not counted.
+    for pipeline, state, n in (
+        ("etl", RunState.QUEUED, 3),
+        ("etl", RunState.RUNNING, 1),
+        ("report", RunState.RUNNING, 2),
+        ("etl", RunState.SUCCEEDED, 5),
+        ("report", RunState.FAILED, 4),
+        ("old", RunState.CANCELED, 2),
+    ):
+        for _ in range(n):
+            store.runs.create_run(rec.run(pipeline=pipeline, state=state), [], [])
+    assert store.browse.active_counts() == {
+        ("etl", "queued"): 3,
+        ("etl", "running"): 1,
+        ("report", "running"): 2,
+    }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -65,15 +66,12 @@ def _serve(
     port: int | None,
     max_runs: int | None,
     tls: tuple[Path | None, Path | None, bool] = (None, None, False),
+    log_format: str = "text",
+    metrics_at: tuple[str, int] | None = None,
 ) -> None:
-    import logging
-
     from legato.daemon.loop import Daemon, DaemonOptions
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-
-    def say(line: str) -> None:
-        out.print(escape(line), highlight=False)
+    say = _logging(log_format)
 
     with user_errors(), workspace(project) as door:
         door.project.start_workers()  # fork workers first (see Workspace)
@@ -81,7 +79,10 @@ def _serve(
             say(f"failed to load {e.module}: {e.message}")
         from legato.server.serve import choose_tls
 
-        options = DaemonOptions(web=web, host=host, port=port, max_runs=max_runs, on_event=say)
+        options = DaemonOptions(web=web, host=host, port=port, max_runs=max_runs)
+        # In JSON the daemon's own log lines say it all; in text they are printed as well.
+        options.on_event = say if log_format == "text" else None
+        options.metrics_at = metrics_at
         options.tls = choose_tls(door.project.settings(), tls[0], tls[1])
         options.insecure_no_tls = tls[2]
         daemon = Daemon(door, options)
@@ -94,7 +95,34 @@ def _serve(
         say("stopped")
 
 
+def _logging(log_format: str) -> Callable[[str], None]:
+    """Set up the process's log lines; returns how the command says a line of its own."""
+    import logging
+
+    from legato.observability.logs import configure
+
+    if log_format not in ("text", "json"):
+        fail(f"--log-format must be text or json, not {log_format!r}")
+    if log_format == "json":
+        configure("json", stream=sys.stdout)
+        cli_log = logging.getLogger("legato.cli")
+        return cli_log.info
+    configure("text")
+
+    def say(line: str) -> None:
+        out.print(escape(line), highlight=False)
+
+    return say
+
+
 HostOpt = Annotated[str | None, typer.Option("--host", help="Web server address.")]
+LogFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        help="The daemon's log lines: text, or json (one object per line, with run ids).",
+    ),
+]
 PortOpt = Annotated[int | None, typer.Option("--port", help="Web server port (0: any).")]
 CertOpt = Annotated[Path | None, typer.Option("--tls-cert", help="HTTPS certificate (PEM).")]
 KeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="HTTPS private key (PEM).")]
@@ -116,19 +144,43 @@ def up(
     tls_cert: CertOpt = None,
     tls_key: KeyOpt = None,
     insecure_no_tls: InsecureOpt = False,
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Run everything in one process: scheduler, triggers, runs, and the web UI and API."""
     tls = (tls_cert, tls_key, insecure_no_tls)
-    _serve(project, web=True, host=host, port=port, max_runs=max_runs, tls=tls)
+    _serve(
+        project, web=True, host=host, port=port, max_runs=max_runs, tls=tls,
+        log_format=log_format,
+    )
 
 
 @app.command()
 def scheduler(
     project: ProjectOpt = Path("."),
     max_runs: Annotated[int | None, typer.Option(help="Runs driven at once.")] = None,
+    log_format: LogFormatOpt = "text",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics at /metrics on this port (0: any free)."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="The address the metrics are served on.")
+    ] = "127.0.0.1",
+    insecure_no_tls: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-tls",
+            help="Serve the metrics (plain HTTP) on an address other machines reach.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the scheduling part alone, with no HTTP server: schedules, triggers, runs."""
-    _serve(project, web=False, host=None, port=None, max_runs=max_runs)
+    """Run the scheduling part alone, with no web server: schedules, triggers, runs (and
+    Prometheus metrics with --metrics-port)."""
+    metrics_at = None if metrics_port is None else (metrics_host, metrics_port)
+    _serve(
+        project, web=False, host=None, port=None, max_runs=max_runs, log_format=log_format,
+        metrics_at=metrics_at, tls=(None, None, insecure_no_tls),
+    )
 
 
 @app.command()
@@ -139,22 +191,27 @@ def web(
     tls_cert: CertOpt = None,
     tls_key: KeyOpt = None,
     insecure_no_tls: InsecureOpt = False,
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Serve the web UI and the API alone; runs it queues start in `legato scheduler`."""
     import signal
     import threading
 
     from legato.daemon.alert_thread import AlertThread
+    from legato.observability import metrics
     from legato.server.app import create_app, sign_in_url
     from legato.server.hosts import served_hosts
     from legato.server.serve import bind_socket, check_exposure, choose_tls, serve_in_thread
     from legato.services.actor import Actor
     from legato.services.owner import this_owner
 
+    say = _logging(log_format)
+    metrics.set_process(role="web")
+
     stop = threading.Event()
     with user_errors(), workspace(project) as door:
         for e in door.project.load_errors():
-            out.print(escape(f"failed to load {e.module}: {e.message}"), highlight=False)
+            say(f"failed to load {e.module}: {e.message}")
         door.alerts.rules()  # a wrong [alerts] or [channels] table stops the start
         host = host or door.project.settings().web_host
         port = door.project.settings().web_port if port is None else port
@@ -168,8 +225,8 @@ def web(
             app_ = create_app(door, allowed_hosts=hosts)
             served = serve_in_thread(app_, host, port, stop=stop, sock=sock, tls=tls)
             url = door.project.settings().public_url or served.url
-            out.print(f"legato web: {url}/ (API at {url}/api/v1); Ctrl-C stops")
-            out.print(f"sign in: {sign_in_url(door, url)}", highlight=False)
+            say(f"legato web: {url}/ (API at {url}/api/v1, metrics at {url}/metrics); Ctrl-C stops")
+            say(f"sign in: {sign_in_url(door, url)}")
             # The web process watches for no_scheduler (and sends queued alerts) too.
             owner = this_owner()
             alerts = AlertThread(door.as_actor(Actor.scheduler(owner)), owner, lambda: url)
@@ -182,7 +239,7 @@ def web(
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
-        out.print("stopped")
+        say("stopped")
 
 
 @app.command()

@@ -14,12 +14,14 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.daemon.alert_thread import AlertThread
+from legato.observability import metrics
 from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
 from legato.services.actor import Actor
@@ -70,6 +72,8 @@ class DaemonOptions:
     tls: TlsFiles | None = None  # None: [web] tls_cert and tls_key, if set
     insecure_no_tls: bool = False  # serve plain HTTP beyond loopback (a proxy terminates TLS)
     on_event: Callable[[str], None] | None = None  # a line per notable event (CLI output)
+    # (host, port) to serve /metrics on alone (`legato scheduler --metrics-port`).
+    metrics_at: tuple[str, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,6 +93,8 @@ class Daemon:
         self._tick_due = False  # a run finished: upstream triggers and backfills may be due
         self._idle = threading.Event()  # wakes the loop when it drives no runs
         self._served: Served | None = None
+        self._metrics_served: Served | None = None
+        self.metrics_url: str | None = None
         self._web_socket: socket.socket | None = None
         self._tls: TlsFiles | None = None
         self.url: str | None = None
@@ -103,7 +109,7 @@ class Daemon:
     def notify(self, run: RunRecord | None = None) -> None:
         """Something changed (a run was queued): wake the loop now. Thread-safe."""
         if run is not None:
-            self._say(f"queued run {run.id} of {run.pipeline} ({_origin(run)})")
+            self._say(f"queued run {run.id} of {run.pipeline} ({_origin(run)})", run)
         self._poked.set()
         self._idle.set()
         if self.fleet is not None:
@@ -114,8 +120,10 @@ class Daemon:
         self._stop.set()
         self.notify()
 
-    def _say(self, line: str) -> None:
-        log.info(line)
+    def _say(self, line: str, run: RunRecord | None = None) -> None:
+        # A line about a run carries it as fields of its own (JSON logs), not only in words.
+        fields = None if run is None else {"run_id": run.id, "pipeline": run.pipeline}
+        log.info(line, extra=fields)
         if self.opts.on_event is not None:
             self.opts.on_event(line)
 
@@ -127,6 +135,7 @@ class Daemon:
         settings = door.project.settings()
         door.alerts.rules()  # a wrong [alerts] or [channels] table stops the start, said once
         restore = self._install_signals()
+        metrics.set_process(role=self._kind, process=self.owner)
         try:
             if self.opts.web:
                 self._bind_web()  # a port in use stops the daemon before anything starts
@@ -142,11 +151,14 @@ class Daemon:
             door.project.apply_pools()
             door.project.register()
             door.project.on_reload(self._on_reload)
+            metrics.prime(door.project.pipelines())
             door.automation.ensure_triggers()
             if self.opts.schedule:
                 self._start_listeners()
             if self.opts.web:
                 self._start_web()
+            if self.opts.metrics_at is not None:
+                self._start_metrics(*self.opts.metrics_at)
             self._beat(door.clock())
             self.alerts = AlertThread(door, self.owner, lambda: self.url)
             self.alerts.start()
@@ -172,6 +184,7 @@ class Daemon:
                     next_code = now + CODE_CHECK
                 if self._reloaded.is_set():
                     self._reloaded.clear()
+                    metrics.prime(self.door.project.pipelines())
                     self.door.automation.ensure_triggers()  # new triggers' state and tokens
                     if self.opts.schedule:
                         self._sync_listeners()
@@ -184,9 +197,15 @@ class Daemon:
                         self.fleet.start_queued(now)
                 if self.opts.schedule and (self._tick_due or now >= next_tick):
                     self._tick_due = False
+                    if now >= next_tick:  # due by the clock, not woken by a finished run
+                        late = (now - next_tick).total_seconds()
+                        metrics.TICK_LATENESS.observe(max(0.0, late))
+                    began = time.perf_counter()
                     result = self.scheduler.tick(now)
+                    metrics.TICK_SECONDS.observe(time.perf_counter() - began)
+                    metrics.TICK_LAST.set(now.timestamp())
                     for run in result.created:
-                        self._say(f"queued run {run.id} of {run.pipeline} ({_origin(run)})")
+                        self._say(f"queued run {run.id} of {run.pipeline} ({_origin(run)})", run)
                     look = look or bool(result.created)
                     next_tick = result.next_at or now + timedelta(seconds=IDLE_WAIT)
                 if now >= next_beat:
@@ -235,7 +254,7 @@ class Daemon:
                 if finished and self.alerts is not None:
                     self.alerts.wake()  # its alerts go out now, not at the next look
                 for run in finished:
-                    self._say(f"run {run.id} of {run.pipeline} {run.state}")
+                    self._say(f"run {run.id} of {run.pipeline} {run.state}", run)
                     self._tick_due = True  # downstream triggers and backfills may be due
                     look = True  # and a place to drive another run is free
             else:
@@ -324,6 +343,20 @@ class Daemon:
         self._say(f"sign in: {sign_in_url(self.door, self.url)}")
         self._say(f"webhooks at {self.url}/api/v1/hooks/<pipeline>/<trigger>")
 
+    def _start_metrics(self, host: str, port: int) -> None:
+        from legato.server.hosts import served_hosts
+        from legato.server.metrics_page import METRICS_PATH, metrics_app
+        from legato.server.serve import bind_socket, check_exposure, serve_in_thread
+
+        # Plain HTTP, as Prometheus scrapes by default: only on loopback unless told.
+        check_exposure(host, tls=False, insecure=self.opts.insecure_no_tls)
+        sock = bind_socket(host, port)
+        port = sock.getsockname()[1]
+        app = metrics_app(self.door, allowed_hosts=served_hosts(None, host, port))
+        self._metrics_served = serve_in_thread(app, host, port, stop=self._stop, sock=sock)
+        self.metrics_url = f"{self._metrics_served.url}{METRICS_PATH}"
+        self._say(f"metrics at {self.metrics_url}")
+
     # -- heartbeats -----------------------------------------------------------------------
 
     @property
@@ -376,6 +409,8 @@ class Daemon:
             listener.join(timeout=5)
         if self.alerts is not None:
             self.alerts.join(timeout=15)  # a send in flight ends within its timeout
+        if self._metrics_served is not None:
+            self._metrics_served.stop()
         if self._served is not None:
             self._served.stop()
         elif self._web_socket is not None:  # bound, but something failed before serving

@@ -27,6 +27,8 @@ from legato.clock import Clock, system_clock
 from legato.domain.records import RunRecord
 from legato.engine.driver import RunDriver
 from legato.executors.interface import Executor
+from legato.observability import metrics
+from legato.observability.logs import log_context
 from legato.store.db import is_disk_full, is_unavailable
 
 log = logging.getLogger("legato.engine")
@@ -49,6 +51,7 @@ class Conductor:
         self.executor = executor
         self.clock = clock
         self._drivers: dict[str, RunDriver] = {}
+        self._in_flight = 0  # attempts submitted whose outcome has not come back yet
 
     @property
     def active(self) -> frozenset[str]:
@@ -93,21 +96,32 @@ class Conductor:
         an error of one run only drops that run.
         """
         finished: list[RunRecord] = []
+        started = 0
         for driver in self._ordered():
-            self._call(driver, driver.advance)
+            started += self._call(driver, driver.advance) or 0
         self._finish_done(finished)
         now = self.clock()
         wait = max_wait
         for driver in self._drivers.values():
             wait = min(wait, driver.next_wait(now))
-        for out in self.executor.wait(max(0.0, wait)):
+        self._gauges(started)
+        outcomes = self.executor.wait(max(0.0, wait))
+        for out in outcomes:
             found = self._drivers.get(out.run_id)
             if found is not None:  # else a run dropped or finished meanwhile: nothing to do
                 self._call(found, found.deliver, out)
         for driver in list(self._drivers.values()):
             self._call(driver, driver.check_timeouts)
         self._finish_done(finished)
+        self._gauges(-len(outcomes))
         return finished
+
+    def _gauges(self, attempts: int) -> None:
+        # Set twice a step, around the wait, so a scrape during a long wait sees the work.
+        self._in_flight = max(0, self._in_flight + attempts)
+        metrics.EXECUTOR_BUSY.set(self._in_flight)
+        metrics.EXECUTOR_FREE.set(self.executor.free_slots())
+        metrics.RUNS_DRIVEN.set(len(self._drivers))
 
     def cancel_all(self, reason: str = "canceled: the daemon stopped") -> list[RunRecord]:
         """Cancel every run (killing its attempts) and record its end; returns the runs."""
@@ -138,7 +152,8 @@ class Conductor:
 
     def _call(self, driver: RunDriver, fn: Callable[..., T], *args: object) -> T | None:
         try:
-            return fn(*args)
+            with log_context(run_id=driver.run_id, pipeline=driver.pipeline.name):
+                return fn(*args)
         except Exception as exc:
             if is_unavailable(exc):
                 # The store is down for a while: the run is kept and tried again next round
@@ -165,7 +180,10 @@ class Conductor:
     def _drop(self, driver: RunDriver, exc: Exception) -> None:
         if self._drivers.pop(driver.run_id, None) is None:
             return
-        log.error("run %s: stopped driving it: %s", driver.run_id, exc, exc_info=exc)
+        log.error(
+            "run %s: stopped driving it: %s", driver.run_id, exc, exc_info=exc,
+            extra={"run_id": driver.run_id, "pipeline": driver.pipeline.name},
+        )
         try:
             driver.abandon(f"interrupted: the driver of the run failed: {exc}")
         except Exception:

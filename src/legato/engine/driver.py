@@ -46,6 +46,7 @@ from legato.executors.interface import (
     Executor,
     SecretSource,
 )
+from legato.observability import metrics
 from legato.store.db import is_disk_full, is_unavailable
 from legato.store.faces import DriverStore
 
@@ -117,6 +118,9 @@ class RunDriver:
         self.store_down = False  # the last write failed because the store was unreachable
         self._ended = False  # finish() has recorded the run's end in the book
         self._past: dict[str, list[str]] = {}  # task key -> outcomes of its attempts so far
+        self._retried: set[tuple[str, int]] = set()  # (key, attempt) failed, to run again
+        self._attempt_series: dict[str, Any] = {}  # outcome -> its counter
+        self._duration_series: dict[str, Any] = {}  # task (node) -> its histogram
         self.cancel_poll = cancel_poll
         self.on_progress = on_progress
         self.rng = rng or random.Random()
@@ -137,6 +141,7 @@ class RunDriver:
         # Most pipelines use no pool: they never write pool claims at all.
         self.uses_pools = any(n.task.pool for n in pipeline.graph.nodes.values())
         self._begun = False
+        self._starting = False
 
     @property
     def run(self) -> RunRecord:
@@ -183,11 +188,43 @@ class RunDriver:
         if self.store_down:
             log.warning("run %s: the store is back; the pending changes are written", self.run_id)
             self.store_down = False
+        if changes.attempts or changes.run is not None:
+            self._count(changes)  # once written: a step kept while the store is down waits
         changed = [*changes.new_task_runs, *changes.task_runs]
         self.book.changes = self._new_changes()
         self.last_flush = self.clock()
         if self.on_progress is not None:
             self.on_progress(Progress(self.run, changed, self.counts))
+
+    def _count(self, changes: Changes) -> None:
+        """The metrics of a written step: attempts ended, and the run's end."""
+        name = self.pipeline.name
+        # The labelled series are looked up once per run and outcome or task, not per attempt.
+        by_outcome, by_node = self._attempt_series, self._duration_series
+        for att in changes.attempts:
+            key = (att.task_key, att.number)
+            retried = key in self._retried
+            if retried:
+                self._retried.discard(key)
+            outcome = metrics.attempt_outcome(att.outcome, retried=retried)
+            counter = by_outcome.get(outcome)
+            if counter is None:
+                counter = by_outcome[outcome] = metrics.ATTEMPTS.labels(name, outcome)
+            counter.inc()
+            row = self.rows.get(att.task_key)
+            node = row.node if row is not None else att.task_key
+            durations = by_node.get(node)
+            if durations is None:
+                durations = by_node[node] = metrics.ATTEMPT_SECONDS.labels(name, node)
+            durations.observe(max(0.0, (att.finished_at - att.started_at).total_seconds()))
+        run = changes.run
+        if run is None:
+            return
+        if self._starting:
+            self._starting = False
+            metrics.RUNS_STARTED.labels(name).inc()
+        if run.state.finished:
+            metrics.RUNS_FINISHED.labels(name, run.state.value).inc()
 
     # -- start and resume --------------------------------------------------------------
 
@@ -339,7 +376,10 @@ class RunDriver:
             try:
                 self.after_kill(self._log_path(row.task_key, row.attempt))
             except Exception:  # the outcome matters more; every read of the log masks it too
-                log.exception("run %s: cannot mask the log of %s", self.run_id, row.task_key)
+                log.exception(
+                    "run %s: cannot mask the log of %s", self.run_id, row.task_key,
+                    extra={"task": row.task_key, "attempt": row.attempt},
+                )
         note = out.extra.get(LOG_NOTE)
         if note:
             # Kept with the run's events: whoever reads this log is told it is not whole.
@@ -373,6 +413,7 @@ class RunDriver:
         now = self.clock()
         used = row.attempt - _free_attempts(self._past.get(key, ()))
         if retryable and used < policy.max_attempts:
+            self._retried.add((key, row.attempt))
             wait = policy.delay_before(used + 1, self.rng)
             self.book.set_task(
                 key,
@@ -518,6 +559,7 @@ class RunDriver:
             book.set_run(book.run.state, code_version=self.pipeline.code_version)
         if not resumed:
             book.set_run(RunState.RUNNING, started_at=self.clock())
+            self._starting = True  # counted once the step saying so is written
         if self.tracing is not None:
             run = book.run
             self.span = self.tracing.run(

@@ -21,6 +21,7 @@ from legato.definitions.triggering import (
     RedisStreamTrigger,
     StreamTrigger,
 )
+from legato.observability import metrics
 from legato.scheduler.sources.event_source import StreamNotFound
 from legato.services.service_errors import ServiceError
 
@@ -98,9 +99,16 @@ class Listener(threading.Thread):
         raise NotImplementedError
 
     def fire(
-        self, event_keys: Sequence[str], params: dict[str, Any], key_hint: str
+        self,
+        event_keys: Sequence[str],
+        params: dict[str, Any],
+        key_hint: str,
+        event_at: float | None = None,
     ) -> RunRecord | None:
-        """Create the run for these events (once); None when the params were refused."""
+        """Create the run for these events (once); None when the params were refused.
+
+        ``event_at`` (seconds since the epoch): when the oldest event happened or was seen,
+        for the trigger's lag metric."""
         run_key = f"trigger:{self.pipe.name}:{self.trigger.name}:{key_hint}"
         try:
             run, new = self.auto.fire(
@@ -117,6 +125,10 @@ class Listener(threading.Thread):
             log.warning("%s: event %s refused: %s", self.name, key_hint, exc)
             return None
         if new:
+            if event_at is not None:
+                lag = self.auto.ws.clock().timestamp() - event_at
+                lagged = metrics.TRIGGER_LAG.labels(self.pipe.name, self.trigger.name)
+                lagged.observe(max(0.0, lag))
             self.on_run(run)
         return run
 
@@ -151,7 +163,9 @@ class FileListener(Listener):
         for entry in entries:
             if entry.path in seen or self.stopping.is_set():
                 continue
-            if self.fire([entry.path], {self.trigger.param: entry.path}, _digest([entry.path])):
+            param = {self.trigger.param: entry.path}
+            # The lag of a file counts from its last change: the listing interval is part of it.
+            if self.fire([entry.path], param, _digest([entry.path]), entry.modified):
                 made += 1
         return made
 
@@ -227,7 +241,8 @@ class StreamListener(Listener):
                 params = {param: payloads if self.trigger.batch > 1 else payloads[0]}
             if fresh:
                 ids = [m.id for m in fresh]
-                self.fire(ids, params, ids[0] if len(ids) == 1 else _digest(ids))
+                seen_at = min(m.received_at for m in fresh)
+                self.fire(ids, params, ids[0] if len(ids) == 1 else _digest(ids), seen_at)
         source.ack(messages)
 
 

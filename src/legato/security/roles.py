@@ -7,7 +7,8 @@ patterns (``runs.*``, ``*.read``, ``*`` for all) and may include other roles by 
 Built-in roles:
 
 ``viewer``
-    reads everything but secrets, users, tokens and the audit trail;
+    reads everything but secrets, users, tokens and the audit trail (metrics included:
+    Prometheus scrapes with a viewer's token, or one of a role granting ``metrics.read``);
 ``operator``
     a viewer that also launches, cancels, re-runs, marks, backfills, pauses, moves the queue,
     and silences and tests alert rules;
@@ -46,6 +47,7 @@ VIEWER: frozenset[str] = frozenset(
         "daemons.read",
         "schema.read",
         "alerts.read",
+        "metrics.read",
     }
 )
 

@@ -1,5 +1,6 @@
 """The HTTP application: the REST API under ``/api/v1`` (OpenAPI at ``/api/v1/openapi.json``,
-docs at ``/api/docs``) and the web UI at ``/``, over one workspace's services.
+docs at ``/api/docs``), the web UI at ``/`` and Prometheus metrics at ``/metrics``, over one
+workspace's services.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from legato.server.failures import GenericErrors
 from legato.server.headers import SecurityHeaders
 from legato.server.hosts import HostCheck, served_hosts
 from legato.server.limits import BodyLimit
+from legato.server.metrics_page import install_metrics
 from legato.services.actor import Actor
 from legato.services.door import Door
 
@@ -58,6 +60,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)  # outermost: on every answer, refusals included
     install_docs(app, f"{API_PREFIX}/openapi.json", "Legato")
     routes.install(app, served, settings)
+    install_metrics(app, served)
     if web:
         from legato.web.pages import mount
 

@@ -40,6 +40,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: Paths anyone may reach: signing in, and what the sign-in page itself needs.
 PUBLIC_PREFIXES = ("/signin", "/auth/", "/static/")
+#: Prometheus' scrapes: refused with 401 like the API when they carry no token.
+METRICS_PATH = "/metrics"
 #: Webhooks: the route checks the trigger's own token.
 HOOK_PREFIX = "/api/v1/hooks/"
 
@@ -125,7 +127,8 @@ def _hook_actor(path: str, source: str | None) -> Actor:
 
 async def _refuse(scope: Scope, send: Send, reason: str) -> None:
     path: str = scope["path"]
-    if path.startswith("/api/") or scope["type"] != "http":
+    # A program (an API client, Prometheus scraping /metrics) is told why, not redirected.
+    if path.startswith("/api/") or path == METRICS_PATH or scope["type"] != "http":
         await _json(send, 401, reason, {b"www-authenticate": b'Bearer realm="legato"'})
         return
     query = scope.get("query_string", b"").decode("latin-1")

@@ -2,9 +2,9 @@
 a project, for one actor.
 
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
-``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``overview``, ``alerts``)
-and never the workspace or its store, so every read and command passes the gate of
-``legato.services.gate`` with who is acting. ``signin`` is the one service without a gate:
+``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``overview``, ``alerts``,
+``monitoring``) and never the workspace or its store, so every read and command passes the
+gate of ``legato.services.gate`` with who is acting. ``signin`` is the one service without a gate:
 it turns credentials into actors, and ``sso`` (single sign-on) with it, which turns an
 identity provider's word into a session.
 """
@@ -20,6 +20,7 @@ from legato.services.alerting import Alerts
 from legato.services.audit_service import AuditTrail
 from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
+from legato.services.monitoring import Monitoring
 from legato.services.overview_service import Overview
 from legato.services.presence import Presence
 from legato.services.project import ProjectService
@@ -65,6 +66,7 @@ class Door:
         self.overview = Overview(ws, actor)
         self.secrets = Secrets(ws, actor)
         self.alerts = Alerts(ws, actor)
+        self.monitoring = Monitoring(ws, actor)
 
     @property
     def clock(self) -> Clock:

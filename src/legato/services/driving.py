@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.domain.states import BackfillState, RunState
+from legato.observability import metrics
+from legato.observability.logs import log_context
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
 from legato.services.owner import owner_is_alive_here, owner_is_dead, this_owner
@@ -170,9 +172,11 @@ class RunDriving:
         except (ServiceError, ValueError, KeyError):
             # The run no longer fits the code (its pipeline, params or tasks changed): the
             # driver cannot load it, so its rows are settled as they are.
-            return store.runs.cancel_without_driver(
+            run = store.runs.cancel_without_driver(
                 run.id, self.owner, ws.clock(), "canceled by request"
             )
+            metrics.RUNS_FINISHED.labels(run.pipeline, run.state.value).inc()
+            return run
 
     def resumable(self) -> list[RunRecord]:
         """Runs that were queued or running and that no live driver holds."""
@@ -313,8 +317,9 @@ class Fleet(Service):
             if run.id in self.active or run.id in self._unstartable:
                 continue
             if run.lease_owner and owner_is_dead(run.lease_owner):
-                self._say(f"resuming run {run.id} of {run.pipeline} (its driver died)")
-                self._drive(run)
+                self._say_run(f"resuming run {run.id} of {run.pipeline} (its driver died)", run)
+                if self._drive(run):
+                    metrics.LEASES_TAKEN_OVER.labels(run.pipeline).inc()
         for run in store.claims.claim_orphans(
             self.driving.owner,
             self.driving.lease_until(now),
@@ -323,8 +328,9 @@ class Fleet(Service):
             pipelines=list(self.ws.project.pipelines),
             skip_runs=self._unstartable,
         ):
-            self._say(f"resuming run {run.id} of {run.pipeline}")
-            self._drive(run, leased=True)
+            self._say_run(f"resuming run {run.id} of {run.pipeline}", run)
+            if self._drive(run, leased=True):
+                metrics.LEASES_TAKEN_OVER.labels(run.pipeline).inc()
 
     def _drive(self, run: RunRecord, *, leased: bool = False) -> bool:
         """Start driving ``run``; with ``leased`` this daemon holds its lease already."""
@@ -352,8 +358,12 @@ class Fleet(Service):
         except Exception:
             self.driving.release(run)  # e.g. the store went down: another scheduler may take it
             raise
-        self._say(f"started run {run.id} of {run.pipeline}")
+        self._say_run(f"started run {run.id} of {run.pipeline}", run)
         return True
+
+    def _say_run(self, line: str, run: RunRecord) -> None:
+        with log_context(run_id=run.id, pipeline=run.pipeline):
+            self._say(line)
 
     def _cannot_start(self, run: RunRecord, exc: Exception) -> None:
         # Not tried again until the code is loaded again (an edit may make it fit).

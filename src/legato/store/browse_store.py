@@ -177,6 +177,21 @@ class BrowseStore(Part):
             }
         return [PipelineSummary(name, int(n), newest[last]) for name, n, last in counts]
 
+    def active_counts(self) -> dict[tuple[str, str], int]:
+        """How many runs are queued and running now, by (pipeline, state).
+
+        Read through the index on (state, ...): its cost follows the runs in those two
+        states, never the history of finished ones (a metrics scrape asks for it).
+        """
+        active = (RunState.QUEUED.value, RunState.RUNNING.value)
+        stmt = (
+            select(_c.pipeline, _c.state, func.count())
+            .where(_c.state.in_(active))
+            .group_by(_c.pipeline, _c.state)
+        )
+        with self._engine.connect() as conn:
+            return {(p, str(s)): int(n) for p, s, n in conn.execute(stmt)}
+
     def mark_task(
         self,
         run_id: str,

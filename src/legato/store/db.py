@@ -76,9 +76,42 @@ def backend_of(url: str | URL) -> Backend:
 def create_engine(url: str | URL) -> Engine:
     """An engine for ``url`` configured as described in this module's docstring."""
     parsed = normalize_url(url)
-    if parsed.drivername == "sqlite":
-        return _sqlite_engine(parsed)
-    return _postgres_engine(parsed)
+    engine = _sqlite_engine(parsed) if parsed.drivername == "sqlite" else _postgres_engine(parsed)
+    _time_statements(engine)
+    return engine
+
+
+#: The first word of a statement, as the ``operation`` label of its duration.
+_OPERATIONS = frozenset({"select", "insert", "update", "delete"})
+
+
+def _time_statements(engine: Engine) -> None:
+    """Time each statement run through ``engine`` into the store latency histogram."""
+    from time import perf_counter
+
+    from legato.observability.metrics import STORE_SECONDS
+
+    observe = {op: STORE_SECONDS.labels(op).observe for op in (*_OPERATIONS, "other")}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info.setdefault("legato_began", []).append(perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        began = conn.info.get("legato_began")
+        if not began:
+            return
+        word = statement.lstrip()[:6].lower()
+        observe[word if word in _OPERATIONS else "other"](perf_counter() - began.pop())
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(context: Any) -> None:
+        # A statement that raised never reaches after_cursor_execute: drop its start.
+        conn = context.connection
+        began = conn.info.get("legato_began") if conn is not None else None
+        if began:
+            began.pop()
 
 
 def _create_private(path: Path) -> None:
