@@ -68,6 +68,8 @@ def test_an_operator_silences_and_tests_a_rule_and_a_viewer_may_not(
     assert "Unsilence" in viewer.get("/alerts").text
     wrong = operator.post("/api/v1/alerts/rules/failures/silence", json={"for": "soon"})
     assert wrong.status_code == 400
+    endless = operator.post("/api/v1/alerts/rules/failures/silence", json={"for": "9999999d"})
+    assert endless.status_code == 400 and "3650d" in endless.text
     ended = operator.post("/api/v1/alerts/rules/failures/unsilence").json()
     assert ended == {"rule": "failures", "ended": True}
     (sent,) = operator.post("/api/v1/alerts/rules/failures/test").json()

@@ -88,7 +88,8 @@ def test_durations_read_as_people_write_them() -> None:
     assert parse_duration("1d12h", "x") == timedelta(days=1, hours=12)
     assert parse_duration(45, "x") == timedelta(seconds=45)
     assert format_duration(timedelta(hours=1, minutes=30)) == "1h30m"
-    for wrong in ("", "5", "-1h", "1 hour", "0s"):
+    assert parse_duration("3650d", "x") == timedelta(days=3650)
+    for wrong in ("", "5", "-1h", "1 hour", "0s", "3651d", "9999999d", 1e300, -5):
         with pytest.raises(AlertConfigError):
             parse_duration(wrong, "x")
 

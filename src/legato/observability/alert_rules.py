@@ -102,18 +102,26 @@ class AlertRule:
         return out
 
 
+#: The longest duration a rule or a silence may give: past it, a time would leave the calendar.
+MAX_DURATION = timedelta(days=3650)
+
+
 def parse_duration(value: Any, what: str) -> timedelta:
-    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"1h30m"`` or a number of seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return timedelta(seconds=value)
-    if isinstance(value, str):
+    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"1h30m"`` or a number of seconds; more
+    than nothing and at most MAX_DURATION (ten years)."""
+    seconds: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         parts = _DURATION.findall(text)
         if parts and "".join(n + u for n, u in parts) == text:
             seconds = sum(float(n) * _UNIT[u] for n, u in parts)
-            if seconds > 0:
-                return timedelta(seconds=seconds)
-    raise AlertConfigError(f"{what} must be a duration like 30s, 15m, 2h or 1d (got {value!r})")
+    if seconds is not None and 0 < seconds <= MAX_DURATION.total_seconds():
+        return timedelta(seconds=seconds)
+    raise AlertConfigError(
+        f"{what} must be a duration like 30s, 15m, 2h or 1d, at most 3650d (got {value!r})"
+    )
 
 
 def format_duration(value: timedelta) -> str:
