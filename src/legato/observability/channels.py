@@ -21,9 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 #: How long one delivery may take before it counts as failed (and is retried).
 SEND_TIMEOUT = 10.0
@@ -125,6 +126,8 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
     """POST ``body`` as JSON; DeliveryFailed (retryable or not) unless the answer is 2xx."""
+    import httpx  # here: every command reads the channels' vocabulary, few send anything
+
     try:
         answer = httpx.post(
             url,

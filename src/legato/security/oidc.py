@@ -33,7 +33,14 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
 from legato.clock import Clock, system_clock
-from legato.security.sso import Identity, SignInRefused, TomlTable, choose_role, join_url
+from legato.security.sso import (
+    DEFAULT_LABELS,
+    Identity,
+    SignInRefused,
+    TomlTable,
+    choose_role,
+    join_url,
+)
 
 __all__ = ["CALLBACK_PATH", "Begun", "OidcClient", "OidcSettings"]
 
@@ -71,7 +78,7 @@ class OidcSettings:
     role_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     default_role: str | None = None
     username_claim: str = "preferred_username"
-    label: str = "Sign in with single sign-on"
+    label: str = DEFAULT_LABELS["oidc"]
 
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], *, base_url: str) -> OidcSettings:

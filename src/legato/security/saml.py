@@ -33,6 +33,9 @@ from saml2.metadata import create_metadata_string
 from saml2.response import AuthnResponse
 
 from legato.security.sso import (
+    ACS_PATH,
+    DEFAULT_LABELS,
+    METADATA_PATH,
     Identity,
     SignInRefused,
     SsoConfigError,
@@ -43,8 +46,6 @@ from legato.security.sso import (
 
 __all__ = ["ACS_PATH", "METADATA_PATH", "SamlClient", "SamlSettings"]
 
-ACS_PATH = "/auth/saml/acs"
-METADATA_PATH = "/auth/saml/metadata"
 _SECTION = "auth.saml"
 _KEYS = (
     "idp_metadata",
@@ -81,7 +82,7 @@ class SamlSettings:
     username_attribute: str = "uid"
     role_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     default_role: str | None = None
-    label: str = "Sign in with SAML"
+    label: str = DEFAULT_LABELS["saml"]
 
     @classmethod
     def from_toml(cls, table: Mapping[str, Any], *, base_url: str) -> SamlSettings:

@@ -46,6 +46,13 @@ class SsoConfigError(ValueError):
     """An ``[auth.oidc]`` or ``[auth.saml]`` table cannot be used; the message says which key."""
 
 
+#: Where a SAML identity provider posts its answer, and where Legato's metadata is served.
+#: Here, not in ``saml``, so the web server's checks need not import pysaml2.
+ACS_PATH = "/auth/saml/acs"
+METADATA_PATH = "/auth/saml/metadata"
+#: The sign-in page's button for each kind of provider unless its table has a ``label``.
+DEFAULT_LABELS = {"oidc": "Sign in with single sign-on", "saml": "Sign in with SAML"}
+
 @dataclass(frozen=True)
 class Identity:
     """A person the identity provider vouched for, with the Legato role their groups give."""

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from legato.security.saml import ACS_PATH
+from legato.security.sso import ACS_PATH
 from legato.server.answers import answer, error_body
 
 #: Methods that change something; only they are checked for their origin.

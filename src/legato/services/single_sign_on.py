@@ -26,14 +26,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from legato.domain.records import AlreadyExists
-from legato.security.oidc import Begun, OidcClient, OidcSettings
 from legato.security.roles import RoleError
-from legato.security.saml import SamlClient, SamlSettings
-from legato.security.sso import SignInRefused, SsoConfigError, resolve_reference
+from legato.security.sso import DEFAULT_LABELS, SignInRefused, SsoConfigError, resolve_reference
 from legato.security.tokens import hash_secret
 
 if TYPE_CHECKING:
     from legato.domain.access import PendingSignIn
+    from legato.security.oidc import OidcClient
+    from legato.security.saml import SamlClient
     from legato.services.signin import Issued, SignIn
     from legato.services.workspace import Workspace
 
@@ -87,7 +87,7 @@ class SingleSignOn:
 
     def providers(self) -> tuple[Provider, ...]:
         """The providers configured in legato.toml, for the sign-in page (reads no network)."""
-        defaults = {"oidc": OidcSettings.label, "saml": SamlSettings.label}
+        defaults = DEFAULT_LABELS
         found = []
         for kind in KINDS:
             table = self.ws.config.auth_tables.get(kind)
@@ -114,6 +114,8 @@ class SingleSignOn:
         def finish() -> SignedOn:
             pending = self._take(query.get("state", ""), "oidc", browser)
             data = pending.data
+            from legato.security.oidc import Begun
+
             begun = Begun("", query.get("state", ""), data["nonce"], data["code_verifier"])
             identity = self._oidc(base_url).finish(begun, query)
             return self._open(identity.username, identity.role, "oidc", source, data["next"])
@@ -170,11 +172,15 @@ class SingleSignOn:
     # -- the parts ------------------------------------------------------------------------
 
     def _oidc(self, base_url: str) -> OidcClient:
+        from legato.security.oidc import OidcClient
+
         client = self._client("oidc", base_url)
         assert isinstance(client, OidcClient)
         return client
 
     def _saml(self, base_url: str) -> SamlClient:
+        from legato.security.saml import SamlClient
+
         client = self._client("saml", base_url)
         assert isinstance(client, SamlClient)
         return client
@@ -247,6 +253,11 @@ class SingleSignOn:
 
 
 def _make_client(kind: str, table: Mapping[str, Any], base_url: str) -> OidcClient | SamlClient:
+    # Imported here: pysaml2 and Authlib take over half a second to import, and most
+    # commands never sign anyone in.
+    from legato.security.oidc import OidcClient, OidcSettings
+    from legato.security.saml import SamlClient, SamlSettings
+
     if kind == "saml":
         return SamlClient(SamlSettings.from_toml(table, base_url=base_url))
     settings = OidcSettings.from_toml(table, base_url=base_url)
