@@ -29,7 +29,7 @@ CODE = """
 import time
 from pathlib import Path
 from legato import pipeline, task
-from legato.triggers import on_file
+from legato.triggers import on_file, webhook
 
 @task(retries=1, retry_delay=0)
 def wobble() -> int:
@@ -64,6 +64,10 @@ def take(path: str) -> str:
 @pipeline(triggers=[on_file("inbox/*.csv", every="1h")])
 def arrivals(path: str):
     take(path)
+
+@pipeline(triggers=[webhook("hook")])
+def called():
+    take("x")
 """
 
 
@@ -207,6 +211,18 @@ def test_a_new_file_counts_its_lag_from_its_last_change(tmp_path: Path) -> None:
         assert value("legato_trigger_event_lag_seconds_sum", **labels) == pytest.approx(total + 7)
         assert listener.poll(FileSource(str(inbox / "*.csv"))) == 0  # seen: no second run
         assert value("legato_trigger_event_lag_seconds_count", **labels) == count + 1
+
+
+def test_a_webhook_call_counts_its_lag_from_arrival_to_its_run(ws: Workspace) -> None:
+    auto = door(ws).automation
+    token = auto.webhook_token("called", "hook")
+    labels = {"pipeline": "called", "trigger": "hook"}
+    count = value("legato_trigger_event_lag_seconds_count", **labels)
+    run, new = auto.fire_webhook("called", "hook", token, b"{}", "call-1")
+    assert new and value("legato_trigger_event_lag_seconds_count", **labels) == count + 1
+    again, new = auto.fire_webhook("called", "hook", token, b"{}", "call-1")
+    assert again.id == run.id and not new  # the same call again makes no run: not counted
+    assert value("legato_trigger_event_lag_seconds_count", **labels) == count + 1
 
 
 def test_metrics_are_served_to_a_viewer_with_store_figures_and_the_process_labels(

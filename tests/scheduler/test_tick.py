@@ -295,3 +295,29 @@ def job(n: int = 1):
         states = {t.task_key: t.state for t in door(ws).runs.task_runs(queued.id)}
         assert states == {"work": "canceled"}
         assert ws.store.runs.get_run(queued.id).lease_owner is None
+
+
+def test_an_upstream_success_counts_its_lag_until_the_downstream_run(
+    ws: Workspace, clock: ManualClock
+) -> None:
+    from legato.observability import metrics
+
+    labels = {"pipeline": "after_nightly", "trigger": "after-nightly"}
+
+    def lagged() -> tuple[float, float]:
+        sample = metrics.REGISTRY.get_sample_value
+        return (
+            sample("legato_trigger_event_lag_seconds_count", labels) or 0.0,
+            sample("legato_trigger_event_lag_seconds_sum", labels) or 0.0,
+        )
+
+    sched = Scheduler(door(ws).automation)
+    sched.tick(clock())
+    done = door(ws).runs.run_pipeline("nightly", partition="2026-11-19")
+    assert done.finished_at == clock()
+    count, total = lagged()
+    clock.advance(42)  # the tick sees the success 42 s after it finished
+    sched.tick(clock())
+    assert lagged() == (count + 1, pytest.approx(total + 42))
+    sched.tick(clock())  # nothing new: nothing counted
+    assert lagged()[0] == count + 1

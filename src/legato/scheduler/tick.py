@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from legato.definitions.triggering import UpstreamTrigger
 from legato.domain.states import BackfillState
+from legato.observability import metrics
 from legato.services.service_errors import ServiceError
 
 if TYPE_CHECKING:
@@ -124,7 +125,9 @@ class Scheduler:
             run_key = f"schedule:{pipe.name}:{name}:{_iso(tick)}" + (f":{key}" if key else "")
             self._fire(pipe.name, result, run_key=run_key, origin=f"schedule:{name}", partition=key)
 
-    def _fire(self, pipeline: str, result: TickResult, **kw: object) -> None:
+    def _fire(
+        self, pipeline: str, result: TickResult, event_at: datetime | None = None, **kw: object
+    ) -> None:
         try:
             run, new = self.auto.fire(pipeline, **kw)  # type: ignore[arg-type]
         except ServiceError as exc:
@@ -133,6 +136,9 @@ class Scheduler:
             return
         if new:
             result.created.append(run)
+            if event_at is not None:  # a trigger's event: how long it took to become a run
+                lag = (run.created_at - event_at).total_seconds()
+                metrics.TRIGGER_LAG.labels(pipeline, str(kw["trigger"])).observe(max(0.0, lag))
 
     # -- upstream success -----------------------------------------------------------------
 
@@ -195,6 +201,7 @@ class Scheduler:
         self._fire(
             pipe.name,
             result,
+            event_at=upstream.finished_at,
             run_key=f"trigger:{pipe.name}:{trig.name}:{upstream.id}",
             origin=f"trigger:{trig.name}",
             partition=partition,

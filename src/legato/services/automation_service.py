@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.definitions.errors import ParamError
 from legato.domain.states import BackfillState, RunState
+from legato.observability import metrics
 from legato.security.tokens import hash_secret
 from legato.services.actor import Actor
 from legato.services.driving import RunDriving
@@ -227,6 +228,7 @@ class Automation(Service):
         Unauthenticated (missing or wrong token), BadRequest (unusable key or body), Conflict
         (paused) and ServiceError (params the pipeline refuses).
         """
+        received = self.ws.clock()
         state = self._webhook_state(pipeline, trigger, token)
         if len(key) > MAX_EVENT_KEY or "\x00" in key:
             # It is stored in a unique index, which holds keys of a few kilobytes at most.
@@ -243,7 +245,7 @@ class Automation(Service):
             raise BadRequest(
                 f"the body must be a JSON object of params, not {type(params).__name__}"
             )
-        return self.fire(
+        run, new = self.fire(
             pipeline,
             run_key=f"trigger:{pipeline}:{trigger}:{key}",
             origin=f"trigger:{trigger}",
@@ -251,6 +253,10 @@ class Automation(Service):
             trigger=trigger,
             event_keys=[key],
         )
+        if new:  # from the call's arrival to its run recorded
+            lag = (self.ws.clock() - received).total_seconds()
+            metrics.TRIGGER_LAG.labels(pipeline, trigger).observe(max(0.0, lag))
+        return run, new
 
     @action("triggers.record", command=True)
     def record_failed_event(
