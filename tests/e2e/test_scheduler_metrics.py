@@ -25,6 +25,14 @@ def good():
 """
 
 
+def _doc_json_lines() -> list[str]:
+    """The ```json example of docs/monitoring.md's "Daemon logs" section, line by line."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text("utf-8")
+    section = doc.split("\n## Daemon logs\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```json\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
 def _lines(daemon: DaemonProcess) -> list[dict[str, Any]]:
     # Every line the daemon wrote must be a JSON object (the last may be half written).
     text = daemon.output()
@@ -76,6 +84,12 @@ def test_a_scheduler_serves_metrics_on_its_port_and_logs_json_with_run_ids(
             assert line["run_id"] == run_id, line
             assert line["pipeline"] == "good", line
             assert {"time", "level", "logger"} <= set(line), line
+        # docs/monitoring.md shows a run's start and end as they are written.
+        documented = [json.loads(x) for x in _doc_json_lines()]
+        assert [set(x) for x in documented] == [set(about_run[0]), set(about_run[-1])]
+        assert [x["message"].split(" ", 3)[0] for x in documented] == [
+            line["message"].split(" ", 3)[0] for line in (about_run[0], about_run[-1])
+        ]
         finished = httpx.get(url, headers=signed, timeout=10).text
         assert re.search(
             r'legato_runs_finished_total\{pipeline="good",process="[^"]+",role="scheduler",'
