@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +29,9 @@ from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
-from latency import free_port, pct, tokens, wait_health
+from latency import pct, tokens
 
-from api import backend_version, fill, make_project, pg_schema  # the sibling script
+from api import backend_version, fill, legato_web, make_project, pg_schema  # the sibling script
 
 TARGET_MS = 50.0
 POOLS = "\n[pools]\nwarehouse = 4\napi = 2\n"
@@ -69,37 +67,19 @@ def measure(project: Path, requests: int, warmup: int) -> dict[str, object]:
     import httpx
 
     auth = tokens(project)[0]
-    port = free_port()
-    log = project.parent / "web.log"
-    legato = str(Path(sys.executable).parent / "legato")
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen(
-            [legato, "web", "--project", str(project), "--port", str(port),
-             "--host", "127.0.0.1"],
-            stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True,
-        )
     load_before = os.getloadavg()
-    try:
-        wait_health(port, proc, log, 60, auth)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers=auth) as c:
-            for _ in range(warmup):
-                c.get("/metrics").raise_for_status()
-            lat: list[float] = []
-            body = b""
-            for _ in range(requests):
-                t0 = time.perf_counter()
-                answer = c.get("/metrics")
-                body = answer.content
-                lat.append((time.perf_counter() - t0) * 1000)
-                answer.raise_for_status()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group only
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    with legato_web(project, project.parent, auth) as (base, _), \
+            httpx.Client(base_url=base, timeout=60, headers=auth) as c:
+        for _ in range(warmup):
+            c.get("/metrics").raise_for_status()
+        lat: list[float] = []
+        body = b""
+        for _ in range(requests):
+            t0 = time.perf_counter()
+            answer = c.get("/metrics")
+            body = answer.content
+            lat.append((time.perf_counter() - t0) * 1000)
+            answer.raise_for_status()
     samples = [line for line in body.decode().splitlines() if line and not line.startswith("#")]
     queued = [line for line in samples if line.startswith(("legato_runs_queued{",
                                                            "legato_runs_running{"))]
