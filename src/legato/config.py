@@ -68,6 +68,12 @@ class ProjectConfig:
     #: (alert_rules.parse_rules, channels.parse_channels).
     alert_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     channel_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: [resources.NAME] as written (with ``${secret:...}``/``${env:...}`` unresolved):
+    #: legato.resources reads them (each table's ``kind`` names its ResourceKind).
+    resource_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The environment chosen (``--env NAME`` / LEGATO_ENV) whose [env.NAME] table was laid
+    #: over the rest; None: none was chosen.
+    environment: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,6 +101,8 @@ _SECTIONS: dict[str, set[str]] = {
     "secrets": {"key_file"},
     "alerts": set(),  # any name: one table per rule
     "channels": set(),  # any name: one table per channel
+    "resources": set(),  # any name: one table per resource
+    "env": set(),  # any name: one table per environment, laid over the others
 }
 
 
@@ -130,7 +138,7 @@ def load_config(root: Path) -> ProjectConfig:
             )
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: [{section}] must be a table")
-        named = ("pools", "roles", "alerts", "channels")
+        named = ("pools", "roles", "alerts", "channels", "resources", "env")
         unknown = set(value) - _SECTIONS[section] if section not in named else set()
         if unknown:
             raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} in [{section}]")
@@ -226,6 +234,7 @@ def load_config(root: Path) -> ProjectConfig:
         .resolve(),
         alert_tables=_named_tables(data, "alerts", path),
         channel_tables=_named_tables(data, "channels", path),
+        resource_tables=_named_tables(data, "resources", path),
     )
 
 

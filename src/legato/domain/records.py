@@ -34,6 +34,7 @@ class RunRecord:
     queue_position: int = 0  # within a priority, lower runs first
     origin: str | None = None  # "manual" | "schedule:<name>" | "trigger:<name>" | "backfill:<id>"
     backfill_id: str | None = None
+    environment: str | None = None  # [env.NAME] it was made in; None: before environments
 
 
 @dataclass(frozen=True, slots=True)

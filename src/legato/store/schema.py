@@ -102,6 +102,9 @@ runs = Table(
     Column("queue_position", BigInteger, nullable=False, server_default="0"),
     Column("origin", String),  # "manual" | "schedule:<name>" | "trigger:<name>" | "backfill:<id>"
     Column("backfill_id", ID),
+    # The environment the run was made in ([env.NAME] of legato.toml); None: made before
+    # environments were recorded.
+    Column("environment", String),
     Index("ix_runs_pipeline_created_at", "pipeline", "created_at"),
     Index("ix_runs_state_priority_queue_position", "state", "priority", "queue_position"),
     Index("ix_runs_pipeline_partition", "pipeline", "partition"),
@@ -539,4 +542,29 @@ alert_silences = Table(
     Column("until", UTCDateTime, nullable=False),
     Column("by", String, nullable=False),
     Column("at", UTCDateTime, nullable=False),
+)
+
+# Facts about the store itself, e.g. "environment": the one environment it belongs to.
+store_facts = Table(
+    "store_facts",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+)
+
+# The window an incremental extract read: per partition ("partition:KEY") or, for a pipeline
+# without partitions, per run ("run:ID"), so that a re-run reads the same rows. low and high
+# are JSON; the newest high of a pipeline and name is where the next new window starts.
+cursor_windows = Table(
+    "cursor_windows",
+    metadata,
+    Column("pipeline", String, primary_key=True),
+    Column("name", String, primary_key=True),
+    Column("scope", String, primary_key=True),
+    Column("low", Text),
+    Column("high", Text),
+    Column("run_id", ID, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_cursor_windows_pipeline_name_created_at", "pipeline", "name", "created_at"),
 )

@@ -1,0 +1,7 @@
+"""Resources: named, configured connections (SQL, HTTP, files, DuckDB, Redis, RabbitMQ, MQTT)
+declared in legato.toml's ``[resources.NAME]`` and handed to the tasks that ask for them.
+
+A ``ResourceKind`` says how to open, check and close one kind; ``kind_class`` finds a kind by
+its name (built in, from an entry point of the ``legato.resources`` group, or
+``"package.module:Class"``). Kinds import their client libraries only when opened.
+"""
