@@ -18,11 +18,19 @@ A package makes its kind known with an entry point in the ``legato.resources`` g
 from __future__ import annotations
 
 import importlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-__all__ = ["BUILTIN_KINDS", "ENTRY_POINT_GROUP", "ResourceError", "ResourceKind", "kind_class"]
+__all__ = [
+    "BUILTIN_KINDS",
+    "COMMON_KEYS",
+    "ENTRY_POINT_GROUP",
+    "ResourceError",
+    "ResourceKind",
+    "kind_class",
+]
 
 #: The entry point group through which packages add kinds.
 ENTRY_POINT_GROUP = "legato.resources"
@@ -37,6 +45,13 @@ BUILTIN_KINDS: dict[str, str] = {
     "amqp": "legato.resources.amqp:AmqpResource",
     "mqtt": "legato.resources.mqtt:MqttResource",
 }
+
+
+#: Settings every kind accepts besides its own: ``pool``, a pool whose slot the tasks using the
+#: resource take (the engine reads it); ``root``, the folder relative paths in settings are
+#: resolved against, set by whoever builds the kind to the project's folder (default: the
+#: current directory).
+COMMON_KEYS = frozenset({"pool", "root"})
 
 
 class ResourceError(Exception):
@@ -60,7 +75,7 @@ class ResourceKind(ABC):
         self.name = name
         self.settings: dict[str, Any] = {k: v for k, v in settings.items() if k != "kind"}
         if self.settings_keys is not None:
-            unknown = sorted(set(self.settings) - set(self.settings_keys))
+            unknown = sorted(set(self.settings) - set(self.settings_keys) - COMMON_KEYS)
             if unknown:
                 known = ", ".join(sorted(self.settings_keys)) or "none"
                 raise ResourceError(
@@ -93,6 +108,14 @@ class ResourceKind(ABC):
                 f"got {value!r}"
             )
         return value
+
+    def project_path(self, path: str) -> str:
+        """``path`` made absolute against the ``root`` setting (the project's folder), with
+        ``~`` expanded; an absolute path is returned as it is."""
+        expanded = os.path.expanduser(path)
+        if os.path.isabs(expanded):
+            return expanded
+        return os.path.join(os.path.abspath(str(self.settings.get("root") or ".")), expanded)
 
     @abstractmethod
     def open(self) -> Any:
