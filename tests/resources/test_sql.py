@@ -64,7 +64,7 @@ def test_check_fails_when_the_server_does_not_answer() -> None:
     resource = sql({"url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"})
     engine = resource.open()  # lazy: nothing is connected before the first use
     try:
-        with pytest.raises(Exception, match="refused|connect"):
+        with pytest.raises(Exception, match=r"refused|connect"):
             resource.check(engine)
     finally:
         resource.close(engine)
