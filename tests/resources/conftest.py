@@ -1,4 +1,5 @@
-"""Fixtures for the resource kinds' tests: an S3-compatible server (moto's server mode)."""
+"""Fixtures for the resource kinds' tests: a local HTTP server, an S3-compatible server
+(moto's server mode)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import free_port
+from tests.resources.servers import Server, serve_http
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +42,10 @@ def s3_bucket(s3_endpoint: str) -> Iterator[tuple[str, dict[str, Any]]]:
         yield bucket, options
     finally:
         fs.rm(bucket, recursive=True)
+
+
+@pytest.fixture
+def http_server() -> Iterator[Server]:
+    """A local HTTP server (see ``Server``), shut down after the test."""
+    with serve_http() as server:
+        yield server
