@@ -72,8 +72,7 @@ def test_check_fails_when_the_server_does_not_answer() -> None:
 
 def test_relative_sqlite_file_lies_in_the_project_folder(tmp_path: Path) -> None:
     project = tmp_path / "project"
-    project.mkdir()
-    resource = sql({"url": "sqlite:///shop.db", "root": str(project)})
+    resource = sql({"url": "sqlite:///data/shop.db", "root": str(project)})
     engine = resource.open()
     try:
         assert resource.check(engine).startswith("SELECT 1 answered by SQLite 3.")
@@ -81,7 +80,7 @@ def test_relative_sqlite_file_lies_in_the_project_folder(tmp_path: Path) -> None
             conn.execute(text("CREATE TABLE t (x int)"))
     finally:
         resource.close(engine)
-    assert (project / "shop.db").is_file()
+    assert (project / "data" / "shop.db").is_file()  # its folder made
     absolute = tmp_path / "elsewhere.db"
     engine = sql({"url": f"sqlite:///{absolute}", "root": str(project)}).open()
     with engine.begin() as conn:
@@ -92,7 +91,6 @@ def test_relative_sqlite_file_lies_in_the_project_folder(tmp_path: Path) -> None
 
 def test_duckdb_url_uses_the_installed_dialect_and_lets_the_file_go(tmp_path: Path) -> None:
     resource = sql({"url": "duckdb:///wh/warehouse.duckdb", "root": str(tmp_path)})
-    (tmp_path / "wh").mkdir()
     engine = resource.open()
     try:
         assert resource.check(engine).startswith("SELECT 1 answered by DuckDB v")

@@ -6,11 +6,13 @@
     pool_size = 5
 
 A relative SQLite or DuckDB file (``sqlite:///data/shop.db``, ``duckdb:///warehouse.duckdb``)
-lies in the project's folder, wherever the worker was started from.
+lies in the project's folder, wherever the worker was started from; its folder is made when
+the engine is.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from legato.resources.kind import ResourceError, ResourceKind
@@ -77,6 +79,12 @@ class SqlResource(ResourceKind):
         from sqlalchemy.pool import NullPool
 
         url = self.url()
+        if (
+            url.get_backend_name() in _FILE_BACKENDS
+            and url.database
+            and os.path.isabs(url.database)
+        ):
+            os.makedirs(os.path.dirname(url.database), exist_ok=True)
         options: dict[str, Any] = {"pool_pre_ping": True}
         options.update({k: self.settings[k] for k in _ENGINE_OPTIONS if k in self.settings})
         if url.get_backend_name() == "duckdb" and not _pool_settings(options):
