@@ -40,6 +40,14 @@ def test_a_relative_local_folder_lies_in_the_project_and_is_made(tmp_path: Path,
     assert frame.to_dict("records") == [{"id": 1, "amount": 9.5}]
 
 
+def test_check_fails_when_the_local_folder_is_gone(tmp_path: Path) -> None:
+    resource = files({"url": str(tmp_path / "drop")})
+    fs = resource.open()
+    (tmp_path / "drop").rmdir()
+    with pytest.raises(ResourceError, match=f"file://{tmp_path}/drop does not exist"):
+        resource.check(fs)
+
+
 def test_an_absolute_folder_stays_where_it_is(tmp_path: Path) -> None:
     fs = files({"url": str(tmp_path / "abs"), "root": str(tmp_path / "project")}).open()
     fs.pipe("x.txt", b"x")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from legato.resources.http import HttpResource
 from legato.resources.http_transport import retry_after_seconds
 from legato.resources.kind import ResourceError, kind_class
 from tests.helpers import free_port
-from tests.resources.servers import Server
+from tests.resources.servers import Server, self_signed, serve_http
 
 
 def http(settings: dict[str, Any]) -> HttpResource:
@@ -156,6 +157,32 @@ def test_rate_limit_is_shared_by_the_threads_of_a_process(http_server: Server, o
     per_second = Counter(int((t - arrivals[0]) * 1000) // 1000 for t in arrivals)
     assert max(per_second.values()) <= rate + 1
     assert arrivals[-1] - arrivals[0] >= (count - 1) / rate * 0.95
+
+
+def test_verify_with_a_ca_bundle_in_the_project(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = tmp_path / "project"
+    (project / "certs").mkdir(parents=True)
+    cert, key = self_signed(project / "certs")
+    with serve_http(tls=(cert, key)) as server:
+        trusting = http({"base_url": server.url, "verify": "certs/cert.pem", "root": str(project)})
+        client = trusting.open()
+        try:
+            assert client.get("/echo").status_code == 200
+        finally:
+            trusting.close(client)
+        # Without it, the server's certificate is refused at once: no retry can change that.
+        default = http({"base_url": server.url, "backoff": 0.01})
+        client = default.open()
+        with (
+            caplog.at_level(logging.WARNING, "legato.resources.http"),
+            pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+        ):
+            client.get("/echo")
+        default.close(client)
+        assert [r for r in caplog.records if "try" in r.getMessage()] == []
+        assert len(server.on("/echo")) == 1
 
 
 def test_timeout_in_seconds(http_server: Server, opened: Any) -> None:

@@ -77,9 +77,10 @@ class FilesResource(ResourceKind):
             entries = client.ls("", detail=False)
         except FileNotFoundError:
             # An object store has no folders: a prefix nothing was written under yet does not
-            # exist, yet its bucket must.
+            # exist, yet its bucket must. A folder made on open was removed since.
             bucket = client.path.strip("/").split("/", 1)[0]
-            if not bucket or not client.fs.exists(bucket):
+            made = _protocol(client.fs) in _MADE_ON_OPEN
+            if made or not bucket or not client.fs.exists(bucket):
                 raise ResourceError(
                     f"resource {self.name!r} (files): {client.url} does not exist"
                 ) from None

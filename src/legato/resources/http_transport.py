@@ -11,8 +11,9 @@ What is retried, and when:
 - a 429 answer, always (the server refused the request without doing it), and a 500, 502,
   503 or 504 answer to an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) or to a
   request carrying an ``Idempotency-Key`` header;
-- a connection that could not be made (nothing was sent), always; one that broke or timed
-  out while reading, for the same requests as a 5xx;
+- a connection that could not be made (nothing was sent), always, unless the server's
+  certificate was refused; one that broke or timed out while reading, for the same requests
+  as a 5xx;
 - never a request whose body was a stream (it cannot be sent twice).
 
 The wait before try ``n`` (from 0) is the answer's ``Retry-After`` (seconds or an HTTP-date)
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -109,7 +111,7 @@ class RetryTransport(httpx.BaseTransport):
             try:
                 response = self.inner.handle_request(request)
             except _CONNECT_ERRORS + _READ_ERRORS as exc:
-                may_retry = isinstance(exc, _CONNECT_ERRORS) or safe
+                may_retry = (isinstance(exc, _CONNECT_ERRORS) or safe) and not _refused_cert(exc)
                 if attempt >= self.retries or not replayable or not may_retry:
                     raise
                 delay = self._backoff(attempt)
@@ -150,6 +152,16 @@ class RetryTransport(httpx.BaseTransport):
         if asked is None:
             return self._backoff(attempt)
         return asked if asked <= self.max_wait else None
+
+
+def _refused_cert(exc: BaseException) -> bool:
+    """Whether a connection failed on the server's certificate: trying again cannot help."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:

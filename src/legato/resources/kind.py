@@ -104,8 +104,7 @@ class ResourceKind(ABC):
         if not isinstance(value, kind) or bad_bool:
             names = " or ".join(k.__name__ for k in _tuple(kind))
             raise ResourceError(
-                f"resource {self.name!r} ({self.kind}): {key!r} must be a {names}, "
-                f"got {value!r}"
+                f"resource {self.name!r} ({self.kind}): {key!r} must be a {names}, got {value!r}"
             )
         return value
 
@@ -152,7 +151,7 @@ def kind_class(kind: str) -> type[ResourceKind]:
         if ":" not in kind:
             known = ", ".join(sorted(known_kinds()))
             raise ResourceError(
-                f"no resource kind {kind!r} (known: {known}; or write \"module:Class\")"
+                f'no resource kind {kind!r} (known: {known}; or write "module:Class")'
             )
         target = kind
     module_name, _, attr = target.partition(":")
