@@ -215,6 +215,7 @@ def test_check_requests_check_path_and_fails_on_5xx(http_server: Server) -> None
         ({"auth": {"password": "p"}}, "either user"),
         ({"auth": {"user": "a", "pass": "p"}}, "unknown key 'pass'"),
         ({"rate_limit": 0}, "'rate_limit' must be positive"),
+        ({"backoff": -1}, "'backoff' must be positive"),
         ({"retries": -1}, "'retries' must be 0 or more"),
         ({"timeout": "5s"}, "'timeout' must be a int or float"),
         ({"headers": {"X": ["a"]}}, r"headers.X must be a string"),

@@ -16,7 +16,7 @@ of connectors included.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from legato.resources.kind import ResourceError, ResourceKind
 
@@ -58,7 +58,7 @@ class HttpResource(ResourceKind):
                     self._bad(f"{key}.{name} must be a string or a number, got {value!r}")
         for key in ("timeout", "backoff", "max_retry_wait", "rate_limit"):
             value = self.option(key, (int, float), None)
-            if value is not None and value <= 0:
+            if value is not None and (value < 0 or (value == 0 and key != "backoff")):
                 self._bad(f"{key!r} must be positive, got {value!r}")
         retries = self.option("retries", int, None)
         if retries is not None and retries < 0:
@@ -76,7 +76,7 @@ class HttpResource(ResourceKind):
                 if not isinstance(value, str):
                     self._bad(f"auth.{key} must be a string")
 
-    def _bad(self, why: str) -> None:
+    def _bad(self, why: str) -> NoReturn:
         raise ResourceError(f"resource {self.name!r} (http): {why}")
 
     def open(self) -> httpx.Client:
