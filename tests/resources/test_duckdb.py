@@ -16,7 +16,7 @@ import pytest
 from legato.resources.duckdb import DuckDBResource, DuckDBWarehouse
 from legato.resources.kind import ResourceError, kind_class
 
-ROUNDS = 25
+ROUNDS = 12
 
 
 def warehouse(settings: dict[str, Any]) -> DuckDBResource:
