@@ -18,7 +18,7 @@ url = "sqlite:///base.db"
 db = 2
 
 [alerts.failures]
-on = "run_failed"
+condition = "run_failed"
 channels = ["ops"]
 
 [channels.ops]
