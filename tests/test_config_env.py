@@ -130,10 +130,10 @@ def test_an_unknown_environment_is_refused_with_the_known_ones(
     assert "no environment 'prdo'" in str(info.value)
     assert "known: default, dev, prod; did you mean 'prod'?" in str(info.value)
     monkeypatch.setenv("LEGATO_ENV", "staging")
-    with pytest.raises(ConfigError, match="no environment 'staging'.*LEGATO_ENV"):
+    with pytest.raises(ConfigError, match=r"no environment 'staging'.*LEGATO_ENV"):
         load_config(root)
     # A project without [env] knows only "default".
-    with pytest.raises(ConfigError, match="known: default$"):
+    with pytest.raises(ConfigError, match=r"known: default$"):
         load_config(project(tmp_path / "plain", BASE))
 
 
