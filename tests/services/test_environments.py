@@ -100,6 +100,7 @@ def _foreign_run(ws: Workspace, environment: str) -> str:
 def test_a_run_of_another_environment_is_not_driven(project: Path) -> None:
     with Workspace(project, env="dev") as ws:
         foreign = _foreign_run(ws, "prod")
+        assert RunDriving(ws).resumable() == []  # `legato resume` looks for its own runs
         with pytest.raises(OtherEnvironment) as info:
             RunDriving(ws).execute(foreign)
         assert f"run {foreign} was made in environment 'prod'" in str(info.value)

@@ -195,7 +195,8 @@ class RunDriving:
             return run
 
     def resumable(self) -> list[RunRecord]:
-        """Runs that were queued or running and that no live driver holds."""
+        """Runs that were queued or running and that no live driver holds (those made in
+        another environment left out: they are not driven here)."""
         store: DrivingStore = self.ws.store
         now = self.ws.clock()
         out = list(store.runs.resumable_runs(now))
@@ -208,7 +209,8 @@ class RunDriving:
                 and owner_is_dead(run.lease_owner)
             ):
                 out.append(run)
-        return out
+        env = self.ws.config.environment
+        return [r for r in out if r.environment in (None, env)]
 
 
 class Fleet(Service):
