@@ -88,7 +88,7 @@ def test_an_environment_overlays_tables_key_by_key(tmp_path: Path) -> None:
         "kind": "webhook",
         "url": "https://hooks.example.com/prod",
     }
-    assert config.alert_tables == {"failures": {"on": "run_failed", "channels": ["ops"]}}
+    assert config.alert_tables == {"failures": {"condition": "run_failed", "channels": ["ops"]}}
 
 
 def test_no_environment_chosen_reads_the_file_as_it_always_did(
