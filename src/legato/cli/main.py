@@ -74,6 +74,7 @@ EnvOpt = Annotated[
         help="The environment: legato.toml's [env.NAME] laid over its other settings "
         "(default: LEGATO_ENV, else the settings as they are).",
         callback=_choose_env,
+        metavar="NAME",
         show_default=False,
     ),
 ]
