@@ -59,7 +59,7 @@ def test_the_example_is_valid_in_each_environment(project: Path) -> None:
     assert prod.resource_tables["rates"] == {
         "kind": "http",
         "base_url": "https://rates.example.com",
-        "token": "${env:RATES_TOKEN}",
+        "auth": {"token": "${env:RATES_TOKEN}"},
     }
     assert prod.channel_tables["ops"]["kind"] == "webhook"
 

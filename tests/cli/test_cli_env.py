@@ -116,7 +116,7 @@ url = "postgresql://app:${secret:shop_password}@db.internal/shop"
 [resources.api]
 kind = "http"
 base_url = "https://${env:API_HOST}/v1"
-token = "${env:API_TOKEN}"
+auth = { token = "${env:API_TOKEN}" }
 headers = { Authorization = "Bearer literal-token-2", Accept = "application/json" }
 
 [resources.broker]
@@ -159,7 +159,7 @@ def test_config_prints_the_settings_in_effect_with_every_secret_masked(tmp_path:
     assert resources["shop"]["url"] == "postgresql://app:${secret:shop_password}@db.internal/shop"
     # An environment variable is shown resolved, masked where its key names a secret.
     assert resources["api"]["base_url"] == "https://api.example.com/v1"
-    assert resources["api"]["token"] == "****"
+    assert resources["api"]["auth"] == {"token": "****"}
     assert resources["api"]["headers"] == {"Authorization": "****", "Accept": "application/json"}
     assert resources["broker"]["url"] == "amqp://guest:****@127.0.0.1:5672/"
     assert settings["channels"]["ops"] == {
