@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 CONFIG_FILE = "legato.toml"
+#: The environment variable naming the environment (``legato --env NAME`` sets it).
+ENV_VARIABLE = "LEGATO_ENV"
+#: The name of the settings outside ``[env]``, used when no environment is chosen.
+DEFAULT_ENVIRONMENT = "default"
 EXECUTORS = ("local", "dask")  # [executor] kind
 #: The most bytes one attempt's log keeps unless [logs] max_attempt_bytes says otherwise.
 DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
@@ -16,6 +21,10 @@ DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024
 
 class ConfigError(Exception):
     """legato.toml is missing, malformed or holds a wrong value. The message says where."""
+
+
+class WrongEnvironment(ConfigError):
+    """The store (or a run) belongs to another environment than the one chosen."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +81,10 @@ class ProjectConfig:
     #: legato.resources reads them (each table's ``kind`` names its ResourceKind).
     resource_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The environment chosen (``--env NAME`` / LEGATO_ENV) whose [env.NAME] table was laid
-    #: over the rest; None: none was chosen.
-    environment: str | None = None
+    #: over the rest; "default" when none was: the settings outside [env] as they are.
+    environment: str = "default"
+    #: Every environment legato.toml defines: "default" and each [env.NAME].
+    environments: tuple[str, ...] = ("default",)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,6 +115,80 @@ _SECTIONS: dict[str, set[str]] = {
     "resources": set(),  # any name: one table per resource
     "env": set(),  # any name: one table per environment, laid over the others
 }
+#: Sections whose keys are names the user chooses (a table or a value per name).
+_NAMED = ("pools", "roles", "alerts", "channels", "resources", "env")
+#: Sections of one table per name, each with a ``kind``: an environment naming another kind
+#: for one of them replaces its table instead of merging into it.
+_KINDED = ("alerts", "channels", "resources")
+_ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def environments(data: dict[str, Any]) -> list[str]:
+    """The environments legato.toml's ``data`` defines: "default" and each ``[env.NAME]``."""
+    return [DEFAULT_ENVIRONMENT, *data.get("env", {})]
+
+
+def choose_environment(
+    data: dict[str, Any], name: str | None, path: Path
+) -> tuple[str, dict[str, Any]]:
+    """The environment ``name`` (None: "default") and legato.toml's ``data`` with its
+    ``[env.NAME]`` table laid over the rest, ``[env]`` itself left out.
+
+    Tables merge key by key at every depth; any other value (a list too) replaces the one
+    below. A resource, alert or channel given another ``kind`` starts afresh from the
+    environment's table. ConfigError for an environment legato.toml does not define.
+    """
+    base = {k: v for k, v in data.items() if k != "env"}
+    if name is None or name == DEFAULT_ENVIRONMENT:
+        return DEFAULT_ENVIRONMENT, base
+    tables = data.get("env", {})
+    if name not in tables:
+        import difflib
+
+        known = environments(data)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"{path}: no environment {name!r} (chosen by --env or {ENV_VARIABLE}); "
+            f"known: {', '.join(known)}{hint}"
+        )
+    return name, overlay(base, tables[name])
+
+
+def overlay(base: dict[str, Any], top: dict[str, Any], at: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``base`` with ``top`` laid over it (see ``choose_environment``); neither is changed."""
+    out = dict(base)
+    for key, value in top.items():
+        below = out.get(key)
+        fresh = (
+            len(at) == 1
+            and at[0] in _KINDED
+            and isinstance(value, dict)
+            and isinstance(below, dict)
+            and "kind" in value
+            and value["kind"] != below.get("kind")
+        )
+        if isinstance(value, dict) and isinstance(below, dict) and not fresh:
+            out[key] = overlay(below, value, (*at, key))
+        else:
+            out[key] = value
+    return out
+
+
+def _check_environment(name: str, table: Any, path: Path) -> None:
+    # Every environment is checked whichever is chosen: a typo in [env.prod] shows in dev.
+    if name == DEFAULT_ENVIRONMENT:
+        raise ConfigError(
+            f"{path}: [env.{name}]: {name!r} is the name of the settings outside [env]; "
+            "write them there, or give this environment another name"
+        )
+    if not _ENV_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{path}: [env.{name}]: an environment's name is letters, digits, '-' and '_'"
+        )
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [env.{name}] must be a table")
+    _check_tables(table, path, f"env.{name}.")
 
 
 def _get(
@@ -118,9 +203,11 @@ def _get(
     return value
 
 
-def load_config(root: Path) -> ProjectConfig:
-    """Read ``root/legato.toml``. LEGATO_DATABASE_URL, LEGATO_RESULTS_URL, LEGATO_WORKERS,
-    LEGATO_EXECUTOR and LEGATO_DASK_ADDRESS win."""
+def load_config(root: Path, env: str | None = None) -> ProjectConfig:
+    """Read ``root/legato.toml``, with the ``[env.NAME]`` table of the environment ``env``
+    (else LEGATO_ENV; neither: the base settings, the "default" environment) laid over the
+    rest. LEGATO_DATABASE_URL, LEGATO_RESULTS_URL, LEGATO_WORKERS, LEGATO_EXECUTOR and
+    LEGATO_DASK_ADDRESS win over both."""
     root = root.resolve()
     path = root / CONFIG_FILE
     if not path.is_file():
@@ -131,17 +218,37 @@ def load_config(root: Path) -> ProjectConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    _check_tables(data, path, "")
+    for name, table in data.get("env", {}).items():
+        _check_environment(name, table, path)
+    chosen = env if env is not None else os.environ.get(ENV_VARIABLE) or None
+    names = environments(data)
+    environment, data = choose_environment(data, chosen, path)
+    try:
+        config = _parse(data, root, path, environment)
+    except ConfigError as exc:
+        if environment == DEFAULT_ENVIRONMENT:
+            raise
+        raise ConfigError(f"{exc} (with [env.{environment}] laid over)") from None
+    return replace(config, environments=tuple(names))
+
+
+def _check_tables(data: dict[str, Any], path: Path, where: str) -> None:
+    # ``where``: "" for the file's own sections, "env.NAME." for an environment's.
     for section, value in data.items():
-        if section not in _SECTIONS:
+        if section not in _SECTIONS or (where and section == "env"):
+            known = [s for s in _SECTIONS if not (where and s == "env")]
             raise ConfigError(
-                f"{path}: unknown section [{section}] (known: {', '.join(_SECTIONS)})"
+                f"{path}: unknown section [{where}{section}] (known: {', '.join(known)})"
             )
         if not isinstance(value, dict):
-            raise ConfigError(f"{path}: [{section}] must be a table")
-        named = ("pools", "roles", "alerts", "channels", "resources", "env")
-        unknown = set(value) - _SECTIONS[section] if section not in named else set()
+            raise ConfigError(f"{path}: [{where}{section}] must be a table")
+        unknown = set(value) - _SECTIONS[section] if section not in _NAMED else set()
         if unknown:
-            raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} in [{section}]")
+            raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} in [{where}{section}]")
+
+
+def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> ProjectConfig:
     modules = _get(data, "project", "modules", list, None)
     if not modules or not all(isinstance(m, str) and m for m in modules):
         raise ConfigError(
@@ -235,6 +342,7 @@ def load_config(root: Path) -> ProjectConfig:
         alert_tables=_named_tables(data, "alerts", path),
         channel_tables=_named_tables(data, "channels", path),
         resource_tables=_named_tables(data, "resources", path),
+        environment=environment,
     )
 
 

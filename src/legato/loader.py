@@ -103,9 +103,10 @@ def _import_tree(name: str, errors: list[LoadError]) -> list[ModuleType]:
     return found
 
 
-def load_project(root: Path | str) -> Project:
-    """Load the project in ``root``: settings, then each module named in legato.toml."""
-    config = load_config(Path(root))
+def load_project(root: Path | str, env: str | None = None) -> Project:
+    """Load the project in ``root``: settings (of the environment ``env``, see
+    ``load_config``), then each module named in legato.toml."""
+    config = load_config(Path(root), env)
     project = Project(config=config)
     top_names = tuple(m.split(".", 1)[0] for m in config.modules)
     _forget_modules(config.root, top_names)

@@ -24,6 +24,7 @@ def test_create_and_get_round_trips_every_field(store: Store, rec: Records) -> N
         error="boom",
         run_key="etl/2024-05-01",
         started_at=T0 + timedelta(seconds=5),
+        environment="prod",
     )
     tasks = [rec.task(run, "extract"), rec.task(run, "load", attempt=2, worker="w1")]
     assert (

@@ -72,6 +72,9 @@ class RunOut(Record):
     priority: int
     origin: str | None
     backfill_id: str | None
+    environment: str | None = Field(
+        None, description='the environment the run was made in ("default": no [env.NAME])'
+    )
 
 
 class RunBrief(Record):

@@ -53,6 +53,32 @@ ProjectOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
+
+def _choose_env(name: str | None) -> str | None:
+    # Through the environment variable, so that every process a command starts (workers, a
+    # daemon's children) reads the same [env.NAME] settings.
+    if name:
+        import os
+
+        from legato.config import ENV_VARIABLE
+
+        os.environ[ENV_VARIABLE] = name
+    return name
+
+
+EnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        "-e",
+        help="The environment: legato.toml's [env.NAME] laid over its other settings "
+        "(default: LEGATO_ENV, else the settings as they are).",
+        callback=_choose_env,
+        metavar="NAME",
+        show_default=False,
+    ),
+]
+
 F = TypeVar("F", bound=Callable[..., Any])
 USAGE_EXIT = 2
 
@@ -155,6 +181,7 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    env: EnvOpt = None,
 ) -> None:
     """Legato: run data pipelines written in plain Python."""
 
@@ -313,13 +340,14 @@ def runs(
         table = Table(box=None, header_style="bold")
         # Ids are what users copy into the next command: never cut them short.
         table.add_column("run", no_wrap=True, min_width=20)
-        for col in ("pipeline", "state", "partition", "created (UTC)", "took", "re-run of"):
+        for col in ("pipeline", "state", "env", "partition", "created (UTC)", "took", "re-run of"):
             table.add_column(col, no_wrap=col in ("state", "created (UTC)"))
         for r in found:
             table.add_row(
                 r.id,
                 r.pipeline,
                 styled(r.state.value),
+                r.environment or "",
                 r.partition or "",
                 f"{r.created_at:%m-%d %H:%M:%S}",
                 duration(r.started_at, r.finished_at),
@@ -351,6 +379,8 @@ def show(
         from legato.cli.render import duration, styled
 
         out.print(f"run [bold]{r.id}[/]  pipeline {r.pipeline}  {styled(r.state.value)}")
+        if r.environment:
+            out.print(f"environment: {escape(r.environment)}")
         if r.params:
             out.print(f"params: {escape(str(r.params))}")
         if r.partition:
@@ -488,12 +518,13 @@ def init(
 from legato.cli import accounts as _accounts  # noqa: E402
 from legato.cli import alert_commands as _alerts  # noqa: E402
 from legato.cli import audit_commands as _audit  # noqa: E402
+from legato.cli import config_commands as _config  # noqa: E402
 from legato.cli import operate as _operate  # noqa: E402
 from legato.cli import secrets as _secrets  # noqa: E402
 from legato.cli.certs_commands import certs_app  # noqa: E402
 from legato.cli.db_commands import db_app  # noqa: E402
 
-del _operate, _accounts, _alerts, _audit, _secrets
+del _operate, _accounts, _alerts, _audit, _secrets, _config
 app.add_typer(db_app, name="db")
 app.add_typer(certs_app, name="certs")
 

@@ -87,9 +87,10 @@ def _serve(
         options.insecure_no_tls = tls[2]
         daemon = Daemon(door, options)
         names = ", ".join(sorted(door.project.pipelines())) or "none"
+        settings = door.project.settings()
         say(
-            f"legato {'up' if web else 'scheduler'}: project {door.project.settings().name} "
-            f"(pipelines: {names}); Ctrl-C stops"
+            f"legato {'up' if web else 'scheduler'}: project {settings.name}, environment "
+            f"{settings.environment} (pipelines: {names}); Ctrl-C stops"
         )
         daemon.run()
         say("stopped")

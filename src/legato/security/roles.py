@@ -11,7 +11,7 @@ Built-in roles:
     Prometheus scrapes with a viewer's token, or one of a role granting ``metrics.read``);
 ``operator``
     a viewer that also launches, cancels, re-runs, marks, backfills, pauses, moves the queue,
-    and silences and tests alert rules;
+    silences and tests alert rules, and reads the settings in effect (secrets masked);
 ``admin``
     everything.
 
@@ -67,6 +67,7 @@ OPERATOR: frozenset[str] = VIEWER | frozenset(
         "queue.move",
         "project.reload",
         "alerts.manage",
+        "config.read",  # the settings in effect, secrets masked
     }
 )
 

@@ -42,12 +42,27 @@ if TYPE_CHECKING:
 log = logging.getLogger("legato.driving")
 
 
+class OtherEnvironment(Conflict):
+    """A run made in another environment than the driving process's: its tasks would read
+    and write this environment's resources (and results) instead of its own."""
+
+
 class RunDriving:
     """Drive runs of ``ws`` in this process, under the lease owner name ``owner``."""
 
     def __init__(self, ws: Workspace, owner: str | None = None) -> None:
         self.ws = ws
         self.owner = owner or this_owner()
+
+    def check_environment(self, run: RunRecord) -> None:
+        """Raise OtherEnvironment unless ``run`` was made in this process's environment
+        (a run made before environments were recorded has none, and is driven anywhere)."""
+        env = self.ws.config.environment
+        if run.environment is not None and run.environment != env:
+            raise OtherEnvironment(
+                f"run {run.id} was made in environment {run.environment!r} and this process "
+                f"is in {env!r}: it is not driven here (drive it with --env {run.environment})"
+            )
 
     # -- leases ---------------------------------------------------------------------------
 
@@ -136,6 +151,7 @@ class RunDriving:
         run = ws.store.runs.find_run(run_id)
         if run.state.finished:
             raise Conflict(f"run {run.id} has already finished ({run.state})")
+        self.check_environment(run)
         pipe = ws.pipeline(run.pipeline)
         executor = ws.executor()
         ws.sync_pools()
@@ -179,7 +195,8 @@ class RunDriving:
             return run
 
     def resumable(self) -> list[RunRecord]:
-        """Runs that were queued or running and that no live driver holds."""
+        """Runs that were queued or running and that no live driver holds (those made in
+        another environment left out: they are not driven here)."""
         store: DrivingStore = self.ws.store
         now = self.ws.clock()
         out = list(store.runs.resumable_runs(now))
@@ -192,7 +209,8 @@ class RunDriving:
                 and owner_is_dead(run.lease_owner)
             ):
                 out.append(run)
-        return out
+        env = self.ws.config.environment
+        return [r for r in out if r.environment in (None, env)]
 
 
 class Fleet(Service):
@@ -338,6 +356,15 @@ class Fleet(Service):
         if run.id in self._unstartable or run.id in conductor.active:
             return False
         try:
+            self.driving.check_environment(run)
+        except OtherEnvironment as exc:
+            if leased:
+                self.driving.release(run)
+            self._unstartable.add(run.id)
+            self._say(f"cannot start run {run.id} of {run.pipeline}: {exc}; it is left {run.state}")
+            log.error("run %s: %s", run.id, exc)
+            return False
+        try:
             pipe = self.ws.pipeline(run.pipeline)
             if not leased:
                 run = self.driving.take_lease(run, wait=False)
@@ -416,7 +443,7 @@ class NoWorkers:
         pass
 
 
-__all__ = ["Fleet", "NoWorkers", "RunDriving"]
+__all__ = ["Fleet", "NoWorkers", "OtherEnvironment", "RunDriving"]
 
 
 def _key_file(ws: Workspace) -> str | None:

@@ -4,7 +4,7 @@ load; starting its workers and recording what was loaded."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
@@ -27,6 +27,24 @@ class ProjectService(Service):
     def settings(self) -> ProjectConfig:
         """What legato.toml says, defaults filled in."""
         return self._ws.config
+
+    @action("config.read")
+    def effective_config(self) -> dict[str, Any]:
+        """The settings in effect, secrets masked (``legato config``): the file they come
+        from, the environment chosen, those defined, and legato.toml's tables as Legato uses
+        them (see ``legato.security.settings_view``)."""
+        import os
+
+        from legato.config import CONFIG_FILE
+        from legato.security.settings_view import effective_settings
+
+        config = self._ws.config
+        return {
+            "file": str(config.root / CONFIG_FILE),
+            "environment": config.environment,
+            "environments": list(config.environments),
+            "settings": effective_settings(config, os.environ),
+        }
 
     @action("pipelines.read")
     def pipelines(self) -> dict[str, Pipeline]:

@@ -135,13 +135,29 @@ def record_run(
     rows = plan.initial_task_runs(pipe, run.id)
     events = [replace(e, run_id=run.id) for e in trigger_events]
     try:
-        return ws.store.runs.create_run(run, rows, plan.creation_events(rows, now), events)
+        return create_run(ws, run, rows, events)
     except TypeError as exc:  # params that JSON cannot hold
         drop_sealed(ws, sealed)
         raise ServiceError(f"pipeline {pipe.name!r}: params cannot be stored: {exc}") from None
     except BaseException:  # the run exists already (its key), or the store failed
         drop_sealed(ws, sealed)
         raise
+
+
+def create_run(
+    ws: Workspace,
+    run: RunRecord,
+    rows: Sequence[TaskRunRecord],
+    trigger_events: Sequence[NewTriggerEvent] = (),
+) -> RunRecord:
+    """Store a new run with its task runs, made in the workspace's environment: every run,
+    however it came (a command, the API, a schedule, a trigger, a backfill, a re-run),
+    is created here."""
+    from dataclasses import replace
+
+    run = replace(run, environment=ws.config.environment)
+    events = plan.creation_events(rows, run.created_at)
+    return ws.store.runs.create_run(run, rows, events, trigger_events)
 
 
 class Runs(Service):
@@ -294,7 +310,7 @@ class Runs(Service):
             parent_run_id=old.id,
             rerun_kind=kind,
         )
-        return ws.store.runs.create_run(run, rows, plan.creation_events(rows, now))
+        return create_run(ws, run, rows)
 
     # -- reading -----------------------------------------------------------------------
 

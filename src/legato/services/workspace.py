@@ -41,8 +41,11 @@ class Workspace:
     the executor forks its workers before the store's libraries are imported.
     """
 
-    def __init__(self, project_dir: Path | str, *, clock: Clock = system_clock) -> None:
-        self.config: ProjectConfig = load_config(Path(project_dir))
+    def __init__(
+        self, project_dir: Path | str, *, clock: Clock = system_clock, env: str | None = None
+    ) -> None:
+        # ``env``: the environment (see legato.config.load_config; None: LEGATO_ENV's).
+        self.config: ProjectConfig = load_config(Path(project_dir), env)
         self.clock = clock
         self._project: Project | None = None
         self._store: Store | None = None
@@ -67,7 +70,7 @@ class Workspace:
     @property
     def project(self) -> Project:
         if self._project is None:
-            project = load_project(self.config.root)
+            project = load_project(self.config.root, self.config.environment)
             self._remember_code(project)
             self._project = project
         return self._project
@@ -96,7 +99,7 @@ class Workspace:
             if attempt == self._failed:
                 return None  # tried already: again once the code or legato.toml changes
             try:
-                project = load_project(self.config.root)
+                project = load_project(self.config.root, self.config.environment)
             except Exception as exc:  # legato.toml broken meanwhile: keep serving what runs
                 self._failed = attempt
                 done = Reload(
@@ -151,7 +154,32 @@ class Workspace:
                 if full is None:
                     raise
                 raise full from exc
+            try:
+                self._check_environment(self._store)
+            except BaseException:
+                self._store.close()
+                self._store = None
+                raise
         return self._store
+
+    def _check_environment(self, store: Store) -> None:
+        """Record the environment as the store's on its first use; refuse a store of another.
+
+        The store is where runs, cursors and secrets live: a process of one environment
+        writing into another's would run dev's code against prod's state, or the reverse.
+        """
+        env = self.config.environment
+        owner = store.facts.settle_fact("environment", env, self.clock())
+        if owner == env:
+            return
+        from legato.config import DEFAULT_ENVIRONMENT, WrongEnvironment
+
+        fix = f"[env.{env}]" if env != DEFAULT_ENVIRONMENT else f"[env.{owner}]"
+        raise WrongEnvironment(
+            f"the store {store.shown_url} belongs to environment {owner!r}, not {env!r}: "
+            f"use --env {owner} to work in it, or give {fix} its own [store] url in "
+            f"{self.config.root / 'legato.toml'}"
+        )
 
     def executor(self) -> Executor:
         """The project's executor (local, or Dask), started with its pipelines loaded."""

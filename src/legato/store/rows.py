@@ -87,6 +87,7 @@ def run_values(run: RunRecord) -> dict[str, Any]:
         "queue_position": run.queue_position,
         "origin": run.origin,
         "backfill_id": run.backfill_id,
+        "environment": run.environment,
     }
 
 

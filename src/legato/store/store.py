@@ -28,6 +28,7 @@ from legato.store.browse_store import BrowseStore, PipelineSummary
 from legato.store.claim_store import ClaimStore
 from legato.store.daemon_store import DaemonStore
 from legato.store.database import Database
+from legato.store.facts_store import FactStore
 from legato.store.migrate import check_schema, ensure_schema
 from legato.store.pool_store import PoolStore
 from legato.store.queue_store import QueueStore
@@ -51,7 +52,8 @@ class Store:
     ``daemons`` (heartbeats); for security ``users``, ``access`` (sessions, API tokens,
     sign-in lockouts and one-time links), ``secrets`` (sealed values) and ``audit`` (the
     hash-chained audit trail); ``stats`` (runs counted and timed over a window, for the
-    overview page); ``alerts`` (the alert outbox, alerts, deliveries, silences). A consumer
+    overview page); ``alerts`` (the alert outbox, alerts, deliveries, silences); ``facts``
+    (facts about the store itself: the environment it belongs to). A consumer
     takes the part it needs, typed by its face in
     ``legato.store.faces``.
 
@@ -77,6 +79,7 @@ class Store:
         self.audit = AuditStore(self._db)
         self.stats = StatsStore(self._db)
         self.alerts = AlertStore(self._db)
+        self.facts = FactStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).
@@ -123,7 +126,12 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({self._engine.url.render_as_string(hide_password=True)!r})"
+        return f"Store({self.shown_url!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """The database URL with its password hidden: what messages to people show."""
+        return self._engine.url.render_as_string(hide_password=True)
 
     @property
     def url(self) -> str:
