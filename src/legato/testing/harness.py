@@ -45,7 +45,9 @@ class Harness:
 
     ``project`` is a project folder (its legato.toml and modules; its store, results, logs
     and executor settings are replaced by the harness's own); or give ``pipelines``,
-    imported Pipeline objects, and a project is made around them. Several runs share the
+    imported Pipeline objects, and a project is made around them. ``resources`` hands
+    objects to the tasks in place of the configured resources of those names (attempts run
+    in this process, so they may be live objects: a connection, a fake). Several runs share the
     store, so a test may re-run one. Close it (or use it as a context manager) to stop its
     threads and close its store; the folder is left for the test to look at.
     """
@@ -56,12 +58,15 @@ class Harness:
         *,
         project: Path | str | None = None,
         pipelines: Iterable[Pipeline] = (),
+        resources: Mapping[str, Any] | None = None,
         workers: int = DEFAULT_WORKERS,
     ) -> None:
         from legato.loader import Project
         from legato.services.actor import Actor
         from legato.services.door import open_given
 
+        if resources:
+            _hand_resources(resources)
         self.folder = Path(folder).resolve()
         self.folder.mkdir(parents=True, exist_ok=True)
         given = list(pipelines)
@@ -94,19 +99,15 @@ class Harness:
         *,
         params: Mapping[str, Any] | None = None,
         partition: str | None = None,
-        resources: Mapping[str, Any] | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> PipelineResult:
         """Run ``pipeline`` (a name, or a Pipeline this harness was made with) to its end.
 
         ``params`` are Python values, checked against the pipeline's params as ``legato run``
-        checks them; ``partition`` is a partition key. ``resources`` hands objects to the tasks
-        in place of the configured resources of those names. A run still going after
-        ``timeout`` seconds is canceled and RunTimeout raised.
+        checks them; ``partition`` is a partition key. A run still going after ``timeout``
+        seconds is canceled and RunTimeout raised.
         """
         name = pipeline.name if isinstance(pipeline, Pipeline) else pipeline
-        if resources:
-            _hand_resources(self, resources)
         door = self.door
         created: list[RunRecord] = []
         timed_out = threading.Event()
@@ -201,7 +202,7 @@ def run_pipeline(
     ``pipeline`` is a Pipeline object (a project is made around it) or the name of a
     pipeline of the project in folder ``project``. The store, results and logs go under
     ``tmp_path`` (kept) or a temporary folder (removed afterwards: outputs and logs are read
-    into the result first). See ``Harness.run`` for the other arguments.
+    into the result first). See ``Harness`` and ``Harness.run`` for the other arguments.
     """
     if isinstance(pipeline, str) and project is None:
         raise TypeError(
@@ -213,14 +214,12 @@ def run_pipeline(
     folder = Path(tmp_path) if tmp_path is not None else Path(tempfile.mkdtemp("-legato"))
     try:
         harness = (
-            Harness(folder, project=project)
+            Harness(folder, project=project, resources=resources)
             if project is not None
-            else Harness(folder, pipelines=[pipeline])  # type: ignore[list-item]
+            else Harness(folder, pipelines=[pipeline], resources=resources)  # type: ignore[list-item]
         )
         with harness:
-            return harness.run(
-                pipeline, params=params, partition=partition, resources=resources, timeout=timeout
-            )
+            return harness.run(pipeline, params=params, partition=partition, timeout=timeout)
     finally:
         if tmp_path is None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -257,10 +256,10 @@ def _code_version(pipe: Pipeline) -> str:
     return hashlib.sha256(f"{pipe.file}:{pipe.line}:{pipe.name}".encode()).hexdigest()[:16]
 
 
-def _hand_resources(harness: Harness, resources: Mapping[str, Any]) -> None:
-    """Where ``resources=`` meets the resource wiring: the objects given must reach the
-    per-process open resources of the harness's executor (thread mode: this process) as
-    overrides, before its first run. Until the tasks can ask for resources, refuse."""
+def _hand_resources(resources: Mapping[str, Any]) -> None:
+    """Where ``resources=`` meets the resource wiring: the objects given are to reach, as
+    overrides, the resources each attempt of the harness's executor sees (thread mode: in
+    this process). Until tasks can ask for resources, refuse rather than ignore them."""
     raise NotImplementedError(
         "run_pipeline(resources=...): tasks cannot ask for resources yet in this build "
         f"(given: {', '.join(sorted(resources))})"

@@ -9,7 +9,7 @@
     file is in), ``files`` ({"pipelines.py": "..."}) written over it; what the copy's
     pipelines write under their project folder stays out of the original.
     ``legato_project.new(files, toml=None)`` makes a new project of ``files``.
-``legato_harness(project=None, pipelines=())``
+``legato_harness(project=None, pipelines=(), resources=None)``
     An open ``legato.testing.Harness``: an isolated store for several runs (a run, then a
     re-run of it), closed after the test.
 
@@ -138,12 +138,19 @@ def legato_harness(
     opened: list[Harness] = []
     counter = itertools.count(1)
 
-    def make(project: str | Path | None = None, pipelines: Iterable[Pipeline] = ()) -> Harness:
+    def make(
+        project: str | Path | None = None,
+        pipelines: Iterable[Pipeline] = (),
+        resources: Mapping[str, Any] | None = None,
+    ) -> Harness:
         given = list(pipelines)
         if project is None and not given:
             project = _project_of(_test_folder(request))
         harness = Harness(
-            tmp_path / f"legato-harness-{next(counter)}", project=project, pipelines=given
+            tmp_path / f"legato-harness-{next(counter)}",
+            project=project,
+            pipelines=given,
+            resources=resources,
         )
         opened.append(harness)
         return harness
