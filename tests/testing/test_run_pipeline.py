@@ -255,3 +255,30 @@ def test_a_harness_keeps_several_runs_on_one_store(tmp_path: Path) -> None:
         assert (first.output_of("total"), second.output_of("total")) == (1, 6)
         assert first.run_id != second.run_id
         assert harness.result(first.run_id[:12]).output_of("numbers") == [0, 1]
+
+
+def test_a_rerun_from_failure_reuses_what_succeeded(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    @task
+    def first() -> int:
+        calls.append("first")
+        return 20
+
+    @task
+    def second(value: int) -> int:
+        calls.append("second")
+        if len(calls) == 2:
+            raise RuntimeError("down the first time")
+        return value + 1
+
+    @pipeline
+    def twice():
+        second(first())
+
+    with Harness(tmp_path, pipelines=[twice]) as harness:
+        failed = harness.run(twice)
+        assert failed.tasks["second"].error == "RuntimeError: down the first time"
+        again = harness.rerun(failed.run_id)
+        assert again.output_of("second") == 21
+        assert calls == ["first", "second", "second"]  # first's result was reused

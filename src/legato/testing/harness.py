@@ -12,7 +12,7 @@ import hashlib
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,30 +108,67 @@ class Harness:
         seconds is canceled and RunTimeout raised.
         """
         name = pipeline.name if isinstance(pipeline, Pipeline) else pipeline
-        door = self.door
-        created: list[RunRecord] = []
+        return self._drive(
+            lambda created: self.door.runs.run_pipeline(
+                name, dict(params or {}), partition=partition, on_created=created
+            ),
+            timeout,
+        )
+
+    def rerun(
+        self, run_id: str, *, task: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> PipelineResult:
+        """Re-run the finished run ``run_id`` as ``legato rerun`` does: its failed tasks and
+        their downstream (or, with ``task``, that task and its downstream) run again, the
+        others' stored results are reused."""
+
+        def start(created: Callable[[RunRecord], None]) -> RunRecord:
+            new = self.door.runs.rerun(run_id, task=task)
+            created(new)
+            return self.door.runs.execute(new.id)
+
+        return self._drive(start, timeout)
+
+    def _drive(
+        self,
+        start: Callable[[Callable[[RunRecord], None]], RunRecord],
+        timeout: float | None,
+    ) -> PipelineResult:
+        # ``start(created)`` makes a run, calls ``created`` with it, and drives it to its end;
+        # a timer cancels it after ``timeout`` s, which ends the drive (an attempt's thread
+        # is abandoned, as the executor does for a killed thread).
+        runs = self.door.runs
+        made: list[RunRecord] = []
+        lock = threading.Lock()
         timed_out = threading.Event()
 
+        def created(run: RunRecord) -> None:
+            with lock:
+                made.append(run)
+                late = timed_out.is_set()
+            if late:
+                runs.cancel(run.id)
+
         def cancel() -> None:
-            timed_out.set()
-            if created:
-                door.runs.cancel(created[0].id)
+            with lock:
+                timed_out.set()
+                run = made[0] if made else None
+            if run is not None:
+                runs.cancel(run.id)
 
         timer = threading.Timer(timeout, cancel) if timeout is not None else None
         if timer is not None:
             timer.daemon = True
             timer.start()
         try:
-            run = door.runs.run_pipeline(
-                name, dict(params or {}), partition=partition, on_created=created.append
-            )
+            run = start(created)
         finally:
             if timer is not None:
                 timer.cancel()
         result = self.result(run.id)
-        if timed_out.is_set():
+        if timed_out.is_set() and timeout is not None:
             raise RunTimeout(
-                f"run {run.id} of {name!r} did not finish within {timeout:g} s "
+                f"run {run.id} of {run.pipeline!r} did not finish within {timeout:g} s "
                 f"and was canceled ({_states(result)})",
                 result,
             )
