@@ -3,11 +3,10 @@ shows them, pass when run with the section's command."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.testing.subprocess_pytest import run_pytest
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide.md"
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.M | re.S)
@@ -36,17 +35,6 @@ def test_the_sections_project_and_tests_pass(tmp_path: Path) -> None:
     commands = [body.strip() for lang, body in blocks if lang == "console"]
     assert commands == ["$ python -m pytest tests"]
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LEGATO_"))}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out
-    assert "5 passed" in out, out
+    out = run_pytest(["tests"], cwd=project)
+    assert "5 passed in " in out and "failed" not in out, out
     assert not (project / ".legato").exists()  # the runs used stores under tmp_path

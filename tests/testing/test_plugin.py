@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.testing.subprocess_pytest import run_pytest
 
 FLOWS = '''
 from legato import Context, pipeline, task
@@ -28,8 +27,6 @@ def hello(name: str = "world"):
 '''
 
 TESTS = '''
-from legato.testing import RunTimeout
-
 
 def test_by_name_from_the_project_this_file_is_in(legato_run):
     result = legato_run("hello", params={"name": "plugin"})
@@ -79,17 +76,7 @@ def test_the_fixtures_in_a_projects_own_tests(tmp_path: Path) -> None:
     (project / "legato.toml").write_text('[project]\nmodules = ["flows"]\n')
     (project / "flows.py").write_text(FLOWS)
     (project / "tests" / "test_flows.py").write_text(TESTS)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LEGATO_"))}
-    env["PYTHONPATH"] = str(project)  # the project's modules, for `import flows`
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    out = done.stdout + done.stderr
+    out = run_pytest(["tests"], cwd=project, pythonpath=project)  # `import flows`
     assert "1 failed, 5 passed" in out, out
     # The failure a user sees: the run's state and the failed task's traceback.
     assert "RunFailed: run " in out and "of 'hello' is failed" in out, out
