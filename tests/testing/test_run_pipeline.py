@@ -247,6 +247,15 @@ def test_a_name_without_a_project_or_an_object_with_one_is_a_usage_error(tmp_pat
         run_pipeline(adding, project=tmp_path)
 
 
+def test_a_harness_takes_a_project_or_pipelines(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="one of the two"):
+        Harness(tmp_path)
+    with pytest.raises(TypeError, match="one of the two"):
+        Harness(tmp_path, project=tmp_path, pipelines=[adding])
+    with pytest.raises(TypeError, match="not a pipeline: <task numbers>"):
+        Harness(tmp_path, pipelines=[numbers])  # type: ignore[list-item]
+
+
 def test_a_harness_keeps_several_runs_on_one_store(tmp_path: Path) -> None:
     with Harness(tmp_path, pipelines=[adding, failing]) as harness:
         assert harness.pipelines == ["adding", "failing"]

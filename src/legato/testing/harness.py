@@ -71,7 +71,7 @@ class Harness:
         self.folder.mkdir(parents=True, exist_ok=True)
         given = list(pipelines)
         if (project is None) == (not given):
-            raise TypeError("give a Harness either a project folder or pipelines, not both")
+            raise TypeError("give a Harness a project folder or pipelines: one of the two")
         if project is not None:
             config = _isolated(load_config(Path(project)), self.folder, workers)
             door = open_given(config, Actor.local_user())
