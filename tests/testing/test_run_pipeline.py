@@ -291,3 +291,17 @@ def test_a_rerun_from_failure_reuses_what_succeeded(tmp_path: Path) -> None:
         again = harness.rerun(failed.run_id)
         assert again.output_of("second") == 21
         assert calls == ["first", "second", "second"]  # first's result was reused
+
+
+@task(pool="warehouse")
+def load_one() -> str:
+    return "loaded"
+
+
+@pipeline
+def pooled():
+    load_one()
+
+
+def test_the_pools_a_pipeline_object_names_have_a_slot() -> None:
+    assert run_pipeline(pooled).output_of("load_one") == "loaded"

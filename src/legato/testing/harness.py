@@ -45,7 +45,8 @@ class Harness:
 
     ``project`` is a project folder (its legato.toml and modules; its store, results, logs
     and executor settings are replaced by the harness's own); or give ``pipelines``,
-    imported Pipeline objects, and a project is made around them. ``resources`` hands
+    imported Pipeline objects, and a project is made around them (each pool its tasks name
+    has one slot). ``resources`` hands
     objects to the tasks in place of the configured resources of those names (attempts run
     in this process, so they may be live objects: a connection, a fake). Several runs share the
     store, so a test may re-run one. Close it (or use it as a context manager) to stop its
@@ -277,7 +278,16 @@ def _isolated(config: ProjectConfig, folder: Path, workers: int) -> ProjectConfi
 
 
 def _config_around(pipelines: list[Pipeline], folder: Path) -> ProjectConfig:
-    modules = tuple(dict.fromkeys(p.module for p in pipelines if isinstance(p, Pipeline)))
+    pipes = [p for p in pipelines if isinstance(p, Pipeline)]
+    modules = tuple(dict.fromkeys(p.module for p in pipes))
+    # No legato.toml declares the pools the tasks name: one slot each, the cautious reading
+    # (a pool usually guards something that takes one writer).
+    pools = {
+        node.task.pool: 1
+        for p in pipes
+        for node in p.graph.nodes.values()
+        if node.task.pool is not None
+    }
     return ProjectConfig(
         root=folder,
         name="test",
@@ -285,6 +295,7 @@ def _config_around(pipelines: list[Pipeline], folder: Path) -> ProjectConfig:
         database_url="",
         results_url="",
         logs_dir=folder,
+        pools=pools,
     )
 
 
