@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.testing.subprocess_pytest import run_pytest
 
@@ -84,3 +87,8 @@ def test_the_fixtures_in_a_projects_own_tests(tmp_path: Path) -> None:
     assert 'raise ValueError("already shouting")' in out, out
     # Nothing was written into the project: every run used a store under tmp_path.
     assert not (project / ".legato").exists()
+
+
+def test_a_name_needs_a_project_above_the_test_file(legato_run: Callable[..., object]) -> None:
+    with pytest.raises(FileNotFoundError, match=r"no legato.toml in .*testing or any folder above"):
+        legato_run("hello")

@@ -42,7 +42,7 @@ def _project_of(start: Path) -> Path:
     for folder in [start, *start.parents]:
         if (folder / "legato.toml").is_file():
             return folder
-    raise pytest.UsageError(
+    raise FileNotFoundError(
         f"no legato.toml in {start} or any folder above it: "
         "pass project=FOLDER (or use legato_project to make one)"
     )
@@ -72,7 +72,7 @@ class ProjectMaker:
         Its run state (``.legato``), caches and ``__pycache__`` folders are not copied."""
         origin = Path(source).resolve() if source is not None else self._default()
         if not (origin / "legato.toml").is_file():
-            raise pytest.UsageError(f"{origin} is not a project folder (no legato.toml)")
+            raise FileNotFoundError(f"{origin} is not a project folder (no legato.toml)")
         target = self._next()
         shutil.copytree(origin, target, ignore=_NOT_COPIED, symlinks=True)
         return self._write(target, files, toml)
