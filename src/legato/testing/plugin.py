@@ -13,7 +13,8 @@
     An open ``legato.testing.Harness``: an isolated store for several runs (a run, then a
     re-run of it), closed after the test.
 
-Importing this module imports nothing of Legato: the fixtures do, when a test uses them.
+Importing this module imports only ``legato`` itself (the authoring API): the harness, the
+store and their libraries are imported when a test uses a fixture.
 """
 
 from __future__ import annotations
