@@ -110,8 +110,11 @@ def load_project(root: Path | str, env: str | None = None) -> Project:
     project = Project(config=config)
     top_names = tuple(m.split(".", 1)[0] for m in config.modules)
     _forget_modules(config.root, top_names)
-    if str(config.root) not in sys.path:
-        sys.path.insert(0, str(config.root))
+    # First on the path, even if it is there already: a project loaded earlier in this
+    # process (a test session) may have modules of the same names.
+    if str(config.root) in sys.path:
+        sys.path.remove(str(config.root))
+    sys.path.insert(0, str(config.root))
     before = set(sys.modules)
     folders = {str(config.root)}
     for name in config.modules:

@@ -31,7 +31,9 @@ from legato.services.single_sign_on import SingleSignOn
 
 if TYPE_CHECKING:
     from legato.clock import Clock
+    from legato.config import ProjectConfig
     from legato.domain.records import RunRecord
+    from legato.loader import Project
     from legato.services.driving import Fleet
     from legato.services.workspace import Workspace
 
@@ -109,4 +111,13 @@ def open_door(project_dir: str, actor: Actor, *, clock: Clock | None = None) -> 
     return ws.door(actor)
 
 
-__all__ = ["Door", "open_door"]
+def open_given(config: ProjectConfig, actor: Actor, project: Project | None = None) -> Door:
+    """A door to a project whose settings are ``config`` as given (not read from disk), and
+    whose pipelines are ``project``'s, already imported, when one is given (else loaded
+    from ``config.modules``): how ``legato.testing`` runs pipelines on a store of its own."""
+    from legato.services.workspace import Workspace
+
+    return Workspace.of(config, project).door(actor)
+
+
+__all__ = ["Door", "open_door", "open_given"]

@@ -348,6 +348,23 @@ class Runs(Service):
             )
         return row
 
+    @action("results.read")
+    def output(self, run_id: str, task_key: str) -> Any:
+        """The value a task run returned, read back from the result store (None when it
+        returned None). NotFoundError when the run has no such task or it stored no result
+        (it has not succeeded). Not a viewer's: results are the pipelines' data."""
+        from legato.domain.records import NotFound
+        from legato.results.result_store import ResultStore
+
+        run = self.find_run(run_id)
+        try:
+            row = self.ws.store.runs.get_task_run(run.id, task_key)
+        except NotFound:
+            raise NotFoundError(f"run {run.id} has no task {task_key!r}") from None
+        if row.state != TaskState.SUCCEEDED:
+            raise NotFoundError(f"task {task_key!r} of run {run.id} has no result ({row.state})")
+        return ResultStore(self.ws.config.results_url).get(plan.ref_of(row))
+
     @action("runs.read")
     def attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]:
         """The run's finished attempts (of one task), oldest first."""

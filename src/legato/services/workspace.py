@@ -42,10 +42,16 @@ class Workspace:
     """
 
     def __init__(
-        self, project_dir: Path | str, *, clock: Clock = system_clock, env: str | None = None
+        self,
+        project_dir: Path | str,
+        *,
+        clock: Clock = system_clock,
+        env: str | None = None,
+        config: ProjectConfig | None = None,
     ) -> None:
         # ``env``: the environment (see legato.config.load_config; None: LEGATO_ENV's).
-        self.config: ProjectConfig = load_config(Path(project_dir), env)
+        # ``config`` given: used as it is instead of reading the folder's legato.toml.
+        self.config: ProjectConfig = config or load_config(Path(project_dir), env)
         self.clock = clock
         self._project: Project | None = None
         self._store: Store | None = None
@@ -64,6 +70,19 @@ class Workspace:
         # Credentials checked lately: (kind, credential) -> (what it proved, when), see
         # legato.services.signin.RECHECK_AFTER. Shared by every door of this workspace.
         self.checked_credentials: dict[tuple[str, str], tuple[Any, datetime]] = {}
+
+    @classmethod
+    def of(
+        cls, config: ProjectConfig, project: Project | None = None, *, clock: Clock = system_clock
+    ) -> Workspace:
+        """A workspace of ``config`` as given, serving ``project`` (pipelines already
+        imported) instead of loading ``config.modules`` when one is given: what
+        ``legato.testing`` runs pipelines in. A given project is never reloaded."""
+        ws = cls(config.root, clock=clock, config=config)
+        if project is not None:
+            ws._remember_code(project)
+            ws._project = project
+        return ws
 
     # -- parts -------------------------------------------------------------------------
 
