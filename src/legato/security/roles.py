@@ -48,6 +48,7 @@ VIEWER: frozenset[str] = frozenset(
         "schema.read",
         "alerts.read",
         "metrics.read",
+        "resources.read",
     }
 )
 
@@ -67,6 +68,7 @@ OPERATOR: frozenset[str] = VIEWER | frozenset(
         "queue.move",
         "project.reload",
         "alerts.manage",
+        "resources.check",
     }
 )
 

@@ -1,0 +1,134 @@
+"""``legato resources``: the resources of the project's environment, and their health check."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from legato.cli.console import escape, rich_console
+from legato.cli.main import JsonOpt, ProjectOpt, app, out, user_errors, workspace
+
+if TYPE_CHECKING:
+    from legato.services.resources_service import CheckResult, ResourceInfo
+
+resources_app = typer.Typer(
+    help="Resources of legato.toml's [resources]: list them, check that each answers.",
+    invoke_without_command=True,
+)
+app.add_typer(resources_app, name="resources")
+
+
+def _choose_env(name: str | None) -> str | None:
+    # Through the environment variable, as the global --env: whatever this command opens
+    # reads the same [env.NAME] settings.
+    if name:
+        os.environ["LEGATO_ENV"] = name
+    return name
+
+
+EnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        "-e",
+        help="The environment whose resources to use (default: LEGATO_ENV).",
+        callback=_choose_env,
+        show_default=False,
+    ),
+]
+
+
+@resources_app.callback()
+def resources_list(
+    ctx: typer.Context,
+    json: JsonOpt = False,
+    env: EnvOpt = None,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """List the resources: kind, settings (secrets masked), pool, the tasks asking for them."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with user_errors(), workspace(project) as door:
+        found = door.resources.describe()
+    if json:
+        from legato.cli.render import print_json
+
+        print_json([_info_json(r) for r in found])
+        return
+    if not found:
+        out.print("no resources (declare them in legato.toml: [resources.NAME] with a kind)")
+        return
+    from rich.table import Table
+
+    table = Table("resource", "kind", "settings", "pool", "used by", box=None)
+    for r in found:
+        settings = ", ".join(f"{k}={_shown(v)}" for k, v in r.settings.items())
+        table.add_row(
+            escape(r.name),
+            escape(r.kind),
+            escape(settings),
+            escape(r.pool or ""),
+            escape(", ".join(r.tasks)),
+        )
+    rich_console().print(table)
+
+
+@resources_app.command("check")
+def resources_check(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Resources to check (default: all).")
+    ] = None,
+    json: JsonOpt = False,
+    env: EnvOpt = None,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Open each resource, run its kind's check, close it: ok or failed with the reason.
+    Exits 1 when one failed."""
+    with user_errors(), workspace(project) as door:
+        results = door.resources.check(names or None)
+    if json:
+        from legato.cli.render import print_json
+
+        print_json([_check_json(r) for r in results])
+    elif not results:
+        out.print("no resources to check")
+    else:
+        for r in results:
+            mark = "[green]ok[/]" if r.ok else "[red]failed[/]"
+            out.print(
+                f"{mark}  {escape(r.name)} ({escape(r.kind)}): {escape(r.detail)} "
+                f"[dim]{r.seconds:.2f}s[/]",
+                highlight=False,
+                soft_wrap=True,
+            )
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _shown(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _info_json(r: ResourceInfo) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "kind": r.kind,
+        "settings": r.settings,
+        "pool": r.pool,
+        "tasks": list(r.tasks),
+    }
+
+
+def _check_json(r: CheckResult) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "kind": r.kind,
+        "ok": r.ok,
+        "detail": r.detail,
+        "seconds": round(r.seconds, 3),
+    }

@@ -1,0 +1,132 @@
+"""Tasks get resources by parameter name, by ``Annotated[..., legato.resource(NAME)]`` and as
+``ctx.resources.NAME``: opened once per worker process, reused by the tasks it runs, closed
+when the worker ends. The kind writes a file when it opens and closes (tests/resources/kinds.py)
+so the test sees which process did what."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from legato.services.workspace import Workspace
+from tests.helpers import door, make_project
+from tests.resources.kinds import SOURCE, closed, opened
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+
+PASSWORD = "tally-s3cret-pw"
+
+FLOWS = """
+import json
+import os
+from typing import Annotated
+
+import legato
+from legato import pipeline, task
+
+@task
+def by_name(marks) -> int:
+    return marks.pid
+
+@task
+def by_annotation(n: int, store: Annotated[object, legato.resource("marks")]) -> int:
+    return store.pid
+
+@task
+def by_context(ctx, n: int) -> int:
+    client = ctx.resources.marks
+    assert ctx.resources["marks"] is client
+    print("password:", client.password, flush=True)
+    return client.pid
+
+@task
+def gather(a: int, b: int, c: int, marks) -> None:
+    (marks.folder / "pids.json").write_text(json.dumps([a, b, c, marks.pid, os.getpid()]))
+
+@pipeline
+def uses():
+    a = by_name()
+    gather(a, by_annotation(a), by_context(a))
+"""
+
+RESOURCES = """
+[resources.marks]
+kind = "tally:Tally"
+folder = "${env:TALLY_DIR}"
+password = "${secret:tally_pw}"
+"""
+
+
+def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str = "") -> Path:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("TALLY_DIR", str(marks))
+    root = make_project(tmp_path / "p", FLOWS, workers=1, extra=extra + RESOURCES)
+    (root / "tally.py").write_text(SOURCE, encoding="utf-8")
+    return root
+
+
+def _run_twice(root: Path, marks: Path) -> tuple[Workspace, list[int]]:
+    ws = Workspace(root)
+    services = door(ws)
+    services.secrets.set("tally_pw", PASSWORD)
+    for _ in range(2):
+        run = services.runs.run_pipeline("uses")
+        assert run.state.value == "succeeded", services.runs.attempts(run.id, "gather")
+        text = ws.log_path(run.id, "by_context", 1).read_text()
+        # The second run's attempt did not read the secret (the client was open already):
+        # its log is masked all the same.
+        assert "password: ****" in text and PASSWORD not in text
+    pids: list[int] = json.loads((marks / "pids.json").read_text())
+    return ws, pids
+
+
+def test_process_mode_opens_once_per_worker_and_closes_at_shutdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marks = tmp_path / "marks"
+    ws, pids = _run_twice(_project(tmp_path, monkeypatch), marks)
+    worker = pids[-1]
+    assert pids == [worker] * 5  # by name, by annotation, by context: one client, one worker
+    assert opened(marks) == [f"opened-{worker}-1"]  # two runs, four tasks each: one open
+    assert closed(marks) == []
+    ws.close()
+    assert closed(marks) == [f"closed-{worker}"]
+    reads = door(Workspace(tmp_path / "p")).audit.entries(action="secrets.read")
+    assert [r.target for r in reads] == ["tally_pw"]  # read once, by the attempt that opened
+    assert reads[0].actor.startswith("run:")
+
+
+def test_thread_mode_opens_once_in_the_driver_and_closes_at_shutdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    marks = tmp_path / "marks"
+    root = _project(tmp_path, monkeypatch, extra='mode = "thread"\n')
+    ws, pids = _run_twice(root, marks)
+    assert pids == [os.getpid()] * 5
+    assert opened(marks) == [f"opened-{os.getpid()}-1"]
+    ws.close()
+    assert closed(marks) == [f"closed-{os.getpid()}"]
+
+
+def test_a_reference_that_cannot_be_resolved_fails_the_attempt_without_retry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project(tmp_path, monkeypatch)
+    monkeypatch.delenv("TALLY_DIR")
+    with Workspace(root) as ws:
+        services = door(ws)
+        services.secrets.set("tally_pw", PASSWORD)
+        run = services.runs.run_pipeline("uses")
+        assert run.state.value == "failed"
+        (attempt,) = services.runs.attempts(run.id, "by_name")
+        assert attempt.error == (
+            "cannot open resource 'marks' for task 'by_name': ResourceError: resource 'marks': "
+            "setting 'folder': environment variable 'TALLY_DIR' is not set"
+        )
+    assert opened(tmp_path / "marks") == []
