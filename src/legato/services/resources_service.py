@@ -94,6 +94,7 @@ class ResourcesService(Service):
         from legato.services.service_errors import NotFoundError
 
         tables = self.ws.config.resource_tables
+        _ = self.ws.project  # a kind may be a class of the project's code: import it first
         wanted = sorted(tables) if not names else list(names)
         unknown = [n for n in wanted if n not in tables]
         if unknown:
