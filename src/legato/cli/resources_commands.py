@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from legato.cli.console import escape, rich_console
 from legato.cli.main import JsonOpt, ProjectOpt, app, out, user_errors, workspace
-
-if TYPE_CHECKING:
-    from legato.services.resources_service import CheckResult, ResourceInfo
 
 resources_app = typer.Typer(
     help="Resources of legato.toml's [resources]: list them, check that each answers.",
@@ -56,7 +53,7 @@ def resources_list(
     if json:
         from legato.cli.render import print_json
 
-        print_json([_info_json(r) for r in found])
+        print_json(found)
         return
     if not found:
         out.print("no resources (declare them in legato.toml: [resources.NAME] with a kind)")
@@ -92,7 +89,7 @@ def resources_check(
     if json:
         from legato.cli.render import print_json
 
-        print_json([_check_json(r) for r in results])
+        print_json(results)
     elif not results:
         out.print("no resources to check")
     else:
@@ -113,22 +110,3 @@ def _shown(value: Any) -> str:
 
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
-
-def _info_json(r: ResourceInfo) -> dict[str, Any]:
-    return {
-        "name": r.name,
-        "kind": r.kind,
-        "settings": r.settings,
-        "pool": r.pool,
-        "tasks": list(r.tasks),
-    }
-
-
-def _check_json(r: CheckResult) -> dict[str, Any]:
-    return {
-        "name": r.name,
-        "kind": r.kind,
-        "ok": r.ok,
-        "detail": r.detail,
-        "seconds": round(r.seconds, 3),
-    }

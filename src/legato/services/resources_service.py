@@ -122,7 +122,7 @@ class ResourcesService(Service):
         except Exception as exc:
             text = " ".join(str(exc).split()) or type(exc).__name__
             detail, ok = Masker.of(read).mask_cut(f"{type(exc).__name__}: {text}"[:500]), False
-        return CheckResult(name, kind_name, ok, detail, time.monotonic() - started)
+        return CheckResult(name, kind_name, ok, detail, round(time.monotonic() - started, 3))
 
     def _secret(self, name: str, read: list[str]) -> str:
         # As a task reads it (legato.executors.secret_access), with the person as reader.
