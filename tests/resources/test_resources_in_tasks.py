@@ -6,11 +6,13 @@ so the test sees which process did what."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from legato.resources.opened import overriding
 from legato.services.workspace import Workspace
 from tests.helpers import door, make_project
 from tests.resources.kinds import SOURCE, closed, opened
@@ -103,8 +105,6 @@ def test_process_mode_opens_once_per_worker_and_closes_at_shutdown(
 def test_thread_mode_opens_once_in_the_driver_and_closes_at_shutdown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
-
     marks = tmp_path / "marks"
     root = _project(tmp_path, monkeypatch, extra='mode = "thread"\n')
     ws, pids = _run_twice(root, marks)
@@ -130,3 +130,21 @@ def test_a_reference_that_cannot_be_resolved_fails_the_attempt_without_retry(
             "setting 'folder': environment variable 'TALLY_DIR' is not set"
         )
     assert opened(tmp_path / "marks") == []
+
+
+def test_an_in_process_run_hands_given_objects_in_place_of_resources(tmp_path: Path) -> None:
+    """What an in-process test run does (legato.testing): objects given for resources reach
+    the tasks in thread mode, declared in legato.toml or not, and are never closed."""
+    class Given:
+        def __init__(self, folder: Path) -> None:
+            self.folder, self.pid, self.password = folder, -1, "not-secret"
+
+    folder = tmp_path / "given"
+    folder.mkdir()
+    root = make_project(tmp_path / "p", FLOWS, workers=1, extra='mode = "thread"\n')
+    with overriding({"marks": Given(folder)}), Workspace(root) as ws:
+        run = door(ws).runs.run_pipeline("uses")
+        assert run.state.value == "succeeded"
+    assert json.loads((folder / "pids.json").read_text()) == [-1, -1, -1, -1, os.getpid()]
+    with Workspace(root) as ws:  # without them, the tasks ask for what is not declared
+        assert "uses" not in ws.project.pipelines

@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -39,6 +40,9 @@ __all__ = [
     "kind_of",
     "open_resource",
     "opened_count",
+    "overridden",
+    "override",
+    "overriding",
 ]
 
 log = logging.getLogger(__name__)
@@ -160,13 +164,56 @@ def close_all() -> list[str]:
     return errors
 
 
+# Objects handed out in place of resources of these names by every OpenResources made in
+# this process without overrides of its own (in-process test runs: ``override``).
+_overrides: dict[str, Any] = {}
+
+
+def override(objects: Mapping[str, Any]) -> Callable[[], None]:
+    """Hand ``objects`` in place of the resources of those names to the attempts run in this
+    process from now on (thread mode, in-process tasks: an in-process test run), declared
+    or not: the loader counts them as declared. Returns what undoes it (the names given go
+    back to what they were). The objects are never closed here."""
+    given = dict(objects)
+    with _lock:
+        before = {name: _overrides.get(name, _overrides) for name in given}
+        _overrides.update(given)
+
+    def undo() -> None:
+        with _lock:
+            for name, old in before.items():
+                if old is _overrides:
+                    _overrides.pop(name, None)
+                else:
+                    _overrides[name] = old
+
+    return undo
+
+
+@contextmanager
+def overriding(objects: Mapping[str, Any]) -> Iterator[None]:
+    """``override(objects)`` for the duration of a ``with`` block."""
+    undo = override(objects)
+    try:
+        yield
+    finally:
+        undo()
+
+
+def overridden() -> frozenset[str]:
+    """The names of the resources overridden in this process (see ``override``)."""
+    with _lock:
+        return frozenset(_overrides)
+
+
 class OpenResources(Resources):
     """The resources a task may use (``ctx.resources``), opened on first access.
 
     ``declared``: the environment's resources (``Declared`` or the tables themselves);
     ``secret``: how a ``${secret:NAME}`` is read (None: it cannot be); ``overrides``: objects
     given in place of opening, by resource name (in-process test runs), handed out as they
-    are and never closed here. Opened clients are the process's (``open_resource``).
+    are and never closed here; None: those of ``override`` in this process. Opened clients
+    are the process's (``open_resource``).
     """
 
     def __init__(
@@ -182,7 +229,10 @@ class OpenResources(Resources):
             declared = Declared.of(declared)
         self._declared = declared
         self._secret = secret
-        self._overrides = MappingProxyType(dict(overrides or {}))
+        if overrides is None:
+            with _lock:
+                overrides = dict(_overrides)
+        self._overrides = MappingProxyType(dict(overrides))
         self._secret_values: set[str] = set()
         self._used: list[str] = []
         self._mine = threading.Lock()
