@@ -53,7 +53,7 @@ password = "${{secret:marks_pw}}"
 
 [resources.broken]
 kind = "tally"
-folder = "{tmp_path / 'missing'}"
+folder = "{tmp_path / 'missing'}/${{secret:marks_pw}}"
 password = "written-in-plain"
 """
     root = make_project(tmp_path / "p", FLOWS, extra=resources)
@@ -69,7 +69,10 @@ def test_resources_lists_kind_masked_settings_and_the_tasks_using_them(tmp_path:
         {
             "name": "broken",
             "kind": "tally",
-            "settings": {"folder": str(tmp_path / "missing"), "password": "****"},
+            "settings": {
+                "folder": f"{tmp_path / 'missing'}/${{secret:marks_pw}}",
+                "password": "****",
+            },
             "pool": None,
             "tasks": [],
         },
@@ -95,7 +98,8 @@ def test_resources_check_says_ok_or_why_not_and_exits_1_on_a_failure(tmp_path: P
     assert by_name["marks"]["ok"] is True
     assert by_name["marks"]["detail"] == f"folder {marks} is there"
     assert by_name["broken"]["ok"] is False
-    assert by_name["broken"]["detail"] == f"OSError: no folder {tmp_path / 'missing'}"
+    # The secret's value in the reason is masked.
+    assert by_name["broken"]["detail"] == f"OSError: no folder {tmp_path / 'missing'}/****"
     # Opened in the command's process, and closed again.
     (mark,) = opened(marks)
     assert closed(marks) == [f"closed-{mark.split('-')[1]}"]
@@ -103,7 +107,7 @@ def test_resources_check_says_ok_or_why_not_and_exits_1_on_a_failure(tmp_path: P
     assert only.returncode == 0 and only.stdout.startswith("ok  marks (tally): folder ")
     audit = cli("audit", "--json", project=root, env=env)
     reads = [e for e in json.loads(audit.stdout) if e["action"] == "secrets.read"]
-    assert [e["target"] for e in reads] == ["marks_pw", "marks_pw"]
+    assert [e["target"] for e in reads] == ["marks_pw"] * 3
 
 
 def test_resources_check_of_an_unknown_name_is_a_usage_error(tmp_path: Path) -> None:

@@ -130,3 +130,21 @@ def test_an_annotated_resource_cannot_also_be_passed() -> None:
         @pipeline
         def p():
             one(1, db=2)
+
+
+def test_resources_of_different_pools_for_one_task_is_a_load_error(tmp_path: Path) -> None:
+    extra = (
+        '[pools]\nreads = 2\nwrites = 1\n'
+        '[resources.shop_db]\nkind = "tally:Tally"\npool = "reads"\n'
+        '[resources.warehouse]\nkind = "tally:Tally"\npool = "writes"\n'
+    )
+    code = FLOWS.replace("def save(n: int,", "def save(n: int, shop_db,")
+    root = _project(tmp_path / "p", extra)
+    (root / "flows.py").write_text(code, encoding="utf-8")
+    project = load_project(root)
+    assert "nightly" not in project.pipelines
+    (error,) = project.errors
+    assert error.message.endswith(
+        "pipeline 'nightly': task 'save': its resources take different pools ('shop_db' takes "
+        "pool 'reads', 'warehouse' takes pool 'writes'); a task takes one pool"
+    )

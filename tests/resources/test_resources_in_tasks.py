@@ -29,7 +29,7 @@ from typing import Annotated
 import legato
 from legato import pipeline, task
 
-@task
+@task(retries=2)
 def by_name(marks) -> int:
     return marks.pid
 
@@ -124,7 +124,7 @@ def test_a_reference_that_cannot_be_resolved_fails_the_attempt_without_retry(
         services.secrets.set("tally_pw", PASSWORD)
         run = services.runs.run_pipeline("uses")
         assert run.state.value == "failed"
-        (attempt,) = services.runs.attempts(run.id, "by_name")
+        (attempt,) = services.runs.attempts(run.id, "by_name")  # retries=2: not retried
         assert attempt.error == (
             "cannot open resource 'marks' for task 'by_name': ResourceError: resource 'marks': "
             "setting 'folder': environment variable 'TALLY_DIR' is not set"
