@@ -19,8 +19,8 @@ from legato.services.driving import Fleet
 from legato.services.gate import Gate, Service, actions_of
 from legato.services.overview_service import Overview
 from legato.services.presence import Presence
-from legato.services.resources_service import ResourcesService
 from legato.services.project import ProjectService
+from legato.services.resources_service import ResourcesService
 from legato.services.run_service import Runs
 from legato.services.schema_service import Schema
 from legato.services.secrets_service import Secrets
