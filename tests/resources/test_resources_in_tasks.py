@@ -148,3 +148,41 @@ def test_an_in_process_run_hands_given_objects_in_place_of_resources(tmp_path: P
     assert json.loads((folder / "pids.json").read_text()) == [-1, -1, -1, -1, os.getpid()]
     with Workspace(root) as ws:  # without them, the tasks ask for what is not declared
         assert "uses" not in ws.project.pipelines
+
+
+POOLED = """
+from legato import pipeline, task
+
+@task
+def write_a(marks) -> None:
+    pass
+
+@task
+def write_b(marks) -> None:
+    pass
+
+@pipeline
+def writes():
+    write_a()
+    write_b()
+"""
+
+
+def test_tasks_using_a_resource_with_a_pool_take_its_slots(tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    extra = (
+        f'\n[pools]\nwarehouse = 1\n\n[resources.marks]\nkind = "tally:Tally"\n'
+        f'folder = "{marks}"\npool = "warehouse"\n'
+    )
+    root = make_project(tmp_path / "p", POOLED, workers=2, extra=extra)
+    (root / "tally.py").write_text(SOURCE, encoding="utf-8")
+    with Workspace(root) as ws:
+        run = door(ws).runs.run_pipeline("writes")
+        assert run.state.value == "succeeded"
+        spans = sorted((t.started_at, t.finished_at) for t in ws.store.runs.get_task_runs(run.id))
+        events = ws.store.runs.get_events(run.id)
+    # Both were ready at once with two workers free: the pool's one slot kept them apart.
+    first_end, second_start = spans[0][1], spans[1][0]
+    assert first_end is not None and second_start is not None and first_end <= second_start
+    assert any(e.kind == "pool" and "pool 'warehouse'" in (e.message or "") for e in events)
