@@ -7,6 +7,7 @@ so that ``import legato`` in user code stays cheap.
 from legato.definitions.context import Context
 from legato.definitions.errors import DefinitionError, FailNow, ParamError, Skip
 from legato.definitions.pipeline import Pipeline, pipeline, unmapped
+from legato.definitions.resource_param import resource
 from legato.definitions.retry import Condition, RetryPolicy, when
 from legato.definitions.secret_param import Secret
 from legato.definitions.task import Task, task
@@ -29,6 +30,7 @@ __all__ = [
     "__version__",
     "alert",
     "pipeline",
+    "resource",
     "task",
     "unmapped",
     "when",

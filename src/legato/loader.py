@@ -6,12 +6,13 @@ import importlib
 import pkgutil
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 
 from legato.config import ProjectConfig, load_config
 from legato.definitions.errors import DefinitionError
+from legato.definitions.graph import Node
 from legato.definitions.pipeline import Pipeline
 from legato.fingerprint import Fingerprint, is_user_file
 
@@ -161,29 +162,89 @@ def _project_modules(root: Path, before: set[str]) -> tuple[set[str], set[str]]:
 
 
 def _check_references(project: Project) -> None:
-    # What a pipeline names outside itself (pools of legato.toml, upstream pipelines) can only
-    # be checked once everything is loaded. Such a pipeline is left out, with a load error.
+    # What a pipeline names outside itself (pools and resources of legato.toml, upstream
+    # pipelines) can only be checked once everything is loaded. Such a pipeline is left out,
+    # with a load error.
     pools = project.config.pools
+    broken = _check_resources(project)
     for name, pipe in list(project.pipelines.items()):
-        problems = []
+        at = f"{pipe.file}:{pipe.line}"
+        problems: list[tuple[str, str]] = []  # (where, what)
         for node in pipe.graph.nodes.values():
+            problems += _resource_problems(project, name, node, broken)
+            node = pipe.graph.nodes[node.id]  # its pool may come from a resource
             pool = node.task.pool
             if pool is not None and pool not in pools:
                 known = ", ".join(sorted(pools)) or "none; add a [pools] section to legato.toml"
-                problems.append(
-                    f"pipeline {name!r}: task {node.id!r}: pool {pool!r} does not exist "
-                    f"(pools: {known})"
-                )
+                problems.append((at, f"pipeline {name!r}: task {node.id!r}: pool {pool!r} does "
+                                 f"not exist (pools: {known})"))
         for trig in pipe.automation.triggers:
             upstream = getattr(trig, "upstream", None)
             if upstream is not None and upstream not in project.pipelines:
-                problems.append(
-                    f"pipeline {name!r}: triggers: {trig.name!r} waits for pipeline "
-                    f"{upstream!r}, which does not exist"
-                )
+                problems.append((at, f"pipeline {name!r}: triggers: {trig.name!r} waits for "
+                                 f"pipeline {upstream!r}, which does not exist"))
         if problems:
             del project.pipelines[name]
-            for problem in problems:
-                project.errors.append(
-                    LoadError(pipe.module, f"{pipe.file}:{pipe.line}: {problem}", "")
-                )
+            for where, problem in problems:
+                project.errors.append(LoadError(pipe.module, f"{where}: {problem}", ""))
+
+
+def _check_resources(project: Project) -> set[str]:
+    """The declared resources whose kind cannot be found, each recorded as a load error."""
+    from legato.resources.kind import ResourceError
+    from legato.resources.opened import kind_of
+
+    broken: set[str] = set()
+    where = project.config.root / "legato.toml"
+    for res, table in project.config.resource_tables.items():
+        try:
+            kind_of(res, table)
+            pool = table.get("pool")
+            if pool is not None and not isinstance(pool, str):
+                raise ResourceError(f"resource {res!r}: 'pool' must be a pool's name")
+        except ResourceError as exc:
+            broken.add(res)
+            message = f"{where}: [resources.{res}]: {exc}"
+            project.errors.append(LoadError("legato.toml", message, ""))
+    return broken
+
+
+def _resource_problems(
+    project: Project, pipeline: str, node: Node, broken: set[str]
+) -> list[tuple[str, str]]:
+    """What is wrong with the resources ``node`` asks for; a resource that says ``pool``
+    makes the node take a slot of that pool (replacing the node in its graph)."""
+    from legato.resources.opened import overridden
+
+    tables = project.config.resource_tables
+    given = overridden()  # an in-process test run hands these objects to the tasks
+    at = f"{node.file}:{node.line}"
+    what = f"pipeline {pipeline!r}: task {node.task.name!r}"
+    problems = []
+    pools: dict[str, str] = {}
+    for param, res in node.resources:
+        if res in given:
+            continue
+        if res not in tables:
+            if param in node.task.resource_params:
+                known = ", ".join(sorted(tables)) or "none; add a [resources.NAME] table"
+                problems.append((at, f"{what}: parameter {param!r} asks for resource {res!r}, "
+                                 f"which is not declared (resources: {known})"))
+            else:
+                problems.append((at, f"{what} called wrongly: missing argument {param!r} (and "
+                                 f"no resource is named {param!r})"))
+        elif res in broken:
+            problems.append((at, f"{what}: resource {res!r} is declared wrongly (see legato.toml)"))
+        elif isinstance(tables[res].get("pool"), str):
+            pools[res] = tables[res]["pool"]
+    wanted = set(pools.values())
+    own = node.task.pool
+    if len(wanted) > 1 or (own is not None and wanted and wanted != {own}):
+        held = ", ".join(f"{r!r} takes pool {p!r}" for r, p in sorted(pools.items()))
+        mine = f"; the task takes pool {own!r}" if own is not None else ""
+        problems.append((at, f"{what}: its resources take different pools ({held}{mine}); a "
+                         "task takes one pool"))
+    elif wanted and own is None:
+        pipe = project.pipelines[pipeline]
+        pipe.graph.nodes[node.id] = replace(node, task=replace(node.task, pool=wanted.pop()))
+    return problems

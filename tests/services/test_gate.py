@@ -20,6 +20,7 @@ from legato.services.gate import Gate, Service, actions_of
 from legato.services.overview_service import Overview
 from legato.services.presence import Presence
 from legato.services.project import ProjectService
+from legato.services.resources_service import ResourcesService
 from legato.services.run_service import Runs
 from legato.services.schema_service import Schema
 from legato.services.secrets_service import Secrets
@@ -31,7 +32,7 @@ CODE = ONE_TASK
 
 SERVICES = (
     Runs, Catalog, Automation, ProjectService, Presence, Schema, Fleet, Accounts, AuditTrail,
-    Secrets, Overview,
+    Secrets, Overview, ResourcesService,
 )
 
 

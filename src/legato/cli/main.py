@@ -520,11 +520,12 @@ from legato.cli import alert_commands as _alerts  # noqa: E402
 from legato.cli import audit_commands as _audit  # noqa: E402
 from legato.cli import config_commands as _config  # noqa: E402
 from legato.cli import operate as _operate  # noqa: E402
+from legato.cli import resources_commands as _resources  # noqa: E402
 from legato.cli import secrets as _secrets  # noqa: E402
 from legato.cli.certs_commands import certs_app  # noqa: E402
 from legato.cli.db_commands import db_app  # noqa: E402
 
-del _operate, _accounts, _alerts, _audit, _secrets, _config
+del _operate, _accounts, _alerts, _audit, _secrets, _config, _resources
 app.add_typer(db_app, name="db")
 app.add_typer(certs_app, name="certs")
 

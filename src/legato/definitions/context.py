@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from legato.definitions.resource_param import NoResources, Resources
+
 
 @dataclass(frozen=True)
 class Context:
@@ -19,6 +21,9 @@ class Context:
     window it covers (aware datetimes in the partitions' time zone; the end is exclusive).
     ``secrets["NAME"]`` is the value of a secret set with ``legato secrets set NAME``; each
     value read is masked (``****``) in the attempt's log and error.
+    ``resources.NAME`` (or ``resources["NAME"]``) is the client of legato.toml's
+    ``[resources.NAME]``, opened on first use in this worker process and reused by the tasks
+    it runs (docs/resources.md).
     """
 
     run_id: str
@@ -34,3 +39,5 @@ class Context:
     window_end: datetime | None = None
     #: The project's secrets by name, read (and audited) on first use (docs/security.md).
     secrets: Mapping[str, str] = field(default_factory=dict)
+    #: The project's resources by name, opened on first use (docs/resources.md).
+    resources: Resources = field(default_factory=NoResources)

@@ -55,6 +55,10 @@ class Node:
     upstream: tuple[str, ...]  # data and order dependencies, without repeats
     file: str
     line: int
+    #: (parameter, resource name) for each parameter filled with a resource when the task
+    #: runs: annotated with ``legato.resource(...)``, or required and left unset by the call
+    #: (then the parameter's name is the resource's; the loader checks it is declared).
+    resources: tuple[tuple[str, str], ...] = ()
 
     def all_args(self) -> Iterator[Arg]:
         yield from self.args

@@ -147,10 +147,7 @@ class _Builder:
         self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], mapped: bool
     ) -> Handle:
         file, line = _caller()
-        try:
-            task.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise DefinitionError(f"task {task.name!r} called wrongly: {exc}", file, line) from None
+        resources = _resources_wanted(task, args, kwargs, file, line)
         n = self.counts.get(task.name, 0) + 1
         self.counts[task.name] = n
         node_id = task.name if n == 1 else f"{task.name}_{n}"
@@ -193,6 +190,7 @@ class _Builder:
             upstream=tuple(upstream),
             file=file,
             line=line,
+            resources=resources,
         )
         for up in upstream:
             self.edge_lines[(up, node_id)] = (file, line)
@@ -214,6 +212,31 @@ class _Builder:
 
     def graph(self) -> Graph:
         return topological(self.nodes, self.edge_lines)
+
+
+def _resources_wanted(
+    task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], file: str, line: int
+) -> tuple[tuple[str, str], ...]:
+    """(parameter, resource) for each parameter of ``task`` a resource fills: those annotated
+    ``legato.resource(...)``, and the required ones this call leaves unset (named like the
+    resource they want: whether it is declared is known only to the loader)."""
+    sig = task.signature
+    try:
+        bound = sig.bind_partial(*args, **kwargs)
+    except TypeError as exc:
+        raise DefinitionError(f"task {task.name!r} called wrongly: {exc}", file, line) from None
+    by_name: list[tuple[str, str]] = []
+    for p in sig.parameters.values():
+        if p.name in bound.arguments or p.default is not p.empty:
+            continue
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.kind is p.POSITIONAL_ONLY:  # the worker passes resources by name
+            raise DefinitionError(
+                f"task {task.name!r} called wrongly: missing argument {p.name!r}", file, line
+            )
+        by_name.append((p.name, p.name))
+    return (*task.resource_params.items(), *by_name)
 
 
 def _contains_lazy(value: Any) -> bool:

@@ -7,11 +7,13 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, overload
 
 from legato.definitions.context import Context
 from legato.definitions.durations import parse_duration
 from legato.definitions.errors import DefinitionError
+from legato.definitions.resource_param import annotated_resources
 from legato.definitions.retry import Condition, RetryPolicy
 
 _CONTEXT_NAMES = ("ctx", "context")
@@ -36,12 +38,36 @@ class Task:
 
     @property
     def signature(self) -> inspect.Signature:
+        """What a pipeline's call binds: the function's parameters but the context and those
+        annotated as resources (the worker fills them in)."""
         sig = inspect.signature(self.fn)
-        if self.context_arg is None:
+        skip = set(self.resource_params)
+        if self.context_arg is not None:
+            skip.add(self.context_arg)
+        if not skip:
             return sig
-        return sig.replace(
-            parameters=[p for p in sig.parameters.values() if p.name != self.context_arg]
-        )
+        return sig.replace(parameters=[p for p in sig.parameters.values() if p.name not in skip])
+
+    @cached_property
+    def resource_params(self) -> dict[str, str]:
+        """Parameter -> resource name, for parameters annotated ``legato.resource(...)``.
+        Read on first use (at the first call in a pipeline body), when the names its hints
+        use are defined."""
+        try:
+            found = annotated_resources(self.fn)
+        except ValueError as exc:
+            raise DefinitionError(f"task {self.name!r}: {exc}", self.file, self.line) from None
+        for param in found:
+            kind = inspect.signature(self.fn).parameters[param].kind
+            if kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL,
+                        inspect.Parameter.VAR_KEYWORD):
+                raise DefinitionError(
+                    f"task {self.name!r}: resource parameter {param!r} must be one that can "
+                    "be passed by name",
+                    self.file,
+                    self.line,
+                )
+        return found
 
     def named(self, name: str) -> Task:
         """The same task under another node name, for calling it twice in one pipeline."""

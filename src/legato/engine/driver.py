@@ -52,6 +52,7 @@ from legato.store.faces import DriverStore
 
 if TYPE_CHECKING:
     from legato.observability.trace_export import RunSpan, Tracing
+    from legato.resources.opened import Declared
 
 S = TaskState
 log = logging.getLogger("legato.engine")
@@ -95,6 +96,7 @@ class RunDriver:
         on_progress: ProgressCallback | None = None,
         rng: random.Random | None = None,
         secrets: SecretSource | None = None,
+        resources: Declared | None = None,
         after_kill: Callable[[str], None] | None = None,
         tracing: Tracing | None = None,
     ) -> None:
@@ -103,6 +105,7 @@ class RunDriver:
         self.tracing = tracing
         self.span: RunSpan | None = None
         self.secrets = secrets
+        self.resources = resources or None  # the environment's [resources], if any
         # Called with the log of an attempt whose worker did not end it (killed, crashed):
         # the worker masks secret values in its log when an attempt ends, this one could not.
         self.after_kill = after_kill
@@ -334,6 +337,8 @@ class RunDriver:
             max_log_bytes=self.max_log_bytes,
             code_version=self.pipeline.code_version,
             secrets=self.secrets,
+            resources=self.resources if node.resources or node.task.context_arg else None,
+            resource_args=node.resources,
             traceparent=None if self.span is None else self.span.start_attempt(key, attempt, now),
         )
         self.book.set_task(

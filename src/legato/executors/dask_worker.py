@@ -112,6 +112,12 @@ class ProjectPreload(distributed.WorkerPlugin):
                 log.warning("cannot preload the project from %s: %s", self.root, one_line(exc))
             return  # one load brings every pipeline of the project
 
+    def teardown(self, worker: distributed.Worker) -> None:
+        # The worker is closing: so are the resources its attempts opened.
+        from legato.resources.opened import close_all
+
+        close_all()
+
 
 def _results(url: str) -> ResultStore:
     with _cache_lock:

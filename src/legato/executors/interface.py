@@ -12,6 +12,7 @@ from legato.domain.refs import ResultRef
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
+    from legato.resources.opened import Declared
 
 
 # Inputs of an attempt, resolved by the driver from the graph and the run's state.
@@ -96,6 +97,10 @@ class AttemptSpec:
     # The attempt's span as a W3C traceparent ("00-<trace id>-<span id>-<flags>"), when the
     # driver traces (legato.observability.tracing): the task's own spans nest under it.
     traceparent: str | None = None
+    # The resources of the run's environment, as written (the worker opens those the task
+    # uses, once per process), and the task's parameters they fill: (parameter, resource).
+    resources: Declared | None = None
+    resource_args: tuple[tuple[str, str], ...] = ()
 
 
 #: Key of ``AttemptOutcome.extra`` holding how the attempt's log was cut, when it was.

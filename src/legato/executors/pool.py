@@ -234,7 +234,9 @@ class ProcessPool:
             return
         self._closed = True
         for w in list(self.by_pid.values()):
-            self._drop(w)  # closing its socket makes an idle worker exit
+            if w.spec is not None:
+                kill_worker(w.pid)  # its attempt is dropped: no need to wait for it
+            self._drop(w)  # closing its socket makes an idle worker close up and exit
         owned_fds.discard(self.zygote.fileno())
         if self._sel is not None:
             with suppress(KeyError, ValueError):

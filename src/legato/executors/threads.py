@@ -109,9 +109,13 @@ class ThreadAttempts:
         return "thread"
 
     def stop(self) -> None:
-        """Let the threads end once idle; does not wait for running attempts."""
+        """Let the threads end once idle, and close the resources attempts opened in this
+        process; does not wait for running attempts."""
         if self._runner is not None:
             self._runner.stop()
+            from legato.resources.opened import close_all
+
+            close_all()
 
     def _done(self, spec: AttemptSpec, result: AttemptOutcome) -> None:
         key = attempt_key(spec)

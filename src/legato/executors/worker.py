@@ -39,6 +39,8 @@ from legato.executors.interface import (
     Value,
 )
 from legato.executors.secret_access import TaskSecrets
+from legato.resources.kind import ResourceError
+from legato.resources.opened import OpenResources
 from legato.results.result_errors import ResultError
 from legato.results.result_store import ResultStore
 from legato.security.masking import Masker
@@ -100,10 +102,18 @@ class _Attempt:
             if spec.secrets is None
             else TaskSecrets(spec.secrets, spec.run_id, spec.task_key, spec.attempt, worker=worker)
         )
+        # A secret in a resource's settings is read as ctx.secrets reads it: audited, as
+        # this attempt's read.
+        self.resources = OpenResources(
+            spec.resources,
+            secret=self.secrets.__getitem__ if isinstance(self.secrets, TaskSecrets) else None,
+        )
 
     def masker(self) -> Masker:
-        """What masks the secret values this attempt was handed."""
-        return self.secrets.masker() if isinstance(self.secrets, TaskSecrets) else Masker()
+        """What masks the secret values this attempt was handed, those of the resources it
+        used included (opened by an earlier attempt, they were not read by this one)."""
+        mine = self.secrets.masker() if isinstance(self.secrets, TaskSecrets) else Masker()
+        return mine | Masker.of(self.resources.secret_values())
 
     def write(self, text: str) -> None:
         if self.log is not None:
@@ -235,6 +245,16 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
             retryable=not isinstance(exc, ResultError),
             tb=_format_tb(exc, False),
         )
+    for param, name in spec.resource_args:
+        try:
+            kwargs[param] = att.resources[name]
+        except BaseException as exc:
+            # A resource declared wrongly stays so; one that cannot connect may come back.
+            return att.failed(
+                f"cannot open resource {name!r} for task {key!r}: {one_line(exc)}",
+                retryable=not isinstance(exc, ResourceError | KeyError),
+                tb=_format_tb(exc, False),
+            )
     log = _task_logger(key)
     if task.context_arg is not None:
         ctx = Context(
@@ -250,6 +270,7 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
             window_start=spec.window[0] if spec.window else None,
             window_end=spec.window[1] if spec.window else None,
             secrets=att.secrets,
+            resources=att.resources,
         )
         args.insert(0, ctx)
     try:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.worker import one_line, run_attempt
+from legato.resources.opened import close_all
 from legato.results.result_store import ResultStore
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
 
 MSG_MAX = 4096
 _PR_SET_PDEATHSIG = 1
+#: Seconds the zygote gives its workers, told to go, to close their resources and exit.
+CLOSE_GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -218,11 +221,38 @@ def _zygote_main(ctl: socket.socket, config: WorkerConfig, driver_pid: int) -> N
     except OSError:
         return
     finally:
+        # Workers whose sockets the driver closed are closing their resources: let them
+        # finish (the driver killed those running attempts), then kill what is left.
+        _await_children(children, CLOSE_GRACE, wake_r)
         for pid in children:
             kill_worker(pid)
         for pid in children:
             with suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        close_all()
+
+
+def _await_children(children: set[int], grace: float, wake: int) -> None:
+    # SIGCHLD writes to the wake pipe: each child's end wakes the wait.
+    waker = select.poll()
+    waker.register(wake, select.POLLIN)
+    deadline = time.monotonic() + grace
+    while children:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            children.clear()
+            return
+        if pid:
+            children.discard(pid)
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        waker.poll(max(1, int(left * 1000)))
+        with suppress(OSError):
+            while os.read(wake, 512):
+                pass
 
 
 def _reap(ctl: socket.socket, children: set[int]) -> None:
@@ -332,6 +362,13 @@ def _worker_main(sock: socket.socket, config: WorkerConfig, zygote_pid: int) -> 
         # fd 2 is the attempt log: a segfault leaves its Python traceback where users look.
         faulthandler.enable(file=2, all_threads=True)
     conn = Connection(sock.detach())
+    try:
+        _serve(conn, config)
+    finally:
+        close_all()  # the resources this worker opened, as it leaves
+
+
+def _serve(conn: Connection, config: WorkerConfig) -> None:
     label = f"pid {os.getpid()}"
     while True:
         _spin(conn)

@@ -48,6 +48,7 @@ VIEWER: frozenset[str] = frozenset(
         "schema.read",
         "alerts.read",
         "metrics.read",
+        "resources.read",
     }
 )
 
@@ -68,6 +69,7 @@ OPERATOR: frozenset[str] = VIEWER | frozenset(
         "project.reload",
         "alerts.manage",
         "config.read",  # the settings in effect, secrets masked
+        "resources.check",
     }
 )
 

@@ -24,6 +24,7 @@ from legato.services.monitoring import Monitoring
 from legato.services.overview_service import Overview
 from legato.services.presence import Presence
 from legato.services.project import ProjectService
+from legato.services.resources_service import ResourcesService
 from legato.services.run_service import Runs
 from legato.services.secrets_service import Secrets
 from legato.services.signin import SignIn
@@ -69,6 +70,7 @@ class Door:
         self.secrets = Secrets(ws, actor)
         self.alerts = Alerts(ws, actor)
         self.monitoring = Monitoring(ws, actor)
+        self.resources = ResourcesService(ws, actor)
 
     @property
     def clock(self) -> Clock:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from legato.engine.conductor import Conductor
     from legato.engine.driver import ProgressCallback, RunDriver
     from legato.executors.interface import Executor
+    from legato.resources.opened import Declared
     from legato.services.workspace import Workspace
     from legato.store.faces import DrivingStore
 
@@ -137,6 +138,7 @@ class RunDriving:
             lease_ttl=self.ws.config.lease_seconds,
             on_progress=on_progress,
             secrets=SecretSource(self.ws.config.database_url, _key_file(self.ws)),
+            resources=_declared(self.ws),
             after_kill=lambda path: mask_log_file(self.ws, run.id, path),
             tracing=tracing.from_env(),
             **extra,
@@ -449,3 +451,11 @@ __all__ = ["Fleet", "NoWorkers", "OtherEnvironment", "RunDriving"]
 def _key_file(ws: Workspace) -> str | None:
     path = ws.config.secret_key_file
     return None if path is None else str(path)
+
+
+def _declared(ws: Workspace) -> Declared | None:
+    # The resources of the environment the workspace runs in, sent with each attempt.
+    from legato.resources.opened import Declared
+
+    tables = ws.config.resource_tables
+    return Declared.of(tables, str(ws.config.root)) if tables else None
