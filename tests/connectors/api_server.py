@@ -50,6 +50,10 @@ class Api:
     throttled: int = 0
     pushes: list[Push] = field(default_factory=list)
     stored: dict[str, list[Any]] = field(default_factory=dict)
+    #: Other paths served as one of the above, e.g. {"/orders": "/cursor"}.
+    aliases: dict[str, str] = field(default_factory=dict)
+    #: The query of every page served.
+    queries: list[dict[str, str]] = field(default_factory=list)
     base_url: str = ""
     _count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -69,6 +73,8 @@ class Api:
 
     def page(self, path: str, q: dict[str, str]) -> tuple[Any, dict[str, str]]:
         size = self.page_size
+        path = self.aliases.get(path, path)
+        self.queries.append(q)
         if path == "/pages":
             size = int(q.get("per_page", size))
             return {"data": self.slice((int(q["page"]) - 1) * size, size)}, {}

@@ -17,6 +17,7 @@ empty page, when there is no next page (no cursor, no ``rel="next"`` link), or a
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
     from legato.definitions.context import Context
+
+#: Bytes of responses received between two garbage collections in ``iter_pages``.
+COLLECT_AFTER_BYTES = 16 * 2**20
 
 __all__ = [
     "Cursor",
@@ -114,10 +118,17 @@ def iter_pages(
     first = {**dict(parsed.params), **dict(params or {})}
     url = str(parsed.copy_with(query=None))
     request: Request | None = paginate.first(url, first) if paginate else Request(url, first)
-    number = 0
+    number = received = 0
     while request is not None:
+        if received >= COLLECT_AFTER_BYTES:
+            # An httpx response and its stream refer to each other, so a page's body is
+            # freed only by a full collection, which a loop making few long-lived objects
+            # seldom triggers: without this, memory grows by a page per page.
+            gc.collect()
+            received = 0
         response = client.get(request.url, params=dict(request.params) or None, headers=headers)
         response.raise_for_status()
+        received += len(response.content)
         body = response.json()
         page_records = _records_of(body, records, str(response.url))
         if not page_records:
