@@ -54,13 +54,19 @@ def test_every_pagination_style_extracts_every_row_once_through_429s(
     assert api.throttled > 0  # the API did say 429 on the way, and nothing was lost
 
 
-def test_pages_reach_the_file_before_the_next_page_is_asked_for(api: Api, tmp_path: Path) -> None:
-    folder = tmp_path / "out"
+def written_so_far(api: Api, folder: Path) -> list[int]:
+    """The bytes the sink has written into ``folder``'s hidden file, as the server saw them
+    each time a page was asked for."""
     sizes: list[int] = []
-    # What the sink has written so far, seen by the server as each page is asked for.
     api.on_request = lambda path: sizes.append(
         sum(p.stat().st_size for p in folder.glob(".*")) if folder.exists() else 0
     )
+    return sizes
+
+
+def test_pages_reach_the_file_before_the_next_page_is_asked_for(api: Api, tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    sizes = written_so_far(api, folder)
     with api_client(api.base_url) as client:
         http.extract(
             client, "/pages", str(folder / "orders.jsonl"),
@@ -78,15 +84,13 @@ def test_parquet_pages_are_written_one_row_group_each_as_they_come(
     api: Api, tmp_path: Path
 ) -> None:
     folder = tmp_path / "out"
-    sizes: list[int] = []
-    api.on_request = lambda path: sizes.append(
-        sum(p.stat().st_size for p in folder.glob(".*")) if folder.exists() else 0
-    )
+    sizes = written_so_far(api, folder)
     with api_client(api.base_url) as client:
         http.extract(
             client, "/cursor", str(folder / "orders.parquet"),
             paginate=http.Cursor(next="meta.next_cursor"), records="data",
         )  # fmt: skip
+    assert len(sizes) == 10 and sizes[0] == 0
     assert all(a < b for a, b in pairwise(sizes[1:])), sizes
     assert pq.ParquetFile(folder / "orders.parquet").num_row_groups == 10
 
@@ -207,3 +211,16 @@ def test_an_error_answer_raises_and_leaves_no_file(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=r"records='meta' is a dict"):
             list(http.iter_pages(client, "/cursor", records="meta"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_next_page_on_another_host_is_not_followed(tmp_path: Path) -> None:
+    class Elsewhere(Api):
+        def page(self, path: str, q: dict[str, str]) -> tuple[Any, dict[str, str]]:
+            body, _ = super().page(path, q)
+            return body, {"Link": '<http://127.0.0.2:9/link?page=2>; rel="next"'}
+
+    with serve(Elsewhere(rows=30)) as api, api_client(api.base_url) as client:
+        pages = http.iter_pages(client, "/link", paginate=http.LinkHeader())
+        assert next(pages).number == 1
+        with pytest.raises(ValueError, match=r"next page is on another host"):
+            next(pages)

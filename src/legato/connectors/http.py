@@ -78,6 +78,10 @@ class Extracted:
     pages: int
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
 def _records_of(body: Any, records: BodyPath | None, url: str) -> list[Any]:
     found = body if records is None else find(records, body)
     if found is None:
@@ -119,6 +123,7 @@ def iter_pages(
     url = str(parsed.copy_with(query=None))
     request: Request | None = paginate.first(url, first) if paginate else Request(url, first)
     number = received = 0
+    origin: tuple[str, str, int | None] | None = None
     while request is not None:
         if received >= COLLECT_AFTER_BYTES:
             # An httpx response and its stream refer to each other, so a page's body is
@@ -126,7 +131,17 @@ def iter_pages(
             # seldom triggers: without this, memory grows by a page per page.
             gc.collect()
             received = 0
-        response = client.get(request.url, params=dict(request.params) or None, headers=headers)
+        outgoing = client.build_request(
+            "GET", request.url, params=dict(request.params) or None, headers=headers
+        )
+        if origin is not None and _origin(outgoing.url) != origin:
+            # The client's credentials would go with it: a next page is the same API's.
+            raise ValueError(
+                f"the next page is on another host ({outgoing.url}); pages are followed "
+                "within the first page's scheme, host and port"
+            )
+        response = client.send(outgoing)
+        origin = origin or _origin(response.url)
         response.raise_for_status()
         received += len(response.content)
         body = response.json()
