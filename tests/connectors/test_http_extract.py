@@ -224,3 +224,13 @@ def test_a_next_page_on_another_host_is_not_followed(tmp_path: Path) -> None:
         assert next(pages).number == 1
         with pytest.raises(ValueError, match=r"next page is on another host"):
             next(pages)
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_an_api_with_nothing_in_it_gives_an_empty_file(tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"none.{suffix}"
+    with serve(Api(rows=0)) as api, api_client(api.base_url) as client:
+        summary = http.extract(client, "/cursor", str(out), paginate=http.Cursor(next="x"),
+                               records="data")  # fmt: skip
+    assert (summary.rows, summary.pages) == (0, 0)
+    assert (pq.read_table(out).num_rows if suffix == "parquet" else out.read_text()) in (0, "")
