@@ -234,3 +234,24 @@ def test_an_api_with_nothing_in_it_gives_an_empty_file(tmp_path: Path, suffix: s
                                records="data")  # fmt: skip
     assert (summary.rows, summary.pages) == (0, 0)
     assert (pq.read_table(out).num_rows if suffix == "parquet" else out.read_text()) in (0, "")
+
+
+def test_a_column_null_on_the_first_pages_takes_its_type_from_a_later_one(
+    tmp_path: Path,
+) -> None:
+    class LateDiscounts(Api):
+        def record(self, i: int) -> dict[str, Any]:
+            return {
+                "id": i,
+                "discount": None if i < 25 else i / 100,
+                "tags": [] if i < 25 else ["x"],
+            }
+
+    out = tmp_path / "late.parquet"
+    with serve(LateDiscounts(rows=40)) as api, api_client(api.base_url) as client:
+        http.extract(client, "/pages", str(out), paginate=http.PageNumber(), records="data")
+    table = pq.read_table(out)
+    assert table.schema.field("discount").type == pa.float64()
+    assert table.schema.field("tags").type == pa.list_(pa.string())
+    assert table.column("discount").to_pylist()[24:26] == [None, 0.25]
+    assert pq.ParquetFile(out).num_row_groups == 4

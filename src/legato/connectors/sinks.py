@@ -61,26 +61,59 @@ def conform(table: pa.Table, schema: pa.Schema, *, strict: bool, page: int) -> p
 
 
 class ParquetSink:
-    """Pages into one Parquet file, a row group each."""
+    """Pages into one Parquet file, a row group each.
+
+    Without a given schema, the file's is the first page's — unless a column is null on
+    every row of it, so its type is unknown: then pages are held back (at most
+    ``HOLD_PAGES``) until one gives every column a type, and the file takes the columns and
+    types of all the pages held.
+    """
+
+    HOLD_PAGES = 8
 
     def __init__(self, fh: IO[bytes], schema: pa.Schema | None = None) -> None:
         self._fh = fh
         self._given = schema
         self._schema = schema
         self._writer: Any = None
+        self._held: list[pa.Table] = []
         self._pages = 0
 
     def write(self, records: list[Mapping[str, Any]]) -> None:
-        import pyarrow.parquet as pq
-
         self._pages += 1
         if self._given is not None:
-            table = table_of_records(list(records), self._given)
-        else:
-            table = table_of_records(list(records))
-            if self._schema is None:
-                self._schema = table.schema
-            table = conform(table, self._schema, strict=True, page=self._pages)
+            self._emit(table_of_records(list(records), self._given))
+            return
+        table = table_of_records(list(records))
+        if self._schema is not None:
+            self._emit(conform(table, self._schema, strict=True, page=self._pages))
+            return
+        self._held.append(table)
+        schema = self._unified()
+        if len(self._held) >= self.HOLD_PAGES or not any(_untyped(f.type) for f in schema):
+            self._release(schema)
+
+    def _unified(self) -> pa.Schema:
+        import pyarrow as pa
+
+        try:
+            return pa.unify_schemas([t.schema for t in self._held], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise ValueError(
+                f"pages 1 to {self._pages} do not agree on their columns' types (pass "
+                f"schema= to set them): {exc}"
+            ) from exc
+
+    def _release(self, schema: pa.Schema) -> None:
+        self._schema = schema
+        first = self._pages - len(self._held) + 1
+        held, self._held = self._held, []
+        for number, table in enumerate(held, start=first):
+            self._emit(conform(table, schema, strict=True, page=number))
+
+    def _emit(self, table: pa.Table) -> None:
+        import pyarrow.parquet as pq
+
         if self._writer is None:
             self._writer = pq.ParquetWriter(self._fh, table.schema)
         self._writer.write_table(table)
@@ -90,10 +123,21 @@ class ParquetSink:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        if self._held:
+            self._release(self._unified())
         if self._writer is None:
             # No page held a record: still a valid file, with the given schema if any.
             self._writer = pq.ParquetWriter(self._fh, self._given or pa.schema([]))
         self._writer.close()
+
+
+def _untyped(type_: pa.DataType) -> bool:
+    """Whether a column's type is unknown: null, or a list or struct with a null inside."""
+    import pyarrow as pa
+
+    if pa.types.is_null(type_):
+        return True
+    return any(_untyped(type_.field(i).type) for i in range(type_.num_fields))
 
 
 class JsonLinesSink:
