@@ -1,0 +1,85 @@
+"""Activation over HTTP: rows sent to an endpoint as JSON batches, each with an
+``Idempotency-Key`` header the receiver can deduplicate on.
+
+A batch's key is derived from the run, the task (and its map index), the push's ``key``
+(default: the URL) and the batch's position, never from the attempt: when an attempt fails
+half-way and the task is retried, the batches it sends again carry the keys they had, so a
+receiver that honours the header applies each batch once. The client's own retries (an
+``http`` resource retries 429 and 5xx) resend a request with its header unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from legato.connectors.records import dumps, row_batches
+
+if TYPE_CHECKING:
+    import httpx
+
+    from legato.definitions.context import Context
+
+__all__ = ["Pushed", "idempotency_key", "push"]
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What ``push`` sent: rows and batches, all answered with 2xx."""
+
+    rows: int
+    batches: int
+
+
+def idempotency_key(ctx: Context | None, key: str, batch: int) -> str:
+    """The ``Idempotency-Key`` of batch number ``batch`` (from 0) of the push named ``key``
+    in ``ctx``'s task run: the same on every attempt of it. Without ``ctx`` the push's
+    ``key`` alone names it."""
+    parts = [key, str(batch)]
+    if ctx is not None:
+        parts = [ctx.run_id, ctx.task, str(ctx.map_index), *parts]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]
+
+
+def push(
+    client: httpx.Client,
+    url: str,
+    rows: Any,
+    *,
+    batch_size: int = 500,
+    ctx: Context | None = None,
+    key: str | None = None,
+    envelope: str | None = None,
+    method: str = "POST",
+    headers: Mapping[str, str] | None = None,
+    key_header: str = "Idempotency-Key",
+) -> Pushed:
+    """Send ``rows`` (an iterable of dicts, or a pandas, polars or pyarrow table) to ``url``
+    in JSON batches of ``batch_size``, one request each, in order; return the counts.
+
+    The body is the batch as a JSON list, or ``{envelope: [...]}``. Each request carries
+    ``key_header`` (see the module docstring; a task pushing twice to one URL names each
+    push with ``key``; with neither ``ctx`` nor ``key`` the keys are new on every call).
+    A batch answered other than 2xx after the client's retries raises
+    ``httpx.HTTPStatusError`` and the batches after it are not sent.
+    """
+    name = key if key is not None else url
+    if ctx is None and key is None:
+        name = f"{url}\x1f{uuid.uuid4().hex}"
+    sent = batches = 0
+    base = {"Content-Type": "application/json", **dict(headers or {})}
+    for number, batch in enumerate(row_batches(rows, batch_size)):
+        body = dumps(batch if envelope is None else {envelope: batch})
+        response = client.request(
+            method,
+            url,
+            content=body.encode("utf-8"),
+            headers={**base, key_header: idempotency_key(ctx, name, number)},
+        )
+        response.raise_for_status()
+        sent += len(batch)
+        batches += 1
+    return Pushed(rows=sent, batches=batches)
