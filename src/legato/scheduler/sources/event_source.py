@@ -17,12 +17,20 @@ class Message:
     deduplicate. ``received_at`` is ``time.time()`` when the message was fetched, for latency
     measurements. ``redelivered`` is true when the source has handed this message out before
     (to this or another consumer) without it being acknowledged.
+
+    Brokers that give a message no id of their own (RabbitMQ, MQTT) key it by what the
+    publisher set (a ``message_id``, an ``idempotency-key`` property) or else by its content:
+    ``content_keyed`` says the latter, when two distinct messages may share an ``id`` and only
+    ``redelivered`` tells a repeat from a new message. ``handle`` is what the source needs to
+    acknowledge this delivery (an AMQP delivery tag, an MQTT packet id).
     """
 
     id: str
     data: bytes
     received_at: float
     redelivered: bool = False
+    content_keyed: bool = False
+    handle: int | None = None
 
 
 @runtime_checkable
