@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -78,9 +78,12 @@ def crash_and_count(
 
 
 @pytest.fixture
-def queues(amqp_url: str) -> Iterator[Any]:
+def queue_project(tmp_path: Path, amqp_url: str) -> Iterator[tuple[str, Path]]:
+    """(a new queue, a project whose pipeline it triggers); the queue is deleted after."""
     with amqp_queues(amqp_url) as make_queue:
-        yield make_queue
+        name = make_queue()
+        trigger = f'rabbitmq_queue("{name}", url="{amqp_url}")'
+        yield name, make_project(tmp_path / "proj", CODE.replace("TRIGGER", trigger))
 
 
 def test_rabbitmq_queue_makes_one_run_per_message_across_a_crash(
@@ -88,11 +91,9 @@ def test_rabbitmq_queue_makes_one_run_per_message_across_a_crash(
     daemons: Daemons,
     store_of: Callable[[Path], Store],
     amqp_url: str,
-    queues: Any,
+    queue_project: tuple[str, Path],
 ) -> None:
-    name = queues()
-    trigger = f'rabbitmq_queue("{name}", url="{amqp_url}")'
-    project = make_project(tmp_path / "proj", CODE.replace("TRIGGER", trigger))
+    name, project = queue_project
     store = store_of(project)
 
     def send(n: int) -> None:
@@ -113,11 +114,9 @@ def test_rabbitmq_messages_with_one_message_id_make_one_run_and_bad_ones_are_ref
     daemons: Daemons,
     store_of: Callable[[Path], Store],
     amqp_url: str,
-    queues: Any,
+    queue_project: tuple[str, Path],
 ) -> None:
-    name = queues()
-    trigger = f'rabbitmq_queue("{name}", url="{amqp_url}")'
-    project = make_project(tmp_path / "proj", CODE.replace("TRIGGER", trigger))
+    name, project = queue_project
     store = store_of(project)
     daemons.up(project, command="scheduler")
     same = json.dumps({"n": 1}).encode()
@@ -176,6 +175,13 @@ def subscribe_in_session(url: str, topic: str, client_id: str) -> None:
     client.loop_stop()
 
 
+def mqtt_project(tmp_path: Path, url: str, topic: str, client_id: str) -> Path:
+    """A project whose pipeline a topic triggers, its session subscribed already."""
+    subscribe_in_session(url, topic, client_id)
+    trigger = f'mqtt_topic("{topic}", url="{url}", client_id="{client_id}")'
+    return make_project(tmp_path / "proj", CODE.replace("TRIGGER", trigger))
+
+
 def test_mqtt_topic_makes_one_run_per_message_across_a_crash(
     tmp_path: Path,
     daemons: Daemons,
@@ -184,9 +190,7 @@ def test_mqtt_topic_makes_one_run_per_message_across_a_crash(
     mqtt_session: str,
 ) -> None:
     topic = unique("legato/test") + "/orders"
-    subscribe_in_session(mqtt_url, topic, mqtt_session)
-    trigger = f'mqtt_topic("{topic}", url="{mqtt_url}", client_id="{mqtt_session}")'
-    project = make_project(tmp_path / "proj", CODE.replace("TRIGGER", trigger))
+    project = mqtt_project(tmp_path, mqtt_url, topic, mqtt_session)
     store = store_of(project)
 
     def send(n: int) -> None:
@@ -208,9 +212,7 @@ def test_mqtt_keyed_repeats_make_one_run_and_identical_messages_each_make_one(
     mqtt_session: str,
 ) -> None:
     topic = unique("legato/test") + "/+"
-    subscribe_in_session(mqtt_url, topic, mqtt_session)
-    trigger = f'mqtt_topic("{topic}", url="{mqtt_url}", client_id="{mqtt_session}")'
-    project = make_project(tmp_path / "proj", CODE.replace("TRIGGER", trigger))
+    project = mqtt_project(tmp_path, mqtt_url, topic, mqtt_session)
     store = store_of(project)
     daemons.up(project, command="scheduler")
     one = json.dumps({"n": 1}).encode()
