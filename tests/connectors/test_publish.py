@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from legato.connectors.publish import publish_amqp, publish_mqtt, publish_redis_stream
+from legato.connectors.publish import (
+    UnroutableError,
+    publish_amqp,
+    publish_mqtt,
+    publish_redis_stream,
+)
 from legato.definitions.context import Context
 from legato.resources.kind import kind_class
 from tests.brokers import MqttCollector, amqp_drain, amqp_queues, mqtt_host_port, unique
@@ -51,8 +56,6 @@ def test_amqp_rows_arrive_persistent_with_keys_a_retry_repeats(
 def test_amqp_through_an_exchange_and_a_message_no_queue_takes_is_an_error(
     amqp_url: str, amqp: tuple[Any, Any]
 ) -> None:
-    import pika.exceptions
-
     client, make_queue = amqp
     name = make_queue()
     with client.channel() as ch:
@@ -61,8 +64,11 @@ def test_amqp_through_an_exchange_and_a_message_no_queue_takes_is_an_error(
     assert sent == 1
     props, body = amqp_drain(amqp_url, name, 1)[0]
     assert props.message_id == "daily/0" and json.loads(body) == ROWS[0]
-    with pytest.raises(pika.exceptions.UnroutableError):
-        publish_amqp(client, ROWS, queue=unique("legato-nowhere"), ctx=ctx())
+    nowhere = unique("legato-nowhere")
+    with pytest.raises(UnroutableError, match=rf"3 of 3 messages .* {nowhere!r} reached no queue"):
+        publish_amqp(client, ROWS, queue=nowhere, ctx=ctx())
+    # The client carries on after the error.
+    assert publish_amqp(client, ROWS[:1], queue=name, key="after") == 1
     with pytest.raises(ValueError, match="pass ctx=ctx"):
         publish_amqp(client, ROWS, queue=name)
 

@@ -6,7 +6,8 @@
     check_queue = "orders"                         # optional: `legato resources check` looks
                                                    # it up (passively) instead of amq.direct
 
-A task gets an :class:`AmqpClient`: ``with broker.channel() as ch:`` lends it a pika channel.
+A task gets an :class:`AmqpClient`: ``with broker.channel() as ch:`` lends it a pika channel,
+``with broker.transaction() as (ch, returned):`` a new transactional one.
 """
 
 from __future__ import annotations
@@ -69,6 +70,37 @@ class AmqpClient:
             except errors.AMQPChannelError:
                 self._channels.pop(confirm, None)  # the broker closed it; the next use opens one
                 raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[tuple[BlockingChannel, list[str]]]:
+        """A new channel in transaction mode (``tx_select``), the lock held, closed after the
+        block; with it the list of the ``message_id`` of each mandatory message RabbitMQ
+        returned as unroutable, filled in by :meth:`settle` after a ``tx_commit``."""
+        import pika.exceptions as errors
+
+        returned: list[str] = []
+        with self._lock:
+            ch = self._live().channel()
+            try:
+                ch.add_on_return_callback(
+                    lambda _ch, _method, props, _body: returned.append(props.message_id or "")
+                )
+                ch.tx_select()
+                yield ch, returned
+            except errors.AMQPConnectionError:
+                self._drop()
+                raise
+            finally:
+                if ch.is_open:
+                    with contextlib.suppress(errors.AMQPError):
+                        ch.close()
+
+    def settle(self) -> None:
+        """Hand out what the broker sent and is waiting (such as returned messages, which
+        arrive before the ``tx_commit`` answer) to the channels' callbacks."""
+        with self._lock:
+            if self._conn is not None and self._conn.is_open:
+                self._conn.process_data_events(time_limit=0)
 
     def connection(self) -> pika.BlockingConnection:
         """The live connection (opened again if it dropped); hold :meth:`channel` or be the
