@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from legato.definitions.durations import parse_duration
+from legato.domain.urls import redact_url
 
 Start = Literal["latest", "earliest"]
 
@@ -88,7 +89,7 @@ class StreamTrigger(Trigger):
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
-            "url": self.url,
+            "url": redact_url(self.url),
             "batch": self.batch,
             "max_wait": self.max_wait,
             "param": self.param,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from legato.resources.broker_urls import redact
+from legato.domain.urls import redact_url as redact
 from legato.resources.kind import ResourceError, ResourceKind
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from legato.resources.broker_urls import redact
+from legato.domain.urls import redact_url as redact
 from legato.resources.kind import ResourceError, ResourceKind
 
 

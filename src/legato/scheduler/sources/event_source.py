@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
+
+# Re-exported: the sources name a URL in their messages with it.
+from legato.domain.urls import redact_url as redact_url
 
 
 @dataclass(frozen=True)
@@ -68,21 +70,6 @@ class StreamNotFound(SourceError):
 
     The message is one line that says how to fix it.
     """
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to put in error messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def one_line(exc: BaseException) -> str:

@@ -1,11 +1,11 @@
-"""URLs of the message brokers' kinds, as they may be shown: the password replaced."""
+"""URLs as they may be shown: a broker's or a database's URL with its password replaced."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
 
-def redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***``, safe for messages and logs."""
     try:
         parts = urlsplit(url)
