@@ -142,3 +142,54 @@ def test_mqtt_redelivery_after_a_crash_makes_no_second_run(
             from legato.scheduler.sources import MqttTopicSource
 
             MqttTopicSource(mqtt_url, topic, client_id, session_expiry=1).close()
+
+
+@pytest.mark.parametrize("broker", ["amqp", "mqtt"])
+def test_a_listener_carries_on_after_the_network_to_its_broker_was_cut(
+    tmp_path: Path, broker: str, request: pytest.FixtureRequest
+) -> None:
+    from urllib.parse import urlsplit
+
+    from tests.e2e.proxy import TcpProxy
+
+    url = request.getfixturevalue(f"{broker}_url")
+    where = urlsplit(url)
+    proxy = TcpProxy(where.hostname or "127.0.0.1", where.port or 0)
+    through = where._replace(netloc=where.netloc.replace(f":{where.port}", f":{proxy.port}"))
+    if broker == "amqp":
+        made = request.getfixturevalue("queues")()
+        trigger = f'rabbitmq_queue("{made}", url="{through.geturl()}")'
+
+        def send(n: int) -> None:
+            amqp_publish(url, made, json.dumps({"n": n}).encode())
+
+    else:
+        made = unique("legato/test")
+        client_id = unique("legato-test")
+        trigger = f'mqtt_topic("{made}", url="{through.geturl()}", client_id="{client_id}")'
+
+        def send(n: int) -> None:
+            mqtt_publish(url, made, json.dumps({"n": n}).encode())
+
+    made_runs: list[Any] = []
+    with Workspace(make_project(tmp_path / "p", CODE.replace("TRIGGER", trigger))) as ws:
+        listener = listener_of(ws)
+        listener.on_run = made_runs.append
+        listener.start()
+        try:
+            wait_for(lambda: listener.source is not None, timeout=10, what="listening")
+            send(1)
+            wait_for(lambda: len(made_runs) == 1, timeout=10, what="a run for message 1")
+            proxy.cut()
+            send(2)  # waits in the queue, or in the session, while the network is down
+            proxy.restore()
+            wait_for(lambda: len(made_runs) == 2, timeout=20, what="a run for message 2")
+            assert sorted(r.params["n"] for r in made_runs) == [1, 2]
+        finally:
+            listener.stop()
+            listener.join(10)
+            proxy.close()
+            if broker == "mqtt":
+                from legato.scheduler.sources import MqttTopicSource
+
+                MqttTopicSource(url, made, client_id, session_expiry=1).close()
