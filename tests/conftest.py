@@ -178,6 +178,18 @@ def nats_url() -> str:
     return _reachable("LEGATO_TEST_NATS_URL", "nats://127.0.0.1:4222", "NATS")
 
 
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """``LEGATO_TEST_AMQP_URL`` or the local RabbitMQ."""
+    return _reachable("LEGATO_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ")
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    """``LEGATO_TEST_MQTT_URL`` or the local MQTT broker (Mosquitto)."""
+    return _reachable("LEGATO_TEST_MQTT_URL", "mqtt://127.0.0.1:1883", "MQTT broker")
+
+
 # -- the checkout stays clean -------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[1]

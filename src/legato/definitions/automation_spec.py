@@ -116,7 +116,8 @@ def build_automation(
             raise fail(
                 "triggers",
                 f"expected on_file(...), on_success(...), webhook(), "
-                f"redis_stream(...) or nats_stream(...), got {t!r}",
+                f"redis_stream(...), nats_stream(...), rabbitmq_queue(...) or mqtt_topic(...), "
+                f"got {t!r}",
             )
         if getattr(t, "upstream", None) == pipeline:
             raise fail("triggers", "a pipeline cannot be triggered by its own success")

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from legato.definitions.durations import parse_duration
+from legato.domain.urls import redact_url
 
 Start = Literal["latest", "earliest"]
 
@@ -88,7 +89,7 @@ class StreamTrigger(Trigger):
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
-            "url": self.url,
+            "url": redact_url(self.url),
             "batch": self.batch,
             "max_wait": self.max_wait,
             "param": self.param,
@@ -128,6 +129,37 @@ class NatsTrigger(StreamTrigger):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "subject": self.subject, "durable": self.durable}
+
+
+@dataclass(frozen=True)
+class AmqpTrigger(StreamTrigger):
+    """Messages of a RabbitMQ queue, consumed with manual acknowledgements."""
+
+    queue: str
+    declare: bool  # declare the queue (durable) when it does not exist
+
+    @property
+    def kind(self) -> str:
+        return "amqp"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "queue": self.queue, "declare": self.declare}
+
+
+@dataclass(frozen=True)
+class MqttTrigger(StreamTrigger):
+    """Messages on an MQTT topic (filter), read at QoS 1 through a persistent session."""
+
+    topic: str
+    client_id: str | None  # None: "legato-<project>-<pipeline>-<trigger>-<host>"
+    session_expiry: float  # seconds the broker keeps the session while nobody is connected
+
+    @property
+    def kind(self) -> str:
+        return "mqtt"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "topic": self.topic, "client_id": self.client_id}
 
 
 def _seconds(value: str | float | timedelta, field: str) -> float:
@@ -235,3 +267,58 @@ def nats_stream(
         create_stream,
         _seconds(ack_wait, "ack_wait"),
     )
+
+
+def rabbitmq_queue(
+    queue: str,
+    *,
+    url: str = "amqp://guest:guest@127.0.0.1:5672/",
+    declare: bool = True,
+    batch: int = 1,
+    max_wait: str | float | timedelta = "1s",
+    param: str | None = None,
+    name: str | None = None,
+) -> AmqpTrigger:
+    """Start a run per message (or per batch) of a RabbitMQ queue.
+
+    A message's body is JSON; it is acknowledged (basic_ack) once its run is recorded, so one
+    held by a scheduler that dies is delivered again. ``declare``: make the queue (durable) if
+    it does not exist; an existing queue is used as it is.
+    """
+    if not queue:
+        raise ValueError("rabbitmq_queue needs a queue name")
+    if not url.startswith(("amqp://", "amqps://")):
+        raise ValueError(f"rabbitmq_queue needs an amqp:// or amqps:// url, got {url!r}")
+    n, wait = _stream_common(batch, max_wait, param, "earliest")
+    return AmqpTrigger(name or f"amqp-{queue}", url, n, wait, param, "earliest", queue, declare)
+
+
+def mqtt_topic(
+    topic: str,
+    *,
+    url: str = "mqtt://127.0.0.1:1883",
+    client_id: str | None = None,
+    session_expiry: str | float | timedelta = "7d",
+    batch: int = 1,
+    max_wait: str | float | timedelta = "1s",
+    param: str | None = None,
+    start: Start = "latest",
+    name: str | None = None,
+) -> MqttTrigger:
+    """Start a run per message (or per batch) published on an MQTT topic (``+``/``#`` allowed).
+
+    The scheduler subscribes at QoS 1 in a persistent session (MQTT 5, a fixed client id), so
+    messages published while it is down wait for it, and acknowledges (PUBACK) a message once
+    its run is recorded. ``url``: ``mqtt://[user:password@]host:port`` (``mqtts://`` for TLS).
+    ``start="earliest"`` also takes the topic's retained message when first subscribing.
+    """
+    if not topic:
+        raise ValueError("mqtt_topic needs a topic")
+    if not url.startswith(("mqtt://", "mqtts://")):
+        raise ValueError(f"mqtt_topic needs an mqtt:// or mqtts:// url, got {url!r}")
+    n, wait = _stream_common(batch, max_wait, param, start)
+    label = name or "mqtt-" + topic.strip("/").replace("/", "-").replace("+", "any").replace(
+        "#", "all"
+    )
+    expiry = _seconds(session_expiry, "session_expiry")
+    return MqttTrigger(label, url, n, wait, param, start, topic, client_id, expiry)

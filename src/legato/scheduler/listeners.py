@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from legato.definitions.triggering import (
+    AmqpTrigger,
     FileTrigger,
+    MqttTrigger,
     NatsTrigger,
     RedisStreamTrigger,
     StreamTrigger,
@@ -210,21 +212,22 @@ class StreamListener(Listener):
 
     def handle(self, source: StreamSource, messages: Sequence[Message]) -> None:
         """Make the run for a fetch, then acknowledge every message of it."""
-        keys = [m.id for m in messages]
-        seen = self._store.triggers.seen_event_keys(self.pipe.name, self.trigger.name, keys)
-        fresh: list[Message] = []
+        seen = self._store.triggers.seen_event_keys(
+            self.pipe.name, self.trigger.name, [m.id for m in messages]
+        )
+        fresh: list[tuple[str, Message]] = []
         payloads: list[Any] = []
-        for m in messages:
-            if m.id in seen:
+        for key, m in _event_keys(messages, seen):
+            if key is None:
                 continue  # its run was recorded before a crash or a redelivery
             try:
                 payloads.append(json.loads(m.data))
             except (ValueError, UnicodeDecodeError) as exc:
                 self.auto.record_failed_event(
-                    self.pipe.name, self.trigger.name, m.id, f"payload is not JSON: {exc}"
+                    self.pipe.name, self.trigger.name, key, f"payload is not JSON: {exc}"
                 )
                 continue
-            fresh.append(m)
+            fresh.append((key, m))
         if fresh:
             param = self.trigger.param
             if param is None:
@@ -233,17 +236,46 @@ class StreamListener(Listener):
                     self.auto.record_failed_event(
                         self.pipe.name,
                         self.trigger.name,
-                        fresh[0].id,
+                        fresh[0][0],
                         f"payload must be a JSON object of params, got {type(params).__name__}",
                     )
                     fresh = []
             else:
                 params = {param: payloads if self.trigger.batch > 1 else payloads[0]}
             if fresh:
-                ids = [m.id for m in fresh]
-                seen_at = min(m.received_at for m in fresh)
+                ids = [key for key, _ in fresh]
+                seen_at = min(m.received_at for _, m in fresh)
                 self.fire(ids, params, ids[0] if len(ids) == 1 else _digest(ids), seen_at)
         source.ack(messages)
+
+
+def _event_keys(
+    messages: Sequence[Message], seen: set[str]
+) -> list[tuple[str | None, Message]]:
+    """Each message with the key to record its event under, or None when its event is
+    recorded already.
+
+    A message keyed by its broker id or by a key its publisher set is recorded when its key
+    was seen. One keyed by its content (RabbitMQ and MQTT messages without such a key) may
+    share its key with an earlier, distinct message: only a redelivery of it counts as
+    recorded, and a message the broker never delivered before whose key is taken gets a key
+    of its own. (A redelivery whose first delivery died before its run was recorded, and
+    whose content equals an earlier message's, is then taken for that one: a publisher
+    that may send identical messages should set a message id.)
+    """
+    out: list[tuple[str | None, Message]] = []
+    taken = set(seen)
+    for m in messages:
+        if m.id not in taken:
+            taken.add(m.id)
+            out.append((m.id, m))
+        elif m.content_keyed and not m.redelivered:
+            unique = f"{m.id}@{time.time_ns()}.{len(out)}"
+            taken.add(unique)
+            out.append((unique, m))
+        else:
+            out.append((None, m))
+    return out
 
 
 def _digest(keys: Sequence[str]) -> str:
@@ -291,4 +323,42 @@ def make_listener(
             )
 
         return StreamListener(auto, pipe, trigger, on_run, nats_source)
+    if isinstance(trigger, AmqpTrigger):
+        amqp_trigger = trigger
+
+        def amqp_source() -> StreamSource:
+            from legato.scheduler.sources.amqp_queue import AmqpQueueSource
+
+            return AmqpQueueSource(
+                amqp_trigger.url,
+                amqp_trigger.queue,
+                declare=amqp_trigger.declare,
+                prefetch=amqp_trigger.batch,
+            )
+
+        return StreamListener(auto, pipe, trigger, on_run, amqp_source)
+    if isinstance(trigger, MqttTrigger):
+        mqtt_trigger = trigger
+        client_id = mqtt_trigger.client_id or _mqtt_client_id(auto, pipe.name, trigger.name)
+
+        def mqtt_source() -> StreamSource:
+            from legato.scheduler.sources.mqtt_topic import MqttTopicSource
+
+            return MqttTopicSource(
+                mqtt_trigger.url,
+                mqtt_trigger.topic,
+                client_id,
+                session_expiry=mqtt_trigger.session_expiry,
+                start=mqtt_trigger.start,
+            )
+
+        return StreamListener(auto, pipe, trigger, on_run, mqtt_source)
     return None
+
+
+def _mqtt_client_id(auto: Automation, pipeline: str, trigger: str) -> str:
+    """The same on every start of this scheduler set-up (the project, the trigger, the host),
+    so its persistent session is found again; different for another project or host."""
+    import socket
+
+    return f"legato-{auto.ws.config.name}-{pipeline}-{trigger}-{socket.gethostname()}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
+
+# Re-exported: the sources name a URL in their messages with it.
+from legato.domain.urls import redact_url as redact_url
 
 
 @dataclass(frozen=True)
@@ -17,12 +19,20 @@ class Message:
     deduplicate. ``received_at`` is ``time.time()`` when the message was fetched, for latency
     measurements. ``redelivered`` is true when the source has handed this message out before
     (to this or another consumer) without it being acknowledged.
+
+    Brokers that give a message no id of their own (RabbitMQ, MQTT) key it by what the
+    publisher set (a ``message_id``, an ``idempotency-key`` property) or else by its content:
+    ``content_keyed`` says the latter, when two distinct messages may share an ``id`` and only
+    ``redelivered`` tells a repeat from a new message. ``handle`` is what the source needs to
+    acknowledge this delivery (an AMQP delivery tag, an MQTT packet id).
     """
 
     id: str
     data: bytes
     received_at: float
     redelivered: bool = False
+    content_keyed: bool = False
+    handle: int | None = None
 
 
 @runtime_checkable
@@ -60,21 +70,6 @@ class StreamNotFound(SourceError):
 
     The message is one line that says how to fix it.
     """
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to put in error messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def one_line(exc: BaseException) -> str:
