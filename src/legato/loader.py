@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -23,6 +24,21 @@ class LoadError:
     module: str
     message: str  # one line, naming file and line where known
     traceback: str
+
+    @property
+    def where(self) -> str:
+        """The ``file:line`` the message starts with ("" when it names none)."""
+        found = _WHERE.match(self.message)
+        return found.group(1) if found else ""
+
+    @property
+    def error(self) -> str:
+        """The message without its ``file:line``."""
+        where = self.where
+        return self.message[len(where) + 2 :] if where else self.message
+
+
+_WHERE = re.compile(r"([^:\n]+?\.py:\d+): ")
 
 
 @dataclass

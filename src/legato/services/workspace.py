@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -57,6 +58,7 @@ class Workspace:
         self._texts_saved: set[str] = set()  # fingerprints whose texts are in the store
         self._failed: object = None  # the code and legato.toml a reload failed on
         self.loads = 0  # how many times the code was loaded again since the first load
+        self.loaded_at: datetime | None = None  # when the code served now was loaded
         self._roles: Roles | None = None
         # Credentials checked lately: (kind, credential) -> (what it proved, when), see
         # legato.services.signin.RECHECK_AFTER. Shared by every door of this workspace.
@@ -70,6 +72,7 @@ class Workspace:
             project = load_project(self.config.root)
             self._remember_code(project)
             self._project = project
+            self.loaded_at = self.clock()
         return self._project
 
     def on_reload(self, listener: Callable[[Reload], None]) -> None:
@@ -131,11 +134,22 @@ class Workspace:
         self._remember_code(project)
         self._project = project
         self.loads += 1
+        self.loaded_at = self.clock()
         if self._executor is not None:
             self._executor.reload(project.pipelines)
         if self.location_saved:  # last: the store may be what fails
             self.save_location()
         return True
+
+    def code_folders(self) -> list[str]:
+        """The folders the code was loaded from: the project folder, its packages' folders
+        and those of modules imported from outside it (what a watcher of the code watches)."""
+        code = self.project.fingerprint
+        found = {str(self.config.root)}
+        if code is not None:
+            found.update(code.folders)
+            found.update(os.path.dirname(code.absolute(f.path)) for f in code.files)
+        return sorted(f for f in found if os.path.isdir(f))
 
     @property
     def store(self) -> Store:
