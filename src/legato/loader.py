@@ -14,7 +14,7 @@ from types import ModuleType
 from legato.config import ProjectConfig, load_config
 from legato.definitions.errors import DefinitionError
 from legato.definitions.pipeline import Pipeline
-from legato.fingerprint import Fingerprint, is_user_file
+from legato.fingerprint import Fingerprint, is_under, is_user_file
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _forget_modules(root: Path, names: tuple[str, ...]) -> None:
         top = mod_name.split(".", 1)[0]
         if (
             mod_name in earlier
-            or (file and Path(file).resolve().is_relative_to(root))
+            or (file and is_under(file, root))
             or top in names
         ):
             del sys.modules[mod_name]
@@ -166,7 +166,7 @@ def _project_modules(root: Path, before: set[str]) -> tuple[set[str], set[str]]:
             continue
         if not is_user_file(file):  # a virtualenv inside the project folder is not its code
             continue
-        if mod_name not in before or Path(file).resolve().is_relative_to(root):
+        if mod_name not in before or is_under(file, root):
             names.add(mod_name)
             files.add(file)
     return names, files
