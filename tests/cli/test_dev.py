@@ -12,6 +12,7 @@ import contextlib
 import json
 import queue
 import re
+import shlex
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -57,6 +58,21 @@ from legato import pipeline, task
 def count( -> list[int]:
     return [1, 2, 3]
 """
+
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "guide.md"
+
+
+def documented_args() -> list[str]:
+    """The arguments of the `legato dev` command docs/guide.md's "The dev loop" shows."""
+    text = GUIDE.read_text(encoding="utf-8")
+    section = text[text.index("\n## The dev loop\n") :]
+    section = section[: section.index("\n## ", 1)]
+    [block] = re.findall(r"^```sh\n(.*?)^```", section, flags=re.DOTALL | re.MULTILINE)
+    [line] = block.strip().splitlines()
+    args = shlex.split(line)
+    assert args[:2] == ["legato", "dev"], line
+    return args[2:]
 
 
 def code(label: str, wait: bool = False) -> str:
@@ -134,7 +150,7 @@ def test_a_save_reloads_the_running_server_and_run_launches_the_new_code(
     tmp_path: Path, dev: Any
 ) -> None:
     project = make_project(tmp_path / "proj", code("one"))
-    server = dev(project, "--run", "stats")
+    server = dev(project, *documented_args())  # the guide's command: --run stats
     server.proc.wait_output("watching 1 folder of code: saves reload at once")
     [first] = server.queued(1)  # --run launches once at start
     server.finished(first)
@@ -192,9 +208,9 @@ def test_a_load_error_shows_on_every_page_at_once_and_clears_when_fixed(
     for path in ("/", "/runs", "/queue", "/pipelines/stats"):
         page = server.http.get(path).text
         assert "1 module of the project failed to load" in page, path
-        assert f'<code class="where">{where}</code>' in page, path
+        assert f"<code>flows</code>: <span class=\"message\">{where}: SyntaxError" in page, path
     # The fragment the script swaps in says the same.
-    assert f'<code class="where">{where}</code>' in server.http.get("/load-errors").text
+    assert f"{where}: SyntaxError" in server.http.get("/load-errors").text
     # The pipeline stays served, on its last good code, so schedules and launches go on.
     assert [p["name"] for p in server.http.get("/api/v1/pipelines").json()] == ["stats"]
 
