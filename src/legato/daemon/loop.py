@@ -321,6 +321,9 @@ class Daemon:
         self._say(line)
         self._reloaded.set()
         self._tick_due = True  # schedules of new or changed pipelines
+        # Another thread (the API's) may have reloaded: the loop acts on it now, not at its
+        # next timer (`legato dev --run` launches the edit's run from there).
+        self.notify()
 
     # -- listeners and the web server -------------------------------------------------
 

@@ -71,10 +71,11 @@ class ProjectService(Service):
     @action("pipelines.read")
     def code_state(self) -> CodeState:
         """The code served now: its digest, how often it was reloaded, each pipeline's code
-        version and the modules that failed to load (the code is looked at first, as the
-        pipelines overview does, so this is current under ``legato web`` alone too)."""
+        version and the modules that failed to load (the code's files are looked at first,
+        at most four times a second whoever asks, so this is current under ``legato web``
+        alone too)."""
         ws = self._ws
-        ws.refresh()
+        ws.look()
         project = ws.project
         sight = self._sight()
         return CodeState(

@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,7 @@ class Workspace:
         self._failed: object = None  # the code and legato.toml a reload failed on
         self.loads = 0  # how many times the code was loaded again since the first load
         self.loaded_at: datetime | None = None  # when the code served now was loaded
+        self._looked_at: datetime | None = None  # see look()
         self._roles: Roles | None = None
         # Credentials checked lately: (kind, credential) -> (what it proved, when), see
         # legato.services.signin.RECHECK_AFTER. Shared by every door of this workspace.
@@ -119,6 +120,16 @@ class Workspace:
         for listener in self._on_reload:
             listener(done)
         return done
+
+    def look(self) -> None:
+        """``refresh()``, unless any caller of ``look`` did within ``LOOK_EVERY``: for
+        readers that ask often (each open page's stream of the code's state), so that many
+        of them cost no more than one."""
+        now = self.clock()
+        if self._looked_at is not None and now - self._looked_at < LOOK_EVERY:
+            return
+        self._looked_at = now
+        self.refresh()
 
     def _take(self, old: Project, project: Project) -> bool:
         """Serve ``project``, loaded again, instead of ``old``; False if it holds the same
@@ -400,6 +411,9 @@ class Reload:
             line += f"\n  {e.module}: {e.message}"
         return line
 
+
+#: ``Workspace.look`` looks at the code's files at most this often.
+LOOK_EVERY = timedelta(seconds=0.25)
 
 #: Source texts kept for showing what changed: files under the project folder, each at most
 #: this many bytes, and all of a code version's at most TEXTS_MAX.
