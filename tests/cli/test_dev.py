@@ -13,7 +13,6 @@ import json
 import queue
 import re
 import shlex
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,33 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+# The stats pipeline: count (waits for a file "gate" with wait=True), then average, which
+# prints and marks its code's label.
+from tests.e2e.test_code_reload import code, edit
 from tests.helpers import DaemonProcess, http_client, make_project, marks, wait_for
-
-TASKS = """
-import time
-from pathlib import Path
-from legato import pipeline, task
-
-HERE = Path(__file__).parent
-
-@task
-def count() -> list[int]:
-    while {wait} and not (HERE / "gate").exists():
-        time.sleep(0.02)
-    return [1, 2, 3]
-
-@task
-def average(counts: list[int]) -> float:
-    value = sum(counts) / len(counts)
-    print("average is", value, "from code {label}")
-    with open(HERE / "marks.txt", "a") as fh:
-        fh.write("{label}\\n")
-    return value
-
-@pipeline
-def stats():
-    average(count())
-"""
 
 #: Line 5 of this module is not Python.
 BROKEN = """
@@ -73,15 +49,6 @@ def documented_args() -> list[str]:
     args = shlex.split(line)
     assert args[:2] == ["legato", "dev"], line
     return args[2:]
-
-
-def code(label: str, wait: bool = False) -> str:
-    return TASKS.format(label=label, wait=wait)
-
-
-def edit(path: Path, text: str) -> None:
-    """Save a source file as an editor does."""
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
 
 
 class Dev:
