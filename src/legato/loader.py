@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import re
 import sys
@@ -93,6 +94,27 @@ def _one_line(exc: BaseException) -> str:
     return f"{where}{type(exc).__name__}: {exc}"
 
 
+#: Frames of these folders say nothing to the user whose module failed to import.
+_MACHINERY = (
+    os.path.dirname(importlib.__file__) + os.sep,
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+)
+
+
+def _user_traceback(exc: BaseException) -> str:
+    # The traceback shown (in the UI's banner) without the import machinery's frames and
+    # legato's loader: for a syntax error, only the line and its caret are left.
+    shown = traceback.TracebackException.from_exception(exc)
+    shown.stack = traceback.StackSummary.from_list(
+        [
+            f
+            for f in shown.stack
+            if not f.filename.startswith("<frozen") and not f.filename.startswith(_MACHINERY)
+        ]
+    )
+    return "".join(shown.format())
+
+
 def _try_import(name: str, errors: list[LoadError]) -> ModuleType | None:
     try:
         return importlib.import_module(name)
@@ -100,7 +122,7 @@ def _try_import(name: str, errors: list[LoadError]) -> ModuleType | None:
         if isinstance(exc, KeyboardInterrupt):
             raise
         sys.modules.pop(name, None)
-        errors.append(LoadError(name, _one_line(exc), "".join(traceback.format_exception(exc))))
+        errors.append(LoadError(name, _one_line(exc), _user_traceback(exc)))
         return None
 
 
