@@ -135,6 +135,16 @@ def test_a_save_reloads_the_running_server_and_run_launches_the_new_code(
     assert run["code_version"] == after["pipelines"]["stats"]
     assert "from code two" in server.log_of(second, "average")
     assert marks(project / "marks.txt") == ["one", "two"]
+
+    # A broken save launches nothing (the pipeline keeps its last good code); the fix does.
+    edit(project / "flows.py", BROKEN)
+    server.proc.wait_output("serving the last good version")
+    edit(project / "flows.py", code("three"))
+    third = server.queued(3)[2]
+    server.finished(third)
+    assert "from code three" in server.log_of(third, "average")
+    assert marks(project / "marks.txt") == ["one", "two", "three"]
+    assert server.proc.output().count("queued run ") == 3
     assert server.proc.proc.poll() is None  # the same process: reloaded, not restarted
 
 
