@@ -3,7 +3,6 @@ that failed to load; and a stream that tells when that changes (a reload, an err
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -16,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from legato.api.http_errors import ERRORS
 from legato.api.run_routes import SSE_HEADERS
-from legato.api.streams import KEEPALIVE, POLL, sse
+from legato.api.streams import Pace, sse
 from legato.services.door import Door
 from legato.services.project import CodeState
 
@@ -70,19 +69,17 @@ _SSE: dict[int | str, dict[str, Any]] = {
 async def _change(ctx: Door, seen: str | None, request: Request) -> AsyncIterator[str]:
     # The state is in memory (the daemon reloads the code): a look costs a few stats. One
     # change per stream, so no stream outlives its use: the client asks again with the key.
-    quiet = 0.0
+    pace = Pace()
     while True:
         state = await run_in_threadpool(ctx.project.code_state)
         if state.key != seen:
             yield sse(json.dumps(CodeOut.of(state).model_dump(mode="json")), event="code")
             return
-        if await request.is_disconnected():
+        beat = await pace.wait(request)
+        if beat is None:
             return
-        await asyncio.sleep(POLL)
-        quiet += POLL
-        if quiet >= KEEPALIVE:
-            quiet = 0.0
-            yield ": keep-alive\n\n"
+        if beat:
+            yield beat
 
 
 def router(ctx: Door) -> APIRouter:
