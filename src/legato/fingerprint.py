@@ -10,6 +10,7 @@ package folders (a new submodule is code too), so a daemon can ask it on every t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import site
@@ -59,9 +60,24 @@ def _not_user_roots() -> tuple[str, ...]:
 _NOT_USER = _not_user_roots()
 
 
+@functools.lru_cache(maxsize=8192)
+def real_path(path: str) -> str:
+    """``os.path.realpath(path)``, remembered: each load asks it of every module in
+    ``sys.modules`` (a thousand modules, several ``lstat`` each: most of a reload's time),
+    and where a module's file resolves to does not change while it is imported (an edit
+    changes the file's content, not the links to it)."""
+    return os.path.realpath(path)
+
+
+def is_under(path: str, root: Path) -> bool:
+    """Whether the file ``path`` resolves to a place inside the folder ``root``."""
+    real, top = real_path(path), str(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
 def is_user_file(path: str) -> bool:
     """Whether ``path`` is user code: outside the stdlib, site-packages and legato."""
-    real = os.path.realpath(path)
+    real = real_path(path)
     return not any(real.startswith(root) for root in _NOT_USER)
 
 
@@ -192,4 +208,4 @@ def _relative(path: str, root: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-__all__ = ["FileStamp", "Fingerprint", "is_user_file"]
+__all__ = ["FileStamp", "Fingerprint", "is_under", "is_user_file", "real_path"]

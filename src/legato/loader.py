@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field, replace
@@ -14,7 +16,7 @@ from legato.config import ProjectConfig, load_config
 from legato.definitions.errors import DefinitionError
 from legato.definitions.graph import Node
 from legato.definitions.pipeline import Pipeline
-from legato.fingerprint import Fingerprint, is_user_file
+from legato.fingerprint import Fingerprint, is_under, is_user_file
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,21 @@ class LoadError:
     module: str
     message: str  # one line, naming file and line where known
     traceback: str
+
+    @property
+    def where(self) -> str:
+        """The ``file:line`` the message starts with ("" when it names none)."""
+        found = _WHERE.match(self.message)
+        return found.group(1) if found else ""
+
+    @property
+    def error(self) -> str:
+        """The message without its ``file:line``."""
+        where = self.where
+        return self.message[len(where) + 2 :] if where else self.message
+
+
+_WHERE = re.compile(r"([^:\n]+?\.py:\d+): ")
 
 
 @dataclass
@@ -57,7 +74,7 @@ def _forget_modules(root: Path, names: tuple[str, ...]) -> None:
         top = mod_name.split(".", 1)[0]
         if (
             mod_name in earlier
-            or (file and Path(file).resolve().is_relative_to(root))
+            or (file and is_under(file, root))
             or top in names
         ):
             del sys.modules[mod_name]
@@ -78,6 +95,27 @@ def _one_line(exc: BaseException) -> str:
     return f"{where}{type(exc).__name__}: {exc}"
 
 
+#: Frames of these folders say nothing to the user whose module failed to import.
+_MACHINERY = (
+    os.path.dirname(importlib.__file__) + os.sep,
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+)
+
+
+def _user_traceback(exc: BaseException) -> str:
+    # The traceback shown (in the UI's banner) without the import machinery's frames and
+    # legato's loader: for a syntax error, only the line and its caret are left.
+    shown = traceback.TracebackException.from_exception(exc)
+    shown.stack = traceback.StackSummary.from_list(
+        [
+            f
+            for f in shown.stack
+            if not f.filename.startswith("<frozen") and not f.filename.startswith(_MACHINERY)
+        ]
+    )
+    return "".join(shown.format())
+
+
 def _try_import(name: str, errors: list[LoadError]) -> ModuleType | None:
     try:
         return importlib.import_module(name)
@@ -85,7 +123,7 @@ def _try_import(name: str, errors: list[LoadError]) -> ModuleType | None:
         if isinstance(exc, KeyboardInterrupt):
             raise
         sys.modules.pop(name, None)
-        errors.append(LoadError(name, _one_line(exc), "".join(traceback.format_exception(exc))))
+        errors.append(LoadError(name, _one_line(exc), _user_traceback(exc)))
         return None
 
 
@@ -155,7 +193,7 @@ def _project_modules(root: Path, before: set[str]) -> tuple[set[str], set[str]]:
             continue
         if not is_user_file(file):  # a virtualenv inside the project folder is not its code
             continue
-        if mod_name not in before or Path(file).resolve().is_relative_to(root):
+        if mod_name not in before or is_under(file, root):
             names.add(mod_name)
             files.add(file)
     return names, files

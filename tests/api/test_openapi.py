@@ -44,6 +44,8 @@ EXPECTED = {
     ("post", "/api/v1/alerts/rules/{rule}/silence"),
     ("post", "/api/v1/alerts/rules/{rule}/unsilence"),
     ("post", "/api/v1/alerts/rules/{rule}/test"),
+    ("get", "/api/v1/code"),
+    ("get", "/api/v1/code/stream"),
 }
 
 

@@ -1,6 +1,6 @@
 """A command pays only for what it uses: running a pipeline from the command line imports
-neither the single sign-on libraries (pysaml2 alone takes half a second) nor the HTTP client
-alert channels send with."""
+neither the single sign-on libraries (pysaml2 alone takes half a second), nor the HTTP client
+alert channels send with, nor the file watcher of `legato dev`."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ import os
 import sys
 
 def report(code):
-    heavy = {m.split(".")[0] for m in sys.modules} & {"saml2", "authlib", "joserfc", "httpx"}
+    heavy = {m.split(".")[0] for m in sys.modules} & {
+        "saml2", "authlib", "joserfc", "httpx", "watchfiles"
+    }
     print("exit", code, "heavy", ",".join(sorted(heavy)) or "none", flush=True)
 
 leave = os._exit

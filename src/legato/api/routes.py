@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from legato.api import (
     alert_routes,
     audit_routes,
+    code_routes,
     hook_routes,
     http_errors,
     operation_routes,
@@ -35,6 +36,7 @@ def install(app: FastAPI, door: Door, settings: ProjectConfig) -> None:
         audit_routes.router,
         overview_routes.router,
         alert_routes.router,
+        code_routes.router,
     ):
         app.include_router(
             make(door), prefix=API_PREFIX, dependencies=[Depends(http_errors.storable_input)]

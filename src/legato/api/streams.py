@@ -25,6 +25,29 @@ CHUNK = 64 * 1024  # most bytes of log sent in one message
 _FINISHED = {s.value for s in RunState if s.finished}
 
 
+class Pace:
+    """A stream's wait between two looks: ``POLL`` seconds, and a keep-alive comment owed
+    after ``KEEPALIVE`` seconds of sending nothing."""
+
+    def __init__(self) -> None:
+        self.quiet = 0.0
+
+    def sent(self) -> None:
+        """Something was sent: the quiet starts again."""
+        self.quiet = 0.0
+
+    async def wait(self, request: Request) -> str | None:
+        """Wait; None if the client has left, else what to send now ("" or a comment)."""
+        if await request.is_disconnected():
+            return None
+        await asyncio.sleep(POLL)
+        self.quiet += POLL
+        if self.quiet >= KEEPALIVE:
+            self.quiet = 0.0
+            return ": keep-alive\n\n"
+        return ""
+
+
 def sse(data: str, *, event: str | None = None, id: int | None = None) -> str:
     """One server-sent event (``data`` must not hold newlines: send JSON)."""
     head = (f"id: {id}\n" if id is not None else "") + (f"event: {event}\n" if event else "")
@@ -77,7 +100,7 @@ async def attempt_log(
     sent (a value is never cut in two between messages, where no mask would find it), and the
     values are looked up again after each read (a value printed was read, and recorded as
     read, before it was printed)."""
-    quiet = 0.0
+    pace = Pace()
     start, sent, tail = offset, 0, ""  # what was sent: how much, and its last characters
     inode = None  # of the file read so far: masking the log at the end replaces the file
     while True:
@@ -88,7 +111,7 @@ async def attempt_log(
             text, offset = await run_in_threadpool(_read_from, path, offset, True)
         inode = now if now is not None else inode
         if text:
-            quiet = 0.0
+            pace.sent()
             masked = await _masked(ctx, run_id, task_key, attempt, text)
             sent, tail = sent + len(masked), (tail + masked)[-_TAIL:]
             yield sse(json.dumps({"text": masked}), event="log")
@@ -105,13 +128,11 @@ async def attempt_log(
                 continue
             yield sse(json.dumps({"attempt": attempt}), event="end")
             return
-        if await request.is_disconnected():
+        beat = await pace.wait(request)
+        if beat is None:
             return
-        await asyncio.sleep(POLL)
-        quiet += POLL
-        if quiet >= KEEPALIVE:
-            quiet = 0.0
-            yield ": keep-alive\n\n"
+        if beat:
+            yield beat
 
 
 def _inode(path: Path) -> int | None:

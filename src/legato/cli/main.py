@@ -512,20 +512,21 @@ def init(
     out.print(f"next: legato run hello --project {directory}")
 
 
-# The operating commands (up, web, scheduler, schedules, triggers, backfills, queue) and the
+# The operating commands (up, dev, web, scheduler, schedules, triggers, backfills, queue) and the
 # accounts (users, tokens), alerts, the audit trail and secrets register themselves on ``app``;
 # ``legato db`` and ``legato certs`` are added here.
 from legato.cli import accounts as _accounts  # noqa: E402
 from legato.cli import alert_commands as _alerts  # noqa: E402
 from legato.cli import audit_commands as _audit  # noqa: E402
 from legato.cli import config_commands as _config  # noqa: E402
+from legato.cli import dev_command as _dev  # noqa: E402
 from legato.cli import operate as _operate  # noqa: E402
 from legato.cli import resources_commands as _resources  # noqa: E402
 from legato.cli import secrets as _secrets  # noqa: E402
 from legato.cli.certs_commands import certs_app  # noqa: E402
 from legato.cli.db_commands import db_app  # noqa: E402
 
-del _operate, _accounts, _alerts, _audit, _secrets, _config, _resources
+del _operate, _accounts, _alerts, _audit, _dev, _secrets, _config, _resources
 app.add_typer(db_app, name="db")
 app.add_typer(certs_app, name="certs")
 

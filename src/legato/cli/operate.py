@@ -22,7 +22,7 @@ from legato.cli.main import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from legato.cli.dev_command import DevOptions
 
 schedules_app = typer.Typer(help="List, pause and unpause schedules.", no_args_is_help=False)
 triggers_app = typer.Typer(help="List, pause and unpause triggers.", no_args_is_help=False)
@@ -68,6 +68,7 @@ def _serve(
     tls: tuple[Path | None, Path | None, bool] = (None, None, False),
     log_format: str = "text",
     metrics_at: tuple[str, int] | None = None,
+    dev: DevOptions | None = None,
 ) -> None:
     from legato.daemon.loop import Daemon, DaemonOptions
 
@@ -85,11 +86,14 @@ def _serve(
         options.metrics_at = metrics_at
         options.tls = choose_tls(door.project.settings(), tls[0], tls[1])
         options.insecure_no_tls = tls[2]
+        if dev is not None:
+            dev.apply(door, options, say)
         daemon = Daemon(door, options)
         names = ", ".join(sorted(door.project.pipelines())) or "none"
+        command = "dev" if dev is not None else "up" if web else "scheduler"
         settings = door.project.settings()
         say(
-            f"legato {'up' if web else 'scheduler'}: project {settings.name}, environment "
+            f"legato {command}: project {settings.name}, environment "
             f"{settings.environment} (pipelines: {names}); Ctrl-C stops"
         )
         daemon.run()

@@ -30,6 +30,7 @@ from legato.services.owner import this_owner
 from legato.services.service_errors import store_full, store_unavailable
 
 if TYPE_CHECKING:
+    from legato.daemon.watch import CodeWatcher
     from legato.domain.records import RunRecord
     from legato.security.tls import TlsFiles
     from legato.server.serve import Served
@@ -50,6 +51,9 @@ STORE_RETRY = timedelta(seconds=2)
 ORPHAN_GRACE = timedelta(seconds=3)
 #: The project's files are looked at (stat) this often for changed code.
 CODE_CHECK = timedelta(seconds=0.5)
+#: When a watcher hears saves at once (`legato dev`), the stat poll is a slower safety net
+#: (for code whose folder appeared after the watcher last looked).
+WATCHED_CODE_CHECK = timedelta(seconds=5)
 #: How often a daemon removes the heartbeats of daemons long silent (killed, machine lost).
 SWEEP_EVERY = timedelta(minutes=1)
 
@@ -74,6 +78,11 @@ class DaemonOptions:
     on_event: Callable[[str], None] | None = None  # a line per notable event (CLI output)
     # (host, port) to serve /metrics on alone (`legato scheduler --metrics-port`).
     metrics_at: tuple[str, int] | None = None
+    # `legato dev`: watch the code's folders for saves instead of polling them, and queue a
+    # run of each of these pipelines at start and whenever its code version changes.
+    watch: bool = False
+    launch: tuple[str, ...] = ()
+    launch_params: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,6 +109,9 @@ class Daemon:
         self.url: str | None = None
         self._down_since: datetime | None = None  # when the store stopped answering
         self._reloaded = threading.Event()  # the code was loaded again (by any thread)
+        self._code_saved = threading.Event()  # the watcher heard a code file change
+        self.watcher: CodeWatcher | None = None
+        self._launched: dict[str, str] = {}  # pipeline -> code version last launched
         self._next_sweep: datetime | None = None  # of silent daemons' heartbeats
         self.alerts: AlertThread | None = None
         self.ready = threading.Event()
@@ -114,6 +126,11 @@ class Daemon:
         self._idle.set()
         if self.fleet is not None:
             self.fleet.wake()
+
+    def code_saved(self) -> None:
+        """A code file changed on disk: look at the code now. Thread-safe."""
+        self._code_saved.set()
+        self.notify()
 
     def stop(self) -> None:
         """Ask the loop to end. Thread-safe and signal-safe."""
@@ -151,6 +168,8 @@ class Daemon:
             door.project.apply_pools()
             door.project.register()
             door.project.on_reload(self._on_reload)
+            if self.opts.watch:
+                self._start_watcher()
             metrics.prime(door.project.pipelines())
             door.automation.ensure_triggers()
             if self.opts.schedule:
@@ -162,6 +181,7 @@ class Daemon:
             self._beat(door.clock())
             self.alerts = AlertThread(door, self.owner, lambda: self.url)
             self.alerts.start()
+            self._launch_changed()
             self.ready.set()
             self._loop()
         finally:
@@ -174,20 +194,23 @@ class Daemon:
         next_orphans = clock()
         next_look = clock()
         next_beat = clock() + HEARTBEAT_EVERY
-        next_code = clock() + CODE_CHECK
+        code_check = WATCHED_CODE_CHECK if self.opts.watch else CODE_CHECK
+        next_code = clock() + code_check
         look = True  # whether queued runs may be startable: checked only when that changes
         while not self._stop.is_set():
             now = clock()
             try:
-                if now >= next_code:
+                if now >= next_code or self._code_saved.is_set():
+                    self._code_saved.clear()
                     self.door.project.refresh()  # a change is told through _on_reload
-                    next_code = now + CODE_CHECK
+                    next_code = now + code_check
                 if self._reloaded.is_set():
                     self._reloaded.clear()
                     metrics.prime(self.door.project.pipelines())
                     self.door.automation.ensure_triggers()  # new triggers' state and tokens
                     if self.opts.schedule:
                         self._sync_listeners()
+                    self._launch_changed()
                     look = True
                 if self._poked.is_set():
                     self._poked.clear()
@@ -267,10 +290,40 @@ class Daemon:
         if full is not None:
             raise full from exc
 
+    def _start_watcher(self) -> None:
+        from legato.daemon.watch import CodeWatcher
+
+        self.watcher = CodeWatcher(self.door.project.code_folders, self.code_saved)
+        self.watcher.start()
+        self.watcher.ready.wait(5)
+        n = len(self.watcher.watching)
+        self._say(f"watching {n} folder{'s' if n != 1 else ''} of code: saves reload at once")
+
+    def _launch_changed(self) -> None:
+        # `legato dev --run`: a run of each pipeline whose code this daemon has not run yet.
+        # A module that fails to load keeps its last good pipelines, so no run of those.
+        from legato.services.service_errors import ServiceError
+
+        pipelines = self.door.project.pipelines()
+        for name in self.opts.launch:
+            pipe = pipelines.get(name)
+            if pipe is None or self._launched.get(name) == pipe.code_version:
+                continue
+            self._launched[name] = pipe.code_version
+            try:
+                run = self.door.automation.submit(name, self.opts.launch_params, from_text=True)
+            except ServiceError as exc:
+                self._say(f"could not launch {name}: {exc}")
+                continue
+            self.door.queued(run)
+
     def _on_reload(self, line: str) -> None:
         self._say(line)
         self._reloaded.set()
         self._tick_due = True  # schedules of new or changed pipelines
+        # Another thread (the API's) may have reloaded: the loop acts on it now, not at its
+        # next timer (`legato dev --run` launches the edit's run from there).
+        self.notify()
 
     # -- listeners and the web server -------------------------------------------------
 
@@ -399,6 +452,8 @@ class Daemon:
             log.warning("could not remove this daemon's heartbeat: %s", exc)
         for listener in self.listeners:
             listener.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self._served is not None:

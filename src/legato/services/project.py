@@ -3,7 +3,10 @@ load; starting its workers and recording what was loaded."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from legato.services.actor import Actor
@@ -14,6 +17,25 @@ if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
     from legato.loader import LoadError
     from legato.services.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class CodeState:
+    """The code a project serves now, as a reload changes it."""
+
+    digest: str  # the start of the hash of the code's files ("" when not known)
+    loads: int  # how many times the code was loaded again since the first load
+    loaded_at: datetime | None
+    versions: dict[str, str]  # pipeline -> code version, of the pipelines the actor sees
+    errors: tuple[LoadError, ...]  # modules that failed to load (see ``load_errors``)
+
+    @property
+    def key(self) -> str:
+        """Changes whenever what a page shows of the code would: a reload, an error."""
+        h = hashlib.sha256(f"{self.digest}\0{self.loads}".encode())
+        for e in self.errors:
+            h.update(f"\0{e.module}\0{e.message}".encode())
+        return h.hexdigest()[:16]
 
 
 class ProjectService(Service):
@@ -63,6 +85,32 @@ class ProjectService(Service):
         """The project's modules that failed to import, with their errors (to actors that
         see every pipeline, as ``Catalog.load_errors``)."""
         return list(self._ws.project.errors) if self._sight().whole else []
+
+    @action("pipelines.read")
+    def code_state(self) -> CodeState:
+        """The code served now: its digest, how often it was reloaded, each pipeline's code
+        version and the modules that failed to load (the code's files are looked at first,
+        at most four times a second whoever asks, so this is current under ``legato web``
+        alone too)."""
+        ws = self._ws
+        ws.look()
+        project = ws.project
+        sight = self._sight()
+        return CodeState(
+            digest=project.fingerprint.digest[:12] if project.fingerprint is not None else "",
+            loads=ws.loads,
+            loaded_at=ws.loaded_at,
+            versions={
+                name: p.code_version
+                for name, p in sight.keep(project.pipelines.items(), lambda item: item[0])
+            },
+            errors=tuple(project.errors) if sight.whole else (),
+        )
+
+    @action("project.reload")
+    def code_folders(self) -> list[str]:
+        """The folders the code was loaded from (what ``legato dev`` watches)."""
+        return self._ws.code_folders()
 
     @action("project.reload", command=True)
     def refresh(self) -> str | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,8 @@ class Workspace:
         self._texts_saved: set[str] = set()  # fingerprints whose texts are in the store
         self._failed: object = None  # the code and legato.toml a reload failed on
         self.loads = 0  # how many times the code was loaded again since the first load
+        self.loaded_at: datetime | None = None  # when the code served now was loaded
+        self._looked_at: datetime | None = None  # see look()
         self._roles: Roles | None = None
         # Credentials checked lately: (kind, credential) -> (what it proved, when), see
         # legato.services.signin.RECHECK_AFTER. Shared by every door of this workspace.
@@ -92,6 +95,7 @@ class Workspace:
             project = load_project(self.config.root, self.config.environment)
             self._remember_code(project)
             self._project = project
+            self.loaded_at = self.clock()
         return self._project
 
     def on_reload(self, listener: Callable[[Reload], None]) -> None:
@@ -139,6 +143,16 @@ class Workspace:
             listener(done)
         return done
 
+    def look(self) -> None:
+        """``refresh()``, unless any caller of ``look`` did within ``LOOK_EVERY``: for
+        readers that ask often (each open page's stream of the code's state), so that many
+        of them cost no more than one."""
+        now = self.clock()
+        if self._looked_at is not None and now - self._looked_at < LOOK_EVERY:
+            return
+        self._looked_at = now
+        self.refresh()
+
     def _take(self, old: Project, project: Project) -> bool:
         """Serve ``project``, loaded again, instead of ``old``; False if it holds the same
         code (nothing to tell anyone)."""
@@ -153,11 +167,22 @@ class Workspace:
         self._remember_code(project)
         self._project = project
         self.loads += 1
+        self.loaded_at = self.clock()
         if self._executor is not None:
             self._executor.reload(project.pipelines)
         if self.location_saved:  # last: the store may be what fails
             self.save_location()
         return True
+
+    def code_folders(self) -> list[str]:
+        """The folders the code was loaded from: the project folder, its packages' folders
+        and those of modules imported from outside it (what a watcher of the code watches)."""
+        code = self.project.fingerprint
+        found = {str(self.config.root)}
+        if code is not None:
+            found.update(code.folders)
+            found.update(os.path.dirname(code.absolute(f.path)) for f in code.files)
+        return sorted(f for f in found if os.path.isdir(f))
 
     @property
     def store(self) -> Store:
@@ -433,6 +458,9 @@ class Reload:
             line += f"\n  {e.module}: {e.message}"
         return line
 
+
+#: ``Workspace.look`` looks at the code's files at most this often.
+LOOK_EVERY = timedelta(seconds=0.25)
 
 #: Source texts kept for showing what changed: files under the project folder, each at most
 #: this many bytes, and all of a code version's at most TEXTS_MAX.

@@ -24,6 +24,7 @@ from legato.domain.alert_records import AlertRecord
 from legato.domain.records import StoreError
 from legato.domain.states import RunState
 from legato.services.door import Door
+from legato.services.project import CodeState
 from legato.services.service_errors import Forbidden, ServiceError, status_of
 from legato.web import signin, views
 from legato.web.gantt import format_duration
@@ -59,6 +60,12 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
     r = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
     signin.mount(app, ctx, templates, settings)
 
+    def code_state() -> CodeState | None:
+        try:
+            return ctx.project.code_state()
+        except Forbidden:  # a role that reads no pipelines sees no load errors either
+            return None
+
     def page(request: Request, name: str, code: int = 200, **values: Any) -> HTMLResponse:
         now = ctx.clock()
         health = ctx.catalog.health()
@@ -69,6 +76,8 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
                 "now": now,
                 "health": health,
                 "project": ctx.project.settings().name,
+                # Load errors show on every page; the banner follows the code as it reloads.
+                "code": code_state(),
                 **signin.context(request),
                 **values,
             },
@@ -81,12 +90,12 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
 
     @r.get("/")
     def overview(request: Request) -> HTMLResponse:
-        return page(
-            request,
-            "pipelines.html",
-            pipelines=ctx.catalog.pipelines(),
-            errors=ctx.catalog.load_errors(),
-        )
+        return page(request, "pipelines.html", pipelines=ctx.catalog.pipelines())
+
+    @r.get("/load-errors")
+    def load_errors(request: Request) -> HTMLResponse:
+        # The banner alone, for the pages' script to swap in when the code changes.
+        return page(request, "_load_errors.html")
 
     @r.get("/overview")
     def overview_page(request: Request) -> HTMLResponse:

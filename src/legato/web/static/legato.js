@@ -1,6 +1,7 @@
 // Legato's own script for its server-rendered pages: action buttons that call the JSON API,
-// the run page's live updates (server-sent events), the partitions grid selection and the
-// run launcher. No framework: every page works from its HTML and this file.
+// the run page's live updates and the load-errors banner (server-sent events), the partitions
+// grid selection and the run launcher. No framework: every page works from its HTML and this
+// file.
 "use strict";
 
 function flash(message) {
@@ -311,8 +312,45 @@ const Launcher = {
   },
 };
 
+// -- every page: the banner of modules that failed to load follows the code as it reloads
+
+const CodeWatch = {
+  start() {
+    const box = document.getElementById("load-errors");
+    if (!box || !window.EventSource) return;
+    this.follow(box.dataset.key || "");
+  },
+
+  // A stream says one change and ends: ask again with the key of the code now shown. (Were
+  // the server away, the browser reconnects with the old key and hears the state at once.)
+  follow(key) {
+    const source = new EventSource(`/api/v1/code/stream?seen=${encodeURIComponent(key)}`);
+    source.addEventListener("code", (ev) => {
+      source.close();
+      const state = JSON.parse(ev.data);
+      this.changed(state);
+      this.follow(state.key);
+    });
+  },
+
+  async changed(state) {
+    const box = document.getElementById("load-errors");
+    if (!box || box.dataset.key === state.key) return;
+    // The pipelines list is made from the code: show the reloaded one.
+    if (document.querySelector("[data-follow-code]")) { window.location.reload(); return; }
+    try {
+      const res = await fetch("/load-errors");
+      if (!res.ok) return;
+      box.outerHTML = await res.text();
+    } catch (err) {
+      // The server is away for a moment: the stream reconnects and says the state again.
+    }
+  },
+};
+
 document.addEventListener("DOMContentLoaded", () => {
   Live.start();
+  CodeWatch.start();
   Grid.start();
   Launcher.start();
 });
