@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from retail.transform import EUR_PER_UNIT
+from retail.rates import CURRENCIES
 
 
 class DataCheckError(Exception):
@@ -36,10 +36,10 @@ def find_problems(orders: pd.DataFrame) -> list[str]:
     no_time = orders.loc[orders["ordered_at_utc"].isna(), "order_id"]
     if not no_time.empty:
         problems.append(f"{len(no_time)} orders have no order time: {_examples(no_time)}")
-    unknown_currency = orders.loc[~orders["currency"].isin(list(EUR_PER_UNIT)), "order_id"]
+    unknown_currency = orders.loc[~orders["currency"].isin(CURRENCIES), "order_id"]
     if not unknown_currency.empty:
         problems.append(
-            f"{len(unknown_currency)} orders are in a currency without a book rate: "
+            f"{len(unknown_currency)} orders are in a currency the rates API does not quote: "
             f"{_examples(unknown_currency)}"
         )
     no_customer = orders.loc[orders["customer_name"].isna(), "order_id"]

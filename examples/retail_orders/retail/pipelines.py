@@ -2,8 +2,10 @@
 
 ``daily_sales``
     Web-shop CSV export + shop database -> UTC times -> one row per order -> customers
-    joined -> checked -> orders and revenue per UTC day and country in the DuckDB
-    warehouse. Give a partition (a UTC day such as 2026-11-20) to load just that day.
+    joined -> checked -> revenue in EUR at each day's rate from the rates API -> orders and
+    revenue per UTC day and country in the DuckDB warehouse -> the summary pushed to a
+    webhook and, where a broker is declared, published to RabbitMQ. Give a partition (a UTC
+    day such as 2026-11-20) to load just that day.
 
     Partitioned by UTC day from 2026-11-14; scheduled at 02:30 UTC for the day that just
     closed; a webhook (``refresh``) starts it on demand.
@@ -16,28 +18,39 @@
     One run per CSV file dropped into ``data/incoming/``: checks it and appends its orders to
     the warehouse's ``incoming_orders`` table.
 
-Loads into DuckDB take a slot of the ``warehouse`` pool (legato.toml), so two pipelines
-never write to the warehouse file at once.
+What the tasks read and write are resources of legato.toml, asked for by parameter name:
+``exports`` and ``drop`` (folders, ``files``), ``shop_db`` (``sql``), ``rates`` (the rates
+API, ``retail.local_api``) and ``warehouse_db`` (``duckdb``). Each environment says where
+they are; the code is the same in all. ``warehouse_db`` names the ``warehouse`` pool, so
+the tasks that load the warehouse take its one slot and never write to the file at once.
 
-The tasks are thin: they read settings, call the plain functions in ``sources``,
-``transform``, ``checks`` and ``warehouse``, and log what they did.
+The tasks are thin: they call the plain functions in ``sources``, ``transform``,
+``checks`` and ``warehouse``, and log what they did. The activation tasks (webhook and
+RabbitMQ) are in ``activation``.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from sqlalchemy.exc import OperationalError
 
 from legato import Context, FailNow, pipeline, task, unmapped
 from legato.partitions import daily
+from legato.resources.duckdb import DuckDBWarehouse
+from legato.resources.rooted import RootedFileSystem
 from legato.triggers import on_file, on_success, webhook
 from retail import checks, sources, transform, warehouse
-from retail.settings import ORDERS_CSV, SHOP_DB, WAREHOUSE
+from retail.activation import publish_daily_summary, push_daily_summary
+from retail.settings import EXPORT_FILE, RATES_PER_PAGE
+
+if TYPE_CHECKING:
+    import httpx
+    from sqlalchemy import Engine
 
 
 def partition_day(ctx: Context) -> date | None:
@@ -55,14 +68,15 @@ def partition_day(ctx: Context) -> date | None:
 
 
 @task(tags=["extract"], timeout="2m")
-def extract_csv_orders(ctx: Context) -> pd.DataFrame:
+def extract_csv_orders(ctx: Context, exports: RootedFileSystem) -> pd.DataFrame:
     """Read the web shop's CSV export, tidy it and drop the rows that have no amount."""
-    raw = sources.read_orders_export(ORDERS_CSV)
+    with exports.open(EXPORT_FILE, "rb") as file:
+        raw = sources.read_orders_export(file)
     orders, no_amount = transform.clean_export(raw)
     ctx.log.info(
         "read %d lines from %s, dropped %d without an amount: %d orders",
         len(raw),
-        ORDERS_CSV.name,
+        exports.url_of(EXPORT_FILE),
         no_amount,
         len(orders),
     )
@@ -73,29 +87,62 @@ def extract_csv_orders(ctx: Context) -> pd.DataFrame:
     retries=2,
     retry_delay="1s",
     # Only errors that a second try can fix; a bug (KeyError, ...) fails at once.
-    retry_on=(ConnectionError, TimeoutError, sqlite3.OperationalError),
+    retry_on=(ConnectionError, TimeoutError, OperationalError),
     tags=["extract"],
     timeout="2m",
 )
-def extract_shop_orders(ctx: Context) -> pd.DataFrame:
-    """Read the orders of the shop's SQLite database; retried, as the shop DB can be busy."""
+def extract_shop_orders(ctx: Context, shop_db: Engine) -> pd.DataFrame:
+    """Read the orders of the shop's database; retried, as the shop DB can be busy."""
     if ctx.attempt == 1:
         # Not a real failure: the example fails its first attempt on purpose, so that each
         # run shows a retry (see `legato show RUN` and `legato logs RUN extract_shop_orders`).
         raise ConnectionError(
             "shop database is busy (simulated on the first attempt to show a retry)"
         )
-    orders = sources.read_shop_orders(SHOP_DB)
-    ctx.log.info("attempt %d: read %d orders from %s", ctx.attempt, len(orders), SHOP_DB.name)
+    orders = sources.read_shop_orders(shop_db)
+    ctx.log.info(
+        "attempt %d: read %d orders from %s", ctx.attempt, len(orders), shop_db.url.database
+    )
     return orders
 
 
 @task(tags=["extract"], timeout="2m")
-def extract_customers(ctx: Context) -> pd.DataFrame:
+def extract_customers(ctx: Context, shop_db: Engine) -> pd.DataFrame:
     """Read customer names and countries from the shop database."""
-    customers = sources.read_customers(SHOP_DB)
-    ctx.log.info("read %d customers from %s", len(customers), SHOP_DB.name)
+    customers = sources.read_customers(shop_db)
+    ctx.log.info("read %d customers from %s", len(customers), shop_db.url.database)
     return customers
+
+
+@task(tags=["extract"], retries=2, retry_delay="1s", timeout="2m")
+def fetch_rates(ctx: Context, orders: pd.DataFrame, rates: httpx.Client) -> pd.DataFrame:
+    """Read from the rates API the euro rate of each currency on each of the orders' days."""
+    from legato.connectors import http
+
+    days = sorted(orders["sales_day"].unique())
+    if not days:
+        return transform.rates_frame([])
+    records: list[dict[str, Any]] = []
+    pages = 0
+    for page in http.iter_pages(
+        rates,
+        "/rates",
+        params={"start": days[0].isoformat(), "end": days[-1].isoformat()},
+        paginate=http.PageNumber(size=RATES_PER_PAGE),
+        records="rates",
+    ):
+        records.extend(page.records)
+        pages += 1
+    table = transform.rates_frame(records)
+    ctx.log.info(
+        "read %d rates for %s to %s in %d pages from %s",
+        len(table),
+        days[0],
+        days[-1],
+        pages,
+        rates.base_url,
+    )
+    return table
 
 
 # -- transform -------------------------------------------------------------------------
@@ -149,9 +196,11 @@ def check_orders(ctx: Context, orders: pd.DataFrame) -> pd.DataFrame:
 
 
 @task
-def aggregate_daily_sales(ctx: Context, orders: pd.DataFrame, min_amount: float) -> pd.DataFrame:
+def aggregate_daily_sales(
+    ctx: Context, orders: pd.DataFrame, rates: pd.DataFrame, min_amount: float
+) -> pd.DataFrame:
     """Orders and revenue in EUR per UTC day and country, counting orders >= min_amount."""
-    daily = transform.aggregate_daily_sales(orders, min_amount)
+    daily = transform.aggregate_daily_sales(orders, rates, min_amount)
     ctx.log.info(
         "%d rows of daily sales (orders of at least %s): %d orders, %.2f EUR",
         len(daily),
@@ -165,21 +214,27 @@ def aggregate_daily_sales(ctx: Context, orders: pd.DataFrame, min_amount: float)
 # -- load ------------------------------------------------------------------------------
 
 
-@task(tags=["load"], pool="warehouse")
-def load_daily_sales(ctx: Context, daily: pd.DataFrame) -> dict[str, Any]:
-    """Replace the loaded days' rows in the warehouse; return a summary of the run."""
+@task(tags=["load"])
+def load_daily_sales(
+    ctx: Context, daily: pd.DataFrame, warehouse_db: DuckDBWarehouse
+) -> dict[str, Any]:
+    """Replace the loaded days' rows in the warehouse; return a summary of the run.
+
+    The ``warehouse_db`` resource names the ``warehouse`` pool: this task holds its one slot
+    while it runs, so no other load waits on the file's lock in a worker slot meanwhile.
+    """
     day = partition_day(ctx)
     # With a partition, its day is replaced even when it has no sales; else every day seen.
     days = [day] if day else sorted(pd.to_datetime(daily["sales_day"]).dt.date.unique())
-    written = warehouse.replace_days(WAREHOUSE, daily, days, ctx.run_id)
+    written = warehouse.replace_days(warehouse_db, daily, days, ctx.run_id)
     summary = {
         "partition": ctx.partition,
         "days_loaded": [d.isoformat() for d in days],
         "rows_written": written,
         "orders": int(daily["orders"].sum()),
         "revenue_eur": round(float(daily["revenue_eur"].sum()), 2),
-        "warehouse": str(WAREHOUSE),
-        "table_now": warehouse.table_stats(WAREHOUSE),
+        "warehouse": warehouse_db.path,
+        "table_now": warehouse.table_stats(warehouse_db),
     }
     ctx.log.info("summary: %s", summary)
     return summary
@@ -204,8 +259,11 @@ def daily_sales(min_amount: float = 0.0):
     orders = deduplicate_orders(orders)
     orders = join_customers(orders, customers)
     orders = check_orders(orders)
-    daily = aggregate_daily_sales(orders, min_amount)
-    load_daily_sales(daily)
+    rates = fetch_rates(orders)
+    daily = aggregate_daily_sales(orders, rates, min_amount)
+    loaded = load_daily_sales(daily)
+    push_daily_summary(daily, loaded)
+    publish_daily_summary(daily, loaded)
 
 
 # -- store reports: one task per store -------------------------------------------------
@@ -255,17 +313,22 @@ def store_reports():
 
 
 @task(tags=["extract"])
-def read_incoming(ctx: Context, path: str) -> pd.DataFrame:
-    """Read one dropped export file (same layout as the nightly export)."""
-    orders = sources.read_orders_export(Path(path))
-    ctx.log.info("read %d order rows from %s", len(orders), path)
+def read_incoming(ctx: Context, path: str, drop: RootedFileSystem) -> pd.DataFrame:
+    """Read one file of the drop folder (same layout as the nightly export); ``path`` is
+    where the trigger saw it, and the file is read by its name from the ``drop`` resource."""
+    name = Path(path).name
+    with drop.open(name, "rb") as file:
+        orders = sources.read_orders_export(file)
+    ctx.log.info("read %d order rows from %s", len(orders), drop.url_of(name))
     return orders
 
 
-@task(tags=["load"], pool="warehouse")
-def load_incoming(ctx: Context, orders: pd.DataFrame, path: str) -> dict[str, Any]:
+@task(tags=["load"])
+def load_incoming(
+    ctx: Context, orders: pd.DataFrame, path: str, warehouse_db: DuckDBWarehouse
+) -> dict[str, Any]:
     """Append the file's orders, as they are, to the warehouse's incoming_orders table."""
-    written = warehouse.append_incoming(WAREHOUSE, orders, Path(path).name, ctx.run_id)
+    written = warehouse.append_incoming(warehouse_db, orders, Path(path).name, ctx.run_id)
     ctx.log.info("appended %d rows from %s", written, Path(path).name)
     return {"file": path, "rows": written}
 

@@ -1,15 +1,13 @@
-"""Where the example's inputs and its warehouse live: all inside the project folder."""
+"""Names the example's tasks share. Where data lives is not here: legato.toml's resources
+say that, per environment (``[resources.*]`` and ``[env.NAME.resources.*]``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+# The web shop's nightly export, a file of the ``exports`` resource's folder.
+EXPORT_FILE = "orders_export.csv"
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_DIR / "data"
+# The RabbitMQ queue the daily summary is published to (where a ``broker`` is declared).
+SUMMARY_QUEUE = "retail.daily_summary"
 
-ORDERS_CSV = DATA_DIR / "orders_export.csv"  # the web shop's nightly export
-SHOP_DB = DATA_DIR / "shop.db"  # the shop back end's SQLite database
-
-# The analytics warehouse this example loads into. Kept under .legato/ so that it is
-# ignored by git together with Legato's own run state.
-WAREHOUSE = PROJECT_DIR / ".legato" / "warehouse.duckdb"
+# Rates API page size: small, so that reading a week's rates takes several pages.
+RATES_PER_PAGE = 10

@@ -14,9 +14,7 @@ LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 # When an order is in both sources, the shop database is the system of record: its row wins.
 SOURCE_PRIORITY = {"shop_db": 0, "web_export": 1}
 
-# Fixed book rates for the reporting week: euros per unit of each currency. A real
-# project would read them from finance's rate table; fixed numbers keep the example simple.
-EUR_PER_UNIT = {"EUR": 1.0, "USD": 0.93, "JPY": 0.0061}
+RATE_COLUMNS = ["sales_day", "currency", "eur_per_unit"]
 
 
 def clean_export(raw: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -102,14 +100,35 @@ def join_customers(orders: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFram
     )
 
 
-def aggregate_daily_sales(orders: pd.DataFrame, min_amount: float = 0.0) -> pd.DataFrame:
-    """Orders and revenue (EUR at the book rates) per UTC sales day and customer country.
+def rates_frame(records: list[dict[str, object]]) -> pd.DataFrame:
+    """The rates API's records (``day``, ``currency``, ``eur_per_unit``) as a frame keyed by
+    ``sales_day`` (a date, as the orders' is) and ``currency``."""
+    rates = pd.DataFrame(records, columns=["day", "currency", "eur_per_unit"])
+    rates["sales_day"] = pd.to_datetime(rates["day"]).dt.date
+    rates["eur_per_unit"] = rates["eur_per_unit"].astype("float64")
+    return rates[RATE_COLUMNS]
 
-    Orders below ``min_amount`` (in their own currency) are left out.
+
+def aggregate_daily_sales(
+    orders: pd.DataFrame, rates: pd.DataFrame, min_amount: float = 0.0
+) -> pd.DataFrame:
+    """Orders and revenue (EUR at each UTC sales day's rate) per sales day and customer
+    country; ``rates`` as ``rates_frame`` makes it.
+
+    Orders below ``min_amount`` (in their own currency) are left out. An order whose day and
+    currency has no rate is a ValueError naming it: revenue must not silently go missing.
     """
-    counted = orders[orders["amount"] >= min_amount]
-    # astype: an empty selection maps to an object column, which cannot multiply.
-    revenue = counted["amount"] * counted["currency"].map(EUR_PER_UNIT).astype("float64")
+    counted = orders[orders["amount"] >= min_amount].merge(
+        rates, on=["sales_day", "currency"], how="left", validate="many_to_one"
+    )
+    unrated = counted[counted["eur_per_unit"].isna()]
+    if not unrated.empty:
+        first = unrated.iloc[0]
+        raise ValueError(
+            f"{len(unrated)} orders have no exchange rate for their day and currency, "
+            f"the first: {first['order_id']} ({first['currency']} on {first['sales_day']})"
+        )
+    revenue = counted["amount"] * counted["eur_per_unit"].astype("float64")
     daily = (
         counted.assign(revenue_eur=revenue)
         .groupby(["sales_day", "country"], as_index=False)
@@ -120,3 +139,18 @@ def aggregate_daily_sales(orders: pd.DataFrame, min_amount: float = 0.0) -> pd.D
     daily["orders"] = daily["orders"].astype("int64")
     daily["revenue_eur"] = daily["revenue_eur"].round(2)
     return daily
+
+
+def summary_rows(daily: pd.DataFrame, run_id: str) -> list[dict[str, object]]:
+    """The daily sales as plain JSON-ready rows, each naming the run that loaded it: what
+    the activation step sends to the webhook and the message queue."""
+    return [
+        {
+            "sales_day": pd.Timestamp(row.sales_day).date().isoformat(),
+            "country": str(row.country),
+            "orders": int(row.orders),
+            "revenue_eur": float(row.revenue_eur),
+            "run_id": run_id,
+        }
+        for row in daily.itertuples(index=False)
+    ]

@@ -2,16 +2,19 @@
 
 Loading is idempotent: the days being loaded are deleted and written again in one
 transaction, so running a day twice leaves the same rows as running it once.
+
+The functions take what the ``duckdb`` resource hands a task, a ``DuckDBWarehouse``, whose
+``connect()`` makes writers of every worker process take turns on the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from pathlib import Path
 
-import duckdb
 import pandas as pd
+
+from legato.resources.duckdb import DuckDBWarehouse
 
 TABLE = "daily_sales"
 
@@ -27,15 +30,15 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 """
 
 
-def replace_days(path: Path, daily: pd.DataFrame, days: Iterable[date], run_id: str) -> int:
+def replace_days(
+    warehouse: DuckDBWarehouse, daily: pd.DataFrame, days: Iterable[date], run_id: str
+) -> int:
     """Make ``daily`` the content of the table for ``days``; returns the rows written.
 
     ``days`` may name days that ``daily`` has no rows for: their old rows are removed.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     incoming = daily.assign(sales_day=pd.to_datetime(daily["sales_day"]).dt.date)
-    con = duckdb.connect(str(path))
-    try:
+    with warehouse.connect() as con:
         con.execute(CREATE_TABLE)
         con.register("incoming", incoming)
         con.execute("BEGIN TRANSACTION")
@@ -54,36 +57,29 @@ def replace_days(path: Path, daily: pd.DataFrame, days: Iterable[date], run_id: 
         except BaseException:
             con.execute("ROLLBACK")
             raise
-    finally:
-        con.close()
     return len(incoming)
 
 
-def table_stats(path: Path) -> dict[str, object]:
+def table_stats(warehouse: DuckDBWarehouse) -> dict[str, object]:
     """Days, rows and total revenue now in the table, for a run's summary."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
+    with warehouse.connect(read_only=True) as con:
         days, rows, revenue = con.execute(
             f"SELECT count(DISTINCT sales_day), count(*), coalesce(sum(revenue_eur), 0) "
             f"FROM {TABLE}"
         ).fetchone()
-    finally:
-        con.close()
     return {"days": int(days), "rows": int(rows), "revenue_eur": float(revenue)}
 
 
 INCOMING_TABLE = "incoming_orders"
 
 
-def append_incoming(path: Path, orders: pd.DataFrame, file_name: str, run_id: str) -> int:
+def append_incoming(
+    warehouse: DuckDBWarehouse, orders: pd.DataFrame, file_name: str, run_id: str
+) -> int:
     """Append the rows of one dropped file, tagged with its name and run; returns the rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = orders.astype(str).assign(source_file=file_name, run_id=run_id)
-    con = duckdb.connect(str(path))
-    try:
+    with warehouse.connect() as con:
         con.register("rows", rows)
         con.execute(f"CREATE TABLE IF NOT EXISTS {INCOMING_TABLE} AS SELECT * FROM rows LIMIT 0")
         con.execute(f"INSERT INTO {INCOMING_TABLE} BY NAME SELECT * FROM rows")
-    finally:
-        con.close()
     return len(rows)
