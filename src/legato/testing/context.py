@@ -22,14 +22,18 @@ def build_context(
     run_id: str = "test-run",
     map_index: int | None = None,
     secrets: Mapping[str, str] | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> Context:
     """The Context a task's first parameter would get in a run, for ``task.fn(ctx, ...)``.
 
     Given a Pipeline with partitions, ``partition`` is checked against them and fills
     ``partition_keys``, ``window_start`` and ``window_end`` as a run would; ``ctx.log``
     logs to the logger a run's attempt log records (``legato.task.NAME``), so pytest's
-    ``caplog`` sees it.
+    ``caplog`` sees it. ``resources`` are what ``ctx.resources`` hands out (given objects,
+    never opened nor closed here).
     """
+    from legato.resources.opened import OpenResources
+
     name = task.name if isinstance(task, Task) else task
     keys: Mapping[str, str] = {}
     start = end = None
@@ -54,6 +58,7 @@ def build_context(
         window_start=start,
         window_end=end,
         secrets=dict(secrets or {}),
+        resources=OpenResources(overrides=dict(resources or {})),
     )
 
 

@@ -62,15 +62,25 @@ class Harness:
         resources: Mapping[str, Any] | None = None,
         workers: int = DEFAULT_WORKERS,
     ) -> None:
+        from legato.resources.opened import override
+
+        # Before the project loads: the loader counts the given names as declared.
+        self._undo = override(resources) if resources else _nothing
+        try:
+            self._open(folder, project, list(pipelines), workers)
+        except BaseException:
+            self._undo()
+            raise
+
+    def _open(
+        self, folder: Path | str, project: Path | str | None, given: list[Pipeline], workers: int
+    ) -> None:
         from legato.loader import Project
         from legato.services.actor import Actor
         from legato.services.door import open_given
 
-        if resources:
-            _hand_resources(resources)
         self.folder = Path(folder).resolve()
         self.folder.mkdir(parents=True, exist_ok=True)
-        given = list(pipelines)
         if (project is None) == (not given):
             raise TypeError("give a Harness a project folder or pipelines: one of the two")
         if project is not None:
@@ -215,8 +225,12 @@ class Harness:
         )
 
     def close(self) -> None:
-        """Stop the harness's threads and close its store."""
-        self.door.close()
+        """Stop the harness's threads and close its store; the resources it was given are
+        no longer handed to tasks (they are the test's to close)."""
+        try:
+            self.door.close()
+        finally:
+            self._undo()
 
     def __enter__(self) -> Harness:
         return self
@@ -304,14 +318,8 @@ def _code_version(pipe: Pipeline) -> str:
     return hashlib.sha256(f"{pipe.file}:{pipe.line}:{pipe.name}".encode()).hexdigest()[:16]
 
 
-def _hand_resources(resources: Mapping[str, Any]) -> None:
-    """Where ``resources=`` meets the resource wiring: the objects given are to reach, as
-    overrides, the resources each attempt of the harness's executor sees (thread mode: in
-    this process). Until tasks can ask for resources, refuse rather than ignore them."""
-    raise NotImplementedError(
-        "run_pipeline(resources=...): tasks cannot ask for resources yet in this build "
-        f"(given: {', '.join(sorted(resources))})"
-    )
+def _nothing() -> None:
+    return None
 
 
 def _states(result: PipelineResult) -> str:
