@@ -1,8 +1,9 @@
-"""The retail_orders example: its helpers on small frames, and a full run through the CLI.
+"""The retail_orders example: its helpers on small frames, and a full run through the CLI,
+with the commands its README gives.
 
 The end-to-end test computes the expected daily sales from the source files with plain
-Python (csv, sqlite3, zoneinfo), not with the example's own functions, and compares them
-with what the pipeline loaded into DuckDB.
+Python (tests/e2e/retail.py), not with the example's own functions, and compares them with
+what the pipeline loaded into DuckDB and pushed to its webhook.
 """
 
 from __future__ import annotations
@@ -10,29 +11,30 @@ from __future__ import annotations
 import csv
 import importlib
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.e2e.retail import (
+    COUNTRIES,
+    EXAMPLE,
+    UTC_DAYS,
+    copy_example,
+    expected_daily_sales,
+    latest_run,
+    legato,
+    ok,
+    warehouse_rows,
+    webhook_rows,
+)
+
 pd = pytest.importorskip("pandas")
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "retail_orders"
-LEGATO = Path(sys.executable).parent / "legato"
-
-# The book rates the example documents for its reporting currency (EUR per unit).
-BOOK_RATES = {"EUR": 1.0, "USD": 0.93, "JPY": 0.0061}
-UTC_DAYS = [f"2026-11-{d}" for d in range(13, 22)]
-COUNTRIES = {"AT", "CA", "DE", "FR", "JP", "NL", "US"}
 
 
 # -- the example's helpers, imported from its folder ---------------------------------------
@@ -46,6 +48,7 @@ def retail() -> Any:
         yield SimpleNamespace(
             transform=importlib.import_module("retail.transform"),
             checks=importlib.import_module("retail.checks"),
+            rates=importlib.import_module("retail.rates"),
         )
     finally:
         sys.path.remove(str(EXAMPLE))
@@ -190,94 +193,50 @@ def test_checks_list_every_broken_rule(retail: Any) -> None:
     )
 
 
+def test_rates_are_seeded_and_move_a_little_around_the_reference(retail: Any) -> None:
+    rates = retail.rates
+    day = date(2026, 11, 20)
+    assert rates.eur_per_unit(day, "USD") == rates.eur_per_unit(day, "USD")
+    assert rates.eur_per_unit(day, "USD") != rates.eur_per_unit(date(2026, 11, 21), "USD")
+    assert rates.eur_per_unit(day, "USD") != rates.eur_per_unit(day, "USD", seed=1)
+    assert rates.eur_per_unit(day, "EUR") == 1.0
+    assert abs(rates.eur_per_unit(day, "JPY") / 0.0061 - 1) <= 0.02
+    served = rates.rates_between(day, date(2026, 11, 21))
+    assert [(r["day"], r["currency"]) for r in served] == [
+        (d, c) for d in ("2026-11-20", "2026-11-21") for c in ("EUR", "JPY", "USD")
+    ]
+
+
+def test_revenue_is_converted_at_each_days_rate(retail: Any) -> None:
+    t = retail.transform
+    orders = pd.DataFrame(
+        {
+            "order_id": ["A", "B", "C"],
+            "sales_day": [date(2026, 11, 20), date(2026, 11, 20), date(2026, 11, 21)],
+            "country": ["US", "US", "US"],
+            "amount": [100.0, 50.0, 100.0],
+            "currency": ["USD", "USD", "USD"],
+        }
+    )
+    rates = t.rates_frame(
+        [
+            {"day": "2026-11-20", "currency": "USD", "eur_per_unit": 0.9},
+            {"day": "2026-11-21", "currency": "USD", "eur_per_unit": 0.95},
+        ]
+    )
+    daily = t.aggregate_daily_sales(orders, rates)
+    assert daily["revenue_eur"].tolist() == [135.0, 95.0]
+    assert daily["orders"].tolist() == [2, 1]
+    with pytest.raises(ValueError, match=r"no exchange rate .* C \(USD on 2026-11-21\)"):
+        t.aggregate_daily_sales(orders, rates.iloc[:1])
+
+
 # -- the pipeline, run through the CLI ------------------------------------------------------
-
-
-def expected_daily_sales(project: Path) -> dict[tuple[str, str], tuple[int, float]]:
-    """(UTC day, country) -> (orders, revenue in EUR), straight from the source files."""
-    orders: dict[str, tuple[str, str, str, float, str]] = {}
-    con = sqlite3.connect(project / "data" / "shop.db")
-    try:
-        countries = dict(con.execute("SELECT customer_id, country FROM customers"))
-        for order_id, customer, local, tz, amount, currency in con.execute(
-            "SELECT order_id, customer_id, ordered_local, store_tz, total_amount, currency "
-            "FROM orders"
-        ):
-            orders[order_id] = (customer, local, tz, float(amount), currency)
-    finally:
-        con.close()
-    with (project / "data" / "orders_export.csv").open(newline="", encoding="utf-8") as f:
-        for raw in csv.DictReader(f):
-            row = {key: value.strip() for key, value in raw.items()}
-            if not row["amount"]:
-                continue  # unconfirmed payment: not a sale
-            # setdefault: an order the shop DB has already keeps the shop DB's values.
-            orders.setdefault(
-                row["order_id"],
-                (
-                    row["customer_id"],
-                    row["ordered_at"],
-                    row["store_tz"],
-                    float(row["amount"]),
-                    row["currency"].upper(),
-                ),
-            )
-    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
-    for customer, local, tz, amount, currency in orders.values():
-        when = datetime.strptime(local, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo(tz))
-        key = (when.astimezone(UTC).date().isoformat(), countries[customer])
-        totals[key][0] += 1
-        totals[key][1] += amount * BOOK_RATES[currency]
-    return {key: (int(n), round(revenue, 2)) for key, (n, revenue) in totals.items()}
-
-
-def legato(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
-    env["NO_COLOR"] = "1"
-    return subprocess.run(
-        [str(LEGATO), *args, "--project", str(project)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=project.parent,
-        timeout=240,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (
-        f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-    )
-    return result.stdout
-
-
-def latest_run(project: Path) -> str:
-    runs = json.loads(ok(legato(project, "runs", "--json", "--pipeline", "daily_sales", "-n", "1")))
-    return runs[0]["id"]
-
-
-def warehouse_rows(project: Path) -> dict[tuple[str, str], tuple[int, float, str]]:
-    duckdb = pytest.importorskip("duckdb")
-    con = duckdb.connect(str(project / ".legato" / "warehouse.duckdb"), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT strftime(sales_day, '%Y-%m-%d'), country, orders, revenue_eur, loaded_by_run "
-            "FROM daily_sales"
-        ).fetchall()
-    finally:
-        con.close()
-    out = {(day, country): (n, float(revenue), run) for day, country, n, revenue, run in rows}
-    assert len(out) == len(rows), "the table holds a (day, country) twice"
-    return out
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    if not LEGATO.exists():
-        pytest.skip(f"no legato script at {LEGATO}")
-    copy = tmp_path / "retail_orders"
-    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns(".legato", "__pycache__"))
-    return copy
+    return copy_example(tmp_path)
 
 
 def test_source_data_has_the_messy_cases_the_pipeline_handles(project: Path) -> None:
@@ -304,7 +263,7 @@ def test_daily_sales_runs_end_to_end(project: Path) -> None:
 
     out = ok(legato(project, "run", "daily_sales"))
     assert "daily_sales" in out
-    run_id = latest_run(project)
+    run_id = latest_run(project)["id"]
 
     loaded = warehouse_rows(project)
     assert sorted({day for day, _ in loaded}) == UTC_DAYS
@@ -321,7 +280,7 @@ def test_daily_sales_runs_end_to_end(project: Path) -> None:
     shown = json.loads(ok(legato(project, "show", run_id, "--json")))
     assert shown["run"]["state"] == "succeeded"
     tasks = {t["task_key"]: t for t in shown["tasks"]}
-    assert len(tasks) == 9
+    assert len(tasks) == 12
     assert all(t["state"] == "succeeded" for t in tasks.values())
     assert tasks["extract_shop_orders"]["attempt"] == 2
     assert {k: t["attempt"] for k, t in tasks.items() if k != "extract_shop_orders"} == {
@@ -336,11 +295,20 @@ def test_daily_sales_runs_end_to_end(project: Path) -> None:
 
     logs = ok(legato(project, "logs", run_id))
     assert "dropped 2 without an amount" in logs
+    assert "read 27 rates for 2026-11-13 to 2026-11-21 in 3 pages" in logs
     assert "summary:" in logs
+
+    # The activation step: the example's webhook got each loaded row once.
+    pushed = {(r["sales_day"], r["country"]): r for r in webhook_rows(project)}
+    assert len(pushed) == len(webhook_rows(project)) == len(loaded)
+    assert {k: (r["orders"], r["revenue_eur"]) for k, r in pushed.items()} == {
+        k: v[:2] for k, v in loaded.items()
+    }
+    assert "no 'broker' resource in this environment: nothing published" in logs
 
     # Loading one day again replaces just that day's rows, with the same numbers.
     ok(legato(project, "run", "daily_sales", "--partition", "2026-11-20"))
-    day_run = latest_run(project)
+    day_run = latest_run(project)["id"]
     assert day_run != run_id
     reloaded = warehouse_rows(project)
     assert {k: v[:2] for k, v in reloaded.items()} == {k: v[:2] for k, v in loaded.items()}
@@ -381,7 +349,7 @@ def test_rerun_from_failure_only_reloads(project: Path) -> None:
     finally:
         holder.communicate("", timeout=60)  # closing stdin ends the holder, freeing the lock
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    failed_run = latest_run(project)
+    failed_run = latest_run(project)["id"]
     tasks = {
         t["task_key"]: t
         for t in json.loads(ok(legato(project, "show", failed_run, "--json")))["tasks"]
@@ -390,12 +358,12 @@ def test_rerun_from_failure_only_reloads(project: Path) -> None:
     assert "lock" in tasks["load_daily_sales"]["error"]
 
     ok(legato(project, "rerun", failed_run, "--from-failure"))
-    rerun = latest_run(project)
+    rerun = latest_run(project)["id"]
     shown = json.loads(ok(legato(project, "show", rerun, "--json")))
     assert shown["run"]["state"] == "succeeded"
     assert shown["run"]["parent_run_id"] == failed_run
     ran = {t["task_key"] for t in shown["tasks"] if not t["reused_from"]}
-    assert ran == {"load_daily_sales"}
+    assert ran == {"load_daily_sales", "push_daily_summary", "publish_daily_summary"}
     assert {v[2] for k, v in warehouse_rows(project).items() if k[0] == "2026-11-20"} == {rerun}
 
 

@@ -104,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(HTTPStatus.UNAUTHORIZED, {"error": "a valid bearer token is required"})
         return False
 
-    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+    def do_GET(self) -> None:  # the name http.server calls
         url = urlsplit(self.path)
         if url.path == "/health":
             self._answer(HTTPStatus.OK, {"ok": True})
@@ -127,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         first = (page - 1) * per_page
         self._answer(HTTPStatus.OK, {"base": "EUR", "rates": rates[first : first + per_page]})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if urlsplit(self.path).path != SUMMARY_HOOK:
             self._answer(HTTPStatus.NOT_FOUND, {"error": f"no such hook: {self.path}"})
             return

@@ -31,7 +31,11 @@ def rates_between(start: date, end: date, seed: int = DEFAULT_SEED) -> list[dict
     ordered by day and currency."""
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     return [
-        {"day": day.isoformat(), "currency": currency, "eur_per_unit": eur_per_unit(day, currency, seed)}
+        {
+            "day": day.isoformat(),
+            "currency": currency,
+            "eur_per_unit": eur_per_unit(day, currency, seed),
+        }
         for day in days
         for currency in CURRENCIES
     ]

@@ -1,19 +1,60 @@
 """The example's pipelines, run by its own tests with Legato's pytest plugin.
 
 ``legato_project()`` copies this project (the one this file is in) under the test's
-``tmp_path``, so the DuckDB warehouse the pipelines write under the project folder is the
-copy's; ``legato_run`` runs a pipeline of it in this process on a store of its own and gives
-back what each task did.
+``tmp_path``, so the DuckDB warehouse and the webhook's record the pipelines write under the
+project folder are the copy's; ``legato_run`` runs a pipeline of it in this process on a
+store of its own and gives back what each task did. ``resources={...}`` hands a task
+something else than legato.toml's resource of that name: another shop database, another
+drop folder, a rates API serving other rates.
 
 Run them from the repository root with ``pytest examples/retail_orders/tests``.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
+import shutil
+import sqlite3
+import sys
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import duckdb
+import fsspec
+import httpx
 import pytest
+from sqlalchemy import create_engine
+
+from legato.resources.rooted import RootedFileSystem
+from legato.testing import build_context
+
+EXAMPLE = Path(__file__).resolve().parents[1]
+
+
+def example_module(name: str) -> ModuleType:
+    """A module of the example's ``retail`` package, for what a test starts itself."""
+    if str(EXAMPLE) not in sys.path:
+        sys.path.insert(0, str(EXAMPLE))
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def rates_api() -> Iterator[Any]:
+    """The example's own API server, serving the rates of another seed than legato.toml's."""
+    server = example_module("retail.local_api").ApiServer(seed=7, received=None, token=None)
+    server.start()
+    yield server
+    server.stop()
+
+
+def received(project: Path) -> list[dict[str, Any]]:
+    """What the webhook recorded, one entry per batch it took."""
+    path = project / ".legato" / "webhook" / "daily_summary.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_a_day_of_sales_is_loaded_into_the_warehouse(legato_project, legato_run) -> None:
@@ -33,6 +74,56 @@ def test_a_day_of_sales_is_loaded_into_the_warehouse(legato_project, legato_run)
     with duckdb.connect(str(project / ".legato" / "warehouse.duckdb"), read_only=True) as db:
         days = db.sql("select distinct sales_day::varchar from daily_sales").fetchall()
     assert days == [("2026-11-20",)]
+    # The summary went to the webhook (the project's own server), and no broker is declared.
+    rows = [row for batch in received(project) for row in batch["body"]["days"]]
+    assert {r["sales_day"] for r in rows} == {"2026-11-20"}
+    assert len(rows) == summary["rows_written"]
+    assert result.output_of("publish_daily_summary") == {"published": 0, "queue": None}
+
+
+def test_revenue_is_converted_at_the_rates_the_api_serves(
+    legato_project, legato_run, rates_api: Any
+) -> None:
+    with httpx.Client(base_url=rates_api.url) as rates:
+        result = legato_run(
+            "daily_sales",
+            project=legato_project(),
+            partition="2026-11-18",
+            resources={"rates": rates},
+        )
+
+    result.raise_for_failure()
+    eur_per_unit = example_module("retail.rates").eur_per_unit
+    orders = result.output_of("check_orders")
+    expected = sum(
+        amount * eur_per_unit(date(2026, 11, 18), currency, seed=7)
+        for amount, currency in zip(orders["amount"], orders["currency"], strict=True)
+    )
+    daily = result.output_of("aggregate_daily_sales")
+    assert float(daily["revenue_eur"].sum()) == pytest.approx(expected, abs=0.01 * len(daily))
+    # Seed 7's rates are not legato.toml's: the rates given were the ones used.
+    usd = result.output_of("fetch_rates").set_index("currency").loc["USD", "eur_per_unit"]
+    assert usd == eur_per_unit(date(2026, 11, 18), "USD", seed=7)
+    assert usd != eur_per_unit(date(2026, 11, 18), "USD")
+
+
+def test_an_order_of_an_unknown_customer_stops_the_run(
+    legato_project, legato_run, tmp_path: Path
+) -> None:
+    # Another shop database: a copy where one customer who ordered has been deleted.
+    shop_file = tmp_path / "shop.db"
+    shutil.copy(EXAMPLE / "data" / "shop.db", shop_file)
+    with sqlite3.connect(shop_file) as con:
+        (gone,) = con.execute("SELECT customer_id FROM orders ORDER BY order_id").fetchone()
+        con.execute("DELETE FROM customers WHERE customer_id = ?", [gone])
+    shop_db = create_engine(f"sqlite:///{shop_file}")
+
+    result = legato_run("daily_sales", project=legato_project(), resources={"shop_db": shop_db})
+    shop_db.dispose()
+
+    assert [t.key for t in result.failed_tasks] == ["check_orders"]
+    assert "not in the customers table" in (result.tasks["check_orders"].error or "")
+    assert result.tasks["push_daily_summary"].state == "upstream_failed"
 
 
 def test_one_report_per_store(legato_project, legato_run) -> None:
@@ -46,7 +137,7 @@ def test_one_report_per_store(legato_project, legato_run) -> None:
 
 
 def test_an_order_without_a_valid_amount_stops_the_run(legato_project, legato_run) -> None:
-    export = (Path(__file__).parents[1] / "data" / "orders_export.csv").read_text()
+    export = (EXAMPLE / "data" / "orders_export.csv").read_text()
     header, first, *rest = export.splitlines()
     fields = first.split(",")
     fields[4] = "-5.00"  # a negative amount gets past the export's cleaning
@@ -64,13 +155,54 @@ def test_an_order_without_a_valid_amount_stops_the_run(legato_project, legato_ru
 
 def test_a_dropped_file_is_appended(legato_project, legato_run, tmp_path: Path) -> None:
     project = legato_project()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
     export = (project / "data" / "orders_export.csv").read_text().splitlines()
-    dropped = tmp_path / "late_orders.csv"
-    dropped.write_text("\n".join(export[:4]) + "\n")
+    (inbox / "late_orders.csv").write_text("\n".join(export[:4]) + "\n")
+    drop = RootedFileSystem(str(inbox), fsspec.filesystem("file"))
 
-    result = legato_run("import_orders_file", project=project, params={"path": str(dropped)})
+    result = legato_run(
+        "import_orders_file",
+        project=project,
+        params={"path": "data/incoming/late_orders.csv"},
+        resources={"drop": drop},
+    )
 
-    assert result.output_of("load_incoming") == {"file": str(dropped), "rows": 3}
+    result.raise_for_failure()
+    assert result.output_of("load_incoming")["rows"] == 3
+    with duckdb.connect(str(project / ".legato" / "warehouse.duckdb"), read_only=True) as db:
+        files = db.sql("select distinct source_file from incoming_orders").fetchall()
+    assert files == [("late_orders.csv",)]
+
+
+def test_a_repeated_push_is_recorded_once(tmp_path: Path) -> None:
+    """The push carries the same idempotency keys on every attempt of a task run, so the
+    webhook applies a retried push once."""
+    pd = pytest.importorskip("pandas")
+    activation = example_module("retail.activation")
+    record = tmp_path / "received.jsonl"
+    server = example_module("retail.local_api").ApiServer(seed=1, received=record, token=None)
+    server.start()
+    daily = pd.DataFrame(
+        {
+            "sales_day": [date(2026, 11, 20)] * 30,
+            "country": [f"C{n:02d}" for n in range(30)],
+            "orders": [1] * 30,
+            "revenue_eur": [9.99] * 30,
+        }
+    )
+    loaded = {"days_loaded": ["2026-11-20"]}
+    try:
+        with httpx.Client(base_url=server.url) as webhook:
+            for attempt in (1, 2):
+                ctx = build_context(activation.push_daily_summary, attempt=attempt)
+                pushed = activation.push_daily_summary.fn(ctx, daily, loaded, webhook=webhook)
+                assert pushed == {"rows": 30, "batches": 2}
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(lines) == 2  # two batches, each recorded once though sent twice
+    assert sum(len(line["body"]["days"]) for line in lines) == 30
 
 
 @pytest.mark.parametrize("bad", ["2026-11-13", "tomorrow"])
