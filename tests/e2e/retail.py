@@ -145,3 +145,30 @@ def webhook_rows(project: Path, path: str = ".legato/webhook/daily_summary.jsonl
     """Every row the example's webhook recorded, batch after batch."""
     lines = (project / path).read_text(encoding="utf-8").splitlines()
     return [row for line in lines for row in json.loads(line)["body"]["days"]]
+
+
+def readme_command(fragment: str) -> str:
+    """The one ``$ ...`` command of the example's README that contains ``fragment``."""
+    lines = (EXAMPLE / "README.md").read_text(encoding="utf-8").splitlines()
+    found = [line[2:] for line in lines if line.startswith("$ ") and fragment in line]
+    assert len(found) == 1, f"README commands with {fragment!r}: {found}"
+    return found[0]
+
+
+def run_readme(project: Path, fragment: str) -> str:
+    """Run the README's command containing ``fragment`` as written, on the copy ``project``
+    (its ``examples/retail_orders`` paths pointed at the copy, ``python`` and ``legato``
+    those of this virtual environment); its output, after checking it succeeded."""
+    command = readme_command(fragment).replace("examples/retail_orders", str(project))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LEGATO_")}
+    environ["NO_COLOR"] = "1"
+    environ["PATH"] = f"{LEGATO.parent}{os.pathsep}{environ.get('PATH', '')}"
+    done = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command}"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=project.parent,
+        timeout=240,
+    )
+    return ok(done)

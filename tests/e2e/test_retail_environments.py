@@ -6,8 +6,6 @@ summary to RabbitMQ."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from tests.e2e.retail import (
     latest_run,
     legato,
     ok,
+    run_readme,
     warehouse_rows,
     webhook_rows,
 )
@@ -39,7 +38,7 @@ def expected_on(project: Path, day: str) -> dict[tuple[str, str], tuple[int, flo
 
 
 def test_every_resource_answers_its_check(project: Path) -> None:
-    out = ok(legato(project, "resources", "check"))
+    out = run_readme(project, "legato resources check")
     lines = {line.split()[1]: line for line in out.splitlines() if line.strip()}
     assert sorted(lines) == sorted(RESOURCES), out
     assert all(line.startswith("ok ") for line in lines.values()), out
@@ -56,7 +55,7 @@ def test_every_resource_answers_its_check(project: Path) -> None:
 
 
 def test_prod_config_masks_the_brokers_password(project: Path) -> None:
-    shown = ok(legato(project, "--env", "prod", "config"))
+    shown = run_readme(project, "--env prod config")
     assert "environment 'prod' (defined: default, dev, prod)" in shown
     assert 'url = "amqp://guest:****@127.0.0.1:5672/"' in shown
     assert "guest:guest" not in shown
@@ -73,7 +72,7 @@ def test_prod_config_masks_the_brokers_password(project: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_dev_runs_on_a_store_and_warehouse_of_its_own(project: Path) -> None:
-    ok(legato(project, "--env", "dev", "run", "daily_sales", "--partition", DAY))
+    run_readme(project, f"--env dev run daily_sales --partition {DAY}")
 
     run = latest_run(project, "--env", "dev")
     assert (run["state"], run["environment"]) == ("succeeded", "dev")
@@ -145,22 +144,15 @@ def test_prod_runs_on_postgresql_and_publishes_to_rabbitmq(
 ) -> None:
     project, queue = prod_project
     expected = expected_on(project, DAY)
-    seeded = subprocess.run(
-        [sys.executable, str(project / "data" / "seed_postgres.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert seeded.returncode == 0, seeded.stderr
-    assert "48 customers, 172 orders" in seeded.stdout
+    assert "48 customers, 172 orders" in run_readme(project, "seed_postgres.py")
     # prod must read the shop from PostgreSQL: without the SQLite file, only it is left.
     (project / "data" / "shop.db").unlink()
-    ok(legato(project, "--env", "prod", "secrets", "set", "retail_api_token", stdin="t0ken"))
-    checked = ok(legato(project, "--env", "prod", "resources", "check"))
+    run_readme(project, "--env prod secrets set retail_api_token")
+    checked = run_readme(project, "--env prod resources check")
     assert "SELECT 1 answered by PostgreSQL" in checked
     assert "ok  broker (amqp)" in checked
 
-    ok(legato(project, "--env", "prod", "run", "daily_sales", "--partition", DAY))
+    run_readme(project, f"--env prod run daily_sales --partition {DAY}")
 
     run = latest_run(project, "--env", "prod")
     assert (run["state"], run["environment"]) == ("succeeded", "prod")

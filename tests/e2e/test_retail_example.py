@@ -30,6 +30,7 @@ from tests.e2e.retail import (
     latest_run,
     legato,
     ok,
+    run_readme,
     warehouse_rows,
     webhook_rows,
 )
@@ -305,6 +306,9 @@ def test_daily_sales_runs_end_to_end(project: Path) -> None:
         k: v[:2] for k, v in loaded.items()
     }
     assert "no 'broker' resource in this environment: nothing published" in logs
+    # The README's look at the webhook's record: each batch's first row.
+    first_rows = run_readme(project, "daily_summary.jsonl").splitlines()
+    assert len(first_rows) == 2 and all(f"'run_id': '{run_id}'" in r for r in first_rows)
 
     # Loading one day again replaces just that day's rows, with the same numbers.
     ok(legato(project, "run", "daily_sales", "--partition", "2026-11-20"))
