@@ -26,6 +26,7 @@ from legato.store.audit_store import AuditStore
 from legato.store.backfill_store import BackfillStore
 from legato.store.browse_store import BrowseStore, PipelineSummary
 from legato.store.claim_store import ClaimStore
+from legato.store.cursor_store import CursorStore
 from legato.store.daemon_store import DaemonStore
 from legato.store.database import Database
 from legato.store.migrate import check_schema, ensure_schema
@@ -51,7 +52,8 @@ class Store:
     ``daemons`` (heartbeats); for security ``users``, ``access`` (sessions, API tokens,
     sign-in lockouts and one-time links), ``secrets`` (sealed values) and ``audit`` (the
     hash-chained audit trail); ``stats`` (runs counted and timed over a window, for the
-    overview page); ``alerts`` (the alert outbox, alerts, deliveries, silences). A consumer
+    overview page); ``alerts`` (the alert outbox, alerts, deliveries, silences); ``cursors``
+    (the windows of incremental extracts). A consumer
     takes the part it needs, typed by its face in
     ``legato.store.faces``.
 
@@ -77,6 +79,7 @@ class Store:
         self.audit = AuditStore(self._db)
         self.stats = StatsStore(self._db)
         self.alerts = AlertStore(self._db)
+        self.cursors = CursorStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).
