@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from legato.definitions.cursors import Cursors, NoCursors
+
 
 @dataclass(frozen=True)
 class Context:
@@ -19,6 +21,8 @@ class Context:
     window it covers (aware datetimes in the partitions' time zone; the end is exclusive).
     ``secrets["NAME"]`` is the value of a secret set with ``legato secrets set NAME``; each
     value read is masked (``****``) in the attempt's log and error.
+    ``cursors.window(name, high=...)`` is the ``(low, high]`` range of an incremental read,
+    kept in the store so that a retry, a resume or a re-run of the partition reads the same.
     """
 
     run_id: str
@@ -34,3 +38,5 @@ class Context:
     window_end: datetime | None = None
     #: The project's secrets by name, read (and audited) on first use (docs/security.md).
     secrets: Mapping[str, str] = field(default_factory=dict)
+    #: Windows of incremental reads kept in the store (legato.definitions.cursors).
+    cursors: Cursors = field(default_factory=NoCursors)
