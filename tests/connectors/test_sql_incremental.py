@@ -1,6 +1,6 @@
 """Incremental SQL extract through real runs: each run reads only the rows that came since the
-last one, and a retry, a resume or a re-run of a partition reads the same window again (with the
-run's store on SQLite and on PostgreSQL; the source is a SQLite database the test writes)."""
+last one, and a retried attempt or a re-run of a partition reads the same window again (the
+run's store on SQLite and on PostgreSQL, the source database of either kind)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,10 @@ def pull_then_fail(ctx: Context, source: str) -> list[int]:
         # Rows arrive while the first attempt fails: the retry must not read them.
         with sa.create_engine(source).begin() as conn:
             conn.execute(
-                sa.text("INSERT OR IGNORE INTO orders VALUES (99, '2027-01-01 00:00:00.000000')")
+                sa.text(
+                    "INSERT INTO orders VALUES (99, '2027-01-01 00:00:00.000000')"
+                    " ON CONFLICT DO NOTHING"
+                )
             )
         raise ConnectionError("the warehouse went away")
     return sorted(frame["id"].tolist())
@@ -80,14 +83,18 @@ def door(ws: Workspace) -> Door:
     return door_of(ws)
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'shop.db'}"
+@pytest.fixture(params=["sqlite-source", "postgresql-source"])
+def source(request: pytest.FixtureRequest, tmp_path: Path, store_url_for) -> str:
+    """The shop's database the pipelines read, with an empty ``orders`` table."""
+    if request.param == "sqlite-source":
+        url, stamp = f"sqlite:///{tmp_path / 'shop.db'}", "DATETIME"
+    else:
+        url, stamp = store_url_for("postgresql"), "TIMESTAMP WITH TIME ZONE"
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE orders (id INTEGER PRIMARY KEY, updated_at DATETIME)"))
+        conn.exec_driver_sql(f"CREATE TABLE orders (id INTEGER PRIMARY KEY, updated_at {stamp})")
     engine.dispose()
-    yield url
+    return url
 
 
 def add_orders(url: str, ids: range) -> None:

@@ -156,13 +156,31 @@ def extract_batches(
         streamed = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)
         result = streamed.execute(stmt, params or {})
         keys = list(result.keys())
+        types: dict[str, pa.DataType] = {}
         sent = False
         for part in result.partitions(chunk_rows):
             sent = True
-            values = list(zip(*part, strict=True))
-            yield pa.table({k: pa.array(v) for k, v in zip(keys, values, strict=True)})
+            values = zip(*part, strict=True)
+            yield pa.table({k: _array(v, k, types) for k, v in zip(keys, values, strict=True)})
         if not sent:
             yield pa.table({k: pa.array([], pa.null()) for k in keys})
+
+
+def _array(values: Sequence[Any], key: str, types: dict[str, pa.DataType]) -> pa.Array:
+    """``values`` as an Arrow array of the type the column had in the chunks before (so that
+    every chunk has one schema), else of the type they show (remembered unless all null)."""
+    import pyarrow as pa
+
+    known = types.get(key)
+    if known is not None:
+        try:
+            return pa.array(values, known)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # the column changed (ints, then floats): the caller's concat promotes it
+    array = pa.array(values)
+    if not pa.types.is_null(array.type):
+        types[key] = array.type
+    return array
 
 
 def extract(
