@@ -4,15 +4,20 @@
     .venv/bin/python bench/sql_load.py [--rows 1000000] [--repeat 3] [--url URL]
 
 The frame (pyarrow; int64, text, float64, int32, an aware timestamp, a date, a boolean) is
-made once. Each figure is the median (and best) of ``--repeat`` runs, each into a fresh table
+made once. Each figure is the median (and best) of ``--repeat`` runs, each into fresh tables
 in a schema of its own (dropped at the end):
 
 - plain COPY: the frame written as CSV by pyarrow and sent with psycopg's ``cursor.copy`` into
-  a table made beforehand (not timed) — the fastest plain way from a frame;
-- load append: ``load(url, frame, table)``, the table made by it from the frame's schema;
-- load upsert, new rows: ``load(..., mode="upsert", keys=["id"])`` into a missing table (made
-  with its unique index), every row inserted through the staging table;
+  a table made beforehand (not timed) — the fastest plain way from a frame; "keyed": into a
+  table with a unique index on ``id``, as an upsert's table has;
+- load append: ``load(engine, frame, table)``, the table made by it from the frame's schema;
+- load upsert, missing table: ``load(..., mode="upsert", keys=["id"])`` making the table (and
+  its unique index);
+- load upsert, new rows: the same into an existing, empty keyed table: through the staging
+  table and ``INSERT ... ON CONFLICT``;
 - load upsert, all rows again: the same upsert once more, every row updated.
+
+Ratios are to plain COPY into a table of the same kind (bare for append, keyed for upserts).
 """
 
 from __future__ import annotations
@@ -55,15 +60,23 @@ def frame(rows: int) -> pa.Table:
 
 
 DDL = (
-    "CREATE TABLE {t} (id bigint, customer text, amount double precision, qty integer, "
-    "created_at timestamptz, day date, paid boolean)"
+    "CREATE TABLE {t} (id bigint NOT NULL, customer text, amount double precision, "
+    "qty integer, created_at timestamptz, day date, paid boolean)"
 )
 
 
-def plain_copy(libpq: str, schema: str, data: pa.Table, table: str) -> float:
+def make_table(libpq: str, schema: str, table: str, keyed: bool) -> None:
     with psycopg.connect(libpq) as conn:
         conn.execute(f'SET search_path = "{schema}"')
         conn.execute(DDL.format(t=table))
+        if keyed:
+            conn.execute(f"CREATE UNIQUE INDEX {table}_id ON {table} (id)")
+
+
+def plain_copy(libpq: str, schema: str, data: pa.Table, table: str, keyed: bool) -> float:
+    make_table(libpq, schema, table, keyed)
+    with psycopg.connect(libpq) as conn:
+        conn.execute(f'SET search_path = "{schema}"')
         conn.commit()
         t0 = time.perf_counter()
         with conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy:
@@ -82,6 +95,26 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
+def one_round(
+    engine: sa.Engine, libpq: str, schema: str, data: pa.Table, tag: str
+) -> dict[str, float]:
+    """Each way of loading ``data`` once, into tables named after ``tag``: seconds by label."""
+
+    def upsert(table: str) -> None:
+        load(engine, data, table, mode="upsert", keys=["id"])
+
+    out = {
+        "plain COPY": plain_copy(libpq, schema, data, f"copy_{tag}", False),
+        "plain COPY, keyed": plain_copy(libpq, schema, data, f"kcopy_{tag}", True),
+        "load append": timed(lambda: load(engine, data, f"append_{tag}")),
+        "load upsert, missing table": timed(lambda: upsert(f"made_{tag}")),
+    }
+    make_table(libpq, schema, f"upsert_{tag}", keyed=True)
+    out["load upsert, new rows"] = timed(lambda: upsert(f"upsert_{tag}"))
+    out["load upsert, all rows again"] = timed(lambda: upsert(f"upsert_{tag}"))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -95,30 +128,23 @@ def main() -> None:
     engine = sa.create_engine(args.url, connect_args={"options": f"-csearch_path={schema}"})
     data = frame(args.rows)
     figures: dict[str, list[float]] = {}
+
     try:
         for i in range(args.repeat):
-            figures.setdefault("plain COPY", []).append(
-                plain_copy(libpq, schema, data, f"copy_{i}")
-            )
-            figures.setdefault("load append", []).append(
-                timed(lambda i=i: load(engine, data, f"append_{i}"))
-            )
-            figures.setdefault("load upsert, new rows", []).append(
-                timed(lambda i=i: load(engine, data, f"upsert_{i}", mode="upsert", keys=["id"]))
-            )
-            figures.setdefault("load upsert, all rows again", []).append(
-                timed(lambda i=i: load(engine, data, f"upsert_{i}", mode="upsert", keys=["id"]))
-            )
+            for label, seconds in one_round(engine, libpq, schema, data, f"r{i}").items():
+                figures.setdefault(label, []).append(seconds)
     finally:
         engine.dispose()
         with psycopg.connect(libpq, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    base = statistics.median(figures["plain COPY"])
+    bare = statistics.median(figures["plain COPY"])
+    keyed = statistics.median(figures["plain COPY, keyed"])
     print(f"{args.rows:,} rows, median (best) of {args.repeat}")
     print("| what | median | best | median / plain COPY |")
     print("|---|---|---|---|")
     for label, times in figures.items():
         med = statistics.median(times)
+        base = keyed if "upsert" in label or "keyed" in label else bare
         print(f"| {label} | {med:.2f} s | {min(times):.2f} s | {med / base:.2f}x |")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from legato.connectors.frames import FRAME_KINDS, from_arrow
 from legato.connectors.sql_load import load
@@ -183,18 +183,24 @@ def _array(values: Sequence[Any], key: str, types: dict[str, pa.DataType]) -> pa
     return array
 
 
+class ExtractOptions(TypedDict, total=False):
+    """What ``extract`` passes on to ``extract_batches``."""
+
+    columns: Sequence[str] | None
+    where: Any
+    cursor: str | None
+    ctx: Context | None
+    name: str | None
+    params: dict[str, Any] | None
+    chunk_rows: int
+
+
 def extract(
     source: Engine | str,
     table_or_query: Any,
     *,
-    columns: Sequence[str] | None = None,
-    where: Any = None,
-    cursor: str | None = None,
-    ctx: Context | None = None,
-    name: str | None = None,
-    params: dict[str, Any] | None = None,
     as_: str = "pandas",
-    chunk_rows: int = CHUNK_ROWS,
+    **options: Unpack[ExtractOptions],
 ) -> Any:
     """Read a table or query into a frame (``as_``: "pandas", "arrow" or "polars").
 
@@ -206,24 +212,12 @@ def extract(
     ``low < updated_at <= high``, the window ``ctx.cursors`` keeps for this run's partition (or
     for the run): the next run reads from this one's high on, and a re-run of the partition
     reads the same window again. The window's name is ``"TABLE.CURSOR"`` unless ``name`` is
-    given (which a query needs).
+    given (which a query needs). ``chunk_rows``: rows fetched from the server at a time.
     """
     import pyarrow as pa
 
     if as_ not in FRAME_KINDS:
         raise ValueError(f"as_ must be one of {', '.join(FRAME_KINDS)}, not {as_!r}")
-    chunks = list(
-        extract_batches(
-            source,
-            table_or_query,
-            columns=columns,
-            where=where,
-            cursor=cursor,
-            ctx=ctx,
-            name=name,
-            params=params,
-            chunk_rows=chunk_rows,
-        )
-    )
+    chunks = list(extract_batches(source, table_or_query, **options))
     table = pa.concat_tables(chunks, promote_options="permissive")
     return from_arrow(table, as_)
