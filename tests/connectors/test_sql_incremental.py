@@ -32,7 +32,15 @@ from legato.partitions import daily
 
 @task
 def pull(ctx: Context, source: str) -> list[int]:
-    frame = sql.extract(source, "orders", cursor="updated_at", ctx=ctx, as_="arrow")
+    frame = sql.extract(
+        source,
+        "orders",
+        cursor="updated_at",
+        ctx=ctx,
+        where="id < :cap",  # bound in the window's max as in the read
+        params={"cap": 1000},
+        as_="arrow",
+    )
     return sorted(frame.column("id").to_pylist())
 
 

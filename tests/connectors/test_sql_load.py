@@ -143,6 +143,11 @@ def test_upsert_merges_on_keys_and_twice_is_once(target: Target) -> None:
             (4, "r1-new"),
             (5, "r2-new"),
         ]
+    # A value becoming null is a change too (rows equal to the frame's are left alone).
+    nulled = changed.to_pylist()
+    nulled[-1]["region"] = None
+    target.load(nulled, mode="upsert", keys=["id"])
+    assert target.rows(columns="id, region")[-2:] == [(4, "r1-new"), (5, None)]
     # The key's unique index was made with the table: a duplicate append is refused.
     with pytest.raises(Exception, match=r"(?i)unique|duplicate|constraint"):
         target.load(sales(range(1, 2)), mode="append")

@@ -104,7 +104,13 @@ def _select(
 
 
 def _window(
-    conn: Connection, src: FromClause, where: Any, cursor: str, name: str, ctx: Context
+    conn: Connection,
+    src: FromClause,
+    where: Any,
+    params: dict[str, Any],
+    cursor: str,
+    name: str,
+    ctx: Context,
 ) -> Window:
     import sqlalchemy as sa
 
@@ -114,7 +120,7 @@ def _window(
         condition = _condition(where)
         if condition is not None:
             stmt = stmt.where(condition)
-        return conn.execute(stmt).scalar()
+        return conn.execute(stmt, params).scalar()
 
     return ctx.cursors.window(name, high=current_max)
 
@@ -150,7 +156,7 @@ def extract_batches(
         if cursor is not None:
             assert ctx is not None
             label = name if name is not None else f"{table_name}.{cursor}"
-            window = _window(conn, src, where, cursor, label, ctx)
+            window = _window(conn, src, where, params or {}, cursor, label, ctx)
             ctx.log.info("extract %s: window (%r, %r]", label, window.low, window.high)
         stmt = _select(src, columns, where, window, cursor or "")
         streamed = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows)

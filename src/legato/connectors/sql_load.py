@@ -186,7 +186,11 @@ def _insert(conn: Connection, data: pa.Table, table: Table, mode: str, keys: lis
         changed = [c for c in data.column_names if c not in keys]
         stmt = (
             stmt.on_conflict_do_update(
-                index_elements=keys, set_={c: stmt.excluded[c] for c in changed}
+                index_elements=keys,
+                set_={c: stmt.excluded[c] for c in changed},
+                where=sa.tuple_(*(table.c[c] for c in changed)).is_distinct_from(
+                    sa.tuple_(*(stmt.excluded[c] for c in changed))
+                ),
             )
             if changed
             else stmt.on_conflict_do_nothing(index_elements=keys)
@@ -223,7 +227,7 @@ def _copy_postgresql(
     raw = conn.connection.driver_connection
     assert raw is not None
     target = sql.Identifier(*([table.schema] if table.schema else []), table.name)
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in data.column_names)
+    cols = cols_of(data.column_names)
     with raw.cursor() as cur:
         into = target
         if mode == "upsert":
@@ -236,12 +240,15 @@ def _copy_postgresql(
         copy_frame(cur, data, sql.SQL("COPY {} ({}) FROM STDIN").format(into, cols))
         if mode == "upsert":
             changed = [c for c in data.column_names if c not in keys]
+            ours = sql.SQL(", ").join(sql.SQL("{}.{}").format(target, sql.Identifier(c))
+                                      for c in changed)  # fmt: skip
+            theirs = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c))
+                                        for c in changed)  # fmt: skip
+            # Rows already as the frame has them are left alone: loading the same frame again
+            # (a re-run) writes no new row versions, index entries or WAL for them.
             action = (
-                sql.SQL("DO UPDATE SET {}").format(
-                    sql.SQL(", ").join(
-                        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
-                        for c in changed
-                    )
+                sql.SQL("DO UPDATE SET ({}) = ROW({}) WHERE ({}) IS DISTINCT FROM ({})").format(
+                    cols_of(changed), theirs, ours, theirs
                 )
                 if changed
                 else sql.SQL("DO NOTHING")
@@ -252,11 +259,18 @@ def _copy_postgresql(
                     cols,
                     cols,
                     into,
-                    sql.SQL(", ").join(sql.Identifier(k) for k in keys),
+                    cols_of(keys),
                     action,
                 )
             )
     return data.num_rows
+
+
+def cols_of(names: Sequence[str]) -> Any:
+    """``names`` as a comma-separated list of quoted identifiers (psycopg's ``sql``)."""
+    from psycopg import sql
+
+    return sql.SQL(", ").join(sql.Identifier(c) for c in names)
 
 
 def _csv_ready(t: pa.DataType) -> bool:
