@@ -15,7 +15,8 @@ in a schema of its own (dropped at the end):
   its unique index);
 - load upsert, new rows: the same into an existing, empty keyed table: through the staging
   table and ``INSERT ... ON CONFLICT``;
-- load upsert, all rows again: the same upsert once more, every row updated.
+- load upsert, all rows again: the same upsert once more, every row there and equal;
+- load upsert, every row changed: then a frame whose ``amount`` differs in every row.
 
 Ratios are to plain COPY into a table of the same kind (bare for append, keyed for upserts).
 """
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
@@ -112,6 +114,10 @@ def one_round(
     make_table(libpq, schema, f"upsert_{tag}", keyed=True)
     out["load upsert, new rows"] = timed(lambda: upsert(f"upsert_{tag}"))
     out["load upsert, all rows again"] = timed(lambda: upsert(f"upsert_{tag}"))
+    changed = data.set_column(2, "amount", pc.add(data.column("amount"), 1.0))
+    out["load upsert, every row changed"] = timed(
+        lambda: load(engine, changed, f"upsert_{tag}", mode="upsert", keys=["id"])
+    )
     return out
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from legato.connectors.frames import FRAME_KINDS, from_arrow
+from legato.connectors.frames import FRAME_KINDS, FrameKind, from_arrow
 from legato.connectors.sql_load import load
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def extract(
     source: Engine | str,
     table_or_query: Any,
     *,
-    as_: str = "pandas",
+    as_: FrameKind = "pandas",
     **options: Unpack[ExtractOptions],
 ) -> Any:
     """Read a table or query into a frame (``as_``: "pandas", "arrow" or "polars").

@@ -9,10 +9,10 @@ source's current max, recorded before it is returned.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from legato.domain.cursors import CursorWindow, Window
+from legato.domain.cursors import Window
 
 __all__ = ["Cursors", "NoCursors", "Window"]
 
@@ -24,10 +24,6 @@ class Cursors(Protocol):
         """The window of cursor ``name`` for this run (see the module docstring)."""
         ...
 
-    def history(self, name: str) -> Sequence[CursorWindow]:
-        """The windows recorded for cursor ``name`` of this pipeline, oldest first."""
-        ...
-
 
 class NoCursors:
     """``ctx.cursors`` of a task called outside a run (no store to keep windows in)."""
@@ -37,6 +33,3 @@ class NoCursors:
             f"cursor {name!r}: this task runs outside a run with a store, "
             "so there is no window kept for it"
         )
-
-    def history(self, name: str) -> Sequence[CursorWindow]:
-        return []

@@ -7,11 +7,11 @@ run's own, so a retried attempt or a resumed run reads the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from legato.clock import Clock, system_clock
-from legato.domain.cursors import CursorWindow, Window, partition_scope, run_scope
+from legato.domain.cursors import Window, partition_scope, run_scope
 from legato.executors.worker_store import worker_store
 
 
@@ -43,10 +43,6 @@ class TaskCursors:
                 self._pipeline, name, self._scope, current, self._run_id, self._clock()
             )
         return found.window
-
-    def history(self, name: str) -> Sequence[CursorWindow]:
-        """The windows recorded for cursor ``name`` of this pipeline, oldest first."""
-        return worker_store(self._url).cursors.list_windows(self._pipeline, name)
 
     def __repr__(self) -> str:
         return f"<cursors of pipeline {self._pipeline!r}, {self._scope}>"

@@ -52,10 +52,11 @@ class Store:
     ``daemons`` (heartbeats); for security ``users``, ``access`` (sessions, API tokens,
     sign-in lockouts and one-time links), ``secrets`` (sealed values) and ``audit`` (the
     hash-chained audit trail); ``stats`` (runs counted and timed over a window, for the
-    overview page); ``alerts`` (the alert outbox, alerts, deliveries, silences); ``cursors``
-    (the windows of incremental extracts). A consumer
+    overview page); ``alerts`` (the alert outbox, alerts, deliveries, silences). A consumer
     takes the part it needs, typed by its face in
     ``legato.store.faces``.
+
+    ``cursors`` keeps the windows incremental extracts read (``legato.domain.cursors``).
 
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
     after ``os.fork()`` the child must call :meth:`after_fork` before using an inherited store.
@@ -77,9 +78,9 @@ class Store:
         self.access = AccessStore(self._db)
         self.secrets = SecretStore(self._db)
         self.audit = AuditStore(self._db)
+        self.cursors = CursorStore(self._db)
         self.stats = StatsStore(self._db)
         self.alerts = AlertStore(self._db)
-        self.cursors = CursorStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).
