@@ -88,8 +88,8 @@ def test_an_operator_checks_all_then_one_with_the_pages_csrf_token(ws: Workspace
     one = client.post("/resources/check", data={"csrf": csrf.group(1), "name": "shop"})
     shown = rows(one.text)
     assert "check-ok" in shown["shop"] and "check-" not in shown["ghost"]
-    [first, second] = door(ws).audit.entries(action="resources.check")
-    assert (first.actor, first.outcome) == ("http:operator", "ok")
+    checks = door(ws).audit.entries(action="resources.check")
+    assert [(e.actor, e.outcome) for e in checks] == [("http:operator", "ok")] * 2
 
 
 def test_a_viewer_posting_the_check_form_is_refused(ws: Workspace) -> None:
