@@ -6,6 +6,7 @@ the reason) and reads the settings in effect; a viewer may do neither."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,10 +65,17 @@ options = {{ token = "{PLAIN_TOKEN}" }}
     return make_project(tmp_path / "p", FLOWS, extra=toml)
 
 
-@pytest.fixture
-def ws(tmp_path: Path, pg_url: str) -> Iterator[Workspace]:
+@contextmanager
+def resource_workspace(tmp_path: Path, pg_url: str) -> Iterator[Workspace]:
+    """The workspace of ``resource_project``, with the secret naming the missing database."""
     with Workspace(resource_project(tmp_path, pg_url)) as w:
         door(w).secrets.set("ghost_db", HUSH)
+        yield w
+
+
+@pytest.fixture
+def ws(tmp_path: Path, pg_url: str) -> Iterator[Workspace]:
+    with resource_workspace(tmp_path, pg_url) as w:
         yield w
 
 

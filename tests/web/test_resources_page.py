@@ -14,7 +14,7 @@ import pytest
 
 from legato.server.app import create_app
 from legato.services.workspace import Workspace
-from tests.api.test_resources_api import HUSH, PLAIN_TOKEN, SCRIPT, resource_project
+from tests.api.test_resources_api import HUSH, PLAIN_TOKEN, SCRIPT, resource_workspace
 from tests.helpers import door, signed_client
 from tests.server.test_signin import PASSWORD, sign_in
 
@@ -27,8 +27,7 @@ ESCAPED = "&lt;script&gt;alert(&#39;res&#39;)&lt;/script&gt;"
 
 @pytest.fixture
 def ws(tmp_path: Path, pg_url: str) -> Iterator[Workspace]:
-    with Workspace(resource_project(tmp_path, pg_url)) as w:
-        door(w).secrets.set("ghost_db", HUSH)
+    with resource_workspace(tmp_path, pg_url) as w:
         yield w
 
 
