@@ -68,11 +68,12 @@ def params_of(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
 
 @pytest.fixture
 def fuzz_api(make_api: Callable[..., Api], receiver: Any) -> tuple[Api, dict[str, Any]]:
-    """The default project with runs of every kind, a backfill, a webhook and an alert rule
-    sending to a real receiver; what exists."""
+    """The default project with runs of every kind, a backfill, a webhook, an alert rule
+    sending to a real receiver and a SQLite resource; what exists."""
     api = make_api(
         toml=f'[channels.ops]\nkind = "webhook"\nurl = "{receiver.url}"\n'
         '[alerts.failures]\ncondition = "run_failed"\nchannels = ["ops"]\n'
+        '[resources.orders]\nkind = "sql"\nurl = "sqlite:///orders.db"\n'
     )
     finished = []
     for pipeline, body in (
@@ -200,10 +201,13 @@ def tweak(case: Any, draw: Callable[..., Any], known: dict[str, Any]) -> None:
                     "cursor": st.sampled_from(runs) | st.text(max_size=64),
                     "state": st.lists(st.sampled_from(["queued", "failed", "succeeded"])),
                     "created_after": st.datetimes(timezones=st.timezones()).map(str),
+                    "environment": st.just("default") | url_texts,
                     "limit": st.integers(1, 500),
                 },
             )
         )
+    elif method == "POST" and path == "/api/v1/resources/check":
+        case.body = {"names": draw(st.lists(st.sampled_from(["orders"]) | texts, max_size=3))}
     elif method == "POST" and path.endswith("/silence"):
         case.body = {"for": draw(st.sampled_from(["2h", "30m", "0s", "-1h", "9999999d"]) | texts)}
     elif path == "/api/v1/hooks/{pipeline}/{trigger}":
@@ -262,7 +266,7 @@ def test_no_server_errors(fuzz_api: tuple[Api, dict[str, Any]]) -> None:
         "/api/v1/openapi.json", api.client.app, headers=api.auth
     )
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert len(operations) == 41
+    assert len(operations) == 44
     failures: list[str] = []
     answers: dict[str, Counter[int]] = {}
     for operation in operations:

@@ -46,6 +46,9 @@ EXPECTED = {
     ("post", "/api/v1/alerts/rules/{rule}/test"),
     ("get", "/api/v1/code"),
     ("get", "/api/v1/code/stream"),
+    ("get", "/api/v1/resources"),
+    ("post", "/api/v1/resources/check"),
+    ("get", "/api/v1/config"),
 }
 
 

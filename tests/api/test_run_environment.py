@@ -22,3 +22,17 @@ def test_a_run_and_the_list_of_runs_carry_the_environment(tmp_path: Path) -> Non
         assert listed["environment"] == "dev"
         schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["RunOut"]
         assert "environment" in schema["properties"]
+
+
+def test_the_list_of_runs_filters_by_environment(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", ONE_TASK, extra=TOML)
+    with Workspace(root, env="dev") as ws:
+        run = door(ws).runs.run_pipeline("etl")
+        client = signed_client(ws, "viewer", web=False)
+        dev = client.get("/api/v1/runs", params={"environment": "dev"}).json()["runs"]
+        assert [r["id"] for r in dev] == [run.id]
+        for other in ("default", "prod"):
+            assert client.get("/api/v1/runs", params={"environment": other}).json() == {
+                "runs": [],
+                "next_cursor": None,
+            }

@@ -76,6 +76,15 @@ def held(note: str = "x"):
 """
 
 
+#: A resource whose name and setting carry the payloads (a TOML basic string is JSON's).
+RESOURCE = f"""
+[resources.{json.dumps(NOTE)}]
+kind = "files"
+url = "memory://xss"
+note = {json.dumps(NOTE)}
+"""
+
+
 @dataclass
 class Site:
     url: str
@@ -89,7 +98,8 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("xss")
-    project = make_project(root / "proj", CODE, workers=2, extra="\n[daemon]\nmax_runs = 1\n")
+    extra = "\n[daemon]\nmax_runs = 1\n" + RESOURCE
+    project = make_project(root / "proj", CODE, workers=2, extra=extra)
     # A run executed here: its error message and logs carry the payloads.
     done = cli("run", "xss", "--param", f"note={NOTE}", "--partition", KEYS[0], "--json",
                project=project)
@@ -156,6 +166,7 @@ def test_payloads_are_shown_as_text_and_never_run(browser: Browser, site: Site) 
         "/backfills": [],
         f"/backfills/{site.backfill}": KEYS,
         "/queue": [KEYS[2]],
+        "/resources": [NOTE, f"note = {NOTE}"],
     }
     try:
         for path, shown in visits.items():
@@ -182,6 +193,13 @@ def test_payloads_are_shown_as_text_and_never_run(browser: Browser, site: Site) 
         # The launcher's field holds the default value as a value, not as markup.
         page.goto(site.url + "/pipelines/xss/launch")
         expect(page.locator("#f-note")).to_have_value(NOTE)
+        assert page.evaluate("window.__pwned") is None
+        # A check's reason names the resource (its setting 'note' is not the kind's): text.
+        page.goto(site.url + "/resources")
+        page.get_by_role("button", name="Check all").click()
+        page.wait_for_load_state("networkidle")
+        expect(page.locator(".check-failed")).to_have_text("failed")
+        expect(page.locator("td.check")).to_contain_text(f"resource {NOTE!r} (files)")
         assert page.evaluate("window.__pwned") is None
         # The live page: its log streams while the run goes on, and is still only text.
         page.goto(f"{site.url}/runs/{site.live}")

@@ -15,6 +15,7 @@ from legato.api import (
     operation_routes,
     overview_routes,
     pipeline_routes,
+    resource_routes,
     run_routes,
 )
 
@@ -37,6 +38,7 @@ def install(app: FastAPI, door: Door, settings: ProjectConfig) -> None:
         overview_routes.router,
         alert_routes.router,
         code_routes.router,
+        resource_routes.router,
     ):
         app.include_router(
             make(door), prefix=API_PREFIX, dependencies=[Depends(http_errors.storable_input)]

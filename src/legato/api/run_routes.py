@@ -70,6 +70,9 @@ def router(ctx: Door) -> APIRouter:
         partition: str | None = None,
         created_after: QueryTime = None,
         created_before: QueryTime = None,
+        environment: Annotated[
+            str | None, Query(max_length=200, description="runs made in this environment")
+        ] = None,
         cursor: Annotated[str | None, Query(max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> RunPageOut:
@@ -78,6 +81,7 @@ def router(ctx: Door) -> APIRouter:
             pipeline=pipeline,
             states=state,
             partition=partition,
+            environment=environment,
             created_after=utc_time(created_after, "created_after"),
             created_before=utc_time(created_before, "created_before"),
             cursor=cursor,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from legato.definitions.cursors import Cursors, NoCursors
 from legato.definitions.resource_param import NoResources, Resources
 
 
@@ -24,6 +25,8 @@ class Context:
     ``resources.NAME`` (or ``resources["NAME"]``) is the client of legato.toml's
     ``[resources.NAME]``, opened on first use in this worker process and reused by the tasks
     it runs (docs/resources.md).
+    ``cursors.window(name, high=...)`` is the ``(low, high]`` range of an incremental read,
+    kept in the store so that a retry, a resume or a re-run of the partition reads the same.
     """
 
     run_id: str
@@ -41,3 +44,5 @@ class Context:
     secrets: Mapping[str, str] = field(default_factory=dict)
     #: The project's resources by name, opened on first use (docs/resources.md).
     resources: Resources = field(default_factory=NoResources)
+    #: Windows of incremental reads kept in the store (legato.definitions.cursors).
+    cursors: Cursors = field(default_factory=NoCursors)

@@ -9,7 +9,6 @@ can be masked when it ends (``masker``).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -17,33 +16,17 @@ from typing import TYPE_CHECKING
 
 from legato.clock import Clock, system_clock
 from legato.definitions.secret_param import Secret, param_secret_name
+from legato.executors.worker_store import worker_store as _store
 from legato.security.audit import AuditEntry
 from legato.security.keyring import ENV, KeyRing
 from legato.security.masking import Masker
 
 if TYPE_CHECKING:
     from legato.executors.interface import SecretSource
-    from legato.store.store import Store
 
 #: The audit trail's action for a task reading a secret, and the actor prefix of a run.
 READ_ACTION = "secrets.read"
 RUN_ACTOR = "run:"
-
-_stores: dict[tuple[int, str], Store] = {}
-_stores_lock = threading.Lock()
-
-
-def _store(url: str) -> Store:
-    # One store per process and URL, opened on the first read: a worker forked from the
-    # driver must not share the driver's connections (hence the pid in the key).
-    key = (os.getpid(), url)
-    with _stores_lock:
-        found = _stores.get(key)
-        if found is None:
-            from legato.store.store import Store
-
-            found = _stores[key] = Store.open(url, migrate=False)
-        return found
 
 
 class TaskSecrets(Mapping[str, str]):

@@ -27,6 +27,7 @@ from legato.executors.capture import (
     mask_log,
     open_log,
 )
+from legato.executors.cursor_access import TaskCursors
 from legato.executors.interface import (
     LOG_NOTE,
     AttemptOutcome,
@@ -271,6 +272,7 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
             window_end=spec.window[1] if spec.window else None,
             secrets=att.secrets,
             resources=att.resources,
+            **_cursors(spec),
         )
         args.insert(0, ctx)
     try:
@@ -285,6 +287,14 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
         return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
     del args, kwargs
     return _store(att, value, results, task.result_format)
+
+
+def _cursors(spec: AttemptSpec) -> dict[str, Any]:
+    """``ctx.cursors`` of the attempt, when it knows the store its run is recorded in."""
+    if spec.secrets is None:
+        return {}
+    return {"cursors": TaskCursors(spec.secrets.store_url, spec.pipeline, spec.run_id,
+                                   spec.partition)}  # fmt: skip
 
 
 def _reveal(att: _Attempt, value: Any) -> Any:

@@ -242,8 +242,10 @@ class Catalog(Service):
         cursor: str | None = None,
         limit: int = 50,
         backfill_id: str | None = None,
+        environment: str | None = None,
     ) -> RunPage:
-        """Runs newest first, filtered, one page at a time (``cursor`` from the last page)."""
+        """Runs newest first, filtered, one page at a time (``cursor`` from the last page);
+        ``environment`` keeps the runs made in that environment."""
         if not 1 <= limit <= MAX_PAGE:
             raise ServiceError(f"limit must be between 1 and {MAX_PAGE}", "limit")
         try:
@@ -262,6 +264,7 @@ class Catalog(Service):
             created_before=created_before,
             before_id=cursor,
             backfill_id=backfill_id,
+            environment=environment,
             limit=limit + 1,
         )
         more = len(found) > limit

@@ -81,11 +81,14 @@ class BrowseStore(Part):
         before_id: str | None = None,
         backfill_id: str | None = None,
         pipelines: Collection[str] | None = None,
+        environment: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered; page with ``before_id=<last id of the previous page>``.
 
         ``pipelines`` keeps runs of those pipelines only (None: of any), as ``pipeline``
-        keeps those of one.
+        keeps those of one. ``environment`` keeps runs made in that environment; it has no
+        index of its own, since a store belongs to one environment and nearly every run
+        matches (those made before environments were recorded have none).
 
         Run ids sort by creation time, so paging by id is stable while new runs arrive and
         costs one index range scan however deep the page. Every filter keeps to such a scan
@@ -116,6 +119,8 @@ class BrowseStore(Part):
             stmt = stmt.where(_r.id < before_id)
         if backfill_id is not None:
             stmt = stmt.where(_r.backfill_id == backfill_id)
+        if environment is not None:
+            stmt = stmt.where(_r.environment == environment)
         states: list[str] | None = None
         if state is not None:
             given = [state] if isinstance(state, str) else list(state)

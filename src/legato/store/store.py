@@ -26,6 +26,7 @@ from legato.store.audit_store import AuditStore
 from legato.store.backfill_store import BackfillStore
 from legato.store.browse_store import BrowseStore, PipelineSummary
 from legato.store.claim_store import ClaimStore
+from legato.store.cursor_store import CursorStore
 from legato.store.daemon_store import DaemonStore
 from legato.store.database import Database
 from legato.store.facts_store import FactStore
@@ -57,6 +58,8 @@ class Store:
     takes the part it needs, typed by its face in
     ``legato.store.faces``.
 
+    ``cursors`` keeps the windows incremental extracts read (``legato.domain.cursors``).
+
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
     after ``os.fork()`` the child must call :meth:`after_fork` before using an inherited store.
     """
@@ -77,6 +80,7 @@ class Store:
         self.access = AccessStore(self._db)
         self.secrets = SecretStore(self._db)
         self.audit = AuditStore(self._db)
+        self.cursors = CursorStore(self._db)
         self.stats = StatsStore(self._db)
         self.alerts = AlertStore(self._db)
         self.facts = FactStore(self._db)

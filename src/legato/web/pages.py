@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -25,6 +25,7 @@ from legato.domain.records import StoreError
 from legato.domain.states import RunState
 from legato.services.door import Door
 from legato.services.project import CodeState
+from legato.services.resources_service import CheckResult
 from legato.services.service_errors import Forbidden, ServiceError, status_of
 from legato.web import signin, views
 from legato.web.gantt import format_duration
@@ -45,7 +46,8 @@ OVERVIEW_SECTIONS = (
 def _templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(HERE / "templates"))
     t.env.globals.update(
-        ago=views.ago, took=views.took, when=views.when, q=views.q, duration=format_duration
+        ago=views.ago, took=views.took, when=views.when, q=views.q, duration=format_duration,
+        is_production=views.is_production,
     )
     t.env.trim_blocks = True
     t.env.lstrip_blocks = True
@@ -76,6 +78,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
                 "now": now,
                 "health": health,
                 "project": ctx.project.settings().name,
+                "environment": settings.environment,
                 # Load errors show on every page; the banner follows the code as it reloads.
                 "code": code_state(),
                 **signin.context(request),
@@ -161,6 +164,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
         partition: str | None = None,
         created_after: str | None = None,
         created_before: str | None = None,
+        environment: str | None = None,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> HTMLResponse:
@@ -171,6 +175,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             "partition": partition or "",
             "created_after": created_after or "",
             "created_before": created_before or "",
+            "environment": environment or "",
             "limit": limit,
         }
         try:
@@ -180,6 +185,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
                 partition=partition or None,
                 created_after=_when(created_after, "created_after"),
                 created_before=_when(created_before, "created_before"),
+                environment=environment or None,
                 cursor=cursor or None,
                 limit=limit,
             )
@@ -199,6 +205,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             filters=filters,
             pipelines=sorted(ctx.project.pipelines()),
             states=STATES,
+            environments=ctx.project.settings().environments,
             newest_url=("/runs?" + urlencode(kept)) if cursor else None,
             older_url=older,
         )
@@ -301,6 +308,34 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             request, "alerts.html", views=ctx.alerts.recent(100), rules=rules,
             silences={s.rule: s for s in ctx.alerts.silences()},
         )
+
+    def resources_page(
+        request: Request, checked: list[CheckResult] | None = None
+    ) -> HTMLResponse:
+        actor = getattr(request.state, "actor", None)
+        return page(
+            request,
+            "resources.html",
+            resources=ctx.resources.describe(),
+            may_check=actor is not None and actor.may("resources.check"),
+            checked={c.name: c for c in checked or ()},
+            shown=views.setting_text,
+        )
+
+    @r.get("/resources")
+    def resources(request: Request) -> HTMLResponse:
+        return resources_page(request)
+
+    @r.post("/resources/check")
+    def check_resources(
+        request: Request, name: Annotated[str | None, Form(max_length=200)] = None
+    ) -> HTMLResponse:
+        # A form, not the script: the page that answers shows how each check went.
+        try:
+            checked = ctx.resources.check([name] if name else None)
+        except ServiceError as exc:
+            return failure(request, exc)
+        return resources_page(request, checked)
 
     app.include_router(r)
 

@@ -41,6 +41,7 @@ def mount(app: FastAPI, ctx: Door, templates: Jinja2Templates, settings: Project
             "signin.html",
             {
                 "project": settings.name,
+                "environment": settings.environment,
                 "next": _local(next_),
                 "csrf": token,
                 "error": error,

@@ -54,6 +54,21 @@ def when(t: datetime | None) -> str:
     return "" if t is None else f"{t:%Y-%m-%d %H:%M:%S} UTC"
 
 
+#: Environment names the pages draw in the colour that says "careful: this is production".
+PRODUCTION_NAMES = frozenset({"prod", "production"})
+
+
+def is_production(environment: str | None) -> bool:
+    """Whether ``environment`` is named as production (``prod``, ``Production``...)."""
+    return environment is not None and environment.lower() in PRODUCTION_NAMES
+
+
+def setting_text(value: Any) -> str:
+    """A resource's setting as the Resources page shows it: text as written, anything else
+    as JSON (the template escapes both)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 # -- the run page ---------------------------------------------------------------------------
 
 
