@@ -3,8 +3,9 @@
 prod keeps Legato's run state and the shop database on PostgreSQL, each in a schema of its
 own (the ``search_path`` of ``[env.prod.store] url`` and of ``[env.prod.resources.shop_db]``
 in legato.toml). This script reads those settings, makes both schemas when they are
-missing, and replaces the shop schema's ``customers`` and ``orders`` tables by those of
-``data/shop.db``, the development copy, so that both environments read the same orders:
+missing, and makes the rows of the shop schema's ``customers`` and ``orders`` tables those of
+``data/shop.db``, the development copy, so that both environments read the same orders
+(Legato's SQL connector loads them, making a table from the rows' types when it is missing):
 
     python examples/retail_orders/data/seed_postgres.py
 
@@ -26,6 +27,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from legato.config import load_config
+from legato.connectors import sql
 from legato.resources.sql import SqlResource
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -71,10 +73,8 @@ def seed(project: Path, env: str) -> dict[str, Any]:
         with closing(sqlite3.connect(f"{SHOP_FILE.as_uri()}?mode=ro", uri=True)) as source:
             for name in TABLES:
                 frame = pd.read_sql_query(f"SELECT * FROM {name}", source)
-                # One transaction per table: a reader sees the old table or the whole new one.
-                with shop.begin() as con:
-                    frame.to_sql(name, con, schema=shop_schema, if_exists="replace", index=False)
-                copied[name] = len(frame)
+                # One transaction per table: a reader sees the old rows or all the new ones.
+                copied[name] = sql.load(shop, frame, name, mode="replace", schema=shop_schema)
     finally:
         shop.dispose()
     return {"store_schema": store_schema, "shop_schema": shop_schema, "rows": copied}

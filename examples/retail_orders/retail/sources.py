@@ -1,8 +1,8 @@
 """Read the two order sources and the customer table into DataFrames of a common shape.
 
 The shop database is whatever the ``shop_db`` resource connects to: the SQLite file
-``data/shop.db`` in development, PostgreSQL in production; the queries are plain SQL both
-understand.
+``data/shop.db`` in development, PostgreSQL in production. Legato's SQL connector reads it
+(``legato.connectors.sql.extract``); the queries are plain SQL both understand.
 
 Both sources end up with the columns in ``ORDER_COLUMNS``; ``ordered_at`` is still the
 store's local wall-clock time as text, turned into UTC later by ``transform``.
@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import IO
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+
+from legato.connectors import sql
 
 ORDER_COLUMNS = [
     "order_id",
@@ -45,8 +47,7 @@ def read_shop_orders(shop_db: Engine) -> pd.DataFrame:
         FROM orders
         ORDER BY order_id
     """
-    with shop_db.connect() as con:
-        orders = pd.read_sql_query(text(query), con)
+    orders = sql.extract(shop_db, query)
     orders["amount"] = orders["amount"].astype("float64")
     orders["items"] = orders["items"].astype("int64")
     orders["source"] = "shop_db"
@@ -60,5 +61,5 @@ def read_customers(shop_db: Engine) -> pd.DataFrame:
         FROM customers
         ORDER BY customer_id
     """
-    with shop_db.connect() as con:
-        return pd.read_sql_query(text(query), con)
+    customers: pd.DataFrame = sql.extract(shop_db, query)
+    return customers
