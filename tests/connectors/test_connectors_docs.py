@@ -119,4 +119,5 @@ def test_the_activation_example_pushes_batches_with_keys(api: Api, ctx: Context)
     with api_client(api.base_url) as crm:
         assert pushing["push_daily_summary"].fn(ctx, crm, summary) == 450
     assert [len(p.rows["records"]) for p in api.pushes] == [200, 200, 50]
+    assert api.pushes[2].key == "run-1/t//v1/daily-sales/2"  # as the text says, task t
     assert len(api.stored) == 3
