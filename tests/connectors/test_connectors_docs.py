@@ -90,7 +90,7 @@ def test_the_http_examples_extract_every_page(api: Api, ctx: Context, tmp_path: 
 
 
 def test_the_files_examples_land_a_partition(
-    ctx: Context, tmp_path: Path, s3_server: str, monkeypatch: pytest.MonkeyPatch
+    ctx: Context, tmp_path: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     landing, archiving = examples("Files")
     lake = DirFileSystem(str(tmp_path / "lake"), fsspec.filesystem("file"))
@@ -102,7 +102,7 @@ def test_the_files_examples_land_a_partition(
     assert files.read(path, filesystem=lake, into="arrow").column("id").to_pylist() == [1, 3]
 
     # s3fs finds its endpoint and credentials in the environment, as on a real machine.
-    for name, value in {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing",
+    for name, value in {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "eu-west-1"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
