@@ -316,3 +316,22 @@ def receiver() -> Iterator[Any]:
     yield r
     r.server.shutdown()
     r.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The URL of a local S3-compatible server (moto in a thread of the test process)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from tests.helpers import free_port
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -90,7 +90,7 @@ def test_the_http_examples_extract_every_page(api: Api, ctx: Context, tmp_path: 
 
 
 def test_the_files_examples_land_a_partition(
-    ctx: Context, tmp_path: Path, s3_server: str, monkeypatch: pytest.MonkeyPatch
+    ctx: Context, tmp_path: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     landing, archiving = examples("Files")
     lake = DirFileSystem(str(tmp_path / "lake"), fsspec.filesystem("file"))
@@ -102,7 +102,7 @@ def test_the_files_examples_land_a_partition(
     assert files.read(path, filesystem=lake, into="arrow").column("id").to_pylist() == [1, 3]
 
     # s3fs finds its endpoint and credentials in the environment, as on a real machine.
-    for name, value in {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "testing",
+    for name, value in {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing",
                         "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "eu-west-1"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
@@ -119,4 +119,5 @@ def test_the_activation_example_pushes_batches_with_keys(api: Api, ctx: Context)
     with api_client(api.base_url) as crm:
         assert pushing["push_daily_summary"].fn(ctx, crm, summary) == 450
     assert [len(p.rows["records"]) for p in api.pushes] == [200, 200, 50]
+    assert api.pushes[2].key == "run-1/t//v1/daily-sales/2"  # as the text says, task t
     assert len(api.stored) == 3

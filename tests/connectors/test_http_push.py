@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from legato.connectors import http
-from legato.connectors.http_push import idempotency_key
+from legato.connectors.idempotency import idempotency_key
 from legato.domain.states import RunState
 from legato.services.workspace import Workspace
 from tests.connectors.api_server import Api, api_client, serve
@@ -57,6 +57,12 @@ def test_frames_are_sent_as_json_with_dates_and_decimals_as_text() -> None:
     }
 
 
+def test_a_key_outside_ascii_goes_percent_encoded() -> None:
+    with serve(Api()) as api, api_client(api.base_url) as client:
+        http.push(client, "/push", ROWS[:1], key="städte")
+    assert [p.key for p in api.pushes] == ["st%C3%A4dte/0"]
+
+
 def test_a_refused_batch_raises_and_stops_the_push() -> None:
     with serve(Api(fail={1: 422})) as api, api_client(api.base_url) as client:
         with pytest.raises(httpx.HTTPStatusError, match="422"):
@@ -95,8 +101,10 @@ def test_a_retried_attempt_sends_its_batches_with_the_keys_they_had(
         monkeypatch.setenv("API", api.base_url)
         root = make_project(tmp_path / "p", CODE)
         with Workspace(root) as ws:
-            assert door(ws).runs.run_pipeline("daily_summary").state == RunState.SUCCEEDED
+            run = door(ws).runs.run_pipeline("daily_summary")
+            assert run.state == RunState.SUCCEEDED
             first, second = api.pushes[:4], api.pushes[4:]
+            assert first[0].key == f"{run.id}/activate//push/0"
             assert [p.status for p in first] == [200, 200, 200, 503] and len(second) == 10
             assert [p.key for p in first] == [p.key for p in second[:4]]
             assert len({p.key for p in second}) == 10

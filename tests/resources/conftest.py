@@ -1,32 +1,15 @@
-"""Fixtures for the resource kinds' tests: a local HTTP server, an S3-compatible server
-(moto's server mode)."""
+"""Fixtures for the resource kinds' tests: a local HTTP server, a bucket on the local
+S3-compatible server (tests/conftest.py's ``s3_endpoint``)."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.helpers import free_port
 from tests.resources.servers import Server, serve_http
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """The URL of a local S3-compatible server (moto in a thread of the test process)."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -81,3 +81,34 @@ def test_plain_function_with_resources_in_a_built_context(shop: sqlite3.Connecti
     assert summary.fn(ctx, 2, 10.0) == "2 orders, top 5.00 EUR"
     assert count_orders.fn(shop) == 3
     assert ctx.resources["rates"] == {"EUR": 0.5}
+
+
+def test_a_project_run_in_a_chosen_environment_uses_its_resources(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "legato.toml").write_text(
+        '[project]\nmodules = ["flows"]\n\n'
+        '[resources.src]\nkind = "sql"\nurl = "sqlite:///dev.db"\n\n'
+        '[env.test.resources.src]\nurl = "sqlite:///test.db"\n'
+    )
+    (project / "flows.py").write_text(
+        "from legato import pipeline, task\n\n"
+        "@task\n"
+        "def count(src) -> int:\n"
+        "    with src.connect() as con:\n"
+        "        return con.exec_driver_sql('SELECT count(*) FROM t').scalar_one()\n\n"
+        "@pipeline\n"
+        "def counting():\n"
+        "    count()\n"
+    )
+    for name, rows in (("dev.db", 1), ("test.db", 2)):
+        con = sqlite3.connect(project / name)
+        con.execute("CREATE TABLE t (x INTEGER)")
+        con.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(rows)])
+        con.commit()
+        con.close()
+
+    dev = run_pipeline("counting", project=project, tmp_path=tmp_path / "dev")
+    test = run_pipeline("counting", project=project, env="test", tmp_path=tmp_path / "test")
+    assert dev.output_of("count") == 1
+    assert test.output_of("count") == 2

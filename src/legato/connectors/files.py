@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from legato.connectors.records import Into, dumps, into_frame, to_arrow
+from legato.connectors.rows import FrameKind, dumps, from_arrow, row_batches, to_arrow
 from legato.connectors.targets import atomic_open, filesystem_for, fill_path, format_of
 
 if TYPE_CHECKING:
@@ -71,14 +71,14 @@ def _write_one(table: pa.Table, fh: IO[bytes], fmt: str) -> None:
 
         pcsv.write_csv(table, fh)
     else:
-        for batch in table.to_batches(max_chunksize=10_000):
-            fh.write("".join(dumps(row) + "\n" for row in batch.to_pylist()).encode("utf-8"))
+        for batch in row_batches(table, 10_000):
+            fh.write("".join(dumps(row) + "\n" for row in batch).encode("utf-8"))
 
 
 def read(
     path: str,
     *,
-    into: Into = "pandas",
+    into: FrameKind = "pandas",
     ctx: Context | None = None,
     fields: Mapping[str, Any] | None = None,
     format: str | None = None,
@@ -107,7 +107,7 @@ def read(
         with fs.open(one, "rb", compression=infer_compression(one)) as fh:
             tables.append(_read_one(fh, fmt))
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
-    return into_frame(table, into)
+    return from_arrow(table, into)
 
 
 def write(

@@ -1,29 +1,31 @@
 """Activation over HTTP: rows sent to an endpoint as JSON batches, each with an
 ``Idempotency-Key`` header the receiver can deduplicate on.
 
-A batch's key is derived from the run, the task (and its map index), the push's ``key``
-(default: the URL) and the batch's position, never from the attempt: when an attempt fails
-half-way and the task is retried, the batches it sends again carry the keys they had, so a
-receiver that honours the header applies each batch once. The client's own retries (an
-``http`` resource retries 429 and 5xx) resend a request with its header unchanged.
+A batch's key is ``<run id>/<task>[/<map index>]/<key>/<batch>`` (see
+``legato.connectors.idempotency``), ``key`` being the push's (default: the URL): never the
+attempt, so when an attempt fails half-way and the task is retried, the batches it sends
+again carry the keys they had, and a receiver that honours the header applies each batch
+once. The client's own retries (an ``http`` resource retries 429 and 5xx) resend a request
+with its header unchanged.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from legato.connectors.records import dumps, row_batches
+from legato.connectors.idempotency import idempotency_key
+from legato.connectors.rows import dumps, row_batches
 
 if TYPE_CHECKING:
     import httpx
 
     from legato.definitions.context import Context
 
-__all__ = ["Pushed", "idempotency_key", "push"]
+__all__ = ["Pushed", "push"]
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,6 @@ class Pushed:
 
     rows: int
     batches: int
-
-
-def idempotency_key(ctx: Context | None, key: str, batch: int) -> str:
-    """The ``Idempotency-Key`` of batch number ``batch`` (from 0) of the push named ``key``
-    in ``ctx``'s task run: the same on every attempt of it. Without ``ctx`` the push's
-    ``key`` alone names it."""
-    parts = [key, str(batch)]
-    if ctx is not None:
-        parts = [ctx.run_id, ctx.task, str(ctx.map_index), *parts]
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
 def push(
@@ -68,7 +60,7 @@ def push(
     """
     name = key if key is not None else url
     if ctx is None and key is None:
-        name = f"{url}\x1f{uuid.uuid4().hex}"
+        name = f"{url}/{uuid.uuid4().hex}"
     sent = batches = 0
     base = {"Content-Type": "application/json", **dict(headers or {})}
     for number, batch in enumerate(row_batches(rows, batch_size)):
@@ -77,9 +69,14 @@ def push(
             method,
             url,
             content=body.encode("utf-8"),
-            headers={**base, key_header: idempotency_key(ctx, name, number)},
+            headers={**base, key_header: _header_value(idempotency_key(ctx, name, number))},
         )
         response.raise_for_status()
         sent += len(batch)
         batches += 1
     return Pushed(rows=sent, batches=batches)
+
+
+def _header_value(key: str) -> str:
+    # A header is ASCII: a URL or key= with other characters goes percent-encoded.
+    return key if key.isascii() else quote(key, safe="/:")

@@ -3,15 +3,17 @@
 Each function takes the client of a resource (what the ``amqp``, ``mqtt`` or ``redis`` kind
 hands a task) and returns only once the broker holds every message: RabbitMQ committed it,
 MQTT answered PUBACK, Redis added it. Each message carries an idempotency key
-``<run>/<task>[/<map index>][/<key>]/<position>`` (see :func:`legato.connectors.rows.key_prefix`),
+``<run id>/<task>[/<map index>][/<key>]/<position>`` (see ``legato.connectors.idempotency``),
 the same in every attempt of the task, so a consumer can drop what a retry sends again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from legato.connectors.rows import batches, key_prefix
+from legato.connectors.idempotency import idempotency_key
+from legato.connectors.rows import encode, row_batches
 
 if TYPE_CHECKING:
     from legato.definitions.context import Context
@@ -27,6 +29,20 @@ __all__ = [
 
 #: The header (AMQP), user property (MQTT 5) or stream field (Redis) holding a message's key.
 IDEMPOTENCY_HEADER = "idempotency-key"
+
+
+def _messages(
+    rows: Any, batch: int, ctx: Context | None, key: str | None
+) -> Iterator[list[tuple[str, bytes]]]:
+    """``rows`` as lists of at most ``batch`` messages, each its idempotency key and body,
+    numbered from 0 across the batches."""
+    # Asked before the first batch is read, so a missing name fails before anything is sent.
+    idempotency_key(ctx, key, 0)
+    position = 0
+    for chunk in row_batches(rows, batch):
+        keys = [idempotency_key(ctx, key, position + i) for i in range(len(chunk))]
+        yield list(zip(keys, map(encode, chunk), strict=True))
+        position += len(chunk)
 
 
 def publish_amqp(
@@ -58,15 +74,13 @@ def publish_amqp(
         raise ValueError("queue= publishes through the default exchange: leave exchange out")
     route = queue if queue is not None else routing_key
     assert route is not None
-    prefix = key_prefix(ctx, key)
     sent = 0
-    for bodies in batches(rows, batch):
+    for messages in _messages(rows, batch, ctx, key):
         # One commit per batch rather than a confirm per message: each confirm of a
         # persistent message waits for its own disk write, over ten times slower
         # (bench/publish.py, bench/RESULTS.md).
         with client.transaction() as (ch, returned):
-            for body in bodies:
-                message_key = f"{prefix}/{sent}"
+            for message_key, body in messages:
                 props = pika.BasicProperties(
                     content_type="application/json",
                     delivery_mode=pika.DeliveryMode.Persistent,
@@ -79,7 +93,7 @@ def publish_amqp(
             client.settle()
             if returned:
                 raise UnroutableError(
-                    f"{len(returned)} of {len(bodies)} messages to exchange {exchange!r} with "
+                    f"{len(returned)} of {len(messages)} messages to exchange {exchange!r} with "
                     f"routing key {route!r} reached no queue (the first: {returned[0]})"
                 )
     return sent
@@ -107,13 +121,12 @@ def publish_mqtt(
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    prefix = key_prefix(ctx, key)
     sent = 0
-    for bodies in batches(rows, batch):
+    for messages in _messages(rows, batch, ctx, key):
         pending = []
-        for body in bodies:
+        for message_key, body in messages:
             props = Properties(PacketTypes.PUBLISH)
-            props.UserProperty = [(IDEMPOTENCY_HEADER, f"{prefix}/{sent}")]
+            props.UserProperty = [(IDEMPOTENCY_HEADER, message_key)]
             props.ContentType = "application/json"
             info = client.publish(topic, body, qos=1, retain=retain, properties=props)
             pending.append(info)
@@ -145,12 +158,11 @@ def publish_redis_stream(
     number added. ``maxlen`` trims the stream as it grows (``~``, cheaper, when
     ``approximate``). Each batch is one round trip. A ``redis_stream`` trigger reads the
     ``payload`` field, so a pipeline can start runs from what another publishes."""
-    prefix = key_prefix(ctx, key)
     sent = 0
-    for bodies in batches(rows, batch):
+    for messages in _messages(rows, batch, ctx, key):
         pipe = client.pipeline(transaction=False)
-        for body in bodies:
-            fields = {field: body, IDEMPOTENCY_HEADER: f"{prefix}/{sent}"}
+        for message_key, body in messages:
+            fields = {field: body, IDEMPOTENCY_HEADER: message_key}
             pipe.xadd(stream, fields, maxlen=maxlen, approximate=approximate)
             sent += 1
         pipe.execute()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from legato.connectors.records import dumps, table_of_records
+from legato.connectors.rows import dumps, table_of_records
 
 if TYPE_CHECKING:
     import pyarrow as pa

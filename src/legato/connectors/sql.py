@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from legato.connectors.frames import FRAME_KINDS, FrameKind, from_arrow
+from legato.connectors.rows import FRAME_KINDS, FrameKind, from_arrow
 from legato.connectors.sql_load import load
 
 if TYPE_CHECKING:

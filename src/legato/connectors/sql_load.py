@@ -17,7 +17,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from legato.connectors.frames import to_arrow
+from legato.connectors.rows import plain, to_arrow
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -108,7 +108,7 @@ def load(
     keys = list(keys)
     if mode == "upsert" and not keys:
         raise ValueError("an upsert needs keys=[...]: the columns a row is matched on")
-    data = to_arrow(frame)
+    data = plain(to_arrow(frame))
     missing = [k for k in keys if k not in data.column_names]
     if missing:
         raise ValueError(f"keys {missing} are not columns of the frame ({data.column_names})")

@@ -46,9 +46,10 @@ class Harness:
     ``project`` is a project folder (its legato.toml and modules; its store, results, logs
     and executor settings are replaced by the harness's own); or give ``pipelines``,
     imported Pipeline objects, and a project is made around them (each pool its tasks name
-    has one slot). ``resources`` hands
-    objects to the tasks in place of the configured resources of those names (attempts run
-    in this process, so they may be live objects: a connection, a fake). Several runs share the
+    has one slot). ``resources`` hands objects to the tasks in place of the configured
+    resources of those names (attempts run in this process, so they may be live objects: a
+    connection, a fake); ``env`` chooses the project's ``[env.NAME]``, its resources
+    included (None: LEGATO_ENV's, else none). Several runs share the
     store, so a test may re-run one. Close it (or use it as a context manager) to stop its
     threads and close its store; the folder is left for the test to look at.
     """
@@ -61,19 +62,25 @@ class Harness:
         pipelines: Iterable[Pipeline] = (),
         resources: Mapping[str, Any] | None = None,
         workers: int = DEFAULT_WORKERS,
+        env: str | None = None,
     ) -> None:
         from legato.resources.opened import override
 
         # Before the project loads: the loader counts the given names as declared.
         self._undo = override(resources) if resources else _nothing
         try:
-            self._open(folder, project, list(pipelines), workers)
+            self._open(folder, project, list(pipelines), workers, env)
         except BaseException:
             self._undo()
             raise
 
     def _open(
-        self, folder: Path | str, project: Path | str | None, given: list[Pipeline], workers: int
+        self,
+        folder: Path | str,
+        project: Path | str | None,
+        given: list[Pipeline],
+        workers: int,
+        env: str | None,
     ) -> None:
         from legato.loader import Project
         from legato.services.actor import Actor
@@ -84,7 +91,7 @@ class Harness:
         if (project is None) == (not given):
             raise TypeError("give a Harness a project folder or pipelines: one of the two")
         if project is not None:
-            config = _isolated(load_config(Path(project)), self.folder, workers)
+            config = _isolated(load_config(Path(project), env), self.folder, workers)
             door = open_given(config, Actor.local_user())
         else:
             config = _isolated(_config_around(given, self.folder), self.folder, workers)
@@ -248,13 +255,15 @@ def run_pipeline(
     project: Path | str | None = None,
     tmp_path: Path | str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    env: str | None = None,
 ) -> PipelineResult:
     """Run one pipeline in this process on a temporary store and return what each task did.
 
     ``pipeline`` is a Pipeline object (a project is made around it) or the name of a
     pipeline of the project in folder ``project``. The store, results and logs go under
     ``tmp_path`` (kept) or a temporary folder (removed afterwards: outputs and logs are read
-    into the result first). See ``Harness`` and ``Harness.run`` for the other arguments.
+    into the result first). ``env`` chooses the project's ``[env.NAME]`` (None: LEGATO_ENV's,
+    else none). See ``Harness`` and ``Harness.run`` for the other arguments.
     """
     if isinstance(pipeline, str) and project is None:
         raise TypeError(
@@ -266,7 +275,7 @@ def run_pipeline(
     folder = Path(tmp_path) if tmp_path is not None else Path(tempfile.mkdtemp("-legato"))
     try:
         harness = (
-            Harness(folder, project=project, resources=resources)
+            Harness(folder, project=project, resources=resources, env=env)
             if project is not None
             else Harness(folder, pipelines=[pipeline], resources=resources)  # type: ignore[list-item]
         )
