@@ -81,6 +81,21 @@ def test_a_day_of_sales_is_loaded_into_the_warehouse(legato_project, legato_run)
     assert result.output_of("publish_daily_summary") == {"published": 0, "queue": None}
 
 
+def test_the_dev_environment_loads_a_warehouse_of_its_own(legato_project, legato_run) -> None:
+    project = legato_project()
+    result = legato_run("daily_sales", project=project, partition="2026-11-20", env="dev")
+
+    result.raise_for_failure()
+    dev = project / ".legato" / "dev"
+    assert result.output_of("load_daily_sales")["warehouse"] == str(dev / "warehouse.duckdb")
+    with duckdb.connect(str(dev / "warehouse.duckdb"), read_only=True) as db:
+        assert db.execute("select count(*) from daily_sales").fetchone() == (
+            len(result.output_of("aggregate_daily_sales")),
+        )
+    assert (dev / "webhook" / "daily_summary.jsonl").exists()
+    assert not (project / ".legato" / "warehouse.duckdb").exists()
+
+
 def test_revenue_is_converted_at_the_rates_the_api_serves(
     legato_project, legato_run, rates_api: Any
 ) -> None:
