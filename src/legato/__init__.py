@@ -4,6 +4,7 @@ Only the authoring API is imported here; the store, the engine and the CLI load 
 so that ``import legato`` in user code stays cheap.
 """
 
+from legato.definitions.assets import Asset
 from legato.definitions.context import Context
 from legato.definitions.errors import DefinitionError, FailNow, ParamError, Skip
 from legato.definitions.pipeline import Pipeline, pipeline, unmapped
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlertRule",
+    "Asset",
     "Condition",
     "Context",
     "DefinitionError",

@@ -10,6 +10,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any, overload
 
+from legato.definitions.assets import Asset, assets_of
+from legato.definitions.check_spec import Check
 from legato.definitions.context import Context
 from legato.definitions.durations import parse_duration
 from legato.definitions.errors import DefinitionError
@@ -35,6 +37,9 @@ class Task:
     line: int
     pool: str | None = None  # a named pool (legato.toml [pools]) whose slot each attempt takes
     result_format: str = "auto"  # "auto" | "parquet" | "arrow-ipc" | "pickle"
+    produces: tuple[Asset, ...] = ()  # assets its output is (docs/assets.md)
+    consumes: tuple[Asset, ...] = ()  # assets it reads besides its inputs
+    checks: tuple[Check, ...] = ()  # data-quality checks of its output
 
     @property
     def signature(self) -> inspect.Signature:
@@ -175,6 +180,9 @@ def task(
     in_process: bool = False,
     pool: str | None = None,
     result_format: str = "auto",
+    produces: str | Asset | Iterable[str | Asset] | None = None,
+    consumes: str | Asset | Iterable[str | Asset] | None = None,
+    checks: Iterable[Check] = (),
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 
@@ -196,6 +204,9 @@ def task(
     in_process: bool = False,
     pool: str | None = None,
     result_format: str = "auto",
+    produces: str | Asset | Iterable[str | Asset] | None = None,
+    consumes: str | Asset | Iterable[str | Asset] | None = None,
+    checks: Iterable[Check] = (),
 ) -> Task | Callable[[Callable[..., Any]], Task]:
     """Declare a task.
 
@@ -210,6 +221,9 @@ def task(
     ``result_format`` is how the returned value is stored: "auto" (Parquet for frames it gives
     back exactly, else Arrow IPC or pickle), or "parquet", "arrow-ipc" or "pickle"; a frame
     the asked-for format would change fails the attempt without retry.
+    ``produces`` names the asset (or assets) the task's output is, ``consumes`` those it reads
+    (keys such as "warehouse.daily_sales", or ``Asset`` objects); ``checks`` are data-quality
+    checks of its output (``legato.checks``).
     """
 
     def wrap(f: Callable[..., Any]) -> Task:
@@ -253,6 +267,15 @@ def task(
             limit = parse_duration(timeout, field="timeout")
             if limit is not None and limit <= 0:
                 raise ValueError("timeout must be positive")
+            made = assets_of(produces)
+            read = assets_of(consumes)
+            both = {a.key for a in made} & {a.key for a in read}
+            if both:
+                raise ValueError(f"asset {sorted(both)[0]!r} is both produced and consumed")
+            checked = tuple(checks)
+            for check in checked:
+                if not isinstance(check, Check):
+                    raise TypeError(f"checks: {check!r} is not a check (see legato.checks)")
         except (ValueError, TypeError) as exc:
             raise DefinitionError(f"task {f.__name__!r}: {exc}", file, line) from None
         doc = inspect.getdoc(f) or ""
@@ -269,6 +292,9 @@ def task(
             line=line,
             pool=pool,
             result_format=result_format,
+            produces=made,
+            consumes=read,
+            checks=checked,
         )
 
     if fn is not None:

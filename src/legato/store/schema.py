@@ -568,3 +568,66 @@ cursor_windows = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_cursor_windows_pipeline_name_created_at", "pipeline", "name", "created_at"),
 )
+
+_SERIAL = BigInteger().with_variant(Integer, "sqlite")
+
+# One row per materialization of an asset: the successful attempt of a task that produces
+# it, for a partition (None: the asset has none), with its metadata as JSON (row count,
+# columns and types, size, a preview, what the task added).
+materializations = Table(
+    "materializations",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("asset", String, nullable=False),
+    Column("partition", String),
+    Column("pipeline", String, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("task_key", String, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Index("ix_materializations_asset_id", "asset", "id"),
+    Index("ix_materializations_asset_partition_id", "asset", "partition", "id"),
+    Index("ix_materializations_run_id", "run_id"),
+)
+
+# Each data-quality check's result: outcome "passed" | "failed" | "error", how many rows
+# failed of how many, a sample of them (JSON) and a message.
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("check_name", String, nullable=False),
+    Column("asset", String),
+    Column("pipeline", String, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("task_key", String, nullable=False),
+    Column("partition", String),
+    Column("severity", String(10), nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("failed_count", BigInteger),
+    Column("total_count", BigInteger),
+    Column("sample", Text),
+    Column("message", Text),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_check_results_asset_check_name_id", "asset", "check_name", "id"),
+    Index("ix_check_results_run_id", "run_id"),
+)
+
+# The outbox of OpenLineage run events: written with the state change they tell of, then
+# delivered with retries by whoever holds the row's lease ("pending" | "sent" | "failed").
+lineage_events = Table(
+    "lineage_events",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("run_id", ID, nullable=False),
+    Column("event_type", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("next_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("lease_owner", String),
+    Column("lease_until", UTCDateTime),
+    Index("ix_lineage_events_state_next_at", "state", "next_at"),
+)

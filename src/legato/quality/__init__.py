@@ -1,0 +1,4 @@
+"""Data-quality checks evaluated: the built-ins (not null, unique, accepted values, row
+count, schema, relationships, freshness, SQL and Python predicates, pandera schemas) run
+column-wise on pandas, polars and Arrow outputs and on SQL tables through a resource, each
+giving an outcome, a failed-row count and a sample of the failing rows."""
