@@ -40,6 +40,24 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class LineageSettings:
+    """``[lineage]``: where OpenLineage run events go (docs/lineage.md).
+
+    ``api_key`` and ``headers`` values are kept as written: ``${secret:NAME}`` and
+    ``${env:VAR}`` are resolved when an event is sent, never stored in the outbox.
+    """
+
+    transport: str  # "file" | "http"
+    namespace: str  # the jobs' and datasets' namespace (default: the project's name)
+    path: Path | None = None  # file: one JSON event per line
+    url: str | None = None  # http: the server's base URL...
+    endpoint: str = "api/v1/lineage"  # ... and the path events are POSTed to
+    api_key: str | None = None  # sent as "Authorization: Bearer KEY"
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout: float = 5.0  # seconds one POST may take
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
     """What legato.toml says, with defaults filled in and paths made absolute."""
 
@@ -85,6 +103,8 @@ class ProjectConfig:
     environment: str = "default"
     #: Every environment legato.toml defines: "default" and each [env.NAME].
     environments: tuple[str, ...] = ("default",)
+    #: [lineage]: None when absent (no lineage event is recorded at all).
+    lineage: LineageSettings | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,6 +131,8 @@ _SECTIONS: dict[str, set[str]] = {
     "web": {"tls_cert", "tls_key", "public_url"},
     "secrets": {"key_file"},
     "alerts": set(),  # any name: one table per rule
+    "lineage": {"transport", "path", "url", "endpoint", "api_key", "headers", "timeout",
+                "namespace"},
     "channels": set(),  # any name: one table per channel
     "resources": set(),  # any name: one table per resource
     "env": set(),  # any name: one table per environment, laid over the others
@@ -343,6 +365,38 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
         channel_tables=_named_tables(data, "channels", path),
         resource_tables=_named_tables(data, "resources", path),
         environment=environment,
+        lineage=_lineage(data, root, path, name),
+    )
+
+
+def _lineage(data: dict[str, Any], root: Path, path: Path, project: str) -> LineageSettings | None:
+    if "lineage" not in data:
+        return None
+    transport = _get(data, "lineage", "transport", str, "")
+    where = f"{path}: [lineage]"
+    if transport not in ("file", "http"):
+        raise ConfigError(f'{where} transport must be "file" or "http", got {transport!r}')
+    file = _get(data, "lineage", "path", str, None)
+    url = _get(data, "lineage", "url", str, None)
+    if transport == "file" and not file:
+        raise ConfigError(f'{where} needs path (the file events are appended to) for "file"')
+    if transport == "http" and not url:
+        raise ConfigError(f'{where} needs url (e.g. "http://localhost:5000") for "http"')
+    headers = _get(data, "lineage", "headers", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ConfigError(f"{where} headers must map names to text")
+    timeout = float(_get(data, "lineage", "timeout", (int, float), 5.0))
+    if timeout <= 0:
+        raise ConfigError(f"{where} timeout must be positive")
+    return LineageSettings(
+        transport=transport,
+        namespace=_get(data, "lineage", "namespace", str, project) or project,
+        path=(root / file).resolve() if file else None,
+        url=url,
+        endpoint=_get(data, "lineage", "endpoint", str, "api/v1/lineage").lstrip("/"),
+        api_key=_get(data, "lineage", "api_key", str, None),
+        headers=dict(headers),
+        timeout=timeout,
     )
 
 

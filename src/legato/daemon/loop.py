@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.daemon.alert_thread import AlertThread
+from legato.daemon.lineage_thread import LineageThread
 from legato.observability import metrics
 from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
@@ -114,6 +115,7 @@ class Daemon:
         self._launched: dict[str, str] = {}  # pipeline -> code version last launched
         self._next_sweep: datetime | None = None  # of silent daemons' heartbeats
         self.alerts: AlertThread | None = None
+        self.lineage: LineageThread | None = None  # with [lineage] only
         self.ready = threading.Event()
 
     # -- control --------------------------------------------------------------------------
@@ -151,6 +153,7 @@ class Daemon:
         door = self.door
         settings = door.project.settings()
         door.alerts.rules()  # a wrong [alerts] or [channels] table stops the start, said once
+        door.lineage.check()  # so does [lineage] without its client library
         restore = self._install_signals()
         metrics.set_process(role=self._kind, process=self.owner)
         try:
@@ -181,6 +184,9 @@ class Daemon:
             self._beat(door.clock())
             self.alerts = AlertThread(door, self.owner, lambda: self.url)
             self.alerts.start()
+            if settings.lineage is not None:
+                self.lineage = LineageThread(door, self.owner)
+                self.lineage.start()
             self._launch_changed()
             self.ready.set()
             self._loop()
@@ -276,6 +282,8 @@ class Daemon:
                     raise
                 if finished and self.alerts is not None:
                     self.alerts.wake()  # its alerts go out now, not at the next look
+                if finished and self.lineage is not None:
+                    self.lineage.wake()
                 for run in finished:
                     self._say(f"run {run.id} of {run.pipeline} {run.state}", run)
                     self._tick_due = True  # downstream triggers and backfills may be due
@@ -456,6 +464,8 @@ class Daemon:
             self.watcher.stop()
         if self.alerts is not None:
             self.alerts.stop()
+        if self.lineage is not None:
+            self.lineage.stop()
         if self._served is not None:
             self._served.server.should_exit = True
         if self.fleet is not None:
@@ -464,6 +474,8 @@ class Daemon:
             listener.join(timeout=5)
         if self.alerts is not None:
             self.alerts.join(timeout=15)  # a send in flight ends within its timeout
+        if self.lineage is not None:
+            self.lineage.join(timeout=15)
         if self._metrics_served is not None:
             self._metrics_served.stop()
         if self._served is not None:

@@ -104,6 +104,17 @@ class NewEvent:
     message: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NewLineageEvent:
+    """An OpenLineage run event to send (``body``: its JSON), added to the outbox with the
+    state change it tells of."""
+
+    run_id: str
+    event_type: str  # START | COMPLETE | FAIL | ABORT
+    body: dict[str, Any]
+    at: datetime
+
+
 @dataclass(slots=True)
 class Changes:
     """Everything one step of a run's driver changes, written in a single transaction.
@@ -123,6 +134,7 @@ class Changes:
     task_runs: list[TaskRunRecord] = field(default_factory=list)  # full new rows
     attempts: list[AttemptRecord] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
+    lineage: list[NewLineageEvent] = field(default_factory=list)  # told by ``events``
 
     def empty(self) -> bool:
         return not (

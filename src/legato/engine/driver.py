@@ -38,6 +38,7 @@ from legato.domain.states import RunState, TaskState
 from legato.engine import plan
 from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
+from legato.engine.lineage import RunLineage
 from legato.engine.pools import PoolClaims
 from legato.executors.interface import (
     LOG_NOTE,
@@ -99,6 +100,7 @@ class RunDriver:
         resources: Declared | None = None,
         after_kill: Callable[[str], None] | None = None,
         tracing: Tracing | None = None,
+        lineage_namespace: str | None = None,
     ) -> None:
         self.store = store
         # None (tracing off) costs one comparison per attempt: no span objects at all.
@@ -131,6 +133,13 @@ class RunDriver:
         self.params = _sealed_params(pipeline, run.params, pipeline.validate_params(run.params))
         self.partition_dims, self.window = _partition_of(pipeline, run.partition)
         self.book = RunBook(run, pipeline.graph, self.params, clock, self._new_changes())
+        # None ([lineage] not set): no lineage event is built or written at all.
+        self.lineage: RunLineage | None = None
+        if lineage_namespace is not None:
+            self.lineage = RunLineage(
+                pipeline, namespace=lineage_namespace, run_id=run.id, partition=run.partition,
+                params=run.params, window=self.window,
+            )
         # The book's dicts themselves (it never replaces them), kept here for callers of the driver.
         self.rows = self.book.rows
         self.children = self.book.children
@@ -175,6 +184,9 @@ class RunDriver:
             latest = {r.task_key: r for r in changes.task_runs}
             changes.new_task_runs = [latest.pop(r.task_key, r) for r in changes.new_task_runs]
             changes.task_runs = list(latest.values())
+        if self.lineage is not None:
+            # From all the step's events: a step kept while the store was down is told whole.
+            changes.lineage = self.lineage.events(changes.events)
         try:
             self.store.runs.apply(changes)
         except Exception as exc:

@@ -124,7 +124,9 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def post_json(url: str, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+def post_json(
+    url: str, body: bytes, headers: Mapping[str, str], timeout: float = SEND_TIMEOUT
+) -> httpx.Response:
     """POST ``body`` as JSON; DeliveryFailed (retryable or not) unless the answer is 2xx."""
     import httpx  # here: every command reads the channels' vocabulary, few send anything
 
@@ -133,7 +135,7 @@ def post_json(url: str, body: bytes, headers: Mapping[str, str]) -> httpx.Respon
             url,
             content=body,
             headers={"Content-Type": "application/json", **headers},
-            timeout=SEND_TIMEOUT,
+            timeout=timeout,
         )
     except httpx.HTTPError as exc:
         raise DeliveryFailed(f"{type(exc).__name__}: {exc}", retryable=True) from None

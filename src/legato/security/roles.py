@@ -47,6 +47,7 @@ VIEWER: frozenset[str] = frozenset(
         "daemons.read",
         "schema.read",
         "alerts.read",
+        "lineage.read",
         "metrics.read",
         "resources.read",
     }

@@ -141,6 +141,7 @@ class RunDriving:
             resources=_declared(self.ws),
             after_kill=lambda path: mask_log_file(self.ws, run.id, path),
             tracing=tracing.from_env(),
+            lineage_namespace=lineage.namespace if (lineage := self.ws.config.lineage) else None,
             **extra,
         )
 
@@ -154,17 +155,34 @@ class RunDriving:
         if run.state.finished:
             raise Conflict(f"run {run.id} has already finished ({run.state})")
         self.check_environment(run)
+        check_lineage(ws)
         pipe = ws.pipeline(run.pipeline)
         executor = ws.executor()
         ws.sync_pools()
         run = self.take_lease(run, wait=wait)
         try:
-            return self.driver(run, pipe, executor, on_progress=on_progress).drive()
+            ended = self.driver(run, pipe, executor, on_progress=on_progress).drive()
         except Exception as exc:
             full = ws.store.full_error(exc, f", then `legato resume {run.id}` carries the run on")
             if full is None:
                 raise
             raise full from exc
+        if ws.config.lineage is not None:
+            self._send_lineage()
+        return ended
+
+    def _send_lineage(self) -> None:
+        # A run driven here (`legato run`) sends its lineage events as it ends, with no daemon
+        # needed; what fails stays in the outbox for a daemon's lineage thread to retry.
+        from legato.services.lineage_service import deliver_due
+
+        try:
+            for sent in deliver_due(self.ws, self.ws.clock(), self.owner):
+                if sent.error is not None:
+                    log.warning("lineage event %s of run %s: %s", sent.event_type, sent.run_id,
+                                sent.error)
+        except Exception as exc:
+            log.warning("lineage events not sent: %s", exc)
 
     def cancel(self, run_id: str) -> RunRecord:
         """Cancel a run: its driver stops it, or, when nobody drives it, it is stopped here."""
@@ -459,3 +477,16 @@ def _declared(ws: Workspace) -> Declared | None:
 
     tables = ws.config.resource_tables
     return Declared.of(tables, str(ws.config.root)) if tables else None
+
+
+def check_lineage(ws: Workspace) -> None:
+    """ServiceError when ``[lineage]`` is set but its client library is not installed: said
+    before a run is taken, not when its driver is made."""
+    if ws.config.lineage is None:
+        return
+    from legato.observability.lineage_events import LineageUnavailable, check_available
+
+    try:
+        check_available()
+    except LineageUnavailable as exc:
+        raise ServiceError(str(exc), "lineage") from None

@@ -45,6 +45,7 @@ from legato.store import dialect, rows
 from legato.store import statements as sql
 from legato.store.alert_store import write_run_facts
 from legato.store.database import Part, of_pipelines
+from legato.store.lineage_store import write_lineage
 from legato.store.schema import (
     attempts,
     code_locations,
@@ -402,6 +403,8 @@ class RunStore(Part):
                 fast.insert_event.execute(conn, [rows.event_values(e) for e in changes.events])
                 # The alert outbox, in the same transaction as the state change it reports.
                 write_run_facts(conn, changes.events)
+            if changes.lineage:  # the lineage outbox likewise ([lineage] set)
+                write_lineage(conn, changes.lineage)
         # Its statements run on the DBAPI cursor, unseen by the engine's events: timed whole.
         _STEP_SECONDS.observe(time.perf_counter() - began)
 

@@ -30,6 +30,7 @@ from legato.store.cursor_store import CursorStore
 from legato.store.daemon_store import DaemonStore
 from legato.store.database import Database
 from legato.store.facts_store import FactStore
+from legato.store.lineage_store import LineageStore
 from legato.store.migrate import check_schema, ensure_schema
 from legato.store.pool_store import PoolStore
 from legato.store.queue_store import QueueStore
@@ -54,7 +55,8 @@ class Store:
     sign-in lockouts and one-time links), ``secrets`` (sealed values) and ``audit`` (the
     hash-chained audit trail); ``stats`` (runs counted and timed over a window, for the
     overview page); ``alerts`` (the alert outbox, alerts, deliveries, silences); ``facts``
-    (facts about the store itself: the environment it belongs to). A consumer
+    (facts about the store itself: the environment it belongs to); ``lineage`` (the outbox
+    of OpenLineage run events). A consumer
     takes the part it needs, typed by its face in
     ``legato.store.faces``.
 
@@ -84,6 +86,7 @@ class Store:
         self.stats = StatsStore(self._db)
         self.alerts = AlertStore(self._db)
         self.facts = FactStore(self._db)
+        self.lineage = LineageStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).
