@@ -89,7 +89,7 @@ def _client() -> Any:
     import attr
 
     @attr.define
-    class LegatoRunFacet(RunFacet):  # type: ignore[misc]
+    class LegatoRunFacet(RunFacet):
         """Legato's own run facet: its run id, pipeline, task, partition and params."""
 
         runId: str
