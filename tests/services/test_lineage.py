@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,9 @@ def nightly(fail: bool = False):
 START = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 
 
-def project(tmp_path: Path, lineage: str) -> Path:
-    return make_project(tmp_path / "shop", CODE, extra=f"[lineage]\n{lineage}")
+def project(tmp_path: Path, lineage: str, store_url: str | None = None) -> Path:
+    store = f'[store]\nurl = "{store_url}"\n' if store_url else ""
+    return make_project(tmp_path / "shop", CODE, extra=f"{store}[lineage]\n{lineage}")
 
 
 def http(receiver: Receiver, extra: str = "") -> str:
@@ -176,10 +178,13 @@ def test_the_api_key_is_read_from_a_secret_and_sent_as_a_bearer_token(
     assert headers["Authorization"] == "Bearer s3cret-key" and headers["X-Team"] == "data"
 
 
-def test_two_senders_never_send_one_event_twice(tmp_path: Path, receiver: Receiver) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_senders_never_send_one_event_twice(
+    tmp_path: Path, receiver: Receiver, backend: str, store_url_for: Callable[[str], str]
+) -> None:
     clock = ManualClock(START)
     receiver.status = 503  # the runs' events stay in the outbox
-    root = project(tmp_path, http(receiver))
+    root = project(tmp_path, http(receiver), store_url_for(backend))
     with Workspace(root, clock=clock) as ws:
         d = door(ws)
         for _ in range(4):
