@@ -41,6 +41,15 @@ def nightly(fail: bool = False):
 """
 
 START = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+#: What a run that succeeds sends, in order: (event type, job).
+SUCCEEDED = [
+    ("START", "nightly"),
+    ("START", "nightly.extract"),
+    ("COMPLETE", "nightly.extract"),
+    ("START", "nightly.load"),
+    ("COMPLETE", "nightly.load"),
+    ("COMPLETE", "nightly"),
+]
 
 
 def project(tmp_path: Path, lineage: str, store_url: str | None = None) -> Path:
@@ -68,14 +77,7 @@ def test_a_run_sends_start_and_complete_with_its_assets_to_an_http_server(
         done = run(door(ws))
         assert done.state == RunState.SUCCEEDED
         got = receiver.bodies()
-    assert kinds(got) == [
-        ("START", "nightly"),
-        ("START", "nightly.extract"),
-        ("COMPLETE", "nightly.extract"),
-        ("START", "nightly.load"),
-        ("COMPLETE", "nightly.load"),
-        ("COMPLETE", "nightly"),
-    ]
+    assert kinds(got) == SUCCEEDED
     first, *_, last = got
     assert first["job"]["namespace"] == "shop"  # the project's name by default
     run_id = first["run"]["runId"]
@@ -147,14 +149,7 @@ def test_a_server_error_is_retried_in_order_after_a_backoff(
         sent = d.lineage.deliver(clock(), "sender")
         assert [s.error for s in sent] == [None] * 6
         assert [e.state for e in d.lineage.events(done.id)] == ["sent"] * 6
-    assert kinds(receiver.bodies())[1:] == [
-        ("START", "nightly"),
-        ("START", "nightly.extract"),
-        ("COMPLETE", "nightly.extract"),
-        ("START", "nightly.load"),
-        ("COMPLETE", "nightly.load"),
-        ("COMPLETE", "nightly"),
-    ]
+    assert kinds(receiver.bodies())[1:] == SUCCEEDED
 
 
 def test_a_refusal_fails_the_event_for_good(tmp_path: Path, receiver: Receiver) -> None:

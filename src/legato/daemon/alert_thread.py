@@ -29,19 +29,14 @@ EVERY_WITHOUT_RULES = 30.0
 PRUNE_EVERY = timedelta(hours=1)
 
 
-class AlertThread(threading.Thread):
-    """Evaluates and delivers alerts for ``door`` (the daemon's own) until stopped."""
+class Wakeable(threading.Thread):
+    """A daemon's outbox sender: a thread that looks when woken or after a while, until
+    stopped (alerts here, lineage events in ``lineage_thread``)."""
 
-    def __init__(self, door: Door, owner: str, own_url: Callable[[], str | None]) -> None:
-        super().__init__(name="legato-alerts", daemon=True)
-        self._door = door
-        self._owner = owner
-        self._own_url = own_url
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, daemon=True)
         self._wake = threading.Event()
         self._halt = threading.Event()  # not _stop: Thread has a method of that name
-        self._since = door.clock()
-        self._last_problem: str | None = None  # said once, not every second
-        self._next_prune = self._since
 
     def wake(self) -> None:
         """Look now (a run finished). Thread-safe."""
@@ -51,6 +46,19 @@ class AlertThread(threading.Thread):
         """End the thread after its current pass."""
         self._halt.set()
         self._wake.set()
+
+
+class AlertThread(Wakeable):
+    """Evaluates and delivers alerts for ``door`` (the daemon's own) until stopped."""
+
+    def __init__(self, door: Door, owner: str, own_url: Callable[[], str | None]) -> None:
+        super().__init__("legato-alerts")
+        self._door = door
+        self._owner = owner
+        self._own_url = own_url
+        self._since = door.clock()
+        self._last_problem: str | None = None  # said once, not every second
+        self._next_prune = self._since
 
     def run(self) -> None:
         alerts = self._door.alerts

@@ -9,10 +9,10 @@ also written by runs other processes drive, and retries come due.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from legato.daemon.alert_thread import Wakeable
 from legato.services.service_errors import store_unavailable
 
 if TYPE_CHECKING:
@@ -28,26 +28,15 @@ PRUNE_EVERY = timedelta(hours=1)
 BATCH = 100
 
 
-class LineageThread(threading.Thread):
+class LineageThread(Wakeable):
     """Delivers lineage events for ``door`` (the daemon's own) until stopped."""
 
     def __init__(self, door: Door, owner: str) -> None:
-        super().__init__(name="legato-lineage", daemon=True)
+        super().__init__("legato-lineage")
         self._door = door
         self._owner = owner
-        self._wake = threading.Event()
-        self._halt = threading.Event()
         self._next_prune = door.clock()
         self._said: str | None = None  # a failure said once, not at every retry
-
-    def wake(self) -> None:
-        """Look now (a run finished). Thread-safe."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        """End the thread after its current pass."""
-        self._halt.set()
-        self._wake.set()
 
     def run(self) -> None:
         lineage = self._door.lineage
