@@ -239,3 +239,13 @@ def test_a_wrong_lineage_table_is_refused(tmp_path: Path, table: str, message: s
 
     with pytest.raises(ConfigError, match=message):
         load_config(project(tmp_path, table))
+
+
+def test_the_settings_in_effect_show_lineage_with_its_key_masked(tmp_path: Path) -> None:
+    extra = 'api_key = "plain-key-123"\nheaders = { Authorization = "Basic abc" }\n'
+    root = project(tmp_path, 'transport = "http"\nurl = "http://marquez:5000"\n' + extra)
+    with Workspace(root) as ws:
+        shown = door(ws).project.effective_config()["settings"]["lineage"]
+    assert shown["url"] == "http://marquez:5000" and shown["namespace"] == "shop"
+    assert shown["api_key"] == "****" and shown["headers"] == {"Authorization": "****"}
+    assert "plain-key-123" not in json.dumps(shown)

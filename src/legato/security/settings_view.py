@@ -104,7 +104,16 @@ def effective_settings(config: ProjectConfig, environ: Mapping[str, str]) -> dic
         "alerts": _free(config.alert_tables, environ, resolve=False),
         "channels": _free(config.channel_tables, environ, resolve=False),
         "resources": _free(config.resource_tables, environ, resolve=True),
+        "lineage": _lineage(config),
     }
+
+
+def _lineage(config: ProjectConfig) -> dict[str, Any] | None:
+    if config.lineage is None:
+        return None
+    table = {**asdict(config.lineage), "path": _path(config.lineage.path)}
+    # api_key and headers as written: a reference names its secret, a plain key is masked.
+    return {k: _shown(k, v, {}, False, False) for k, v in table.items()}
 
 
 def _path(path: Path | None) -> str | None:
