@@ -64,6 +64,10 @@ def test_starts_and_ends_of_the_run_and_its_tasks() -> None:
     ]
 
 
+def test_a_run_canceled_while_queued_tells_nothing() -> None:
+    assert told((None, "queued", "canceled"), ("clean", "pending", "canceled")) == []
+
+
 def test_the_datasets_join_the_tasks_up() -> None:
     run = lineage()
     assert run.inputs == {

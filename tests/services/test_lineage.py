@@ -215,6 +215,33 @@ def test_two_senders_never_send_one_event_twice(
     assert all(v == ["START", "COMPLETE"] for v in per_run.values())  # each run's in order
 
 
+def test_a_mapped_task_is_one_child_run(tmp_path: Path) -> None:
+    code = """
+from legato import pipeline, task
+
+@task(in_process=True)
+def stores() -> list[str]:
+    return ["berlin", "paris", "rome"]
+
+@task(in_process=True, produces="reports.store")
+def report(store: str) -> str:
+    return store
+
+@pipeline
+def reports():
+    report.map(stores())
+"""
+    settings = '[lineage]\ntransport = "file"\npath = "l.jsonl"\n'
+    root = make_project(tmp_path / "p", code, extra=settings)
+    with Workspace(root, clock=ManualClock(START)) as ws:
+        d = door(ws)
+        d.runs.execute(d.runs.create_run("reports", {}).id)
+    events = [json.loads(line) for line in (root / "l.jsonl").read_text().splitlines()]
+    assert [e["eventType"] for e in events if e["job"]["name"] == "reports.report"] == [
+        "START", "COMPLETE"
+    ]
+
+
 def test_without_lineage_nothing_is_recorded(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", CODE)
     with Workspace(root, clock=ManualClock(START)) as ws:

@@ -75,7 +75,8 @@ class RunLineage:
             if e.kind == "run_state":
                 if e.new_state == RunState.RUNNING.value and e.old_state == RunState.QUEUED.value:
                     out.append(self._event(ol.START, None, e))
-                elif e.new_state in _RUN_ENDS:
+                elif e.new_state in _RUN_ENDS and e.old_state != RunState.QUEUED.value:
+                    # A run canceled while queued never started: it tells nothing.
                     out.append(self._event(_RUN_ENDS[str(e.new_state)], None, e))
             elif e.kind == "task_state" and e.task_key in self.outputs:
                 key = e.task_key
