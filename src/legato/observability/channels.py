@@ -125,13 +125,18 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
 
 
 def post_json(
-    url: str, body: bytes, headers: Mapping[str, str], timeout: float = SEND_TIMEOUT
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float = SEND_TIMEOUT,
+    client: httpx.Client | None = None,
 ) -> httpx.Response:
-    """POST ``body`` as JSON; DeliveryFailed (retryable or not) unless the answer is 2xx."""
+    """POST ``body`` as JSON (through ``client``, kept open by a caller sending many);
+    DeliveryFailed (retryable or not) unless the answer is 2xx."""
     import httpx  # here: every command reads the channels' vocabulary, few send anything
 
     try:
-        answer = httpx.post(
+        answer = (httpx.post if client is None else client.post)(
             url,
             content=body,
             headers={"Content-Type": "application/json", **headers},

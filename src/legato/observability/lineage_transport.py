@@ -13,9 +13,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legato.observability.channels import DeliveryFailed, post_json
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def append_line(path: Path, event: Mapping[str, Any]) -> None:
@@ -36,14 +39,16 @@ def append_line(path: Path, event: Mapping[str, Any]) -> None:
         raise DeliveryFailed(f"{path}: {exc.strerror or exc}", retryable=True) from None
 
 
-@dataclass(frozen=True)
+@dataclass
 class HttpEndpoint:
-    """POSTs each event to ``url``/``endpoint`` with ``headers`` (secrets already revealed)."""
+    """POSTs each event to ``url``/``endpoint`` with ``headers`` (secrets already revealed),
+    over one connection kept open from the first send until ``close``."""
 
     url: str
     endpoint: str = "api/v1/lineage"
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 5.0
+    _client: httpx.Client | None = None
 
     @property
     def address(self) -> str:
@@ -52,5 +57,15 @@ class HttpEndpoint:
 
     def send(self, event: Mapping[str, Any]) -> None:
         """POST one event; DeliveryFailed unless the answer is 2xx."""
+        import httpx
+
+        if self._client is None:  # one client per batch: making one costs ~10 ms (TLS setup)
+            self._client = httpx.Client(timeout=self.timeout)
         body = json.dumps(event, separators=(",", ":")).encode()
-        post_json(self.address, body, self.headers, self.timeout)
+        post_json(self.address, body, self.headers, self.timeout, self._client)
+
+    def close(self) -> None:
+        """Close the connection, if one was opened."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -92,40 +92,81 @@ def deliver_due(ws: Workspace, now: datetime, owner: str, *, limit: int = 100) -
     """Send the lineage events due at ``now`` (claimed for ``owner``), each run's in order:
     one that fails holds back the rest of its run until it is tried again. Each outcome is
     recorded: a retryable failure is tried again after a backoff, others fail for good."""
+    from legato.store.lineage_store import Outcome
+
     settings = ws.config.lineage
     if settings is None:
         return []
     store = ws.store.lineage
+    claimed = store.claim(owner, now, SEND_LEASE, limit)
+    if not claimed:
+        return []
     done: list[Delivered] = []
     held: dict[str, datetime] = {}  # run -> when its failed event is tried again
-    for row in store.claim(owner, now, SEND_LEASE, limit):
-        if row.run_id in held:
-            store.put_back([row.id], owner, held[row.run_id])
-            continue
-        error, retryable = _send(ws, settings, row)
-        after = ws.clock()
-        retry_at = None
-        if error is not None and retryable and row.tries < MAX_TRIES:
-            retry_at = after + backoff(row.tries)
-            held[row.run_id] = retry_at
-        store.finish(row.id, owner, after, error=error, retry_at=retry_at)
-        done.append(Delivered(row.id, row.run_id, row.event_type, error, retry_at))
+    back: dict[datetime, list[int]] = {}  # events not tried, by when they are due again
+    outcomes: list[Outcome] = []
+    send = _Sender(ws, settings)
+    # Past half the lease the rest go back: a slow server must not let the lease run out
+    # under events still to be sent, which another sender would then send too.
+    deadline = now + SEND_LEASE / 2
+    try:
+        for row in claimed:
+            if row.run_id in held:
+                back.setdefault(held[row.run_id], []).append(row.id)
+                continue
+            if ws.clock() > deadline:
+                back.setdefault(now, []).append(row.id)
+                continue
+            error, retryable = send(row)
+            after = ws.clock()
+            retry_at = None
+            if error is not None and retryable and row.tries < MAX_TRIES:
+                retry_at = after + backoff(row.tries)
+                held[row.run_id] = retry_at
+            outcomes.append(Outcome(row.id, error, retry_at))
+            done.append(Delivered(row.id, row.run_id, row.event_type, error, retry_at))
+    finally:
+        send.close()
+        # One transaction for the batch: a crash before it sends these again (at least once).
+        store.finish_all(owner, outcomes)
+    for due, ids in back.items():
+        store.put_back(ids, owner, due)
     return done
 
 
-def _send(ws: Workspace, settings: LineageSettings, row: LineageRow) -> tuple[str | None, bool]:
-    """(None, _) when the event arrived; else the error and whether to try again."""
-    try:
-        if settings.transport == "file":
-            assert settings.path is not None  # the config checked it
-            append_line(settings.path, row.body)
-        else:
-            _endpoint(ws, settings).send(row.body)
-    except DeliveryFailed as exc:
-        return str(exc), exc.retryable
-    except Exception as exc:  # a bug must not stop the sender
-        return f"{type(exc).__name__}: {exc}", True
-    return None, False
+class _Sender:
+    """Sends events through one transport, opened for one batch."""
+
+    def __init__(self, ws: Workspace, settings: LineageSettings) -> None:
+        self._ws = ws
+        self._settings = settings
+        self._http: HttpEndpoint | DeliveryFailed | None = None
+
+    def __call__(self, row: LineageRow) -> tuple[str | None, bool]:
+        """(None, _) when the event arrived; else the error and whether to try again."""
+        try:
+            if self._settings.transport == "file":
+                assert self._settings.path is not None  # the config checked it
+                append_line(self._settings.path, row.body)
+            else:
+                if self._http is None:  # secrets read once per batch, not per event
+                    try:
+                        self._http = _endpoint(self._ws, self._settings)
+                    except DeliveryFailed as exc:
+                        self._http = exc
+                if isinstance(self._http, DeliveryFailed):
+                    raise self._http
+                self._http.send(row.body)
+        except DeliveryFailed as exc:
+            return str(exc), exc.retryable
+        except Exception as exc:  # a bug must not stop the sender
+            return f"{type(exc).__name__}: {exc}", True
+        return None, False
+
+    def close(self) -> None:
+        if isinstance(self._http, HttpEndpoint):
+            self._http.close()
+
 
 
 def _endpoint(ws: Workspace, settings: LineageSettings) -> HttpEndpoint:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from legato.domain.records import NewLineageEvent
 from legato.store import dialect, rows
@@ -40,6 +40,16 @@ class LineageRow:
     tries: int
     next_at: datetime
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How sending one claimed event went: sent (``error`` None), to be tried again at
+    ``retry_at``, or (neither) failed for good."""
+
+    event_id: int
+    error: str | None = None
+    retry_at: datetime | None = None
 
 
 def _row(r: Any) -> LineageRow:
@@ -66,15 +76,19 @@ class LineageStore(Part):
         pending ones whose time has come and that nobody holds (or whose holder's lease ran
         out), each with no earlier event of its run still waiting or held by another."""
         free = or_(_e.lease_until.is_(None), _e.lease_until < now)
-        earlier = lineage_events.alias("earlier")
-        e2 = earlier.c
-        blocked = exists().where(
-            e2.run_id == _e.run_id, e2.id < _e.id, e2.state == PENDING,
-            or_(e2.next_at > now, e2.lease_until >= now),
+        # Each run's first event still waiting for a retry or held by a sender: no event of
+        # that run after it may go before it does.
+        waiting = (
+            select(_e.run_id, func.min(_e.id).label("first"))
+            .where(_e.state == PENDING, or_(_e.next_at > now, _e.lease_until >= now))
+            .group_by(_e.run_id)
+            .subquery()
         )
         pick = (
             select(_e.id)
-            .where(_e.state == PENDING, _e.next_at <= now, free, ~blocked)
+            .outerjoin(waiting, waiting.c.run_id == _e.run_id)
+            .where(_e.state == PENDING, _e.next_at <= now, free,
+                   or_(waiting.c.first.is_(None), _e.id < waiting.c.first))
             .order_by(_e.id)
             .limit(limit)
         )
@@ -98,20 +112,36 @@ class LineageStore(Part):
                retry_at: datetime | None = None) -> bool:
         """Record how a claimed event went: sent (no ``error``), to be tried again at
         ``retry_at``, or failed for good. False when ``owner`` no longer holds it."""
-        values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
-        if error is None:
-            values.update(state=SENT, last_error=None)
-        elif retry_at is not None:
-            values.update(next_at=retry_at, last_error=error[:2000])
-        else:
-            values.update(state=FAILED, last_error=error[:2000])
+        return self.finish_all(owner, [Outcome(event_id, error, retry_at)]) == 1
+
+    def finish_all(self, owner: str, outcomes: Sequence[Outcome]) -> int:
+        """Record the outcomes of a batch of claimed events in one transaction; how many
+        ``owner`` still held (the others were taken over and are left as they are)."""
+        held = 0
+        mine = and_(_e.lease_owner == owner, _e.state == PENDING)
+        sent = [o.event_id for o in outcomes if o.error is None]
         with self._write.begin() as conn:
-            done = conn.execute(
-                update(lineage_events)
-                .where(_e.id == event_id, _e.lease_owner == owner, _e.state == PENDING)
-                .values(values)
-            )
-            return done.rowcount == 1
+            if sent:  # most of a batch: one statement
+                held += conn.execute(
+                    update(lineage_events)
+                    .where(_e.id.in_(sent), mine)
+                    .values(state=SENT, last_error=None, lease_owner=None, lease_until=None)
+                ).rowcount
+            for o in outcomes:
+                if o.error is None:
+                    continue
+                values: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+                if o.retry_at is not None:
+                    values.update(next_at=o.retry_at, last_error=o.error[:2000])
+                else:
+                    values.update(state=FAILED, last_error=o.error[:2000])
+                done = conn.execute(
+                    update(lineage_events)
+                    .where(_e.id == o.event_id, mine)
+                    .values(values)
+                )
+                held += done.rowcount
+        return held
 
     def put_back(self, event_ids: Sequence[int], owner: str, retry_at: datetime) -> None:
         """Give back claimed events not tried (an earlier event of their run failed): due
