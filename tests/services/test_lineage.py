@@ -6,6 +6,7 @@ one event twice. The clock is injected: retries come due by moving it, not by wa
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -276,3 +277,24 @@ def test_the_settings_in_effect_show_lineage_with_its_key_masked(tmp_path: Path)
     assert shown["url"] == "http://marquez:5000" and shown["namespace"] == "shop"
     assert shown["api_key"] == "****" and shown["headers"] == {"Authorization": "****"}
     assert "plain-key-123" not in json.dumps(shown)
+
+
+def test_without_the_client_library_a_run_is_refused_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from legato.observability import lineage_events
+    from legato.services.service_errors import ServiceError
+
+    monkeypatch.setitem(sys.modules, "openlineage.client", None)  # as if not installed
+    lineage_events._client.cache_clear()
+    try:
+        root = project(tmp_path, 'transport = "file"\npath = "l.jsonl"\n')
+        with Workspace(root, clock=ManualClock(START)) as ws:
+            d = door(ws)
+            made = d.runs.create_run("nightly", {}, partition="2026-12-05")
+            with pytest.raises(ServiceError, match=r"pip install 'legato\[lineage\]'"):
+                d.runs.execute(made.id)
+            found = d.runs.find_run(made.id)
+            assert found.state == RunState.QUEUED and found.lease_owner is None
+    finally:
+        lineage_events._client.cache_clear()
