@@ -41,10 +41,9 @@ def unique(check: Check, table: pa.Table, related: Any) -> Found:
     import pyarrow.compute as pc
 
     columns = list(check.args["columns"])
-    keys = pa.table({name: column(table, name) for name in columns}).drop_null()
+    keys = pa.table({name: _decoded(column(table, name)) for name in columns}).drop_null()
     total = table.num_rows
-    if len(columns) == 1 and pc.count_distinct(keys.column(0)).as_py() == keys.num_rows:
-        # The common case, a unique single key, needs no grouping at all.
+    if len(columns) == 1 and _distinct(keys.column(0)):
         return Found(ok=True, message=f"all {total} rows pass", failed=0, total=total)
     counts = keys.group_by(columns).aggregate([([], "count_all")])
     dupes = counts.filter(pc.greater(counts.column("count_all"), 1))
@@ -54,12 +53,12 @@ def unique(check: Check, table: pa.Table, related: Any) -> Found:
     some = dupes.slice(0, SAMPLE_ROWS).drop_columns(["count_all"])
     mask = None
     for name in columns:
-        hit = pc.is_in(column(table, name), value_set=some.column(name))
+        hit = pc.is_in(_decoded(column(table, name)), value_set=some.column(name))
         mask = hit if mask is None else pc.and_(mask, hit)
     picked = pc.indices_nonzero(pc.fill_null(mask, False))
     if len(columns) > 1:
         # Each column's value is among the sample's: keep the rows whose combination is.
-        near = pa.table({name: column(table, name).take(picked) for name in columns})
+        near = pa.table({name: _decoded(column(table, name)).take(picked) for name in columns})
         near = near.append_column("__row", picked)
         picked = near.join(some, columns, join_type="left semi").column("__row")
         picked = pc.take(picked, pc.sort_indices(picked))
@@ -74,6 +73,58 @@ def unique(check: Check, table: pa.Table, related: Any) -> Found:
     )
 
 
+def _decoded(values: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(values.type):
+        return values.cast(values.type.value_type)
+    return values
+
+
+def _distinct(values: Any) -> bool:
+    """Whether no two of ``values`` (no nulls) are equal, without grouping when it can.
+
+    Keys that only grow (ids, times of a log) are distinct when each is less than the next:
+    one comparison pass, where hashing 10,000,000 keys takes a second or more.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow.lib import ArrowNotImplementedError
+
+    n = len(values)
+    if n < 2:
+        return True
+    try:
+        if pc.all(pc.less(values.slice(0, n - 1), values.slice(1))).as_py():
+            return True
+    except ArrowNotImplementedError:  # a type without an order (structs, lists...)
+        pass
+    if pa.types.is_integer(values.type):
+        low, high = pc.min_max(values).values()
+        span = high.as_py() - low.as_py() + 1
+        if span < n:
+            return False  # more keys than values they can take
+        if span <= _DENSE * n:
+            return _distinct_dense(values, low.as_py(), span)
+    return bool(pc.count_distinct(values).as_py() == n)
+
+
+# Integer keys spread over at most this many times their count are told apart by marking
+# each in a table of flags (span bytes) rather than by hashing.
+_DENSE = 4
+
+
+def _distinct_dense(values: Any, low: int, span: int) -> bool:
+    """Whether the integers ``values`` (no nulls, all in [low, low + span)) are distinct:
+    mark each one's flag, vectorised with numpy (Arrow compute has no scatter); they are
+    when as many flags are set as there are values."""
+    import numpy as np
+
+    seen = np.zeros(span, dtype=np.bool_)
+    seen[values.to_numpy() - low] = True
+    return int(np.count_nonzero(seen)) == len(values)
+
+
 def _not_in(values: Any, keys: Any) -> Any:
     """True where ``values`` is not null and not among ``keys``."""
     import pyarrow as pa
@@ -82,7 +133,15 @@ def _not_in(values: Any, keys: Any) -> Any:
     keys = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else pa.array(list(keys))
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
-    keys = simple(keys)
+    keys = _decoded(simple(keys))
+    if pa.types.is_dictionary(values.type):
+        # Look each dictionary entry up once, then spread the verdicts by the indices:
+        # no decoding of the column's values.
+        chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+        return pa.chunked_array(
+            [pc.take(_not_in(chunk.dictionary, keys), chunk.indices) for chunk in chunks],
+            type=pa.bool_(),
+        )
     if keys.type != values.type:
         keys = keys.cast(values.type)
     return pc.and_(pc.invert(pc.is_in(values, value_set=keys)), pc.is_valid(values))
@@ -169,7 +228,14 @@ def schema_against(check: Check, actual: Mapping[str, str], total: int | None) -
 
 
 def schema(check: Check, table: pa.Table, related: Any) -> Found:
-    actual = {field.name: str(field.type) for field in table.schema}
+    import pyarrow as pa
+
+    # A dictionary-encoded column (a polars Categorical, a pandas category) holds values
+    # of its value type: that is the type it is checked as.
+    actual = {
+        field.name: str(field.type.value_type if pa.types.is_dictionary(field.type) else field.type)
+        for field in table.schema
+    }
     return schema_against(check, actual, table.num_rows)
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from legato.definitions.check_spec import Check
 from legato.quality import columnar, custom, sql_tables
 from legato.quality.frames import arrow_view
 from legato.quality.outcome import CheckOutcome, Found
 
-__all__ = ["evaluate"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["evaluate", "evaluate_all"]
 
 
 def evaluate(
@@ -29,8 +34,32 @@ def evaluate(
     side's data: a mapping from asset key to data, a function of the key, or the data. A
     check that raises gives the outcome "error" with what it raised.
     """
+    return _outcome(check, value, lambda: arrow_view(value), now, engine, related)
+
+
+def evaluate_all(
+    checks: Iterable[Check],
+    value: Any,
+    *,
+    now: datetime,
+    engine: Any = None,
+    related: Any = None,
+) -> list[CheckOutcome]:
+    """``evaluate`` each of ``checks`` on ``value``, making its Arrow view once for all."""
+    view = cache(lambda: arrow_view(value))
+    return [_outcome(check, value, view, now, engine, related) for check in checks]
+
+
+def _outcome(
+    check: Check,
+    value: Any,
+    view: Callable[[], pa.Table],
+    now: datetime,
+    engine: Any,
+    related: Any,
+) -> CheckOutcome:
     try:
-        found = _find(check, value, now=now, engine=engine, related=related)
+        found = _find(check, value, view, now=now, engine=engine, related=related)
     except Exception as exc:
         said = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         return CheckOutcome(
@@ -52,7 +81,15 @@ def evaluate(
     )
 
 
-def _find(check: Check, value: Any, *, now: datetime, engine: Any, related: Any) -> Found:
+def _find(
+    check: Check,
+    value: Any,
+    view: Callable[[], pa.Table],
+    *,
+    now: datetime,
+    engine: Any,
+    related: Any,
+) -> Found:
     table = check.args.get("table")
     if check.kind == "sql" or table:
         if engine is None:
@@ -62,7 +99,7 @@ def _find(check: Check, value: Any, *, now: datetime, engine: Any, related: Any)
         return sql_tables.run_query(check, engine)
     if value is None:
         raise ValueError("there is no data to check (the value is None)")
-    data = arrow_view(value)
+    data = view()
     if check.kind == "predicate":
         return custom.predicate(check, value, data)
     if check.kind == "pandera":

@@ -44,13 +44,11 @@ def arrow_view(value: Any) -> pa.Table:
 
 
 def simple(array: Any) -> Any:
-    """``array`` with dictionary encoding and string/binary views undone, so every compute
-    function takes it."""
+    """``array`` with string and binary views as large strings and binaries, which every
+    compute function takes."""
     import pyarrow as pa
 
     t = array.type
-    if pa.types.is_dictionary(t):
-        return simple(array.cast(t.value_type))
     if pa.types.is_string_view(t):
         return array.cast(pa.large_string())
     if pa.types.is_binary_view(t):
@@ -59,7 +57,8 @@ def simple(array: Any) -> Any:
 
 
 def column(table: pa.Table, name: str) -> Any:
-    """The column ``name`` of ``table``; a KeyError naming the columns there are if none."""
+    """The column ``name`` of ``table`` (dictionary-encoded as it is); a KeyError naming the
+    columns there are if none."""
     if name not in table.column_names:
         shown = ", ".join(table.column_names[:20]) or "none"
         raise KeyError(f"no column {name!r} (columns: {shown})")

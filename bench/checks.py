@@ -1,0 +1,138 @@
+"""Data-quality checks benchmark: every built-in that applies, on a 10,000,000-row Parquet
+output of a few columns, read as an Arrow table (issue 16's target: the built-ins together
+under 2 s). Usage:
+
+    .venv/bin/python bench/checks.py [--rows 10000000] [--repeat 3]
+
+Writes the Parquet file under a temporary folder, reads it once, then times each check's
+``legato.quality.evaluate`` (median and best of the repeats) and prints Markdown rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+CUSTOMERS = 100_000
+NOW = datetime(2026, 12, 6, tzinfo=UTC)
+
+
+def write_orders(path: Path, rows: int) -> None:
+    """Orders: a unique increasing id, a unique reference in random order, a customer among
+    CUSTOMERS, a status among four, an amount and a creation time over the last day (the
+    newest a minute before NOW)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    statuses = pa.array(["new", "paid", "shipped", "returned"])
+    start = np.datetime64(NOW.replace(tzinfo=None) - timedelta(days=1), "us")
+    seconds = np.sort(rng.integers(0, 86_340, rows)).astype("timedelta64[s]")
+    table = pa.table(
+        {
+            "order_id": np.arange(rows, dtype=np.int64),
+            "reference": rng.permutation(rows).astype(np.int64),
+            "customer_id": rng.integers(0, CUSTOMERS, rows, dtype=np.int64),
+            "status": pa.DictionaryArray.from_arrays(
+                pa.array(rng.integers(0, 4, rows, dtype=np.int32)), statuses
+            ),
+            "amount": rng.random(rows) * 100,
+            "created_at": pa.array(start + seconds, type=pa.timestamp("us")),
+        }
+    )
+    pq.write_table(table, path)
+
+
+def amount_at_least_0(table: Any) -> Any:
+    import pyarrow.compute as pc
+
+    return pc.greater_equal(table["amount"], 0)
+
+
+def checks(frame: str) -> list[Any]:
+    from legato import checks as c
+
+    return [
+        c.not_null("order_id", "customer_id", "amount"),
+        c.unique("order_id"),
+        c.unique("reference"),
+        c.accepted_values("status", ["new", "paid", "shipped", "returned"]),
+        c.row_count(min=1),
+        c.schema(
+            {"order_id": "int64", "reference": "int64", "customer_id": "int64", "status": "string",
+             "amount": "double", "created_at": "timestamp[us]"}
+        ),
+        c.relationship("customer_id", "shop.customers", "id"),
+        c.freshness("created_at", "1h"),
+        c.predicate(amount_at_least_0 if frame == "arrow" else lambda f: f["amount"] >= 0,
+                    name="amount >= 0"),
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--frame", choices=["arrow", "pandas", "polars"], default="arrow",
+        help="check the output as this kind of frame (read from the Parquet file)",
+    )
+    args = ap.parse_args()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from legato.quality import evaluate, evaluate_all
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, pyarrow {pa.__version__}, rows={args.rows}, "
+        f"repeat={args.repeat}, frame={args.frame}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "orders.parquet"
+        write_orders(path, args.rows)
+        began = time.perf_counter()
+        table = pq.read_table(path)
+        if args.frame == "pandas":
+            table = table.to_pandas()
+        elif args.frame == "polars":
+            import polars as pl
+
+            table = pl.from_arrow(table)
+        print(f"read as {args.frame}, {path.stat().st_size / 1e6:.0f} MB of Parquet in "
+              f"{time.perf_counter() - began:.2f} s")
+    customers = {"shop.customers": pa.table({"id": pa.array(range(CUSTOMERS))})}
+    print("| check | outcome | median | best |\n|---|---|---|---|")
+    medians = []
+    for check in checks(args.frame):
+        times = []
+        for _ in range(args.repeat):
+            began = time.perf_counter()
+            outcome = evaluate(check, table, now=NOW, related=customers)
+            times.append(time.perf_counter() - began)
+        if outcome.outcome != "passed":
+            raise SystemExit(f"{check.name}: {outcome.outcome}: {outcome.message}")
+        medians.append(statistics.median(times))
+        print(f"| {check.name} | {outcome.outcome} | {medians[-1] * 1000:.0f} ms "
+              f"| {min(times) * 1000:.0f} ms |")
+    print(f"| sum of the above (each converts the frame) | | {sum(medians) * 1000:.0f} ms | |")
+    together = []
+    for _ in range(args.repeat):
+        began = time.perf_counter()
+        outcomes = evaluate_all(checks(args.frame), table, now=NOW, related=customers)
+        together.append(time.perf_counter() - began)
+    assert all(o.passed for o in outcomes)
+    print(f"| all of them, one `evaluate_all` (one conversion) | passed "
+          f"| {statistics.median(together) * 1000:.0f} ms | {min(together) * 1000:.0f} ms |")
+
+
+if __name__ == "__main__":
+    main()
