@@ -147,3 +147,11 @@ def test_time_of_day_in_an_aware_column(tmp_path: Path) -> None:
         conn.execute(sa.text("INSERT INTO t VALUES ('2026-12-06 11:30:00+00:00')"))
     check = checks.freshness("at", "31m", table="t")
     assert evaluate(check, None, now=datetime(2026, 12, 6, 12, 0, tzinfo=UTC), engine=engine).passed
+
+
+def test_unique_leaves_nulls_alone(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE keys (k INTEGER)"))
+        conn.execute(sa.text("INSERT INTO keys VALUES (NULL), (NULL), (1)"))
+    outcome = run(checks.unique("k", table="keys"), engine)
+    assert (outcome.outcome, outcome.failed_count, outcome.total_count) == ("passed", 0, 3)
