@@ -95,18 +95,23 @@ def test_unique_leaves_nulls_alone(make: Callable[..., Any]) -> None:
 @pytest.mark.parametrize(
     "keys",
     [
-        [5, 3, 9, 1],  # neither sorted nor dense: hashed
+        [5, 3, 9000, 1],  # integers neither sorted nor dense: hashed
         list(range(1000)),  # increasing
         [*range(500, 1000), *range(500)],  # dense integers, not sorted
+        pa.array([7, -3, 0, 2], pa.int8()),
+        pa.array([2**64 - 1, 2**64 - 3], pa.uint64()),
         ["b", "a", "c"],
     ],
 )
 def test_unique_passes_distinct_keys_however_they_lie(keys: list[Any]) -> None:
+    keys = pa.array(keys)
     passed(run(checks.unique("k"), pa.table({"k": keys})), total=len(keys))
-    repeated = pa.table({"k": [*keys, keys[0]]})
+    first = keys[0].as_py()
+    repeated = pa.table({"k": pa.concat_arrays([keys, keys.slice(0, 1), keys.slice(0, 1)])})
     outcome = run(checks.unique("k"), repeated)
-    assert (outcome.outcome, outcome.failed_count) == ("failed", 2)
-    assert [row["k"] for row in outcome.sample] == [keys[0], keys[0]]
+    assert (outcome.outcome, outcome.failed_count) == ("failed", 3)
+    assert "(1 repeated values)" in outcome.message
+    assert [row["k"] for row in outcome.sample] == [first, first, first]
 
 
 def test_accepted_values(make: Callable[..., Any]) -> None:

@@ -9,20 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.definitions.check_spec import Check
-from legato.quality.frames import arrow_view, column, library, rows_where, simple
-from legato.quality.outcome import SAMPLE_ROWS, Found, jsonable, sample_of
+from legato.quality import repeats
+from legato.quality.frames import arrow_view, column, decoded, library, rows_found, simple
+from legato.quality.outcome import Found, jsonable, sample_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["BUILTINS", "keys_of", "type_matches", "utc"]
-
-
-def _rows(table: pa.Table, mask: Any, what: str) -> Found:
-    failed, sample = rows_where(table, mask)
-    total = table.num_rows
-    message = f"{failed} of {total} rows {what}" if failed else f"all {total} rows pass"
-    return Found(ok=not failed, message=message, failed=failed, total=total, sample=sample)
 
 
 def not_null(check: Check, table: pa.Table, related: Any) -> Found:
@@ -33,96 +27,7 @@ def not_null(check: Check, table: pa.Table, related: Any) -> Found:
     for name in columns:
         nulls = pc.is_null(column(table, name), nan_is_null=True)
         mask = nulls if mask is None else pc.or_(mask, nulls)
-    return _rows(table, mask, f"have a null in {', '.join(columns)}")
-
-
-def unique(check: Check, table: pa.Table, related: Any) -> Found:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = list(check.args["columns"])
-    keys = pa.table({name: _decoded(column(table, name)) for name in columns}).drop_null()
-    total = table.num_rows
-    if len(columns) == 1 and _distinct(keys.column(0)):
-        return Found(ok=True, message=f"all {total} rows pass", failed=0, total=total)
-    counts = keys.group_by(columns).aggregate([([], "count_all")])
-    dupes = counts.filter(pc.greater(counts.column("count_all"), 1))
-    if not dupes.num_rows:
-        return Found(ok=True, message=f"all {total} rows pass", failed=0, total=total)
-    failed = pc.sum(dupes.column("count_all")).as_py()
-    some = dupes.slice(0, SAMPLE_ROWS).drop_columns(["count_all"])
-    mask = None
-    for name in columns:
-        hit = pc.is_in(_decoded(column(table, name)), value_set=some.column(name))
-        mask = hit if mask is None else pc.and_(mask, hit)
-    picked = pc.indices_nonzero(pc.fill_null(mask, False))
-    if len(columns) > 1:
-        # Each column's value is among the sample's: keep the rows whose combination is.
-        near = pa.table({name: _decoded(column(table, name)).take(picked) for name in columns})
-        near = near.append_column("__row", picked)
-        picked = near.join(some, columns, join_type="left semi").column("__row")
-        picked = pc.take(picked, pc.sort_indices(picked))
-    rows = table.take(picked.slice(0, SAMPLE_ROWS))
-    return Found(
-        ok=False,
-        message=f"{failed} of {total} rows share their {', '.join(columns)} with another row "
-        f"({dupes.num_rows} repeated values)",
-        failed=failed,
-        total=total,
-        sample=sample_of(rows.to_pylist()),
-    )
-
-
-def _decoded(values: Any) -> Any:
-    import pyarrow as pa
-
-    if pa.types.is_dictionary(values.type):
-        return values.cast(values.type.value_type)
-    return values
-
-
-def _distinct(values: Any) -> bool:
-    """Whether no two of ``values`` (no nulls) are equal, without grouping when it can.
-
-    Keys that only grow (ids, times of a log) are distinct when each is less than the next:
-    one comparison pass, where hashing 10,000,000 keys takes a second or more.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from pyarrow.lib import ArrowNotImplementedError
-
-    n = len(values)
-    if n < 2:
-        return True
-    try:
-        if pc.all(pc.less(values.slice(0, n - 1), values.slice(1))).as_py():
-            return True
-    except ArrowNotImplementedError:  # a type without an order (structs, lists...)
-        pass
-    if pa.types.is_integer(values.type):
-        low, high = pc.min_max(values).values()
-        span = high.as_py() - low.as_py() + 1
-        if span < n:
-            return False  # more keys than values they can take
-        if span <= _DENSE * n:
-            return _distinct_dense(values, low.as_py(), span)
-    return bool(pc.count_distinct(values).as_py() == n)
-
-
-# Integer keys spread over at most this many times their count are told apart by marking
-# each in a table of flags (span bytes) rather than by hashing.
-_DENSE = 4
-
-
-def _distinct_dense(values: Any, low: int, span: int) -> bool:
-    """Whether the integers ``values`` (no nulls, all in [low, low + span)) are distinct:
-    mark each one's flag, vectorised with numpy (Arrow compute has no scatter); they are
-    when as many flags are set as there are values."""
-    import numpy as np
-
-    seen = np.zeros(span, dtype=np.bool_)
-    seen[values.to_numpy() - low] = True
-    return int(np.count_nonzero(seen)) == len(values)
+    return rows_found(table, mask, f"have a null in {', '.join(columns)}")
 
 
 def _not_in(values: Any, keys: Any) -> Any:
@@ -133,7 +38,7 @@ def _not_in(values: Any, keys: Any) -> Any:
     keys = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else pa.array(list(keys))
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
-    keys = _decoded(simple(keys))
+    keys = decoded(simple(keys))
     if pa.types.is_dictionary(values.type):
         # Look each dictionary entry up once, then spread the verdicts by the indices:
         # no decoding of the column's values.
@@ -151,7 +56,7 @@ def accepted_values(check: Check, table: pa.Table, related: Any) -> Found:
     name, values = check.args["column"], check.args["values"]
     mask = _not_in(column(table, name), values)
     shown = ", ".join(repr(v) for v in list(values)[:10])
-    return _rows(table, mask, f"have a {name} outside {shown}")
+    return rows_found(table, mask, f"have a {name} outside {shown}")
 
 
 def row_count(check: Check, table: pa.Table, related: Any) -> Found:
@@ -271,7 +176,7 @@ def relationship(check: Check, table: pa.Table, related: Any) -> Found:
     name = check.args["column"]
     mask = _not_in(column(table, name), keys_of(check, related))
     target = check.args.get("to") or "the given values"
-    return _rows(table, mask, f"have a {name} not in {target}")
+    return rows_found(table, mask, f"have a {name} not in {target}")
 
 
 def utc(value: Any) -> datetime:
@@ -312,7 +217,7 @@ def freshness(check: Check, table: pa.Table, related: Any, now: datetime) -> Fou
 
 BUILTINS: dict[str, Callable[[Check, pa.Table, Any], Found]] = {
     "not_null": not_null,
-    "unique": unique,
+    "unique": repeats.unique,
     "accepted_values": accepted_values,
     "row_count": row_count,
     "schema": schema,

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from legato.quality.outcome import SAMPLE_ROWS, sample_of
+from legato.quality.outcome import SAMPLE_ROWS, Found, sample_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["arrow_view", "column", "library", "rows_where", "simple"]
+__all__ = ["arrow_view", "column", "decoded", "library", "rows_found", "rows_where", "simple"]
 
 
 def library(value: Any) -> str:
@@ -75,3 +75,20 @@ def rows_where(table: pa.Table, mask: Any) -> tuple[int, list[dict[str, Any]]]:
         return 0, []
     picked = pc.indices_nonzero(mask).slice(0, SAMPLE_ROWS)
     return failed, sample_of(table.take(picked).to_pylist())
+
+
+def rows_found(table: pa.Table, mask: Any, what: str) -> Found:
+    """The rows ``mask`` selects as what a check found: failing ones, if any."""
+    failed, sample = rows_where(table, mask)
+    total = table.num_rows
+    message = f"{failed} of {total} rows {what}" if failed else f"all {total} rows pass"
+    return Found(ok=not failed, message=message, failed=failed, total=total, sample=sample)
+
+
+def decoded(values: Any) -> Any:
+    """``values`` with dictionary encoding undone."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(values.type):
+        return values.cast(values.type.value_type)
+    return values
