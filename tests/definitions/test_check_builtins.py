@@ -75,6 +75,11 @@ def test_refused_arguments(make: object, error: str) -> None:
         make()  # type: ignore[operator]
 
 
+def test_a_misspelt_option_is_refused() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'severty'"):
+        checks.not_null("a", severty="warn")  # type: ignore[call-arg]
+
+
 def test_a_task_keeps_its_checks() -> None:
     ids = checks.unique("order_id")
     amounts = checks.predicate(lambda df: df["amount"] >= 0, name="amount >= 0", severity="warn")

@@ -1,9 +1,8 @@
 """The built-in checks as constructors: ``not_null("order_id")``, ``unique("order_id")``...
 
 Each gives a ``Check`` whose ``kind`` and ``args`` say what to test; nothing here looks at
-data. Every constructor takes ``severity`` ("block" or "warn"), ``name`` (shown and stored;
-a readable default otherwise), ``asset`` (the asset it checks when a task produces several),
-``description`` and ``table`` (a SQL table to check in its database instead of the task's
+data. Every constructor takes ``Options`` (severity, name, asset, description), and the
+built-ins ``table`` too (a SQL table to check in its database instead of the task's
 returned value).
 """
 
@@ -11,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from legato.definitions.check_spec import Check
 from legato.definitions.durations import parse_duration
 
 __all__ = [
+    "Options",
+    "TableOptions",
     "accepted_values",
     "freshness",
     "not_null",
@@ -30,30 +31,49 @@ __all__ = [
 ]
 
 
+class Options(TypedDict, total=False):
+    """What every check takes: ``severity`` ("block", the default, or "warn"), ``name``
+    (shown and stored), ``asset`` (the one it checks when a task produces several) and
+    ``description``."""
+
+    severity: str
+    name: str | None
+    asset: str | None
+    description: str | None
+
+
+class TableOptions(Options, total=False):
+    """``Options``, and ``table``: a SQL table to check in its database."""
+
+    table: str | None
+
+
+_KNOWN = frozenset(TableOptions.__annotations__) | frozenset(Options.__annotations__)
+
+
 def _check(
     kind: str,
     default_name: str,
     args: dict[str, Any],
-    *,
-    severity: str,
-    name: str | None,
-    asset: str | None,
-    description: str | None,
-    table: str | None,
+    options: Mapping[str, Any],
     fn: Callable[..., Any] | None = None,
 ) -> Check:
+    unknown = sorted(set(options) - _KNOWN)
+    if unknown:
+        raise TypeError(f"{kind}() got an unexpected keyword argument {unknown[0]!r}")
+    table = options.get("table")
     if table is not None:
         if not isinstance(table, str) or not table:
             raise ValueError(f"{kind}: table must be a table name")
         args["table"] = table
     return Check(
-        name=name or default_name,
+        name=options.get("name") or default_name,
         kind=kind,
         args=args,
-        severity=severity,
-        asset=asset,
+        severity=options.get("severity") or "block",
+        asset=options.get("asset"),
         fn=fn,
-        description=description,
+        description=options.get("description"),
     )
 
 
@@ -69,27 +89,21 @@ def _columns(kind: str, columns: Iterable[str]) -> tuple[str, ...]:
 
 def not_null(
     *columns: str,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
-    table: str | None = None,
+    **options: Unpack[TableOptions],
 ) -> Check:
     """Fails the rows where any of ``columns`` is null (NaN counts as null)."""
     names = _columns("not_null", columns)
     return _check(
-        "not_null", f"not_null({', '.join(names)})", {"columns": names},
-        severity=severity, name=name, asset=asset, description=description, table=table,
+        "not_null",
+        f"not_null({', '.join(names)})",
+        {"columns": names},
+        options,
     )
 
 
 def unique(
     *columns: str,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
-    table: str | None = None,
+    **options: Unpack[TableOptions],
 ) -> Check:
     """Fails the rows whose combination of ``columns`` another row has too.
 
@@ -98,20 +112,17 @@ def unique(
     """
     names = _columns("unique", columns)
     return _check(
-        "unique", f"unique({', '.join(names)})", {"columns": names},
-        severity=severity, name=name, asset=asset, description=description, table=table,
+        "unique",
+        f"unique({', '.join(names)})",
+        {"columns": names},
+        options,
     )
 
 
 def accepted_values(
     column: str,
     values: Iterable[Any],
-    *,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
-    table: str | None = None,
+    **options: Unpack[TableOptions],
 ) -> Check:
     """Fails the rows whose ``column`` holds a value not in ``values`` (nulls pass)."""
     (col,) = _columns("accepted_values", [column])
@@ -119,20 +130,17 @@ def accepted_values(
     if not accepted:
         raise ValueError("accepted_values: give at least one value")
     return _check(
-        "accepted_values", f"accepted_values({col})", {"column": col, "values": accepted},
-        severity=severity, name=name, asset=asset, description=description, table=table,
+        "accepted_values",
+        f"accepted_values({col})",
+        {"column": col, "values": accepted},
+        options,
     )
 
 
 def row_count(
     min: int | None = None,
     max: int | None = None,
-    *,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
-    table: str | None = None,
+    **options: Unpack[TableOptions],
 ) -> Check:
     """Fails when the number of rows is below ``min`` or above ``max`` (both inclusive)."""
     for bound in (min, max):
@@ -143,8 +151,10 @@ def row_count(
     if min is not None and max is not None and min > max:
         raise ValueError(f"row_count: min {min} is above max {max}")
     return _check(
-        "row_count", "row_count", {"min": min, "max": max},
-        severity=severity, name=name, asset=asset, description=description, table=table,
+        "row_count",
+        "row_count",
+        {"min": min, "max": max},
+        options,
     )
 
 
@@ -152,11 +162,7 @@ def schema(
     columns: Mapping[str, Any],
     *,
     exact: bool = False,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
-    table: str | None = None,
+    **options: Unpack[TableOptions],
 ) -> Check:
     """Fails when a column of ``columns`` is missing or of another type; with ``exact``,
     also when the data has columns ``columns`` does not name.
@@ -169,8 +175,10 @@ def schema(
         raise ValueError("schema: columns is a mapping of column names to types")
     _columns("schema", columns)
     return _check(
-        "schema", "schema", {"columns": dict(columns), "exact": bool(exact)},
-        severity=severity, name=name, asset=asset, description=description, table=table,
+        "schema",
+        "schema",
+        {"columns": dict(columns), "exact": bool(exact)},
+        options,
     )
 
 
@@ -180,11 +188,7 @@ def relationship(
     to_column: str | None = None,
     *,
     to_table: str | None = None,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
-    table: str | None = None,
+    **options: Unpack[TableOptions],
 ) -> Check:
     """Fails the rows whose ``column`` value is not among the other side's keys (nulls pass).
 
@@ -203,21 +207,17 @@ def relationship(
     to_col = to_column or col
     target = f"{to_table or key}.{to_col}" if (to_table or key) else "values"
     return _check(
-        "relationship", f"relationship({col} -> {target})",
+        "relationship",
+        f"relationship({col} -> {target})",
         {"column": col, "to": key, "to_column": to_col, "to_table": to_table, "values": values},
-        severity=severity, name=name, asset=asset, description=description, table=table,
+        options,
     )
 
 
 def freshness(
     column: str,
     max_age: str | float | timedelta,
-    *,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
-    table: str | None = None,
+    **options: Unpack[TableOptions],
 ) -> Check:
     """Fails when the newest value of the time ``column`` is older than ``max_age`` ("6h",
     seconds or a timedelta) at the evaluation's ``now``. Naive times are read as UTC."""
@@ -226,8 +226,10 @@ def freshness(
     if seconds is None or seconds <= 0:
         raise ValueError("freshness: max_age must be positive")
     return _check(
-        "freshness", f"freshness({col})", {"column": col, "max_age": seconds},
-        severity=severity, name=name, asset=asset, description=description, table=table,
+        "freshness",
+        f"freshness({col})",
+        {"column": col, "max_age": seconds},
+        options,
     )
 
 
@@ -236,11 +238,7 @@ def sql(
     *,
     returns: Literal["auto", "rows", "count"] = "auto",
     resource: str | None = None,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
-    table: str | None = None,
+    **options: Unpack[TableOptions],
 ) -> Check:
     """A query run through a SQL engine that gives the failing rows, or their count.
 
@@ -253,36 +251,33 @@ def sql(
     if returns not in ("auto", "rows", "count"):
         raise ValueError(f"sql: returns is 'auto', 'rows' or 'count', not {returns!r}")
     return _check(
-        "sql", "sql", {"query": query, "returns": returns, "resource": resource},
-        severity=severity, name=name, asset=asset, description=description, table=table,
+        "sql",
+        "sql",
+        {"query": query, "returns": returns, "resource": resource},
+        options,
     )
 
 
 def predicate(
     fn: Callable[[Any], Any],
-    *,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
+    **options: Unpack[Options],
 ) -> Check:
     """A Python function of the data: it returns a boolean mask (True for the rows that
     pass) as a pandas or polars Series, an Arrow array or a list, or one bool for all."""
     if not callable(fn):
         raise ValueError(f"predicate: {fn!r} is not callable")
     return _check(
-        "predicate", getattr(fn, "__name__", "predicate"), {},
-        severity=severity, name=name, asset=asset, description=description, table=None, fn=fn,
+        "predicate",
+        getattr(fn, "__name__", "predicate"),
+        {},
+        options,
+        fn=fn,
     )
 
 
 def pandera(
     schema: Any,
-    *,
-    severity: str = "block",
-    name: str | None = None,
-    asset: str | None = None,
-    description: str | None = None,
+    **options: Unpack[Options],
 ) -> Check:
     """A pandera schema (pandas or polars ``DataFrameSchema``, or a ``DataFrameModel``
     class) as a check: the rows it rejects fail."""
@@ -290,7 +285,8 @@ def pandera(
         raise ValueError(f"pandera: {schema!r} is not a pandera schema")
     default = getattr(schema, "name", None) or getattr(schema, "__name__", None) or "pandera"
     return _check(
-        "pandera", f"pandera({default})" if default != "pandera" else default,
+        "pandera",
+        f"pandera({default})" if default != "pandera" else default,
         {"schema": schema},
-        severity=severity, name=name, asset=asset, description=description, table=None,
+        options,
     )

@@ -124,8 +124,10 @@ def schema_against(check: Check, actual: Mapping[str, str], total: int | None) -
     if not wrong:
         return Found(ok=True, message=f"{len(expected)} columns as expected", total=total)
     parts = [
-        f"{w['column']}: missing" if w["actual"] is None
-        else f"{w['column']}: not expected" if w["expected"] is None
+        f"{w['column']}: missing"
+        if w["actual"] is None
+        else f"{w['column']}: not expected"
+        if w["expected"] is None
         else f"{w['column']}: {w['actual']}, expected {w['expected']}"
         for w in wrong
     ]

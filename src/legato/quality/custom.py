@@ -109,5 +109,3 @@ def _failures(cases: Any, frame: Any, total: int) -> Found:
         total=total,
         sample=sample_of(rows),
     )
-
-

@@ -90,7 +90,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal | UUID):
         return str(value)
     if isinstance(value, bytes | bytearray):
-        return jsonable(base64.b64encode(bytes(value[: _TEXT])).decode("ascii"))
+        return jsonable(base64.b64encode(bytes(value[:_TEXT])).decode("ascii"))
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in list(value.items())[:_ITEMS]}
     if isinstance(value, list | tuple | set | frozenset):

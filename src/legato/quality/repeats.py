@@ -19,7 +19,7 @@ from legato.quality.outcome import SAMPLE_ROWS, Found, sample_of
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["unique"]
+__all__ = ["repeats_found", "unique"]
 
 # Integer keys over a range at most this many times their count are counted by value: a
 # byte per value of the range to find out whether any repeats, eight more when some do.
@@ -37,13 +37,22 @@ def unique(check: Check, table: pa.Table, related: Any) -> Found:
     if found is None:
         return Found(ok=True, message=f"all {total} rows pass", failed=0, total=total)
     failed, repeated, some = found
+    rows = _rows_with(table, columns, some).to_pylist()
+    return repeats_found(columns, failed, repeated, total, rows)
+
+
+def repeats_found(
+    columns: list[str], failed: int, repeated: int, total: int, rows: list[dict[str, Any]]
+) -> Found:
+    """What ``unique`` found when ``failed`` of ``total`` rows repeat ``repeated`` keys;
+    ``rows`` some of them."""
     return Found(
         ok=False,
         message=f"{failed} of {total} rows share their {', '.join(columns)} with another row "
         f"({repeated} repeated values)",
         failed=failed,
         total=total,
-        sample=sample_of(_rows_with(table, columns, some).to_pylist()),
+        sample=sample_of(rows),
     )
 
 

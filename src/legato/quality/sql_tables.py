@@ -12,6 +12,7 @@ from typing import Any
 from legato.definitions.check_spec import Check
 from legato.quality.columnar import count_within, fresh_within, schema_against
 from legato.quality.outcome import SAMPLE_ROWS, Found, sample_of
+from legato.quality.repeats import repeats_found
 
 __all__ = ["on_table", "run_query"]
 
@@ -84,19 +85,11 @@ def unique(check: Check, conn: Any, name: str) -> Found:
     if not failed:
         return Found(ok=True, message=f"all {total} rows pass", failed=0, total=total)
     some = sa.select(*(groups.c[c] for c in columns)).limit(SAMPLE_ROWS).subquery("some")
-    rows = _table(name, *columns).alias("t")
-    on = sa.and_(*(rows.c[c] == some.c[c] for c in columns))
-    query: Any = sa.select(sa.literal_column("t.*")).select_from(rows.join(some, on))
-    rows = query.limit(SAMPLE_ROWS)
-    sample = sample_of(r._asdict() for r in conn.execute(rows))
-    return Found(
-        ok=False,
-        message=f"{failed} of {total} rows share their {', '.join(columns)} with another row "
-        f"({repeated} repeated values)",
-        failed=failed,
-        total=total,
-        sample=sample,
-    )
+    t = _table(name, *columns).alias("t")
+    on = sa.and_(*(t.c[c] == some.c[c] for c in columns))
+    query = sa.select(sa.literal_column("t.*")).select_from(t.join(some, on)).limit(SAMPLE_ROWS)
+    found = [r._asdict() for r in conn.execute(query)]
+    return repeats_found(list(columns), failed, int(repeated), total, found)
 
 
 def accepted_values(check: Check, conn: Any, name: str) -> Found:
