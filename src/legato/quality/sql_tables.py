@@ -87,8 +87,8 @@ def unique(check: Check, conn: Any, name: str) -> Found:
     some = sa.select(*(groups.c[c] for c in columns)).limit(SAMPLE_ROWS).subquery("some")
     t = _table(name, *columns).alias("t")
     on = sa.and_(*(t.c[c] == some.c[c] for c in columns))
-    query = sa.select(sa.literal_column("t.*")).select_from(t.join(some, on)).limit(SAMPLE_ROWS)
-    found = [r._asdict() for r in conn.execute(query)]
+    query: Any = sa.select(sa.literal_column("t.*")).select_from(t.join(some, on))
+    found = [r._asdict() for r in conn.execute(query.limit(SAMPLE_ROWS))]
     return repeats_found(list(columns), failed, int(repeated), total, found)
 
 
