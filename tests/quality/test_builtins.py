@@ -223,19 +223,33 @@ def test_freshness_of_aware_times_and_dates() -> None:
     assert not evaluate(checks.freshness("day", "1d"), days, now=now).passed
 
 
-def test_nulls_only_and_empty_data(make: Callable[..., Any]) -> None:
-    empty = pa.table({"order_id": pa.array([], pa.int64()), "at": pa.array([], pa.timestamp("us"))})
+def test_nulls_only_and_no_times(make: Callable[..., Any]) -> None:
+    empty = pa.table({"at": pa.array([], pa.timestamp("us"))})
+    stale = run(checks.freshness("at", "1h"), empty)
+    assert (stale.outcome, stale.message) == ("failed", "no at values to date the data by")
+    nulls = make([{"order_id": 1, "status": None}, {"order_id": 2, "status": None}])
+    outcome = run(checks.not_null("status"), nulls)
+    assert (outcome.failed_count, ids(outcome)) == (2, [1, 2])
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [
+        pd.DataFrame({"order_id": pd.Series([], dtype="int64")}),
+        pl.DataFrame({"order_id": []}, schema={"order_id": pl.Int64}),
+        pa.table({"order_id": pa.array([], pa.int64())}),
+        [],
+    ],
+    ids=["pandas", "polars", "arrow", "list of dicts"],
+)
+def test_empty_outputs_pass_row_checks_and_fail_a_minimum(empty: Any) -> None:
     for check in (checks.not_null("order_id"), checks.unique("order_id"),
                   checks.accepted_values("order_id", [1]),
                   checks.relationship("order_id", {1})):  # fmt: skip
         outcome = run(check, empty)
         assert (outcome.outcome, outcome.failed_count, outcome.total_count) == ("passed", 0, 0)
     assert run(checks.row_count(min=1), empty).message == "0 rows, fewer than 1"
-    stale = run(checks.freshness("at", "1h"), empty)
-    assert (stale.outcome, stale.message) == ("failed", "no at values to date the data by")
-    nulls = make([{"order_id": 1, "status": None}, {"order_id": 2, "status": None}])
-    outcome = run(checks.not_null("status"), nulls)
-    assert (outcome.failed_count, ids(outcome)) == (2, [1, 2])
+    assert run(checks.row_count(max=0), empty).passed
 
 
 def test_a_missing_column_is_an_error_naming_the_columns(make: Callable[..., Any]) -> None:
