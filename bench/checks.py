@@ -25,9 +25,9 @@ NOW = datetime(2026, 12, 6, tzinfo=UTC)
 
 
 def write_orders(path: Path, rows: int, failing: bool = False) -> None:
-    """Orders: a unique increasing id, a unique reference in random order, a customer among
-    CUSTOMERS, a status among four, an amount and a creation time over the last day (the
-    newest a minute before NOW)."""
+    """Orders: a random 62-bit token, a unique increasing id, a unique reference in random
+    order (a permutation of the ids), a customer among CUSTOMERS, a status among four, an
+    amount and a creation time over the last day (the newest a minute before NOW)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -53,8 +53,10 @@ def write_orders(path: Path, rows: int, failing: bool = False) -> None:
         missing[5::100] = True
         seconds -= np.timedelta64(3, "h")
         statuses = pa.array(["new", "paid", "shipped", "returned", "lost"])
+    token = rng.integers(0, 2**62, rows, dtype=np.int64)
     table = pa.table(
         {
+            "token": token,
             "order_id": order_id,
             "reference": reference,
             "customer_id": customer_id,
@@ -72,23 +74,32 @@ def amount_at_least_0(table: Any) -> Any:
     return pc.greater_equal(table["amount"], 0)
 
 
-def checks(frame: str) -> list[Any]:
+def checks(frame: str, hashed: bool = False) -> list[Any]:
     from legato import checks as c
 
     return [
+        *([c.unique("token")] if hashed else []),
         c.not_null("order_id", "customer_id", "amount"),
         c.unique("order_id"),
         c.unique("reference"),
         c.accepted_values("status", ["new", "paid", "shipped", "returned"]),
         c.row_count(min=1),
         c.schema(
-            {"order_id": "int64", "reference": "int64", "customer_id": "int64", "status": "string",
-             "amount": "double", "created_at": "timestamp[us]"}
+            {
+                "order_id": "int64",
+                "reference": "int64",
+                "customer_id": "int64",
+                "status": "string",
+                "amount": "double",
+                "created_at": "timestamp[us]",
+            }
         ),
         c.relationship("customer_id", "shop.customers", "id"),
         c.freshness("created_at", "1h"),
-        c.predicate(amount_at_least_0 if frame == "arrow" else lambda f: f["amount"] >= 0,
-                    name="amount >= 0"),
+        c.predicate(
+            amount_at_least_0 if frame == "arrow" else lambda f: f["amount"] >= 0,
+            name="amount >= 0",
+        ),
     ]
 
 
@@ -97,11 +108,19 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(
-        "--failing", action="store_true",
+        "--failing",
+        action="store_true",
         help="break each rule in one row of a hundred: time checks that fail",
     )
     ap.add_argument(
-        "--frame", choices=["arrow", "pandas", "polars"], default="arrow",
+        "--hashed",
+        action="store_true",
+        help="also check a key of random 62-bit integers unique: one that has to be hashed",
+    )
+    ap.add_argument(
+        "--frame",
+        choices=["arrow", "pandas", "polars"],
+        default="arrow",
         help="check the output as this kind of frame (read from the Parquet file)",
     )
     args = ap.parse_args()
@@ -113,7 +132,7 @@ def main() -> None:
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, pyarrow {pa.__version__}, rows={args.rows}, "
-        f"repeat={args.repeat}, frame={args.frame}, failing={args.failing}"
+        f"repeat={args.repeat}, frame={args.frame}, failing={args.failing}, hashed={args.hashed}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "orders.parquet"
@@ -126,12 +145,14 @@ def main() -> None:
             import polars as pl
 
             table = pl.from_arrow(table)
-        print(f"read as {args.frame}, {path.stat().st_size / 1e6:.0f} MB of Parquet in "
-              f"{time.perf_counter() - began:.2f} s")
+        print(
+            f"read as {args.frame}, {path.stat().st_size / 1e6:.0f} MB of Parquet in "
+            f"{time.perf_counter() - began:.2f} s"
+        )
     customers = {"shop.customers": pa.table({"id": pa.array(range(CUSTOMERS))})}
     print("| check | outcome | median | best |\n|---|---|---|---|")
     medians, last = [], []
-    for check in checks(args.frame):
+    for check in checks(args.frame, args.hashed):
         times = []
         for _ in range(args.repeat):
             began = time.perf_counter()
@@ -141,17 +162,21 @@ def main() -> None:
             raise SystemExit(f"{check.name}: {outcome.message}")
         medians.append(statistics.median(times))
         last.append(outcome)
-        print(f"| {check.name} | {outcome.outcome} | {medians[-1] * 1000:.0f} ms "
-              f"| {min(times) * 1000:.0f} ms |")
+        print(
+            f"| {check.name} | {outcome.outcome} | {medians[-1] * 1000:.0f} ms "
+            f"| {min(times) * 1000:.0f} ms |"
+        )
     print(f"| sum of the above (each converts the frame) | | {sum(medians) * 1000:.0f} ms | |")
     together = []
     for _ in range(args.repeat):
         began = time.perf_counter()
-        outcomes = evaluate_all(checks(args.frame), table, now=NOW, related=customers)
+        outcomes = evaluate_all(checks(args.frame, args.hashed), table, now=NOW, related=customers)
         together.append(time.perf_counter() - began)
     assert [o.outcome for o in outcomes] == [o.outcome for o in last]
-    print(f"| all of them, one `evaluate_all` (one conversion) | "
-          f"| {statistics.median(together) * 1000:.0f} ms | {min(together) * 1000:.0f} ms |")
+    print(
+        f"| all of them, one `evaluate_all` (one conversion) | "
+        f"| {statistics.median(together) * 1000:.0f} ms | {min(together) * 1000:.0f} ms |"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pytest
 
 from legato import checks
 from legato.quality import SAMPLE_ROWS, CheckOutcome, evaluate, evaluate_all
+from legato.quality.outcome import jsonable
 from tests.quality.orders import CUSTOMERS, NOW, ORDERS
 
 
@@ -95,18 +96,21 @@ def test_unique_leaves_nulls_alone(make: Callable[..., Any]) -> None:
 @pytest.mark.parametrize(
     "keys",
     [
-        [5, 3, 9000, 1],  # integers neither sorted nor dense: hashed
-        list(range(1000)),  # increasing
-        [*range(500, 1000), *range(500)],  # dense integers, not sorted
+        list(range(1000)),  # increasing: compared with the next
+        [*range(500, 1000), *range(500)],  # dense integers: counted by value
         pa.array([7, -3, 0, 2], pa.int8()),
         pa.array([2**64 - 1, 2**64 - 3], pa.uint64()),
-        ["b", "a", "c"],
+        [5, 3, 9000, 1],  # integers neither in order nor dense: sorted
+        [2.5, -1.0, 7.25],
+        [datetime(2026, 1, 2), datetime(2026, 1, 1)],
+        pa.array([3, 1, 2], pa.date32()),
+        ["b", "a", "c"],  # hashed
     ],
 )
 def test_unique_passes_distinct_keys_however_they_lie(keys: list[Any]) -> None:
     keys = pa.array(keys)
     passed(run(checks.unique("k"), pa.table({"k": keys})), total=len(keys))
-    first = keys[0].as_py()
+    first = jsonable(keys[0].as_py())  # as the sample holds it
     repeated = pa.table({"k": pa.concat_arrays([keys, keys.slice(0, 1), keys.slice(0, 1)])})
     outcome = run(checks.unique("k"), repeated)
     assert (outcome.outcome, outcome.failed_count) == ("failed", 3)

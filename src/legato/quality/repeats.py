@@ -3,9 +3,10 @@
 Hashing every key is what finding repeats costs in general (about 4 s for 10,000,000
 shuffled integers on a 2-core machine), so the common shapes of key are told apart
 cheaper first: in keys that never decrease a repeat is the next key (two comparison
-passes), and integers spread over a range not much wider than their count are counted in
-a table indexed by value (one vectorised pass with numpy, which Arrow compute, lacking a
-scatter, cannot do).
+passes); integers spread over a range not much wider than their count are counted in a
+table indexed by value (one vectorised pass with numpy, which Arrow compute, lacking a
+scatter, cannot do); other numbers and times are sorted with numpy, then compared with
+their neighbours. Strings, decimals and combinations of columns are hashed.
 """
 
 from __future__ import annotations
@@ -74,11 +75,21 @@ def _single(values: Any) -> Repeats | None:
         ordered = False
     if ordered:
         return _sorted(values, pc.equal(head, tail))
-    if pa.types.is_integer(values.type):
+    t = values.type
+    if pa.types.is_integer(t):
         low, high = (v.as_py() for v in pc.min_max(values).values())
         span = high - low + 1
         if span <= _DENSE * n:
             return _dense(values, low, span)
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_timestamp(t) or (
+        pa.types.is_date(t) or pa.types.is_duration(t)
+    ):
+        # numpy sorts fixed-width numbers several times faster than Arrow hashes them;
+        # in order, a key's repeats follow it.
+        import numpy as np
+
+        ordered = pa.chunked_array([pa.array(np.sort(values.to_numpy()), type=t)])
+        return _sorted(ordered, pc.equal(ordered.slice(0, n - 1), ordered.slice(1)))
     return _grouped(pa.table({"key": values}), ["key"])
 
 
