@@ -54,6 +54,8 @@ def write_orders(path: Path, rows: int, failing: bool = False) -> None:
         seconds -= np.timedelta64(3, "h")
         statuses = pa.array(["new", "paid", "shipped", "returned", "lost"])
     token = rng.integers(0, 2**62, rows, dtype=np.int64)
+    if failing:
+        token[6::100] = token[0::100][: len(token[6::100])]
     table = pa.table(
         {
             "token": token,
