@@ -29,7 +29,7 @@ def run(block: str) -> tuple[dict[str, Any], str]:
 
 def test_every_python_example_runs() -> None:
     examples = blocks("python")
-    assert len(examples) == 6
+    assert len(examples) == 7
     for block in examples:
         run(block)
 

@@ -132,3 +132,19 @@ def test_pandera_failure_of_the_whole_frame() -> None:
 def test_not_a_pandera_schema() -> None:
     with pytest.raises(ValueError, match="not a pandera schema"):
         checks.pandera({"amount": float})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [pd.DataFrame(ORDERS), pl.DataFrame(ORDERS), pa.Table.from_pylist(ORDERS), ORDERS],
+    ids=["pandas", "polars", "arrow", "list of dicts"],
+)
+def test_sql_on_an_output_with_duckdb(data: Any) -> None:
+    rows = run(checks.sql("SELECT order_id, amount FROM data WHERE amount < 0"), data)
+    assert (rows.outcome, rows.failed_count, rows.total_count) == ("failed", 1, 7)
+    assert rows.sample == ({"order_id": 6, "amount": -2.0},)
+    count = run(checks.sql("SELECT count(*) FROM data WHERE status IS NULL"), data)
+    assert (count.outcome, count.failed_count, count.message) == ("failed", 1, "1 failing rows")
+    assert run(checks.sql("SELECT * FROM data WHERE amount > 100"), data).passed
+    wrong = run(checks.sql("SELECT nope FROM data"), data)
+    assert wrong.outcome == "error" and "nope" in wrong.message

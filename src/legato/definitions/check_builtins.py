@@ -240,7 +240,8 @@ def sql(
     resource: str | None = None,
     **options: Unpack[TableOptions],
 ) -> Check:
-    """A query run through a SQL engine that gives the failing rows, or their count.
+    """A query that gives the failing rows, or their count: run in a database through a
+    SQL engine, or, on a task's output, by DuckDB with the output as the table ``data``.
 
     With ``returns="auto"``, a result of one row and one integer column whose name holds
     "count" (``SELECT count(*) ...``) is a count; anything else is the failing rows.

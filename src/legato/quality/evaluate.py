@@ -30,8 +30,9 @@ def evaluate(
     related: Any = None,
 ) -> CheckOutcome:
     """Evaluate ``check`` on ``value``: a pandas or polars DataFrame, a pyarrow Table or
-    RecordBatch, or a list of dicts; or, for a check with ``table=`` or a ``sql`` check, the
-    SQL table through ``engine`` (a SQLAlchemy Engine or Connection; ``value`` unused).
+    RecordBatch, or a list of dicts; or, for a check with ``table=`` or a ``sql`` check
+    given an ``engine`` (a SQLAlchemy Engine or Connection), the database (``value``
+    unused). A ``sql`` check without an engine queries ``value`` as the table ``data``.
 
     ``now`` dates freshness checks. ``related`` gives a relationship check the other
     side's data: a mapping from asset key to data, a function of the key, or the data. A
@@ -94,6 +95,8 @@ def _find(
     related: Any,
 ) -> Found:
     table = check.args.get("table")
+    if check.kind == "sql" and not table and engine is None and value is not None:
+        return sql_tables.run_on_frame(check, view())
     if check.kind == "sql" or table:
         if engine is None:
             raise ValueError(f"the {check.kind} check {check.name!r} needs a SQL engine")

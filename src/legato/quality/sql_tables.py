@@ -1,20 +1,25 @@
 """The built-in checks on a SQL table, run in its database through a SQLAlchemy engine (a
 ``sql`` resource's): each is one or two queries that count and sample there, so the table
-is never loaded. Also the ``sql`` check's own query."""
+is never loaded. Also the ``sql`` check's own query, through an engine or, on a frame,
+with DuckDB."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from legato.definitions.check_spec import Check
 from legato.quality.columnar import count_within, fresh_within, schema_against
 from legato.quality.outcome import SAMPLE_ROWS, Found, sample_of
 from legato.quality.repeats import repeats_found
 
-__all__ = ["on_table", "run_query"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["on_table", "query_found", "run_on_frame", "run_query"]
 
 
 @contextmanager
@@ -202,8 +207,30 @@ def _query(check: Check, conn: Any) -> Found:
     import sqlalchemy as sa
 
     result = conn.execute(sa.text(check.args["query"]))
-    columns = list(result.keys())
-    rows = result.fetchmany(SAMPLE_ROWS + 1)
+    return query_found(check, list(result.keys()), result)
+
+
+def run_on_frame(check: Check, table: pa.Table) -> Found:
+    """Run a ``sql`` check's query on a task's output with DuckDB, the output being the
+    table ``data`` (no copy: DuckDB reads the Arrow table where it is)."""
+    try:
+        import duckdb
+    except ImportError:
+        raise ValueError(
+            "a sql check runs through a SQL engine (engine=), or on a frame with DuckDB: "
+            'pip install "legato[duckdb]"'
+        ) from None
+    with duckdb.connect() as con:
+        con.register("data", table)
+        cursor = con.execute(check.args["query"])
+        columns = [d[0] for d in cursor.description or ()]
+        return replace(query_found(check, columns, cursor), total=table.num_rows)
+
+
+def query_found(check: Check, columns: list[str], cursor: Any) -> Found:
+    """What a ``sql`` check's query gave (``cursor``, with ``fetchmany`` and rows to
+    iterate): a count, or the failing rows."""
+    rows = cursor.fetchmany(SAMPLE_ROWS + 1)
     returns = check.args.get("returns", "auto")
     one_number = (
         len(columns) == 1
@@ -219,7 +246,7 @@ def _query(check: Check, conn: Any) -> Found:
         return Found(ok=not failed, message=message, failed=failed)
     failed = len(rows)
     if failed > SAMPLE_ROWS:
-        failed += sum(1 for _ in result)
+        failed += sum(len(batch) for batch in iter(lambda: cursor.fetchmany(10_000), []))
     sample = sample_of(dict(zip(columns, row, strict=True)) for row in rows)
     message = f"the query gave {failed} failing rows" if failed else "no failing rows"
     return Found(ok=not failed, message=message, failed=failed, sample=sample)
