@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from legato.definitions.check_spec import Check
-from legato.quality.frames import library, rows_where
+from legato.quality.frames import library, rows_found
 from legato.quality.outcome import SAMPLE_ROWS, Found, sample_of
 
 if TYPE_CHECKING:
@@ -47,9 +47,7 @@ def predicate(check: Check, value: Any, table: pa.Table) -> Found:
         raise TypeError(f"the predicate gave {mask.type} values, not booleans")
     if len(mask) != total:
         raise ValueError(f"the predicate gave {len(mask)} values for {total} rows")
-    failed, sample = rows_where(table, pc.invert(pc.fill_null(mask, False)))
-    message = f"{failed} of {total} rows fail {check.name}" if failed else f"all {total} pass"
-    return Found(ok=not failed, message=message, failed=failed, total=total, sample=sample)
+    return rows_found(table, pc.invert(pc.fill_null(mask, False)), f"fail {check.name}")
 
 
 def _polars_schema(schema: Any) -> bool:
