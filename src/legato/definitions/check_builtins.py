@@ -87,36 +87,23 @@ def _columns(kind: str, columns: Iterable[str]) -> tuple[str, ...]:
     return names
 
 
-def not_null(
-    *columns: str,
-    **options: Unpack[TableOptions],
-) -> Check:
+def _of_columns(kind: str, columns: Iterable[str], options: Mapping[str, Any]) -> Check:
+    names = _columns(kind, columns)
+    return _check(kind, f"{kind}({', '.join(names)})", {"columns": names}, options)
+
+
+def not_null(*columns: str, **options: Unpack[TableOptions]) -> Check:
     """Fails the rows where any of ``columns`` is null (NaN counts as null)."""
-    names = _columns("not_null", columns)
-    return _check(
-        "not_null",
-        f"not_null({', '.join(names)})",
-        {"columns": names},
-        options,
-    )
+    return _of_columns("not_null", columns, options)
 
 
-def unique(
-    *columns: str,
-    **options: Unpack[TableOptions],
-) -> Check:
+def unique(*columns: str, **options: Unpack[TableOptions]) -> Check:
     """Fails the rows whose combination of ``columns`` another row has too.
 
     As in a SQL UNIQUE constraint, a row with a null in any of ``columns`` is no duplicate
     (add ``not_null`` to refuse nulls).
     """
-    names = _columns("unique", columns)
-    return _check(
-        "unique",
-        f"unique({', '.join(names)})",
-        {"columns": names},
-        options,
-    )
+    return _of_columns("unique", columns, options)
 
 
 def accepted_values(
