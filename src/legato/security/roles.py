@@ -49,6 +49,7 @@ VIEWER: frozenset[str] = frozenset(
         "alerts.read",
         "metrics.read",
         "resources.read",
+        "assets.read",
     }
 )
 
