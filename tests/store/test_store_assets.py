@@ -71,3 +71,13 @@ def test_latest_of_more_assets_than_one_query_holds(store: Store) -> None:
     latest = store.assets.latest(keys)
     assert len(latest) == 1000
     assert latest["asset_0999"].rows == 5999 and latest["asset_0998"].rows == 998
+
+
+def test_latest_in_brief_carries_the_row_count_alone(store: Store) -> None:
+    odd = NewMaterialization("c", None, "sales", "r1", "load", T0, {"rows": "many"})
+    none = NewMaterialization("d", None, "sales", "r1", "load", T0, {"type": "dict"})
+    store.assets.record([_made("a", None, 7), _made("b", "2026-01-01", 123_456_789), odd, none])
+    brief = store.assets.latest(["a", "b", "c", "d"], brief=True)
+    assert {k: m.metadata for k, m in brief.items()} == {
+        "a": {"rows": 7}, "b": {"rows": 123_456_789}, "c": {}, "d": {}}
+    assert brief["b"].partition == "2026-01-01" and brief["b"].rows == 123_456_789

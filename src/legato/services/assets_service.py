@@ -99,8 +99,8 @@ class Assets(Service):
             self._graphs[seen] = (project, graph)
         return graph
 
-    def _latest(self, keys: list[str]) -> dict[str, Materialization]:
-        found = self.ws.store.assets.latest(keys)
+    def _latest(self, keys: list[str], brief: bool = False) -> dict[str, Materialization]:
+        found = self.ws.store.assets.latest(keys, brief=brief)
         sight = self._sight()
         if sight.whole:
             return found
@@ -178,10 +178,10 @@ class Assets(Service):
 
     @action("assets.read")
     def lineage(self) -> Lineage:
-        """The asset graph of every pipeline seen: nodes with their newest materialization,
-        and edges from each asset to those made from it."""
+        """The asset graph of every pipeline seen: nodes with their newest materialization
+        (of its metadata, ``rows`` alone), and edges from each asset to those made from it."""
         graph = self._graph()
-        latest = self._latest(list(graph.nodes))
+        latest = self._latest(list(graph.nodes), brief=True)
         return Lineage(
             nodes=tuple(self._entry(n, latest.get(k)) for k, n in graph.nodes.items()),
             edges=tuple(graph.edges),
