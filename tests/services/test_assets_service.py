@@ -169,3 +169,23 @@ def test_catalog_and_lineage_across_three_pipelines(ws: Workspace) -> None:
         "warehouse.orders"]
     with pytest.raises(NotFoundError):
         d.assets.asset("no.such")
+
+
+def test_a_scoped_actor_sees_the_assets_of_its_pipelines_only(ws: Workspace) -> None:
+    from legato.services.actor import Actor
+
+    d = door(ws)
+    d.secrets.set("shop_token", "t")
+    _run(d, "ingest", "2026-01-05")
+    _run(d, "transform", "2026-01-05")
+    viewer = ws.door(Actor.http_client(
+        "token:viewer", permissions=ws.roles.permissions("viewer"), role="viewer",
+        auth="token", scope=("transform",)))  # fmt: skip
+    catalog = {e.key: e for e in viewer.assets.catalog()}
+    # What transform reads and makes; ingest's producer is not named to it.
+    assert list(catalog) == ["shop.orders", "warehouse.daily_sales", "warehouse.orders"]
+    assert catalog["shop.orders"].producers == () and catalog["shop.orders"].latest is None
+    assert catalog["warehouse.orders"].latest is not None
+    assert viewer.assets.asset("shop.orders").history == ()
+    with pytest.raises(NotFoundError):
+        viewer.assets.asset("reports.sales")
