@@ -189,3 +189,35 @@ def test_a_scoped_actor_sees_the_assets_of_its_pipelines_only(ws: Workspace) -> 
     assert viewer.assets.asset("shop.orders").history == ()
     with pytest.raises(NotFoundError):
         viewer.assets.asset("reports.sales")
+
+
+MAPPED = '''
+from legato import pipeline, task
+
+
+@task
+def regions() -> list[str]:
+    return ["eu", "us"]
+
+
+@task(produces="sales.by_region")
+def per_region(region: str) -> list[dict]:
+    return [{"region": region}] * (3 if region == "eu" else 5)
+
+
+@pipeline
+def fan():
+    per_region.map(regions())
+'''
+
+
+def test_a_mapped_task_records_a_materialization_per_element(tmp_path: Path) -> None:
+    ws = Workspace(make_project(tmp_path / "mapped", MAPPED))
+    try:
+        d = door(ws)
+        _run(d, "fan")
+        made = d.assets.materializations("sales.by_region")
+        assert sorted((m.task_key, m.rows) for m in made) == [
+            ("per_region[0]", 3), ("per_region[1]", 5)]
+    finally:
+        ws.close()
