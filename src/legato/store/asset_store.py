@@ -26,33 +26,18 @@ _m = materializations.c
 
 
 def _record(row: Any) -> Materialization:
-    return Materialization(
-        id=row.id,
-        asset=row.asset,
-        partition=row.partition,
-        pipeline=row.pipeline,
-        run_id=row.run_id,
-        task_key=row.task_key,
-        at=row.at,
-        metadata=from_json(row.metadata),
-    )
+    *head, metadata = row  # the table's columns, metadata last
+    return Materialization(*(*head, from_json(metadata)))
 
 
 def _brief(row: Any) -> Materialization:
-    metadata = {} if row.rows is None else {"rows": row.rows}
-    return Materialization(row.id, row.asset, row.partition, row.pipeline, row.run_id,
-                           row.task_key, row.at, metadata)  # fmt: skip
+    *head, rows = row  # the columns before metadata, then the row count read from it
+    return Materialization(*(*head, {} if rows is None else {"rows": rows}))
 
 
 def _values(m: NewMaterialization) -> dict[str, Any]:
-    return {
-        "asset": m.asset,
-        "partition": m.partition,
-        "pipeline": m.pipeline,
-        "run_id": m.run_id,
-        "task_key": m.task_key,
-        "at": m.at,
-        "metadata": to_json(m.metadata),
+    return {c.name: getattr(m, c.name) for c in materializations.c if c.name != "id"} | {
+        "metadata": to_json(m.metadata)
     }
 
 
