@@ -225,6 +225,27 @@ def _check_references(project: Project) -> None:
             del project.pipelines[name]
             for where, problem in problems:
                 project.errors.append(LoadError(pipe.module, f"{where}: {problem}", ""))
+    _check_producers(project)
+
+
+def _check_producers(project: Project) -> None:
+    """An asset has one producing task: the pipeline of a second one is left out, with a
+    load error naming both."""
+    from legato.definitions.asset_graph import producer_conflicts
+
+    for key, first, second in producer_conflicts(project.pipelines.values()):
+        pipe = project.pipelines.pop(second.pipeline, None)
+        if pipe is None:
+            continue  # left out already, for another asset
+        project.errors.append(
+            LoadError(
+                pipe.module,
+                f"{second.file}:{second.line}: asset {key!r} is produced by task {second} "
+                f"and by task {first} ({first.file}:{first.line}): an asset has one "
+                "producing task",
+                "",
+            )
+        )
 
 
 def _check_resources(project: Project) -> set[str]:

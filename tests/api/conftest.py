@@ -45,7 +45,7 @@ from legato.schedules import cron
 from legato.triggers import on_success, webhook
 
 
-@task
+@task(produces="greetings")
 def hello(ctx: Context, n: int) -> int:
     print(f"hello n={n} partition={ctx.partition}")
     return n

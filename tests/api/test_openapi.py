@@ -49,6 +49,10 @@ EXPECTED = {
     ("get", "/api/v1/resources"),
     ("post", "/api/v1/resources/check"),
     ("get", "/api/v1/config"),
+    ("get", "/api/v1/assets"),
+    ("get", "/api/v1/assets/{key}"),
+    ("get", "/api/v1/assets/{key}/materializations"),
+    ("get", "/api/v1/lineage"),
 }
 
 

@@ -43,10 +43,11 @@ from legato import Context, pipeline, task
 HERE = Path(__file__).parent
 
 
-@task
+@task(produces="dask.numbers")
 def numbers(ctx: Context, n: int) -> list[int]:
     print(f"numbers: making {n}")
     ctx.log.info("numbers: context log line")
+    ctx.add_metadata(n=n)
     return list(range(n))
 
 
@@ -167,6 +168,10 @@ def test_pipeline_runs_on_the_cluster_with_values_and_logs(ws: Workspace, projec
     assert on_dask.worker is not None and on_dask.worker.startswith("tcp://")
     # The value came through the result store: 0+1+4+9 + 100.
     assert _result(ws, rows["describe"]) == "total=114"
+    # The metadata of an asset made on a Dask worker came back with the outcome.
+    (made,) = [m for m in door(ws).assets.materializations("dask.numbers") if m.run_id == run.id]
+    assert made.task_key == "numbers" and made.metadata["rows"] == 4
+    assert made.metadata["values"] == {"n": 4}
 
     logs = cli("logs", run.id, project=project)
     assert logs.returncode == 0, logs.stderr

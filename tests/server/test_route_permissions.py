@@ -92,6 +92,7 @@ def site(
         "backfill_id": backfill.id,
         "trigger": "hook",
         "rule": "any_rule",
+        "key": "greetings",
     }
     routes: list[tuple[str, str]] = []
     for route in _flat(app.routes):

@@ -517,6 +517,7 @@ def init(
 # ``legato db`` and ``legato certs`` are added here.
 from legato.cli import accounts as _accounts  # noqa: E402
 from legato.cli import alert_commands as _alerts  # noqa: E402
+from legato.cli import asset_commands as _assets  # noqa: E402
 from legato.cli import audit_commands as _audit  # noqa: E402
 from legato.cli import config_commands as _config  # noqa: E402
 from legato.cli import dev_command as _dev  # noqa: E402
@@ -526,7 +527,7 @@ from legato.cli import secrets as _secrets  # noqa: E402
 from legato.cli.certs_commands import certs_app  # noqa: E402
 from legato.cli.db_commands import db_app  # noqa: E402
 
-del _operate, _accounts, _alerts, _audit, _dev, _secrets, _config, _resources
+del _operate, _accounts, _alerts, _audit, _dev, _secrets, _config, _resources, _assets
 app.add_typer(db_app, name="db")
 app.add_typer(certs_app, name="certs")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from legato.domain.materializations import NewMaterialization
 from legato.domain.states import BackfillState, RunState, TaskState
 
 
@@ -135,10 +136,13 @@ class Changes:
     attempts: list[AttemptRecord] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
     lineage: list[NewLineageEvent] = field(default_factory=list)  # told by ``events``
+    # Assets the step's succeeded tasks produced (legato.domain.materializations).
+    materializations: list[NewMaterialization] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not (
             self.run or self.new_task_runs or self.task_runs or self.attempts or self.events
+            or self.materializations
         )
 
 

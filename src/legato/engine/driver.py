@@ -25,6 +25,7 @@ from legato.clock import Clock, system_clock
 from legato.config import DEFAULT_MAX_LOG_BYTES
 from legato.definitions.pipeline import Pipeline
 from legato.definitions.secret_param import MASKED, SealedParam
+from legato.domain.materializations import ASSET_METADATA, NewMaterialization
 from legato.domain.records import (
     Changes,
     NewEvent,
@@ -52,6 +53,7 @@ from legato.store.db import is_disk_full, is_unavailable
 from legato.store.faces import DriverStore
 
 if TYPE_CHECKING:
+    from legato.definitions.assets import Asset
     from legato.observability.trace_export import RunSpan, Tracing
     from legato.resources.opened import Declared
 
@@ -418,11 +420,27 @@ class RunDriver:
                 item_count=out.item_count,
                 error=None,
             )
+            produces = self.pipeline.graph.nodes[row.node].task.produces
+            if produces:
+                self._materialized(row, produces, out, now)
         elif out.status == "skipped":
             self.book.set_task(out.task_key, S.SKIPPED, out.error, finished_at=now)
         else:
             retryable = out.retryable or out.status in _INFRA_OUTCOMES
             self._after_failure(out.task_key, out.status, retryable=retryable, error=out.error)
+
+    def _materialized(
+        self, row: TaskRunRecord, produces: tuple[Asset, ...], out: AttemptOutcome, now: datetime
+    ) -> None:
+        """Record a materialization of each asset the task produces, for the run's partition,
+        in the step that records its success."""
+        metadata = out.extra.get(ASSET_METADATA) or {}
+        run = self.book.run
+        self.book.changes.materializations.extend(
+            NewMaterialization(a.key, run.partition, run.pipeline, run.id, row.task_key, now,
+                               metadata)
+            for a in produces
+        )  # fmt: skip
 
     def _after_failure(self, key: str, status: str, *, retryable: bool, error: str | None) -> None:
         row = self.rows[key]

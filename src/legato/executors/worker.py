@@ -19,6 +19,8 @@ from legato.definitions.context import Context
 from legato.definitions.errors import FailNow, Skip
 from legato.definitions.secret_param import SealedParam
 from legato.definitions.task import Task
+from legato.domain.materializations import ASSET_METADATA
+from legato.executors.asset_metadata import describe, describe_masked
 from legato.executors.capture import (
     LogWatch,
     capture_fds,
@@ -220,11 +222,16 @@ def _flush_spans() -> None:
 
 
 def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
-    """``out`` with the secret values ``masker`` knows masked in its error and traceback."""
+    """``out`` with the secret values ``masker`` knows masked in its error, traceback and
+    the metadata of its output."""
+    extra = out.extra
+    if ASSET_METADATA in extra:
+        extra = {**extra, ASSET_METADATA: describe_masked(extra[ASSET_METADATA], masker)}
     return dataclasses.replace(
         out,
         error=None if out.error is None else masker.mask_cut(out.error),
         traceback=None if out.traceback is None else masker.mask(out.traceback),
+        extra=extra,
     )
 
 
@@ -257,6 +264,7 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
                 tb=_format_tb(exc, False),
             )
     log = _task_logger(key)
+    added: dict[str, Any] = {}
     if task.context_arg is not None:
         ctx = Context(
             run_id=spec.run_id,
@@ -272,6 +280,7 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
             window_end=spec.window[1] if spec.window else None,
             secrets=att.secrets,
             resources=att.resources,
+            added_metadata=added,
             **_cursors(spec),
         )
         args.insert(0, ctx)
@@ -286,7 +295,20 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the worker lives on
         return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
     del args, kwargs
-    return _store(att, value, results, task.result_format)
+    out = _store(att, value, results, task.result_format)
+    if task.produces and out.status == "succeeded":
+        out = _with_metadata(out, value, results, added)
+    return out
+
+
+def _with_metadata(
+    out: AttemptOutcome, value: Any, results: ResultStore, added: dict[str, Any]
+) -> AttemptOutcome:
+    """``out`` carrying the metadata of ``value`` for the assets the task produces (secrets
+    are masked in it with the error's, once the attempt is over: see ``_masked``)."""
+    size = None if out.result is None else results.stored_size(out.result)
+    metadata = describe(value, size, added)
+    return dataclasses.replace(out, extra={**out.extra, ASSET_METADATA: metadata})
 
 
 def _cursors(spec: AttemptSpec) -> dict[str, Any]:

@@ -242,6 +242,16 @@ class ResultStore:
 
     # -- reading -------------------------------------------------------------------------
 
+    def stored_size(self, ref: ResultRef) -> int | None:
+        """Bytes of the stored result under a local root; None elsewhere (asking an object
+        store would cost a round trip per result) or when nothing was stored."""
+        if self._local is None or ref.uri is None:
+            return None
+        try:
+            return os.path.getsize(ref.uri)
+        except OSError:
+            return None
+
     def get(self, ref: ResultRef) -> Any:
         """Load the value a ref points to. Raises ResultError if it is missing or unreadable."""
         uri = ref.uri

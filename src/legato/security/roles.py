@@ -50,6 +50,7 @@ VIEWER: frozenset[str] = frozenset(
         "lineage.read",
         "metrics.read",
         "resources.read",
+        "assets.read",
     }
 )
 

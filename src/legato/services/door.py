@@ -3,10 +3,10 @@ a project, for one actor.
 
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
 ``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``overview``, ``alerts``,
-``lineage``, ``monitoring``) and never the workspace or its store, so every read and command
-passes the gate of ``legato.services.gate`` with who is acting. ``signin`` is the one service
-without a gate: it turns credentials into actors, and ``sso`` (single sign-on) with it, which
-turns an identity provider's word into a session.
+``lineage``, ``monitoring``, ``resources``, ``assets``) and never the workspace or its store,
+so every read and command passes the gate of ``legato.services.gate`` with who is acting.
+``signin`` is the one service without a gate: it turns credentials into actors, and ``sso``
+(single sign-on) with it, which turns an identity provider's word into a session.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from legato.services.accounts import Accounts
 from legato.services.actor import Actor
 from legato.services.alerting import Alerts
+from legato.services.assets_service import Assets
 from legato.services.audit_service import AuditTrail
 from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
@@ -73,6 +74,7 @@ class Door:
         self.lineage = Lineage(ws, actor)
         self.monitoring = Monitoring(ws, actor)
         self.resources = ResourcesService(ws, actor)
+        self.assets = Assets(ws, actor)
 
     @property
     def clock(self) -> Clock:

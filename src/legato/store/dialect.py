@@ -8,10 +8,23 @@ so do the durations of the overview's statistics (``stats_store``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Float, Select, cast, extract, func, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Select,
+    Text,
+    bindparam,
+    case,
+    cast,
+    extract,
+    func,
+    text,
+)
 
 from legato.store import db
 
@@ -61,6 +74,30 @@ def seconds_between(start: Any, end: Any, backend: db.Backend) -> Any:
         # SQLite stores text; a julianday double is exact to about 0.05 ms in this era.
         return (func.julianday(end) - func.julianday(start)) * 86400.0
     return cast(extract("epoch", end - start), Float)
+
+
+def text_values(values: list[str], backend: db.Backend) -> Any:
+    """A table of one column, ``value``, holding ``values``, bound as one parameter (a JSON
+    array read by ``json_each`` on SQLite, an array ``unnest``ed on PostgreSQL): a query per
+    list, however long, compiled once."""
+    if backend == "sqlite":
+        return func.json_each(json.dumps(values)).table_valued("value").alias("given")
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    given = cast(bindparam("given_values", values, type_=ARRAY(Text)), ARRAY(Text))
+    return func.unnest(given).table_valued("value").render_derived(name="given")
+
+
+def json_int(column: Any, name: str, backend: db.Backend) -> Any:
+    """The integer at the top-level ``name`` of the JSON text in ``column`` (NULL when it is
+    missing or not an integer)."""
+    if backend == "sqlite":
+        found = func.json_extract(column, f"$.{name}")
+        return case((func.typeof(found) == "integer", found), else_=None)
+    from sqlalchemy.dialects.postgresql import JSONB  # see insert_ignoring_conflict
+
+    shown = func.jsonb_extract_path_text(cast(column, JSONB), name)
+    return case((shown.regexp_match("^-?[0-9]{1,18}$"), cast(shown, BigInteger)), else_=None)
 
 
 def has_percentile_cont(backend: db.Backend) -> bool:

@@ -44,6 +44,7 @@ from legato.observability import metrics
 from legato.store import dialect, rows
 from legato.store import statements as sql
 from legato.store.alert_store import write_run_facts
+from legato.store.asset_store import write_materializations
 from legato.store.database import Part, of_pipelines
 from legato.store.lineage_store import write_lineage
 from legato.store.schema import (
@@ -357,8 +358,8 @@ class RunStore(Part):
 
         Extends the lease to ``changes.lease_expires_at``, updates the run (state, times, error;
         a pending cancel request is never cleared), inserts new task runs, replaces changed
-        task runs, inserts attempts and appends events. Raises LeaseLost, writing nothing, if
-        the lease is gone.
+        task runs, inserts attempts, appends events and records materializations. Raises
+        LeaseLost, writing nothing, if the lease is gone.
         """
         run_id = changes.run_id
         if changes.run is not None and changes.run.id != run_id:
@@ -367,6 +368,7 @@ class RunStore(Part):
         rows.check_run_ids(run_id, changes.task_runs, "task run")
         rows.check_run_ids(run_id, changes.attempts, "attempt")
         rows.check_run_ids(run_id, changes.events, "event")
+        rows.check_run_ids(run_id, changes.materializations, "materialization")
         lease = {
             "k_id": run_id,
             "k_owner": changes.owner,
@@ -405,6 +407,9 @@ class RunStore(Part):
                 write_run_facts(conn, changes.events)
             if changes.lineage:  # the lineage outbox likewise ([lineage] set)
                 write_lineage(conn, changes.lineage)
+            if changes.materializations:
+                # With the success of the tasks that produced them, or not at all.
+                write_materializations(conn, changes.materializations)
         # Its statements run on the DBAPI cursor, unseen by the engine's events: timed whole.
         _STEP_SECONDS.observe(time.perf_counter() - began)
 

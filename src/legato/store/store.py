@@ -22,6 +22,7 @@ from legato.domain.records import StoreError, StoreFull, StoreReplaced
 from legato.store import db
 from legato.store.access_store import AccessStore
 from legato.store.alert_store import AlertStore
+from legato.store.asset_store import AssetStore
 from legato.store.audit_store import AuditStore
 from legato.store.backfill_store import BackfillStore
 from legato.store.browse_store import BrowseStore, PipelineSummary
@@ -60,7 +61,8 @@ class Store:
     takes the part it needs, typed by its face in
     ``legato.store.faces``.
 
-    ``cursors`` keeps the windows incremental extracts read (``legato.domain.cursors``).
+    ``cursors`` keeps the windows incremental extracts read (``legato.domain.cursors``);
+    ``assets`` the materializations of assets (``legato.domain.materializations``).
 
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
     after ``os.fork()`` the child must call :meth:`after_fork` before using an inherited store.
@@ -87,6 +89,7 @@ class Store:
         self.alerts = AlertStore(self._db)
         self.facts = FactStore(self._db)
         self.lineage = LineageStore(self._db)
+        self.assets = AssetStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).
