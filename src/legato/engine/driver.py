@@ -40,6 +40,7 @@ from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.lineage import RunLineage
 from legato.engine.pools import PoolClaims
+from legato.executors.checking import check_result
 from legato.executors.interface import (
     LOG_NOTE,
     AttemptOutcome,
@@ -397,6 +398,10 @@ class RunDriver:
                     "run %s: cannot mask the log of %s", self.run_id, row.task_key,
                     extra={"task": row.task_key, "attempt": row.attempt},
                 )
+        if out.checks:
+            self.book.changes.checks.extend(
+                check_result(self.book.run, row.task_key, c, now) for c in out.checks
+            )
         note = out.extra.get(LOG_NOTE)
         if note:
             # Kept with the run's events: whoever reads this log is told it is not whole.

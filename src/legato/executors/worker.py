@@ -27,6 +27,7 @@ from legato.executors.capture import (
     mask_log,
     open_log,
 )
+from legato.executors.checking import run_checks
 from legato.executors.cursor_access import TaskCursors
 from legato.executors.interface import (
     LOG_NOTE,
@@ -286,7 +287,23 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the worker lives on
         return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
     del args, kwargs
-    return _store(att, value, results, task.result_format)
+    out = _store(att, value, results, task.result_format)
+    if out.status != "succeeded" or not task.checks:
+        return out
+    return _checked(att, task, value, out)
+
+
+def _checked(att: _Attempt, task: Task, value: Any, out: AttemptOutcome) -> AttemptOutcome:
+    """``out`` with the task's checks evaluated on ``value``; failed when one blocks."""
+    checked = run_checks(task, value, att.resources.__getitem__)
+    for r in checked.results:
+        counted = "" if r["failed_count"] is None else f" ({r['failed_count']} failing)"
+        att.write(f"check {r['name']} [{r['severity']}]: {r['outcome']}{counted}: {r['message']}")
+    if checked.blocked is None:
+        return dataclasses.replace(out, checks=checked.results)
+    # Not retryable: the same code on the same inputs gives the same data.
+    failed = att.failed(checked.blocked, False)
+    return dataclasses.replace(failed, checks=checked.results)
 
 
 def _cursors(spec: AttemptSpec) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from legato.observability import metrics
 from legato.store import dialect, rows
 from legato.store import statements as sql
 from legato.store.alert_store import write_run_facts
+from legato.store.check_store import write_check_results
 from legato.store.database import Part, of_pipelines
 from legato.store.lineage_store import write_lineage
 from legato.store.schema import (
@@ -405,6 +406,8 @@ class RunStore(Part):
                 write_run_facts(conn, changes.events)
             if changes.lineage:  # the lineage outbox likewise ([lineage] set)
                 write_lineage(conn, changes.lineage)
+            if changes.checks:  # with the end of the attempt whose output they checked
+                write_check_results(conn, changes.checks)
         # Its statements run on the DBAPI cursor, unseen by the engine's events: timed whole.
         _STEP_SECONDS.observe(time.perf_counter() - began)
 

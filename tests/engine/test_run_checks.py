@@ -1,0 +1,89 @@
+"""A task's data-quality checks run in its attempt: blocking ones stop the data, warnings
+are recorded and the run goes on; their results are stored with the attempt's end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from legato.domain.states import RunState, TaskState
+from legato.services.workspace import Workspace
+from tests.helpers import door, make_project, marks
+
+CODE = """
+from pathlib import Path
+
+import pandas as pd
+
+from legato import checks, pipeline, task
+
+HERE = Path(__file__).parent
+
+def mark(name):
+    with open(HERE / "marks.txt", "a") as fh:
+        fh.write(name + "\\n")
+
+@task(
+    produces="shop.orders",
+    checks=[
+        checks.unique("order_id"),
+        checks.accepted_values("status", ["new", "paid"], severity="warn"),
+        checks.row_count(min=1),
+    ],
+)
+def orders(bad: bool) -> pd.DataFrame:
+    ids = [1, 2, 2, 4] if bad else [1, 2, 3, 4]
+    return pd.DataFrame({"order_id": ids, "status": ["new", "paid", "paid", "lost"]})
+
+@task
+def report(df: pd.DataFrame) -> int:
+    mark("report")
+    return len(df)
+
+@pipeline
+def shop(bad: bool = False):
+    report(orders(bad))
+"""
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    workspace = Workspace(make_project(tmp_path / "proj", CODE))
+    yield workspace
+    workspace.close()
+
+
+def test_a_blocking_check_stops_downstream_and_says_which_rows_failed(ws: Workspace) -> None:
+    run = door(ws).runs.run_pipeline("shop", {"bad": True})
+    tasks = {t.task_key: t for t in door(ws).runs.task_runs(run.id)}
+    assert run.state == RunState.FAILED
+    assert tasks["orders"].state == TaskState.FAILED
+    assert tasks["report"].state == TaskState.UPSTREAM_FAILED
+    assert marks(ws.config.root / "marks.txt") == []
+    error = tasks["orders"].error or ""
+    assert "check unique(order_id) failed (2 of 4 rows)" in error
+    assert "{'order_id': 2, 'status': 'paid'}" in error
+    # Not retried: the same code gives the same data.
+    assert len(door(ws).runs.attempts(run.id, "orders")) == 1
+    log = door(ws).runs.logs(run.id, "orders")[0].text()
+    assert "check unique(order_id) [block]: failed (2 failing)" in log
+    assert "{'order_id': 2, 'status': 'paid'}" in log
+    stored = {r.result.check_name: r.result for r in ws.store.checks.list(run_id=run.id)}
+    assert stored["unique(order_id)"].outcome == "failed"
+    assert stored["unique(order_id)"].failed_count == 2
+    assert stored["unique(order_id)"].sample[0] == {"order_id": 2, "status": "paid"}
+    assert stored["unique(order_id)"].asset == "shop.orders"
+    assert stored["row_count"].outcome == "passed"
+
+
+def test_a_warning_check_is_recorded_and_the_run_goes_on(ws: Workspace) -> None:
+    run = door(ws).runs.run_pipeline("shop", {"bad": False})
+    assert run.state == RunState.SUCCEEDED
+    assert marks(ws.config.root / "marks.txt") == ["report"]
+    stored = {r.result.check_name: r.result for r in ws.store.checks.list(run_id=run.id)}
+    warned = stored["accepted_values(status)"]
+    assert (warned.severity, warned.outcome, warned.failed_count) == ("warn", "failed", 1)
+    assert warned.sample == ({"order_id": 4, "status": "lost"},)
+    assert stored["unique(order_id)"].outcome == "passed"
+    assert all(r.task_key == "orders" and r.pipeline == "shop" for r in stored.values())
