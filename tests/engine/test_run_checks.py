@@ -87,3 +87,35 @@ def test_a_warning_check_is_recorded_and_the_run_goes_on(ws: Workspace) -> None:
     assert warned.sample == ({"order_id": 4, "status": "lost"},)
     assert stored["unique(order_id)"].outcome == "passed"
     assert all(r.task_key == "orders" and r.pipeline == "shop" for r in stored.values())
+
+
+def test_a_sql_check_queries_its_resource(tmp_path: Path) -> None:
+    db = tmp_path / "shop.db"
+    code = """
+import sqlalchemy as sa
+
+from legato import checks, pipeline, task
+
+@task(checks=[checks.sql("SELECT order_id, amount FROM orders WHERE amount < 0",
+                         resource="shop_db")])
+def load(path: str) -> int:
+    engine = sa.create_engine("sqlite:///" + path)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE orders (order_id INTEGER, amount REAL)"))
+        conn.execute(sa.text("INSERT INTO orders VALUES (1, 5.0), (2, -1.0)"))
+    engine.dispose()
+    return 2
+
+@pipeline
+def loading(path: str = ""):
+    load(path)
+"""
+    extra = f'\n[resources.shop_db]\nkind = "sql"\nurl = "sqlite:///{db}"\n'
+    ws = Workspace(make_project(tmp_path / "proj", code, extra=extra))
+    try:
+        run = door(ws).runs.run_pipeline("loading", {"path": str(db)})
+        [task] = door(ws).runs.task_runs(run.id)
+        assert task.state == TaskState.FAILED
+        assert "failing rows: {'order_id': 2, 'amount': -1.0}" in (task.error or "")
+    finally:
+        ws.close()
