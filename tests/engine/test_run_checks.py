@@ -30,6 +30,7 @@ def mark(name):
         checks.unique("order_id"),
         checks.accepted_values("status", ["new", "paid"], severity="warn"),
         checks.row_count(min=1),
+        checks.relationship("order_id", "shop.refunds", "order_id", severity="warn"),
     ],
 )
 def orders(bad: bool) -> pd.DataFrame:
@@ -86,6 +87,9 @@ def test_a_warning_check_is_recorded_and_the_run_goes_on(ws: Workspace) -> None:
     assert (warned.severity, warned.outcome, warned.failed_count) == ("warn", "failed", 1)
     assert warned.sample == ({"order_id": 4, "status": "lost"},)
     assert stored["unique(order_id)"].outcome == "passed"
+    unreachable = stored["relationship(order_id -> shop.refunds.order_id)"]
+    assert unreachable.outcome == "error"
+    assert "the data of asset 'shop.refunds' is not reachable from a run" in unreachable.message
     assert all(r.task_key == "orders" and r.pipeline == "shop" for r in stored.values())
 
 

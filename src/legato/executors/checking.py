@@ -66,12 +66,20 @@ def run_checks(
                 for c in group
             )
             continue
-        outcomes.extend(evaluate_all(group, value, now=now, engine=engine))
+        outcomes.extend(evaluate_all(group, value, now=now, engine=engine, related=_unreachable))
     results = tuple({**o.to_json(), "asset": o.asset or asset} for o in outcomes)
     blocking = [o for o in outcomes if o.blocks]
     if not blocking:
         return Checked(results, None)
     return Checked(results, "; ".join(_told(o) for o in blocking))
+
+
+def _unreachable(key: str) -> Any:
+    # A run does not read other assets' data yet: such a relationship is an error, said so.
+    raise LookupError(
+        f"the data of asset {key!r} is not reachable from a run; give the keys as values "
+        "(checks.relationship(column, {...})) or check a table (table=, to_table=)"
+    )
 
 
 def _told(o: CheckOutcome) -> str:
