@@ -49,6 +49,7 @@ EXPECTED = {
     ("get", "/api/v1/resources"),
     ("post", "/api/v1/resources/check"),
     ("get", "/api/v1/config"),
+    ("get", "/api/v1/checks"),
 }
 
 

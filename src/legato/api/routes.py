@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from legato.api import (
     alert_routes,
     audit_routes,
+    check_routes,
     code_routes,
     hook_routes,
     http_errors,
@@ -39,6 +40,7 @@ def install(app: FastAPI, door: Door, settings: ProjectConfig) -> None:
         alert_routes.router,
         code_routes.router,
         resource_routes.router,
+        check_routes.router,
     ):
         app.include_router(
             make(door), prefix=API_PREFIX, dependencies=[Depends(http_errors.storable_input)]

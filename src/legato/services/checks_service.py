@@ -1,0 +1,37 @@
+"""Data-quality check results with their history: what ``legato checks``, the API and the
+run page show. Runs record them (``legato.executors.checking``); this reads them back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from legato.services.actor import Actor
+from legato.services.gate import Service, action
+
+if TYPE_CHECKING:
+    from legato.domain.records import CheckResultRecord
+    from legato.services.workspace import Workspace
+
+
+class Checks(Service):
+    """Check results, for one actor (who reads those of the pipelines it sees)."""
+
+    def __init__(self, ws: Workspace, actor: Actor) -> None:
+        super().__init__(actor)
+        self._ws = ws
+
+    @action("runs.read")
+    def results(
+        self, *, asset: str | None = None, run_id: str | None = None, limit: int = 100
+    ) -> list[CheckResultRecord]:
+        """Results newest first, of one asset and/or one run (an id or its unique prefix)
+        when given."""
+        store = self._ws.store
+        sight = self._sight()
+        if run_id is not None:
+            run_id = store.runs.find_run(run_id, pipelines=sight.pipelines()).id
+        seen = sight.pipelines()
+        return store.checks.list(
+            asset=asset, run_id=run_id, limit=limit,
+            pipelines=None if seen is None else sorted(seen),
+        )

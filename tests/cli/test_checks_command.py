@@ -1,0 +1,44 @@
+"""``legato checks`` and the checks ``legato show`` lists under their tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from legato.services.workspace import Workspace
+from tests.engine.test_run_checks import CODE
+from tests.helpers import cli, door, make_project
+
+
+def test_checks_listed_per_run_and_asset_and_shown_under_their_task(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", CODE)
+    with Workspace(root) as ws:
+        good = door(ws).runs.run_pipeline("shop", {"bad": False})
+        bad = door(ws).runs.run_pipeline("shop", {"bad": True})
+
+    shown = cli("show", bad.id, project=root)
+    assert shown.returncode == 0, shown.stderr
+    lines = [line.strip() for line in shown.stdout.splitlines()]
+    orders = next(i for i, line in enumerate(lines) if line.startswith("orders"))
+    report = next(i for i, line in enumerate(lines) if line.startswith("report"))
+    # The task's checks follow its row, each marked with its outcome.
+    [unique] = [line for line in lines[orders:report] if line.startswith("✗ unique(order_id)")]
+    assert "failed (block)" in unique and "2 of 4 rows failed" in unique
+    assert "✓ row_count" in shown.stdout
+
+    listed = cli("checks", "--run", bad.id, "--json", project=root)
+    assert listed.returncode == 0, listed.stderr
+    got = {c["check"]: c for c in json.loads(listed.stdout)}
+    assert got["unique(order_id)"]["failed_count"] == 2
+    assert got["unique(order_id)"]["sample"][0] == {"order_id": 2, "status": "paid"}
+    assert {c["run_id"] for c in got.values()} == {bad.id}
+
+    history = cli("checks", "--asset", "shop.orders", "--json", project=root)
+    unique = [(c["run_id"], c["outcome"]) for c in json.loads(history.stdout)
+              if c["check"] == "unique(order_id)"]
+    assert unique == [(bad.id, "failed"), (good.id, "passed")]
+
+    table = cli("checks", "--asset", "shop.orders", project=root)
+    assert table.returncode == 0, table.stderr
+    assert "unique(order_id)" in table.stdout and "2 of 4 rows failed" in table.stdout
+    assert "no check results yet" in cli("checks", "--asset", "none", project=root).stdout
