@@ -3,7 +3,7 @@ and the rows of a run's checks that ``legato show`` prints under their tasks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -43,15 +43,6 @@ def counted(failed: int | None, total: int | None) -> str:
     if failed is None:  # a check of the whole data: its message says what it found
         return ""
     return f"{failed} of {total} rows failed"
-
-
-def latest_per_task(records: Iterable[CheckResultRecord]) -> dict[str, list[CheckResultRecord]]:
-    """A run's results by task, the newest of each check only (a resumed task checks again),
-    in the order the checks are declared."""
-    by_task: dict[str, dict[str, CheckResultRecord]] = {}
-    for rec in sorted(records, key=lambda c: c.id):
-        by_task.setdefault(rec.result.task_key, {})[rec.result.check_name] = rec
-    return {task: list(checks.values()) for task, checks in by_task.items()}
 
 
 def add_check_rows(table: Table, records: Sequence[CheckResultRecord]) -> None:

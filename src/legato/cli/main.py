@@ -369,9 +369,9 @@ def show(
         r = door.runs.find_run(run_id)
         rows = door.runs.task_runs(r.id)
         attempts = door.runs.attempts(r.id)
-        from legato.cli.check_commands import add_check_rows, check_json, latest_per_task
+        from legato.cli.check_commands import add_check_rows, check_json
 
-        checked = latest_per_task(door.checks.results(run_id=r.id, limit=10_000))
+        checked = door.checks.of_run(r.id)
         if json_out:
             from legato.cli.render import print_json
 

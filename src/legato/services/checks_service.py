@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from legato.domain.records import CheckResultRecord
     from legato.services.workspace import Workspace
 
+#: The most results a run's page reads: far more than any run's tasks declare checks.
+_RUN_LIMIT = 10_000
+
 
 class Checks(Service):
     """Check results, for one actor (who reads those of the pipelines it sees)."""
@@ -35,3 +38,12 @@ class Checks(Service):
             asset=asset, run_id=run_id, limit=limit,
             pipelines=None if seen is None else sorted(seen),
         )
+
+    @action("runs.read")
+    def of_run(self, run_id: str) -> dict[str, list[CheckResultRecord]]:
+        """A run's results by task key, the newest of each check only (a task resumed or
+        retried checks again), in the order the checks ran."""
+        by_task: dict[str, dict[str, CheckResultRecord]] = {}
+        for rec in sorted(self.results(run_id=run_id, limit=_RUN_LIMIT), key=lambda c: c.id):
+            by_task.setdefault(rec.result.task_key, {})[rec.result.check_name] = rec
+        return {task: list(checks.values()) for task, checks in by_task.items()}
