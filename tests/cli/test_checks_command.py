@@ -8,6 +8,7 @@ from pathlib import Path
 from legato.services.workspace import Workspace
 from tests.engine.test_run_checks import CODE
 from tests.helpers import cli, door, make_project
+from tests.quality.test_checks_doc import blocks as doc_blocks
 
 
 def test_checks_listed_per_run_and_asset_and_shown_under_their_task(tmp_path: Path) -> None:
@@ -42,3 +43,10 @@ def test_checks_listed_per_run_and_asset_and_shown_under_their_task(tmp_path: Pa
     assert table.returncode == 0, table.stderr
     assert "unique(order_id)" in table.stdout and "2 of 4 rows failed" in table.stdout
     assert "no check results yet" in cli("checks", "--asset", "none", project=root).stdout
+
+    # docs/checks.md's commands, with this run's id.
+    for line in doc_blocks("sh")[0].splitlines():
+        args = line.split("#")[0].split()[1:]
+        args = [bad.id if a == "01a24a39561f" else a for a in args]
+        done = cli(*args, project=root)
+        assert done.returncode == 0 and "unique(order_id)" in done.stdout, (line, done.stderr)

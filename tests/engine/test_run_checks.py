@@ -10,6 +10,7 @@ import pytest
 from legato.domain.states import RunState, TaskState
 from legato.services.workspace import Workspace
 from tests.helpers import door, make_project, marks
+from tests.quality.test_checks_doc import blocks as doc_blocks
 
 CODE = """
 from pathlib import Path
@@ -65,6 +66,7 @@ def test_a_blocking_check_stops_downstream_and_says_which_rows_failed(ws: Worksp
     error = tasks["orders"].error or ""
     assert "check unique(order_id) failed (2 of 4 rows)" in error
     assert "{'order_id': 2, 'status': 'paid'}" in error
+    assert error == doc_blocks("text")[1].strip()  # as docs/checks.md shows it
     # Not retried: the same code gives the same data.
     assert len(door(ws).runs.attempts(run.id, "orders")) == 1
     log = door(ws).runs.logs(run.id, "orders")[0].text()
