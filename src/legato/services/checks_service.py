@@ -33,10 +33,8 @@ class Checks(Service):
         sight = self._sight()
         if run_id is not None:
             run_id = store.runs.find_run(run_id, pipelines=sight.pipelines()).id
-        seen = sight.pipelines()
         return store.checks.list(
-            asset=asset, run_id=run_id, limit=limit,
-            pipelines=None if seen is None else sorted(seen),
+            asset=asset, run_id=run_id, limit=limit, pipelines=sight.pipelines()
         )
 
     @action("runs.read")

@@ -7,14 +7,14 @@ task's success and the results of its checks are recorded together or not at all
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select
 
 from legato.domain.records import CheckResultRecord, NewCheckResult
 from legato.store import rows
-from legato.store.database import Part
+from legato.store.database import Part, of_pipelines
 from legato.store.schema import check_results
 
 _c = check_results.c
@@ -41,7 +41,7 @@ class CheckStore(Part):
         *,
         asset: str | None = None,
         run_id: str | None = None,
-        pipelines: Sequence[str] | None = None,
+        pipelines: Collection[str] | None = None,
         limit: int = 100,
     ) -> list[CheckResultRecord]:
         """Results newest first, of one asset and/or one run when given; ``pipelines``
@@ -51,8 +51,7 @@ class CheckStore(Part):
             query = query.where(_c.asset == asset)
         if run_id is not None:
             query = query.where(_c.run_id == run_id)
-        if pipelines is not None:
-            query = query.where(_c.pipeline.in_(list(pipelines)))
+        query = of_pipelines(query, _c.pipeline, pipelines)
         with self._engine.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
 
