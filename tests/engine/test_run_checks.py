@@ -3,12 +3,14 @@ are recorded and the run goes on; their results are stored with the attempt's en
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from legato.domain.states import RunState, TaskState
 from legato.services.workspace import Workspace
+from tests.conftest import BACKENDS
 from tests.helpers import door, make_project, marks
 from tests.quality.test_checks_doc import blocks as doc_blocks
 
@@ -49,9 +51,12 @@ def shop(bad: bool = False):
 """
 
 
-@pytest.fixture
-def ws(tmp_path: Path):
-    workspace = Workspace(make_project(tmp_path / "proj", CODE))
+@pytest.fixture(params=BACKENDS)
+def ws(request: pytest.FixtureRequest, tmp_path: Path, store_url_for: Callable[[str], str]):
+    extra = ""
+    if request.param == "postgresql":
+        extra = f'\n[store]\nurl = "{store_url_for("postgresql")}"\n'
+    workspace = Workspace(make_project(tmp_path / "proj", CODE, extra=extra))
     yield workspace
     workspace.close()
 
