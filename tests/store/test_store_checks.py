@@ -9,7 +9,7 @@ import pytest
 
 from legato.domain.records import Changes, LeaseLost, NewCheckResult, NewEvent
 from legato.store.store import Store
-from tests.store.store_testkit import T0, Records
+from tests.store.store_testkit import T0, Records, leased_run
 
 MIN = timedelta(minutes=1)
 
@@ -32,15 +32,8 @@ def _step(store: Store, run_id: str, owner: str, *results: NewCheckResult) -> No
     ))
 
 
-def _started(store: Store, rec: Records, pipeline: str = "sales") -> str:
-    run = rec.run(pipeline)
-    store.runs.create_run(run)
-    assert store.runs.acquire_lease(run.id, "driver", T0 + MIN, T0)
-    return run.id
-
-
 def test_results_are_written_with_the_step_or_not_at_all(store: Store, rec: Records) -> None:
-    run_id = _started(store, rec)
+    run_id = leased_run(store, rec)
     with pytest.raises(LeaseLost):
         _step(store, run_id, "thief", _result(run_id, "unique(order_id)", "failed", 2, 1))
     assert store.checks.list(run_id=run_id) == []
@@ -51,8 +44,8 @@ def test_results_are_written_with_the_step_or_not_at_all(store: Store, rec: Reco
 
 
 def test_history_per_asset_and_run_newest_first(store: Store, rec: Records) -> None:
-    first, second = _started(store, rec), _started(store, rec)
-    other = _started(store, rec, "hr")
+    first, second = leased_run(store, rec), leased_run(store, rec)
+    other = leased_run(store, rec, "hr")
     _step(store, first, "driver", _result(first, "unique(order_id)", "failed", 2, 1),
           _result(first, "row_count", "passed", None, 1))
     _step(store, second, "driver", _result(second, "unique(order_id)", "passed", 0, 2))
