@@ -130,3 +130,27 @@ def loading(path: str = ""):
         assert "failing rows: {'order_id': 2, 'amount': -1.0}" in (task.error or "")
     finally:
         ws.close()
+
+
+def test_secrets_in_failing_rows_are_masked(tmp_path: Path) -> None:
+    code = """
+from legato import checks, pipeline, task
+
+@task(checks=[checks.accepted_values("token", ["none"])])
+def tokens(ctx) -> list[dict]:
+    return [{"id": 1, "token": ctx.secrets["api_token"]}]
+
+@pipeline
+def leak():
+    tokens()
+"""
+    value = "s3cr3t-value-42"
+    with Workspace(make_project(tmp_path / "proj", code)) as ws:
+        door(ws).secrets.set("api_token", value)
+        run = door(ws).runs.run_pipeline("leak")
+        [task] = door(ws).runs.task_runs(run.id)
+        assert "{'id': 1, 'token': '****'}" in (task.error or "")
+        [stored] = door(ws).checks.results(run_id=run.id)
+        assert stored.result.sample == ({"id": 1, "token": "****"},)
+        log = door(ws).runs.logs(run.id, "tokens")[0].text()
+        assert value not in log and value not in (task.error or "")

@@ -21,7 +21,7 @@ from legato.domain.records import NewCheckResult, RunRecord
 if TYPE_CHECKING:
     from legato.quality import CheckOutcome
 
-__all__ = ["Checked", "check_result", "run_checks"]
+__all__ = ["Checked", "check_result", "masked_results", "run_checks"]
 
 # Failing rows shown in a blocked attempt's error (all of the sample is stored with the result).
 _SHOWN = 5
@@ -91,6 +91,27 @@ def _told(o: CheckOutcome) -> str:
     more = " …" if len(o.sample) > _SHOWN else ""
     told = f"check {o.name} failed{counted}: {o.message}"
     return f"{told}; failing rows: {rows}{more}" if rows else told
+
+
+def masked_results(
+    results: tuple[dict[str, Any], ...], mask: Callable[[str], str]
+) -> tuple[dict[str, Any], ...]:
+    """``results`` with ``mask`` applied to their messages and the texts of their sample rows
+    (a failing row may hold a secret the attempt was handed)."""
+
+    def texts(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask(value)
+        if isinstance(value, dict):
+            return {k: texts(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [texts(v) for v in value]
+        return value
+
+    return tuple(
+        {**r, "message": mask(r["message"]), "sample": [texts(row) for row in r["sample"]]}
+        for r in results
+    )
 
 
 def check_result(

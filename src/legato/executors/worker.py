@@ -27,7 +27,7 @@ from legato.executors.capture import (
     mask_log,
     open_log,
 )
-from legato.executors.checking import run_checks
+from legato.executors.checking import masked_results, run_checks
 from legato.executors.cursor_access import TaskCursors
 from legato.executors.interface import (
     LOG_NOTE,
@@ -221,11 +221,13 @@ def _flush_spans() -> None:
 
 
 def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
-    """``out`` with the secret values ``masker`` knows masked in its error and traceback."""
+    """``out`` with the secret values ``masker`` knows masked in its error, traceback and
+    check results."""
     return dataclasses.replace(
         out,
         error=None if out.error is None else masker.mask_cut(out.error),
         traceback=None if out.traceback is None else masker.mask(out.traceback),
+        checks=masked_results(out.checks, masker.mask_cut),
     )
 
 
