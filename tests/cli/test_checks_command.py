@@ -27,6 +27,10 @@ def test_checks_listed_per_run_and_asset_and_shown_under_their_task(tmp_path: Pa
     assert "failed (block)" in unique and "2 of 4 rows failed" in unique
     assert "✓ row_count" in shown.stdout
 
+    as_json = json.loads(cli("show", bad.id, "--json", project=root).stdout)
+    assert {(c["task"], c["check"], c["outcome"]) for c in as_json["checks"]} >= {
+        ("orders", "unique(order_id)", "failed"), ("orders", "row_count", "passed")}
+
     listed = cli("checks", "--run", bad.id, "--json", project=root)
     assert listed.returncode == 0, listed.stderr
     got = {c["check"]: c for c in json.loads(listed.stdout)}
