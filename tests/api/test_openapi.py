@@ -53,6 +53,7 @@ EXPECTED = {
     ("get", "/api/v1/assets/{key}"),
     ("get", "/api/v1/assets/{key}/materializations"),
     ("get", "/api/v1/lineage"),
+    ("get", "/api/v1/checks"),
 }
 
 

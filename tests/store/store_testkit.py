@@ -109,3 +109,11 @@ def race(store: Store, count: int, work: Callable[[Store, int], _T]) -> list[_T]
     finally:
         for opened in stores:
             opened.close()
+
+
+def leased_run(store: Store, rec: Records, pipeline: str = "sales") -> str:
+    """A new run of ``pipeline`` whose lease "driver" holds for a minute after T0."""
+    run = rec.run(pipeline)
+    store.runs.create_run(run)
+    assert store.runs.acquire_lease(run.id, "driver", T0 + timedelta(minutes=1), T0)
+    return run.id

@@ -9,7 +9,7 @@ import pytest
 
 from legato.domain.records import Changes, LeaseLost, NewEvent, NewLineageEvent
 from legato.store.store import Store
-from tests.store.store_testkit import T0, Records
+from tests.store.store_testkit import T0, Records, leased_run
 
 MIN = timedelta(minutes=1)
 
@@ -24,15 +24,8 @@ def _step(store: Store, run_id: str, owner: str, *types: str) -> None:
     ))
 
 
-def _started(store: Store, rec: Records) -> str:
-    run = rec.run("sales")
-    store.runs.create_run(run)
-    assert store.runs.acquire_lease(run.id, "driver", T0 + MIN, T0)
-    return run.id
-
-
 def test_events_are_written_with_the_step_or_not_at_all(store: Store, rec: Records) -> None:
-    run_id = _started(store, rec)
+    run_id = leased_run(store, rec)
     with pytest.raises(LeaseLost):
         _step(store, run_id, "thief", "START")
     assert store.lineage.events(run_id) == []
@@ -44,7 +37,7 @@ def test_events_are_written_with_the_step_or_not_at_all(store: Store, rec: Recor
 
 
 def test_a_claim_is_one_senders_until_its_lease_runs_out(store: Store, rec: Records) -> None:
-    run_id = _started(store, rec)
+    run_id = leased_run(store, rec)
     _step(store, run_id, "driver", "START", "COMPLETE")
     now = T0 + MIN
     first = store.lineage.claim("a", now, MIN)
@@ -67,7 +60,7 @@ def test_a_claim_is_one_senders_until_its_lease_runs_out(store: Store, rec: Reco
 def test_an_event_waiting_for_a_retry_holds_back_the_rest_of_its_run(
     store: Store, rec: Records
 ) -> None:
-    blocked, other = _started(store, rec), _started(store, rec)
+    blocked, other = leased_run(store, rec), leased_run(store, rec)
     _step(store, blocked, "driver", "START", "COMPLETE")
     _step(store, other, "driver", "START")
     now = T0 + MIN

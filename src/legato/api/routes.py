@@ -10,6 +10,7 @@ from legato.api import (
     alert_routes,
     asset_routes,
     audit_routes,
+    check_routes,
     code_routes,
     hook_routes,
     http_errors,
@@ -41,6 +42,7 @@ def install(app: FastAPI, door: Door, settings: ProjectConfig) -> None:
         code_routes.router,
         resource_routes.router,
         asset_routes.router,
+        check_routes.router,
     ):
         app.include_router(
             make(door), prefix=API_PREFIX, dependencies=[Depends(http_errors.storable_input)]

@@ -369,10 +369,14 @@ def show(
         r = door.runs.find_run(run_id)
         rows = door.runs.task_runs(r.id)
         attempts = door.runs.attempts(r.id)
+        from legato.cli.check_commands import add_check_rows, check_json
+
+        checked = door.checks.of_run(r.id)
         if json_out:
             from legato.cli.render import print_json
 
-            print_json({"run": r, "tasks": rows, "attempts": attempts})
+            print_json({"run": r, "tasks": rows, "attempts": attempts, "checks": [
+                check_json(c) for task in checked.values() for c in task]})
             return
         from rich.table import Table
 
@@ -404,6 +408,7 @@ def show(
                 duration(t.started_at, t.finished_at) if t.attempt else "",
                 note,
             )
+            add_check_rows(table, checked.get(t.task_key, ()))
         rich_console().print(table)
 
 
@@ -519,6 +524,7 @@ from legato.cli import accounts as _accounts  # noqa: E402
 from legato.cli import alert_commands as _alerts  # noqa: E402
 from legato.cli import asset_commands as _assets  # noqa: E402
 from legato.cli import audit_commands as _audit  # noqa: E402
+from legato.cli import check_commands as _checks  # noqa: E402
 from legato.cli import config_commands as _config  # noqa: E402
 from legato.cli import dev_command as _dev  # noqa: E402
 from legato.cli import operate as _operate  # noqa: E402
@@ -527,7 +533,7 @@ from legato.cli import secrets as _secrets  # noqa: E402
 from legato.cli.certs_commands import certs_app  # noqa: E402
 from legato.cli.db_commands import db_app  # noqa: E402
 
-del _operate, _accounts, _alerts, _audit, _dev, _secrets, _config, _resources, _assets
+del _operate, _accounts, _alerts, _audit, _dev, _secrets, _config, _resources, _assets, _checks
 app.add_typer(db_app, name="db")
 app.add_typer(certs_app, name="certs")
 

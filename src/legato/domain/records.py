@@ -116,6 +116,36 @@ class NewLineageEvent:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NewCheckResult:
+    """A data-quality check's result on one attempt's output, written with the attempt's end.
+
+    ``sample`` holds up to ten failing rows, JSON-able.
+    """
+
+    check_name: str
+    asset: str | None
+    run_id: str
+    pipeline: str
+    task_key: str
+    partition: str | None
+    severity: str  # warn | block
+    outcome: str  # passed | failed | error
+    failed_count: int | None
+    total_count: int | None
+    sample: tuple[dict[str, Any], ...]
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResultRecord:
+    """A stored check result (``NewCheckResult`` with its id)."""
+
+    id: int
+    result: NewCheckResult
+
+
 @dataclass(slots=True)
 class Changes:
     """Everything one step of a run's driver changes, written in a single transaction.
@@ -138,6 +168,7 @@ class Changes:
     lineage: list[NewLineageEvent] = field(default_factory=list)  # told by ``events``
     # Assets the step's succeeded tasks produced (legato.domain.materializations).
     materializations: list[NewMaterialization] = field(default_factory=list)
+    checks: list[NewCheckResult] = field(default_factory=list)  # of the attempts ended
 
     def empty(self) -> bool:
         return not (

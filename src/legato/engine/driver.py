@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.clock import Clock, system_clock
 from legato.config import DEFAULT_MAX_LOG_BYTES
+from legato.definitions.graph import Node
 from legato.definitions.pipeline import Pipeline
 from legato.definitions.secret_param import MASKED, SealedParam
 from legato.domain.materializations import ASSET_METADATA, NewMaterialization
@@ -41,6 +42,7 @@ from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.lineage import RunLineage
 from legato.engine.pools import PoolClaims
+from legato.executors.checking import check_result
 from legato.executors.interface import (
     LOG_NOTE,
     AttemptOutcome,
@@ -351,7 +353,7 @@ class RunDriver:
             max_log_bytes=self.max_log_bytes,
             code_version=self.pipeline.code_version,
             secrets=self.secrets,
-            resources=self.resources if node.resources or node.task.context_arg else None,
+            resources=self.resources if _opens_resources(node) else None,
             resource_args=node.resources,
             traceparent=None if self.span is None else self.span.start_attempt(key, attempt, now),
         )
@@ -399,6 +401,10 @@ class RunDriver:
                     "run %s: cannot mask the log of %s", self.run_id, row.task_key,
                     extra={"task": row.task_key, "attempt": row.attempt},
                 )
+        if out.checks:
+            self.book.changes.checks.extend(
+                check_result(self.book.run, row.task_key, c, now) for c in out.checks
+            )
         note = out.extra.get(LOG_NOTE)
         if note:
             # Kept with the run's events: whoever reads this log is told it is not whole.
@@ -765,6 +771,14 @@ def _streak(outcomes: Sequence[str]) -> int:
             break
         count += 1
     return count
+
+
+def _opens_resources(node: Node) -> bool:
+    """Whether an attempt of ``node`` may open resources: a parameter, the context or a
+    check (``sql(resource=)``) asks for one."""
+    task = node.task
+    return bool(node.resources or task.context_arg or any(
+        c.args.get("resource") for c in task.checks))
 
 
 def _free_attempts(outcomes: Sequence[str]) -> int:

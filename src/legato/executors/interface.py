@@ -123,6 +123,9 @@ class AttemptOutcome:
     retryable: bool = True  # False for FailNow, for exceptions outside retry_on, bad results
     worker: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The task's data-quality checks evaluated on its output, each as CheckOutcome.to_json()
+    # gives it (plain data: it crosses processes), "asset" filled in from the task.
+    checks: tuple[dict[str, Any], ...] = ()
 
 
 class Executor(Protocol):

@@ -29,6 +29,7 @@ from legato.executors.capture import (
     mask_log,
     open_log,
 )
+from legato.executors.checking import masked_results, run_checks
 from legato.executors.cursor_access import TaskCursors
 from legato.executors.interface import (
     LOG_NOTE,
@@ -223,7 +224,7 @@ def _flush_spans() -> None:
 
 def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
     """``out`` with the secret values ``masker`` knows masked in its error, traceback and
-    the metadata of its output."""
+    the metadata of its output and its check results."""
     extra = out.extra
     if ASSET_METADATA in extra:
         extra = {**extra, ASSET_METADATA: describe_masked(extra[ASSET_METADATA], masker)}
@@ -232,6 +233,7 @@ def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
         error=None if out.error is None else masker.mask_cut(out.error),
         traceback=None if out.traceback is None else masker.mask(out.traceback),
         extra=extra,
+        checks=masked_results(out.checks, masker.mask_cut),
     )
 
 
@@ -296,8 +298,12 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
         return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
     del args, kwargs
     out = _store(att, value, results, task.result_format)
-    if task.produces and out.status == "succeeded":
+    if out.status != "succeeded":
+        return out
+    if task.produces:
         out = _with_metadata(out, value, results, added)
+    if task.checks:
+        out = _checked(att, task, value, out)
     return out
 
 
@@ -309,6 +315,19 @@ def _with_metadata(
     size = None if out.result is None else results.stored_size(out.result)
     metadata = describe(value, size, added)
     return dataclasses.replace(out, extra={**out.extra, ASSET_METADATA: metadata})
+
+
+def _checked(att: _Attempt, task: Task, value: Any, out: AttemptOutcome) -> AttemptOutcome:
+    """``out`` with the task's checks evaluated on ``value``; failed when one blocks."""
+    checked = run_checks(task, value, att.resources.__getitem__)
+    for r in checked.results:
+        counted = "" if r["failed_count"] is None else f" ({r['failed_count']} failing)"
+        att.write(f"check {r['name']} [{r['severity']}]: {r['outcome']}{counted}: {r['message']}")
+    if checked.blocked is None:
+        return dataclasses.replace(out, checks=checked.results)
+    # Not retryable: the same code on the same inputs gives the same data.
+    failed = att.failed(checked.blocked, False)
+    return dataclasses.replace(failed, checks=checked.results)
 
 
 def _cursors(spec: AttemptSpec) -> dict[str, Any]:

@@ -3,10 +3,10 @@ a project, for one actor.
 
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
 ``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``overview``, ``alerts``,
-``lineage``, ``monitoring``, ``resources``, ``assets``) and never the workspace or its store,
-so every read and command passes the gate of ``legato.services.gate`` with who is acting.
-``signin`` is the one service without a gate: it turns credentials into actors, and ``sso``
-(single sign-on) with it, which turns an identity provider's word into a session.
+``lineage``, ``monitoring``, ``resources``, ``assets``, ``checks``) and never the workspace or
+its store, so every read and command passes the gate of ``legato.services.gate`` with who is
+acting. ``signin`` is the one service without a gate: it turns credentials into actors, and
+``sso`` (single sign-on) with it, which turns an identity provider's word into a session.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from legato.services.assets_service import Assets
 from legato.services.audit_service import AuditTrail
 from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
+from legato.services.checks_service import Checks
 from legato.services.lineage_service import Lineage
 from legato.services.monitoring import Monitoring
 from legato.services.overview_service import Overview
@@ -72,6 +73,7 @@ class Door:
         self.secrets = Secrets(ws, actor)
         self.alerts = Alerts(ws, actor)
         self.lineage = Lineage(ws, actor)
+        self.checks = Checks(ws, actor)
         self.monitoring = Monitoring(ws, actor)
         self.resources = ResourcesService(ws, actor)
         self.assets = Assets(ws, actor)

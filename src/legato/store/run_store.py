@@ -45,6 +45,7 @@ from legato.store import dialect, rows
 from legato.store import statements as sql
 from legato.store.alert_store import write_run_facts
 from legato.store.asset_store import write_materializations
+from legato.store.check_store import write_check_results
 from legato.store.database import Part, of_pipelines
 from legato.store.lineage_store import write_lineage
 from legato.store.schema import (
@@ -410,6 +411,8 @@ class RunStore(Part):
             if changes.materializations:
                 # With the success of the tasks that produced them, or not at all.
                 write_materializations(conn, changes.materializations)
+            if changes.checks:  # with the end of the attempt whose output they checked
+                write_check_results(conn, changes.checks)
         # Its statements run on the DBAPI cursor, unseen by the engine's events: timed whole.
         _STEP_SECONDS.observe(time.perf_counter() - began)
 

@@ -26,6 +26,7 @@ from legato.store.asset_store import AssetStore
 from legato.store.audit_store import AuditStore
 from legato.store.backfill_store import BackfillStore
 from legato.store.browse_store import BrowseStore, PipelineSummary
+from legato.store.check_store import CheckStore
 from legato.store.claim_store import ClaimStore
 from legato.store.cursor_store import CursorStore
 from legato.store.daemon_store import DaemonStore
@@ -57,7 +58,7 @@ class Store:
     hash-chained audit trail); ``stats`` (runs counted and timed over a window, for the
     overview page); ``alerts`` (the alert outbox, alerts, deliveries, silences); ``facts``
     (facts about the store itself: the environment it belongs to); ``lineage`` (the outbox
-    of OpenLineage run events). A consumer
+    of OpenLineage run events); ``checks`` (data-quality check results). A consumer
     takes the part it needs, typed by its face in
     ``legato.store.faces``.
 
@@ -90,6 +91,7 @@ class Store:
         self.facts = FactStore(self._db)
         self.lineage = LineageStore(self._db)
         self.assets = AssetStore(self._db)
+        self.checks = CheckStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).

@@ -223,6 +223,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             "gantt": views.run_gantt(detail, now),
             "log": views.log_panel(detail, entries, chosen, attempt),
             "can_rerun_failed": detail.run.state.finished and failed,
+            "checks": ctx.checks.of_run(detail.run.id),
         }
 
     @r.get("/runs/{run_id}")

@@ -1,0 +1,94 @@
+"""``legato checks``: data-quality check results with their history, per asset or per run;
+and the rows of a run's checks that ``legato show`` prints under their tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from legato.cli.console import escape, rich_console
+from legato.cli.main import JsonOpt, ProjectOpt, app, out, user_errors, workspace
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from legato.domain.records import CheckResultRecord
+
+#: How an outcome is marked: passed, failed, could not be evaluated.
+MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "error": "[yellow]![/]"}
+_WARNED = {"failed": "[yellow]✗[/]", "error": "[yellow]![/]"}
+
+
+def check_json(record: CheckResultRecord) -> dict[str, Any]:
+    """A stored result as ``--json`` prints it."""
+    r = record.result
+    return {
+        "id": record.id, "check": r.check_name, "asset": r.asset, "pipeline": r.pipeline,
+        "run_id": r.run_id, "task": r.task_key, "partition": r.partition,
+        "severity": r.severity, "outcome": r.outcome, "failed_count": r.failed_count,
+        "total_count": r.total_count, "sample": list(r.sample), "message": r.message,
+        "at": r.at.isoformat(),
+    }
+
+
+def mark(outcome: str, severity: str) -> str:
+    """✓, ✗ or !, red when the check blocks, yellow when it only warns."""
+    return (_WARNED if severity == "warn" else MARKS).get(outcome, MARKS["passed"])
+
+
+def counted(failed: int | None, total: int | None) -> str:
+    if failed is None:  # a check of the whole data: its message says what it found
+        return ""
+    return f"{failed} of {total} rows failed"
+
+
+def add_check_rows(table: Table, records: Sequence[CheckResultRecord]) -> None:
+    """A row per check under its task's row in ``legato show``'s table."""
+    for rec in records:
+        r = rec.result
+        note = "; ".join(x for x in (counted(r.failed_count, r.total_count), r.message) if x)
+        table.add_row(
+            f"  {mark(r.outcome, r.severity)} {escape(r.check_name)}",
+            f"{r.outcome} ({r.severity})", "", "", escape(note),
+        )
+
+
+@app.command("checks")
+def checks_command(
+    asset: Annotated[str | None, typer.Option("--asset", help="Only this asset's checks.")] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", metavar="RUN", help="Only this run's checks.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 50,
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """List data-quality check results, newest first: their outcome, the failing rows'
+    count, what was found."""
+    with user_errors(), workspace(project) as door:
+        found = door.checks.results(asset=asset, run_id=run_id, limit=limit)
+        if json_out:
+            from legato.cli.render import print_json
+
+            print_json([check_json(c) for c in found])
+            return
+        if not found:
+            out.print("no check results yet")
+            return
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        for col in ("", "check", "asset", "run", "task", "partition", "rows", "at", "message"):
+            table.add_column(col)
+        for rec in found:
+            r = rec.result
+            table.add_row(
+                mark(r.outcome, r.severity), escape(r.check_name), escape(r.asset or ""),
+                r.run_id, escape(r.task_key), escape(r.partition or ""),
+                counted(r.failed_count, r.total_count), f"{r.at:%Y-%m-%d %H:%M:%S}",
+                escape(r.message),
+            )
+        rich_console().print(table)
