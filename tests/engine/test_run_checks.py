@@ -154,3 +154,16 @@ def leak():
         assert stored.result.sample == ({"id": 1, "token": "****"},)
         log = door(ws).runs.logs(run.id, "tokens")[0].text()
         assert value not in log and value not in (task.error or "")
+
+
+def test_only_output_that_passed_its_blocking_checks_is_a_materialization(
+    ws: Workspace,
+) -> None:
+    # "shop.orders" is produced by the checked task: a blocked output is written but no
+    # materialization of the asset, which downstream users of the catalog would trust.
+    blocked = door(ws).runs.run_pipeline("shop", {"bad": True})
+    good = door(ws).runs.run_pipeline("shop", {"bad": False})
+    assert (blocked.state, good.state) == (RunState.FAILED, RunState.SUCCEEDED)
+    made = door(ws).assets.materializations("shop.orders")
+    assert [m.run_id for m in made] == [good.id]
+    assert made[0].metadata["rows"] == 4
