@@ -162,6 +162,7 @@ def test_a_viewer_opens_an_asset(ws: Workspace) -> None:
     more = [int(i) for i in re.findall(r'<tr data-materialization="(\d+)">', rest)]
     assert len(more) == 7 and max(more) < min(ids) and "Older</a>" not in rest
 
+    assert '<a href="?partition=eu">eu</a>' in text and '<a href="?partition=us">us</a>' in text
     only_us = client.get("/assets/shop.orders", params={"partition": "us"}).text
     parts = re.findall(r'<tr data-materialization="\d+">.*?</tr>', only_us, re.S)
     assert parts and all("<td>us</td>" in p for p in parts)

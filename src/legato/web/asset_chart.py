@@ -28,7 +28,7 @@ def render_rows(history: Sequence[Materialization]) -> str | None:
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
     step = plot_w / max(len(points) - 1, 1)
 
-    def y(rows: int) -> float:
+    def y(rows: float) -> float:
         return TOP + plot_h - plot_h * rows / top
 
     parts = [
@@ -38,11 +38,12 @@ def render_rows(history: Sequence[Materialization]) -> str | None:
         '<g class="axis">',
     ]
     for value in (0.0, top / 2, top):
+        text = f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
         parts.append(
-            f'<line x1="{num(LEFT)}" y1="{num(y(int(value)))}" x2="{num(W - RIGHT)}"'
-            f' y2="{num(y(int(value)))}" stroke="#e3e6ea"/>'
-            f'<text class="tick" x="{num(LEFT - 6)}" y="{num(y(int(value)) + 4)}"'
-            f' text-anchor="end">{value:,.0f}</text>'
+            f'<line x1="{num(LEFT)}" y1="{num(y(value))}" x2="{num(W - RIGHT)}"'
+            f' y2="{num(y(value))}" stroke="#e3e6ea"/>'
+            f'<text class="tick" x="{num(LEFT - 6)}" y="{num(y(value) + 4)}"'
+            f' text-anchor="end">{text}</text>'
         )
     first, last = points[0][0].at, points[-1][0].at
     parts.append(
