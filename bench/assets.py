@@ -6,10 +6,10 @@ each task producing its own asset (100 x 100 = 10,000 assets) and the first of e
 one of the previous pipeline's, so the graph spans pipelines. ``--materializations`` rows
 (spread evenly over the assets, each asset over ``--partitions`` daily partitions, each with
 a metadata of row count, three columns and a two-row preview, about 300 bytes of JSON) are
-written straight into the project's store. Then the API is served in this process
-(FastAPI's TestClient, a viewer's API token) and each request below is timed ``--requests``
-times after ``--warmup`` untimed rounds; a figure is the wall time of one request, body
-read. Usage:
+written straight into the project's store. Then the API and the web UI are served in this
+process (FastAPI's TestClient, a viewer's API token) and each request below is timed
+``--requests`` times after ``--warmup`` untimed rounds; a figure is the wall time of one
+request, body read. Usage:
 
     .venv/bin/python bench/assets.py [--pipelines 100] [--per-pipeline 100]
         [--materializations 1000000] [--partitions 50] [--requests 30]
@@ -158,7 +158,7 @@ def _measure(ws: Any, keys: list[str], args: argparse.Namespace) -> dict[str, An
 
     admin = ws.door(Actor.local_user())
     token = admin.accounts.create_token("bench", "viewer").token
-    app = create_app(admin, web=False, allowed_hosts=["testserver"])
+    app = create_app(admin, allowed_hosts=["testserver"])
     middle = keys[len(keys) // 2]
     requests = {
         "GET /api/v1/assets (first page, 200 assets)": "/api/v1/assets",
@@ -166,6 +166,10 @@ def _measure(ws: Any, keys: list[str], args: argparse.Namespace) -> dict[str, An
         f"GET /api/v1/assets/{{key}} ({middle})": f"/api/v1/assets/{middle}",
         "GET /api/v1/assets/{key}/materializations": f"/api/v1/assets/{middle}/materializations",
         "GET /api/v1/lineage (every asset)": "/api/v1/lineage",
+        "GET /assets (web: the catalog's first page, 100 assets)": "/assets",
+        "GET /assets?offset=5000 (web)": "/assets?offset=5000",
+        "GET /assets?search=p42. (web)": "/assets?search=p42.",
+        f"GET /assets/{{key}} (web: {middle}, chart and 50 materializations)": f"/assets/{middle}",
     }
     out: dict[str, Any] = {}
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:

@@ -1,0 +1,117 @@
+"""The web UI's asset pages: the catalog, a page at a time and searchable by key, and one
+asset with its producers, consumers, neighbours, partitions, materializations (paged, newest
+first), latest metadata and a chart of its row counts; all read through ``door.assets``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from legato.domain.materializations import Materialization
+from legato.services.door import Door
+from legato.services.service_errors import ServiceError
+from legato.web.asset_chart import render_rows
+
+#: Assets on one page of the catalog: 10,000 of them are never drawn at once.
+CATALOG_PAGE = 100
+#: Materializations on one page of an asset's history.
+HISTORY_PAGE = 50
+#: Materializations the row-count chart draws.
+CHART_POINTS = 60
+
+Page = Callable[..., HTMLResponse]
+Failure = Callable[[Request, Exception], HTMLResponse]
+
+
+def preview_columns(preview: list[dict[str, Any]]) -> list[str]:
+    """The preview's column names in first-seen order (rows may differ in their keys)."""
+    seen: dict[str, None] = {}
+    for row in preview:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def _listed(value: Any) -> list[dict[str, Any]]:
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+
+def _latest_metadata(latest: Materialization | None) -> dict[str, Any]:
+    # Metadata is whatever a task's output gave: show what has the expected shape.
+    meta = latest.metadata if latest is not None else {}
+    preview = _listed(meta.get("preview"))
+    values = meta.get("values")
+    return {
+        "columns": _listed(meta.get("columns")),
+        "preview": preview,
+        "preview_columns": preview_columns(preview),
+        "values": values if isinstance(values, dict) else {},
+        "bytes": meta.get("bytes"),
+    }
+
+
+def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
+    """Add ``/assets`` and ``/assets/{key}`` to ``r`` (``page`` renders a template with the
+    values every page has; ``failure`` the error page of a service's refusal)."""
+
+    @r.get("/assets")
+    def catalog(
+        request: Request,
+        search: Annotated[str | None, Query(max_length=200)] = None,
+        offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    ) -> HTMLResponse:
+        try:
+            found = ctx.assets.catalog(search=search or None, limit=CATALOG_PAGE + 1, offset=offset)
+        except ServiceError as exc:
+            return failure(request, exc)
+
+        def link(at: int) -> str:
+            return "/assets?" + urlencode(({"search": search} if search else {}) | {"offset": at})
+
+        return page(
+            request,
+            "assets.html",
+            assets=found[:CATALOG_PAGE],
+            search=search or "",
+            offset=offset,
+            newer=link(max(offset - CATALOG_PAGE, 0)) if offset > 0 else None,
+            older=link(offset + CATALOG_PAGE) if len(found) > CATALOG_PAGE else None,
+        )
+
+    @r.get("/assets/{key:path}")
+    def asset(
+        request: Request,
+        key: str,
+        partition: Annotated[str | None, Query(max_length=500)] = None,
+        before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    ) -> HTMLResponse:
+        try:
+            view = ctx.assets.asset(key, history=CHART_POINTS)
+            history = ctx.assets.materializations(
+                key, partition=partition or None, before_id=before, limit=HISTORY_PAGE + 1
+            )
+        except ServiceError as exc:
+            return failure(request, exc)
+        older = None
+        if len(history) > HISTORY_PAGE:
+            older = "?" + urlencode(
+                ({"partition": partition} if partition else {})
+                | {"before": history[HISTORY_PAGE - 1].id}
+            )
+        latest = view.history[0] if view.history else None
+        return page(
+            request,
+            "asset.html",
+            a=view,
+            e=view.entry,
+            latest=latest,
+            meta=_latest_metadata(latest),
+            chart=render_rows(view.history),
+            history=history[:HISTORY_PAGE],
+            partition=partition or "",
+            paged=before is not None,
+            older=older,
+        )
