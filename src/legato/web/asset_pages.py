@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from legato.domain.materializations import Materialization
+from legato.domain.records import CheckResultRecord
 from legato.services.door import Door
 from legato.services.service_errors import ServiceError
 from legato.web.asset_chart import render_rows
@@ -22,6 +23,9 @@ CATALOG_PAGE = 100
 HISTORY_PAGE = 50
 #: Materializations the row-count chart draws.
 CHART_POINTS = 60
+#: Check results read for the page: the newest of each check among them, and a history.
+CHECK_RESULTS = 200
+CHECK_HISTORY = 20
 
 Page = Callable[..., HTMLResponse]
 Failure = Callable[[Request, Exception], HTMLResponse]
@@ -51,6 +55,14 @@ def _latest_metadata(latest: Materialization | None) -> dict[str, Any]:
         "values": values if isinstance(values, dict) else {},
         "bytes": meta.get("bytes"),
     }
+
+
+def _newest_per_check(results: list[CheckResultRecord]) -> list[CheckResultRecord]:
+    # ``results`` come newest first: the first of each name is its latest outcome.
+    seen: dict[str, CheckResultRecord] = {}
+    for rec in results:
+        seen.setdefault(rec.result.check_name, rec)
+    return sorted(seen.values(), key=lambda r: r.result.check_name)
 
 
 def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
@@ -93,6 +105,7 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
             history = ctx.assets.materializations(
                 key, partition=partition or None, before_id=before, limit=HISTORY_PAGE + 1
             )
+            checked = ctx.checks.results(asset=key, limit=CHECK_RESULTS)
         except ServiceError as exc:
             return failure(request, exc)
         older = None
@@ -114,4 +127,6 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
             partition=partition or "",
             paged=before is not None,
             older=older,
+            checks=_newest_per_check(checked),
+            check_history=checked[:CHECK_HISTORY],
         )
