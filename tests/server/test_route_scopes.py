@@ -94,9 +94,10 @@ class Site:
         ]
 
     def lists(self) -> list[str]:
-        """Routes that name nothing and read: the lists (and pages of them)."""
+        """Routes that name nothing and read: the lists (and pages of them). A route with any
+        path parameter (an asset's ``{key}`` too) names something."""
         named = set(self.naming())
-        return [t for m, t in self.routes if m == "GET" and (m, t) not in named]
+        return [t for m, t in self.routes if m == "GET" and (m, t) not in named and "{" not in t]
 
 
 @pytest.fixture

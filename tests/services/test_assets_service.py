@@ -125,7 +125,20 @@ def test_materializations_per_partition_with_metadata(ws: Workspace) -> None:
     assert [m.asset for m in ws.store.assets.of_run(first)] == ["shop.orders"]
 
 
-def test_catalog_and_lineage_across_three_pipelines(ws: Workspace) -> None:
+@pytest.fixture(params=BACKENDS)
+def ws_threads(
+    request: pytest.FixtureRequest, tmp_path: Path, store_url_for: Callable[[str], str]
+) -> Iterator[Workspace]:
+    # Tasks in threads of the test process: forked workers hang on polars (and its thread
+    # pool) when the test process used polars before, as other tests running in it do.
+    extra = f'mode = "thread"\n\n[store]\nurl = "{store_url_for(request.param)}"\n'
+    ws = Workspace(make_project(tmp_path / "proj", CODE, extra=extra))
+    yield ws
+    ws.close()
+
+
+def test_catalog_and_lineage_across_three_pipelines(ws_threads: Workspace) -> None:
+    ws = ws_threads
     d = door(ws)
     d.secrets.set("shop_token", "t")
     _run(d, "ingest", "2026-01-05")

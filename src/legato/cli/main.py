@@ -367,17 +367,16 @@ def show(
     """Show a run: its tasks, their states, attempts and errors."""
     with user_errors(), workspace(project) as door:
         r = door.runs.find_run(run_id)
-        rows = door.runs.task_runs(r.id)
-        attempts = door.runs.attempts(r.id)
-        from legato.cli.check_commands import add_check_rows, check_json
-
-        checked = door.checks.of_run(r.id)
         if json_out:
             from legato.cli.render import print_json
+            from legato.cli.scripted import run_json
 
-            print_json({"run": r, "tasks": rows, "attempts": attempts, "checks": [
-                check_json(c) for task in checked.values() for c in task]})
+            print_json(run_json(door, r.id))
             return
+        from legato.cli.check_commands import add_check_rows
+
+        rows = door.runs.task_runs(r.id)
+        checked = door.checks.of_run(r.id)
         from rich.table import Table
 
         from legato.cli.render import duration, styled

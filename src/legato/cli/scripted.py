@@ -21,12 +21,17 @@ if TYPE_CHECKING:
 
 
 def run_json(door: Door, run_id: str) -> dict[str, Any]:
-    """A run as ``legato show --json`` prints it: the run, its tasks and their attempts."""
+    """A run as ``legato show --json`` prints it: the run, its tasks, their attempts and the
+    results of their checks."""
+    from legato.cli.check_commands import check_json
+
     run = door.runs.find_run(run_id)
+    checked = door.checks.of_run(run.id)
     return {
         "run": run,
         "tasks": door.runs.task_runs(run.id),
         "attempts": door.runs.attempts(run.id),
+        "checks": [check_json(c) for task in checked.values() for c in task],
     }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from legato.services.service_errors import ServiceError, store_unavailable
+from legato.services.service_errors import ServiceError, disk_full, store_unavailable
 
 if TYPE_CHECKING:
     from legato.services.door import Door
@@ -84,8 +84,8 @@ class AlertThread(Wakeable):
                     log.warning("alerts: %s", exc)
                 self._last_problem = str(exc)
             except Exception as exc:  # the store away, or a bug: say so, go on
-                if store_unavailable(exc):
-                    log.info("alerts: the store is unreachable: %s", exc)
+                if store_unavailable(exc) or disk_full(exc):
+                    log.info("alerts: the store is unreachable or full: %s", exc)
                 else:
                     log.warning("alerts: %s", exc, exc_info=True)
             else:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from legato.daemon.alert_thread import Wakeable
-from legato.services.service_errors import store_unavailable
+from legato.services.service_errors import disk_full, store_unavailable
 
 if TYPE_CHECKING:
     from legato.services.door import Door
@@ -58,8 +58,8 @@ class LineageThread(Wakeable):
                     elif d.error is None:
                         self._said = None
             except Exception as exc:  # the store away, or a bug: say so, go on
-                if store_unavailable(exc):
-                    log.info("lineage: the store is unreachable: %s", exc)
+                if store_unavailable(exc) or disk_full(exc):
+                    log.info("lineage: the store is unreachable or full: %s", exc)
                 else:
                     log.warning("lineage: %s", exc, exc_info=True)
             if not again:

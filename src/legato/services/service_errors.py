@@ -69,6 +69,14 @@ def store_unavailable(exc: BaseException) -> bool:
     return is_unavailable(exc)
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk under the store is full: one line is enough to say it,
+    the daemon's main loop stops on it with what to free."""
+    from legato.store.db import is_disk_full
+
+    return is_disk_full(exc)
+
+
 def store_full(exc: BaseException, url: str) -> Exception | None:
     """A one-line StoreError saying which disk is full and what to free, when ``exc`` says
     the disk under the store at ``url`` is full (not an outage: waiting does not help);
