@@ -52,7 +52,8 @@ def test_no_scheduler_defaults_its_wait_and_every_condition_is_known() -> None:
     assert rule.after == timedelta(seconds=30)
     assert set(CONDITIONS) == {
         "run_failed", "retries_exhausted", "run_recovered", "run_canceled", "sla",
-        "freshness", "stuck", "queued_too_long", "no_scheduler", "backfill_finished",
+        "freshness", "asset_stale", "stuck", "queued_too_long", "no_scheduler",
+        "backfill_finished",
         "backfill_failed",
     }
 

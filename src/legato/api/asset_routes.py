@@ -4,7 +4,7 @@ history, its materializations page by page, and the lineage graph across pipelin
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
@@ -33,8 +33,20 @@ class MaterializationOut(Record):
     metadata: dict[str, Any]
 
 
+class FreshnessOut(Record):
+    """Whether the asset is fresh under its own policy, at the server's clock."""
+
+    state: Literal["fresh", "stale", "never", "none"] = Field(
+        description="fresh; stale (see why); never materialized yet; none: no policy"
+    )
+    why: str | None = Field(description="what is late, when stale")
+    missing: list[str] = Field(description="the due partitions with no materialization")
+    late_since: datetime | None = Field(description="when it became stale")
+
+
 class AssetOut(Record):
-    """An asset of the catalog, with its newest materialization (None: never made)."""
+    """An asset of the catalog, with its newest materialization (None: never made) and its
+    freshness."""
 
     key: str
     description: str | None
@@ -45,6 +57,7 @@ class AssetOut(Record):
     producers: list[str] = Field(description="the tasks producing it, as pipeline.task")
     consumers: list[str] = Field(description="the tasks declaring they read it")
     latest: MaterializationOut | None
+    freshness: FreshnessOut
 
 
 class CountsOut(Record):
@@ -74,6 +87,8 @@ class LineageOut(Record):
 
     nodes: list[AssetOut]
     edges: list[EdgeOut]
+    total: int = Field(description="assets in the whole graph (more than nodes: a part)")
+    cut: bool = Field(description="whether limit left out assets of the part asked for")
 
 
 def router(ctx: Door) -> APIRouter:
@@ -83,12 +98,15 @@ def router(ctx: Door) -> APIRouter:
     @r.get("/assets", response_model=list[AssetOut], summary="List assets")
     def list_assets(
         search: Annotated[str | None, Query(max_length=200, description="keys holding it")] = None,
+        stale: Annotated[
+            bool, Query(description="only the assets stale under their freshness policy")
+        ] = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ) -> list[AssetOut]:
         """Every asset the project's pipelines produce or consume, by key, with its newest
-        materialization."""
-        found = ctx.assets.catalog(search=search, limit=limit, offset=offset)
+        materialization and its freshness."""
+        found = ctx.assets.catalog(search=search, stale=stale, limit=limit, offset=offset)
         return [AssetOut.of(e) for e in found]
 
     @r.get("/assets/{key}", response_model=AssetDetailOut, summary="Get an asset")
@@ -122,12 +140,21 @@ def router(ctx: Door) -> APIRouter:
         return [MaterializationOut.of(m) for m in found]
 
     @r.get("/lineage", response_model=LineageOut, summary="Get the lineage graph")
-    def lineage() -> LineageOut:
-        """The asset graph across pipelines, derived from what tasks produce and consume."""
-        graph = ctx.assets.lineage()
+    def lineage(
+        focus: Annotated[
+            str | None, Query(max_length=200, description="only the assets around this one")
+        ] = None,
+        depth: Annotated[int, Query(ge=0, le=50, description="edges away from focus")] = 2,
+        limit: Annotated[int | None, Query(ge=1, le=1000, description="at most this many")] = None,
+    ) -> LineageOut:
+        """The asset graph across pipelines, derived from what tasks produce and consume;
+        ``focus`` and ``depth``: the neighbourhood of one asset; ``limit``: a cap."""
+        graph = ctx.assets.lineage(focus=focus, depth=depth, limit=limit)
         return LineageOut(
             nodes=[AssetOut.of(n) for n in graph.nodes],
             edges=[EdgeOut(upstream=u, downstream=d) for u, d in graph.edges],
+            total=graph.total,
+            cut=graph.cut,
         )
 
     return r

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,12 +10,17 @@ import typer
 
 from legato.cli.console import escape, rich_console
 from legato.cli.main import EnvOpt, JsonOpt, ProjectOpt, app, out, user_errors, workspace
+from legato.observability.alert_rules import format_duration
+from legato.services.asset_freshness import Freshness
 
 assets_app = typer.Typer(
     help="Assets the pipelines produce and read: the catalog, one asset, its materializations.",
     invoke_without_command=True,
 )
 app.add_typer(assets_app, name="assets")
+
+
+_STYLE = {"fresh": "green", "stale": "bold red", "never": "yellow"}
 
 
 def _when(at: datetime | None) -> str:
@@ -39,26 +44,36 @@ def assets_list(
     search: Annotated[
         str | None, typer.Option("--search", help="Only keys holding this text.")
     ] = None,
+    stale: Annotated[
+        bool, typer.Option("--stale", help="Only the assets stale under their freshness policy.")
+    ] = False,
     json: JsonOpt = False,
     env: EnvOpt = None,
     project: ProjectOpt = Path("."),
 ) -> None:
-    """List every asset: key, producing task, partitions, last materialized, rows."""
+    """List every asset: key, producing task, partitions, last materialized, rows, and
+    freshness (fresh, stale, never; blank without a policy)."""
     if ctx.invoked_subcommand is not None:
         return
     with user_errors(), workspace(project) as door:
-        found = door.assets.catalog(search=search)
+        found = door.assets.catalog(search=search, stale=stale)
     if json:
         from legato.cli.render import print_json
 
         print_json(found)
         return
     if not found:
-        out.print('no assets (declare them on tasks: @task(produces="warehouse.sales"))')
+        out.print(
+            "no stale assets"
+            if stale
+            else 'no assets (declare them on tasks: @task(produces="warehouse.sales"))'
+        )
         return
     from rich.table import Table
 
-    table = Table("asset", "producer", "partitions", "last materialized", "rows", box=None)
+    table = Table(
+        "asset", "producer", "partitions", "last materialized", "rows", "freshness", box=None
+    )
     for e in found:
         last = e.latest
         parts = (e.partitions or {}).get("kind", "")
@@ -71,8 +86,13 @@ def assets_list(
             escape(str(parts)),
             escape(made or "never"),
             _count(None if last is None else last.rows),
+            _freshness(e.freshness),
         )
     rich_console().print(table)
+
+
+def _freshness(f: Freshness) -> str:
+    return "" if f.state == "none" else f"[{_STYLE.get(f.state, '')}]{f.state}[/]"
 
 
 @assets_app.command("show")
@@ -109,6 +129,13 @@ def assets_show(
     ):  # fmt: skip
         if value:
             say(f"  {label:<13}{escape(str(value))}")
+    if e.freshness_seconds is not None:
+        f = e.freshness
+        said = f" ({escape(f.why)})" if f.why else ""
+        say(
+            f"  {'freshness':<13}{_freshness(f)}{said}, "
+            f"within {format_duration(timedelta(seconds=e.freshness_seconds))}"
+        )
     if not view.history:
         return
     from rich.table import Table

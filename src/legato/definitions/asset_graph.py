@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from legato.definitions.assets import Asset
+from legato.definitions.partitioning import PartitionSet
 from legato.definitions.pipeline import Pipeline
 
 __all__ = ["AssetGraph", "AssetNode", "TaskRef", "asset_graph", "producer_conflicts"]
@@ -40,6 +41,7 @@ class AssetNode:
 
     asset: Asset
     partitions: dict[str, Any] | None = None
+    partition_set: PartitionSet | None = None  # what ``partitions`` describes
     producers: list[TaskRef] = field(default_factory=list)
     consumers: list[TaskRef] = field(default_factory=list)
     upstream: set[str] = field(default_factory=set)
@@ -131,6 +133,7 @@ def asset_graph(pipelines: Iterable[Pipeline]) -> AssetGraph:
                     made.producers.append(ref)
                     if made.partitions is None and parts is not None:
                         made.partitions = parts.describe()
+                        made.partition_set = parts
                     made.upstream.update(reads - {a.key})
     for made in list(nodes.values()):
         for up in made.upstream:

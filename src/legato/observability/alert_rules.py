@@ -30,6 +30,7 @@ CONDITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "run_canceled": ((), "a run was canceled"),
     "sla": (("within", "by"), "a run not finished within a duration or by a time of day"),
     "freshness": (("lag",), "a closed partition with no successful run within a lag"),
+    "asset_stale": ((), "an asset stale under its own freshness policy"),
     "stuck": (("idle",), "a running run with no task progress for a while"),
     "queued_too_long": (("after",), "a queued run not started within a while"),
     "no_scheduler": (("after",), "no scheduler has sent a heartbeat for a while"),
@@ -39,8 +40,8 @@ CONDITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 #: Conditions that hold for a while and are resolved when they clear; the others are
 #: one-off events (a run canceled, a backfill finished) with nothing to resolve.
 RESOLVING = frozenset(
-    {"run_failed", "retries_exhausted", "sla", "freshness", "stuck", "queued_too_long",
-     "no_scheduler"}
+    {"run_failed", "retries_exhausted", "sla", "freshness", "asset_stale", "stuck",
+     "queued_too_long", "no_scheduler"}
 )
 #: Defaults of the parameters a condition may leave out.
 DEFAULT_NO_SCHEDULER_AFTER = timedelta(seconds=30)

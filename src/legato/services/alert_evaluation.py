@@ -117,9 +117,29 @@ class Evaluator:
         out.facts = len(facts)
         self._watch_runs(ev.unfinished_runs())
         self._freshness()
+        from legato.services.asset_alerts import evaluate_asset_stale
+
+        evaluate_asset_stale(self)
         self._no_scheduler()
         self._flush_windows()
         return out
+
+    # What other conditions' modules (``asset_alerts``) use of the pass under way.
+    @property
+    def evaluation(self) -> Evaluation:
+        return self._ev
+
+    @property
+    def now(self) -> datetime:
+        return self._now
+
+    def raise_alert(self, rule: AlertRule, subject: Subject) -> None:
+        """Raise ``rule``'s alert about ``subject`` (once while it is open)."""
+        self._raise(rule, subject)
+
+    def resolve(self, alert: AlertRecord, why: str) -> None:
+        """Resolve ``alert``, saying ``why``."""
+        self._resolve(alert, why)
 
     def _covering(self, condition: str, pipeline: str | None) -> list[AlertRule]:
         found = []

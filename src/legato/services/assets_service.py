@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from legato.services.actor import Actor
+from legato.services.asset_freshness import NO_POLICY, Freshness, due_partitions, judge
 from legato.services.gate import Service, action
 from legato.services.service_errors import NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.asset_graph import AssetGraph, AssetNode
+    from legato.definitions.partitioning import Partition
     from legato.domain.materializations import AssetCounts, Materialization
     from legato.loader import Project
     from legato.services.workspace import Workspace
@@ -42,6 +45,7 @@ class AssetEntry:
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
     latest: Materialization | None
+    freshness: Freshness = NO_POLICY
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ class Lineage:
 
     nodes: tuple[AssetEntry, ...]
     edges: tuple[tuple[str, str], ...]
+    #: How many assets the whole graph holds (more than ``nodes`` when a part was asked for).
+    total: int = 0
+    #: Whether ``limit`` left out assets the part asked for would have held.
+    cut: bool = False
 
 
 def _page(limit: int, field: str = "limit") -> int:
@@ -106,8 +114,50 @@ class Assets(Service):
             return found
         return {k: m for k, m in found.items() if sight.covers(m.pipeline)}
 
+    def _freshness(
+        self, nodes: list[AssetNode], latest: dict[str, Materialization]
+    ) -> dict[str, Freshness]:
+        """The freshness of ``nodes`` at the workspace's clock: one statement for the due
+        partitions of all of them, on top of their newest materializations (``latest``)."""
+        now = self.ws.clock()
+        due: dict[tuple[int, timedelta], list[Partition]] = {}  # per partition set and lag
+        wanted: dict[str, list[str]] = {}
+        for n in nodes:
+            lag = n.asset.freshness
+            if lag is None or n.partition_set is None:
+                continue
+            ident = (id(n.partition_set), lag)
+            if ident not in due:
+                due[ident] = due_partitions(n.partition_set, lag, now)
+            if due[ident]:
+                wanted[n.key] = [p.key for p in due[ident]]
+        present: dict[str, set[str]] = {}
+        if wanted:
+            sight = self._sight()
+            for asset, partition, pipeline in self.ws.store.assets.present(wanted):
+                if sight.whole or sight.covers(pipeline):
+                    present.setdefault(asset, set()).add(partition)
+        out: dict[str, Freshness] = {}
+        for n in nodes:
+            last = latest.get(n.key)
+            out[n.key] = judge(
+                lag=n.asset.freshness,
+                partitions=n.partition_set,
+                now=now,
+                newest_at=None if last is None else last.at,
+                present=present.get(n.key, ()),
+            )
+        return out
+
+    def _entries(self, nodes: list[AssetNode], *, brief: bool = False) -> list[AssetEntry]:
+        latest = self._latest([n.key for n in nodes], brief=brief)
+        fresh = self._freshness(nodes, latest)
+        return [self._entry(n, latest.get(n.key), fresh[n.key]) for n in nodes]
+
     @staticmethod
-    def _entry(node: AssetNode, latest: Materialization | None) -> AssetEntry:
+    def _entry(
+        node: AssetNode, latest: Materialization | None, freshness: Freshness = NO_POLICY
+    ) -> AssetEntry:
         a = node.asset
         return AssetEntry(
             key=a.key,
@@ -119,23 +169,33 @@ class Assets(Service):
             producers=tuple(str(p) for p in node.producers),
             consumers=tuple(str(c) for c in node.consumers),
             latest=latest,
+            freshness=freshness,
         )
 
     @action("assets.read")
     def catalog(
-        self, *, search: str | None = None, limit: int | None = None, offset: int = 0
+        self,
+        *,
+        search: str | None = None,
+        stale: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[AssetEntry]:
-        """Every asset the pipelines declare, by key, with its newest materialization;
-        ``search``: only keys containing it; ``limit`` and ``offset`` page through them."""
+        """Every asset the pipelines declare, by key, with its newest materialization and
+        its freshness; ``search``: only keys containing it; ``stale``: only the stale ones
+        (judged before paging, over the assets that have a policy alone); ``limit`` and
+        ``offset`` page through them."""
         if offset < 0:
             raise ServiceError("offset must not be negative", "offset")
         nodes = list(self._graph().nodes.values())
         if search:
             needle = search.lower()
             nodes = [n for n in nodes if needle in n.key.lower()]
-        nodes = nodes[offset : None if limit is None else offset + _page(limit)]
-        latest = self._latest([n.key for n in nodes])
-        return [self._entry(n, latest.get(n.key)) for n in nodes]
+        end = None if limit is None else offset + _page(limit)
+        if not stale:
+            return self._entries(nodes[offset:end])
+        judged = self._entries([n for n in nodes if n.asset.freshness is not None])
+        return [e for e in judged if e.freshness.stale][offset:end]
 
     @action("assets.read")
     def asset(self, key: str, *, partitions: int = 100, history: int = 20) -> AssetView:
@@ -149,8 +209,9 @@ class Assets(Service):
         per_partition = self._seen(store.partitions(key, limit=_page(partitions, "partitions")))
         recent = self._seen(store.history(key, limit=_page(history, "history")))
         latest = recent[0] if recent else None
+        fresh = self._freshness([node], {key: latest} if latest is not None else {})
         return AssetView(
-            entry=self._entry(node, latest),
+            entry=self._entry(node, latest, fresh[key]),
             upstream=tuple(sorted(node.upstream)),
             downstream=tuple(sorted(node.downstream)),
             partitions=tuple(per_partition),
@@ -177,16 +238,51 @@ class Assets(Service):
         return self._seen(found)
 
     @action("assets.read")
-    def lineage(self) -> Lineage:
+    def lineage(
+        self, *, focus: str | None = None, depth: int = 2, limit: int | None = None
+    ) -> Lineage:
         """The asset graph of every pipeline seen: nodes with their newest materialization
-        (of its metadata, ``rows`` alone), and edges from each asset to those made from it."""
+        (of its metadata, ``rows`` alone) and freshness, and edges from each asset to those
+        made from it. ``focus``: only the assets within ``depth`` edges of that one (either
+        way); ``limit``: at most that many nodes (those nearest the focus, else the first
+        by key), and the edges between them. ``total`` says how many the whole graph has."""
         graph = self._graph()
-        latest = self._latest(list(graph.nodes), brief=True)
+        if focus is not None and focus not in graph.nodes:
+            raise NotFoundError(f"no asset {focus!r}: no task produces or consumes it")
+        if not 0 <= depth <= 50:
+            raise ServiceError("depth must be between 0 and 50", "depth")
+        keys = list(graph.nodes) if focus is None else _around(graph, focus, depth)
+        cut = limit is not None and len(keys) > _page(limit)
+        if limit is not None:
+            keys = keys[:limit]
+        chosen = set(keys)
+        nodes = [graph.nodes[k] for k in sorted(chosen)]
+        edges = graph.edges
+        if len(chosen) < len(graph.nodes):
+            edges = [(u, d) for u, d in edges if u in chosen and d in chosen]
         return Lineage(
-            nodes=tuple(self._entry(n, latest.get(k)) for k, n in graph.nodes.items()),
-            edges=tuple(graph.edges),
+            nodes=tuple(self._entries(nodes, brief=True)),
+            edges=tuple(edges),
+            total=len(graph.nodes),
+            cut=cut,
         )
 
     def _seen(self, found: list[Materialization]) -> list[Materialization]:
         sight = self._sight()
         return found if sight.whole else [m for m in found if sight.covers(m.pipeline)]
+
+
+def _around(graph: AssetGraph, focus: str, depth: int) -> list[str]:
+    """``focus`` and the assets within ``depth`` edges of it, up or down, nearest first."""
+    order, seen, ring = [focus], {focus}, [focus]
+    for _ in range(depth):
+        nxt = []
+        for key in ring:
+            node = graph.nodes[key]
+            for other in sorted(node.upstream | node.downstream):
+                if other not in seen:
+                    seen.add(other)
+                    nxt.append(other)
+        order.extend(nxt)
+        ring = nxt
+    return order

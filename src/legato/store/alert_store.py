@@ -12,7 +12,7 @@ each message once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +44,8 @@ from legato.domain.alert_records import (
 )
 from legato.domain.records import NewEvent
 from legato.domain.states import RunState, TaskState
-from legato.store import dialect, rows
+from legato.store import db, dialect, rows
+from legato.store.asset_store import latest_of, present_partitions
 from legato.store.database import Part
 from legato.store.schema import (
     UTCDateTime,
@@ -293,6 +294,21 @@ class Evaluation:
             _r.state == RunState.SUCCEEDED.value,
         ).distinct()
         return set(self.conn.execute(stmt).scalars())
+
+    def _backend(self) -> db.Backend:
+        return "postgresql" if self.conn.dialect.name == "postgresql" else "sqlite"
+
+    def newest_materialized(self, assets: Collection[str]) -> dict[str, datetime]:
+        """When each of ``assets`` that was ever materialized was last."""
+        found = latest_of(self.conn, self._backend(), assets, brief=True)
+        return {k: m.at for k, m in found.items()}
+
+    def materialized_partitions(
+        self, wanted: Mapping[str, Collection[str]]
+    ) -> set[tuple[str, str]]:
+        """Which of the ``wanted`` partitions (by asset) have a materialization."""
+        found = present_partitions(self.conn, self._backend(), wanted)
+        return {(a, p) for a, p, _ in found}
 
     def schedulers_alive_since(self, since: datetime) -> int:
         """How many driving daemons (``up``, ``scheduler``) beat at or after ``since``."""

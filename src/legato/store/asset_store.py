@@ -11,12 +11,13 @@ rows.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
 from legato.domain.materializations import AssetCounts, Materialization, NewMaterialization
+from legato.store import db
 from legato.store.database import Part
 from legato.store.dialect import json_int, text_values
 from legato.store.rows import from_json, to_json
@@ -47,6 +48,53 @@ def write_materializations(conn: Connection, items: Sequence[NewMaterialization]
         conn.execute(insert(materializations), [_values(m) for m in items])
 
 
+def latest_of(
+    conn: Connection, backend: db.Backend, assets: Collection[str], *, brief: bool = False
+) -> dict[str, Materialization]:
+    """The newest materialization of each of ``assets`` that has one (``AssetStore.latest``)."""
+    keys = sorted(set(assets))
+    if not keys:
+        return {}
+    given = text_values(keys, backend)
+    newer = materializations.alias("newer")
+    newest = select(func.max(newer.c.id)).where(newer.c.asset == given.c.value)
+    if brief:
+        rows = json_int(_m.metadata, "rows", backend).label("rows")
+        columns = [*(c for c in materializations.c if c.name != "metadata"), rows]
+    else:
+        columns = list(materializations.c)
+    stmt = select(*columns).select_from(given).join(
+        materializations, _m.id == newest.scalar_subquery()
+    )
+    read = _brief if brief else _record
+    return {r.asset: read(r) for r in conn.execute(stmt)}
+
+
+def present_partitions(
+    conn: Connection, backend: db.Backend, wanted: Mapping[str, Collection[str]]
+) -> set[tuple[str, str, str]]:
+    """Which of the ``wanted`` partitions (by asset) have a materialization, as (asset,
+    partition, pipeline that made it): what freshness asks of many assets at once. One
+    statement: the assets bound as one parameter, the partitions as a list (few: the
+    newest due window of each partition set), each pair an index probe on (asset, partition).
+    """
+    keys = sorted(a for a, parts in wanted.items() if parts)
+    if not keys:
+        return set()
+    parts = sorted({p for a in keys for p in wanted[a]})
+    given = text_values(keys, backend)
+    stmt = (
+        select(_m.asset, _m.partition, _m.pipeline)
+        .where(_m.asset.in_(select(given.c.value)), _m.partition.in_(parts))
+        .distinct()
+    )
+    return {
+        (a, p, pipe)
+        for a, p, pipe in conn.execute(stmt)
+        if p in wanted[a]  # the cross product of the two lists holds pairs not asked for
+    }
+
+
 class AssetStore(Part):
     """Materializations of assets, newest first wherever there are several."""
 
@@ -60,23 +108,14 @@ class AssetStore(Part):
         """The newest materialization of each of ``assets`` that has one, by asset; ``brief``:
         with its metadata's ``rows`` alone (read in the database: a graph of thousands of
         assets needs no previews)."""
-        keys = sorted(set(assets))
-        if not keys:
-            return {}
-        given = text_values(keys, self._backend)
-        newer = materializations.alias("newer")
-        newest = select(func.max(newer.c.id)).where(newer.c.asset == given.c.value)
-        if brief:
-            rows = json_int(_m.metadata, "rows", self._backend).label("rows")
-            columns = [*(c for c in materializations.c if c.name != "metadata"), rows]
-        else:
-            columns = list(materializations.c)
-        stmt = select(*columns).select_from(given).join(
-            materializations, _m.id == newest.scalar_subquery()
-        )
-        read = _brief if brief else _record
         with self._engine.connect() as conn:
-            return {r.asset: read(r) for r in conn.execute(stmt)}
+            return latest_of(conn, self._backend, assets, brief=brief)
+
+    def present(self, wanted: Mapping[str, Collection[str]]) -> set[tuple[str, str, str]]:
+        """Which of the ``wanted`` partitions (by asset) have a materialization, as (asset,
+        partition, pipeline); see ``present_partitions``."""
+        with self._engine.connect() as conn:
+            return present_partitions(conn, self._backend, wanted)
 
     def partitions(
         self, asset: str, *, limit: int | None = None, before: str | None = None

@@ -16,6 +16,7 @@ from legato.domain.records import CheckResultRecord
 from legato.services.door import Door
 from legato.services.service_errors import ServiceError
 from legato.web.asset_chart import render_rows
+from legato.web.lineage_page import draw
 
 #: Assets on one page of the catalog: 10,000 of them are never drawn at once.
 CATALOG_PAGE = 100
@@ -26,6 +27,8 @@ CHART_POINTS = 60
 #: Check results read for the page: the newest of each check among them, and a history.
 CHECK_RESULTS = 200
 CHECK_HISTORY = 20
+#: Most assets the neighbourhood graph on an asset's page draws.
+NEIGHBOURS = 40
 
 Page = Callable[..., HTMLResponse]
 Failure = Callable[[Request, Exception], HTMLResponse]
@@ -73,21 +76,26 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
     def catalog(
         request: Request,
         search: Annotated[str | None, Query(max_length=200)] = None,
+        stale: Annotated[bool, Query()] = False,
         offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
     ) -> HTMLResponse:
         try:
-            found = ctx.assets.catalog(search=search or None, limit=CATALOG_PAGE + 1, offset=offset)
+            found = ctx.assets.catalog(
+                search=search or None, stale=stale, limit=CATALOG_PAGE + 1, offset=offset
+            )
         except ServiceError as exc:
             return failure(request, exc)
 
         def link(at: int) -> str:
-            return "/assets?" + urlencode(({"search": search} if search else {}) | {"offset": at})
+            kept = ({"search": search} if search else {}) | ({"stale": "true"} if stale else {})
+            return "/assets?" + urlencode(kept | {"offset": at})
 
         return page(
             request,
             "assets.html",
             assets=found[:CATALOG_PAGE],
             search=search or "",
+            stale=stale,
             offset=offset,
             newer=link(max(offset - CATALOG_PAGE, 0)) if offset > 0 else None,
             older=link(offset + CATALOG_PAGE) if len(found) > CATALOG_PAGE else None,
@@ -106,6 +114,7 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
                 key, partition=partition or None, before_id=before, limit=HISTORY_PAGE + 1
             )
             checked = ctx.checks.results(asset=key, limit=CHECK_RESULTS)
+            around = ctx.assets.lineage(focus=key, depth=1, limit=NEIGHBOURS)
         except ServiceError as exc:
             return failure(request, exc)
         older = None
@@ -129,4 +138,6 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
             older=older,
             checks=_newest_per_check(checked),
             check_history=checked[:CHECK_HISTORY],
+            around=draw(around, key) if len(around.nodes) > 1 else "",
+            around_cut=around.cut,
         )

@@ -27,7 +27,7 @@ from legato.services.door import Door
 from legato.services.project import CodeState
 from legato.services.resources_service import CheckResult
 from legato.services.service_errors import Forbidden, ServiceError, status_of
-from legato.web import asset_pages, signin, views
+from legato.web import asset_pages, lineage_page, signin, views
 from legato.web.gantt import format_duration
 
 HERE = Path(__file__).parent
@@ -339,6 +339,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
         return resources_page(request, checked)
 
     asset_pages.add_routes(r, ctx, page, failure)
+    lineage_page.add_routes(r, ctx, page, failure)
     app.include_router(r)
 
     # The API's handler, when it is installed, answers everything but the UI's own 404s.
