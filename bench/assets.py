@@ -34,10 +34,12 @@ TARGET_P95_MS = 100.0
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 MODULE = '''
-from legato import pipeline, task
+from datetime import timedelta
+
+from legato import Asset, pipeline, task
 from legato.partitions import daily
 
-PIPELINES, PER = {pipelines}, {per}
+PIPELINES, PER, FRESHNESS = {pipelines}, {per}, {freshness}
 
 
 def _task(p, i):
@@ -46,7 +48,8 @@ def _task(p, i):
     step.__name__ = f"t{{i}}"
     step.__qualname__ = step.__name__
     consumes = [f"p{{p - 1}}.a{{PER - 1}}"] if i == 0 and p > 0 else None
-    return task(produces=f"p{{p}}.a{{i}}", consumes=consumes)(step)
+    lag = None if FRESHNESS is None else timedelta(seconds=FRESHNESS)
+    return task(produces=Asset(f"p{{p}}.a{{i}}", freshness=lag), consumes=consumes)(step)
 
 
 def _pipeline(p):
@@ -110,6 +113,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--store-url", default=None)
+    ap.add_argument("--freshness", type=float, default=86400.0,
+                    help="every asset's freshness policy in seconds (0: none)")
     args = ap.parse_args()
 
     from legato.services.workspace import Workspace
@@ -121,7 +126,8 @@ def main() -> None:
             toml += f'\n[store]\nurl = "{args.store_url}"\n'
         (root / "legato.toml").write_text(toml)
         (root / "flows.py").write_text(
-            MODULE.format(pipelines=args.pipelines, per=args.per_pipeline)
+            MODULE.format(pipelines=args.pipelines, per=args.per_pipeline,
+                          freshness=args.freshness or None)
         )
         began = time.perf_counter()
         ws = Workspace(root)
@@ -137,7 +143,7 @@ def main() -> None:
         "python": sys.version.split()[0], "platform": platform.platform(),
         "backend": "postgresql" if args.store_url else "sqlite",
         "assets": len(keys), "materializations": args.materializations,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"), "freshness_s": args.freshness,
     }  # fmt: skip
     print(json.dumps(figures, indent=2))
 
@@ -165,7 +171,13 @@ def _measure(ws: Any, keys: list[str], args: argparse.Namespace) -> dict[str, An
         "GET /api/v1/assets?limit=1000&offset=5000": "/api/v1/assets?limit=1000&offset=5000",
         f"GET /api/v1/assets/{{key}} ({middle})": f"/api/v1/assets/{middle}",
         "GET /api/v1/assets/{key}/materializations": f"/api/v1/assets/{middle}/materializations",
+        "GET /api/v1/assets?stale=true (every policy judged, first page)":
+            "/api/v1/assets?stale=true",
         "GET /api/v1/lineage (every asset)": "/api/v1/lineage",
+        "GET /api/v1/lineage?focus={key}&depth=2": f"/api/v1/lineage?focus={middle}&depth=2",
+        "GET /lineage (web: the first 150 drawn)": "/lineage",
+        "GET /lineage?focus={key} (web)": f"/lineage?focus={middle}",
+        "GET /assets?stale=true (web)": "/assets?stale=true",
         "GET /assets (web: the catalog's first page, 100 assets)": "/assets",
         "GET /assets?offset=5000 (web)": "/assets?offset=5000",
         "GET /assets?search=p42. (web)": "/assets?search=p42.",

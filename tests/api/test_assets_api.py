@@ -85,3 +85,42 @@ def test_catalog_asset_materializations_and_lineage(make_api: Callable[..., Api]
     viewer = {"Authorization": f"Bearer {api_token(api.ws, 'viewer')}"}
     for path in ("/assets", "/assets/shop.orders", "/lineage"):
         assert api.client.get(f"/api/v1{path}", headers=viewer).status_code == 200
+
+
+def test_freshness_the_stale_filter_and_a_neighbourhood_of_the_graph(
+    make_api: Callable[..., Api],
+) -> None:
+    code = CODE.replace(
+        'Asset("shop.orders", owner="sales")',
+        'Asset("shop.orders", owner="sales", freshness=__import__("datetime").timedelta(hours=1))',
+    )
+    api = make_api(code)
+    assert api.run("ingest", partition="eu")["run"]["state"] == "succeeded"
+
+    def freshness() -> dict[str, dict]:
+        return {a["key"]: a["freshness"] for a in api.get("/assets").json()}
+
+    assert freshness()["shop.orders"] == {
+        "state": "fresh", "why": None, "missing": [], "late_since": None
+    }
+    assert freshness()["reports.orders"]["state"] == "none"
+    assert api.get("/assets", params={"stale": "true"}).json() == []
+
+    api.clock.advance(2 * 3600)  # static keys only: the newest materialization is 2 h old
+    (stale,) = api.get("/assets", params={"stale": "true"}).json()
+    assert stale["key"] == "shop.orders"
+    assert stale["freshness"]["state"] == "stale"
+    assert stale["freshness"]["why"] == "last materialized 2 h 0 min ago (allowed 1 h 0 min)"
+    one = api.get("/assets/shop.orders").json()["entry"]["freshness"]
+    assert one["state"] == "stale" and one["late_since"] is not None
+
+    r = api.get("/lineage", params={"focus": "reports.orders", "depth": 1})
+    assert r.status_code == 200, r.text
+    part = r.json()
+    assert [n["key"] for n in part["nodes"]] == ["reports.orders", "shop.orders"]
+    assert part["edges"] == [{"upstream": "shop.orders", "downstream": "reports.orders"}]
+    assert (part["total"], part["cut"]) == (3, False)
+    assert {n["key"]: n["freshness"]["state"] for n in part["nodes"]}["shop.orders"] == "stale"
+    capped = api.get("/lineage", params={"limit": 1}).json()
+    assert len(capped["nodes"]) == 1 and capped["cut"] is True
+    assert api.get("/lineage", params={"focus": "no.such"}).status_code == 404
