@@ -73,10 +73,8 @@ def evaluate_asset_stale(ev: Evaluator) -> None:
     }
     open_assets = {a.subject.partition("/")[0] for a in opened}
     judged = [graph.nodes[k] for k in set(watched) | open_assets if k in graph.nodes]
-    wanted = {
-        n.key: [p.key for p in due_partitions(n.partition_set, n.asset.freshness, now)]
-        for n in judged
-    }
+    due_of = {n.key: due_partitions(n.partition_set, n.asset.freshness, now) for n in judged}
+    wanted = {k: [p.key for p in due] for k, due in due_of.items()}
     present = ev.evaluation.materialized_partitions(wanted)
     # Open alerts of partitions not due any more must see their own partition too.
     for alert in opened:
@@ -94,6 +92,7 @@ def evaluate_asset_stale(ev: Evaluator) -> None:
             now=now,
             newest_at=newest.get(n.key),
             present=made.get(n.key, ()),
+            due=due_of[n.key],
         )
         for n in judged
     }

@@ -85,15 +85,18 @@ def judge(
     now: datetime,
     newest_at: datetime | None,
     present: Collection[str] = (),
+    due: list[Partition] | None = None,
 ) -> Freshness:
     """The freshness at ``now`` of an asset with policy ``lag``, time ``partitions`` (its
     producing pipeline's), newest materialization at ``newest_at``, and ``present``: which
-    of its ``due_partitions`` have a materialization."""
+    of its ``due_partitions`` have a materialization (``due``: those, when the caller has
+    them already: many assets share one partition set)."""
     if lag is None:
         return NO_POLICY
     now = now.astimezone(UTC)
     if partitions is not None and partitions.time_dimension is not None:
-        due = due_partitions(partitions, lag, now)
+        if due is None:
+            due = due_partitions(partitions, lag, now)
         missing = [p for p in due if p.key not in present]
         if missing:
             end = missing[0].end

@@ -121,7 +121,7 @@ class Assets(Service):
         partitions of all of them, on top of their newest materializations (``latest``)."""
         now = self.ws.clock()
         due: dict[tuple[int, timedelta], list[Partition]] = {}  # per partition set and lag
-        wanted: dict[str, list[str]] = {}
+        due_of: dict[str, list[Partition]] = {}
         for n in nodes:
             lag = n.asset.freshness
             if lag is None or n.partition_set is None:
@@ -129,9 +129,9 @@ class Assets(Service):
             ident = (id(n.partition_set), lag)
             if ident not in due:
                 due[ident] = due_partitions(n.partition_set, lag, now)
-            if due[ident]:
-                wanted[n.key] = [p.key for p in due[ident]]
+            due_of[n.key] = due[ident]
         present: dict[str, set[str]] = {}
+        wanted = {k: [p.key for p in parts] for k, parts in due_of.items() if parts}
         if wanted:
             sight = self._sight()
             for asset, partition, pipeline in self.ws.store.assets.present(wanted):
@@ -146,6 +146,7 @@ class Assets(Service):
                 now=now,
                 newest_at=None if last is None else last.at,
                 present=present.get(n.key, ()),
+                due=due_of.get(n.key),
             )
         return out
 
@@ -194,8 +195,10 @@ class Assets(Service):
         end = None if limit is None else offset + _page(limit)
         if not stale:
             return self._entries(nodes[offset:end])
-        judged = self._entries([n for n in nodes if n.asset.freshness is not None])
-        return [e for e in judged if e.freshness.stale][offset:end]
+        # Judged on each newest materialization's time alone; the page then read in full.
+        policed = [n for n in nodes if n.asset.freshness is not None]
+        fresh = self._freshness(policed, self._latest([n.key for n in policed], brief=True))
+        return self._entries([n for n in policed if fresh[n.key].stale][offset:end])
 
     @action("assets.read")
     def asset(self, key: str, *, partitions: int = 100, history: int = 20) -> AssetView:
