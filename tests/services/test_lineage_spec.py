@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from openlineage.client.serde import Serde
 
 from legato.clock import ManualClock
 from legato.domain.states import RunState
@@ -19,9 +19,6 @@ from tests.helpers import door
 from tests.observability.conftest import Receiver
 from tests.observability.openlineage_spec import structure_event
 from tests.services.test_lineage import START, http, kinds, project, run
-
-pytest.importorskip("cattrs")
-Serde = pytest.importorskip("openlineage.client.serde").Serde
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
