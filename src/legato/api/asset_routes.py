@@ -67,7 +67,8 @@ class CountsOut(Record):
 
 class AssetDetailOut(Record):
     """One asset: its catalog entry, the assets it is made from and those made from it, the
-    newest materialization per partition (greatest first) and the newest ones of all."""
+    newest materialization per partition (greatest first) and the newest ones of all;
+    ``triggers``: the pipelines a materialization of it starts (``on_asset``)."""
 
     entry: AssetOut
     upstream: list[str]
@@ -75,6 +76,7 @@ class AssetDetailOut(Record):
     partitions: list[MaterializationOut]
     history: list[MaterializationOut]
     counts: CountsOut
+    triggers: list[str]
 
 
 class EdgeOut(Record):
