@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from legato.clock import ManualClock
+from legato.domain.materializations import NewMaterialization
 from legato.domain.states import RunState
+from legato.services.asset_alerts import INTERVAL
 from legato.services.door import Door
 from legato.services.workspace import Workspace
 from tests.conftest import BACKENDS
@@ -206,3 +208,19 @@ def test_a_stale_asset_alerts_once_per_partition_and_a_materialization_resolves_
         last = _bodies(receiver)[-1]
         assert (last["kind"], last["rule"]) == ("resolve", "stale_all")
         assert "a materialization made it fresh" in last["title"]
+
+        # Made outside any run (no run finished, so no fact): judged again within INTERVAL.
+        clock.advance(2 * 3600)
+        _cycle(d, clock)
+        assert _bodies(receiver)[-1]["title"].startswith("Stale asset: warehouse.sales:")
+        ws.store.assets.record(
+            [NewMaterialization("warehouse.sales", None, "transform", "r-outside", "sales",
+                                clock(), {})]
+        )  # fmt: skip
+        _cycle(d, clock)
+        assert _bodies(receiver)[-1]["kind"] == "trigger"
+        clock.advance(INTERVAL.total_seconds())
+        _cycle(d, clock)
+        assert (_bodies(receiver)[-1]["kind"], _bodies(receiver)[-1]["rule"]) == (
+            "resolve", "stale_all"
+        )

@@ -101,6 +101,7 @@ class Evaluator:
         self.base_url = (base_url or "").rstrip("/") or None
         # no_scheduler is judged only once this process has watched for its `after`.
         self.watching_since = watching_since
+        self.had_facts = False  # whether the pass under way had facts (runs finished)
 
     # -- the pass -----------------------------------------------------------------------
 
@@ -111,6 +112,7 @@ class Evaluator:
         self._silenced = ev.silenced(now)
         self._windows = ev.windows()
         facts = ev.facts()
+        self.had_facts = bool(facts)  # runs finished: materializations may have come
         for fact in facts:
             self._on_fact(fact, facts)
         ev.consume(facts)

@@ -8,12 +8,15 @@ One alert per asset and missing partition (subject ``ASSET/PARTITION``), resolve
 partition is materialized; for an asset without time windows one alert per asset (subject
 ``ASSET``), resolved when a materialization makes it fresh again. An asset the code no
 longer declares (or no longer gives a policy) resolves its alerts too: nothing is watched.
+Assets are judged again when a run finished (the pass has facts) or every ``INTERVAL``: a
+large catalog is not judged every second.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from legato.definitions.asset_graph import AssetGraph, AssetNode, asset_graph
@@ -26,9 +29,29 @@ if TYPE_CHECKING:
 
 CONDITION = "asset_stale"
 
+#: How often assets are judged again when no run has finished since (daemons evaluate every
+#: second; judging 10,000 assets takes a few hundred milliseconds).
+INTERVAL = timedelta(seconds=15)
+
 _lock = threading.Lock()
-# The graph of the newest pipelines seen (a project's mapping lives as long as its load).
+# The graph of the newest pipelines seen (a project's mapping lives as long as its load),
+# and when their assets were last judged; the mapping is held, so its id is not reused.
 _graphs: dict[int, tuple[Mapping[str, Pipeline], AssetGraph]] = {}
+_judged: dict[int, tuple[Mapping[str, Pipeline], datetime]] = {}
+
+
+def _due(pipelines: Mapping[str, Pipeline], now: datetime, news: bool) -> bool:
+    """Whether to judge now: a run finished (``news``), or INTERVAL passed since the last
+    time (or the clock went back)."""
+    with _lock:
+        last = _judged.get(id(pipelines))
+        recent = last is not None and last[0] is pipelines and last[1] <= now < last[1] + INTERVAL
+        if recent and not news:
+            return False
+        if len(_judged) >= 4 and id(pipelines) not in _judged:
+            _judged.clear()
+        _judged[id(pipelines)] = (pipelines, now)
+    return True
 
 
 def _graph(pipelines: Mapping[str, Pipeline]) -> AssetGraph:
@@ -64,6 +87,8 @@ def evaluate_asset_stale(ev: Evaluator) -> None:
     if not rules and not opened:
         return
     now = ev.now
+    if not _due(ev.pipelines, now, ev.had_facts):
+        return
     graph = _graph(ev.pipelines)
     watched = {
         n.key: (n, covering)
