@@ -138,6 +138,20 @@ def test_a_failing_check_alerts_with_its_rows_and_its_next_pass_resolves_it(
     assert {v.alert.state for v in d.alerts.recent()} == {"resolved"}
 
 
+def test_a_failure_and_the_next_pass_in_one_evaluation_raise_then_resolve(
+    ws: Workspace, receiver: Receiver
+) -> None:
+    d, clock = door(ws), ws.clock
+    assert isinstance(clock, ManualClock)
+    d.runs.run_pipeline("shop", {"bad": True})
+    d.runs.run_pipeline("shop", {"bad": False})
+    cycle(d, clock)
+    got = [(b["rule"], b["kind"]) for b in bodies(receiver)]
+    assert sorted(got) == [("bad_data", "resolve"), ("bad_data", "trigger"),
+                           ("shop_warnings", "resolve"), ("shop_warnings", "trigger")]
+    assert {v.alert.state for v in d.alerts.recent()} == {"resolved"}
+
+
 def test_check_rules_are_checked_when_read() -> None:
     def rules(body: str) -> None:
         parse_rules({"r": {"condition": "check_failed", "channels": ["ops"], **json.loads(body)}})

@@ -111,6 +111,7 @@ class Evaluator:
         self._ev, self._now, self._out = ev, now, out
         self._silenced = ev.silenced(now)
         self._windows = ev.windows()
+        self._failing_checks: set[str] | None = None  # read at the first check fact
         facts = ev.facts()
         for fact in facts:
             self._on_fact(fact, facts)
@@ -290,16 +291,23 @@ class Evaluator:
 
     def _on_check(self, fact: AlertFact) -> None:
         found = check_finding(fact)
+        if self._failing_checks is None:
+            # Most results pass, most of them with nothing open: that is known without a
+            # query per result.
+            self._failing_checks = {a.subject for a in self._ev.open_alerts("check_failed")}
         if found.passed:  # the same check passing later clears what its failure raised
-            for alert in self._ev.open_alerts("check_failed"):
-                if alert.subject == found.key:
-                    self._resolve(alert, f"the check passed in run {fact.run_id}")
+            if found.key in self._failing_checks:
+                self._failing_checks.discard(found.key)
+                for alert in self._ev.open_alerts("check_failed"):
+                    if alert.subject == found.key:
+                        self._resolve(alert, f"the check passed in run {fact.run_id}")
             return
         subject = Subject(found.key, found.title, fact.pipeline, fact.run_id, fact.partition,
                           fact.task_key, last_line(found.message), found.details)
         for rule in self._covering("check_failed", fact.pipeline):
             if rule.watches_check(found.check, found.asset, found.severity):
                 self._raise(rule, subject)
+                self._failing_checks.add(found.key)
 
     def _on_success(self, fact: AlertFact, key: str, where: str) -> None:
         # A success clears the failures of its pipeline and partition.
