@@ -189,7 +189,12 @@ def test_the_cleaned_orders_checks_find_each_broken_rule(retail: Any) -> None:
         }
     )
     now = utc("2026-11-21 00:00").to_pydatetime()
-    found = {o.name: o for o in evaluate_all(retail.checks.CLEANED_ORDERS, orders, now=now)}
+    # In a run the relationship reads shop.customers from extract_customers' output.
+    customers = {"shop.customers": pd.DataFrame({"customer_id": ["C0001", "C0002"]})}
+    found = {
+        o.name: o
+        for o in evaluate_all(retail.checks.CLEANED_ORDERS, orders, now=now, related=customers)
+    }
     assert {name for name, o in found.items() if not o.passed} == {
         "unique(order_id)", "amount >= 0", "accepted_values(currency)", "customer on file"
     }  # fmt: skip
@@ -201,7 +206,11 @@ def test_the_cleaned_orders_checks_find_each_broken_rule(retail: Any) -> None:
     )  # fmt: skip
     assert [r["order_id"] for r in found["customer on file"].sample] == ["SO-3"]
     fixed = orders.iloc[[0, 2]].assign(amount=1.0, currency="EUR", customer_name="x", country="DE")
-    assert all(o.passed for o in evaluate_all(retail.checks.CLEANED_ORDERS, fixed, now=now))
+    fixed = fixed.assign(customer_id="C0002")
+    assert all(
+        o.passed
+        for o in evaluate_all(retail.checks.CLEANED_ORDERS, fixed, now=now, related=customers)
+    )
 
 
 def test_rates_are_seeded_and_move_a_little_around_the_reference(retail: Any) -> None:

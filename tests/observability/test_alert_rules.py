@@ -53,8 +53,7 @@ def test_no_scheduler_defaults_its_wait_and_every_condition_is_known() -> None:
     assert set(CONDITIONS) == {
         "run_failed", "retries_exhausted", "run_recovered", "run_canceled", "sla",
         "freshness", "asset_stale", "stuck", "queued_too_long", "no_scheduler",
-        "backfill_finished",
-        "backfill_failed",
+        "backfill_finished", "backfill_failed", "check_failed",
     }
 
 

@@ -228,3 +228,18 @@ def test_format_of_exact_types_only():
     assert serializers.format_of(pd.DataFrame()) == "parquet-pandas"
     assert serializers.format_of(MyFrame()) == "pickle"
     assert serializers.format_of(pd.Series([1])) == "pickle"
+
+
+@pytest.mark.parametrize("root", ["local", "memory"])
+def test_get_columns_reads_only_those_columns_of_parquet_and_others_whole(root, tmp_path):
+    pd = pytest.importorskip("pandas")
+    store = ResultStore(tmp_path / "r" if root == "local" else f"memory://{uuid.uuid4().hex}")
+    df = pd.DataFrame({"id": [1, 2], "name": ["a", "b"], "notes": ["x", "y"]})
+    ref = store.put("run/customers", df)
+    assert ref.format == serializers.PANDAS
+    part = store.get_columns(ref, ["id", "absent"])
+    assert part.column_names == ["id"] and part.column("id").to_pylist() == [1, 2]
+    rows = [{"id": 1}]
+    assert store.get_columns(store.put("run/rows", rows), ["id"]) == rows
+    with pytest.raises(ResultError, match="is missing"):
+        store.get_columns(ResultRef(ref.uri + ".gone", ref.format), ["id"])

@@ -274,3 +274,30 @@ def test_random_svgs_parse(seed: int) -> None:
     nodes = random_dag(30, seed)
     root = ET.fromstring(render_svg(nodes, link=lambda i: f"/t/{i}"))
     assert len(root.findall(f".//{NS}a")) == 30
+
+
+def test_checks_are_slim_steps_after_their_task_that_never_overlap() -> None:
+    from legato.web.dag_layout import CHECK_H
+
+    nodes = dag("extract->clean", "clean->load")
+    checks = [
+        DagNode(f"clean:c{i}", f"check {i}", ("clean",), "passed" if i else "failed", kind="check")
+        for i in range(3)
+    ]
+    lay = layout([*nodes, *checks])
+    rank = layer_index(lay)
+    assert {rank[c.id] for c in checks} == {rank["clean"] + 1} == {rank["load"]}
+    column = sorted(lay.positions[n][1] for n in lay.layers[rank["load"]])
+    heights = {n: CHECK_H if ":" in n else NODE_H for n in lay.layers[rank["load"]]}
+    ordered = sorted(lay.layers[rank["load"]], key=lambda n: lay.positions[n][1])
+    for a, b in itertools.pairwise(ordered):  # stacked apart by their own heights
+        gap = lay.positions[b][1] - lay.positions[a][1]
+        assert gap >= (heights[a] + heights[b]) / 2, (a, b)
+    assert len(column) == 4
+    root = ET.fromstring(render_svg([*nodes, *checks]))
+    drawn = {g.get("data-check"): g for g in root.iter(f"{NS}g") if g.get("data-check")}
+    assert set(drawn) == {c.id for c in checks}
+    failed = drawn["clean:c0"]
+    assert failed.get("class") == "node state-failed check"
+    assert failed.find(f"{NS}rect").get("height") == f"{CHECK_H:g}"  # type: ignore[union-attr]
+    assert failed.find(f"{NS}text").text == "check 0"  # type: ignore[union-attr]

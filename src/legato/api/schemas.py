@@ -132,6 +132,41 @@ class NodeOut(Record):
     description: str
 
 
+class RunNodeOut(NodeOut):
+    """A node of a run's graph: a task, or one of its checks as a step after it."""
+
+    kind: Literal["task", "check"] = "task"
+    state: str | None = Field(
+        None,
+        description="a task's state (null for a mapped node: see its elements' task runs, or "
+        "before it was queued); a check's: passed, failed (blocking), warned, error or not_run",
+    )
+    check: str | None = Field(None, description="a check's name")
+    severity: str | None = Field(None, description="a check's: warn or block")
+    failed_count: int | None = None
+    total_count: int | None = None
+    message: str | None = Field(None, description="what a check found")
+
+    @classmethod
+    def steps(cls, d: RunDetail) -> list[RunNodeOut]:
+        """The run's tasks in the graph's order, each followed by its checks."""
+        own = {t.task_key: str(t.state) for t in d.tasks if t.map_index is None}
+        checks: dict[str, list[RunNodeOut]] = {}
+        for c in d.checks:
+            checks.setdefault(c.node, []).append(cls(
+                id=c.id, task=c.node, upstream=[c.node], mapped=False, retries=0,
+                timeout=None, pool=None, description="", kind="check", state=c.state,
+                check=c.name, severity=c.severity,
+                failed_count=c.failed_count, total_count=c.total_count, message=c.message,
+            ))
+        out: list[RunNodeOut] = []
+        for n in d.nodes:
+            task = NodeOut.of(n).model_dump()
+            out.append(cls(**task, state=None if n.mapped else own.get(n.id)))
+            out += checks.get(n.id, [])
+        return out
+
+
 class FileChangeOut(Record):
     path: str
     change: Literal["added", "removed", "changed"]
@@ -165,7 +200,9 @@ class CodeChangesOut(BaseModel):
 
 class RunDetailOut(BaseModel):
     run: RunOut
-    nodes: list[NodeOut]
+    nodes: list[RunNodeOut] = Field(
+        description="the tasks, each followed by its checks (kind \"check\") as steps"
+    )
     tasks: list[TaskRunOut]
     attempts: list[AttemptOut] = Field(
         description="finished attempts, then each running attempt (finished_at null)"
@@ -192,7 +229,7 @@ class RunDetailOut(BaseModel):
                 )
         return cls(
             run=RunOut.of(d.run),
-            nodes=[NodeOut.of(n) for n in d.nodes],
+            nodes=RunNodeOut.steps(d),
             tasks=[TaskRunOut.of(t) for t in d.tasks],
             attempts=attempts,
             counts=d.counts,

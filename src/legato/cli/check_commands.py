@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from legato.domain.records import CheckResultRecord
+    from legato.services.check_steps import CheckStep
 
 #: How an outcome is marked: passed, failed, could not be evaluated.
 MARKS = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "error": "[yellow]![/]"}
@@ -45,14 +46,21 @@ def counted(failed: int | None, total: int | None) -> str:
     return f"{failed} of {total} rows failed"
 
 
-def add_check_rows(table: Table, records: Sequence[CheckResultRecord]) -> None:
-    """A row per check under its task's row in ``legato show``'s table."""
-    for rec in records:
-        r = rec.result
-        note = "; ".join(x for x in (counted(r.failed_count, r.total_count), r.message) if x)
+#: How a check's step is marked, by its state (the run page's graph colours them alike).
+STEP_MARKS = {**MARKS, "warned": "[yellow]✗[/]", "not_run": "[dim]·[/]"}
+
+
+def add_check_rows(table: Table, steps: Sequence[CheckStep]) -> None:
+    """A row per check step under its task's row in ``legato show``'s table, in the state
+    the run page's graph draws it: passed, failed, warned, error or not run (yet)."""
+    for step in steps:
+        note = "; ".join(
+            x for x in (counted(step.failed_count, step.total_count), step.message) if x
+        )
+        state = step.state.replace("_", " ")
         table.add_row(
-            f"  {mark(r.outcome, r.severity)} {escape(r.check_name)}",
-            f"{r.outcome} ({r.severity})", "", "", escape(note),
+            f"  {STEP_MARKS.get(step.state, MARKS['error'])} {escape(step.name)}",
+            f"{state} ({step.severity})", "", "", escape(note),
         )
 
 

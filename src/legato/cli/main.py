@@ -376,7 +376,9 @@ def show(
         from legato.cli.check_commands import add_check_rows
 
         rows = door.runs.task_runs(r.id)
-        checked = door.checks.of_run(r.id)
+        steps: dict[str, list[Any]] = {}  # each check as the run page's graph draws it
+        for step in door.catalog.run(r.id).checks:
+            steps.setdefault(step.node, []).append(step)
         from rich.table import Table
 
         from legato.cli.render import duration, styled
@@ -407,7 +409,7 @@ def show(
                 duration(t.started_at, t.finished_at) if t.attempt else "",
                 note,
             )
-            add_check_rows(table, checked.get(t.task_key, ()))
+            add_check_rows(table, steps.get(t.task_key, ()))
         rich_console().print(table)
 
 

@@ -412,6 +412,9 @@ class Pipeline:
                     "tags": sorted(n.task.tags),
                     "pool": n.task.pool,
                     "description": n.task.description.split("\n", 1)[0],
+                    # Each check is drawn as a step after its task, even before it has run.
+                    **({"checks": [{"name": c.name, "severity": c.severity}
+                                   for c in n.task.checks]} if n.task.checks else {}),
                 }
                 for n in self.graph.nodes.values()
             ],

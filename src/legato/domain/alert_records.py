@@ -22,6 +22,9 @@ class FactKind(StrEnum):
     TASK_FAILED = "task_failed"  # for good: its retries used up
     BACKFILL_FINISHED = "backfill_finished"
     BACKFILL_FAILED = "backfill_failed"
+    # A data-quality check's result (passed ones too: they resolve); ``message`` holds it as
+    # JSON (``legato.store.alert_store.check_fact_message``).
+    CHECK_RESULT = "check_result"
 
 
 class AlertState(StrEnum):

@@ -42,6 +42,7 @@ from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.lineage import RunLineage
 from legato.engine.pools import PoolClaims
+from legato.engine.related import resolve_related
 from legato.executors.checking import check_result
 from legato.executors.interface import (
     LOG_NOTE,
@@ -355,6 +356,10 @@ class RunDriver:
             secrets=self.secrets,
             resources=self.resources if _opens_resources(node) else None,
             resource_args=node.resources,
+            related=(
+                resolve_related(node.task, self.pipeline, self.rows, run.partition, self.store)
+                if node.task.checks else ()
+            ),
             traceparent=None if self.span is None else self.span.start_attempt(key, attempt, now),
         )
         self.book.set_task(

@@ -3,12 +3,14 @@
 The value is checked in memory (never read back from the result store), all checks on one
 Arrow view of it (``legato.quality.evaluate_all``). A blocking check that fails, or cannot
 be evaluated, fails the attempt: its output is written, but the task does not succeed, so
-no downstream task reads it.
+no downstream task reads it. A relationship check with another asset reads that asset's
+stored data where the driver found it (``legato.engine.related``): only its key columns
+when it is Parquet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,12 +19,16 @@ from legato.clock import Clock, system_clock
 from legato.definitions.check_spec import Check
 from legato.definitions.task import Task
 from legato.domain.records import NewCheckResult, RunRecord
+from legato.domain.refs import ResultRef
+from legato.executors.interface import Related
 
 if TYPE_CHECKING:
     from legato.quality import CheckOutcome
 
 __all__ = ["Checked", "check_result", "masked_results", "run_checks"]
 
+#: Reads the given columns of a stored result (``ResultStore.get_columns``).
+Reader = Callable[[ResultRef, Sequence[str]], Any]
 # Failing rows shown in a blocked attempt's error (all of the sample is stored with the result).
 _SHOWN = 5
 
@@ -41,9 +47,13 @@ def run_checks(
     resource: Callable[[str], Any],
     *,
     clock: Clock = system_clock,
+    related: Sequence[Related] = (),
+    read: Reader | None = None,
 ) -> Checked:
     """Evaluate ``task.checks`` on ``value``; ``resource(name)`` gives ``sql(resource=)``
-    checks their engine (opened only when asked for)."""
+    checks their engine (opened only when asked for). A relationship check reads the other
+    asset where ``related`` (resolved by the driver) says it is stored, with ``read(ref,
+    columns)`` (``ResultStore.get_columns``: only the key columns of a Parquet result)."""
     if not task.checks:
         return Checked((), None)
     # Imported here: a run without checks never pays for the quality layer (nor pyarrow).
@@ -51,6 +61,7 @@ def run_checks(
 
     asset = task.produces[0].key if task.produces else None
     now = clock()
+    other = _OtherAssets(task, related, read)
     outcomes: list[CheckOutcome] = []
     # Checks sharing an engine (none, or one resource's) are evaluated together: one view.
     groups: dict[str | None, list[Check]] = {}
@@ -66,7 +77,7 @@ def run_checks(
                 for c in group
             )
             continue
-        outcomes.extend(evaluate_all(group, value, now=now, engine=engine, related=_unreachable))
+        outcomes.extend(evaluate_all(group, value, now=now, engine=engine, related=other))
     results = tuple({**o.to_json(), "asset": o.asset or asset} for o in outcomes)
     blocking = [o for o in outcomes if o.blocks]
     if not blocking:
@@ -74,12 +85,29 @@ def run_checks(
     return Checked(results, "; ".join(_told(o) for o in blocking))
 
 
-def _unreachable(key: str) -> Any:
-    # A run does not read other assets' data yet: such a relationship is an error, said so.
-    raise LookupError(
-        f"the data of asset {key!r} is not reachable from a run; give the keys as values "
-        "(checks.relationship(column, {...})) or check a table (table=, to_table=)"
-    )
+class _OtherAssets:
+    """The data of the assets relationship checks compare with, each read once, when the
+    first check asks for it (only the key columns the task's checks name)."""
+
+    def __init__(self, task: Task, related: Sequence[Related], read: Reader | None) -> None:
+        self._where = {r.asset: r for r in related}
+        self._read = read
+        self._columns: dict[str, list[str]] = {}
+        for check in task.checks:
+            if check.kind == "relationship" and check.args.get("to"):
+                wanted = self._columns.setdefault(str(check.args["to"]), [])
+                wanted.append(str(check.args["to_column"]))
+        self._data: dict[str, Any] = {}
+
+    def __call__(self, key: str) -> Any:
+        if key not in self._data:
+            where = self._where.get(key)
+            if where is None or self._read is None:
+                raise LookupError(f"the data of asset {key!r} was not looked up for this run")
+            if where.problem is not None or where.ref is None:
+                raise LookupError(where.problem or f"asset {key!r} holds no data")
+            self._data[key] = self._read(where.ref, sorted(set(self._columns.get(key, ()))))
+        return self._data[key]
 
 
 def _told(o: CheckOutcome) -> str:

@@ -65,6 +65,16 @@ class SecretSource:
 
 
 @dataclass(frozen=True, slots=True)
+class Related:
+    """Where the data of an asset a relationship check compares with is stored: ``ref``, or
+    ``problem`` saying why there is none (never materialized...). Resolved by the driver."""
+
+    asset: str
+    ref: ResultRef | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptSpec:
     """Everything a worker needs to run one attempt. Picklable; holds no results in memory."""
 
@@ -101,6 +111,8 @@ class AttemptSpec:
     # uses, once per process), and the task's parameters they fill: (parameter, resource).
     resources: Declared | None = None
     resource_args: tuple[tuple[str, str], ...] = ()
+    # The other assets the task's relationship checks read (``legato.engine.related``).
+    related: tuple[Related, ...] = ()
 
 
 #: Key of ``AttemptOutcome.extra`` holding how the attempt's log was cut, when it was.

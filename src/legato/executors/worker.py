@@ -303,7 +303,7 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
     if task.produces:
         out = _with_metadata(out, value, results, added)
     if task.checks:
-        out = _checked(att, task, value, out)
+        out = _checked(att, task, value, out, results)
     return out
 
 
@@ -317,9 +317,14 @@ def _with_metadata(
     return dataclasses.replace(out, extra={**out.extra, ASSET_METADATA: metadata})
 
 
-def _checked(att: _Attempt, task: Task, value: Any, out: AttemptOutcome) -> AttemptOutcome:
+def _checked(
+    att: _Attempt, task: Task, value: Any, out: AttemptOutcome, results: ResultStore
+) -> AttemptOutcome:
     """``out`` with the task's checks evaluated on ``value``; failed when one blocks."""
-    checked = run_checks(task, value, att.resources.__getitem__)
+    checked = run_checks(
+        task, value, att.resources.__getitem__, related=att.spec.related,
+        read=results.get_columns,
+    )
     for r in checked.results:
         counted = "" if r["failed_count"] is None else f" ({r['failed_count']} failing)"
         att.write(f"check {r['name']} [{r['severity']}]: {r['outcome']}{counted}: {r['message']}")

@@ -3,7 +3,8 @@
 A rule is an ``AlertRule``: a condition (``CONDITIONS``), the pipelines it covers (names or
 glob patterns, and tags), the channels it sends to, a severity, how long a storm is gathered
 into one message (``group_interval``) and the condition's own parameters (``within``,
-``by``, ``lag``, ``idle``, ``after``). Rules come from legato.toml's ``[alerts.NAME]`` tables
+``by``, ``lag``, ``idle``, ``after``; ``check_severity``, ``checks``, ``assets`` choose the
+checks a ``check_failed`` rule watches). Rules come from legato.toml's ``[alerts.NAME]`` tables
 (``parse_rules``) and from ``@pipeline(alerts=[legato.alert(...)])`` (``alert``), which
 covers that pipeline only.
 
@@ -36,19 +37,24 @@ CONDITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "no_scheduler": (("after",), "no scheduler has sent a heartbeat for a while"),
     "backfill_finished": ((), "a backfill finished with every run succeeded"),
     "backfill_failed": ((), "a backfill finished with failed runs"),
+    "check_failed": ((), "a data-quality check failed or could not be evaluated"),
 }
 #: Conditions that hold for a while and are resolved when they clear; the others are
 #: one-off events (a run canceled, a backfill finished) with nothing to resolve.
 RESOLVING = frozenset(
     {"run_failed", "retries_exhausted", "sla", "freshness", "asset_stale", "stuck",
-     "queued_too_long", "no_scheduler"}
+     "queued_too_long", "no_scheduler", "check_failed"}
 )
 #: Defaults of the parameters a condition may leave out.
 DEFAULT_NO_SCHEDULER_AFTER = timedelta(seconds=30)
 DEFAULT_GROUP_INTERVAL = timedelta(minutes=1)
 
 _KEYS = {"condition", "pipelines", "tags", "channels", "severity", "group_interval",
-         "within", "by", "lag", "idle", "after"}
+         "within", "by", "lag", "idle", "after", "check_severity", "checks", "assets"}
+#: The keys that choose which checks a ``check_failed`` rule watches.
+_CHECK_KEYS = ("check_severity", "checks", "assets")
+#: Which checks' failures a ``check_failed`` rule watches, by the checks' own severity.
+CHECK_SEVERITIES = ("block", "warn", "any")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
@@ -77,6 +83,10 @@ class AlertRule:
     lag: timedelta | None = None  # freshness
     idle: timedelta | None = None  # stuck
     after: timedelta | None = None  # queued_too_long, no_scheduler
+    # check_failed: the checks' severity watched, and name patterns of checks and assets.
+    check_severity: str = "block"
+    checks: tuple[str, ...] = ()
+    assets: tuple[str, ...] = ()
 
     @property
     def resolves(self) -> bool:
@@ -91,6 +101,17 @@ class AlertRule:
             return True
         return any(t in tags for t in self.tags)
 
+    def watches_check(self, check: str, asset: str | None, severity: str) -> bool:
+        """Whether this (``check_failed``) rule is about ``check`` of ``asset`` whose own
+        severity is ``severity`` (``checks``/``assets``: glob patterns, none given: any)."""
+        if self.check_severity != "any" and severity != self.check_severity:
+            return False
+        if self.checks and not any(fnmatchcase(check, p) for p in self.checks):
+            return False
+        return not self.assets or (
+            asset is not None and any(fnmatchcase(asset, p) for p in self.assets)
+        )
+
     def parameters(self) -> dict[str, str]:
         """The condition's parameters as written (for messages and listings)."""
         out: dict[str, str] = {}
@@ -100,6 +121,11 @@ class AlertRule:
                 out[key] = format_duration(value)
         if self.by is not None:
             out["by"] = self.by.strftime("%H:%M")
+        if self.condition == "check_failed":
+            out["check_severity"] = self.check_severity
+            for key in ("checks", "assets"):
+                if getattr(self, key):
+                    out[key] = ", ".join(getattr(self, key))
         return out
 
 
@@ -174,6 +200,7 @@ def build_rule(name: str, settings: Mapping[str, Any], where: str) -> AlertRule:
         if settings.get(key) is not None and key not in takes:
             taken = ", ".join(takes) if takes else "no parameters"
             raise AlertConfigError(f"{where}: {condition} takes {taken}, not {key!r}")
+    _check_settings(condition, settings, where)
     channels = _names(settings.get("channels", []), f"{where}: channels")
     if not channels:
         raise AlertConfigError(f"{where}: channels must name at least one [channels.NAME]")
@@ -201,6 +228,9 @@ def build_rule(name: str, settings: Mapping[str, Any], where: str) -> AlertRule:
         lag=duration("lag"),
         idle=duration("idle"),
         after=duration("after"),
+        check_severity=settings.get("check_severity", "block"),
+        checks=_names(settings.get("checks", []), f"{where}: checks"),
+        assets=_names(settings.get("assets", []), f"{where}: assets"),
     )
     if condition == "sla" and (rule.within is None) == (rule.by is None):
         raise AlertConfigError(f"{where}: sla needs either within (a duration) or by (a time)")
@@ -211,6 +241,28 @@ def build_rule(name: str, settings: Mapping[str, Any], where: str) -> AlertRule:
     if condition == "no_scheduler" and rule.after is None:
         rule = replace(rule, after=DEFAULT_NO_SCHEDULER_AFTER)
     return rule
+
+
+def _check_settings(condition: str, settings: Mapping[str, Any], where: str) -> None:
+    """AlertConfigError for a check key on another condition, or a check severity given as
+    the rule's own (a rule's ``severity`` says how urgent its alert is, not which checks)."""
+    if condition != "check_failed":
+        for key in _CHECK_KEYS:
+            if settings.get(key) is not None:
+                raise AlertConfigError(f"{where}: {key!r} belongs to check_failed rules only")
+        return
+    given = settings.get("severity")
+    if given in CHECK_SEVERITIES:
+        raise AlertConfigError(
+            f"{where}: severity is the alert's ({', '.join(SEVERITIES)}); the checks watched "
+            f"by their severity are check_severity = {given!r}"
+        )
+    wanted = settings.get("check_severity", "block")
+    if wanted not in CHECK_SEVERITIES:
+        raise AlertConfigError(
+            f"{where}: check_severity must be one of: {', '.join(CHECK_SEVERITIES)} "
+            f"(got {wanted!r})"
+        )
 
 
 def parse_rules(
@@ -255,10 +307,15 @@ def alert(
     lag: str | timedelta | None = None,
     idle: str | timedelta | None = None,
     after: str | timedelta | None = None,
+    check_severity: str | None = None,
+    checks: Iterable[str] | None = None,
+    assets: Iterable[str] | None = None,
 ) -> AlertRule:
     """A rule for ``@pipeline(alerts=[...])``: it covers that pipeline only, and is named
     ``PIPELINE:NAME`` (``name`` defaults to the condition). Durations are text (``"2h"``)
-    or timedeltas; ``by`` is ``"HH:MM"``."""
+    or timedeltas; ``by`` is ``"HH:MM"``. ``check_severity`` ("block", "warn" or "any"),
+    ``checks`` and ``assets`` (name patterns) choose the checks a ``check_failed`` rule
+    watches."""
 
     def seconds(value: str | timedelta | None) -> str | float | None:
         return value.total_seconds() if isinstance(value, timedelta) else value
@@ -273,6 +330,9 @@ def alert(
         "lag": seconds(lag),
         "idle": seconds(idle),
         "after": seconds(after),
+        "check_severity": check_severity,
+        "checks": None if checks is None else list(checks),
+        "assets": None if assets is None else list(assets),
     }
     given = {k: v for k, v in settings.items() if v is not None}
     label = name or condition

@@ -6,12 +6,18 @@ says the same thing in a mailbox as in a chat.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC
+from typing import Any
 
 from legato.observability.channels import Notice
 
 #: How many items of a group a message lists before it says how many more there are.
 GROUP_SHOWN = 20
+#: Failing rows of a check a message shows, and the characters it gives them at most.
+SAMPLE_SHOWN = 3
+_SAMPLE_TEXT = 600
 
 
 def headline(notice: Notice) -> str:
@@ -29,7 +35,9 @@ def facts(notice: Notice) -> list[tuple[str, str]]:
     shown = [
         ("Pipeline", notice.pipeline),
         ("Partition", notice.partition),
-        ("Failed task" if notice.kind != "resolve" else "Task", notice.task),
+        # A warning check's task did not fail: it is "the task" then, as in a resolve.
+        ("Failed task" if notice.kind != "resolve" and notice.condition != "check_failed"
+         else "Task", notice.task),
         ("Run", notice.run_id),
     ]
     pairs = [(label, value) for label, value in shown if value]
@@ -56,3 +64,21 @@ def shown_items(notice: Notice) -> tuple[list[Notice], int]:
 def item_line(item: Notice) -> str:
     """One item of a group on one line: its title and, when there is one, its error."""
     return f"{item.title}: {item.error}" if item.error else item.title
+
+
+def failing_rows(failed: int | None, total: int | None) -> str | None:
+    """A check's failing count as a message says it ("3 of 120 rows"); None for a check of
+    the whole data (row count, schema, freshness), whose message says what it found."""
+    if failed is None:
+        return None
+    return f"{failed} of {total} rows" if total is not None else f"{failed} rows"
+
+
+def sample_text(sample: Sequence[Mapping[str, Any]]) -> str | None:
+    """A few failing rows of a check on one line each, as JSON (cut when long)."""
+    if not sample:
+        return None
+    lines = [json.dumps(dict(row), ensure_ascii=False, default=str)
+             for row in sample[:SAMPLE_SHOWN]]
+    text = "\n".join(lines)
+    return text if len(text) <= _SAMPLE_TEXT else text[: _SAMPLE_TEXT - 1] + "…"

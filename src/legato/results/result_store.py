@@ -20,7 +20,7 @@ import io
 import itertools
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import IO, Any
 
@@ -254,15 +254,27 @@ class ResultStore:
 
     def get(self, ref: ResultRef) -> Any:
         """Load the value a ref points to. Raises ResultError if it is missing or unreadable."""
-        uri = ref.uri
-        if uri is None or ref.format == serializers.NONE:
+        if ref.uri is None or ref.format == serializers.NONE:
             return None
+        return self._read(ref.uri, lambda source: serializers.read(ref.format, source))
+
+    def get_columns(self, ref: ResultRef, columns: Sequence[str]) -> Any:
+        """What ``ref`` points to, but of a Parquet result only ``columns`` (those it has),
+        as an Arrow table: a check of one key column need not load a wide table. Other
+        formats cannot be read in part: the whole value, as ``get`` gives it."""
+        if ref.uri is None or not ref.format.startswith("parquet-"):
+            return self.get(ref)
+        return self._read(ref.uri, lambda source: _parquet_columns(source, columns))
+
+    def _read(self, uri: str, read: Callable[[Any], Any]) -> Any:
+        """``read`` of the local path or open file at ``uri``; a missing or unreadable
+        result raises ResultError, an I/O error is left as it is (it may pass)."""
         try:
             if uri.startswith("/"):
-                return serializers.read(ref.format, uri)
+                return read(uri)
             fs, path = self._fs_for(uri)
             with fs.open(path, "rb") as f:
-                return serializers.read(ref.format, f)
+                return read(f)
         except FileNotFoundError:
             raise ResultError(f"result {uri} is missing", "file not found") from None
         except OSError:
@@ -317,6 +329,14 @@ class ResultStore:
 
         fs, path = fsspec.core.url_to_fs(uri)
         return fs, str(path)
+
+
+def _parquet_columns(source: Any, columns: Sequence[str]) -> Any:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(source)
+    present = set(parquet.schema_arrow.names)
+    return parquet.read(columns=[c for c in columns if c in present])
 
 
 def _serialize(fmt: str, value: Any, f: IO[bytes]) -> None:

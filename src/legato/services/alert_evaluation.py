@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from legato.domain.alert_records import AlertFact, AlertRecord, AlertState, FactKind, WatchedRun
 from legato.observability.alert_rules import AlertRule
 from legato.observability.channels import Notice, NoticeKind
+from legato.services.check_alerts import check_finding
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
@@ -111,6 +112,7 @@ class Evaluator:
         self._ev, self._now, self._out = ev, now, out
         self._silenced = ev.silenced(now)
         self._windows = ev.windows()
+        self._failing_checks: set[str] | None = None  # read at the first check fact
         facts = ev.facts()
         self.had_facts = bool(facts)  # runs finished: materializations may have come
         for fact in facts:
@@ -292,6 +294,8 @@ class Evaluator:
                 self._raise(rule, subject)
         elif fact.kind is FactKind.RUN_SUCCEEDED:
             self._on_success(fact, key, where)
+        elif fact.kind is FactKind.CHECK_RESULT:
+            self._on_check(fact)
         elif fact.kind is FactKind.RUN_CANCELED:
             subject = Subject(fact.run_id or key, f"Run canceled: {where}", fact.pipeline,
                               fact.run_id, fact.partition, error=last_line(fact.message))
@@ -306,6 +310,26 @@ class Evaluator:
             )
             for rule in self._covering(condition, fact.pipeline):
                 self._raise(rule, subject)
+
+    def _on_check(self, fact: AlertFact) -> None:
+        found = check_finding(fact)
+        if self._failing_checks is None:
+            # Most results pass, most of them with nothing open: that is known without a
+            # query per result.
+            self._failing_checks = {a.subject for a in self._ev.open_alerts("check_failed")}
+        if found.passed:  # the same check passing later clears what its failure raised
+            if found.key in self._failing_checks:
+                self._failing_checks.discard(found.key)
+                for alert in self._ev.open_alerts("check_failed"):
+                    if alert.subject == found.key:
+                        self._resolve(alert, f"the check passed in run {fact.run_id}")
+            return
+        subject = Subject(found.key, found.title, fact.pipeline, fact.run_id, fact.partition,
+                          fact.task_key, last_line(found.message), found.details)
+        for rule in self._covering("check_failed", fact.pipeline):
+            if rule.watches_check(found.check, found.asset, found.severity):
+                self._raise(rule, subject)
+                self._failing_checks.add(found.key)
 
     def _on_success(self, fact: AlertFact, key: str, where: str) -> None:
         # A success clears the failures of its pipeline and partition.

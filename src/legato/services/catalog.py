@@ -21,6 +21,7 @@ from legato.services.automation_service import (
     ScheduleView,
     TriggerView,
 )
+from legato.services.check_steps import RUN_RESULTS, CheckStep, check_steps
 from legato.services.gate import Service, action
 from legato.services.run_service import Runs
 from legato.services.service_errors import Conflict, NotFoundError, ServiceError
@@ -97,6 +98,7 @@ class NodeView:
     timeout: float | None
     pool: str | None
     description: str
+    checks: tuple[tuple[str, str], ...] = ()  # the task's checks: (name, severity)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class RunDetail:
     tasks: tuple[TaskRunRecord, ...]
     attempts: tuple[AttemptRecord, ...]
     last_event_id: int
+    # Each check of each task as a step of its own, with its outcome (check_steps.py).
+    checks: tuple[CheckStep, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -301,12 +305,14 @@ class Catalog(Service):
         # The newest event id first: a live view resuming from it misses nothing that
         # changed after the rows below were read.
         last_event = store.browse.run_last_event_id(run.id)
+        nodes = nodes_of(snapshot)
         return RunDetail(
             run=run,
-            nodes=nodes_of(snapshot),
+            nodes=nodes,
             tasks=tuple(self.ws.in_graph_order(snapshot, store.runs.get_task_runs(run.id))),
             attempts=tuple(store.runs.get_attempts(run.id)),
             last_event_id=last_event,
+            checks=check_steps(nodes, store.checks.list(run_id=run.id, limit=RUN_RESULTS)),
         )
 
     @action("runs.read")
@@ -424,6 +430,7 @@ def nodes_of(snapshot: dict[str, Any]) -> tuple[NodeView, ...]:
             timeout=n.get("timeout"),
             pool=n.get("pool"),
             description=n.get("description") or "",
+            checks=tuple((c["name"], c["severity"]) for c in n.get("checks", ())),
         )
         for n in snapshot.get("nodes", [])
     )

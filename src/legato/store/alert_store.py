@@ -42,7 +42,7 @@ from legato.domain.alert_records import (
     SilenceRecord,
     WatchedRun,
 )
-from legato.domain.records import NewEvent
+from legato.domain.records import NewCheckResult, NewEvent
 from legato.domain.states import RunState, TaskState
 from legato.store import db, dialect, rows
 from legato.store.asset_store import latest_of, present_partitions
@@ -104,6 +104,31 @@ def write_fact(conn: Connection, kind: FactKind, pipeline: str, at: datetime, *,
             kind=kind.value, pipeline=pipeline, backfill_id=backfill_id, message=message, at=at
         )
     )
+
+
+def write_check_facts(conn: Connection, results: Sequence[NewCheckResult]) -> None:
+    """Add a fact per check result to the outbox, inside the caller's transaction (the one
+    that records the results): a failure raises ``check_failed`` alerts, a pass resolves."""
+    if results:
+        conn.execute(insert(alert_facts), [
+            {"kind": FactKind.CHECK_RESULT.value, "pipeline": r.pipeline, "run_id": r.run_id,
+             "task_key": r.task_key, "partition": r.partition,
+             "message": rows.to_json(check_fact_message(r)), "at": r.at}
+            for r in results
+        ])
+
+
+def check_fact_message(r: NewCheckResult) -> dict[str, Any]:
+    """What a check fact carries of its result (the failing sample cut to a few rows)."""
+    return {
+        "check": r.check_name, "asset": r.asset, "severity": r.severity, "outcome": r.outcome,
+        "failed_count": r.failed_count, "total_count": r.total_count,
+        "sample": list(r.sample[:CHECK_FACT_SAMPLE]), "message": r.message,
+    }
+
+
+#: Failing rows a check fact keeps (a message shows a few; the result keeps its ten).
+CHECK_FACT_SAMPLE = 5
 
 
 def _fact(row: Any) -> AlertFact:

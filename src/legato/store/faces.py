@@ -11,9 +11,11 @@ pool slots). The services layer's consumers name the parts they use: the schedul
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from legato.domain.materializations import Materialization
 from legato.domain.records import AttemptRecord, Changes, RunRecord, TaskRunRecord
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ class RunRows(Protocol):
 
     def get_task_runs(self, run_id: str) -> list[TaskRunRecord]: ...
 
+    def get_task_run(self, run_id: str, task_key: str) -> TaskRunRecord: ...
+
     def get_attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]: ...
 
     def apply(self, changes: Changes) -> None: ...
@@ -48,6 +52,23 @@ class PoolSlots(Protocol):
     def release_pool_slot(self, run_id: str, task_key: str | None = None) -> None: ...
 
 
+class AssetReads(Protocol):
+    """The materializations a run's relationship checks look up."""
+
+    def latest(
+        self, assets: Collection[str], *, brief: bool = False
+    ) -> dict[str, Materialization]: ...
+
+    def history(
+        self,
+        asset: str,
+        *,
+        partition: str | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Materialization]: ...
+
+
 class DriverStore(Protocol):
     """What the run engine needs of the store."""
 
@@ -56,6 +77,9 @@ class DriverStore(Protocol):
 
     @property
     def pools(self) -> PoolSlots: ...
+
+    @property
+    def assets(self) -> AssetReads: ...
 
 
 class ListenerStore(Protocol):

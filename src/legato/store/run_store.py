@@ -43,7 +43,7 @@ from legato.domain.states import (
 from legato.observability import metrics
 from legato.store import dialect, rows
 from legato.store import statements as sql
-from legato.store.alert_store import write_run_facts
+from legato.store.alert_store import write_check_facts, write_run_facts
 from legato.store.asset_store import write_materializations
 from legato.store.check_store import write_check_results
 from legato.store.database import Part, of_pipelines
@@ -413,6 +413,7 @@ class RunStore(Part):
                 write_materializations(conn, changes.materializations)
             if changes.checks:  # with the end of the attempt whose output they checked
                 write_check_results(conn, changes.checks)
+                write_check_facts(conn, changes.checks)  # check_failed alerts and resolves
         # Its statements run on the DBAPI cursor, unseen by the engine's events: timed whole.
         _STEP_SECONDS.observe(time.perf_counter() - began)
 

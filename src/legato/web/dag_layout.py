@@ -21,6 +21,7 @@ from legato.web.svg import token as _token
 
 NODE_W = 168.0
 NODE_H = 40.0
+CHECK_H = 24.0  # a check's step: a slimmer box after its task
 LAYER_GAP = 64.0  # room between columns, where the edges bend
 ROW_GAP = 16.0  # between two boxes of one column
 DUMMY_GAP = 10.0  # between an edge passing through a column and whatever is next to it
@@ -43,6 +44,11 @@ class DagNode:
     state: str | None = None
     mapped: bool = False
     detail: str = ""
+    kind: str = "task"  # or "check": one of a task's checks, drawn as a small step after it
+
+    @property
+    def height(self) -> float:
+        return CHECK_H if self.kind == "check" else NODE_H
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ def layout(nodes: Sequence[DagNode]) -> Layout:
             chains.append((u, v, dummies))
 
     n = len(ids)
-    height_of = [NODE_H if v < n else 0.0 for v in range(len(layer_of))]
+    height_of = [first[ids[v]].height if v < n else 0.0 for v in range(len(layer_of))]
     y = [0.0] * len(layer_of)
     layers_out: list[list[str]] = [[] for _ in range(max(rank, default=-1) + 1)]
     top = MARGIN
@@ -320,15 +326,28 @@ def render_svg(nodes: Sequence[DagNode], *, link: Callable[[str], str | None] | 
 
 def _node(node: DagNode, centre: Point) -> str:
     cx, cy = centre
-    left, top = cx - NODE_W / 2, cy - NODE_H / 2
-    box = f'width="{_num(NODE_W)}" height="{_num(NODE_H)}" rx="6" fill="#fff" stroke="#888"'
+    h = node.height
+    left, top = cx - NODE_W / 2, cy - h / 2
+    rounded = h / 2 if node.kind == "check" else 6
+    box = (
+        f'width="{_num(NODE_W)}" height="{_num(h)}" rx="{_num(rounded)}" fill="#fff"'
+        ' stroke="#888"'
+    )
     classes = f"node state-{_token(node.state or 'none')}" + (" mapped" if node.mapped else "")
-    tip = " · ".join(part for part in (node.id, node.state, node.detail) if part)
-    out = f'<g class="{classes}" data-task="{_esc(node.id)}"><title>{_esc(tip)}</title>'
+    if node.kind == "check":
+        classes += " check"
+        data = f'data-check="{_esc(node.id)}"'
+        tip = " · ".join(part for part in ("check " + node.label, node.state, node.detail) if part)
+    else:
+        data = f'data-task="{_esc(node.id)}"'
+        tip = " · ".join(part for part in (node.id, node.state, node.detail) if part)
+    out = f'<g class="{classes}" {data}><title>{_esc(tip)}</title>'
     if node.mapped:
         out += f'<rect class="stack" x="{_num(left + _STACK)}" y="{_num(top - _STACK)}" {box}/>'
     out += f'<rect x="{_num(left)}" y="{_num(top)}" {box}/>'
-    if node.detail:
+    if node.kind == "check":  # its name only: the rest is in its title and the table
+        out += _text("label", cx, cy, node.label)
+    elif node.detail:
         out += _text("label", cx, cy - 7, node.label) + _text("detail", cx, cy + 9, node.detail)
     else:
         out += _text("label", cx, cy, node.label)

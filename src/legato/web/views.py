@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from legato.domain.records import TaskRunRecord
     from legato.services.automation_service import PartitionView
     from legato.services.catalog import NodeView, ParamView, RunDetail
+    from legato.services.check_steps import CheckStep
     from legato.services.overview_service import OverviewFigures
     from legato.services.run_service import LogEntry
 
@@ -112,7 +113,21 @@ def run_dag(detail: RunDetail) -> str:
         )
         for n in detail.nodes
     ]
-    return render_svg(dag, link=lambda key: f"/runs/{detail.run.id}?task={q(key)}#logs")
+    # Each check after its task: a step of its own, in the colour of its outcome.
+    dag += [
+        DagNode(c.id, c.name, (c.node,), c.state, detail=_counted(c), kind="check")
+        for c in detail.checks
+    ]
+    task_of = {c.id: c.node for c in detail.checks}  # a check's step opens its task's log
+    return render_svg(
+        dag, link=lambda key: f"/runs/{detail.run.id}?task={q(task_of.get(key, key))}#logs"
+    )
+
+
+def _counted(step: CheckStep) -> str:
+    if step.failed_count is None:
+        return step.message
+    return f"{step.failed_count} of {step.total_count} rows failed"
 
 
 def pipeline_dag(nodes: tuple[NodeView, ...]) -> str:
