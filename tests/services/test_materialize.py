@@ -159,6 +159,7 @@ def test_fresh_inputs_of_the_newest_alike_run_are_reused(ws: Workspace) -> None:
     again = d.materialize.here("warehouse.daily_sales", partition="2026-03-05")
     assert _states(d, again.id)["clean"] == ("succeeded", full.id)
     assert _states(d, again.id)["daily_sales"] == ("succeeded", None)
+    assert _origin_notes(ws, again.id)[1] == f"reuses extract, clean from run {full.id}"
 
 
 def test_failed_or_missing_inputs_run_again_with_their_downstream(ws: Workspace) -> None:

@@ -224,7 +224,11 @@ class _Planner:
         )
         notes = [f"materialize {self.key}: runs {', '.join(chosen.run)}"]
         if chosen.reuse and old is not None:
-            notes.append(f"reuses {', '.join(chosen.reuse)} from run {old.id}")
+            # Named by the run that made each result (a reused row may be a copy already).
+            sources: dict[str, list[str]] = {}
+            for n in chosen.reuse:
+                sources.setdefault(old_rows[n][0].reused_from or old.id, []).append(n)
+            notes += [f"reuses {', '.join(ns)} from run {src}" for src, ns in sources.items()]
         upstream = [n for n in chosen.run if n not in targets]
         if old is None and upstream:
             notes.append(
