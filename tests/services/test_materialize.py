@@ -29,7 +29,7 @@ START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 CODE = '''
 from datetime import timedelta
 
-from legato import Asset, pipeline, task
+from legato import Asset, Secret, pipeline, task
 from legato.partitions import daily
 
 
@@ -73,6 +73,21 @@ def top(b: int, factor: int) -> int:
 @pipeline
 def plain(factor: int = 1):
     top(base(), factor)
+
+
+@task(in_process=True)
+def fetch(token: Secret) -> int:
+    return len(token)
+
+
+@task(produces="guarded.table", in_process=True)
+def guarded_table(n: int) -> int:
+    return n
+
+
+@pipeline
+def guarded(token: Secret):
+    guarded_table(fetch(token))
 '''
 
 
@@ -271,3 +286,17 @@ def test_permission_and_scope_are_those_of_a_launch(ws: Workspace) -> None:
     assert (entry.action, entry.target, entry.actor, entry.outcome) == (
         "runs.create", "warehouse.daily_sales", "http:token:operator", "ok",
     )
+
+
+def test_secret_params_are_hidden_and_never_compared(ws: Workspace) -> None:
+    d = door(ws)
+    first = d.materialize.here("guarded.table", params={"token": "tok-5ecret-1"})
+    assert first.state == RunState.SUCCEEDED, first.error
+    _tick(ws)
+    again = d.materialize.here("guarded.table", params={"token": "tok-5ecret-1"})
+    assert _states(d, again.id)["fetch"] == ("succeeded", None)  # masked values: not compared
+    assert "reuses nothing: it is given a secret param" in _origin_notes(ws, again.id)[1]
+    assert d.runs.output(again.id, "guarded_table") == len("tok-5ecret-1")
+    trail = ws.store.audit.entries(action="runs.launch")
+    assert len(trail) == 2 and all("tok-5ecret" not in str(e.detail) for e in trail)
+    assert "'token': '****'" in str(trail[0].detail)

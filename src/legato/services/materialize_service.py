@@ -27,7 +27,6 @@ from legato.domain.states import RunState, TaskState
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
 from legato.services.run_service import record_run
-from legato.services.secrets_service import hide_secret_params
 from legato.services.service_errors import NotFoundError, ServiceError
 
 if TYPE_CHECKING:
@@ -56,7 +55,22 @@ class Materialize(Service):
     def _for_audit(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return hide_secret_params(self.ws, args, kwargs)
+        # The call names an asset, not a pipeline: the secret params hidden are those of
+        # every pipeline producing it.
+        from legato.definitions.secret_param import MASKED
+
+        key, params = args[0] if args else kwargs.get("key"), kwargs.get("params")
+        if not isinstance(key, str) or not isinstance(params, Mapping):
+            return args, kwargs
+        secret = {
+            n
+            for pipe in self.ws.project.pipelines.values()
+            if _targets(pipe, key)
+            for n, p in pipe.params.items()
+            if p.secret
+        }
+        hidden = {k: MASKED if k in secret else v for k, v in params.items()}
+        return args, {**kwargs, "params": hidden}
 
     @action("runs.create", command=True)
     def queue(
@@ -197,6 +211,9 @@ class _Planner:
         self.now = ws.clock()
         self.why: dict[str, str] = {}  # a task upstream that runs again: why
         self._graph: AssetGraph | None = None
+        self._no_alike = (
+            "no finished run of this pipeline has the same partition, params and code version"
+        )
 
     def rows(self) -> tuple[list[TaskRunRecord], list[str]]:
         from legato.engine.narrowing import narrow, narrowed_rows
@@ -231,10 +248,7 @@ class _Planner:
             notes += [f"reuses {', '.join(ns)} from run {src}" for src, ns in sources.items()]
         upstream = [n for n in chosen.run if n not in targets]
         if old is None and upstream:
-            notes.append(
-                "reuses nothing: no finished run of this pipeline has this partition, these "
-                "params and this code version"
-            )
+            notes.append(f"reuses nothing: {self._no_alike}")
         elif old is not None:
             notes += [f"{n} runs: {self.why.get(n, 'a task upstream runs')}" for n in upstream]
         return rows, notes
@@ -244,7 +258,9 @@ class _Planner:
         code version: the one whose results may be reused."""
         run, pipe = self.run, self.pipe
         if any(p.secret and run.params.get(n) is not None for n, p in pipe.params.items()):
-            return None  # secret values are stored masked: whether they match is not known
+            # Secret values are stored masked: whether they match is not known.
+            self._no_alike = "it is given a secret param, whose older values are not compared"
+            return None
         before: str | None = None
         for _ in range(LOOK_BACK // _PAGE):
             page = self.ws.store.browse.list_runs(
