@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Materialize"]
 
 #: Runs looked through, newest first, for one whose results may be reused: past them, the
-#: newest alike is too old to matter (and the search stays one short index scan).
+#: newest alike is too old to matter (and the search stays a few short index scans).
 LOOK_BACK = 500
 _PAGE = 100
 _FINISHED = [s for s in RunState if s.finished]
