@@ -205,6 +205,7 @@ def _check_references(project: Project) -> None:
     # with a load error.
     pools = project.config.pools
     broken = _check_resources(project)
+    produced = _produced(project)
     for name, pipe in list(project.pipelines.items()):
         at = f"{pipe.file}:{pipe.line}"
         problems: list[tuple[str, str]] = []  # (where, what)
@@ -221,11 +222,43 @@ def _check_references(project: Project) -> None:
             if upstream is not None and upstream not in project.pipelines:
                 problems.append((at, f"pipeline {name!r}: triggers: {trig.name!r} waits for "
                                  f"pipeline {upstream!r}, which does not exist"))
+            for key in getattr(trig, "assets", ()):
+                problems += _asset_trigger_problem(pipe, trig.name, key, produced)
         if problems:
             del project.pipelines[name]
             for where, problem in problems:
                 project.errors.append(LoadError(pipe.module, f"{where}: {problem}", ""))
     _check_producers(project)
+
+
+def _produced(project: Project) -> dict[str, set[str]]:
+    """Each asset some task produces, with the pipelines those tasks are in."""
+    out: dict[str, set[str]] = {}
+    for pipe in project.pipelines.values():
+        for node in pipe.graph.nodes.values():
+            for a in node.task.produces:
+                out.setdefault(a.key, set()).add(pipe.name)
+    return out
+
+
+def _asset_trigger_problem(
+    pipe: Pipeline, trigger: str, key: str, produced: dict[str, set[str]]
+) -> list[tuple[str, str]]:
+    """What is wrong with ``pipe``'s trigger on asset ``key``: nothing produces it (a typo,
+    most likely), or the pipeline produces it itself (each run would start the next)."""
+    import difflib
+
+    at = f"{pipe.file}:{pipe.line}"
+    what = f"pipeline {pipe.name!r}: triggers: {trigger!r} waits for asset {key!r}"
+    makers = produced.get(key)
+    if makers is None:
+        close = difflib.get_close_matches(key, list(produced), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return [(at, f"{what}, which no task produces{hint}")]
+    if pipe.name in makers:
+        return [(at, f"{what}, which one of its own tasks produces: each run would start "
+                 "the next")]
+    return []
 
 
 def _check_producers(project: Project) -> None:

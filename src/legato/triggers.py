@@ -1,8 +1,9 @@
-"""Triggers for ``@pipeline(triggers=[...])``: files, upstream success, webhooks, streams, queues,
-topics."""
+"""Triggers for ``@pipeline(triggers=[...])``: files, assets, upstream success, webhooks,
+streams, queues, topics."""
 
 from legato.definitions.triggering import (
     AmqpTrigger,
+    AssetTrigger,
     FileTrigger,
     MqttTrigger,
     NatsTrigger,
@@ -12,6 +13,7 @@ from legato.definitions.triggering import (
     WebhookTrigger,
     mqtt_topic,
     nats_stream,
+    on_asset,
     on_file,
     on_success,
     rabbitmq_queue,
@@ -21,6 +23,7 @@ from legato.definitions.triggering import (
 
 __all__ = [
     "AmqpTrigger",
+    "AssetTrigger",
     "FileTrigger",
     "MqttTrigger",
     "NatsTrigger",
@@ -30,6 +33,7 @@ __all__ = [
     "WebhookTrigger",
     "mqtt_topic",
     "nats_stream",
+    "on_asset",
     "on_file",
     "on_success",
     "rabbitmq_queue",

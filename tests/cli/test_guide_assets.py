@@ -55,4 +55,5 @@ def test_the_sections_project_commands_and_catalog(tmp_path: Path) -> None:
     shown = printed["$ legato assets show warehouse.daily_sales"]
     assert "warehouse.daily_sales  sales per day" in shown
     assert "upstream     shop.orders" in shown and "downstream   reports.weekly" in shown
+    assert "triggers     refresh_dashboard" in shown  # the section's on_asset pipeline
     assert "added by the task: source='shop export', late_orders=0" in shown

@@ -47,6 +47,11 @@ def test_common_options() -> None:
         "unique", "warn", "ids", "shop.orders", "no repeats"
     )  # fmt: skip
     assert dict(check.args) == {"columns": ("order_id",), "table": "orders"}
+    known = checks.relationship(
+        "customer_id", "shop.customers", "customer_id", table="orders", to_table="customers",
+        resource="shop_db",
+    )  # fmt: skip
+    assert (known.args["table"], known.args["resource"]) == ("orders", "shop_db")
     assert checks.freshness("at", timedelta(hours=2)).args["max_age"] == 7200.0
 
 
@@ -68,6 +73,8 @@ def test_common_options() -> None:
         (lambda: checks.predicate("x > 1"), "is not callable"),
         (lambda: checks.not_null("a", severity="fatal"), "severity must be 'warn' or 'block'"),
         (lambda: checks.not_null("a", table=""), "table must be a table name"),
+        (lambda: checks.not_null("a", resource="shop_db"), "give the table too"),
+        (lambda: checks.unique("a", table="t", resource=""), "resource must be a resource name"),
     ],
 )
 def test_refused_arguments(make: object, error: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from legato.services.workspace import Workspace
 from tests.helpers import Daemons, door, make_project, wait_for
 from tests.observability.conftest import Receiver
+from tests.observability.openlineage_spec import structure_event
 from tests.services.test_lineage import CODE, SUCCEEDED, http, kinds
 
 
@@ -24,4 +25,6 @@ def test_a_scheduler_sends_the_lineage_of_the_runs_it_drives(
     got = receiver.bodies()
     assert kinds(got) == SUCCEEDED
     assert got[0]["run"]["facets"]["legato"]["runId"] == made.id
+    for body in got:  # each valid against the spec (tests/services/test_lineage_spec.py)
+        structure_event(body)
     assert scheduler.stop(signal.SIGTERM) == 0

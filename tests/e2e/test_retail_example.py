@@ -172,26 +172,36 @@ def test_clean_export_strips_and_drops_rows_without_amount(retail: Any) -> None:
     assert list(orders["amount"]) == [12.5, 3000.0]
 
 
-def test_checks_list_every_broken_rule(retail: Any) -> None:
+def test_the_cleaned_orders_checks_find_each_broken_rule(retail: Any) -> None:
+    from legato.quality import evaluate_all
+
     orders = pd.DataFrame(
         {
             "order_id": ["SO-1", "SO-1", "SO-3"],
+            "customer_id": ["C0001", "C0001", "C0404"],
+            "store_tz": ["Europe/Berlin"] * 3,
             "amount": [10.0, 10.0, -5.0],
-            "currency": ["EUR", "EUR", "EUR"],
+            "currency": ["EUR", "EUR", "GBP"],
+            "source": ["shop_db", "web_export", "web_export"],
             "ordered_at_utc": [utc("2026-11-14 10:00")] * 3,
             "customer_name": ["Lena Becker", "Lena Becker", None],
+            "country": ["DE", "DE", None],
         }
     )
-    problems = retail.checks.find_problems(orders)
-    assert len(problems) == 3
-    assert any("more than once: SO-1" in p for p in problems)
-    assert any("negative amount: SO-3" in p for p in problems)
-    assert any("not in the customers table: SO-3" in p for p in problems)
-    with pytest.raises(retail.checks.DataCheckError, match="3 data check"):
-        retail.checks.check_orders(orders)
-    assert (
-        retail.checks.find_problems(orders.iloc[[0, 2]].assign(amount=1.0, customer_name="x")) == []
-    )
+    now = utc("2026-11-21 00:00").to_pydatetime()
+    found = {o.name: o for o in evaluate_all(retail.checks.CLEANED_ORDERS, orders, now=now)}
+    assert {name for name, o in found.items() if not o.passed} == {
+        "unique(order_id)", "amount >= 0", "accepted_values(currency)", "customer on file"
+    }  # fmt: skip
+    assert all(o.blocks for o in found.values() if not o.passed)
+    assert [r["order_id"] for r in found["unique(order_id)"].sample] == ["SO-1", "SO-1"]
+    assert found["amount >= 0"].sample == (
+        {"order_id": "SO-3", "customer_id": "C0404", "store_tz": "Europe/Berlin",
+         "amount": -5.0, "currency": "GBP", "source": "web_export"},
+    )  # fmt: skip
+    assert [r["order_id"] for r in found["customer on file"].sample] == ["SO-3"]
+    fixed = orders.iloc[[0, 2]].assign(amount=1.0, currency="EUR", customer_name="x", country="DE")
+    assert all(o.passed for o in evaluate_all(retail.checks.CLEANED_ORDERS, fixed, now=now))
 
 
 def test_rates_are_seeded_and_move_a_little_around_the_reference(retail: Any) -> None:
@@ -281,7 +291,7 @@ def test_daily_sales_runs_end_to_end(project: Path) -> None:
     shown = json.loads(ok(legato(project, "show", run_id, "--json")))
     assert shown["run"]["state"] == "succeeded"
     tasks = {t["task_key"]: t for t in shown["tasks"]}
-    assert len(tasks) == 12
+    assert len(tasks) == 11
     assert all(t["state"] == "succeeded" for t in tasks.values())
     assert tasks["extract_shop_orders"]["attempt"] == 2
     assert {k: t["attempt"] for k, t in tasks.items() if k != "extract_shop_orders"} == {
@@ -293,6 +303,10 @@ def test_daily_sales_runs_end_to_end(project: Path) -> None:
     )
     assert [a["outcome"] for a in shop] == ["failed", "succeeded"]
     assert "shop database is busy" in shop[0]["error"]
+
+    # Every declared check ran on the run's data and passed.
+    checked = json.loads(ok(legato(project, "checks", "--run", run_id, "--json")))
+    assert len(checked) == 8 and {c["outcome"] for c in checked} == {"passed"}
 
     logs = ok(legato(project, "logs", run_id))
     assert "dropped 2 without an amount" in logs
@@ -319,6 +333,25 @@ def test_daily_sales_runs_end_to_end(project: Path) -> None:
     assert {k: v[2] for k, v in reloaded.items()} == {
         k: day_run if k[0] == "2026-11-20" else run_id for k in loaded
     }
+
+
+def test_legato_assets_lists_the_examples_assets(project: Path) -> None:
+    listed = {a["key"]: a for a in json.loads(ok(legato(project, "assets", "--json")))}
+    assert {key: a["producers"] for key, a in listed.items()} == {
+        "webshop.orders_export": [
+            "daily_sales.extract_csv_orders", "store_reports.extract_csv_orders"
+        ],
+        "shop.orders": ["daily_sales.extract_shop_orders", "store_reports.extract_shop_orders"],
+        "shop.customers": ["daily_sales.extract_customers"],
+        "retail.cleaned_orders": ["daily_sales.join_customers"],
+        "retail.daily_sales": ["daily_sales.aggregate_daily_sales"],
+        "warehouse.daily_sales": ["daily_sales.load_daily_sales"],
+        "reports.store_reports": ["store_reports.collect_store_reports"],
+    }  # fmt: skip
+    assert all(a["description"] and a["owner"] for a in listed.values())
+    assert listed["warehouse.daily_sales"]["freshness_seconds"] == 6 * 3600
+    table = ok(legato(project, "assets"))
+    assert all(key in table for key in listed)
 
 
 @pytest.mark.slow

@@ -42,7 +42,6 @@ DAILY_TASKS = [
     "normalize_timestamps",
     "deduplicate_orders",
     "join_customers",
-    "check_orders",
     "fetch_rates",
     "aggregate_daily_sales",
     "load_daily_sales",

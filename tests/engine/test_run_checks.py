@@ -132,6 +132,38 @@ def loading(path: str = ""):
         ws.close()
 
 
+def test_a_built_in_checks_a_table_of_its_resource(tmp_path: Path) -> None:
+    db = tmp_path / "shop.db"
+    code = """
+import sqlalchemy as sa
+
+from legato import checks, pipeline, task
+
+@task(checks=[checks.relationship("customer_id", "shop.customers", "id", table="orders",
+                                  to_table="customers", resource="shop_db")])
+def load(path: str) -> int:
+    engine = sa.create_engine("sqlite:///" + path)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE customers (id INTEGER)"))
+        conn.execute(sa.text("CREATE TABLE orders (order_id INTEGER, customer_id INTEGER)"))
+        conn.execute(sa.text("INSERT INTO customers VALUES (10)"))
+        conn.execute(sa.text("INSERT INTO orders VALUES (1, 10), (2, 11)"))
+    engine.dispose()
+    return 2
+
+@pipeline
+def loading(path: str = ""):
+    load(path)
+"""
+    extra = f'\n[resources.shop_db]\nkind = "sql"\nurl = "sqlite:///{db}"\n'
+    with Workspace(make_project(tmp_path / "proj", code, extra=extra)) as ws:
+        run = door(ws).runs.run_pipeline("loading", {"path": str(db)})
+        [task] = door(ws).runs.task_runs(run.id)
+        assert task.state == TaskState.FAILED
+        assert "(1 of 2 rows)" in (task.error or "")
+        assert "failing rows: {'order_id': 2, 'customer_id': 11}" in (task.error or "")
+
+
 def test_secrets_in_failing_rows_are_masked(tmp_path: Path) -> None:
     code = """
 from legato import checks, pipeline, task

@@ -2,10 +2,11 @@
 
 ``daily_sales``
     Web-shop CSV export + shop database -> UTC times -> one row per order -> customers
-    joined -> checked -> revenue in EUR at each day's rate from the rates API -> orders and
-    revenue per UTC day and country in the DuckDB warehouse -> the summary pushed to a
-    webhook and, where a broker is declared, published to RabbitMQ. Give a partition (a UTC
-    day such as 2026-11-20) to load just that day.
+    joined (the cleaned orders, checked) -> revenue in EUR at each day's rate from the rates
+    API -> orders and revenue per UTC day and country in the DuckDB warehouse -> the summary
+    pushed to a webhook and, where a broker is declared, published to RabbitMQ. Give a
+    partition (a UTC day such as 2026-11-20) to load just that day; ``bad_data=true`` slips a
+    refund with a negative amount into the export, so that a check blocks the run.
 
     Partitioned by UTC day from 2026-11-14; scheduled at 02:30 UTC for the day that just
     closed; a webhook (``refresh``) starts it on demand.
@@ -24,9 +25,14 @@ API, ``retail.local_api``) and ``warehouse_db`` (``duckdb``). Each environment s
 they are; the code is the same in all. ``warehouse_db`` names the ``warehouse`` pool, so
 the tasks that load the warehouse take its one slot and never write to the file at once.
 
-The tasks are thin: they call the plain functions in ``sources``, ``transform``,
-``checks`` and ``warehouse``, and log what they did. The activation tasks (webhook and
-RabbitMQ) are in ``activation``.
+What the tasks produce are the assets of ``assets`` (``@task(produces=...)``), checked by
+the data-quality checks of ``checks`` (``@task(checks=...)``): Legato records each
+materialization, evaluates the checks on the output as soon as it is stored, and stops the
+run before a failing blocking check's data is read downstream.
+
+The tasks are thin: they call the plain functions in ``sources``, ``transform`` and
+``warehouse``, and log what they did. The activation tasks (webhook and RabbitMQ) are in
+``activation``.
 """
 
 from __future__ import annotations
@@ -44,9 +50,9 @@ from legato.partitions import daily
 from legato.resources.duckdb import DuckDBWarehouse
 from legato.resources.rooted import RootedFileSystem
 from legato.triggers import on_file, on_success, webhook
-from retail import checks, sources, transform, warehouse
+from retail import assets, checks, sources, transform, warehouse
 from retail.activation import publish_daily_summary, push_daily_summary
-from retail.settings import EXPORT_FILE, RATES_PER_PAGE
+from retail.settings import EXPORT_FILE, LAST_LOCAL_DAY, RATES_PER_PAGE
 
 if TYPE_CHECKING:
     import httpx
@@ -67,9 +73,15 @@ def partition_day(ctx: Context) -> date | None:
 # -- extract ---------------------------------------------------------------------------
 
 
-@task(tags=["extract"], timeout="2m")
-def extract_csv_orders(ctx: Context, exports: RootedFileSystem) -> pd.DataFrame:
-    """Read the web shop's CSV export, tidy it and drop the rows that have no amount."""
+@task(tags=["extract"], timeout="2m", produces=assets.WEB_ORDERS)
+def extract_csv_orders(
+    ctx: Context, exports: RootedFileSystem, bad_data: bool = False
+) -> pd.DataFrame:
+    """Read the web shop's CSV export, tidy it and drop the rows that have no amount.
+
+    With ``bad_data``, a refund line with a negative amount is added, as if the export had
+    written it as an order: the cleaned orders' ``amount >= 0`` check then blocks the run.
+    """
     with exports.open(EXPORT_FILE, "rb") as file:
         raw = sources.read_orders_export(file)
     orders, no_amount = transform.clean_export(raw)
@@ -80,6 +92,11 @@ def extract_csv_orders(ctx: Context, exports: RootedFileSystem) -> pd.DataFrame:
         no_amount,
         len(orders),
     )
+    if bad_data:
+        # Not real data: the switch that shows a blocked run (README, "A check that fails").
+        refund = sources.refund_line(partition_day(ctx) or LAST_LOCAL_DAY)
+        ctx.log.warning("bad_data: added a refund line with a negative amount: %s", refund)
+        orders = pd.concat([orders, pd.DataFrame([refund])], ignore_index=True)
     return orders
 
 
@@ -90,6 +107,8 @@ def extract_csv_orders(ctx: Context, exports: RootedFileSystem) -> pd.DataFrame:
     retry_on=(ConnectionError, TimeoutError, OperationalError),
     tags=["extract"],
     timeout="2m",
+    produces=assets.SHOP_ORDERS,
+    checks=checks.SHOP_ORDERS,
 )
 def extract_shop_orders(ctx: Context, shop_db: Engine) -> pd.DataFrame:
     """Read the orders of the shop's database; retried, as the shop DB can be busy."""
@@ -106,7 +125,7 @@ def extract_shop_orders(ctx: Context, shop_db: Engine) -> pd.DataFrame:
     return orders
 
 
-@task(tags=["extract"], timeout="2m")
+@task(tags=["extract"], timeout="2m", produces=assets.CUSTOMERS)
 def extract_customers(ctx: Context, shop_db: Engine) -> pd.DataFrame:
     """Read customer names and countries from the shop database."""
     customers = sources.read_customers(shop_db)
@@ -175,9 +194,10 @@ def deduplicate_orders(ctx: Context, orders: pd.DataFrame) -> pd.DataFrame:
     return unique
 
 
-@task
+@task(produces=assets.CLEANED_ORDERS, checks=checks.CLEANED_ORDERS)
 def join_customers(ctx: Context, orders: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
-    """Add each order's customer name and country."""
+    """Add each order's customer name and country: the cleaned orders, which the checks of
+    ``retail.checks`` must pass before any sales are counted from them."""
     joined = transform.join_customers(orders, customers)
     ctx.log.info(
         "joined customers: %d orders from %d countries",
@@ -187,15 +207,7 @@ def join_customers(ctx: Context, orders: pd.DataFrame, customers: pd.DataFrame) 
     return joined
 
 
-@task
-def check_orders(ctx: Context, orders: pd.DataFrame) -> pd.DataFrame:
-    """Stop the run if the orders break a rule (see retail.checks); pass them on otherwise."""
-    checks.check_orders(orders)
-    ctx.log.info("all checks passed on %d orders", len(orders))
-    return orders
-
-
-@task
+@task(produces=assets.DAILY_SALES, checks=checks.DAILY_SALES)
 def aggregate_daily_sales(
     ctx: Context, orders: pd.DataFrame, rates: pd.DataFrame, min_amount: float
 ) -> pd.DataFrame:
@@ -214,7 +226,7 @@ def aggregate_daily_sales(
 # -- load ------------------------------------------------------------------------------
 
 
-@task(tags=["load"])
+@task(tags=["load"], produces=assets.WAREHOUSE_DAILY_SALES)
 def load_daily_sales(
     ctx: Context, daily: pd.DataFrame, warehouse_db: DuckDBWarehouse
 ) -> dict[str, Any]:
@@ -237,6 +249,11 @@ def load_daily_sales(
         "table_now": warehouse.table_stats(warehouse_db),
     }
     ctx.log.info("summary: %s", summary)
+    ctx.add_metadata(
+        days_loaded=summary["days_loaded"],
+        rows_written=written,
+        table_rows=summary["table_now"]["rows"],
+    )
     return summary
 
 
@@ -247,18 +264,18 @@ def load_daily_sales(
     triggers=[webhook("refresh")],
     max_active_runs=2,
 )
-def daily_sales(min_amount: float = 0.0):
+def daily_sales(min_amount: float = 0.0, bad_data: bool = False):
     """Load orders and revenue per UTC day and country into the DuckDB warehouse.
 
     Partition: a UTC day such as 2026-11-20 loads only that day; none loads every day.
+    ``bad_data``: add a refund with a negative amount to the export, which a check blocks.
     """
-    csv_orders = extract_csv_orders()
+    csv_orders = extract_csv_orders(bad_data=bad_data)
     shop_orders = extract_shop_orders()
     customers = extract_customers()
     orders = normalize_timestamps(csv_orders, shop_orders)
     orders = deduplicate_orders(orders)
     orders = join_customers(orders, customers)
-    orders = check_orders(orders)
     rates = fetch_rates(orders)
     daily = aggregate_daily_sales(orders, rates, min_amount)
     loaded = load_daily_sales(daily)
@@ -292,7 +309,7 @@ def store_report(ctx: Context, store_tz: str, orders: pd.DataFrame) -> dict[str,
     return report
 
 
-@task
+@task(produces=assets.STORE_REPORTS)
 def collect_store_reports(reports: list[dict[str, Any]]) -> pd.DataFrame:
     """All store reports in one table, printed to the log."""
     table = pd.DataFrame(reports).sort_values("store_tz").reset_index(drop=True)

@@ -10,8 +10,9 @@ store's local wall-clock time as text, turned into UTC later by ``transform``.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -63,3 +64,18 @@ def read_customers(shop_db: Engine) -> pd.DataFrame:
     """
     customers: pd.DataFrame = sql.extract(shop_db, query)
     return customers
+
+
+def refund_line(day: date) -> dict[str, Any]:
+    """A refund the web shop's export wrote as an order, with a negative amount, at noon in
+    Berlin on ``day``: the bad data that ``daily_sales``'s ``bad_data`` switch adds."""
+    return {
+        "order_id": "SO-100042-R",
+        "customer_id": "C0001",
+        "ordered_at": f"{day.isoformat()} 12:00:00",
+        "store_tz": "Europe/Berlin",
+        "amount": -24.99,
+        "currency": "EUR",
+        "items": 1,
+        "source": "web_export",
+    }

@@ -29,6 +29,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
+from legato import Asset
 from legato.resources.rooted import RootedFileSystem
 from legato.testing import build_context
 
@@ -109,7 +110,7 @@ def test_revenue_is_converted_at_the_rates_the_api_serves(
 
     result.raise_for_failure()
     eur_per_unit = example_module("retail.rates").eur_per_unit
-    orders = result.output_of("check_orders")
+    orders = result.output_of("join_customers")
     expected = sum(
         amount * eur_per_unit(date(2026, 11, 18), currency, seed=7)
         for amount, currency in zip(orders["amount"], orders["currency"], strict=True)
@@ -136,9 +137,73 @@ def test_an_order_of_an_unknown_customer_stops_the_run(
     result = legato_run("daily_sales", project=legato_project(), resources={"shop_db": shop_db})
     shop_db.dispose()
 
-    assert [t.key for t in result.failed_tasks] == ["check_orders"]
-    assert "not in the customers table" in (result.tasks["check_orders"].error or "")
+    # The shop orders' relationship check runs in that database and blocks the extract.
+    assert [t.key for t in result.failed_tasks] == ["extract_shop_orders"]
+    error = result.tasks["extract_shop_orders"].error or ""
+    assert "check relationship(customer_id -> customers.customer_id) failed" in error
+    assert f"'customer_id': '{gone}'" in error
+    assert result.tasks["join_customers"].state == "upstream_failed"
     assert result.tasks["push_daily_summary"].state == "upstream_failed"
+
+
+def test_a_run_materializes_every_asset_and_passes_its_checks(
+    legato_project, legato_harness
+) -> None:
+    assets = example_module("retail.assets")
+    harness = legato_harness(project=legato_project())
+    daily = harness.run("daily_sales", partition="2026-11-20").raise_for_failure()
+    reports = harness.run("store_reports").raise_for_failure()
+
+    declared = {v.key for v in vars(assets).values() if isinstance(v, Asset)}
+    assert {e.key for e in harness.door.assets.catalog()} == declared
+    for key in declared:
+        # store_reports also reads (and so materializes) the two order sources.
+        made = {(m.run_id, m.partition) for m in harness.door.assets.materializations(key)}
+        run = reports if key == "reports.store_reports" else daily
+        assert (run.run_id, run.partition) in made, key
+    cleaned = harness.door.assets.materializations("retail.cleaned_orders")[0]
+    assert cleaned.metadata["rows"] == len(daily.output_of("join_customers"))
+    loaded = harness.door.assets.materializations("warehouse.daily_sales")[0]
+    assert loaded.metadata["values"]["days_loaded"] == ["2026-11-20"]
+    # Every check declared on the tasks ran, and passed.
+    results = harness.door.checks.results(run_id=daily.run_id)
+    assert {r.result.outcome for r in results} == {"passed"}
+    assert {(r.result.asset, r.result.check_name) for r in results} == {
+        ("shop.orders", "relationship(customer_id -> customers.customer_id)"),
+        ("retail.cleaned_orders", "not_null(order_id, customer_id, ordered_at_utc, amount)"),
+        ("retail.cleaned_orders", "unique(order_id)"),
+        ("retail.cleaned_orders", "amount >= 0"),
+        ("retail.cleaned_orders", "accepted_values(currency)"),
+        ("retail.cleaned_orders", "customer on file"),
+        ("retail.daily_sales", "unique(sales_day, country)"),
+        ("retail.daily_sales", "row_count"),
+    }
+    # The warehouse's table has a freshness policy: late six hours after its day closed.
+    entry = next(e for e in harness.door.assets.catalog() if e.key == "warehouse.daily_sales")
+    assert entry.freshness_seconds == 6 * 3600
+
+
+def test_bad_data_blocks_the_run_at_the_cleaned_orders(legato_project, legato_harness) -> None:
+    harness = legato_harness(project=legato_project())
+    result = harness.run("daily_sales", partition="2026-11-20", params={"bad_data": True})
+
+    assert not result.succeeded
+    assert [t.key for t in result.failed_tasks] == ["join_customers"]
+    error = result.tasks["join_customers"].error or ""
+    assert error.startswith("check amount >= 0 failed (1 of ")
+    assert "'order_id': 'SO-100042-R'" in error and "'amount': -24.99" in error
+    # Nothing downstream read the orders: no sales counted, nothing loaded or sent.
+    for task in ("fetch_rates", "aggregate_daily_sales", "load_daily_sales",
+                 "push_daily_summary", "publish_daily_summary"):  # fmt: skip
+        assert result.tasks[task].state == "upstream_failed", task
+    assert harness.door.assets.materializations("retail.cleaned_orders") == []
+    assert harness.door.assets.materializations("warehouse.daily_sales") == []
+    [failed] = [
+        r.result for r in harness.door.checks.results(run_id=result.run_id)
+        if r.result.outcome != "passed"
+    ]  # fmt: skip
+    assert (failed.check_name, failed.severity, failed.failed_count) == ("amount >= 0", "block", 1)
+    assert failed.sample[0]["order_id"] == "SO-100042-R"
 
 
 def test_one_report_per_store(legato_project, legato_run) -> None:
@@ -162,8 +227,9 @@ def test_an_order_without_a_valid_amount_stops_the_run(legato_project, legato_ru
     result = legato_run("daily_sales", project=project, partition="2026-11-14")
 
     assert not result.succeeded
-    assert [t.key for t in result.failed_tasks] == ["check_orders"]
-    assert "negative amount" in (result.tasks["check_orders"].error or "")
+    assert [t.key for t in result.failed_tasks] == ["join_customers"]
+    error = result.tasks["join_customers"].error or ""
+    assert "check amount >= 0 failed (1 of " in error and "'amount': -5.0" in error
     assert result.tasks["load_daily_sales"].state == "upstream_failed"
     assert not (project / ".legato" / "warehouse.duckdb").exists()
 

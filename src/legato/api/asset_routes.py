@@ -54,7 +54,8 @@ class CountsOut(Record):
 
 class AssetDetailOut(Record):
     """One asset: its catalog entry, the assets it is made from and those made from it, the
-    newest materialization per partition (greatest first) and the newest ones of all."""
+    newest materialization per partition (greatest first) and the newest ones of all;
+    ``triggers``: the pipelines a materialization of it starts (``on_asset``)."""
 
     entry: AssetOut
     upstream: list[str]
@@ -62,6 +63,7 @@ class AssetDetailOut(Record):
     partitions: list[MaterializationOut]
     history: list[MaterializationOut]
     counts: CountsOut
+    triggers: list[str]
 
 
 class EdgeOut(Record):

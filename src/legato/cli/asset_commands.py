@@ -86,7 +86,8 @@ def assets_show(
     project: ProjectOpt = Path("."),
 ) -> None:
     """One asset: description, producers, consumers, upstream and downstream assets, the
-    newest materialization per partition and the newest ones of all, with their metadata."""
+    pipelines it triggers, the newest materialization per partition and the newest ones of
+    all, with their metadata."""
     with user_errors(), workspace(project) as door:
         view = door.assets.asset(key, history=history)
     if json:
@@ -104,6 +105,7 @@ def assets_show(
         ("consumers", ", ".join(e.consumers)),
         ("upstream", ", ".join(view.upstream)),
         ("downstream", ", ".join(view.downstream)),
+        ("triggers", ", ".join(view.triggers)),
         ("partitions", (e.partitions or {}).get("kind", "")),
         ("materialized", _times(view.counts.materializations, view.counts.partitions)),
     ):  # fmt: skip

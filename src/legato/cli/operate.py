@@ -349,7 +349,10 @@ def triggers_list(
                     "url": f"/api/v1/hooks/{v.pipeline}/{v.name}",
                     "token": "set" if v.has_token else "none (legato triggers token)",
                 }
-            text = " ".join(f"{k}={val}" for k, val in detail.items())
+            text = " ".join(
+                f"{k}={','.join(map(str, val)) if isinstance(val, list) else val}"
+                for k, val in detail.items()
+            )
             rows.append((v.pipeline, v.name, v.kind, "paused" if v.paused else "on", escape(text)))
         _table(("pipeline", "trigger", "kind", "state", "detail"), rows, "no triggers")
 

@@ -115,7 +115,7 @@ def build_automation(
         if not isinstance(t, Trigger):
             raise fail(
                 "triggers",
-                f"expected on_file(...), on_success(...), webhook(), "
+                f"expected on_file(...), on_asset(...), on_success(...), webhook(), "
                 f"redis_stream(...), nats_stream(...), rabbitmq_queue(...) or mqtt_topic(...), "
                 f"got {t!r}",
             )

@@ -17,6 +17,7 @@ from legato.definitions.durations import parse_duration
 
 __all__ = [
     "Options",
+    "QueryOptions",
     "TableOptions",
     "accepted_values",
     "freshness",
@@ -42,10 +43,17 @@ class Options(TypedDict, total=False):
     description: str | None
 
 
-class TableOptions(Options, total=False):
+class QueryOptions(Options, total=False):
     """``Options``, and ``table``: a SQL table to check in its database."""
 
     table: str | None
+
+
+class TableOptions(QueryOptions, total=False):
+    """``QueryOptions``, and ``resource``: the ``sql`` resource whose engine reaches the
+    table's database in a run."""
+
+    resource: str | None
 
 
 _KNOWN = frozenset(TableOptions.__annotations__) | frozenset(Options.__annotations__)
@@ -66,6 +74,13 @@ def _check(
         if not isinstance(table, str) or not table:
             raise ValueError(f"{kind}: table must be a table name")
         args["table"] = table
+    resource = options.get("resource")
+    if resource is not None:
+        if not isinstance(resource, str) or not resource:
+            raise ValueError(f"{kind}: resource must be a resource name")
+        if table is None:
+            raise ValueError(f"{kind}: resource= says where table= is; give the table too")
+        args["resource"] = resource
     return Check(
         name=options.get("name") or default_name,
         kind=kind,
@@ -225,7 +240,7 @@ def sql(
     *,
     returns: Literal["auto", "rows", "count"] = "auto",
     resource: str | None = None,
-    **options: Unpack[TableOptions],
+    **options: Unpack[QueryOptions],
 ) -> Check:
     """A query that gives the failing rows, or their count: run in a database through a
     SQL engine, or, on a task's output, by DuckDB with the output as the table ``data``.

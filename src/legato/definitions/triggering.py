@@ -6,10 +6,12 @@ trigger has a name, unique within its pipeline, under which the store keeps its 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from legato.definitions.assets import Asset
 from legato.definitions.durations import parse_duration
 from legato.domain.urls import redact_url
 
@@ -65,6 +67,21 @@ class UpstreamTrigger(Trigger):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "upstream": self.upstream}
+
+
+@dataclass(frozen=True)
+class AssetTrigger(Trigger):
+    """A run each time one of ``assets`` is materialized: one run per materialization (for
+    the same partition when both are partitioned; see ``on_asset``)."""
+
+    assets: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        return "asset"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "assets": list(self.assets)}
 
 
 @dataclass(frozen=True)
@@ -201,6 +218,30 @@ def on_success(upstream: str, *, name: str | None = None) -> UpstreamTrigger:
     if not upstream or not isinstance(upstream, str):
         raise ValueError(f"on_success needs a pipeline name, got {upstream!r}")
     return UpstreamTrigger(name or f"after-{upstream}", upstream)
+
+
+def on_asset(*keys: str | Iterable[str], name: str | None = None) -> AssetTrigger:
+    """Start a run each time one of the assets ``keys`` is materialized.
+
+    ``on_asset("shop.orders")``, ``on_asset("a", "b")`` or ``on_asset(["a", "b"])``: one run
+    per materialization of any of them. When the pipeline and the asset are both
+    partitioned, the run is for the materialization's partition; a pipeline without
+    partitions gets a plain run; a partitioned pipeline triggered by an asset without
+    partitions runs the partitions a schedule firing at the materialization's time would (the
+    latest closed time window, each static key).
+    """
+    flat: list[str] = []
+    for k in keys:
+        flat.extend([k] if isinstance(k, str) else list(k))
+    if not flat:
+        raise ValueError('on_asset needs an asset key, e.g. on_asset("shop.orders")')
+    for k in flat:
+        Asset(k)  # the same rules as a task's produces= (raises ValueError naming the key)
+    unique = tuple(dict.fromkeys(flat))
+    if name is None:
+        shown = unique if len(unique) <= 3 else (unique[0], f"and-{len(unique) - 1}-more")
+        name = "asset-" + "-".join(shown)
+    return AssetTrigger(name, unique)
 
 
 def webhook(name: str = "webhook") -> WebhookTrigger:

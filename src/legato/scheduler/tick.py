@@ -1,8 +1,9 @@
 """The scheduler's tick: given ``now`` and the store, create the runs that are due.
 
-One tick handles schedules, upstream-success triggers and backfill batches. It never sleeps
-and never reads the clock: the daemon calls ``tick(now)`` whenever something may be due (the
-next schedule tick, a run finished, a backfill changed) and sleeps until ``next_at``.
+One tick handles schedules, upstream-success and asset triggers, and backfill batches. It
+never sleeps and never reads the clock: the daemon calls ``tick(now)`` whenever something may
+be due (the next schedule tick, a run finished, a backfill changed) and sleeps until
+``next_at``.
 
 Every run it creates has a unique key derived from what caused it, so a tick repeated after a
 crash between "create the run" and "move the cursor" finds the run made and moves on.
@@ -15,15 +16,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from legato.definitions.triggering import UpstreamTrigger
-from legato.domain.states import BackfillState
+from legato.definitions.triggering import AssetTrigger, UpstreamTrigger
+from legato.domain.states import BackfillState, RunState
 from legato.observability import metrics
 from legato.services.service_errors import ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
     from legato.definitions.scheduling import Schedule
-    from legato.domain.records import RunRecord, ScheduleState
+    from legato.domain.materializations import Materialization
+    from legato.domain.records import RunRecord, ScheduleState, TriggerState
     from legato.services.automation_service import Automation
     from legato.store.faces import TickStore
 
@@ -31,9 +33,10 @@ log = logging.getLogger("legato.scheduler")
 
 #: How far past its time a tick still counts as on time for catchup="none".
 GRACE_SECONDS = 60.0
-#: Upstream successes written by other processes are only seen by asking the store.
+#: Upstream successes and materializations written by other processes are only seen by
+#: asking the store.
 UPSTREAM_POLL = timedelta(seconds=2)
-#: Event ids looked at again on each tick (see Scheduler._upstream).
+#: Event (and materialization) ids looked at again on each tick (see Scheduler._upstream).
 UPSTREAM_LOOKBACK = 200
 
 
@@ -73,6 +76,7 @@ class Scheduler:
             for sched in pipe.automation.schedules:
                 self._schedule(pipe, sched, states.get((pipe.name, sched.name or "")), now, result)
         self._upstream(now, result)
+        self._assets(now, result)
         self._backfills(now, result)
         return result
 
@@ -127,18 +131,20 @@ class Scheduler:
 
     def _fire(
         self, pipeline: str, result: TickResult, event_at: datetime | None = None, **kw: object
-    ) -> None:
+    ) -> str | None:
+        """Create the run; None, or why the pipeline refused it."""
         try:
             run, new = self.auto.fire(pipeline, **kw)  # type: ignore[arg-type]
         except ServiceError as exc:
             result.errors.append(f"{pipeline}: {exc}")
             log.error("%s: cannot create a run: %s", pipeline, exc)
-            return
+            return str(exc)
         if new:
             result.created.append(run)
             if event_at is not None:  # a trigger's event: how long it took to become a run
                 lag = (run.created_at - event_at).total_seconds()
                 metrics.TRIGGER_LAG.labels(pipeline, str(kw["trigger"])).observe(max(0.0, lag))
+        return None
 
     # -- upstream success -----------------------------------------------------------------
 
@@ -209,6 +215,104 @@ class Scheduler:
             event_keys=[upstream.id],
         )
 
+    # -- asset materializations ------------------------------------------------------------
+
+    def _first_sight(
+        self, pipe: Pipeline, trig: AssetTrigger, st: TriggerState | None, now: datetime
+    ) -> bool:
+        """Start the trigger's cursor at the newest materialization if it has none: only
+        materializations from now on count. True when it had none."""
+        if st is not None and st.cursor is not None:
+            return False
+        store = self._store
+        if st is None:  # the row may exist without a cursor (ensure_triggers made it)
+            store.triggers.ensure_trigger(pipe.name, trig.name, trig.kind, now)
+        first = store.assets.last_id()
+        store.triggers.set_trigger_state(
+            pipe.name, trig.name, now, cursor={"id": first, "floor": first}
+        )
+        return True
+
+    def _assets(self, now: datetime, result: TickResult) -> None:
+        store = self._store
+        watching = [
+            (pipe, trig)
+            for pipe in self.ws.project.pipelines.values()
+            for trig in pipe.automation.triggers
+            if isinstance(trig, AssetTrigger)
+        ]
+        if not watching:
+            return
+        result.wake_by(now + UPSTREAM_POLL)
+        states = store.triggers.trigger_states()
+        for pipe, trig in watching:
+            st = states.get((pipe.name, trig.name))
+            if self._first_sight(pipe, trig, st, now) or st is None or st.paused:
+                continue
+            was = int(st.cursor.get("id", 0))
+            floor = int(st.cursor.get("floor", 0))  # nothing before first sight counts
+            waiting = set(st.cursor.get("waiting", ()))
+            # As for upstream successes: ids may commit out of order on PostgreSQL, so look
+            # back a little and let the recorded event keys drop what was handled.
+            found = store.assets.materialized_after(
+                max(floor, was - UPSTREAM_LOOKBACK), trig.assets, limit=UPSTREAM_LOOKBACK + 500
+            )
+            cursor = max([was, *(m.id for m in found)])
+            # A run's materializations count once it has finished, when it made all it will:
+            # one downstream run per producing run (and partition), reading all it wrote.
+            by_run: dict[str, list[Materialization]] = {}
+            running: set[str] = set()
+            runs = waiting | {m.run_id for m in found}
+            for m, state in store.assets.of_runs(runs, trig.assets):
+                if RunState(state).finished:
+                    by_run.setdefault(m.run_id, []).append(m)
+                else:
+                    running.add(m.run_id)
+            events = [
+                (made[-1], partition, run_id if partition is None else f"{run_id}:{partition}")
+                for run_id, made in by_run.items()
+                for partition in _targets(pipe, made)
+            ]
+            done = store.triggers.seen_event_keys(pipe.name, trig.name, [e for *_, e in events])
+            for last, partition, key in events:
+                if key not in done:
+                    self._after_materialization(pipe, trig, last, partition, key, result)
+            if cursor != was or running != waiting:
+                store.triggers.set_trigger_state(
+                    pipe.name,
+                    trig.name,
+                    now,
+                    cursor={"id": cursor, "floor": floor, "waiting": sorted(running)},
+                    expect_cursor=st.cursor,
+                )
+
+    def _after_materialization(
+        self,
+        pipe: Pipeline,
+        trig: AssetTrigger,
+        last: Materialization,
+        partition: str | None,
+        key: str,
+        result: TickResult,
+    ) -> None:
+        refused = self._fire(
+            pipe.name,
+            result,
+            event_at=last.at,
+            run_key=f"trigger:{pipe.name}:{trig.name}:{key}",
+            origin=f"trigger:{trig.name}",
+            partition=partition,
+            trigger=trig.name,
+            event_keys=[key],
+        )
+        if refused is not None:
+            # Kept with why, shown with the pipeline's refused events; and never tried again.
+            from legato.domain.records import NewTriggerEvent
+
+            self._store.triggers.record_trigger_event(
+                NewTriggerEvent(pipe.name, trig.name, key, last.at, "failed", None, refused)
+            )
+
     # -- backfills ------------------------------------------------------------------------
 
     def _backfills(self, now: datetime, result: TickResult) -> None:
@@ -239,3 +343,22 @@ class Scheduler:
                 store.backfills.update_backfill(b.id, now, next_index=index)
             if index >= len(b.keys) and active == 0:
                 store.backfills.update_backfill(b.id, now, state=BackfillState.COMPLETED)
+
+
+def _targets(pipe: Pipeline, made: list[Materialization]) -> list[str | None]:
+    """The partitions of ``pipe`` a run's materializations start runs for: their own
+    partitions; a plain run for a pipeline without partitions; for an asset without
+    partitions, those a schedule firing at the materialization's time would run."""
+    parts = pipe.automation.partitions
+    if parts is None:
+        return [None]
+    out: dict[str | None, None] = {}
+    for m in made:
+        if m.partition is not None:
+            out[m.partition] = None
+            continue
+        found = parts.for_tick(m.at)
+        if not found:
+            log.info("%s: %s at %s falls before its partitions", pipe.name, m.asset, _iso(m.at))
+        out.update(dict.fromkeys(p.key for p in found))
+    return list(out)

@@ -48,7 +48,8 @@ class AssetEntry:
 class AssetView:
     """One asset: its catalog entry, the assets it is made from and those made from it, the
     newest materialization of each partition (greatest first) and the newest
-    materializations of all (``history``), with how many there are."""
+    materializations of all (``history``), with how many there are; ``triggers``: the
+    pipelines each of its materializations starts (their ``on_asset`` triggers name it)."""
 
     entry: AssetEntry
     upstream: tuple[str, ...]
@@ -56,6 +57,7 @@ class AssetView:
     partitions: tuple[Materialization, ...]
     history: tuple[Materialization, ...]
     counts: AssetCounts
+    triggers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,11 @@ class Assets(Service):
             partitions=tuple(per_partition),
             history=tuple(recent),
             counts=store.counts(key),
+            triggers=tuple(
+                p.name
+                for p in sorted(self._sight().visible(), key=lambda p: p.name)
+                if any(key in getattr(t, "assets", ()) for t in p.automation.triggers)
+            ),
         )
 
     @action("assets.read")

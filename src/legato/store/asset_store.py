@@ -6,7 +6,8 @@ Every read walks an index: (asset, id) for an asset's latest and its history, (a
 partition, id) for its partitions, (run_id) for a run's. The latest of many assets is one
 index probe per asset (a ``MAX(id)`` per key, the keys bound as one parameter), never a
 scan of the table: a catalog of 10,000 assets over 1,000,000 materializations reads 10,000
-rows.
+rows. An asset trigger's look for new materializations is a range of (asset, id) per key,
+and for those of runs it waits for a probe of (run_id).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from legato.domain.materializations import AssetCounts, Materialization, NewMate
 from legato.store.database import Part
 from legato.store.dialect import json_int, text_values
 from legato.store.rows import from_json, to_json
-from legato.store.schema import materializations
+from legato.store.schema import materializations, runs
 
 _m = materializations.c
+#: The table's columns but metadata.
+_BARE = [c for c in materializations.c if c.name != "metadata"]
 
 
 def _record(row: Any) -> Materialization:
@@ -68,7 +71,7 @@ class AssetStore(Part):
         newest = select(func.max(newer.c.id)).where(newer.c.asset == given.c.value)
         if brief:
             rows = json_int(_m.metadata, "rows", self._backend).label("rows")
-            columns = [*(c for c in materializations.c if c.name != "metadata"), rows]
+            columns = [*_BARE, rows]
         else:
             columns = list(materializations.c)
         stmt = select(*columns).select_from(given).join(
@@ -122,6 +125,44 @@ class AssetStore(Part):
         stmt = select(materializations).where(_m.run_id == run_id).order_by(_m.id)
         with self._engine.connect() as conn:
             return [_record(r) for r in conn.execute(stmt)]
+
+    def last_id(self) -> int:
+        """The id of the newest materialization of any asset (0 when there is none)."""
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.max(_m.id))).scalar() or 0)
+
+    def materialized_after(
+        self, after_id: int, assets: Collection[str], *, limit: int = 500
+    ) -> list[Materialization]:
+        """Materializations of ``assets`` with an id above ``after_id``, in id order, without
+        their metadata (an asset trigger's events: the id is its cursor)."""
+        keys = sorted(set(assets))
+        if not keys:
+            return []
+        stmt = (
+            select(*_BARE)
+            .where(_m.asset.in_(keys), _m.id > after_id)
+            .order_by(_m.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [Materialization(*(*r, {})) for r in conn.execute(stmt)]
+
+    def of_runs(
+        self, run_ids: Collection[str], assets: Collection[str]
+    ) -> list[tuple[Materialization, str]]:
+        """What the runs ``run_ids`` materialized of ``assets``, in id order, each with its
+        run's state, without metadata."""
+        if not run_ids or not assets:
+            return []
+        stmt = (
+            select(*_BARE, runs.c.state)
+            .join(runs, runs.c.id == _m.run_id)
+            .where(_m.run_id.in_(sorted(set(run_ids))), _m.asset.in_(sorted(set(assets))))
+            .order_by(_m.id)
+        )
+        with self._engine.connect() as conn:
+            return [(Materialization(*(*r[:-1], {})), r[-1]) for r in conn.execute(stmt)]
 
     def counts(self, asset: str) -> AssetCounts:
         """How many materializations ``asset`` has, and in how many partitions."""

@@ -4,7 +4,7 @@ A consumer names the face it needs rather than ``Store``, so a test double or an
 backend implements only that, and mypy refuses a reach beyond it. The run engine needs
 ``DriverStore``, down to the methods (its run's rows, the one-transaction step, its lease,
 pool slots). The services layer's consumers name the parts they use: the scheduler's tick
-``TickStore`` (schedules, triggers, backfills), trigger listeners ``ListenerStore``
+``TickStore`` (schedules, triggers, backfills, assets), trigger listeners ``ListenerStore``
 (triggers), the one home for driving runs ``DrivingStore`` (runs, claims, queue, backfills).
 ``Store`` satisfies every face here.
 """
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from legato.domain.records import AttemptRecord, Changes, RunRecord, TaskRunRecord
 
 if TYPE_CHECKING:
+    from legato.store.asset_store import AssetStore
     from legato.store.backfill_store import BackfillStore
     from legato.store.claim_store import ClaimStore
     from legato.store.queue_store import QueueStore
@@ -66,10 +67,13 @@ class ListenerStore(Protocol):
 
 class TickStore(ListenerStore, Protocol):
     """What the scheduler's tick reads and moves: schedule cursors, trigger cursors and
-    events, backfills' progress."""
+    events, backfills' progress, and the materializations asset triggers wait for."""
 
     @property
     def schedules(self) -> ScheduleStore: ...
+
+    @property
+    def assets(self) -> AssetStore: ...
 
     @property
     def backfills(self) -> BackfillStore: ...
