@@ -191,6 +191,17 @@ def tweak(case: Any, draw: Callable[..., Any], known: dict[str, Any]) -> None:
                 optional={"all": st.booleans()},
             )
         )
+    elif method == "POST" and path == "/api/v1/assets/{key}/materialize":
+        case.body = draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "pipeline": st.sampled_from(known["pipeline"]) | texts,
+                    "partition": st.sampled_from(DAYS) | texts,
+                    "params": params_of(["n", "label", "ratio"]),
+                },
+            )
+        )
     elif method == "POST" and path.endswith("/rerun"):
         case.body = {"task": draw(st.sampled_from(known["task_key"]) | texts)}
     elif method == "GET" and path == "/api/v1/runs":
@@ -268,7 +279,7 @@ def test_no_server_errors(fuzz_api: tuple[Api, dict[str, Any]]) -> None:
         "/api/v1/openapi.json", api.client.app, headers=api.auth
     )
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert len(operations) == 49
+    assert len(operations) == 50
     failures: list[str] = []
     answers: dict[str, Counter[int]] = {}
     for operation in operations:

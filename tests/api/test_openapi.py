@@ -52,6 +52,7 @@ EXPECTED = {
     ("get", "/api/v1/assets"),
     ("get", "/api/v1/assets/{key}"),
     ("get", "/api/v1/assets/{key}/materializations"),
+    ("post", "/api/v1/assets/{key}/materialize"),
     ("get", "/api/v1/lineage"),
     ("get", "/api/v1/checks"),
 }

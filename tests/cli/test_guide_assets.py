@@ -25,17 +25,24 @@ def _shape(text: str) -> list[list[str]]:
     return [WHEN.sub("TIME", line).split() for line in text.strip().splitlines()]
 
 
-def test_the_sections_project_commands_and_catalog(tmp_path: Path) -> None:
-    blocks = FENCE.findall(_section("Assets"))
-    project = tmp_path / "sales"
-    project.mkdir()
+def write_project(folder: Path) -> list[tuple[str, str]]:
+    """The section's project written out in ``folder`` (each file as its block names it);
+    the section's code blocks, as (language, text)."""
+    blocks: list[tuple[str, str]] = FENCE.findall(_section("Assets"))
+    folder.mkdir()
     for lang, body in blocks:
         if lang in ("python", "toml"):
             first, _, rest = body.partition("\n")
             assert first.startswith("# "), f"a {lang} block that names no file: {first!r}"
-            (project / first[2:].strip()).write_text(
+            (folder / first[2:].strip()).write_text(
                 rest if lang == "python" else body, encoding="utf-8"
             )
+    return blocks
+
+
+def test_the_sections_project_commands_and_catalog(tmp_path: Path) -> None:
+    project = tmp_path / "sales"
+    blocks = write_project(project)
     (commands,) = [body for lang, body in blocks if lang == "console"]
     (catalog,) = [body for lang, body in blocks if lang == "text"]
     printed = {}

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from legato import Asset
 from legato.definitions.asset_graph import asset_graph
 from legato.loader import load_project
 from tests.helpers import make_project
@@ -94,3 +97,15 @@ def test_upstream_passes_through_tasks_producing_nothing(tmp_path: Path) -> None
     assert [str(p) for p in staged.producers] == ["flow.stage"]
     assert [str(c) for c in staged.consumers] == ["flow.mart"]
     assert staged.downstream == {"mart.orders"}
+
+
+def test_an_asset_takes_its_freshness_as_a_duration_text_or_seconds() -> None:
+    from datetime import timedelta
+
+    assert Asset("a.b", freshness="6h").freshness == timedelta(hours=6)
+    assert Asset("a.b", freshness=90).freshness == timedelta(seconds=90)
+    assert Asset("a.b", freshness=timedelta(minutes=5)).freshness == timedelta(minutes=5)
+    with pytest.raises(ValueError, match="freshness"):
+        Asset("a.b", freshness="soon")
+    with pytest.raises(ValueError, match="positive"):
+        Asset("a.b", freshness=timedelta(0))

@@ -51,6 +51,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/runs/{run_id}/rerun"): {},
     ("POST", "/api/v1/alerts/rules/{rule}/silence"): {"for": "2h"},
     ("POST", "/api/v1/resources/check"): {"names": []},
+    ("POST", "/api/v1/assets/{key}/materialize"): {"pipeline": "greet"},
 }
 
 

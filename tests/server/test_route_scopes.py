@@ -46,6 +46,7 @@ class Named:
             "task_key": "hello",
             "attempt": "1",
             "backfill_id": self.backfill_id,
+            "key": "greetings",  # an asset every pipeline produces
         }
 
     def body(self, method: str, template: str) -> Any:

@@ -17,6 +17,7 @@ from legato.services.catalog import Catalog
 from legato.services.door import Door
 from legato.services.driving import Fleet
 from legato.services.gate import Gate, Service, actions_of
+from legato.services.materialize_service import Materialize
 from legato.services.overview_service import Overview
 from legato.services.presence import Presence
 from legato.services.project import ProjectService
@@ -32,7 +33,7 @@ CODE = ONE_TASK
 
 SERVICES = (
     Runs, Catalog, Automation, ProjectService, Presence, Schema, Fleet, Accounts, AuditTrail,
-    Secrets, Overview, ResourcesService,
+    Secrets, Overview, ResourcesService, Materialize,
 )
 
 

@@ -14,6 +14,7 @@ from legato.api import (
     code_routes,
     hook_routes,
     http_errors,
+    materialize_routes,
     operation_routes,
     overview_routes,
     pipeline_routes,
@@ -42,6 +43,7 @@ def install(app: FastAPI, door: Door, settings: ProjectConfig) -> None:
         code_routes.router,
         resource_routes.router,
         asset_routes.router,
+        materialize_routes.router,
         check_routes.router,
     ):
         app.include_router(

@@ -36,9 +36,17 @@ class Asset:
     description: str | None = None
     owner: str | None = None
     tags: tuple[str, ...] = ()
-    freshness: timedelta | None = None
+    freshness: timedelta | None = None  # "6h" or seconds are taken too
 
     def __post_init__(self) -> None:
+        if self.freshness is not None and not isinstance(self.freshness, timedelta):
+            # "6h" or seconds, as everywhere else a duration is given; kept as a timedelta.
+            lag = parse_duration(self.freshness, field=f"asset {self.key!r} freshness")
+            object.__setattr__(
+                self, "freshness", None if lag is None else timedelta(seconds=lag)
+            )
+        if self.freshness is not None and self.freshness <= timedelta(0):
+            raise ValueError(f"asset {self.key!r}: freshness must be a positive duration")
         if not isinstance(self.key, str) or not _KEY.fullmatch(self.key):
             raise ValueError(
                 f"asset key {self.key!r}: use dotted names of letters, digits, '_' and '-', "

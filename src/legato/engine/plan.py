@@ -49,7 +49,8 @@ def initial_task_runs(pipeline: Pipeline, run_id: str) -> list[TaskRunRecord]:
 
 
 def creation_events(rows: Sequence[TaskRunRecord], at: datetime) -> list[NewEvent]:
-    """The log entries that record how each new task run starts."""
+    """The log entries that record how each new task run starts (and why: reused from an
+    older run, or skipped for a reason)."""
     return [
         NewEvent(
             r.run_id,
@@ -58,7 +59,7 @@ def creation_events(rows: Sequence[TaskRunRecord], at: datetime) -> list[NewEven
             None,
             str(r.state),
             at,
-            f"reused from run {r.reused_from}" if r.reused_from else None,
+            f"reused from run {r.reused_from}" if r.reused_from else r.error,
         )
         for r in rows
     ]

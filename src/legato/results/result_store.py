@@ -252,6 +252,17 @@ class ResultStore:
         except OSError:
             return None
 
+    def exists(self, ref: ResultRef) -> bool:
+        """Whether the result ``ref`` points to is still stored (a None result always is):
+        a run that would reuse it asks before relying on it."""
+        uri = ref.uri
+        if uri is None or ref.format == serializers.NONE:
+            return True
+        if uri.startswith("/"):
+            return os.path.exists(uri)
+        fs, path = self._fs_for(uri)
+        return bool(fs.exists(path))
+
     def get(self, ref: ResultRef) -> Any:
         """Load the value a ref points to. Raises ResultError if it is missing or unreadable."""
         if ref.uri is None or ref.format == serializers.NONE:

@@ -3,10 +3,11 @@ a project, for one actor.
 
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
 ``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``overview``, ``alerts``,
-``lineage``, ``monitoring``, ``resources``, ``assets``, ``checks``) and never the workspace or
-its store, so every read and command passes the gate of ``legato.services.gate`` with who is
-acting. ``signin`` is the one service without a gate: it turns credentials into actors, and
-``sso`` (single sign-on) with it, which turns an identity provider's word into a session.
+``lineage``, ``monitoring``, ``resources``, ``assets``, ``checks``, ``materialize``) and never
+the workspace or its store, so every read and command passes the gate of
+``legato.services.gate`` with who is acting. ``signin`` is the one service without a gate: it
+turns credentials into actors, and ``sso`` (single sign-on) with it, which turns an identity
+provider's word into a session.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from legato.services.automation_service import Automation
 from legato.services.catalog import Catalog
 from legato.services.checks_service import Checks
 from legato.services.lineage_service import Lineage
+from legato.services.materialize_service import Materialize
 from legato.services.monitoring import Monitoring
 from legato.services.overview_service import Overview
 from legato.services.presence import Presence
@@ -77,6 +79,7 @@ class Door:
         self.monitoring = Monitoring(ws, actor)
         self.resources = ResourcesService(ws, actor)
         self.assets = Assets(ws, actor)
+        self.materialize = Materialize(ws, actor)
 
     @property
     def clock(self) -> Clock:

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from legato.services.workspace import Workspace
 
 
+#: How a run's first task rows are made from its pipeline and the run (its id, partition,
+#: params), with notes saying why (see ``create_run``): a run of part of a pipeline.
+RowsOf = Callable[["Pipeline", "RunRecord"], tuple[Sequence["TaskRunRecord"], Sequence[str]]]
+
+
 @dataclass(frozen=True)
 class LogEntry:
     """One attempt's log: where it is and what it holds."""
@@ -84,12 +89,13 @@ def record_run(
     priority: int | None = None,
     backfill_id: str | None = None,
     trigger_events: Sequence[NewTriggerEvent] = (),
+    rows_of: RowsOf | None = None,
 ) -> RunRecord:
     """Record a new queued run (nothing runs yet).
 
     ``run_key`` makes creation idempotent: a second run with the same key raises
     DuplicateRun (from ``legato.domain.records``) carrying the first. ``priority`` defaults
-    to the pipeline's.
+    to the pipeline's. ``rows_of`` makes the run's task rows (default: every task pending).
     """
     from dataclasses import replace
 
@@ -132,10 +138,17 @@ def record_run(
         origin=origin,
         backfill_id=backfill_id,
     )
-    rows = plan.initial_task_runs(pipe, run.id)
     events = [replace(e, run_id=run.id) for e in trigger_events]
+    rows: Sequence[TaskRunRecord] = plan.initial_task_runs(pipe, run.id)
+    notes: Sequence[str] = ()
+    if rows_of is not None:
+        try:
+            rows, notes = rows_of(pipe, run)
+        except BaseException:
+            drop_sealed(ws, sealed)
+            raise
     try:
-        return create_run(ws, run, rows, events)
+        return create_run(ws, run, rows, events, notes)
     except TypeError as exc:  # params that JSON cannot hold
         drop_sealed(ws, sealed)
         raise ServiceError(f"pipeline {pipe.name!r}: params cannot be stored: {exc}") from None
@@ -149,14 +162,18 @@ def create_run(
     run: RunRecord,
     rows: Sequence[TaskRunRecord],
     trigger_events: Sequence[NewTriggerEvent] = (),
+    notes: Sequence[str] = (),
 ) -> RunRecord:
     """Store a new run with its task runs, made in the workspace's environment: every run,
     however it came (a command, the API, a schedule, a trigger, a backfill, a re-run),
-    is created here."""
+    is created here. ``notes`` say why the run is as it is: its first "origin" events."""
     from dataclasses import replace
 
+    from legato.domain.records import NewEvent
+
     run = replace(run, environment=ws.config.environment)
-    events = plan.creation_events(rows, run.created_at)
+    said = [NewEvent(run.id, None, "origin", None, None, run.created_at, n) for n in notes]
+    events = [*said, *plan.creation_events(rows, run.created_at)]
     return ws.store.runs.create_run(run, rows, events, trigger_events)
 
 
@@ -482,4 +499,4 @@ def _rerun_rows(
     return rows
 
 
-__all__ = ["LogEntry", "Runs", "record_run"]
+__all__ = ["LogEntry", "RowsOf", "Runs", "record_run"]

@@ -1,6 +1,7 @@
 """The web UI's asset pages: the catalog, a page at a time and searchable by key, and one
 asset with its producers, consumers, neighbours, partitions, materializations (paged, newest
-first), latest metadata and a chart of its row counts; all read through ``door.assets``."""
+first), latest metadata and a chart of its row counts; all read through ``door.assets``. An
+operator materializes the asset from its page (the form posts to the API's materialize)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from legato.domain.materializations import Materialization
 from legato.domain.records import CheckResultRecord
+from legato.services.assets_service import AssetView
 from legato.services.door import Door
 from legato.services.service_errors import ServiceError
 from legato.web.asset_chart import render_rows
@@ -66,6 +68,20 @@ def _newest_per_check(results: list[CheckResultRecord]) -> list[CheckResultRecor
     for rec in results:
         seen.setdefault(rec.result.check_name, rec)
     return sorted(seen.values(), key=lambda r: r.result.check_name)
+
+
+def _materialize_form(request: Request, view: AssetView) -> dict[str, Any] | None:
+    """What the asset page's Materialize form offers (the partitions made so far to pick
+    from, the producing pipelines when several), or None for someone who may not launch
+    runs or an asset no task here produces."""
+    actor = getattr(request.state, "actor", None)
+    producers = view.entry.producers
+    if actor is None or not actor.may("runs.create") or not producers:
+        return None
+    return {
+        "partitions": [m.partition for m in view.partitions if m.partition is not None],
+        "pipelines": sorted({p.split(".", 1)[0] for p in producers}),
+    }
 
 
 def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
@@ -127,6 +143,7 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
         return page(
             request,
             "asset.html",
+            materialize=_materialize_form(request, view),
             a=view,
             e=view.entry,
             latest=latest,

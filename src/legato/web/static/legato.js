@@ -1,7 +1,7 @@
-// Legato's own script for its server-rendered pages: action buttons that call the JSON API,
-// the run page's live updates and the load-errors banner (server-sent events), the partitions
-// grid selection and the run launcher. No framework: every page works from its HTML and this
-// file.
+// Legato's own script for its server-rendered pages: action buttons and forms that call the
+// JSON API, the run page's live updates and the load-errors banner (server-sent events), the
+// partitions grid selection and the run launcher. No framework: every page works from its HTML
+// and this file.
 "use strict";
 
 function flash(message) {
@@ -255,6 +255,32 @@ const Grid = {
     }
   },
 };
+
+// -- forms: <form data-post="/api/v1/..." data-then="run|reload">; its fields are the body
+
+document.addEventListener("submit", async (ev) => {
+  const form = ev.target.closest("form[data-post]");
+  if (!form) return;
+  ev.preventDefault();
+  const body = {};
+  for (const [name, value] of new FormData(form)) { if (value !== "") body[name] = value; }
+  const box = form.querySelector(".form-error");
+  if (box) box.hidden = true;
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const data = await callApi(form.dataset.post, body);
+    if (form.dataset.then === "run" && data && data.id) {
+      window.location.assign(`/runs/${data.id}`);
+    } else {
+      window.location.reload();
+    }
+  } catch (err) {
+    if (box) { box.textContent = err.message; box.hidden = false; } else { flash(err.message); }
+  } finally {
+    button.disabled = false;
+  }
+});
 
 // -- the run launcher: typed values from the generated form, errors shown at their field
 
