@@ -38,7 +38,7 @@ def extract(ctx) -> list[dict]:
     return [{"order_id": 1, "amount": 10.0, "day": ctx.partition}]
 
 
-@task(produces="warehouse.orders", in_process=True)
+@task(produces=Asset("warehouse.orders", freshness=timedelta(hours=1)), in_process=True)
 def clean(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["amount"] >= 0]
 
@@ -234,6 +234,18 @@ def test_a_stale_input_runs_again(ws: Workspace) -> None:
     assert "base runs: asset plain.base is stale: made 1h1m ago, fresh within 1h" in (
         _origin_notes(ws, stale.id)
     )
+
+
+def test_a_made_partition_is_reused_however_old(ws: Workspace) -> None:
+    # A partitioned asset's policy judges lateness after its window closed, not age.
+    d = door(ws)
+    first = d.materialize.here("warehouse.daily_sales", partition="2026-03-05")
+    clock = ws.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(3 * 3600)  # warehouse.orders made 3 h ago, "fresh within 1 h"
+    again = d.materialize.here("warehouse.daily_sales", partition="2026-03-05")
+    assert _states(d, again.id)["clean"] == ("succeeded", first.id)
+    assert _states(d, again.id)["daily_sales"] == ("succeeded", None)
 
 
 def test_partitions_and_producers_are_checked(ws: Workspace) -> None:

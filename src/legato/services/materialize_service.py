@@ -318,6 +318,10 @@ class _Planner:
         ]
         if not made:
             return f"asset {key} has no materialization in run {run_id} to reuse"
+        if self.run.partition is not None:
+            # A partition's policy is about lateness after its window closed, as the
+            # catalog judges it (asset_freshness): once made, a partition does not age.
+            return None
         age = self.now - max(made)
         if age <= lag:
             return None
