@@ -224,3 +224,22 @@ def test_a_stale_asset_alerts_once_per_partition_and_a_materialization_resolves_
         assert (_bodies(receiver)[-1]["kind"], _bodies(receiver)[-1]["rule"]) == (
             "resolve", "stale_all"
         )
+
+
+def test_an_asset_stale_rule_watches_only_the_assets_it_names(
+    tmp_path: Path, receiver: Receiver, clock: ManualClock
+) -> None:
+    rules = (
+        f'[channels.ops]\nkind = "webhook"\nurl = "{receiver.url}"\n'
+        '[alerts.warehouse]\ncondition = "asset_stale"\nchannels = ["ops"]\n'
+        'assets = ["warehouse.*"]\n'
+    )
+    with Workspace(_project(tmp_path, rules), clock=clock) as ws:
+        d = door(ws)
+        for day in range(1, 5):
+            _run(d, "ingest", f"2026-12-0{day}")
+        _run(d, "transform")
+        clock.advance(2 * 3600)  # shop.orders 2026-12-05 late, warehouse.sales old: both stale
+        _cycle(d, clock)
+        titles = [b["title"] for b in _bodies(receiver)]
+        assert len(titles) == 1 and titles[0].startswith("Stale asset: warehouse.sales:")

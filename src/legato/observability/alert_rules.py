@@ -4,7 +4,8 @@ A rule is an ``AlertRule``: a condition (``CONDITIONS``), the pipelines it cover
 glob patterns, and tags), the channels it sends to, a severity, how long a storm is gathered
 into one message (``group_interval``) and the condition's own parameters (``within``,
 ``by``, ``lag``, ``idle``, ``after``; ``check_severity``, ``checks``, ``assets`` choose the
-checks a ``check_failed`` rule watches). Rules come from legato.toml's ``[alerts.NAME]`` tables
+checks a ``check_failed`` rule watches; ``assets`` also the assets an ``asset_stale`` rule
+watches). Rules come from legato.toml's ``[alerts.NAME]`` tables
 (``parse_rules``) and from ``@pipeline(alerts=[legato.alert(...)])`` (``alert``), which
 covers that pipeline only.
 
@@ -108,9 +109,11 @@ class AlertRule:
             return False
         if self.checks and not any(fnmatchcase(check, p) for p in self.checks):
             return False
-        return not self.assets or (
-            asset is not None and any(fnmatchcase(asset, p) for p in self.assets)
-        )
+        return asset is not None and self.watches_asset(asset) if self.assets else True
+
+    def watches_asset(self, asset: str) -> bool:
+        """Whether ``asset`` matches this rule's ``assets`` patterns (none given: any)."""
+        return not self.assets or any(fnmatchcase(asset, p) for p in self.assets)
 
     def parameters(self) -> dict[str, str]:
         """The condition's parameters as written (for messages and listings)."""
@@ -248,6 +251,8 @@ def _check_settings(condition: str, settings: Mapping[str, Any], where: str) -> 
     the rule's own (a rule's ``severity`` says how urgent its alert is, not which checks)."""
     if condition != "check_failed":
         for key in _CHECK_KEYS:
+            if key == "assets" and condition == "asset_stale":
+                continue  # which assets' staleness it watches
             if settings.get(key) is not None:
                 raise AlertConfigError(f"{where}: {key!r} belongs to check_failed rules only")
         return

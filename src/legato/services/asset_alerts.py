@@ -70,6 +70,8 @@ def _graph(pipelines: Mapping[str, Pipeline]) -> AssetGraph:
 def _rules_for(node: AssetNode, rules: list[AlertRule], ev: Evaluator) -> list[AlertRule]:
     out = []
     for rule in rules:
+        if not rule.watches_asset(node.asset.key):
+            continue
         for ref in node.producers:
             pipe = ev.pipelines.get(ref.pipeline)
             if rule.covers(ref.pipeline, pipe.tags if pipe is not None else ()):
