@@ -33,3 +33,17 @@ def test_the_run_page_lists_checks_under_their_task(tmp_path: Path) -> None:
         unique = unique[:unique.index("</tr>")]
         assert "✗" in unique and "2 of 4" in unique
         assert '<pre>{"order_id": 2, "status": "paid"}' in unique
+
+
+def test_the_pipeline_graph_draws_each_check_as_a_step_after_its_task(tmp_path: Path) -> None:
+    with Workspace(make_project(tmp_path / "proj", CODE)) as ws:
+        page = signed_client(ws, "viewer").get("/pipelines/shop")
+        assert page.status_code == 200, page.text
+        svg = page.text[page.text.index("<svg"):page.text.index("</svg>")]
+        steps = re.findall(r'data-check="([^"]*)"', svg)
+        assert steps == [
+            "orders:unique(order_id)",
+            "orders:accepted_values(status)",
+            "orders:row_count",
+            "orders:relationship(order_id -&gt; shop.refunds.order_id)",
+        ]

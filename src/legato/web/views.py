@@ -131,13 +131,17 @@ def _counted(step: CheckStep) -> str:
 
 
 def pipeline_dag(nodes: tuple[NodeView, ...]) -> str:
-    """A pipeline's graph as SVG (no states)."""
-    return render_svg(
-        [
-            DagNode(n.id, n.id, n.upstream, None, n.mapped, f"pool {n.pool}" if n.pool else "")
-            for n in nodes
-        ]
-    )
+    """A pipeline's graph as SVG (no states), each task's checks as steps after it."""
+    dag = [
+        DagNode(n.id, n.id, n.upstream, None, n.mapped, f"pool {n.pool}" if n.pool else "")
+        for n in nodes
+    ]
+    dag += [
+        DagNode(f"{n.id}:{name}", name, (n.id,), None, detail=severity, kind="check")
+        for n in nodes
+        for name, severity in n.checks
+    ]
+    return render_svg(dag)
 
 
 def run_gantt(detail: RunDetail, now: datetime) -> str:
