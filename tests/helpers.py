@@ -285,6 +285,23 @@ def http_client(base: str, root: Path, role: str = "admin", **kw: Any) -> Any:
     return httpx.Client(base_url=base, headers=headers, **kw)
 
 
+def finished_run(
+    api: Any, pipeline: str, body: dict[str, Any], timeout: float = 60
+) -> dict[str, Any]:
+    """Submit a run of ``pipeline`` through the API client ``api`` (``body``: the launch's
+    JSON) and wait for its end; returns the finished run's JSON."""
+    made = api.post(f"/api/v1/pipelines/{pipeline}/runs", json=body)
+    assert made.status_code < 400, made.text
+    path = f"/api/v1/runs/{made.json()['id']}"
+    wait_for(
+        lambda: api.get(path).json()["run"]["state"] in ("succeeded", "failed", "canceled"),
+        timeout=timeout,
+        what=f"run {path} to finish",
+    )
+    run: dict[str, Any] = api.get(path).json()["run"]
+    return run
+
+
 def run_with_nats(url: str, work: Callable[[Any], Any]) -> Any:
     """Run ``await work(jetstream_context)`` on a throwaway NATS connection."""
     import asyncio

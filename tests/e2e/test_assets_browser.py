@@ -10,7 +10,13 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
-from tests.helpers import Daemons, http_client, make_project, sign_in_link, wait_for
+from tests.helpers import (
+    Daemons,
+    finished_run,
+    http_client,
+    make_project,
+    sign_in_link,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +51,7 @@ def test_the_catalog_leads_to_an_asset_with_its_chart_and_preview(
     url = web_url(daemons.up(project))
     with http_client(url, project) as api:
         for n in (2, 5):
-            made = api.post("/api/v1/pipelines/ingest/runs", json={"params": {"n": n}})
-            assert made.status_code < 400, made.text
-            path = f"/api/v1/runs/{made.json()['id']}"
-            wait_for(
-                lambda p=path: api.get(p).json()["run"]["state"] in ("succeeded", "failed"),
-                timeout=60, what=f"run {path} to finish",
-            )  # fmt: skip
-            assert api.get(path).json()["run"]["state"] == "succeeded"
+            assert finished_run(api, "ingest", {"params": {"n": n}})["state"] == "succeeded"
 
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()

@@ -10,7 +10,13 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
-from tests.helpers import Daemons, http_client, make_project, sign_in_link, wait_for
+from tests.helpers import (
+    Daemons,
+    finished_run,
+    http_client,
+    make_project,
+    sign_in_link,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -48,14 +54,7 @@ def test_a_failing_blocking_check_is_a_red_node_and_downstream_is_not_run(
     project = make_project(tmp_path / "proj", CODE, workers=1)
     url = web_url(daemons.up(project))
     with http_client(url, project) as api:
-        made = api.post("/api/v1/pipelines/shop/runs", json={"params": {"bad": True}})
-        assert made.status_code < 400, made.text
-        run_id = made.json()["id"]
-        path = f"/api/v1/runs/{run_id}"
-        wait_for(
-            lambda: api.get(path).json()["run"]["state"] in ("succeeded", "failed"),
-            timeout=60, what="the run to finish",
-        )  # fmt: skip
+        run_id = finished_run(api, "shop", {"params": {"bad": True}})["id"]
 
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()

@@ -11,7 +11,14 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
-from tests.helpers import Daemons, http_client, make_project, sign_in_link, wait_for
+from tests.helpers import (
+    Daemons,
+    finished_run,
+    http_client,
+    make_project,
+    sign_in_link,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -68,14 +75,7 @@ def test_the_lineage_graph_colours_assets_by_freshness_and_links_them(
     url = web_url(daemons.up(project))
     with http_client(url, project) as api:
         for pipeline in ("ingest", "transform", "reporting"):
-            made = api.post(f"/api/v1/pipelines/{pipeline}/runs", json={"params": {}})
-            assert made.status_code < 400, made.text
-            path = f"/api/v1/runs/{made.json()['id']}"
-            wait_for(
-                lambda p=path: api.get(p).json()["run"]["state"] in ("succeeded", "failed"),
-                timeout=60, what=f"run {path} to finish",
-            )  # fmt: skip
-            assert api.get(path).json()["run"]["state"] == "succeeded"
+            assert finished_run(api, pipeline, {"params": {}})["state"] == "succeeded"
         wait_for(
             lambda: [a["key"] for a in api.get("/api/v1/assets?stale=true").json()]
             == ["shop.orders"],

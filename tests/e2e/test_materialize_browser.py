@@ -12,7 +12,13 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
-from tests.helpers import Daemons, http_client, make_project, sign_in_link, wait_for
+from tests.helpers import (
+    Daemons,
+    finished_run,
+    http_client,
+    make_project,
+    sign_in_link,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -54,15 +60,9 @@ def test_materialize_from_the_asset_page(
     project = make_project(tmp_path / "proj", CODE, workers=1)
     url = web_url(daemons.up(project))
     with http_client(url, project) as api:
-        made = api.post("/api/v1/pipelines/sales/runs", json={"partition": "eu"})
-        assert made.status_code < 400, made.text
-        first = made.json()["id"]
-        path = f"/api/v1/runs/{first}"
-        wait_for(
-            lambda: api.get(path).json()["run"]["state"] in ("succeeded", "failed"),
-            timeout=60, what=f"run {first} to finish",
-        )  # fmt: skip
-        assert api.get(path).json()["run"]["state"] == "succeeded"
+        made = finished_run(api, "sales", {"partition": "eu"})
+        assert made["state"] == "succeeded"
+        first = made["id"]
 
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
