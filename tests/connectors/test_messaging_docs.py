@@ -92,5 +92,5 @@ def test_the_trigger_examples_declare_their_triggers() -> None:
     scope = {}
     exec(compile(guide, "docs/guide.md", "exec"), scope)
     kinds = [t.kind for t in scope["triggers"]]
-    assert kinds == ["file", "upstream", "webhook", "redis", "nats", "amqp", "mqtt"]
+    assert kinds == ["file", "upstream", "asset", "webhook", "redis", "nats", "amqp", "mqtt"]
     assert scope["triggers"][-1].name == "mqtt-plant-any-readings"

@@ -48,6 +48,7 @@ DAILY_TASKS = [
     "push_daily_summary",
     "publish_daily_summary",
 ]
+DAILY_CHECKS = 8  # retail.checks: 1 on shop.orders, 5 on the cleaned orders, 2 on daily sales
 RUN_DONE = 30_000  # ms a run of these projects may take to finish, on a busy machine
 BADGE = "#live .head h1 .badge"
 expect.set_options(timeout=10_000)  # what a page may take to show something, when busy
@@ -243,7 +244,9 @@ def test_overview_leads_to_the_pipeline_page_with_its_graph_and_partitions(
         node = dag.locator(f'g.node[data-task="{name}"]')
         expect(node).to_have_count(1)
         expect(node).to_contain_text(name)
-    expect(dag.locator("g.node")).to_have_count(len(DAILY_TASKS))
+    expect(dag.locator("g.node[data-task]")).to_have_count(len(DAILY_TASKS))
+    # Each task's checks are steps after it: the example declares DAILY_CHECKS of them.
+    expect(dag.locator("g.node.check")).to_have_count(DAILY_CHECKS)
     cells = page.locator("#partitions .cell[data-key]")
     keys = cells.evaluate_all("cs => cs.map(c => c.dataset.key)")
     assert keys[:3] == ["2026-11-14", "2026-11-15", "2026-11-16"], keys
@@ -279,8 +282,12 @@ def test_launch_a_run_and_watch_it_finish_live(page: Page, shot: Shots, retail: 
     assert first in ("queued", "running"), first
 
     expect(page.locator(BADGE)).to_have_text("succeeded", timeout=RUN_DONE)
-    nodes = page.locator(".dag-box svg g.node")
+    nodes = page.locator(".dag-box svg g.node[data-task]")
     expect(nodes).to_have_count(len(DAILY_TASKS))
+    checks = page.locator(".dag-box svg g.node.check")
+    expect(checks).to_have_count(DAILY_CHECKS)
+    for i in range(DAILY_CHECKS):
+        expect(checks.nth(i)).to_have_class(re.compile(r"\bstate-passed\b"))
     for name in DAILY_TASKS:
         expect(page.locator(f'.dag-box g.node[data-task="{name}"]')).to_have_class(
             re.compile(r"\bstate-succeeded\b")

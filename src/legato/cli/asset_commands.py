@@ -69,11 +69,15 @@ def assets_list(
             else 'no assets (declare them on tasks: @task(produces="warehouse.sales"))'
         )
         return
-    from rich.table import Table
+    from rich.table import Column, Table
 
+    # The key is what a user types next (legato assets show KEY): never cut short.
+    widest = max(len(e.key) for e in found)
     table = Table(
-        "asset", "producer", "partitions", "last materialized", "rows", "freshness", box=None
-    )
+        Column("asset", no_wrap=True, min_width=widest),
+        "producer", "partitions", "last materialized", "rows", "freshness",
+        box=None,
+    )  # fmt: skip
     for e in found:
         last = e.latest
         parts = (e.partitions or {}).get("kind", "")
