@@ -33,8 +33,8 @@ def extract(ctx) -> list[dict]:
 
 
 @task(in_process=True, produces="warehouse.daily_sales")
-def daily_sales(rows: list[dict]) -> int:
-    return len(rows)
+def daily_sales(rows: list[dict], scale: int) -> int:
+    return len(rows) * scale
 
 
 @task(in_process=True, produces="reports.stores")
@@ -43,9 +43,9 @@ def store_report(rows: list[dict]) -> int:
 
 
 @pipeline(partitions=static(["eu", "us"]))
-def sales():
+def sales(scale: int = 1):
     rows = extract()
-    daily_sales(rows)
+    daily_sales(rows, scale)
     store_report(rows)
 """
 
@@ -101,6 +101,23 @@ def test_materialize_from_the_asset_page(
         form.locator("button", has_text="Materialize").click()
         expect(form.locator(".form-error")).to_contain_text("asia")
         expect(page).to_have_url(url + "/assets/warehouse.daily_sales")
+
+        # With params: the launcher's form, materializing with the params given.
+        page.locator("form.materialize a.with-params").click()
+        expect(page.locator("main h1")).to_have_text(
+            "Materialize warehouse.daily_sales with sales"
+        )
+        page.fill("#f-partition", "eu")
+        page.fill("#f-scale", "3")
+        page.get_by_role("button", name="Materialize").click()
+        expect(page).to_have_url(re.compile(rf"{url}/runs/[0-9a-f]{{20}}$"), timeout=15_000)
+        expect(page.locator("#live .head h1 .badge")).to_have_text("succeeded", timeout=60_000)
+        run_id = page.url.rsplit("/", 1)[1]
+        with http_client(url, project) as api:
+            run = api.get(f"/api/v1/runs/{run_id}").json()["run"]
+            assert (run["params"], run["partition"]) == ({"scale": 3}, "eu")
+            made = api.get("/api/v1/assets/warehouse.daily_sales").json()
+            assert made["entry"]["latest"]["run_id"] == run_id, made
         assert not problems, problems
     except Exception:
         shot.failed(page)

@@ -72,3 +72,20 @@ def test_an_operator_gets_the_form_and_a_viewer_does_not(ws: Workspace) -> None:
     assert _form(operator.get("/assets/crm.customers").text) is None  # made outside
     viewer = signed_client(ws, "viewer")
     assert _form(viewer.get("/assets/shop.orders").text) is None
+
+
+def test_with_params_opens_the_launcher_as_a_materialize_form(ws: Workspace) -> None:
+    operator = signed_client(ws, "operator")
+    form = _form(operator.get("/assets/shared.table").text)
+    assert form is not None
+    links = re.findall(r'<a class="with-params" href="([^"]*)">([^<]*)</a>', form)
+    assert links == [
+        ("/pipelines/first/launch?materialize=shared.table", "with params (first)…"),
+        ("/pipelines/second/launch?materialize=shared.table", "with params (second)…"),
+    ]
+    page = operator.get(links[1][0])
+    assert page.status_code == 200, page.text
+    assert "<h1>Materialize shared.table with second</h1>" in page.text
+    assert 'data-pipeline="second" data-materialize="shared.table"' in page.text
+    assert '<button type="submit" class="primary">Materialize</button>' in page.text
+    assert operator.get("/pipelines/first/launch?materialize=no.such").status_code == 404

@@ -141,9 +141,18 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
         )
 
     @r.get("/pipelines/{name}/launch")
-    def launch(request: Request, name: str, partition: str | None = None) -> HTMLResponse:
+    def launch(
+        request: Request,
+        name: str,
+        partition: str | None = None,
+        materialize: str | None = None,
+    ) -> HTMLResponse:
+        """The run launcher; with ``materialize=KEY``, the same form materializes that asset
+        with this pipeline (the producing task and what it needs, with these params)."""
         try:
             detail = ctx.catalog.pipeline(name)
+            if materialize is not None:
+                ctx.assets.asset(materialize)  # NotFound before a form that cannot work
         except ServiceError as exc:
             return failure(request, exc)
         keys = [v.key for v in detail.partitions or ()]
@@ -154,6 +163,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             fields=[views.form_field(x) for x in detail.params],
             partition=partition or (keys[-1] if keys else ""),
             keys=keys[-500:],
+            materialize=materialize,
         )
 
     @r.get("/runs")

@@ -320,8 +320,14 @@ const Launcher = {
     }
     const button = f.querySelector("button[type=submit]");
     button.disabled = true;
+    // The same form materializes an asset with this pipeline when the page says which.
+    const asset = f.dataset.materialize;
+    if (asset) body.pipeline = f.dataset.pipeline;
+    const target = asset
+      ? `/api/v1/assets/${encodeURIComponent(asset)}/materialize`
+      : `/api/v1/pipelines/${encodeURIComponent(f.dataset.pipeline)}/runs`;
     try {
-      const run = await callApi(`/api/v1/pipelines/${encodeURIComponent(f.dataset.pipeline)}/runs`, body);
+      const run = await callApi(target, body);
       window.location.assign(`/runs/${run.id}`);
     } catch (err) {
       this.show(err.field, err.message);
