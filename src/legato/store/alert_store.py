@@ -83,15 +83,24 @@ def _fact_from_run(kind: FactKind, run_id: str, task_key: str | None, message: s
     )
 
 
+def _run_fact_kind(e: NewEvent) -> FactKind | None:
+    if e.kind == "run_state" and e.new_state in _RUN_FACTS:
+        return _RUN_FACTS[str(e.new_state)]
+    if e.kind == "task_state" and e.new_state == TaskState.FAILED.value:
+        return FactKind.TASK_FAILED
+    return None
+
+
+def raises_run_facts(events: Sequence[NewEvent]) -> bool:
+    """Whether ``write_run_facts`` would add anything for ``events``."""
+    return any(_run_fact_kind(e) is not None for e in events)
+
+
 def write_run_facts(conn: Connection, events: Sequence[NewEvent]) -> None:
     """Add the facts ``events`` raise (a run finished, a task failed for good) to the outbox,
     inside the caller's transaction. Cheap when none does: most steps raise nothing."""
     for e in events:
-        kind: FactKind | None = None
-        if e.kind == "run_state" and e.new_state in _RUN_FACTS:
-            kind = _RUN_FACTS[str(e.new_state)]
-        elif e.kind == "task_state" and e.new_state == TaskState.FAILED.value:
-            kind = FactKind.TASK_FAILED
+        kind = _run_fact_kind(e)
         if kind is not None:
             conn.execute(_fact_from_run(kind, e.run_id, e.task_key, e.message, e.at))
 

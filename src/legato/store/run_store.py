@@ -18,7 +18,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from legato.domain.records import (
     Ambiguous,
@@ -43,7 +43,7 @@ from legato.domain.states import (
 from legato.observability import metrics
 from legato.store import dialect, rows
 from legato.store import statements as sql
-from legato.store.alert_store import write_check_facts, write_run_facts
+from legato.store.alert_store import raises_run_facts, write_check_facts, write_run_facts
 from legato.store.asset_store import write_materializations
 from legato.store.check_store import write_check_results
 from legato.store.database import Part, of_pipelines
@@ -381,41 +381,119 @@ class RunStore(Part):
             fast = self._db.prepared = sql.PreparedSet(self._engine.dialect)
         conn = self._db.step_connection()
         began = time.perf_counter()
-        with conn.begin():
-            if changes.run is None:
-                held = fast.renew_lease.execute(conn, [lease])
-            else:
-                lease.update(rows.run_progress_values(changes.run))
-                held = fast.renew_lease_and_update_run.execute(conn, [lease])
-            if held != 1:
-                raise self._lease_lost(conn, run_id, changes.owner)  # rolls back
-            if changes.new_task_runs:
-                fast.insert_task_run.execute(
-                    conn, [rows.task_run_values(t) for t in changes.new_task_runs]
-                )
-            if changes.task_runs:
-                params = [rows.task_run_update_values(t) for t in changes.task_runs]
-                if fast.update_task_run.execute(conn, params) != len(params):
-                    keys = sorted(t.task_key for t in changes.task_runs)
-                    raise StoreError(f"run {run_id}: some of the task runs {keys} do not exist")
-            if changes.attempts:
-                fast.insert_attempt.execute(
-                    conn, [rows.attempt_values(a) for a in changes.attempts]
-                )
-            if changes.events:
-                fast.insert_event.execute(conn, [rows.event_values(e) for e in changes.events])
-                # The alert outbox, in the same transaction as the state change it reports.
-                write_run_facts(conn, changes.events)
-            if changes.lineage:  # the lineage outbox likewise ([lineage] set)
-                write_lineage(conn, changes.lineage)
-            if changes.materializations:
-                # With the success of the tasks that produced them, or not at all.
-                write_materializations(conn, changes.materializations)
-            if changes.checks:  # with the end of the attempt whose output they checked
-                write_check_results(conn, changes.checks)
-                write_check_facts(conn, changes.checks)  # check_failed alerts and resolves
+        if fast.checked:
+            self._apply_checked(conn, fast, changes, lease)
+        else:
+            with conn.begin():
+                if self._renew(conn, fast, changes, lease) != 1:
+                    raise self._lease_lost(conn, run_id, changes.owner)  # rolls back
+                self._write_step(conn, fast, changes)
         # Its statements run on the DBAPI cursor, unseen by the engine's events: timed whole.
         _STEP_SECONDS.observe(time.perf_counter() - began)
+
+    def _apply_checked(
+        self, conn: Connection, fast: sql.PreparedSet, changes: Changes, lease: dict[str, Any]
+    ) -> None:
+        # PostgreSQL: the checked statements fail on a lost lease or a missing task run, so
+        # nothing waits for a row count. A plain step (most of them: a task ended, the next
+        # started) is pipelined, BEGIN to COMMIT: one round trip. The rarer writes (alert
+        # facts, lineage, materializations, checks) go through SQLAlchemy, unpipelined.
+        plain = not (
+            changes.lineage
+            or changes.materializations
+            or changes.checks
+            or raises_run_facts(changes.events)
+        )
+        dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
+        try:
+            if plain:
+                self._pipelined(conn, fast, changes, lease)
+            else:
+                with conn.begin():
+                    self._renew(conn, fast, changes, lease)
+                    self._write_step(conn, fast, changes)
+        except (DBAPIError, dbapi_error) as exc:
+            said = str(exc.orig if isinstance(exc, DBAPIError) else exc)
+            if sql.LEASE_LOST in said:
+                with conn.begin():
+                    raise self._lease_lost(conn, changes.run_id, changes.owner) from None
+            if sql.MISSING_TASK_RUN in said:
+                raise self._missing_task_runs(changes) from None
+            if isinstance(exc, DBAPIError):
+                raise
+            raise DBAPIError.instance(
+                "COMMIT", None, exc, dbapi_error, dialect=self._engine.dialect,
+                connection_invalidated=conn.invalidated,
+            ) from exc
+
+    def _pipelined(
+        self, conn: Connection, fast: sql.PreparedSet, changes: Changes, lease: dict[str, Any]
+    ) -> None:
+        """The step in one psycopg pipeline: its own BEGIN and COMMIT, one Sync at the end.
+
+        In autocommit mode psycopg sends no BEGIN of its own (which it would await: a round
+        trip) and ``commit()`` no Sync of its own (another). The connection is between
+        transactions here (each step ends its own), so SQLAlchemy has nothing open on it.
+        """
+        raw: Any = conn.connection.driver_connection
+        raw.autocommit = True
+        try:
+            with raw.pipeline():
+                raw.execute("BEGIN")
+                self._renew(conn, fast, changes, lease)
+                self._write_step(conn, fast, changes)
+                raw.execute("COMMIT")
+            # Leaving the pipeline waited for every answer, COMMIT's too: the step is durable.
+        except BaseException:
+            try:
+                raw.rollback()  # the block left open by the failed statement, if any
+            except Exception:
+                conn.invalidate()  # the connection is gone; the next step opens another
+            raise
+        finally:
+            if not conn.invalidated:
+                raw.autocommit = False
+
+    @staticmethod
+    def _renew(
+        conn: Connection, fast: sql.PreparedSet, changes: Changes, lease: dict[str, Any]
+    ) -> int:
+        """Extend the lease (and write the run's progress); rows touched: 1 while held."""
+        if changes.run is None:
+            return fast.renew_lease.execute(conn, [lease])
+        lease.update(rows.run_progress_values(changes.run))
+        return fast.renew_lease_and_update_run.execute(conn, [lease])
+
+    def _write_step(self, conn: Connection, fast: sql.PreparedSet, changes: Changes) -> None:
+        """Everything of the step but the lease, inside ``conn``'s transaction."""
+        if changes.new_task_runs:
+            fast.insert_task_run.execute(
+                conn, [rows.task_run_values(t) for t in changes.new_task_runs]
+            )
+        if changes.task_runs:
+            params = [rows.task_run_update_values(t) for t in changes.task_runs]
+            touched = fast.update_task_run.execute(conn, params)
+            if not fast.update_task_run.checked and touched != len(params):
+                raise self._missing_task_runs(changes)
+        if changes.attempts:
+            fast.insert_attempt.execute(conn, [rows.attempt_values(a) for a in changes.attempts])
+        if changes.events:
+            fast.insert_event.execute(conn, [rows.event_values(e) for e in changes.events])
+            # The alert outbox, in the same transaction as the state change it reports.
+            write_run_facts(conn, changes.events)
+        if changes.lineage:  # the lineage outbox likewise ([lineage] set)
+            write_lineage(conn, changes.lineage)
+        if changes.materializations:
+            # With the success of the tasks that produced them, or not at all.
+            write_materializations(conn, changes.materializations)
+        if changes.checks:  # with the end of the attempt whose output they checked
+            write_check_results(conn, changes.checks)
+            write_check_facts(conn, changes.checks)  # check_failed alerts and resolves
+
+    @staticmethod
+    def _missing_task_runs(changes: Changes) -> StoreError:
+        keys = sorted(t.task_key for t in changes.task_runs)
+        return StoreError(f"run {changes.run_id}: some of the task runs {keys} do not exist")
 
     @staticmethod
     def _lease_lost(conn: Connection, run_id: str, owner: str) -> LeaseLost:

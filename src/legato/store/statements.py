@@ -6,6 +6,12 @@ per driver step; going through ``Connection.execute`` costs ~60 us per statement
 SQLAlchemy bookkeeping, several times what SQLite needs for the statement itself. Only
 statements whose parameters are all plain ``bindparam``s qualify, and cursor-level events
 (e.g. ``echo``) do not see them. Transactions are still managed by the SQLAlchemy connection.
+
+On PostgreSQL the statements whose row count ``apply`` must check (the lease renewal, the
+task-run updates) check it themselves: wrapped so that PostgreSQL raises an error carrying
+a mark (:data:`LEASE_LOST`, :data:`MISSING_TASK_RUN`) when they did not touch exactly one row,
+which aborts the transaction. Nothing then waits for a row count, so a whole step (BEGIN, its
+statements and COMMIT) can be sent in one pipeline: one round trip to the server.
 """
 
 from __future__ import annotations
@@ -134,12 +140,32 @@ UPDATE_TASK_RUN = (
 )
 
 
+#: The marks of the errors raised by PostgreSQL when a checked statement touched no row.
+LEASE_LOST = "legato-lease-lost"
+MISSING_TASK_RUN = "legato-missing-task-run"
+
+
+def _one_row_or_fail(update_sql: str, mark: str) -> str:
+    # A failed cast is PostgreSQL's only built-in way to raise from a query without a
+    # function; the ELSE depends on count(*), so the planner cannot fold it to an error.
+    return (
+        f"WITH checked AS ({update_sql} RETURNING 1) SELECT CASE WHEN count(*) = 1 THEN 1 "
+        f"ELSE CAST('{mark} ' || count(*) AS INTEGER) END FROM checked"
+    )
+
+
 class Prepared:
-    """A statement compiled for one dialect, run on the raw DBAPI cursor with executemany."""
+    """A statement compiled for one dialect, run on the raw DBAPI cursor with executemany.
 
-    __slots__ = ("_dbapi_error", "_dialect", "_positional", "_procs", "sql")
+    With ``one_row_or`` on PostgreSQL, each execution fails with an error mentioning that mark
+    unless it touched exactly one row (see the module's docstring); ``checked`` tells.
+    """
 
-    def __init__(self, stmt: ClauseElement, dialect: Dialect) -> None:
+    __slots__ = ("_dbapi_error", "_dialect", "_positional", "_procs", "checked", "sql")
+
+    def __init__(
+        self, stmt: ClauseElement, dialect: Dialect, *, one_row_or: str | None = None
+    ) -> None:
         compiled = cast(SQLCompiler, stmt.compile(dialect=dialect))
         if compiled.escaped_bind_names or compiled.post_compile_params:
             raise ValueError("statement needs SQLAlchemy's parameter handling; not preparable")
@@ -151,6 +177,9 @@ class Prepared:
             (k, binds[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in keys
         )
         self.sql: str = compiled.string
+        self.checked = one_row_or is not None and dialect.name == "postgresql"
+        if self.checked:
+            self.sql = _one_row_or_fail(self.sql, str(one_row_or))
         self._dialect = dialect
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
 
@@ -160,7 +189,8 @@ class Prepared:
         return {k: values[k] if p is None else p(values[k]) for k, p in self._procs}
 
     def execute(self, conn: Connection, values: Sequence[dict[str, Any]]) -> int:
-        """Run for each dict in ``values`` inside ``conn``'s transaction; rows affected."""
+        """Run for each dict in ``values`` inside ``conn``'s transaction; rows affected
+        (meaningless for a ``checked`` statement, and inside a pipeline)."""
         params = [self._convert(v) for v in values]
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -180,12 +210,15 @@ class Prepared:
 
 
 class PreparedSet:
-    """The hot-path statements compiled for one dialect."""
+    """The hot-path statements compiled for one dialect (``checked`` on PostgreSQL)."""
 
     def __init__(self, dialect: Dialect) -> None:
-        self.renew_lease = Prepared(RENEW_LEASE, dialect)
-        self.renew_lease_and_update_run = Prepared(RENEW_LEASE_AND_UPDATE_RUN, dialect)
+        self.renew_lease = Prepared(RENEW_LEASE, dialect, one_row_or=LEASE_LOST)
+        self.renew_lease_and_update_run = Prepared(
+            RENEW_LEASE_AND_UPDATE_RUN, dialect, one_row_or=LEASE_LOST
+        )
+        self.checked = self.renew_lease.checked
         self.insert_task_run = Prepared(INSERT_TASK_RUN, dialect)
-        self.update_task_run = Prepared(UPDATE_TASK_RUN, dialect)
+        self.update_task_run = Prepared(UPDATE_TASK_RUN, dialect, one_row_or=MISSING_TASK_RUN)
         self.insert_attempt = Prepared(INSERT_ATTEMPT, dialect)
         self.insert_event = Prepared(INSERT_EVENT, dialect)
