@@ -5,6 +5,7 @@ a time.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
@@ -72,6 +73,16 @@ def insert_trigger_events(conn: Connection, items: Sequence[NewTriggerEvent]) ->
 
 #: The store latency of a driver's whole step (bound once: apply() is the hot path).
 _STEP_SECONDS = metrics.STORE_SECONDS.labels("step")
+
+
+
+@functools.cache
+def _can_pipeline() -> bool:
+    """Whether psycopg's libpq can pipeline (14 or newer; the binary wheel's always can): with
+    an older one, every step goes the unpipelined way."""
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
 
 
 class RunStore(Part):
@@ -398,7 +409,7 @@ class RunStore(Part):
         # nothing waits for a row count. A plain step (most of them: a task ended, the next
         # started) is pipelined, BEGIN to COMMIT: one round trip. The rarer writes (alert
         # facts, lineage, materializations, checks) go through SQLAlchemy, unpipelined.
-        plain = not (
+        plain = _can_pipeline() and not (
             changes.lineage
             or changes.materializations
             or changes.checks
