@@ -36,9 +36,10 @@ from legato.executors.pool import (
     outcome,
     owned_fds,
 )
+from legato.executors.spin import Spinner
 from legato.executors.threads import ThreadAttempts
 from legato.executors.worker import run_attempt
-from legato.executors.zygote import SPIN_SECONDS, WorkerConfig
+from legato.executors.zygote import WorkerConfig
 from legato.results.result_store import ResultStore
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class LocalExecutor:
             self._lock, self._run_in_thread, self._thread_done, self._thread_wake
         )
         self._woken = False
+        self._spinner = Spinner()
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -356,13 +358,11 @@ class LocalExecutor:
 
     def _spin(self, timeout: float | None) -> bool:
         # Short attempts finish within a millisecond or two: watching for them briefly keeps
-        # this CPU from being halted and woken again (slow on virtual machines).
-        assert self._sel is not None
-        end = time.monotonic() + min(SPIN_SECONDS, timeout if timeout is not None else SPIN_SECONDS)
-        while time.monotonic() < end:
-            if self._sel.select(0):
-                return True
-        return False
+        # this CPU from being halted and woken again (slow on virtual machines), unless
+        # other processes want the CPU (see executors/spin.py).
+        sel = self._sel
+        assert sel is not None
+        return self._spinner.spin(lambda: bool(sel.select(0)), timeout)
 
     def _pump(self, timeout: float | None) -> None:
         assert self._sel is not None

@@ -40,6 +40,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from legato.executors.interface import AttemptOutcome, AttemptSpec
+from legato.executors.spin import Spinner
 from legato.executors.worker import one_line, run_attempt
 from legato.resources.opened import close_all
 from legato.results.result_store import ResultStore
@@ -335,20 +336,6 @@ def _quiet_console_handlers() -> None:
         root.setLevel(logging.INFO)
 
 
-SPIN_SECONDS = float(os.environ.get("LEGATO_SPIN", "0.002"))
-
-
-def _spin(conn: Connection) -> None:
-    # Watch the socket for a moment before blocking on it. On a virtual machine a CPU that
-    # goes idle is halted, and waking it costs far more than a short task: keeping it busy
-    # for ~2 ms lets a chain of short tasks flow without paying that on every step.
-    end = time.monotonic() + SPIN_SECONDS
-    while time.monotonic() < end:
-        if conn.poll(0):
-            return
-        os.sched_yield()  # let a runnable driver have this CPU first
-
-
 def _worker_main(sock: socket.socket, config: WorkerConfig, zygote_pid: int) -> None:
     set_pdeathsig()
     if os.getppid() != zygote_pid:
@@ -370,8 +357,10 @@ def _worker_main(sock: socket.socket, config: WorkerConfig, zygote_pid: int) -> 
 
 def _serve(conn: Connection, config: WorkerConfig) -> None:
     label = f"pid {os.getpid()}"
+    spinner = Spinner()  # see executors/spin.py: only while the CPUs are not contended
     while True:
-        _spin(conn)
+        # Between polls a runnable driver gets this CPU first.
+        spinner.spin(lambda: conn.poll(0), between=os.sched_yield)
         try:
             raw = conn.recv_bytes()
         except (EOFError, OSError):
