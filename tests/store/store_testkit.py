@@ -117,3 +117,12 @@ def leased_run(store: Store, rec: Records, pipeline: str = "sales") -> str:
     store.runs.create_run(run)
     assert store.runs.acquire_lease(run.id, "driver", T0 + timedelta(minutes=1), T0)
     return run.id
+
+
+def leased_with_tasks(store: Store, rec: Records, keys: tuple[str, ...] = ("a", "b")) -> RunRecord:
+    """A new run with task runs ``keys``, whose lease "driver" holds for a minute after T0."""
+    run = rec.run()
+    store.runs.create_run(run, [rec.task(run, k) for k in keys], [])
+    leased = store.runs.acquire_lease(run.id, "driver", T0 + timedelta(minutes=1), T0)
+    assert leased is not None
+    return leased

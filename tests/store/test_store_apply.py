@@ -17,17 +17,9 @@ from legato.domain.records import (
 )
 from legato.domain.states import RunState, TaskState
 from legato.store.store import Store
-from tests.store.store_testkit import T0, Records, lease_expiry_ok
+from tests.store.store_testkit import T0, Records, lease_expiry_ok, leased_with_tasks
 
 MIN = timedelta(minutes=1)
-
-
-def _leased_run(store: Store, rec: Records, keys: tuple[str, ...] = ("a", "b")) -> RunRecord:
-    run = rec.run()
-    store.runs.create_run(run, [rec.task(run, k) for k in keys], [])
-    leased = store.runs.acquire_lease(run.id, "driver", T0 + MIN, T0)
-    assert leased is not None
-    return leased
 
 
 def _step(rec: Records, run: RunRecord, owner: str = "driver") -> Changes:
@@ -72,7 +64,7 @@ def _snapshot(store: Store, run_id: str) -> tuple[object, ...]:
 
 
 def test_apply_writes_everything(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     changes = _step(rec, run)
     store.runs.apply(changes)
 
@@ -95,7 +87,7 @@ def test_apply_writes_everything(store: Store, rec: Records) -> None:
 
 
 def test_wrong_owner_raises_lease_lost_and_writes_nothing(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     before = _snapshot(store, run.id)
     with pytest.raises(LeaseLost, match="held by driver"):
         store.runs.apply(_step(rec, run, owner="intruder"))
@@ -103,7 +95,7 @@ def test_wrong_owner_raises_lease_lost_and_writes_nothing(store: Store, rec: Rec
 
 
 def test_expired_but_untaken_lease_still_lets_owner_write(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     rec.tick(3600)  # long past the lease; nobody took it over
     changes = _step(rec, run)
     store.runs.apply(changes)
@@ -112,7 +104,7 @@ def test_expired_but_untaken_lease_still_lets_owner_write(store: Store, rec: Rec
 
 
 def test_lease_taken_over_stops_old_driver(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     assert store.runs.acquire_lease(run.id, "new", T0 + 10 * MIN, T0 + 2 * MIN, take_over="driver")
     before = _snapshot(store, run.id)
     with pytest.raises(LeaseLost):
@@ -121,7 +113,7 @@ def test_lease_taken_over_stops_old_driver(store: Store, rec: Records) -> None:
 
 
 def test_failure_midway_rolls_back_everything(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     before = _snapshot(store, run.id)
     changes = _step(rec, run)
     changes.attempts.append(changes.attempts[0])  # duplicate primary key: fails last-but-one
@@ -131,7 +123,7 @@ def test_failure_midway_rolls_back_everything(store: Store, rec: Records) -> Non
 
 
 def test_updating_a_missing_task_run_fails(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     before = _snapshot(store, run.id)
     changes = Changes(run.id, "driver", T0 + MIN, task_runs=[rec.task(run, "ghost")])
     with pytest.raises(StoreError, match="ghost"):
@@ -140,7 +132,7 @@ def test_updating_a_missing_task_run_fails(store: Store, rec: Records) -> None:
 
 
 def test_heartbeat_only_extends_lease(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     changes = Changes(run.id, "driver", T0 + 7 * MIN)
     assert changes.empty()
     store.runs.apply(changes)
@@ -150,7 +142,7 @@ def test_heartbeat_only_extends_lease(store: Store, rec: Records) -> None:
 
 
 def test_apply_refuses_records_of_other_runs(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     with pytest.raises(ValueError):
         store.runs.apply(Changes(run.id, "driver", T0 + MIN, events=[rec.event("other")]))
     with pytest.raises(ValueError):
@@ -158,7 +150,7 @@ def test_apply_refuses_records_of_other_runs(store: Store, rec: Records) -> None
 
 
 def test_cancel_request_survives_a_stale_run_update(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     asked = store.runs.request_cancel(run.id, T0 + MIN)
     assert asked.cancel_requested
     assert store.runs.get_run(run.id).cancel_requested
@@ -177,8 +169,8 @@ def test_cancel_request_survives_a_stale_run_update(store: Store, rec: Records) 
 
 
 def test_events_are_append_only_and_paged_by_id(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
-    other = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
+    other = leased_with_tasks(store, rec)
     for i in range(5):
         for r in (run, other):
             ev = rec.event(r, "note", message=f"{r.id[-4:]}-{i}")
@@ -199,7 +191,7 @@ def test_events_are_append_only_and_paged_by_id(store: Store, rec: Records) -> N
 
 
 def test_naive_datetime_in_apply_is_rejected(store: Store, rec: Records) -> None:
-    run = _leased_run(store, rec)
+    run = leased_with_tasks(store, rec)
     before = _snapshot(store, run.id)
     changes = _step(rec, run)
     changes.events[-1] = replace(changes.events[-1], at=changes.events[-1].at.replace(tzinfo=None))

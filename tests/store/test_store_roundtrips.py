@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from legato.domain.records import AttemptRecord, Changes, LeaseLost, RunRecord
 from legato.domain.states import RunState, TaskState
 from legato.store.store import Store
-from tests.store.store_testkit import T0, Records
+from tests.store.store_testkit import T0, Records, leased_with_tasks
 
 MIN = timedelta(minutes=1)
 
@@ -86,14 +86,6 @@ def counted(pg_url: str) -> Iterator[tuple[Store, TurnCounter]]:
         proxy.close()
 
 
-def _leased(store: Store, rec: Records) -> RunRecord:
-    run = rec.run()
-    store.runs.create_run(run, [rec.task(run, "a"), rec.task(run, "b")], [])
-    leased = store.runs.acquire_lease(run.id, "driver", T0 + MIN, T0)
-    assert leased is not None
-    return leased
-
-
 def _a_done_b_started(rec: Records, run: RunRecord, owner: str = "driver") -> Changes:
     t = rec.tick()
     return Changes(
@@ -118,7 +110,7 @@ def test_a_plain_step_is_one_round_trip(
     counted: tuple[Store, TurnCounter], rec: Records
 ) -> None:
     store, proxy = counted
-    run = _leased(store, rec)
+    run = leased_with_tasks(store, rec)
     store.runs.apply(Changes(run.id, "driver", T0 + MIN))  # the step connection is opened
     before = proxy.turns
     store.runs.apply(_a_done_b_started(rec, run))
@@ -132,7 +124,7 @@ def test_the_step_connection_serves_on_after_a_lost_lease(
     counted: tuple[Store, TurnCounter], rec: Records
 ) -> None:
     store, _proxy = counted
-    run = _leased(store, rec)
+    run = leased_with_tasks(store, rec)
     with pytest.raises(LeaseLost, match="held by driver"):
         store.runs.apply(_a_done_b_started(rec, run, owner="intruder"))
     assert store.runs.get_attempts(run.id) == []
