@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from legato.executors.interface import AttemptOutcome, AttemptSpec
+from legato.executors.scratch_log import salvage
 from legato.executors.zygote import (
     MSG_MAX,
     WorkerConfig,
@@ -53,6 +54,14 @@ def note(path: str, text: str) -> None:
         open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC), "a", encoding="utf-8"
     ) as f:
         f.write(f"legato: {text}\n")
+
+
+def _salvage(spec: AttemptSpec, pid: int) -> None:
+    """Publish what the killed (or dead) worker ``pid`` wrote for ``spec`` to its log."""
+    try:
+        salvage(spec.log_path, pid)
+    except OSError as exc:
+        note(spec.log_path, f"the attempt's output could not be kept: {exc}")
 
 
 def outcome(spec: AttemptSpec, status: str, worker: str, **fields: Any) -> AttemptOutcome:
@@ -214,6 +223,7 @@ class ProcessPool:
         spec = w.spec
         kill_worker(w.pid)
         self._drop(w)
+        _salvage(spec, w.pid)
         self.top_up()
         return spec, w.label
 
@@ -234,9 +244,12 @@ class ProcessPool:
             return
         self._closed = True
         for w in list(self.by_pid.values()):
-            if w.spec is not None:
+            spec = w.spec
+            if spec is not None:
                 kill_worker(w.pid)  # its attempt is dropped: no need to wait for it
             self._drop(w)  # closing its socket makes an idle worker close up and exit
+            if spec is not None:
+                _salvage(spec, w.pid)
         owned_fds.discard(self.zygote.fileno())
         if self._sel is not None:
             with suppress(KeyError, ValueError):
@@ -276,6 +289,7 @@ class ProcessPool:
         if spec is None:
             return
         error = describe_exit(status)
+        _salvage(spec, w.pid)
         note(spec.log_path, error)
         extra: dict[str, Any] = {}
         if status is not None and os.WIFSIGNALED(status):

@@ -42,6 +42,7 @@ from legato.executors.interface import (
     StoredList,
     Value,
 )
+from legato.executors.scratch_log import ScratchLogs
 from legato.executors.secret_access import TaskSecrets
 from legato.resources.kind import ResourceError
 from legato.resources.opened import OpenResources
@@ -151,24 +152,32 @@ def run_attempt(
     *,
     capture: str = "fd",
     worker: str | None = None,
+    logs: ScratchLogs | None = None,
 ) -> AttemptOutcome:
     """Run one attempt of ``task`` and return its outcome; never raises.
 
     ``capture`` is "fd" in a worker process (file descriptors 1 and 2 are redirected) or
     "thread" in a thread of a process running other things. ``worker`` labels the outcome.
+    ``logs``: the worker process's scratch log (with "fd"), so that an attempt printing
+    nothing makes no log file (see executors/scratch_log.py).
     """
     if capture not in ("fd", "thread"):
         raise ValueError(f"capture must be 'fd' or 'thread', not {capture!r}")
     att = _Attempt(spec, worker, None)
+    # A log that exists already (notes of the driver) is appended to, as it is.
+    lazy = logs is not None and capture == "fd" and not os.path.exists(spec.log_path)
     try:
-        fd = open_log(spec.log_path)
+        fd = _open_lazily(logs, spec.log_path) if lazy and logs is not None else -1
+        if fd < 0:
+            lazy = False
+            fd = open_log(spec.log_path)
     except BaseException as exc:
         return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
     try:
         # A retry's log may hold notes already: the cap counts this attempt's output only.
         watch = LogWatch(fd, os.fstat(fd).st_size, spec.max_log_bytes)
     except BaseException as exc:
-        os.close(fd)
+        _close(fd, logs if lazy else None)
         return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
     try:
         ctx: AbstractContextManager[TextIO] = (
@@ -188,6 +197,11 @@ def run_attempt(
         note = finish_log(watch)
     except BaseException:
         note = None  # the log is as it was written; the outcome matters more
+    if lazy and logs is not None:
+        try:
+            logs.end()  # the log gets its name, if it holds anything
+        except BaseException as exc:
+            out = att.failed(f"cannot write the log file: {one_line(exc)}", True, log=False)
     masker = att.masker()
     try:
         if masker:
@@ -195,12 +209,28 @@ def run_attempt(
     except BaseException as exc:
         out = att.failed(f"cannot mask the secrets in the log: {one_line(exc)}", True, log=False)
     finally:
-        os.close(fd)
+        if not lazy:
+            os.close(fd)  # a scratch file's descriptor is its ScratchLogs'
     if note is not None:
         out = dataclasses.replace(out, extra={**out.extra, LOG_NOTE: note})
     if masker:
         out = _masked(out, masker)
     return out
+
+
+def _open_lazily(logs: ScratchLogs, log_path: str) -> int:
+    """The worker's scratch file for the attempt's log, or -1 when none can be made."""
+    try:
+        return logs.begin(log_path)
+    except OSError:
+        return -1
+
+
+def _close(fd: int, logs: ScratchLogs | None) -> None:
+    if logs is None:
+        os.close(fd)
+    else:
+        logs.end()
 
 
 def _traced(att: _Attempt, task: Task, results: ResultStore, traceparent: str) -> AttemptOutcome:

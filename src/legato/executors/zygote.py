@@ -40,6 +40,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from legato.executors.interface import AttemptOutcome, AttemptSpec
+from legato.executors.scratch_log import ScratchLogs
 from legato.executors.spin import Spinner
 from legato.executors.worker import one_line, run_attempt
 from legato.resources.opened import close_all
@@ -349,13 +350,15 @@ def _worker_main(sock: socket.socket, config: WorkerConfig, zygote_pid: int) -> 
         # fd 2 is the attempt log: a segfault leaves its Python traceback where users look.
         faulthandler.enable(file=2, all_threads=True)
     conn = Connection(sock.detach())
+    logs = ScratchLogs()
     try:
-        _serve(conn, config)
+        _serve(conn, config, logs)
     finally:
+        logs.close()
         close_all()  # the resources this worker opened, as it leaves
 
 
-def _serve(conn: Connection, config: WorkerConfig) -> None:
+def _serve(conn: Connection, config: WorkerConfig, logs: ScratchLogs) -> None:
     label = f"pid {os.getpid()}"
     spinner = Spinner()  # see executors/spin.py: only while the CPUs are not contended
     while True:
@@ -377,7 +380,9 @@ def _serve(conn: Connection, config: WorkerConfig) -> None:
             except KeyError:
                 reply = f"the worker knows no node {spec.node!r} in pipeline {spec.pipeline!r}"
             else:
-                reply = run_attempt(spec, task, config.results, capture="fd", worker=label)
+                reply = run_attempt(
+                    spec, task, config.results, capture="fd", worker=label, logs=logs
+                )
         try:
             conn.send(reply)
         except OSError:
