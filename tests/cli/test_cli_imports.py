@@ -1,6 +1,7 @@
 """A command pays only for what it uses: running a pipeline from the command line imports
 neither the single sign-on libraries (pysaml2 alone takes half a second), nor the HTTP client
-alert channels send with, nor the file watcher of `legato dev`."""
+alert channels send with, nor the file watcher of `legato dev`, nor the services it does not
+call (the door makes each one when first asked for)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,11 @@ import sys
 def report(code):
     heavy = {m.split(".")[0] for m in sys.modules} & {
         "saml2", "authlib", "joserfc", "httpx", "watchfiles"
+    }
+    heavy |= set(sys.modules) & {
+        "legato.services.automation_service", "legato.services.alerting",
+        "legato.services.overview_service", "legato.services.lineage_service",
+        "legato.services.materialize_service", "legato.services.catalog",
     }
     print("exit", code, "heavy", ",".join(sorted(heavy)) or "none", flush=True)
 

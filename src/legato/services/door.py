@@ -13,34 +13,35 @@ provider's word into a session.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-from legato.services.accounts import Accounts
 from legato.services.actor import Actor
-from legato.services.alerting import Alerts
-from legato.services.assets_service import Assets
-from legato.services.audit_service import AuditTrail
-from legato.services.automation_service import Automation
-from legato.services.catalog import Catalog
-from legato.services.checks_service import Checks
-from legato.services.lineage_service import Lineage
-from legato.services.materialize_service import Materialize
-from legato.services.monitoring import Monitoring
-from legato.services.overview_service import Overview
-from legato.services.presence import Presence
-from legato.services.project import ProjectService
-from legato.services.resources_service import ResourcesService
-from legato.services.run_service import Runs
-from legato.services.secrets_service import Secrets
-from legato.services.signin import SignIn
-from legato.services.single_sign_on import SingleSignOn
 
 if TYPE_CHECKING:
     from legato.clock import Clock
     from legato.config import ProjectConfig
     from legato.domain.records import RunRecord
     from legato.loader import Project
+    from legato.services.accounts import Accounts
+    from legato.services.alerting import Alerts
+    from legato.services.assets_service import Assets
+    from legato.services.audit_service import AuditTrail
+    from legato.services.automation_service import Automation
+    from legato.services.catalog import Catalog
+    from legato.services.checks_service import Checks
     from legato.services.driving import Fleet
+    from legato.services.lineage_service import Lineage
+    from legato.services.materialize_service import Materialize
+    from legato.services.monitoring import Monitoring
+    from legato.services.overview_service import Overview
+    from legato.services.presence import Presence
+    from legato.services.project import ProjectService
+    from legato.services.resources_service import ResourcesService
+    from legato.services.run_service import Runs
+    from legato.services.secrets_service import Secrets
+    from legato.services.signin import SignIn
+    from legato.services.single_sign_on import SingleSignOn
     from legato.services.workspace import Workspace
 
 
@@ -62,24 +63,117 @@ class Door:
         self._ws = ws
         self.actor = actor
         self.on_run: Callable[[RunRecord | None], None] = on_run or (lambda run: None)
-        self.runs = Runs(ws, actor)
-        self.automation = Automation(ws, actor)
-        self.catalog = Catalog(ws, actor, self.automation)
-        self.project = ProjectService(ws, actor)
-        self.presence = Presence(ws, actor)
-        self.signin = SignIn(ws)
-        self.sso = SingleSignOn(ws, self.signin)
-        self.accounts = Accounts(ws, actor)
-        self.audit = AuditTrail(ws, actor)
-        self.overview = Overview(ws, actor)
-        self.secrets = Secrets(ws, actor)
-        self.alerts = Alerts(ws, actor)
-        self.lineage = Lineage(ws, actor)
-        self.checks = Checks(ws, actor)
-        self.monitoring = Monitoring(ws, actor)
-        self.resources = ResourcesService(ws, actor)
-        self.assets = Assets(ws, actor)
-        self.materialize = Materialize(ws, actor)
+
+    # Each service is made (and its module imported) when first asked for: a command uses
+    # one or two of them, and importing them all cost every command ~0.1 s of its start.
+
+    @cached_property
+    def runs(self) -> Runs:
+        from legato.services.run_service import Runs
+
+        return Runs(self._ws, self.actor)
+
+    @cached_property
+    def automation(self) -> Automation:
+        from legato.services.automation_service import Automation
+
+        return Automation(self._ws, self.actor)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from legato.services.catalog import Catalog
+
+        return Catalog(self._ws, self.actor, self.automation)
+
+    @cached_property
+    def project(self) -> ProjectService:
+        from legato.services.project import ProjectService
+
+        return ProjectService(self._ws, self.actor)
+
+    @cached_property
+    def presence(self) -> Presence:
+        from legato.services.presence import Presence
+
+        return Presence(self._ws, self.actor)
+
+    @cached_property
+    def signin(self) -> SignIn:
+        from legato.services.signin import SignIn
+
+        return SignIn(self._ws)
+
+    @cached_property
+    def sso(self) -> SingleSignOn:
+        from legato.services.single_sign_on import SingleSignOn
+
+        return SingleSignOn(self._ws, self.signin)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        from legato.services.accounts import Accounts
+
+        return Accounts(self._ws, self.actor)
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        from legato.services.audit_service import AuditTrail
+
+        return AuditTrail(self._ws, self.actor)
+
+    @cached_property
+    def overview(self) -> Overview:
+        from legato.services.overview_service import Overview
+
+        return Overview(self._ws, self.actor)
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        from legato.services.secrets_service import Secrets
+
+        return Secrets(self._ws, self.actor)
+
+    @cached_property
+    def alerts(self) -> Alerts:
+        from legato.services.alerting import Alerts
+
+        return Alerts(self._ws, self.actor)
+
+    @cached_property
+    def lineage(self) -> Lineage:
+        from legato.services.lineage_service import Lineage
+
+        return Lineage(self._ws, self.actor)
+
+    @cached_property
+    def checks(self) -> Checks:
+        from legato.services.checks_service import Checks
+
+        return Checks(self._ws, self.actor)
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        from legato.services.monitoring import Monitoring
+
+        return Monitoring(self._ws, self.actor)
+
+    @cached_property
+    def resources(self) -> ResourcesService:
+        from legato.services.resources_service import ResourcesService
+
+        return ResourcesService(self._ws, self.actor)
+
+    @cached_property
+    def assets(self) -> Assets:
+        from legato.services.assets_service import Assets
+
+        return Assets(self._ws, self.actor)
+
+    @cached_property
+    def materialize(self) -> Materialize:
+        from legato.services.materialize_service import Materialize
+
+        return Materialize(self._ws, self.actor)
 
     @property
     def clock(self) -> Clock:
