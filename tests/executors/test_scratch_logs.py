@@ -38,6 +38,13 @@ def say_then_wait(text: str, said: str, go: str) -> int:
 
 
 @task
+def wait_quietly(go: str) -> int:
+    while not os.path.exists(go):
+        time.sleep(0.01)
+    return 1
+
+
+@task
 def say_then_die(text: str) -> None:
     print(text, flush=True)
     os._exit(3)
@@ -48,6 +55,7 @@ def p() -> None:
     silent()
     say("")
     say_then_wait("", "", "")
+    wait_quietly("")
     say_then_die("")
 
 
@@ -150,6 +158,18 @@ def test_a_long_attempt_can_be_followed_while_it_runs(tmp_path, monkeypatch):
         go.touch()
         assert _status(ex) == "succeeded"
         assert log.read_text() == "still working\n"
+        # A long attempt that prints nothing has its (empty) log too, and the next attempt
+        # writes to a file of its own.
+        go.unlink()
+        quiet = logs.spec("wait_quietly", str(go))
+        ex.submit(quiet)
+        _wait_for(lambda: os.path.exists(quiet.log_path), "the quiet attempt's log")
+        go.touch()
+        assert _status(ex) == "succeeded"
+        after = logs.spec("say", "next words")
+        assert _run(ex, after) == "succeeded"
+        assert Path(after.log_path).read_text() == "next words\n"
+        assert Path(quiet.log_path).read_text() == ""
     finally:
         ex.shutdown()
 

@@ -133,6 +133,7 @@ class ScratchLogs:
         self._idle = False
         self._thread: threading.Thread | None = None
         self._swept = False
+        self._spent = False  # the file was given to an attempt: no longer a scratch file
 
     def begin(self, log_path: str) -> int:
         """The descriptor an attempt logging to ``log_path`` writes to (empty, appending).
@@ -161,9 +162,11 @@ class ScratchLogs:
             published = live.published
         if not published and os.fstat(self._fd).st_size == 0:
             return
+        # The file is the attempt's now (even empty, once published): the next attempt gets
+        # a new scratch file.
+        self._spent = True
         if not published:
             _publish(self._path, live.log_path)
-        # The file is the attempt's now: the next attempt gets a new scratch file.
         with suppress(FileNotFoundError):
             os.unlink(self._path)
 
@@ -182,7 +185,7 @@ class ScratchLogs:
         path = scratch_path(log_path, os.getpid())
         if self._fd >= 0:
             st = os.fstat(self._fd)
-            if path == self._path and st.st_nlink == 1 and st.st_size == 0:
+            if path == self._path and not self._spent and st.st_nlink == 1 and st.st_size == 0:
                 return self._fd
             os.close(self._fd)  # used (published), or another logs folder
             self._fd = -1
@@ -195,7 +198,7 @@ class ScratchLogs:
             os.unlink(path)  # left by a dead process with our id: not ours to append to
         # Readable: capping the log reads its tail back (cap_log).
         fd = open_private(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_EXCL)
-        self._fd, self._path = fd, path
+        self._fd, self._path, self._spent = fd, path, False
         return fd
 
     def _start_thread(self) -> None:
