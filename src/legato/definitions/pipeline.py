@@ -176,11 +176,11 @@ class _Builder:
                 file,
                 line,
             )
-        upstream: list[str] = []
+        upstream: dict[str, None] = {}  # in order, once each: a join may take 10,000 inputs
         for a in (*cargs, *(v for _, v in ckwargs)):
             src = a.source if isinstance(a, Each) else a
-            if isinstance(src, FromNode) and src.node not in upstream:
-                upstream.append(src.node)
+            if isinstance(src, FromNode):
+                upstream[src.node] = None
         self.nodes[node_id] = Node(
             id=node_id,
             task=task,

@@ -41,10 +41,11 @@ class Task:
     consumes: tuple[Asset, ...] = ()  # assets it reads besides its inputs
     checks: tuple[Check, ...] = ()  # data-quality checks of its output
 
-    @property
+    @cached_property
     def signature(self) -> inspect.Signature:
         """What a pipeline's call binds: the function's parameters but the context and those
-        annotated as resources (the worker fills them in)."""
+        annotated as resources (the worker fills them in). Made once: a pipeline body may
+        call the task thousands of times."""
         sig = inspect.signature(self.fn)
         skip = set(self.resource_params)
         if self.context_arg is not None:

@@ -203,10 +203,13 @@ class RunStore(Part):
                     if existing is not None:
                         raise DuplicateRun(existing)
                 conn.execute(sql.INSERT_RUN, rows.run_values(run))
+                # Straight on the cursor: a run of 10,000 tasks spent 0.2 s in SQLAlchemy's
+                # per-row parameter handling here.
+                fast = self._fast()
                 if task_runs:
-                    conn.execute(sql.INSERT_TASK_RUN, [rows.task_run_values(t) for t in task_runs])
+                    fast.insert_task_run.execute(conn, [rows.task_run_values(t) for t in task_runs])
                 if events:
-                    conn.execute(sql.INSERT_EVENT, [rows.event_values(e) for e in events])
+                    fast.insert_event.execute(conn, [rows.event_values(e) for e in events])
                 insert_trigger_events(conn, trigger_events)
         except IntegrityError as exc:
             # Lost a race with another creator of the same key (PostgreSQL), or a reused id.
@@ -387,9 +390,7 @@ class RunStore(Part):
             "k_expires": changes.lease_expires_at,
             "k_ttl": changes.lease_seconds,
         }
-        fast = self._db.prepared
-        if fast is None:
-            fast = self._db.prepared = sql.PreparedSet(self._engine.dialect)
+        fast = self._fast()
         conn = self._db.step_connection()
         began = time.perf_counter()
         if fast.checked:
@@ -401,6 +402,13 @@ class RunStore(Part):
                 self._write_step(conn, fast, changes)
         # Its statements run on the DBAPI cursor, unseen by the engine's events: timed whole.
         _STEP_SECONDS.observe(time.perf_counter() - began)
+
+    def _fast(self) -> sql.PreparedSet:
+        """The hot-path statements, compiled for this store's dialect on first use."""
+        fast = self._db.prepared
+        if fast is None:
+            fast = self._db.prepared = sql.PreparedSet(self._engine.dialect)
+        return fast
 
     def _apply_checked(
         self, conn: Connection, fast: sql.PreparedSet, changes: Changes, lease: dict[str, Any]
