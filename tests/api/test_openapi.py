@@ -8,6 +8,7 @@ EXPECTED = {
     ("get", "/api/v1/pipelines"),
     ("get", "/api/v1/pipelines/{pipeline}"),
     ("get", "/api/v1/pipelines/{pipeline}/partitions"),
+    ("get", "/api/v1/pipelines/{pipeline}/partitions/summary"),
     ("post", "/api/v1/pipelines/{pipeline}/runs"),
     ("post", "/api/v1/pipelines/{pipeline}/schedules/pause"),
     ("post", "/api/v1/pipelines/{pipeline}/schedules/unpause"),

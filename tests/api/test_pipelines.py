@@ -175,7 +175,7 @@ def test_detail_shows_partition_states_after_a_run(api: Api) -> None:
     assert states["2026-02-25"] == ("succeeded", done["run"]["id"])
     assert states["2026-02-27"] == ("queued", queued["id"])
     assert states["2026-02-23"] == ("never run", None)
-    assert d["partitions"] == api.get("/pipelines/days/partitions").json()
+    assert d["partitions"] == api.get("/pipelines/days/partitions").json()["partitions"]
     r = api.get("/pipelines/greet/partitions")
     assert r.status_code == 404 and "no partitions" in r.json()["error"]
 
@@ -186,3 +186,37 @@ def test_unknown_pipeline_is_404(api: Api) -> None:
     assert r.json()["error"].startswith("no pipeline named 'gret'")
     assert "did you mean 'greet'" in r.json()["error"]
     assert api.get("/pipelines/nope/partitions").status_code == 404
+
+
+def test_partitions_are_paged_filtered_and_summed_up(api: Api) -> None:
+    queued = api.launch("days", partition="2026-02-25")
+    page = api.get("/pipelines/days/partitions", params={"limit": 3}).json()
+    assert [p["key"] for p in page["partitions"]] == DAYS[:3]
+    assert (page["total"], page["next_cursor"]) == (7, "2026-02-25")
+    rest = api.get("/pipelines/days/partitions", params={"cursor": "2026-02-25"}).json()
+    assert [p["key"] for p in rest["partitions"]] == DAYS[3:]
+    assert rest["next_cursor"] is None
+    only = api.get(
+        "/pipelines/days/partitions", params={"state": "queued", "from": "2026-02-24"}
+    ).json()
+    assert only == {
+        "partitions": [{"key": "2026-02-25", "state": "queued", "run_id": queued["id"]}],
+        "total": 1,
+        "next_cursor": None,
+    }
+    missing = api.get(
+        "/pipelines/days/partitions", params={"state": "missing", "to": "2026-02-26"}
+    ).json()
+    assert [p["key"] for p in missing["partitions"]] == ["2026-02-23", "2026-02-24", "2026-02-26"]
+    s = api.get("/pipelines/days/partitions/summary", params={"granularity": "month"}).json()
+    assert s["counts"] == {"queued": 1, "never run": 6}
+    assert s["missing"] == [
+        {"first": "2026-02-23", "last": "2026-02-24", "count": 2},
+        {"first": "2026-02-26", "last": "2026-03-01", "count": 4},
+    ]
+    assert [(b["label"], b["counts"]) for b in s["buckets"]] == [
+        ("2026-02", {"never run": 5, "queued": 1}), ("2026-03", {"never run": 1}),
+    ]
+    bad = api.get("/pipelines/days/partitions", params={"state": "broken"})
+    assert bad.status_code == 422 and bad.json()["field"] == "state"
+    assert api.get("/pipelines/greet/partitions/summary").status_code == 404

@@ -38,7 +38,8 @@ class Named:
         elif "/triggers/{name}" in template:
             name = "hook"
         # Partitions are the partitioned pipeline's (the backfill's).
-        pipeline = self.backfill_pipeline if template.endswith("/partitions") else self.pipeline
+        partitions = template.endswith(("/partitions", "/partitions/summary"))
+        pipeline = self.backfill_pipeline if partitions else self.pipeline
         return {
             "pipeline": pipeline,
             "name": name,

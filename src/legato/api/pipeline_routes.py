@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from legato.api.http_errors import ERRORS
 from legato.api.schemas import (
     LaunchIn,
     PartitionOut,
+    PartitionPageOut,
+    PartitionSummaryOut,
     PausedOut,
     PipelineDetailOut,
     PipelineOut,
     RunOut,
 )
 from legato.services.door import Door
+from legato.services.partitions_service import MAX_PAGE
 
 
 def router(ctx: Door) -> APIRouter:
@@ -31,10 +37,48 @@ def router(ctx: Door) -> APIRouter:
         triggers."""
         return PipelineDetailOut.of_detail(ctx.catalog.pipeline(pipeline))
 
-    @r.get("/{pipeline}/partitions", response_model=list[PartitionOut], summary="Partition states")
-    def partitions(pipeline: str) -> list[PartitionOut]:
-        """Each partition that exists now, oldest first, with the state of its newest run."""
-        return [PartitionOut.of(p) for p in ctx.automation.partitions(pipeline)]
+    @r.get(
+        "/{pipeline}/partitions", response_model=PartitionPageOut, summary="Partition states"
+    )
+    def partitions(
+        pipeline: str,
+        state: Annotated[
+            list[str], Query(description="missing (never run) or a run state; repeatable")
+        ] = [],  # noqa: B006
+        first: Annotated[str | None, Query(alias="from", max_length=200)] = None,
+        last: Annotated[str | None, Query(alias="to", max_length=200)] = None,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> PartitionPageOut:
+        """Partitions that exist now in key order, each with the state of its newest run,
+        filtered by state and key range (``from``/``to`` included). Page with ``cursor`` =
+        the previous page's ``next_cursor``."""
+        page = ctx.partitions.page(
+            pipeline, states=state, first=first, last=last, cursor=cursor, limit=limit
+        )
+        return PartitionPageOut(
+            partitions=[PartitionOut.of(p) for p in page.partitions],
+            total=page.total,
+            next_cursor=page.next_cursor,
+        )
+
+    @r.get(
+        "/{pipeline}/partitions/summary",
+        response_model=PartitionSummaryOut,
+        summary="Partition states, summed up",
+    )
+    def partition_summary(
+        pipeline: str,
+        granularity: Annotated[
+            str | None, Query(description="year, month, day or hour (time partitions)")
+        ] = None,
+        first: Annotated[str | None, Query(alias="from", max_length=200)] = None,
+        last: Annotated[str | None, Query(alias="to", max_length=200)] = None,
+    ) -> PartitionSummaryOut:
+        """Partitions counted by state (and per bucket of time), with the ranges of failed
+        and never-run ones."""
+        s = ctx.partitions.summary(pipeline, granularity=granularity, first=first, last=last)
+        return PartitionSummaryOut.model_validate(asdict(s))
 
     @r.post("/{pipeline}/runs", response_model=RunOut, status_code=201, summary="Launch a run")
     def launch(pipeline: str, body: LaunchIn) -> RunOut:

@@ -342,6 +342,35 @@ class PartitionOut(Record):
     run_id: str | None
 
 
+class PartitionPageOut(BaseModel):
+    partitions: list[PartitionOut]
+    total: int = Field(description="partitions matching the filters, on every page")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+class KeyRangeOut(BaseModel):
+    first: str
+    last: str
+    count: int
+
+
+class BucketOut(BaseModel):
+    label: str = Field(description="the year, month, day or hour the windows start in")
+    first: str
+    last: str
+    counts: dict[str, int]
+
+
+class PartitionSummaryOut(BaseModel):
+    pipeline: str
+    total: int
+    counts: dict[str, int] = Field(description="partitions by state; never run included")
+    failed: list[KeyRangeOut] = Field(description="ranges of partitions whose newest run failed")
+    missing: list[KeyRangeOut] = Field(description="ranges of partitions never run")
+    granularity: str | None
+    buckets: list[BucketOut]
+
+
 class PipelineDetailOut(PipelineOut):
     file: str
     line: int

@@ -530,13 +530,14 @@ from legato.cli import config_commands as _config  # noqa: E402
 from legato.cli import dev_command as _dev  # noqa: E402
 from legato.cli import materialize_command as _materialize  # noqa: E402
 from legato.cli import operate as _operate  # noqa: E402
+from legato.cli import partition_commands as _partitions  # noqa: E402
 from legato.cli import resources_commands as _resources  # noqa: E402
 from legato.cli import secrets as _secrets  # noqa: E402
 from legato.cli.certs_commands import certs_app  # noqa: E402
 from legato.cli.db_commands import db_app  # noqa: E402
 
 del _operate, _accounts, _alerts, _audit, _dev, _secrets, _config, _resources, _assets, _checks
-del _materialize
+del _materialize, _partitions
 app.add_typer(db_app, name="db")
 app.add_typer(certs_app, name="certs")
 

@@ -1,4 +1,4 @@
-"""CLI commands of automation: the daemon, schedules, triggers, partitions, backfills, queue."""
+"""CLI commands of automation: the daemon, schedules, triggers, backfills, queue."""
 
 from __future__ import annotations
 
@@ -425,31 +425,6 @@ def triggers_events(
 
 
 # -- partitions and backfills ------------------------------------------------------------
-
-
-@app.command()
-def partitions(
-    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE")],
-    json_out: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-) -> None:
-    """Each partition of a pipeline and the state of its newest run."""
-    with user_errors(), workspace(project) as door:
-        views = door.automation.partitions(pipeline)
-        if json_out:
-            _json([v.__dict__ for v in views])
-            return
-        from legato.cli.render import styled
-
-        counts: dict[str, int] = {}
-        rows = []
-        for v in views:
-            counts[v.state] = counts.get(v.state, 0) + 1
-            state = v.state if v.state == "never run" else styled(v.state)
-            rows.append((v.key, state, v.run_id or ""))
-        _table(("partition", "state", "run"), rows, "no partitions yet")
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        out.print(f"{len(views)} partitions: {summary}", highlight=False)
 
 
 @app.command()

@@ -3,11 +3,11 @@ a project, for one actor.
 
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
 ``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``overview``, ``alerts``,
-``lineage``, ``monitoring``, ``resources``, ``assets``, ``checks``, ``materialize``) and never
-the workspace or its store, so every read and command passes the gate of
-``legato.services.gate`` with who is acting. ``signin`` is the one service without a gate: it
-turns credentials into actors, and ``sso`` (single sign-on) with it, which turns an identity
-provider's word into a session.
+``lineage``, ``monitoring``, ``resources``, ``assets``, ``checks``, ``materialize``,
+``partitions``) and never the workspace or its store, so every read and command passes the
+gate of ``legato.services.gate`` with who is acting. ``signin`` is the one service without a
+gate: it turns credentials into actors, and ``sso`` (single sign-on) with it, which turns an
+identity provider's word into a session.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from legato.services.materialize_service import Materialize
     from legato.services.monitoring import Monitoring
     from legato.services.overview_service import Overview
+    from legato.services.partitions_service import Partitions
     from legato.services.presence import Presence
     from legato.services.project import ProjectService
     from legato.services.resources_service import ResourcesService
@@ -162,6 +163,12 @@ class Door:
         from legato.services.resources_service import ResourcesService
 
         return ResourcesService(self._ws, self.actor)
+
+    @cached_property
+    def partitions(self) -> Partitions:
+        from legato.services.partitions_service import Partitions
+
+        return Partitions(self._ws, self.actor)
 
     @cached_property
     def assets(self) -> Assets:

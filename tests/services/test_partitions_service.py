@@ -1,0 +1,149 @@
+"""Partitions a page or a summary at a time: filtered by state and key range, paged by cursor,
+counted by state per day, with the ranges of failed and missing keys; the counts equal a
+direct count of the partitions' newest runs. Through real runs, once per store backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from legato.clock import ManualClock
+from legato.services.service_errors import NotFoundError, ServiceError
+from legato.services.workspace import Workspace
+from tests.conftest import BACKENDS
+from tests.helpers import door, make_project
+
+#: Hourly partitions from 2026-03-01 00:00: at NOW (03-03 12:00) 60 of them exist.
+CODE = """
+from legato import pipeline, task
+from legato.partitions import hourly, static
+
+
+@task(in_process=True)
+def load(fail: bool) -> int:
+    if fail:
+        raise ValueError("bad hour")
+    return 1
+
+
+@pipeline(partitions=hourly(start="2026-03-01", tz="UTC"))
+def hours(fail: bool = False):
+    load(fail)
+
+
+@pipeline
+def plain():
+    load(False)
+
+
+@pipeline(partitions=static(["eu", "us"]))
+def regions():
+    load(False)
+"""
+NOW = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=BACKENDS)
+def ws(
+    request: pytest.FixtureRequest, tmp_path: Path, store_url_for: Callable[[str], str]
+) -> Iterator[Workspace]:
+    extra = f'\n[store]\nurl = "{store_url_for(request.param)}"\n'
+    ws = Workspace(make_project(tmp_path / "proj", CODE, extra=extra), clock=ManualClock(NOW))
+    yield ws
+    ws.close()
+
+
+def _hour(day: int, hour: int) -> str:
+    return f"2026-03-{day:02d}T{hour:02d}:00+00:00"
+
+
+def _runs(ws: Workspace) -> dict[str, str]:
+    """The runs made: day 1 hours 0-5 succeeded, hours 6-7 failed, hour 8 failed and then
+    succeeded, day 2 hour 10 failed; the rest never run."""
+    d = door(ws)
+    clock = ws.clock
+    assert isinstance(clock, ManualClock)
+    made = {}
+    for key, fail in [
+        *((_hour(1, h), h >= 6) for h in range(9)), (_hour(1, 8), False), (_hour(2, 10), True),
+    ]:
+        made[key] = d.runs.run_pipeline("hours", {"fail": fail}, partition=key).state.value
+        clock.advance(1)  # a partition's newest run is the one made last
+    return made
+
+
+def test_the_summary_counts_states_and_names_the_failed_and_missing_ranges(
+    ws: Workspace,
+) -> None:
+    made = _runs(ws)
+    s = door(ws).partitions.summary("hours", granularity="day")
+    assert s.total == 60  # 2 days and 12 hours
+    assert s.counts == {"succeeded": 7, "failed": 3, "never run": 50}
+    # Equal to a direct count of each partition's newest run.
+    direct: dict[str, int] = {}
+    for state in made.values():
+        direct[state] = direct.get(state, 0) + 1
+    assert {k: v for k, v in s.counts.items() if k != "never run"} == direct
+    assert [(r.first, r.last, r.count) for r in s.failed] == [
+        (_hour(1, 6), _hour(1, 7), 2), (_hour(2, 10), _hour(2, 10), 1),
+    ]
+    assert [(r.first, r.last, r.count) for r in s.missing] == [
+        (_hour(1, 9), _hour(2, 9), 25), (_hour(2, 11), _hour(3, 11), 25),
+    ]
+    assert [(b.label, b.first, b.last, b.counts) for b in s.buckets] == [
+        ("2026-03-01", _hour(1, 0), _hour(1, 23),
+         {"succeeded": 7, "failed": 2, "never run": 15}),
+        ("2026-03-02", _hour(2, 0), _hour(2, 23), {"never run": 23, "failed": 1}),
+        ("2026-03-03", _hour(3, 0), _hour(3, 11), {"never run": 12}),
+    ]
+    day2 = door(ws).partitions.summary("hours", first=_hour(2, 0), last=_hour(2, 23))
+    assert day2.total == 24 and day2.counts == {"never run": 23, "failed": 1}
+
+
+def test_pages_filter_by_state_and_range_and_follow_the_cursor(ws: Workspace) -> None:
+    _runs(ws)
+    parts = door(ws).partitions
+    failed = parts.page("hours", states=["failed"])
+    assert [(p.key, p.state) for p in failed.partitions] == [
+        (_hour(1, 6), "failed"), (_hour(1, 7), "failed"), (_hour(2, 10), "failed"),
+    ]
+    assert failed.total == 3 and failed.next_cursor is None
+    assert all(p.run_id for p in failed.partitions)
+    # "missing" is never run; pages of 20 follow one another without gap or overlap.
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = parts.page("hours", states=["missing", "failed"], first=_hour(1, 7),
+                          cursor=cursor, limit=20)
+        assert page.total == 52  # 50 missing, 2 failed from 01T07 on
+        seen += [p.key for p in page.partitions]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == 52 == len(set(seen)) and seen == sorted(seen)
+    assert seen[0] == _hour(1, 7) and _hour(1, 8) not in seen  # 01T08 succeeded at last
+    static_page = parts.page("regions")
+    assert [(p.key, p.state) for p in static_page.partitions] == [
+        ("eu", "never run"), ("us", "never run"),
+    ]
+
+
+def test_wrong_filters_say_what_is_wrong(ws: Workspace) -> None:
+    parts = door(ws).partitions
+    with pytest.raises(ServiceError, match="unknown partition state 'broken'"):
+        parts.page("hours", states=["broken"])
+    with pytest.raises(ServiceError, match="no such partition"):
+        parts.page("hours", first="2026-13-01T00:00")
+    with pytest.raises(ServiceError, match="before it starts"):
+        parts.page("hours", first=_hour(2, 0), last=_hour(1, 0))
+    with pytest.raises(ServiceError, match="cursor"):
+        parts.page("hours", cursor="eu")
+    with pytest.raises(ServiceError, match="no time partitions"):
+        parts.summary("regions", granularity="day")
+    with pytest.raises(ServiceError, match="granularity must be one of"):
+        parts.summary("hours", granularity="week")
+    with pytest.raises(NotFoundError, match="has no partitions"):
+        parts.summary("plain")
