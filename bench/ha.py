@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import signal
 import statistics
 import subprocess
@@ -77,6 +78,24 @@ def queue_runs(project: Path, runs: int, pipeline: str = "wide") -> list[str]:
         ws.close()
 
 
+#: [CPU seconds of the last drain's schedulers, their workers included (those they waited for);
+#: CPU seconds the whole machine was busy meanwhile]
+CPU_SECONDS = [0.0, 0.0]
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all CPUs, every process: /proc/stat)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def drain(
     project: Path,
     store_url: str | None,
@@ -88,19 +107,22 @@ def drain(
     """Start ``schedulers`` `legato scheduler` processes on ``project`` and wait until no run
     is queued or running; (the wall time just before the first was started, the runs
     ``ids`` as the store has them then). ``profile`` (code, file prefix): run each scheduler
-    as ``python -c code FILE-i.prof scheduler ...`` instead (bench/queued.py's cProfile)."""
+    as ``python -c code FILE-i.prof scheduler ...`` instead (bench/queued.py's cProfile).
+    ``CPU_SECONDS`` is set to the CPU time the schedulers and their workers used."""
     from legato.domain.states import RunState
     from legato.services.workspace import Workspace
 
     env = dict(os.environ)
     if store_url is not None:
         env["LEGATO_DATABASE_URL"] = store_url
-    began = time.time()
+
     def command(i: int) -> list[str]:
         if profile is None:
             return [LEGATO]
         return [sys.executable, "-c", profile[0], f"{profile[1]}-{i}.prof"]
 
+    cpu_before, busy_before = _children_cpu(), machine_busy()
+    began = time.time()
     procs = [
         subprocess.Popen(
             [*command(i), "scheduler", "--project", str(project)],
@@ -132,6 +154,8 @@ def drain(
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(30)
+    CPU_SECONDS[0] = _children_cpu() - cpu_before
+    CPU_SECONDS[1] = machine_busy() - busy_before
     bad = [r.id for r in got if r.state != RunState.SUCCEEDED]
     if bad:
         raise SystemExit(f"{len(bad)} runs did not succeed, e.g. {bad[0]}")

@@ -8,7 +8,10 @@ ends as the store records them:
 
 - *wall*: from just before the first scheduler process was started to the last run's end
   (the scheduler's start-up included: what a user waits);
-- *span*: from the first run's start to the last run's end (the draining alone).
+- *span*: from the first run's start to the last run's end (the draining alone);
+- *CPU*: user + system time of the scheduler processes and their workers, start-up included,
+  and the CPU time the whole machine was busy meanwhile (every process: PostgreSQL's, and
+  anyone else's on a shared machine); 2 CPUs give twice the wall time at most.
 
 Configurations: ``sqlite/1`` (the default store in the project's folder), ``pg/1`` and
 ``pg/2`` (a fresh schema each time on ``--store-url``). Each is measured ``--repeat`` times,
@@ -43,7 +46,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import pg_schema
-from bench.ha import drain, make_project, queue_runs, spans
+from bench.ha import CPU_SECONDS, drain, make_project, queue_runs, spans
 
 CONFIGS = ("sqlite/1", "pg/1", "pg/2")
 
@@ -88,7 +91,8 @@ def one(args: argparse.Namespace, config: str, i: int, tmp: Path) -> dict[str, f
             profile = (PROFILED, str(Path(args.profile) / f"{store}-{n}-{i}"))
         began, got = drain(project, url, schedulers, ids, profile=profile)
     wall, span = spans(began, got)
-    return {"wall_s": wall, "span_s": span, "runs_per_s": args.runs / span}
+    return {"wall_s": wall, "span_s": span, "runs_per_s": args.runs / span,
+            "cpu_s": CPU_SECONDS[0], "busy_s": CPU_SECONDS[1]}
 
 
 def main() -> None:
@@ -120,7 +124,8 @@ def main() -> None:
                     r = results[c][-1]
                     print(
                         f"  {c}: wall {r['wall_s']:.2f} s, span {r['span_s']:.2f} s, "
-                        f"{r['runs_per_s']:.0f} runs/s (load {loads[-1]:.2f})",
+                        f"{r['runs_per_s']:.0f} runs/s, CPU: schedulers {r['cpu_s']:.2f} s, "
+                        f"machine {r['busy_s']:.2f} s (load {loads[-1]:.2f})",
                         flush=True,
                     )
     out: dict[str, Any] = {
@@ -137,6 +142,7 @@ def main() -> None:
                 "median_runs_per_s": statistics.median(r["runs_per_s"] for r in rs),
                 "all_wall_s": [round(r["wall_s"], 2) for r in rs],
                 "all_span_s": [round(r["span_s"], 2) for r in rs],
+                "median_cpu_s": statistics.median(r["cpu_s"] for r in rs),
             }
             for c, rs in results.items()
         },
