@@ -198,3 +198,26 @@ def test_naive_datetime_in_apply_is_rejected(store: Store, rec: Records) -> None
     with pytest.raises(ValueError, match="naive datetime"):
         store.runs.apply(changes)
     assert _snapshot(store, run.id) == before
+
+
+def test_apply_all_writes_several_runs_steps_in_one_go(store: Store, rec: Records) -> None:
+    runs = [leased_with_tasks(store, rec) for _ in range(3)]
+    batch = [_step(rec, run) for run in runs]
+    store.runs.apply_all(batch)
+    for run, changes in zip(runs, batch, strict=True):
+        assert store.runs.get_run(run.id).state is RunState.RUNNING
+        assert store.runs.get_task_runs(run.id) == [*changes.task_runs, *changes.new_task_runs]
+        assert store.runs.get_attempts(run.id) == changes.attempts
+        kinds = [(e.kind, e.task_key) for e in store.runs.get_events(run.id)]
+        assert kinds == [("lease", None), ("run_state", None), ("task_state", "a"),
+                         ("task_state", "b")]
+
+
+def test_apply_all_writes_nothing_when_one_lease_is_lost(store: Store, rec: Records) -> None:
+    runs = [leased_with_tasks(store, rec) for _ in range(3)]
+    before = [_snapshot(store, r.id) for r in runs]
+    batch = [_step(rec, runs[0]), _step(rec, runs[1], owner="intruder"), _step(rec, runs[2])]
+    with pytest.raises(LeaseLost):
+        store.runs.apply_all(batch)
+    assert [_snapshot(store, r.id) for r in runs] == before
+

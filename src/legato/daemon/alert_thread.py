@@ -2,7 +2,8 @@
 
 A thread of its own, so that a receiver that answers slowly (or not at all, until its
 timeout) never delays a schedule tick or a run's step. The loop wakes it when a run it drives
-finishes; otherwise it looks every ``EVERY`` seconds (facts written by other processes, the
+finishes (if there are rules) and when the code is loaded again (the rules may change);
+otherwise it looks every ``EVERY`` seconds (facts written by other processes, the
 time-based conditions, retries coming due).
 """
 
@@ -59,13 +60,23 @@ class AlertThread(Wakeable):
         self._since = door.clock()
         self._last_problem: str | None = None  # said once, not every second
         self._next_prune = self._since
+        # Whether the last pass found alert rules. Without any, a finished run has nothing to
+        # alert about: waking a pass per run (two write transactions, each contending with
+        # the drivers' steps for SQLite's one writer) would only empty the outbox sooner.
+        self._has_rules = True
+
+    def run_finished(self) -> None:
+        """A run driven here finished: look now if any rule may alert on it. Thread-safe."""
+        if self._has_rules:
+            self.wake()
 
     def run(self) -> None:
         alerts = self._door.alerts
         while not self._halt.is_set():
             wait = EVERY
             try:
-                if not alerts.rules():
+                self._has_rules = bool(alerts.rules())
+                if not self._has_rules:
                     wait = EVERY_WITHOUT_RULES
                 alerts.evaluate(
                     self._door.clock(), own_url=self._own_url(), watching_since=self._since

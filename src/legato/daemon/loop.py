@@ -213,6 +213,8 @@ class Daemon:
                 if self._reloaded.is_set():
                     self._reloaded.clear()
                     metrics.prime(self.door.project.pipelines())
+                    if self.alerts is not None:
+                        self.alerts.wake()  # the rules may have changed: read them now
                     self.door.automation.ensure_triggers()  # new triggers' state and tokens
                     if self.opts.schedule:
                         self._sync_listeners()
@@ -281,12 +283,14 @@ class Daemon:
                     self._raise_as_full(exc)
                     raise
                 if finished and self.alerts is not None:
-                    self.alerts.wake()  # its alerts go out now, not at the next look
+                    self.alerts.run_finished()  # its alerts go out now, not at the next look
                 if finished and self.lineage is not None:
                     self.lineage.wake()
                 for run in finished:
                     self._say(f"run {run.id} of {run.pipeline} {run.state}", run)
-                    self._tick_due = True  # downstream triggers and backfills may be due
+                    # Downstream triggers and backfills may be due: tick now. A run nothing
+                    # follows does not (a tick per run was most of a short run's cost).
+                    self._tick_due = self._tick_due or self.scheduler.follows(run)
                     look = True  # and a place to drive another run is free
             else:
                 self._idle.wait(max(0.0, wait))

@@ -20,13 +20,13 @@ takes them up at once. ``cancel_all()`` is there for when runs should end for go
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from legato.clock import Clock, system_clock
-from legato.domain.records import RunRecord
+from legato.domain.records import RunRecord, TaskRunRecord
 from legato.engine.driver import RunDriver
-from legato.executors.interface import Executor
+from legato.executors.interface import AttemptSpec, Executor
 from legato.observability import metrics
 from legato.observability.logs import log_context
 from legato.store.db import is_disk_full, is_unavailable
@@ -66,8 +66,15 @@ class Conductor:
     def __len__(self) -> int:
         return len(self._drivers)
 
-    def add(self, driver: RunDriver) -> None:
-        """Start driving a run whose lease ``driver.owner`` holds (this calls ``begin``).
+    def idle_workers(self) -> int:
+        """Free executor slots that the runs being driven have no ready task for: workers
+        that will sit idle unless another run is started."""
+        ready = sum(len(d.book.queue) for d in self._drivers.values())
+        return max(0, self.executor.free_slots() - ready)
+
+    def add(self, driver: RunDriver, task_runs: Sequence[TaskRunRecord] | None = None) -> None:
+        """Start driving a run whose lease ``driver.owner`` holds (this calls ``begin``, with
+        ``task_runs`` if the caller read them already).
 
         Raises what ``begin`` raises, leaving the conductor as it was.
         """
@@ -76,7 +83,7 @@ class Conductor:
         if driver.run_id in self._drivers:
             raise ValueError(f"run {driver.run_id} is being driven already")
         try:
-            driver.begin()
+            driver.begin(task_runs)
         except BaseException:
             driver.conditions.close()
             raise
@@ -88,18 +95,19 @@ class Conductor:
         self.executor.wake()
 
     def step(self, max_wait: float) -> list[RunRecord]:
-        """One round: advance every run (higher priority first), wait at most ``max_wait``
-        seconds for outcomes, deliver them, kill attempts past their timeout, and finish the
-        runs that are done. Returns the runs finished in this round.
+        """One round: advance every run (higher priority first) and finish those that are
+        done, wait at most ``max_wait`` seconds for outcomes, deliver them, kill attempts past
+        their timeout, then advance and finish again. Returns the runs finished in this
+        round.
+
+        Each advance writes the steps of all the runs in one transaction before any of their
+        attempts is submitted (``_write``): one commit per round, not one per run.
 
         Raises what the executor raises (ExecutorError: no worker can be started any more);
         an error of one run only drops that run.
         """
         finished: list[RunRecord] = []
-        started = 0
-        for driver in self._ordered():
-            started += self._call(driver, driver.advance) or 0
-        self._finish_done(finished)
+        started = self._advance_all(finished)
         now = self.clock()
         wait = max_wait
         for driver in self._drivers.values():
@@ -112,9 +120,59 @@ class Conductor:
                 self._call(found, found.deliver, out)
         for driver in list(self._drivers.values()):
             self._call(driver, driver.check_timeouts)
-        self._finish_done(finished)
-        self._gauges(-len(outcomes))
+        # The workers just freed take the next ready tasks now, in the same round.
+        started = self._advance_all(finished)
+        self._gauges(started - len(outcomes))
         return finished
+
+    def _advance_all(self, finished: list[RunRecord]) -> int:
+        """Advance every run and record the end of those done, writing all their steps at
+        once, then submit the attempts; appends the runs finished. Attempts started."""
+        free = self.executor.free_slots()
+        launches: list[tuple[RunDriver, list[AttemptSpec]]] = []
+        for driver in self._ordered():
+            specs = self._call(driver, driver.prepare, free)
+            if specs is None:
+                continue  # dropped
+            free -= len(specs)
+            if specs or driver.write_due:
+                launches.append((driver, specs))
+        ending = [d for d in self._ordered() if d.done]
+        for driver in ending:
+            self._call(driver, driver.end)
+        self._write([d for d, _ in launches if d.write_due] + [
+            d for d in ending if d.run_id in self._drivers
+        ])
+        started = 0
+        for driver, specs in launches:
+            if driver.run_id in self._drivers:  # else dropped: its step was not written
+                started += self._call(driver, driver.launch, specs) or 0
+        self._finish_done(finished)
+        return started
+
+    def _write(self, drivers: list[RunDriver]) -> None:
+        """Write the steps of ``drivers`` in one transaction. If that fails for another reason
+        than an unreachable store (a lost lease, a bad row), each is written on its own, so
+        that the failure is the failing run's alone (it is dropped, see ``_call``)."""
+        if not drivers:
+            return
+        store = drivers[0].store
+        if len(drivers) == 1 or any(d.store is not store for d in drivers):
+            for driver in drivers:
+                self._call(driver, driver.flush)
+            return
+        try:
+            store.runs.apply_all([d.staged() for d in drivers])
+        except Exception as exc:
+            if is_unavailable(exc):
+                for driver in drivers:
+                    driver.unwritten(exc)  # each keeps its step and tries again
+                return
+            for driver in drivers:
+                self._call(driver, driver.flush)
+            return
+        for driver in drivers:
+            self._call(driver, driver.written)
 
     def _gauges(self, attempts: int) -> None:
         # Set twice a step, around the wait, so a scrape during a long wait sees the work.

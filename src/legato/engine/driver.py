@@ -159,6 +159,7 @@ class RunDriver:
         self.uses_pools = any(n.task.pool for n in pipeline.graph.nodes.values())
         self._begun = False
         self._starting = False
+        self.write_due = False  # set by prepare(): the step must be written before launch
 
     @property
     def run(self) -> RunRecord:
@@ -181,6 +182,22 @@ class RunDriver:
 
     def flush(self) -> None:
         """Write this step's changes (and extend the lease) in one transaction."""
+        changes = self.staged()
+        try:
+            self.store.runs.apply(changes)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self.unwritten(exc)
+            return
+        self.written()
+
+    # The three parts of ``flush``, for a Conductor writing several drivers' steps in one
+    # transaction: ``staged``, then (its own write) ``written``, or ``unwritten`` if the store
+    # was unreachable. Any other failure of the write: call ``flush`` instead.
+
+    def staged(self) -> Changes:
+        """This step's changes, ready to be written (the lease to be extended to now + TTL)."""
         changes = self.book.changes
         changes.lease_expires_at = self.clock() + timedelta(seconds=self.lease_ttl)
         # A row changed twice in one step is written once, as it is now; a row made in this
@@ -192,19 +209,21 @@ class RunDriver:
         if self.lineage is not None:
             # From all the step's events: a step kept while the store was down is told whole.
             changes.lineage = self.lineage.events(changes.events)
-        try:
-            self.store.runs.apply(changes)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            # The store is down for a while (a restart): keep the step's changes, let the
-            # attempts go on, and write everything once it is back. If it stays down past
-            # the lease, another scheduler takes the run and this driver gets LeaseLost.
-            if not self.store_down:
-                log.warning("run %s: cannot write to the store (%s); retrying", self.run_id, exc)
-            self.store_down = True
-            self.last_flush = self.clock() - timedelta(seconds=self.lease_ttl / 3 - STORE_RETRY)
-            return
+        return changes
+
+    def unwritten(self, exc: Exception) -> None:
+        """The step could not be written because the store is unreachable."""
+        # The store is down for a while (a restart): keep the step's changes, let the
+        # attempts go on, and write everything once it is back. If it stays down past
+        # the lease, another scheduler takes the run and this driver gets LeaseLost.
+        if not self.store_down:
+            log.warning("run %s: cannot write to the store (%s); retrying", self.run_id, exc)
+        self.store_down = True
+        self.last_flush = self.clock() - timedelta(seconds=self.lease_ttl / 3 - STORE_RETRY)
+
+    def written(self) -> None:
+        """The step (``staged()``) is written: start the next one."""
+        changes = self.book.changes
         if self.store_down:
             log.warning("run %s: the store is back; the pending changes are written", self.run_id)
             self.store_down = False
@@ -248,9 +267,9 @@ class RunDriver:
 
     # -- start and resume --------------------------------------------------------------
 
-    def _load(self, resumed: bool) -> None:
+    def _load(self, resumed: bool, task_runs: Sequence[TaskRunRecord] | None) -> None:
         book = self.book
-        book.load(self.store.runs.get_task_runs(self.run_id))
+        book.load(self.store.runs.get_task_runs(self.run_id) if task_runs is None else task_runs)
         if resumed:
             # Outcomes of earlier attempts: those cut short by a stop or a dead driver do
             # not count against the retry policy (see _free_attempts).
@@ -282,10 +301,12 @@ class RunDriver:
     def _log_path(self, key: str, attempt: int) -> str:
         return plan.log_path(self._logs_dir, self.run_id, key, attempt)
 
-    def _dispatch(self) -> list[AttemptSpec]:
+    def _dispatch(self, free: int | None = None) -> list[AttemptSpec]:
         specs: list[AttemptSpec] = []
-        # The executor may be shared: this counts what other runs have left this moment.
-        free = self.executor.free_slots()
+        # The executor may be shared: this counts what other runs have left this moment
+        # (``free``: what a Conductor counted, less what runs before this one took in a
+        # step whose attempts are submitted once all are written).
+        free = self.executor.free_slots() if free is None else free
         now = self.clock()
         pools = self.pools
         pools.new_step()
@@ -590,10 +611,12 @@ class RunDriver:
 
     # -- the steps -----------------------------------------------------------------------
 
-    def begin(self) -> None:
+    def begin(self, task_runs: Sequence[TaskRunRecord] | None = None) -> None:
         """Mark the run running and load its rows; attempts a dead driver left running are
         recorded as interrupted and run again (up to MAX_INTERRUPTIONS in a row, then as
-        their retry policy allows). Call it once."""
+        their retry policy allows). Call it once. ``task_runs``: the run's task runs as
+        the store has them, read by the caller since this driver took the lease (a batch of
+        runs claimed together reads theirs at once); None: read here."""
         if self._begun:
             raise RuntimeError(f"run {self.run_id} has begun already")
         self._begun = True
@@ -611,7 +634,7 @@ class RunDriver:
             self.span = self.tracing.run(
                 run.id, run.pipeline, run.partition, self.clock(), resumed=resumed
             )
-        self._load(resumed)
+        self._load(resumed, task_runs)
         if resumed and self.uses_pools:
             # Slots claimed by the driver this run had before: none of its attempts runs now.
             self.pools.release_all()
@@ -625,24 +648,49 @@ class RunDriver:
         """One step: take condition answers and due retries, act on a cancel request, start
         attempts on the executor's free slots, then write the step (renewing the lease) and
         submit its attempts, in that order. Returns how many attempts it started."""
+        specs = self.prepare()
+        if self.write_due:
+            self.flush()
+        return self.launch(specs)
+
+    def prepare(self, free: int | None = None) -> list[AttemptSpec]:
+        """``advance`` up to the write: the attempts to submit once the step is written
+        (``write_due`` tells whether it has to be: then ``flush``, or a Conductor's batch),
+        none when the run is done (``finish()`` writes what is left). ``free``: the
+        executor's slots left for this run (None: all it has free now)."""
         book = self.book
         now = self.clock()
+        self.write_due = False
         self._condition_results(now)
         self._due_retries(now)
         if self._check_cancel(now):
             self.cancel()
-        specs = self._dispatch()
+        specs = self._dispatch(free)
         if book.unfinished == 0:
-            return 0  # finish() writes what is left, with the run's end
-        if (
+            return []
+        self.write_due = bool(
             specs
             or not book.changes.empty()
             or (now - self.last_flush).total_seconds() >= self.lease_ttl / 3
-        ):
-            self.flush()
+        )
+        return specs
+
+    def launch(self, specs: Sequence[AttemptSpec]) -> int:
+        """Submit the attempts of a step that is written (or kept while the store is down)."""
         for spec in specs:
             self.executor.submit(spec)
         return len(specs)
+
+    def end(self) -> None:
+        """``finish`` up to the write: record the run's end once (then write it: ``flush``,
+        or a Conductor's batch; then ``finish`` returns at once if it was written)."""
+        if not self._ended:
+            try:
+                self._finish_run()
+            except BaseException:
+                self.conditions.close()
+                raise
+            self._ended = True
 
     def finish(self) -> RunRecord | None:
         """Record the run's end and give back its pool slots; call it once ``done``.
@@ -654,7 +702,8 @@ class RunDriver:
             if not self._ended:
                 self._finish_run()
                 self._ended = True
-            self.flush()
+            if not self.book.changes.empty() or self.store_down:
+                self.flush()  # unless a Conductor's batch wrote it (after end())
             if self.store_down:
                 return None
             if self.uses_pools:

@@ -68,6 +68,21 @@ class Scheduler:
     def _store(self) -> TickStore:
         return self.ws.store
 
+    def follows(self, run: RunRecord) -> bool:
+        """Whether ``run`` having finished may make a tick create runs: it belongs to a
+        backfill (whose next runs may start), an upstream trigger waits on its pipeline, or
+        an asset trigger exists (its materializations may count). When none does, a tick
+        after it would only read the store, so the daemon ticks by its timer instead."""
+        if run.backfill_id is not None:
+            return True
+        for pipe in self.ws.project.pipelines.values():
+            for trig in pipe.automation.triggers:
+                if isinstance(trig, AssetTrigger):
+                    return True
+                if isinstance(trig, UpstreamTrigger) and trig.upstream == run.pipeline:
+                    return True
+        return False
+
     def tick(self, now: datetime) -> TickResult:
         """Create every run due at ``now``; returns them and the time of the next tick."""
         result = TickResult()

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from legato.domain.states import BackfillState, RunState
+from legato.domain.states import RunState
 from legato.observability import metrics
 from legato.observability.logs import log_context
 from legato.services.actor import Actor
@@ -32,7 +32,7 @@ from legato.services.service_errors import Conflict, ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
-    from legato.domain.records import RunRecord
+    from legato.domain.records import RunRecord, TaskRunRecord
     from legato.engine.conductor import Conductor
     from legato.engine.driver import ProgressCallback, RunDriver
     from legato.executors.interface import Executor
@@ -253,6 +253,9 @@ class Fleet(Service):
         self.ws = ws
         self.driving = RunDriving(ws, owner)
         self.max_runs = max_runs
+        # Free places that make claiming queued runs worth a round trip while every worker
+        # has work (see start_queued).
+        self.batch = max(1, max_runs // 4)
         self._say = say
         self._conductor: Conductor | None = None
         self._unstartable: set[str] = set()  # runs whose code no longer fits (see _drive)
@@ -318,15 +321,16 @@ class Fleet(Service):
         room = self.free_slots()
         if room <= 0:
             return
+        if room < self.batch and self.conductor.idle_workers() == 0:
+            # Every free worker has a ready task of a run driven here: a run claimed now
+            # would only wait for one. Claim once a batch of places is free (one round trip
+            # for several runs), or as soon as a worker would be left idle.
+            return
         store: DrivingStore = self.ws.store
         pipes = self.ws.project.pipelines
         caps = _caps(pipes)
         running = store.queue.running_counts() if caps else {}
-        paused = [
-            b.id
-            for b in store.backfills.list_backfills(active=True)
-            if b.state == BackfillState.PAUSED
-        ]
+        paused = store.backfills.paused_backfill_ids()
         # Claimed in one statement with row locks other schedulers skip: each queued run
         # goes to exactly one of them, and never more of them than this one can drive.
         claimed = store.claims.claim_queued_runs(
@@ -340,8 +344,11 @@ class Fleet(Service):
             skip_backfills=paused,
             skip_runs=self._unstartable,
         )
+        # Their task runs in one statement, not one per run (read after the claim: the
+        # lease guards them from other drivers since).
+        task_runs = store.runs.get_task_runs_of([r.id for r in claimed]) if claimed else {}
         for run in claimed:
-            self._drive(run, leased=True)
+            self._drive(run, leased=True, task_runs=task_runs.get(run.id))
 
     @action("runs.drive")
     def adopt_orphans(self, now: datetime) -> None:
@@ -370,8 +377,15 @@ class Fleet(Service):
             if self._drive(run, leased=True):
                 metrics.LEASES_TAKEN_OVER.labels(run.pipeline).inc()
 
-    def _drive(self, run: RunRecord, *, leased: bool = False) -> bool:
-        """Start driving ``run``; with ``leased`` this daemon holds its lease already."""
+    def _drive(
+        self,
+        run: RunRecord,
+        *,
+        leased: bool = False,
+        task_runs: Sequence[TaskRunRecord] | None = None,
+    ) -> bool:
+        """Start driving ``run``; with ``leased`` this daemon holds its lease already (and
+        ``task_runs`` may be its task runs, read since)."""
         conductor = self.conductor
         if run.id in self._unstartable or run.id in conductor.active:
             return False
@@ -395,7 +409,7 @@ class Fleet(Service):
             self._cannot_start(run, exc)
             return False
         try:
-            conductor.add(self.driving.driver(run, pipe, conductor.executor))
+            conductor.add(self.driving.driver(run, pipe, conductor.executor), task_runs)
         except (ValueError, KeyError) as exc:
             # The code changed since the run was made (params it no longer takes, tasks
             # added or renamed): one such run must not stop the daemon and every other run.

@@ -91,9 +91,16 @@ def _run_fact_kind(e: NewEvent) -> FactKind | None:
     return None
 
 
-def raises_run_facts(events: Sequence[NewEvent]) -> bool:
-    """Whether ``write_run_facts`` would add anything for ``events``."""
-    return any(_run_fact_kind(e) is not None for e in events)
+def run_fact_values(events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+    """The bind values of ``statements.INSERT_RUN_FACT`` for the facts ``events`` raise (the
+    driver's step writes them through its prepared statements)."""
+    out = []
+    for e in events:
+        kind = _run_fact_kind(e)
+        if kind is not None:
+            out.append({"f_kind": kind.value, "f_task_key": e.task_key, "f_message": e.message,
+                        "f_at": e.at, "f_run_id": e.run_id})
+    return out
 
 
 def write_run_facts(conn: Connection, events: Sequence[NewEvent]) -> None:

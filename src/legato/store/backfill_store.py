@@ -37,6 +37,9 @@ from legato.store.schema import (
 _r = runs.c
 
 
+_PAUSED = select(backfills.c.id).where(backfills.c.state == BackfillState.PAUSED.value)
+
+
 def _backfill(row: Sequence[Any]) -> BackfillRecord:
     return BackfillRecord(
         row[0],
@@ -120,6 +123,12 @@ class BackfillStore(Part):
             how = "no" if not found else "more than one"
             raise NotFound(f"{how} backfill with id or id prefix {backfill_id!r}")
         return _backfill(found[0])
+
+    def paused_backfill_ids(self) -> list[str]:
+        """Ids of the paused backfills (their queued runs wait): one small statement, asked
+        by each claim of queued runs."""
+        with self._engine.connect() as conn:
+            return list(conn.execute(_PAUSED).scalars())
 
     def list_backfills(
         self,

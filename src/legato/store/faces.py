@@ -11,7 +11,7 @@ pool slots). The services layer's consumers name the parts they use: the schedul
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,6 +40,8 @@ class RunRows(Protocol):
     def get_attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]: ...
 
     def apply(self, changes: Changes) -> None: ...
+
+    def apply_all(self, batch: Sequence[Changes]) -> None: ...
 
     def release_lease(self, run_id: str, owner: str) -> bool: ...
 

@@ -44,7 +44,7 @@ from legato.domain.states import (
 from legato.observability import metrics
 from legato.store import dialect, rows
 from legato.store import statements as sql
-from legato.store.alert_store import raises_run_facts, write_check_facts, write_run_facts
+from legato.store.alert_store import run_fact_values, write_check_facts, write_run_facts
 from legato.store.asset_store import write_materializations
 from legato.store.check_store import write_check_results
 from legato.store.database import Part, of_pipelines
@@ -297,6 +297,19 @@ class RunStore(Part):
         with self._engine.connect() as conn:
             return [rows.task_run_from_row(r) for r in conn.execute(stmt)]
 
+    def get_task_runs_of(self, run_ids: Collection[str]) -> dict[str, list[TaskRunRecord]]:
+        """The task runs of each of ``run_ids`` (ordered as ``get_task_runs`` orders them),
+        in one statement: for a batch of runs claimed together."""
+        if not run_ids:
+            return {}
+        stmt = sql.SELECT_TASK_RUNS.where(task_runs.c.run_id.in_(sorted(run_ids)))
+        out: dict[str, list[TaskRunRecord]] = {i: [] for i in run_ids}
+        with self._engine.connect() as conn:
+            for r in conn.execute(stmt):
+                row = rows.task_run_from_row(r)
+                out[row.run_id].append(row)
+        return out
+
     def get_task_run(self, run_id: str, task_key: str) -> TaskRunRecord:
         """One task run; NotFound if the run has no such task."""
         stmt = select(task_runs).where(
@@ -376,30 +389,46 @@ class RunStore(Part):
         task runs, inserts attempts, appends events and records materializations. Raises
         LeaseLost, writing nothing, if the lease is gone.
         """
-        run_id = changes.run_id
-        if changes.run is not None and changes.run.id != run_id:
-            raise ValueError(f"changes for run {run_id} carry run {changes.run.id}")
-        rows.check_run_ids(run_id, changes.new_task_runs, "task run")
-        rows.check_run_ids(run_id, changes.task_runs, "task run")
-        rows.check_run_ids(run_id, changes.attempts, "attempt")
-        rows.check_run_ids(run_id, changes.events, "event")
-        rows.check_run_ids(run_id, changes.materializations, "materialization")
-        lease = {
-            "k_id": run_id,
-            "k_owner": changes.owner,
-            "k_expires": changes.lease_expires_at,
-            "k_ttl": changes.lease_seconds,
-        }
+        self.apply_all([changes])
+
+    def apply_all(self, batch: Sequence[Changes]) -> None:
+        """Write the steps of several runs' drivers in one transaction: all or nothing.
+
+        As ``apply`` for each; if any run's lease is gone (LeaseLost) or a write fails,
+        nothing is written, and the caller may write each step on its own to learn whose.
+        One commit for many steps: a daemon driving many short runs writes their starts and
+        ends together instead of waiting for a commit (a WAL flush on PostgreSQL) each.
+        """
+        if not batch:
+            return
+        leases = []
+        for changes in batch:
+            run_id = changes.run_id
+            if changes.run is not None and changes.run.id != run_id:
+                raise ValueError(f"changes for run {run_id} carry run {changes.run.id}")
+            rows.check_run_ids(run_id, changes.new_task_runs, "task run")
+            rows.check_run_ids(run_id, changes.task_runs, "task run")
+            rows.check_run_ids(run_id, changes.attempts, "attempt")
+            rows.check_run_ids(run_id, changes.events, "event")
+            rows.check_run_ids(run_id, changes.materializations, "materialization")
+            leases.append({
+                "k_id": run_id,
+                "k_owner": changes.owner,
+                "k_expires": changes.lease_expires_at,
+                "k_ttl": changes.lease_seconds,
+            })
         fast = self._fast()
         conn = self._db.step_connection()
         began = time.perf_counter()
+        steps = list(zip(batch, leases, strict=True))
         if fast.checked:
-            self._apply_checked(conn, fast, changes, lease)
+            self._apply_checked(conn, fast, steps)
         else:
             with conn.begin():
-                if self._renew(conn, fast, changes, lease) != 1:
-                    raise self._lease_lost(conn, run_id, changes.owner)  # rolls back
-                self._write_step(conn, fast, changes)
+                for changes, lease in steps:
+                    if self._renew(conn, fast, changes, lease) != 1:
+                        raise self._lease_lost(conn, changes.run_id, changes.owner)  # rolls back
+                    self._write_step(conn, fast, changes)
         # Its statements run on the DBAPI cursor, unseen by the engine's events: timed whole.
         _STEP_SECONDS.observe(time.perf_counter() - began)
 
@@ -411,33 +440,39 @@ class RunStore(Part):
         return fast
 
     def _apply_checked(
-        self, conn: Connection, fast: sql.PreparedSet, changes: Changes, lease: dict[str, Any]
+        self,
+        conn: Connection,
+        fast: sql.PreparedSet,
+        steps: Sequence[tuple[Changes, dict[str, Any]]],
     ) -> None:
         # PostgreSQL: the checked statements fail on a lost lease or a missing task run, so
-        # nothing waits for a row count. A plain step (most of them: a task ended, the next
-        # started) is pipelined, BEGIN to COMMIT: one round trip. The rarer writes (alert
-        # facts, lineage, materializations, checks) go through SQLAlchemy, unpipelined.
-        plain = _can_pipeline() and not (
-            changes.lineage
-            or changes.materializations
-            or changes.checks
-            or raises_run_facts(changes.events)
+        # nothing waits for a row count. Plain steps (most of them: a task ended, the next
+        # started, the run ended with its alert facts) are pipelined, BEGIN to COMMIT: one
+        # round trip. The rarer writes (lineage, materializations, checks) go through
+        # SQLAlchemy, unpipelined.
+        plain = _can_pipeline() and not any(
+            c.lineage or c.materializations or c.checks for c, _ in steps
         )
         dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         try:
             if plain:
-                self._pipelined(conn, fast, changes, lease)
+                self._pipelined(conn, fast, steps)
             else:
                 with conn.begin():
-                    self._renew(conn, fast, changes, lease)
-                    self._write_step(conn, fast, changes)
+                    for changes, lease in steps:
+                        self._renew(conn, fast, changes, lease)
+                        self._write_step(conn, fast, changes)
         except (DBAPIError, dbapi_error) as exc:
             said = str(exc.orig if isinstance(exc, DBAPIError) else exc)
             if sql.LEASE_LOST in said:
+                if len(steps) > 1:  # which one is not said: the caller asks each alone
+                    raise LeaseLost(f"a lease of the runs {[c.run_id for c, _ in steps]} is "
+                                    "lost") from None
+                changes = steps[0][0]
                 with conn.begin():
                     raise self._lease_lost(conn, changes.run_id, changes.owner) from None
             if sql.MISSING_TASK_RUN in said:
-                raise self._missing_task_runs(changes) from None
+                raise self._missing_task_runs(steps[0][0] if len(steps) == 1 else None) from None
             if isinstance(exc, DBAPIError):
                 raise
             raise DBAPIError.instance(
@@ -446,9 +481,12 @@ class RunStore(Part):
             ) from exc
 
     def _pipelined(
-        self, conn: Connection, fast: sql.PreparedSet, changes: Changes, lease: dict[str, Any]
+        self,
+        conn: Connection,
+        fast: sql.PreparedSet,
+        steps: Sequence[tuple[Changes, dict[str, Any]]],
     ) -> None:
-        """The step in one psycopg pipeline: its own BEGIN and COMMIT, one Sync at the end.
+        """The steps in one psycopg pipeline: its own BEGIN and COMMIT, one Sync at the end.
 
         In autocommit mode psycopg sends no BEGIN of its own (which it would await: a round
         trip) and ``commit()`` no Sync of its own (another). The connection is between
@@ -459,8 +497,9 @@ class RunStore(Part):
         try:
             with raw.pipeline():
                 raw.execute("BEGIN")
-                self._renew(conn, fast, changes, lease)
-                self._write_step(conn, fast, changes)
+                for changes, lease in steps:
+                    self._renew(conn, fast, changes, lease)
+                    self._write_step(conn, fast, changes)
                 raw.execute("COMMIT")
             # Leaving the pipeline waited for every answer, COMMIT's too: the step is durable.
         except BaseException:
@@ -499,7 +538,9 @@ class RunStore(Part):
         if changes.events:
             fast.insert_event.execute(conn, [rows.event_values(e) for e in changes.events])
             # The alert outbox, in the same transaction as the state change it reports.
-            write_run_facts(conn, changes.events)
+            facts = run_fact_values(changes.events)
+            if facts:
+                fast.insert_run_fact.execute(conn, facts)
         if changes.lineage:  # the lineage outbox likewise ([lineage] set)
             write_lineage(conn, changes.lineage)
         if changes.materializations:
@@ -510,7 +551,9 @@ class RunStore(Part):
             write_check_facts(conn, changes.checks)  # check_failed alerts and resolves
 
     @staticmethod
-    def _missing_task_runs(changes: Changes) -> StoreError:
+    def _missing_task_runs(changes: Changes | None) -> StoreError:
+        if changes is None:  # a batch: the caller asks each alone
+            return StoreError("some of the task runs of a batch of steps do not exist")
         keys = sorted(t.task_key for t in changes.task_runs)
         return StoreError(f"run {changes.run_id}: some of the task runs {keys} do not exist")
 

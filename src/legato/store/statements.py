@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Float, bindparam, case, insert, or_, select, update
+from sqlalchemy import Boolean, Float, String, Text, bindparam, case, insert, or_, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -29,7 +29,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from legato.domain.states import RunState
-from legato.store.schema import attempts, events, runs, task_runs
+from legato.store.schema import UTCDateTime, alert_facts, attempts, events, runs, task_runs
 
 _r = runs.c
 _t = task_runs.c
@@ -133,6 +133,22 @@ def _insert_all(table: Any) -> Any:
 INSERT_TASK_RUN = _insert_all(task_runs)
 INSERT_ATTEMPT = _insert_all(attempts)
 INSERT_EVENT = _insert_all(events)
+# An alert fact a step's event raises (a run finished, a task failed for good), with the
+# run's pipeline, partition and backfill copied from its row; a plain statement, so that a
+# run's last step is pipelined on PostgreSQL like the others.
+INSERT_RUN_FACT = insert(alert_facts).from_select(
+    ["kind", "pipeline", "run_id", "task_key", "partition", "backfill_id", "message", "at"],
+    select(
+        bindparam("f_kind", type_=String),
+        _r.pipeline,
+        _r.id,
+        bindparam("f_task_key", type_=String),
+        _r.partition,
+        _r.backfill_id,
+        bindparam("f_message", type_=Text),
+        bindparam("f_at", type_=UTCDateTime),
+    ).where(_r.id == bindparam("f_run_id")),
+)
 UPDATE_TASK_RUN = (
     update(task_runs)
     .where(_t.run_id == bindparam("k_run_id"), _t.task_key == bindparam("k_task_key"))
@@ -222,3 +238,4 @@ class PreparedSet:
         self.update_task_run = Prepared(UPDATE_TASK_RUN, dialect, one_row_or=MISSING_TASK_RUN)
         self.insert_attempt = Prepared(INSERT_ATTEMPT, dialect)
         self.insert_event = Prepared(INSERT_EVENT, dialect)
+        self.insert_run_fact = Prepared(INSERT_RUN_FACT, dialect)
