@@ -25,7 +25,7 @@ import threading
 import time
 from contextlib import suppress
 
-from legato.security.files import open_private
+from legato.security.files import open_private, private_dirs
 
 #: Seconds after which a running attempt's log is given its name (followable while it runs).
 PUBLISH_AFTER = float(os.environ.get("LEGATO_LOG_PUBLISH_AFTER", "0.1"))
@@ -49,7 +49,7 @@ def _publish(scratch: str, log_path: str) -> None:
     except FileNotFoundError:
         if not os.path.exists(scratch):
             raise
-        os.makedirs(os.path.dirname(log_path), mode=0o700, exist_ok=True)
+        private_dirs(os.path.dirname(log_path))
         try:
             os.link(scratch, log_path)
             return
@@ -190,7 +190,7 @@ class ScratchLogs:
             os.close(self._fd)  # used (published), or another logs folder
             self._fd = -1
         folder = os.path.dirname(path)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        private_dirs(folder)  # 0700 whatever the umask, as every folder of logs
         if not self._swept:
             self._swept = True
             _sweep(folder)
