@@ -122,6 +122,10 @@ class RunProgress:
         if self.lines:
             for row in changed:
                 if row.state.finished or row.state.value == "up_for_retry":
+                    if row.map_index is not None and row.state.value in ("succeeded", "skipped"):
+                        # A map may have any number of elements: those that went well are
+                        # told by their node's own line, with how many there were.
+                        continue
                     self._line(row, progress.run.pipeline)
         if self._view is not None:
             now = time.monotonic()
@@ -149,6 +153,8 @@ class RunProgress:
             if what is not None:
                 extra += escape(f"; attempt {row.attempt + 1} waits for {what}")
         took = duration(row.started_at, row.finished_at) if row.attempt else ""
+        if row.map_index is None and row.item_count is not None and row.attempt == 0:
+            took = f"{row.item_count} element{'s' if row.item_count != 1 else ''}"
         return (
             f"  [{STATE_STYLE.get(state, '')}]{SYMBOL.get(state, '?')} {row.task_key}[/] "
             f"[dim]{state} {took}[/]{extra}"

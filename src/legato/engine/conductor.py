@@ -106,10 +106,12 @@ class Conductor:
             wait = min(wait, driver.next_wait(now))
         self._gauges(started)
         outcomes = self.executor.wait(max(0.0, wait))
+        now = self.clock()
         for out in outcomes:
             found = self._drivers.get(out.run_id)
             if found is not None:  # else a run dropped or finished meanwhile: nothing to do
-                self._call(found, found.deliver, out)
+                # The outcomes taken together are recorded at one time (if on one clock).
+                self._call(found, found.deliver, out, now if found.clock is self.clock else None)
         for driver in list(self._drivers.values()):
             self._call(driver, driver.check_timeouts)
         self._finish_done(finished)

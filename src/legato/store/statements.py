@@ -29,7 +29,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from legato.domain.states import RunState
-from legato.store.schema import attempts, events, runs, task_runs
+from legato.store.schema import UTCDateTime, attempts, events, runs, task_runs
 
 _r = runs.c
 _t = task_runs.c
@@ -161,7 +161,9 @@ class Prepared:
     unless it touched exactly one row (see the module's docstring); ``checked`` tells.
     """
 
-    __slots__ = ("_dbapi_error", "_dialect", "_positional", "_procs", "checked", "sql")
+    __slots__ = (
+        "_dbapi_error", "_dialect", "_positional", "_procs", "_timestamps", "checked", "sql",
+    )
 
     def __init__(
         self, stmt: ClauseElement, dialect: Dialect, *, one_row_or: str | None = None
@@ -176,6 +178,9 @@ class Prepared:
         self._procs: tuple[tuple[str, Callable[[Any], Any] | None], ...] = tuple(
             (k, binds[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in keys
         )
+        # Timestamps cost microseconds each to convert, and the rows of one step share a
+        # few (elements started together, outcomes taken together): converted once a call.
+        self._timestamps = frozenset(k for k in keys if isinstance(binds[k].type, UTCDateTime))
         self.sql: str = compiled.string
         self.checked = one_row_or is not None and dialect.name == "postgresql"
         if self.checked:
@@ -183,15 +188,24 @@ class Prepared:
         self._dialect = dialect
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
 
-    def _convert(self, values: dict[str, Any]) -> Any:
-        if self._positional:
-            return tuple(values[k] if p is None else p(values[k]) for k, p in self._procs)
-        return {k: values[k] if p is None else p(values[k]) for k, p in self._procs}
+    def _converters(self) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+        """The bind processors, those of timestamps remembering what they converted."""
+        if not self._timestamps:
+            return self._procs
+        return tuple(
+            (k, _remembering(p) if p is not None and k in self._timestamps else p)
+            for k, p in self._procs
+        )
 
     def execute(self, conn: Connection, values: Sequence[dict[str, Any]]) -> int:
         """Run for each dict in ``values`` inside ``conn``'s transaction; rows affected
         (meaningless for a ``checked`` statement, and inside a pipeline)."""
-        params = [self._convert(v) for v in values]
+        procs = self._converters()
+        params: list[Any]
+        if self._positional:
+            params = [tuple(v[k] if p is None else p(v[k]) for k, p in procs) for v in values]
+        else:
+            params = [{k: v[k] if p is None else p(v[k]) for k, p in procs} for v in values]
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if len(params) == 1:
@@ -207,6 +221,21 @@ class Prepared:
             ) from exc
         finally:
             cursor.close()
+
+
+def _remembering(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    memo: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        try:
+            return memo[value]
+        except KeyError:
+            out = memo[value] = convert(value)
+            return out
+        except TypeError:  # unhashable: the processor says what is wrong with it
+            return convert(value)
+
+    return remembered
 
 
 class PreparedSet:
