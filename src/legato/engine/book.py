@@ -74,6 +74,9 @@ class RunBook:
         self.rows[key] = new
         self.changes.task_runs.append(new)
         if old.state != state:
+            # The time the change gives its row, when it gives one: the changes of a step
+            # then share a few timestamps (the store converts each once).
+            at = fields.get("finished_at") or fields.get("started_at") or self.clock()
             self.changes.events.append(
                 NewEvent(
                     self.run.id,
@@ -81,7 +84,7 @@ class RunBook:
                     "task_state",
                     str(old.state),
                     str(state),
-                    self.clock(),
+                    at,  # type: ignore[arg-type]
                     message,
                 )
             )

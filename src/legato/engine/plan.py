@@ -23,7 +23,7 @@ def log_path(logs_dir: Path | str, run_id: str, task_key: str, attempt: int) -> 
     writing outside the logs folder.
     """
     for part in (run_id, task_key):
-        if not part or part in (".", "..") or any(c in part for c in ("/", "\\", "\x00")):
+        if not part or part in (".", "..") or "/" in part or "\\" in part or "\x00" in part:
             raise ValueError(f"{part!r} cannot name a log file or folder")
     # Neither part can hold a separator or be "." or "..": the file is in the run's folder.
     return f"{logs_dir}/{run_id}/{task_key}.{attempt}.log"

@@ -3,9 +3,10 @@
 One message brings the batch's attempts to the worker and one brings back their outcomes,
 so what an element would cost on its own is shared by the batch:
 
-* Output: each element writes to one scratch file (unnamed once opened), emptied between
-  elements, and copied (secrets masked) to the element's own log file only when it wrote
-  something. Most elements print nothing, and get no file: a missing log reads as empty.
+* Output: file descriptors 1 and 2 point at one scratch file (unnamed once opened) for
+  the whole batch; it is emptied before each element and copied (secrets masked, capped)
+  to the element's own log file only when the element wrote something. Most elements
+  print nothing, and get no file: a missing log reads as empty.
 * Results: a small value (pickled, at most ``PART_VALUE_MAX`` bytes) is kept with the
   others in one file per batch (``ResultStore.put_parts``), written once the batch has run
   or grown past ``PART_FILE_MAX`` bytes; the outcomes pointing into it are sent after it
@@ -23,17 +24,20 @@ import itertools
 import os
 import pickle
 from collections.abc import Sequence
-from typing import Any
+from contextlib import suppress
+from typing import Any, TextIO
 
 from legato.definitions.task import Task
-from legato.executors.capture import _write_all, open_log
+from legato.executors.capture import LogWatch, _write_all, capture_fds, open_log
 from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.worker import (
     _Attempt,
+    _flush_spans,
     _store,
+    end_log,
     masked,
     one_line,
-    run_logged,
+    run_captured,
     store_failed,
 )
 from legato.results.result_store import ResultStore
@@ -102,7 +106,8 @@ def run_batch(
     specs: Sequence[AttemptSpec], task: Task, results: ResultStore, *, worker: str | None
 ) -> list[AttemptOutcome]:
     """Run each attempt of ``specs`` (elements of one mapped node) in turn, output captured
-    at the level of file descriptors; their outcomes, in order. Never raises."""
+    at the level of file descriptors (once for the batch); their outcomes, in order. Never
+    raises."""
     outcomes: list[AttemptOutcome] = []
     try:
         scratch = _open_scratch(os.path.dirname(specs[0].log_path))
@@ -110,28 +115,60 @@ def run_batch(
         error = f"cannot open the log file: {one_line(exc)}"
         return [_Attempt(s, worker, None).failed(error, True, log=False) for s in specs]
     parts = _Parts(results, outcomes)
+    watch = LogWatch(scratch, 0, specs[0].max_log_bytes)
     try:
-        for spec in specs:
-            att = _Attempt(spec, worker, None)
-            try:
-                os.ftruncate(scratch, 0)
-            except BaseException as exc:
-                error = f"cannot open the log file: {one_line(exc)}"
-                outcomes.append(att.failed(error, True, log=False))
-                continue
-            out = run_logged(att, task, results, "fd", scratch, parts.store)
-            masker = att.masker()
-            try:
-                _keep_log(scratch, spec.log_path, masker.mask_bytes if masker else None)
-            except BaseException as exc:
-                out = att.failed(f"cannot write the log: {one_line(exc)}", True, log=False)
-            outcomes.append(masked(out, masker) if masker else out)
-            if parts.size >= PART_FILE_MAX:
-                parts.flush()
-        parts.flush()
+        with capture_fds(scratch, watch) as stream:
+            for spec in specs:
+                outcomes.append(_element(spec, task, results, worker, scratch, stream, watch,
+                                         parts))
+                if parts.size >= PART_FILE_MAX:
+                    parts.flush()
+    except BaseException as exc:  # the capture itself failed: not the tasks' fault
+        error = f"cannot capture the output: {one_line(exc)}"
+        done = len(outcomes)
+        outcomes.extend(_Attempt(s, worker, None).failed(error, True, log=False)
+                        for s in specs[done:])
     finally:
+        parts.flush()
         os.close(scratch)
     return outcomes
+
+
+def _element(
+    spec: AttemptSpec,
+    task: Task,
+    results: ResultStore,
+    worker: str | None,
+    scratch: int,
+    stream: TextIO,
+    watch: LogWatch,
+    parts: _Parts,
+) -> AttemptOutcome:
+    """One element of a batch, its output captured to ``scratch`` (emptied for it)."""
+    att = _Attempt(spec, worker, None)
+    try:
+        os.ftruncate(scratch, 0)
+    except BaseException as exc:
+        return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
+    watch.restart()
+    out = run_captured(att, task, results, stream, parts.store)
+    with suppress(Exception):
+        stream.flush()  # its last line, if it did not end it, is its own
+    try:
+        wrote = os.fstat(scratch).st_size > 0
+    except OSError:
+        wrote = True
+    if wrote or watch.error is not None:
+        out = end_log(att, out, watch)
+    elif spec.traceparent:
+        _flush_spans()
+    masker = att.masker()
+    if wrote:
+        try:
+            _keep_log(scratch, spec.log_path, masker.mask_bytes if masker else None)
+        except BaseException as exc:
+            out = att.failed(f"cannot write the log: {one_line(exc)}", True, log=False)
+    return masked(out, masker) if masker else out
 
 
 def _open_scratch(folder: str) -> int:

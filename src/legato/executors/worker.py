@@ -228,14 +228,26 @@ def run_logged(
             capture_fds(fd, watch) if capture == "fd" else capture_thread(fd, watch)
         )
         with ctx as stream:
-            att.log = stream
-            if spec.traceparent:
-                out = _traced(att, task, results, spec.traceparent, store)
-            else:
-                out = _run(att, task, results, store)
+            out = run_captured(att, task, results, stream, store)
     except BaseException as exc:  # the capture itself failed: not the task's fault
         out = att.failed(f"cannot capture the output: {one_line(exc)}", True, log=False)
-    if spec.traceparent:
+    return end_log(att, out, watch)
+
+
+def run_captured(
+    att: _Attempt, task: Task, results: ResultStore, stream: TextIO, store: StoreFn
+) -> AttemptOutcome:
+    """Run the attempt, its output already captured to ``stream``."""
+    att.log = stream
+    if att.spec.traceparent:
+        return _traced(att, task, results, att.spec.traceparent, store)
+    return _run(att, task, results, store)
+
+
+def end_log(att: _Attempt, out: AttemptOutcome, watch: LogWatch) -> AttemptOutcome:
+    """``out`` once the attempt's spans are sent and its log capped; with the log's note
+    when it was cut."""
+    if att.spec.traceparent:
         _flush_spans()
     try:
         note = finish_log(watch)

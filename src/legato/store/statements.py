@@ -162,7 +162,8 @@ class Prepared:
     """
 
     __slots__ = (
-        "_dbapi_error", "_dialect", "_positional", "_procs", "_timestamps", "checked", "sql",
+        "_convert", "_dbapi_error", "_dialect", "_positional", "_procs", "_timestamps", "checked",
+        "sql",
     )
 
     def __init__(
@@ -181,6 +182,7 @@ class Prepared:
         # Timestamps cost microseconds each to convert, and the rows of one step share a
         # few (elements started together, outcomes taken together): converted once a call.
         self._timestamps = frozenset(k for k in keys if isinstance(binds[k].type, UTCDateTime))
+        self._convert = _converter(self._procs, self._positional)
         self.sql: str = compiled.string
         self.checked = one_row_or is not None and dialect.name == "postgresql"
         if self.checked:
@@ -200,12 +202,7 @@ class Prepared:
     def execute(self, conn: Connection, values: Sequence[dict[str, Any]]) -> int:
         """Run for each dict in ``values`` inside ``conn``'s transaction; rows affected
         (meaningless for a ``checked`` statement, and inside a pipeline)."""
-        procs = self._converters()
-        params: list[Any]
-        if self._positional:
-            params = [tuple(v[k] if p is None else p(v[k]) for k, p in procs) for v in values]
-        else:
-            params = [{k: v[k] if p is None else p(v[k]) for k, p in procs} for v in values]
+        params: list[Any] = self._convert(values, *(p for _, p in self._converters()))
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if len(params) == 1:
@@ -221,6 +218,29 @@ class Prepared:
             ) from exc
         finally:
             cursor.close()
+
+
+def _converter(
+    procs: Sequence[tuple[str, Callable[[Any], Any] | None]], positional: bool
+) -> Callable[..., list[Any]]:
+    """A function turning a list of parameter dicts into the DBAPI's rows, the bind
+    processors given after the list. Written out for the statement (as dataclasses writes
+    its ``__init__``): a loop over the columns would cost more than the conversion itself,
+    once per column of each of a step's thousands of rows."""
+    names = [f"p{i}" for i in range(len(procs))]
+    items = [
+        f"v[{key!r}]" if proc is None else f"{name}(v[{key!r}])"
+        for (key, proc), name in zip(procs, names, strict=True)
+    ]
+    if positional:
+        row = "(" + "".join(f"{item}, " for item in items) + ")"
+    else:
+        pairs = zip((key for key, _ in procs), items, strict=True)
+        row = "{" + ", ".join(f"{key!r}: {item}" for key, item in pairs) + "}"
+    source = f"def convert(values, {', '.join(names)}):\n    return [{row} for v in values]\n"
+    scope: dict[str, Any] = {}
+    exec(source, scope)  # the source is made of the statement's own bind names only
+    return cast("Callable[..., list[Any]]", scope["convert"])
 
 
 def _remembering(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
