@@ -20,7 +20,14 @@ from typing import Any
 
 from legato.clock import Clock
 from legato.definitions.graph import Graph
-from legato.domain.records import AttemptRecord, Changes, NewEvent, RunRecord, TaskRunRecord
+from legato.domain.records import (
+    AttemptRecord,
+    Changes,
+    NewElements,
+    NewEvent,
+    RunRecord,
+    TaskRunRecord,
+)
 from legato.domain.states import RunState, TaskState, check_run_transition, check_task_transition
 from legato.engine import plan
 
@@ -253,6 +260,9 @@ class RunBook:
         have = {self.rows[k].map_index for k in existing}
         now = self.clock()
         self.set_task(node_id, S.RUNNING, f"{count} elements", started_at=now, item_count=count)
+        if not existing:
+            self._make_elements(node_id, count, now)
+            return
         for i in range(count):
             if i in have:
                 continue  # reused from the run this one re-runs
@@ -269,6 +279,23 @@ class RunBook:
         existing.sort(key=lambda k: self.rows[k].map_index or 0)
         self.open_children[node_id] = sum(1 for k in existing if not self.rows[k].state.finished)
         if self.open_children[node_id] == 0:
+            self._finish_mapped(node_id)
+
+    def _make_elements(self, node_id: str, count: int, now: datetime) -> None:
+        """All the elements of a mapped node, queued: their rows here, and in the store
+        made by the store itself (``NewElements``), with their "queued" events."""
+        self.changes.elements.append(
+            NewElements(node_id, count, now, events_before=len(self.changes.events))
+        )
+        run_id, rows, queue = self.run.id, self.rows, self.queue
+        keys = [plan.element_key(node_id, i) for i in range(count)]
+        for i, key in enumerate(keys):
+            rows[key] = TaskRunRecord(run_id, key, node_id, i, S.QUEUED)
+        self.children[node_id] = keys
+        queue.extend(keys)
+        self.unfinished += count
+        self.open_children[node_id] = count
+        if count == 0:
             self._finish_mapped(node_id)
 
     def _finish_mapped(self, node_id: str) -> None:

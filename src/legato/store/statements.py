@@ -20,7 +20,21 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Float, bindparam, case, insert, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    case,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -133,6 +147,34 @@ def _insert_all(table: Any) -> Any:
 INSERT_TASK_RUN = _insert_all(task_runs)
 INSERT_ATTEMPT = _insert_all(attempts)
 INSERT_EVENT = _insert_all(events)
+# The elements of a mapped node (NewElements), numbered by a recursive CTE: the database
+# makes the rows and their "queued" events without a parameter set per row.
+_numbers = select(literal(0, Integer).label("n")).cte("element_numbers", recursive=True)
+_numbers = _numbers.union_all(
+    select((_numbers.c.n + 1).label("n")).where(_numbers.c.n + 1 < bindparam("count"))
+)
+_element_key = bindparam("node", type_=String()) + "[" + sql_cast(_numbers.c.n, String()) + "]"
+INSERT_ELEMENTS = insert(task_runs).from_select(
+    ["run_id", "task_key", "node", "map_index", "state", "attempt"],
+    select(
+        bindparam("run_id", type_=String()),
+        _element_key,
+        bindparam("node", type_=String()),
+        _numbers.c.n,
+        literal_column("'queued'"),
+        literal_column("0"),
+    ).order_by(_numbers.c.n),
+)
+INSERT_ELEMENT_EVENTS = insert(events).from_select(
+    ["run_id", "task_key", "kind", "new_state", "at"],
+    select(
+        bindparam("run_id", type_=String()),
+        _element_key,
+        literal_column("'task_state'"),
+        literal_column("'queued'"),
+        bindparam("at", type_=events.c.at.type),
+    ).order_by(_numbers.c.n),
+)
 UPDATE_TASK_RUN = (
     update(task_runs)
     .where(_t.run_id == bindparam("k_run_id"), _t.task_key == bindparam("k_task_key"))
