@@ -25,9 +25,11 @@ import os
 import pickle
 from collections.abc import Sequence
 from contextlib import suppress
+from operator import attrgetter
 from typing import Any, TextIO
 
 from legato.definitions.task import Task
+from legato.domain.refs import ResultRef
 from legato.executors.capture import LogWatch, _write_all, capture_fds, open_log
 from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.worker import (
@@ -61,6 +63,7 @@ class _Parts:
         self.waiting: list[int] = []  # index in outcomes of each blob's attempt
         self.atts: list[_Attempt] = []
         self.size = 0
+        self.dirty = False  # the batch's scratch file holds an element's output
 
     def store(self, att: _Attempt, value: Any, results: ResultStore, fmt: str) -> AttemptOutcome:
         """``worker._store``, but a small plain value waits to go into the batch's file."""
@@ -98,7 +101,7 @@ class _Parts:
                 self.outcomes[i] = store_failed(att, exc)
         else:
             for i, ref in zip(self.waiting, refs, strict=True):
-                self.outcomes[i] = dataclasses.replace(self.outcomes[i], result=ref)
+                self.outcomes[i] = _with_result(self.outcomes[i], ref)
         self.blobs, self.waiting, self.atts, self.size = [], [], [], 0
 
 
@@ -147,7 +150,9 @@ def _element(
     """One element of a batch, its output captured to ``scratch`` (emptied for it)."""
     att = _Attempt(spec, worker, None)
     try:
-        os.ftruncate(scratch, 0)
+        if parts.dirty:  # the element before wrote to the scratch file
+            os.ftruncate(scratch, 0)
+            parts.dirty = False
     except BaseException as exc:
         return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
     watch.restart()
@@ -158,6 +163,7 @@ def _element(
         wrote = os.fstat(scratch).st_size > 0
     except OSError:
         wrote = True
+    parts.dirty = wrote
     if wrote or watch.error is not None:
         out = end_log(att, out, watch)
     elif spec.traceparent:
@@ -169,6 +175,18 @@ def _element(
         except BaseException as exc:
             out = att.failed(f"cannot write the log: {one_line(exc)}", True, log=False)
     return masked(out, masker) if masker else out
+
+
+_OUTCOME_FIELDS = tuple(f.name for f in dataclasses.fields(AttemptOutcome))
+_outcome_values = attrgetter(*_OUTCOME_FIELDS)
+_RESULT = _OUTCOME_FIELDS.index("result")
+
+
+def _with_result(out: AttemptOutcome, ref: ResultRef) -> AttemptOutcome:
+    """``dataclasses.replace(out, result=ref)``, quicker (hundreds of times a batch)."""
+    values = list(_outcome_values(out))
+    values[_RESULT] = ref
+    return AttemptOutcome(*values)
 
 
 def _open_scratch(folder: str) -> int:

@@ -52,6 +52,7 @@ from legato.results.serializers import AUTO, NONE, PICKLE, format_of
 from legato.security.masking import Masker
 
 ERROR_LIMIT = 500  # characters of the one-line error kept in an outcome
+_NO_MASK = Masker()
 _task_loggers_ready = False
 
 
@@ -104,6 +105,9 @@ _held_list: tuple[tuple[Any, ...], Any] | None = None
 
 def _whole_list(ref: ResultRef, results: ResultStore) -> Any:
     global _held_list
+    held = _held_list
+    if held is not None and held[0][-1] is ref:
+        return held[1]  # the same ref object: the elements of one batch share it
     uri = ref.uri or ""
     try:
         # A result is replaced, never changed in place: a new inode or size is a new result.
@@ -111,12 +115,13 @@ def _whole_list(ref: ResultRef, results: ResultStore) -> Any:
         key: tuple[Any, ...] = (uri,) if st is None else (uri, st.st_ino, st.st_mtime_ns)
     except OSError:
         key = ()
-    held = _held_list
-    if key and held is not None and held[0] == key:
+    if key and held is not None and held[0][:-1] == key:
+        _held_list = ((*key, ref), held[1])
         return held[1]
     value = results.get(ref)
     if key:
-        _held_list = (key, value)
+        # The ref object last (kept alive here, so its identity is not reused).
+        _held_list = ((*key, ref), value)
     return value
 
 
@@ -142,6 +147,8 @@ class _Attempt:
     def masker(self) -> Masker:
         """What masks the secret values this attempt was handed, those of the resources it
         used included (opened by an earlier attempt, they were not read by this one)."""
+        if not isinstance(self.secrets, TaskSecrets) and self.spec.resources is None:
+            return _NO_MASK  # nothing secret was handed to it (most tasks)
         mine = self.secrets.masker() if isinstance(self.secrets, TaskSecrets) else Masker()
         return mine | Masker.of(self.resources.secret_values())
 
