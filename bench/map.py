@@ -21,7 +21,6 @@ slows it down: its times are not the figures to report.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import commit, load  # bench/ is not a package: found by its path
+from compare import commit, load, tree_memory  # bench/ is not a package: found by its path
 
 FLOWS = '''from legato import pipeline, task
 
@@ -82,28 +81,6 @@ finally:
 """
 
 
-def rss_pss(root: int) -> tuple[int, int]:
-    """Summed (PSS, RSS), in bytes, of a process and all its descendants."""
-    pss = rss = 0
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
-                for line in f:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1]) * 1024
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1]) * 1024
-                        break
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
-            continue  # the process ended while we looked
-    return pss, rss
-
-
 def make_project(root: Path, n: int) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "legato.toml").write_text('[project]\nmodules = ["flows"]\n', encoding="utf-8")
@@ -128,7 +105,7 @@ def one_run(project: Path, n: int, quiet: bool, profile: str | None) -> dict[str
     def sample() -> None:
         nonlocal peak_pss, peak_rss
         while not done.is_set():
-            pss, rss = rss_pss(proc.pid)
+            pss, rss = tree_memory(proc.pid), tree_memory(proc.pid, "Rss:")
             peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
             done.wait(0.05)
 
