@@ -194,35 +194,21 @@ class ProcessPool:
         return len(self.idle) + self._pending
 
     def submit(self, spec: AttemptSpec) -> str:
+        return self._send(spec, (spec,))
+
+    def submit_batch(self, specs: Sequence[AttemptSpec]) -> str:
+        """Send ``specs`` (elements of one mapped node) to one worker, which runs them in
+        turn and sends back all their outcomes at once."""
+        return self._send(list(specs), tuple(specs))
+
+    def _send(self, job: AttemptSpec | list[AttemptSpec], specs: tuple[AttemptSpec, ...]) -> str:
+        """Send ``job`` (one attempt, or a batch as a list) to an idle worker."""
         while True:
             if not self.idle:
                 self._await_spawn()
             w = self.idle.pop()  # the most recently used: its caches are warm
             try:
-                w.conn.send(spec)
-            except OSError:  # died while idle; its EOF was not seen yet
-                self._drop(w)
-                self.top_up()
-                continue
-            except Exception as exc:  # the spec does not pickle; nothing was sent
-                self.idle.append(w)
-                self.ready.append(outcome(spec, "failed", w.label, retryable=False,
-                                          error=f"the attempt cannot be sent to a worker: {exc}"))
-                return w.label
-            w.spec = spec
-            self.busy[attempt_key(spec)] = w
-            return w.label
-
-    def submit_batch(self, specs: Sequence[AttemptSpec]) -> str:
-        """Send ``specs`` (elements of one mapped node) to one worker, which runs them in
-        turn and sends back all their outcomes at once."""
-        batch = tuple(specs)
-        while True:
-            if not self.idle:
-                self._await_spawn()
-            w = self.idle.pop()
-            try:
-                w.conn.send(list(batch))
+                w.conn.send(job)
             except OSError:  # died while idle; its EOF was not seen yet
                 self._drop(w)
                 self.top_up()
@@ -231,10 +217,10 @@ class ProcessPool:
                 self.idle.append(w)
                 error = f"the attempt cannot be sent to a worker: {exc}"
                 self.ready.extend(outcome(s, "failed", w.label, retryable=False, error=error)
-                                  for s in batch)
+                                  for s in specs)
                 return w.label
-            w.spec, w.batch = batch[0], batch
-            for spec in batch:
+            w.spec, w.batch = specs[0], (specs if isinstance(job, list) else ())
+            for spec in specs:
                 self.busy[attempt_key(spec)] = w
             return w.label
 
