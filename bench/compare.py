@@ -97,12 +97,12 @@ def venv_python(venvs: Path, tool: str) -> Path:
     return python
 
 
-def tree_memory(root: int) -> int:
+def tree_memory(root: int, field: str = "Pss:") -> int:
     """Summed memory, in bytes, of a process and all its descendants.
 
     Each process counts its proportional set size (PSS: a page shared by k processes
     counts 1/k in each), so forked workers sharing their parent's pages are not counted
-    twice, as a sum of RSS would.
+    twice, as a sum of RSS would (``field="Rss:"`` gives that sum).
     """
     total, todo = 0, [root]
     while todo:
@@ -110,7 +110,7 @@ def tree_memory(root: int) -> int:
         try:
             with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
                 for line in f:
-                    if line.startswith("Pss:"):
+                    if line.startswith(field):
                         total += int(line.split()[1]) * 1024
                         break
             for tid in os.listdir(f"/proc/{pid}/task"):

@@ -10,19 +10,7 @@ import pytest
 
 from legato.domain.states import RunState, TaskState
 from legato.services.workspace import Workspace
-from tests.helpers import door, make_project, marks
-
-COMMON = """
-import logging, os, time
-from pathlib import Path
-from legato import Context, FailNow, Skip, pipeline, task, when
-
-HERE = Path(__file__).parent
-
-def mark(name):
-    with open(HERE / "marks.txt", "a") as fh:
-        fh.write(name + "\\n")
-"""
+from tests.helpers import door, marks
 
 
 def run(ws: Workspace, name: str, **params: object):
@@ -30,23 +18,7 @@ def run(ws: Workspace, name: str, **params: object):
     return r, {t.task_key: t for t in door(ws).runs.task_runs(r.id)}
 
 
-@pytest.fixture
-def ws_factory(tmp_path: Path):
-    opened: list[Workspace] = []
-
-    def make(code: str, **kw: object) -> Workspace:
-        root = make_project(tmp_path / "proj", COMMON + code, **kw)  # type: ignore[arg-type]
-        ws = Workspace(root)
-        opened.append(ws)
-        return ws
-
-    yield make
-    for ws in opened:
-        ws.close()
-
-
-def test_results_flow_between_tasks(ws_factory) -> None:
-    ws = ws_factory("""
+SUMS = """
 @task
 def numbers(n: int) -> list[int]:
     return list(range(n))
@@ -63,7 +35,11 @@ def total(xs: list[int], offset: int) -> int:
 @pipeline
 def sums(n: int = 4, offset: int = 100):
     total(square.map(numbers(n)), offset)
-""")
+"""
+
+
+def test_results_flow_between_tasks(ws_factory) -> None:
+    ws = ws_factory(SUMS)
     r, tasks = run(ws, "sums", n=5)
     assert r.state == RunState.SUCCEEDED
     assert [k for k in tasks if k.startswith("square[")] == [f"square[{i}]" for i in range(5)]

@@ -74,6 +74,13 @@ def a_list():
 
 
 @task
+def frames():
+    import pandas as pd
+
+    return [pd.DataFrame({"a": [1, 2]}), 7]
+
+
+@task
 def long_error():
     raise RuntimeError("x" * 2000)
 
@@ -111,6 +118,7 @@ def suite():
     unpicklable()
     not_a_list()
     a_list()
+    frames()
     long_error()
     loud("x")
     chatty("a", 1, None)
@@ -230,12 +238,26 @@ def test_mapped_over_result_must_be_a_list(tmp_path, results):
     assert out.error == "task 'not_a_list' is mapped over but returned dict, not a list"
 
 
-def test_mapped_over_result_stores_items(tmp_path, results):
+def test_mapped_over_small_list_is_read_whole(tmp_path, results):
+    # Plain values in a list of modest size: one file, each element read from it.
     _, out = run(tmp_path, results, "a_list", store_items=True)
     assert out.status == "succeeded"
     assert out.item_count == 3
-    assert [results.get(r) for r in out.item_refs] == [10, 20, 30]
+    assert out.item_refs is None
     assert results.get(out.result) == [10, 20, 30]
+    assert [names for _, _, names in os.walk(tmp_path / "results") if names] == [["a_list.pkl"]]
+    _, two = run(tmp_path, results, "add", StoredItem(out.result, 1), 0)
+    assert results.get(two.result) == 20
+
+
+def test_mapped_over_result_stores_items_of_their_own_format(tmp_path, results):
+    # A frame among the elements keeps its own exact format: items are stored one by one.
+    pd = pytest.importorskip("pandas")
+    _, out = run(tmp_path, results, "frames", store_items=True)
+    assert out.status == "succeeded", out.error
+    assert [r.format for r in out.item_refs] == ["parquet-pandas", "pickle"]
+    assert results.get(out.item_refs[0]).equals(pd.DataFrame({"a": [1, 2]}))
+    assert results.get(out.item_refs[1]) == 7
 
 
 def test_error_is_one_short_line(tmp_path, results):

@@ -243,3 +243,33 @@ def test_get_columns_reads_only_those_columns_of_parquet_and_others_whole(root, 
     assert store.get_columns(store.put("run/rows", rows), ["id"]) == rows
     with pytest.raises(ResultError, match="is missing"):
         store.get_columns(ResultRef(ref.uri + ".gone", ref.format), ["id"])
+
+
+def test_parts_share_one_file_and_read_back_each(store, tmp_path):
+    values = [1, "two", {"three": 3}, None, [4]]
+    refs = store.put_parts("run1/sq[0].a1", [pickle.dumps(v, protocol=5) for v in values])
+    assert _files(str(tmp_path / "results")) == ["run1/sq[0].a1.parts"]
+    assert {r.format for r in refs} == {"pickle-part"}
+    assert [store.get(r) for r in refs] == values
+    assert store.get_many([refs[3], refs[0], store.put("run1/x", 9), refs[4]]) == [None, 1, 9, [4]]
+    assert all(store.exists(r) for r in refs)
+    store.delete(refs[0])  # the file holds the others: it stays
+    assert store.get(refs[1]) == "two"
+    store.delete_run("run1")
+    assert not store.exists(refs[2])
+    with pytest.raises(ResultError, match="missing"):
+        store.get(refs[2])
+
+
+def test_a_part_past_the_end_of_its_file_is_missing(store):
+    refs = store.put_parts("run1/p", [pickle.dumps(1)])
+    beyond = ResultRef(refs[0].uri.replace("#0", "#5"), "pickle-part")
+    with pytest.raises(ResultError, match="missing"):
+        store.get(beyond)
+
+
+def test_parts_on_an_fsspec_root():
+    store = ResultStore(f"memory://parts-{uuid.uuid4().hex}")
+    refs = store.put_parts("run1/p", [pickle.dumps(v) for v in (5, 6)])
+    assert refs[1].uri.startswith("memory://") and refs[1].uri.endswith("#1")
+    assert store.get_many(refs) == [5, 6]

@@ -12,6 +12,7 @@ from legato.domain.records import (
     AttemptRecord,
     Changes,
     LeaseLost,
+    NewElements,
     RunRecord,
     StoreError,
 )
@@ -221,3 +222,33 @@ def test_apply_all_writes_nothing_when_one_lease_is_lost(store: Store, rec: Reco
         store.runs.apply_all(batch)
     assert [_snapshot(store, r.id) for r in runs] == before
 
+def test_apply_makes_a_mapped_nodes_elements_in_bulk(store: Store, rec: Records) -> None:
+    run = leased_with_tasks(store, rec)
+    t = rec.tick()
+    started = rec.task(run, "a", state=TaskState.RUNNING, attempt=1, started_at=t)
+    changes = Changes(
+        run.id,
+        "driver",
+        t + MIN,
+        elements=[NewElements("sq", 1200, t, events_before=1), NewElements("none", 0, t, 2)],
+        # One element starts in the very step that makes it.
+        task_runs=[rec.task(run, "sq[7]", node="sq", map_index=7, state=TaskState.RUNNING,
+                            attempt=1, started_at=t)],
+        events=[
+            rec.event(run, task_key="a", old_state="queued", new_state="running"),
+            rec.event(run, task_key="sq[7]", old_state="queued", new_state="running"),
+        ],
+    )
+    changes.task_runs.insert(0, started)
+    store.runs.apply(changes)
+    rows = {r.task_key: r for r in store.runs.get_task_runs(run.id)}
+    elements = [r for r in rows.values() if r.node == "sq"]
+    assert [r.map_index for r in elements] == list(range(1200))
+    assert rows["sq[1199]"] == rec.task(run, "sq[1199]", node="sq", map_index=1199,
+                                        state=TaskState.QUEUED)
+    assert rows["sq[7]"].state is TaskState.RUNNING and rows["sq[7]"].attempt == 1
+    events = [(e.task_key, e.new_state, e.at) for e in store.runs.get_events(run.id)][1:]
+    # In the order the step made them: "a" started, the elements queued, one of them started.
+    assert events[0] == ("a", "running", rec.clock)
+    assert events[1:1201] == [(f"sq[{i}]", "queued", t) for i in range(1200)]
+    assert events[1201:] == [("sq[7]", "running", rec.clock)]

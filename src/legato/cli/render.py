@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
@@ -102,6 +102,7 @@ class RunProgress:
         self._view: Any = None
         self._waits_for = waits_for
         self._retry_said: dict[str, int] = {}  # task key -> the attempt whose retry was said
+        self._latest: Progress | None = None  # the latest step reported
 
     def __enter__(self) -> RunProgress:
         if self.live:
@@ -117,11 +118,26 @@ class RunProgress:
         if self._view is not None:
             self._view.__exit__(None, None, None)
 
+    def counted(self, run: RunRecord) -> dict[str, int] | None:
+        """Task runs by state as the driver counted them at the end of ``run`` when it
+        succeeded (nothing to list then), else None."""
+        last = self._latest
+        if last is None or last.run.id != run.id or run.state.value != "succeeded":
+            return None
+        if not last.run.state.finished:
+            return None
+        return {s.value: n for s, n in last.counts().items() if n}
+
     def __call__(self, progress: Progress) -> None:
+        self._latest = progress
         changed = [r for r in progress.changed if self._news(r)]
         if self.lines:
             for row in changed:
                 if row.state.finished or row.state.value == "up_for_retry":
+                    if row.map_index is not None and row.state.value in ("succeeded", "skipped"):
+                        # A map may have any number of elements: those that went well are
+                        # told by their node's own line, with how many there were.
+                        continue
                     self._line(row, progress.run.pipeline)
         if self._view is not None:
             now = time.monotonic()
@@ -149,6 +165,8 @@ class RunProgress:
             if what is not None:
                 extra += escape(f"; attempt {row.attempt + 1} waits for {what}")
         took = duration(row.started_at, row.finished_at) if row.attempt else ""
+        if row.map_index is None and row.item_count is not None and row.attempt == 0:
+            took = f"{row.item_count} element{'s' if row.item_count != 1 else ''}"
         return (
             f"  [{STATE_STYLE.get(state, '')}]{SYMBOL.get(state, '?')} {row.task_key}[/] "
             f"[dim]{state} {took}[/]{extra}"
@@ -175,14 +193,21 @@ class RunProgress:
         return text
 
 
-def run_summary(console: Printer, run: RunRecord, rows: list[TaskRunRecord]) -> None:
-    """The closing lines of ``legato run``: the run's state and what failed."""
-    counts: dict[str, int] = {}
-    mapped = {r.node for r in rows if r.map_index is not None}
-    for r in rows:
-        if r.map_index is None and r.node in mapped:
-            continue
-        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+def run_summary(
+    console: Printer,
+    run: RunRecord,
+    rows: list[TaskRunRecord],
+    counts: Mapping[str, int] | None = None,
+) -> None:
+    """The closing lines of ``legato run``: the run's state and what failed. ``counts``:
+    task runs by state (mapped nodes by element), when known without ``rows``."""
+    if counts is None:
+        counts = {}
+        mapped = {r.node for r in rows if r.map_index is not None}
+        for r in rows:
+            if r.map_index is None and r.node in mapped:
+                continue
+            counts[r.state.value] = counts.get(r.state.value, 0) + 1
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     console.print(
         f"run [bold]{run.id}[/] {run.pipeline}: {styled(run.state.value)} "

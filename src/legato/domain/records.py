@@ -169,12 +169,27 @@ class Changes:
     # Assets the step's succeeded tasks produced (legato.domain.materializations).
     materializations: list[NewMaterialization] = field(default_factory=list)
     checks: list[NewCheckResult] = field(default_factory=list)  # of the attempts ended
+    # The elements of mapped nodes made in this step, written in bulk (see NewElements).
+    elements: list[NewElements] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not (
             self.run or self.new_task_runs or self.task_runs or self.attempts or self.events
-            or self.materializations
+            or self.materializations or self.elements
         )
+
+
+@dataclass(frozen=True, slots=True)
+class NewElements:
+    """Elements ``0 .. count - 1`` of the mapped node ``node``: a task run each, queued (key
+    ``node[i]``), with its "queued" event at ``at``. The store makes the rows itself, in
+    the step's transaction, rather than being handed a hundred thousand of them; their
+    events come right after the first ``events_before`` events of the step."""
+
+    node: str
+    count: int
+    at: datetime
+    events_before: int
 
 
 class StoreError(Exception):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from legato.domain.pickling import by_position
 
+
+@by_position
 @dataclass(frozen=True, slots=True)
 class ResultRef:
     """Where a task's result is stored and how to read it back.

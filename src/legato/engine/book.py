@@ -12,13 +12,22 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
+from dataclasses import fields as dataclass_fields
 from dataclasses import replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from legato.clock import Clock
 from legato.definitions.graph import Graph
-from legato.domain.records import AttemptRecord, Changes, NewEvent, RunRecord, TaskRunRecord
+from legato.domain.records import (
+    AttemptRecord,
+    Changes,
+    NewElements,
+    NewEvent,
+    RunRecord,
+    TaskRunRecord,
+)
 from legato.domain.states import RunState, TaskState, check_run_transition, check_task_transition
 from legato.engine import plan
 
@@ -68,10 +77,13 @@ class RunBook:
         old = self.rows[key]
         if old.state != state:
             check_task_transition(old.state, state)
-        new = replace(old, state=state, **fields)  # type: ignore[arg-type]
+        new = _changed(old, state, fields)
         self.rows[key] = new
         self.changes.task_runs.append(new)
         if old.state != state:
+            # The time the change gives its row, when it gives one: the changes of a step
+            # then share a few timestamps (the store converts each once).
+            at = fields.get("finished_at") or fields.get("started_at") or self.clock()
             self.changes.events.append(
                 NewEvent(
                     self.run.id,
@@ -79,7 +91,7 @@ class RunBook:
                     "task_state",
                     str(old.state),
                     str(state),
-                    self.clock(),
+                    at,  # type: ignore[arg-type]
                     message,
                 )
             )
@@ -248,6 +260,9 @@ class RunBook:
         have = {self.rows[k].map_index for k in existing}
         now = self.clock()
         self.set_task(node_id, S.RUNNING, f"{count} elements", started_at=now, item_count=count)
+        if not existing:
+            self._make_elements(node_id, count, now)
+            return
         for i in range(count):
             if i in have:
                 continue  # reused from the run this one re-runs
@@ -264,6 +279,23 @@ class RunBook:
         existing.sort(key=lambda k: self.rows[k].map_index or 0)
         self.open_children[node_id] = sum(1 for k in existing if not self.rows[k].state.finished)
         if self.open_children[node_id] == 0:
+            self._finish_mapped(node_id)
+
+    def _make_elements(self, node_id: str, count: int, now: datetime) -> None:
+        """All the elements of a mapped node, queued: their rows here, and in the store
+        made by the store itself (``NewElements``), with their "queued" events."""
+        self.changes.elements.append(
+            NewElements(node_id, count, now, events_before=len(self.changes.events))
+        )
+        run_id, rows, queue = self.run.id, self.rows, self.queue
+        keys = [plan.element_key(node_id, i) for i in range(count)]
+        for i, key in enumerate(keys):
+            rows[key] = TaskRunRecord(run_id, key, node_id, i, S.QUEUED)
+        self.children[node_id] = keys
+        queue.extend(keys)
+        self.unfinished += count
+        self.open_children[node_id] = count
+        if count == 0:
             self._finish_mapped(node_id)
 
     def _finish_mapped(self, node_id: str) -> None:
@@ -297,6 +329,22 @@ class RunBook:
                 continue
             out[row.state] = out.get(row.state, 0) + 1
         return out
+
+
+_ROW_FIELDS = tuple(f.name for f in dataclass_fields(TaskRunRecord))
+_ROW_INDEX = {name: i for i, name in enumerate(_ROW_FIELDS)}
+_row_values = attrgetter(*_ROW_FIELDS)
+_STATE = _ROW_INDEX["state"]
+
+
+def _changed(row: TaskRunRecord, state: TaskState, fields: dict[str, object]) -> TaskRunRecord:
+    """``dataclasses.replace(row, state=state, **fields)``, without looking the fields up
+    again for each of a map's hundred thousand rows."""
+    values = list(_row_values(row))
+    values[_STATE] = state
+    for name, value in fields.items():
+        values[_ROW_INDEX[name]] = value
+    return TaskRunRecord(*values)
 
 
 def _some(keys: list[str], shown: int = 10) -> str:

@@ -114,10 +114,12 @@ class Conductor:
             wait = min(wait, driver.next_wait(now))
         self._gauges(started)
         outcomes = self.executor.wait(max(0.0, wait))
+        now = self.clock()
         for out in outcomes:
             found = self._drivers.get(out.run_id)
             if found is not None:  # else a run dropped or finished meanwhile: nothing to do
-                self._call(found, found.deliver, out)
+                # The outcomes taken together are recorded at one time (if on one clock).
+                self._call(found, found.deliver, out, now if found.clock is self.clock else None)
         for driver in list(self._drivers.values()):
             self._call(driver, driver.check_timeouts)
         # The workers just freed take the next ready tasks now, in the same round.
@@ -129,14 +131,14 @@ class Conductor:
         """Advance every run and record the end of those done, writing all their steps at
         once, then submit the attempts; appends the runs finished. Attempts started."""
         free = self.executor.free_slots()
-        launches: list[tuple[RunDriver, list[AttemptSpec]]] = []
+        launches: list[tuple[RunDriver, list[list[AttemptSpec]]]] = []
         for driver in self._ordered():
-            specs = self._call(driver, driver.prepare, free)
-            if specs is None:
+            jobs = self._call(driver, driver.prepare, free)
+            if jobs is None:
                 continue  # dropped
-            free -= len(specs)
-            if specs or driver.write_due:
-                launches.append((driver, specs))
+            free -= len(jobs)  # a batch of elements takes one slot
+            if jobs or driver.write_due:
+                launches.append((driver, jobs))
         ending = [d for d in self._ordered() if d.done]
         for driver in ending:
             self._call(driver, driver.end)
@@ -144,9 +146,9 @@ class Conductor:
             d for d in ending if d.run_id in self._drivers
         ])
         started = 0
-        for driver, specs in launches:
+        for driver, jobs in launches:
             if driver.run_id in self._drivers:  # else dropped: its step was not written
-                started += self._call(driver, driver.launch, specs) or 0
+                started += self._call(driver, driver.launch, jobs) or 0
         self._finish_done(finished)
         return started
 

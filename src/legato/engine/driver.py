@@ -45,9 +45,11 @@ from legato.engine.pools import PoolClaims
 from legato.engine.related import resolve_related
 from legato.executors.checking import check_result
 from legato.executors.interface import (
+    BATCH_LOST,
     LOG_NOTE,
     AttemptOutcome,
     AttemptSpec,
+    Batching,
     Executor,
     SecretSource,
 )
@@ -160,6 +162,11 @@ class RunDriver:
         self._begun = False
         self._starting = False
         self.write_due = False  # set by prepare(): the step must be written before launch
+        # An executor that takes batches of mapped elements (the local process pool).
+        self._batching = executor if isinstance(executor, Batching) else None
+        self._batch_nodes: dict[str, bool] = {}  # node -> whether its elements may batch
+        self._solo: set[str] = set()  # elements whose batch was lost: they run alone
+        self._input_refs: dict[str, tuple[TaskRunRecord, ResultRef]] = {}  # see resolve_inputs
 
     @property
     def run(self) -> RunRecord:
@@ -301,8 +308,11 @@ class RunDriver:
     def _log_path(self, key: str, attempt: int) -> str:
         return plan.log_path(self._logs_dir, self.run_id, key, attempt)
 
-    def _dispatch(self, free: int | None = None) -> list[AttemptSpec]:
+    def _dispatch(self, free: int | None = None) -> list[list[AttemptSpec]]:
+        """The attempts to start now, by slot: one each, or a batch of a mapped node's
+        elements (when the executor takes batches)."""
         specs: list[AttemptSpec] = []
+        jobs: list[list[AttemptSpec]] = []
         # The executor may be shared: this counts what other runs have left this moment
         # (``free``: what a Conductor counted, less what runs before this one took in a
         # step whose attempts are submitted once all are written).
@@ -320,10 +330,51 @@ class RunDriver:
                     free -= 1
             pools.tried(now, asked=asked)
         queue = self.book.queue
+        batching = self._batching
         while queue and free > 0:
-            if self._try_start(queue.popleft(), now, specs):
+            key = queue.popleft()
+            if batching is not None and self._batchable(key):
+                size = batching.batch_size(len(queue) + 1)
+                if size > 1:
+                    jobs.append(self._start_batch(key, size, now))
+                    free -= 1
+                    continue
+            if self._try_start(key, now, specs):
                 free -= 1
-        return specs
+        jobs.extend([spec] for spec in specs)
+        return jobs
+
+    def _batchable(self, key: str) -> bool:
+        """Whether ``key`` is a queued element that may run in a batch: its task sets no
+        timeout (enforced per attempt), pool (a slot per attempt) or thread of the driver,
+        and it did not lose its last attempt with a batch."""
+        row = self.rows[key]
+        if row.map_index is None or row.state != S.QUEUED or key in self._solo:
+            return False
+        found = self._batch_nodes.get(row.node)
+        if found is None:
+            task = self.pipeline.graph.nodes[row.node].task
+            found = task.timeout is None and task.pool is None and not task.in_process
+            self._batch_nodes[row.node] = found
+        return found
+
+    def _start_batch(self, key: str, size: int, now: datetime) -> list[AttemptSpec]:
+        """Start ``key`` and the queued elements of its node right behind it, ``size`` at
+        most, as one batch."""
+        row = self.rows[key]
+        batch = [self._start(key, row, now)]
+        queue = self.book.queue
+        while queue and len(batch) < size:
+            nxt = queue[0]
+            if self.rows[nxt].state != S.QUEUED:
+                queue.popleft()  # moved on since it was queued
+                self.pools.stop_waiting(nxt)
+                continue
+            if self.rows[nxt].node != row.node or not self._batchable(nxt):
+                break
+            queue.popleft()
+            batch.append(self._start(nxt, self.rows[nxt], now))
+        return batch
 
     def _try_start(self, key: str, now: datetime, specs: list[AttemptSpec]) -> bool:
         """Start ``key``'s next attempt if it is queued and its pool (if any) has a slot."""
@@ -351,7 +402,8 @@ class RunDriver:
         node = self.pipeline.graph.nodes[row.node]
         run = self.book.run
         args, kwargs = plan.resolve_inputs(
-            node, row.map_index, self.params, self.rows, self.children, self.item_refs
+            node, row.map_index, self.params, self.rows, self.children, self.item_refs,
+            self._input_refs,
         )
         attempt = row.attempt + 1
         spec = AttemptSpec(
@@ -397,17 +449,18 @@ class RunDriver:
             self.deadlines[key] = now + timedelta(seconds=node.task.timeout)
         return spec
 
-    def deliver(self, out: AttemptOutcome) -> None:
+    def deliver(self, out: AttemptOutcome, now: datetime | None = None) -> None:
         """Record an attempt's outcome (reported late, for an attempt already settled: ignored).
 
-        The pool slot the attempt held is given back at once, whatever the outcome.
+        The pool slot the attempt held is given back at once, whatever the outcome. ``now``:
+        when the outcomes this one came with were taken (the clock's time by default).
         """
         row = self.rows.get(out.task_key)
         if row is None or row.state != S.RUNNING or row.attempt != out.attempt:
             return  # a late report of an attempt already settled (killed, canceled)
         self.pools.release(out.task_key)
         self.deadlines.pop(out.task_key, None)
-        now = self.clock()
+        now = self.clock() if now is None else now
         self.book.record_attempt(
             row,
             out.status,
@@ -457,6 +510,18 @@ class RunDriver:
                 self._materialized(row, produces, out, now)
         elif out.status == "skipped":
             self.book.set_task(out.task_key, S.SKIPPED, out.error, finished_at=now)
+        elif out.status == "interrupted" and out.extra.get(BATCH_LOST):
+            # Its batch's worker died or was stopped: this element did not fail (it may not
+            # have started). It runs again at once, on its own, so that an element that
+            # kills its worker is found out and fails alone.
+            key = out.task_key
+            self._solo.add(key)
+            self._past.setdefault(key, []).append("interrupted")
+            if _streak(self._past[key]) < MAX_INTERRUPTIONS:
+                self.book.set_task(key, S.UP_FOR_RETRY, out.error, finished_at=now,
+                                   next_attempt_at=now, error=out.error)
+            else:
+                self._after_failure(key, "interrupted", retryable=True, error=out.error)
         else:
             retryable = out.retryable or out.status in _INFRA_OUTCOMES
             self._after_failure(out.task_key, out.status, retryable=retryable, error=out.error)
@@ -648,14 +713,15 @@ class RunDriver:
         """One step: take condition answers and due retries, act on a cancel request, start
         attempts on the executor's free slots, then write the step (renewing the lease) and
         submit its attempts, in that order. Returns how many attempts it started."""
-        specs = self.prepare()
+        jobs = self.prepare()
         if self.write_due:
             self.flush()
-        return self.launch(specs)
+        return self.launch(jobs)
 
-    def prepare(self, free: int | None = None) -> list[AttemptSpec]:
-        """``advance`` up to the write: the attempts to submit once the step is written
-        (``write_due`` tells whether it has to be: then ``flush``, or a Conductor's batch),
+    def prepare(self, free: int | None = None) -> list[list[AttemptSpec]]:
+        """``advance`` up to the write: the attempts to submit once the step is written, by
+        executor slot (a job: one attempt, or a batch of elements); ``write_due`` tells
+        whether it has to be (then ``flush``, or a Conductor's batch);
         none when the run is done (``finish()`` writes what is left). ``free``: the
         executor's slots left for this run (None: all it has free now)."""
         book = self.book
@@ -665,21 +731,28 @@ class RunDriver:
         self._due_retries(now)
         if self._check_cancel(now):
             self.cancel()
-        specs = self._dispatch(free)
+        jobs = self._dispatch(free)
         if book.unfinished == 0:
             return []
         self.write_due = bool(
-            specs
+            jobs
             or not book.changes.empty()
             or (now - self.last_flush).total_seconds() >= self.lease_ttl / 3
         )
-        return specs
+        return jobs
 
-    def launch(self, specs: Sequence[AttemptSpec]) -> int:
-        """Submit the attempts of a step that is written (or kept while the store is down)."""
-        for spec in specs:
-            self.executor.submit(spec)
-        return len(specs)
+    def launch(self, jobs: Sequence[Sequence[AttemptSpec]]) -> int:
+        """Submit the attempts of a step that is written (or kept while the store is down):
+        each job on a slot of its own, alone or as a batch. Returns the attempts started."""
+        started = 0
+        for job in jobs:
+            if len(job) == 1:
+                self.executor.submit(job[0])
+            else:
+                assert self._batching is not None
+                self._batching.submit_batch(list(job))
+            started += len(job)
+        return started
 
     def end(self) -> None:
         """``finish`` up to the write: record the run's end once (then write it: ``flush``,
@@ -784,8 +857,9 @@ class RunDriver:
                 if self.done:
                     break
                 outcomes = self.executor.wait(self.next_wait())
+                now = self.clock()
                 for out in outcomes:
-                    self.deliver(out)
+                    self.deliver(out, now)
                 self.check_timeouts()
             while (record := self.finish()) is None:
                 time.sleep(STORE_RETRY)  # the store is unreachable: the end waits for it

@@ -59,6 +59,12 @@ class LogWatch:
         self._unchecked = 0  # bytes written through the streams since the size was checked
         self._lock = threading.Lock()  # a task's threads may print at once
 
+    def restart(self) -> None:
+        """Watch the next attempt writing to the same file, emptied for it."""
+        with self._lock:
+            self.error = None
+            self.start = self.cut = self._marker = self._unchecked = 0
+
     def refused(self, exc: OSError) -> None:
         if self.error is None:
             self.error = exc.strerror or str(exc)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from legato.config import DEFAULT_MAX_LOG_BYTES
+from legato.domain.pickling import by_position
 from legato.domain.refs import ResultRef
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 
 # Inputs of an attempt, resolved by the driver from the graph and the run's state.
+@by_position
 @dataclass(frozen=True, slots=True)
 class Value:
     """A literal or param value, passed as is."""
@@ -23,6 +25,7 @@ class Value:
     value: Any
 
 
+@by_position
 @dataclass(frozen=True, slots=True)
 class Stored:
     """A stored upstream result, loaded by the worker."""
@@ -30,6 +33,8 @@ class Stored:
     ref: ResultRef
 
 
+@by_position
+@by_position
 @dataclass(frozen=True, slots=True)
 class StoredItem:
     """Element ``index`` of a stored list result (the input of one mapped task run).
@@ -42,6 +47,8 @@ class StoredItem:
     item: ResultRef | None = None
 
 
+@by_position
+@by_position
 @dataclass(frozen=True, slots=True)
 class StoredList:
     """The collected results of a mapped node, in element order."""
@@ -52,6 +59,7 @@ class StoredList:
 Input = Value | Stored | StoredItem | StoredList
 
 
+@by_position
 @dataclass(frozen=True, slots=True)
 class SecretSource:
     """Where a worker finds the secrets its task reads: the store's URL and the key file.
@@ -64,6 +72,7 @@ class SecretSource:
     key_file: str | None = None
 
 
+@by_position
 @dataclass(frozen=True, slots=True)
 class Related:
     """Where the data of an asset a relationship check compares with is stored: ``ref``, or
@@ -74,6 +83,7 @@ class Related:
     problem: str | None = None
 
 
+@by_position
 @dataclass(frozen=True, slots=True)
 class AttemptSpec:
     """Everything a worker needs to run one attempt. Picklable; holds no results in memory."""
@@ -117,8 +127,12 @@ class AttemptSpec:
 
 #: Key of ``AttemptOutcome.extra`` holding how the attempt's log was cut, when it was.
 LOG_NOTE = "log_note"
+#: Key of ``AttemptOutcome.extra``, True for an "interrupted" attempt of a batch whose worker
+#: died: it did not fail, it may not even have started. It should run again on its own.
+BATCH_LOST = "batch_lost"
 
 
+@by_position
 @dataclass(frozen=True, slots=True)
 class AttemptOutcome:
     """What became of an attempt."""
@@ -172,3 +186,19 @@ class Executor(Protocol):
 
     def shutdown(self) -> None:
         """Stop all workers."""
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """An executor that can run many elements of a mapped node on one slot, one message
+    for them all: tiny elements then cost far less than an attempt each."""
+
+    def batch_size(self, queued: int) -> int:
+        """How many of ``queued`` waiting elements of one node to send to one free slot
+        (1: one at a time)."""
+
+    def submit_batch(self, specs: Sequence[AttemptSpec]) -> str:
+        """Start these attempts (elements of one mapped node, whose tasks set no timeout)
+        on one free slot, one after another; their outcomes come from wait(), all together.
+        Killing one of them stops the others, which are reported "interrupted"; a batch
+        whose worker dies reports each of its attempts "interrupted" with ``BATCH_LOST``."""

@@ -23,12 +23,12 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from legato.executors.interface import AttemptOutcome, AttemptSpec
+from legato.executors.interface import BATCH_LOST, AttemptOutcome, AttemptSpec
 from legato.executors.pool import (
     ExecutorError,
     ProcessPool,
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["ExecutorError", "LocalExecutor"]
 
 _live: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
+#: The most elements of a mapped node sent to a worker in one message (see batch_size).
+MAX_BATCH = 500
 
 
 @dataclass(eq=False)
@@ -275,6 +277,26 @@ class LocalExecutor:
             return self._threads.submit(spec)
         return pool.submit(spec)
 
+    def batch_size(self, queued: int) -> int:
+        """Elements of one mapped node per message to a worker: a share of those waiting
+        small enough that every worker gets several batches (the load stays balanced, the
+        run's progress is written as it goes), at most MAX_BATCH. 1 in thread mode."""
+        if self.mode != "process":
+            return 1
+        return max(1, min(MAX_BATCH, queued // (4 * self.workers)))
+
+    def submit_batch(self, specs: Sequence[AttemptSpec]) -> str:
+        """Start ``specs`` (elements of one mapped node) on one worker, one after another."""
+        if not self._started or self._closed:
+            raise ExecutorError("the executor is not running")
+        self._activate()
+        pool = self._generation(specs[0]).pool
+        if pool is None or specs[0].in_process:
+            for spec in specs:
+                self._threads.submit(spec)
+            return "thread"
+        return pool.submit_batch(specs)
+
     def kill(self, run_id: str, task_key: str, attempt: int, status: str, reason: str) -> None:
         """SIGKILL the attempt's worker (a thread is abandoned); wait() reports ``status``.
 
@@ -285,6 +307,7 @@ class LocalExecutor:
         with self._lock:
             spec = self._threads.running.pop(key, None)
         label = "thread"
+        mates: list[AttemptSpec] = []
         if spec is None:
             found = None
             for pool in self._pools():
@@ -293,11 +316,15 @@ class LocalExecutor:
                     break
             if found is None:
                 return
-            spec, label = found
+            spec, label, mates = found
         note(spec.log_path, f"attempt {status}: {reason}")
-        killed = outcome(spec, status, label, error=reason, retryable=status != "canceled")
+        killed = [outcome(spec, status, label, error=reason, retryable=status != "canceled")]
+        # The rest of its batch stopped with it, through no fault of their own.
+        why = f"interrupted: {task_key} of its batch was stopped ({status})"
+        killed.extend(outcome(m, "interrupted", label, error=why, retryable=True,
+                              extra={BATCH_LOST: True}) for m in mates)
         with self._lock:
-            self._ready.append(killed)
+            self._ready.extend(killed)
 
     def wait(self, timeout: float | None) -> list[AttemptOutcome]:
         """Outcomes of finished attempts: all that are ready once one is, or [] after timeout.

@@ -12,13 +12,13 @@ import selectors
 import signal
 import socket
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from legato.executors.interface import AttemptOutcome, AttemptSpec
+from legato.executors.interface import BATCH_LOST, AttemptOutcome, AttemptSpec
 from legato.executors.scratch_log import salvage
 from legato.executors.zygote import (
     MSG_MAX,
@@ -147,7 +147,14 @@ class Worker:
     pid: int
     conn: Connection
     label: str
-    spec: AttemptSpec | None = None
+    spec: AttemptSpec | None = None  # the attempt it runs (a batch's first)
+    batch: tuple[AttemptSpec, ...] = ()  # the attempts of the batch it runs, if it runs one
+
+    def specs(self) -> tuple[AttemptSpec, ...]:
+        """The attempts it runs now."""
+        if self.batch:
+            return self.batch
+        return () if self.spec is None else (self.spec,)
 
 
 class ProcessPool:
@@ -196,36 +203,49 @@ class ProcessPool:
         return len(self.idle) + self._pending
 
     def submit(self, spec: AttemptSpec) -> str:
+        return self._send(spec, (spec,))
+
+    def submit_batch(self, specs: Sequence[AttemptSpec]) -> str:
+        """Send ``specs`` (elements of one mapped node) to one worker, which runs them in
+        turn and sends back all their outcomes at once."""
+        return self._send(list(specs), tuple(specs))
+
+    def _send(self, job: AttemptSpec | list[AttemptSpec], specs: tuple[AttemptSpec, ...]) -> str:
+        """Send ``job`` (one attempt, or a batch as a list) to an idle worker."""
         while True:
             if not self.idle:
                 self._await_spawn()
             w = self.idle.pop()  # the most recently used: its caches are warm
             try:
-                w.conn.send(spec)
+                w.conn.send(job)
             except OSError:  # died while idle; its EOF was not seen yet
                 self._drop(w)
                 self.top_up()
                 continue
-            except Exception as exc:  # the spec does not pickle; nothing was sent
+            except Exception as exc:  # a spec does not pickle; nothing was sent
                 self.idle.append(w)
-                self.ready.append(outcome(spec, "failed", w.label, retryable=False,
-                                          error=f"the attempt cannot be sent to a worker: {exc}"))
+                error = f"the attempt cannot be sent to a worker: {exc}"
+                self.ready.extend(outcome(s, "failed", w.label, retryable=False, error=error)
+                                  for s in specs)
                 return w.label
-            w.spec = spec
-            self.busy[attempt_key(spec)] = w
+            w.spec, w.batch = specs[0], (specs if isinstance(job, list) else ())
+            for spec in specs:
+                self.busy[attempt_key(spec)] = w
             return w.label
 
-    def kill(self, key: AttemptKey) -> tuple[AttemptSpec, str] | None:
-        """SIGKILL the worker running ``key``; returns its spec and label, None if not running."""
+    def kill(self, key: AttemptKey) -> tuple[AttemptSpec, str, list[AttemptSpec]] | None:
+        """SIGKILL the worker running ``key``; returns its spec, its label and the other
+        attempts of its batch (stopped too), None if not running."""
         w = self.busy.get(key)
         if w is None or w.spec is None:
             return None
-        spec = w.spec
+        specs = w.specs()
+        spec = next(s for s in specs if attempt_key(s) == key)
         kill_worker(w.pid)
         self._drop(w)
         _salvage(spec, w.pid)
         self.top_up()
-        return spec, w.label
+        return spec, w.label, [s for s in specs if s is not spec]
 
     def on_event(self, data: Any) -> None:
         """Handle a selector event of ours: a message of the zygote or a worker's outcome."""
@@ -265,20 +285,26 @@ class ProcessPool:
         except (EOFError, OSError):
             self._died(w)
             return
-        spec = w.spec
-        if spec is None:
+        specs = w.specs()
+        if not specs:
             return  # nothing is expected from an idle worker
-        w.spec = None
-        del self.busy[attempt_key(spec)]
+        w.spec, w.batch = None, ()
+        for spec in specs:
+            del self.busy[attempt_key(spec)]
         self.idle.append(w)
         if len(self.by_pid) > self.size:  # a retiring pool (size 0) keeps no idle worker
             self._drop(w)
         if isinstance(msg, str):  # the worker could not run the spec at all
-            msg = outcome(spec, "failed", w.label, error=msg, retryable=False)
-        self.ready.append(msg)
+            self.ready.extend(outcome(s, "failed", w.label, error=msg, retryable=False)
+                              for s in specs)
+        elif isinstance(msg, list):  # a batch's outcomes
+            self.ready.extend(msg)
+        else:
+            self.ready.append(msg)
 
     def _died(self, w: Worker) -> None:
         spec = w.spec
+        batch = w.batch
         # Whatever the task started goes too. Without an exit status yet, the worker is
         # either still being torn down (the kill is a no-op then) or the task closed the
         # socket and lives on (it must go).
@@ -289,6 +315,13 @@ class ProcessPool:
         if spec is None:
             return
         error = describe_exit(status)
+        if batch:
+            # Which element it was running is not known, and none of the batch's results
+            # was sent: each element runs again, on its own (see BATCH_LOST).
+            lost = f"{error}, in the middle of a batch of elements; it runs again on its own"
+            self.ready.extend(outcome(s, "interrupted", w.label, error=lost, retryable=True,
+                                      extra={BATCH_LOST: True}) for s in batch)
+            return
         _salvage(spec, w.pid)
         note(spec.log_path, error)
         extra: dict[str, Any] = {}
@@ -314,8 +347,8 @@ class ProcessPool:
         """Forget a worker (dead or being killed) and close our end of its socket."""
         self.by_pid.pop(w.pid, None)
         self._exits.pop(w.pid, None)
-        if w.spec is not None:
-            self.busy.pop(attempt_key(w.spec), None)
+        for spec in w.specs():
+            self.busy.pop(attempt_key(spec), None)
         with suppress(ValueError):
             self.idle.remove(w)
         if not w.conn.closed:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, suppress
 from typing import Any, TextIO
 
@@ -48,9 +49,11 @@ from legato.resources.kind import ResourceError
 from legato.resources.opened import OpenResources
 from legato.results.result_errors import ResultError
 from legato.results.result_store import ResultStore
+from legato.results.serializers import AUTO, NONE, PICKLE, format_of
 from legato.security.masking import Masker
 
 ERROR_LIMIT = 500  # characters of the one-line error kept in an outcome
+_NO_MASK = Masker()
 _task_loggers_ready = False
 
 
@@ -89,10 +92,38 @@ def _load(inp: Input, results: ResultStore) -> Any:
     if isinstance(inp, StoredItem):
         if inp.item is not None:
             return results.get(inp.item)
-        return results.get(inp.ref)[inp.index]
+        return _whole_list(inp.ref, results)[inp.index]
     if isinstance(inp, StoredList):
-        return [results.get(r) for r in inp.refs]
+        return results.get_many(inp.refs)
     raise TypeError(f"unknown input {inp!r}")
+
+
+# The list a mapped node iterates over, as last loaded in this process: each of its elements
+# is read from it, and a worker runs many elements of one list in a row (see _store: small
+# lists of plain values are not stored item by item).
+_held_list: tuple[tuple[Any, ...], Any] | None = None
+
+
+def _whole_list(ref: ResultRef, results: ResultStore) -> Any:
+    global _held_list
+    held = _held_list
+    if held is not None and held[0][-1] is ref:
+        return held[1]  # the same ref object: the elements of one batch share it
+    uri = ref.uri or ""
+    try:
+        # A result is replaced, never changed in place: a new inode or size is a new result.
+        st = os.stat(uri) if uri.startswith("/") else None
+        key: tuple[Any, ...] = (uri,) if st is None else (uri, st.st_ino, st.st_mtime_ns)
+    except OSError:
+        key = ()
+    if key and held is not None and held[0][:-1] == key:
+        _held_list = ((*key, ref), held[1])
+        return held[1]
+    value = results.get(ref)
+    if key:
+        # The ref object last (kept alive here, so its identity is not reused).
+        _held_list = ((*key, ref), value)
+    return value
 
 
 class _Attempt:
@@ -117,6 +148,8 @@ class _Attempt:
     def masker(self) -> Masker:
         """What masks the secret values this attempt was handed, those of the resources it
         used included (opened by an earlier attempt, they were not read by this one)."""
+        if not isinstance(self.secrets, TaskSecrets) and self.spec.resources is None:
+            return _NO_MASK  # nothing secret was handed to it (most tasks)
         mine = self.secrets.masker() if isinstance(self.secrets, TaskSecrets) else Masker()
         return mine | Masker.of(self.resources.secret_values())
 
@@ -174,47 +207,76 @@ def run_attempt(
     except BaseException as exc:
         return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
     try:
+        out = run_logged(att, task, results, capture, fd, _store)
+        if lazy and logs is not None:
+            try:
+                logs.end()  # the log gets its name, if it holds anything
+            except BaseException as exc:
+                out = att.failed(f"cannot write the log file: {one_line(exc)}", True, log=False)
+        masker = att.masker()
+        try:
+            if masker:
+                mask_log(fd, spec.log_path, masker)
+        except BaseException as exc:
+            out = att.failed(
+                f"cannot mask the secrets in the log: {one_line(exc)}", True, log=False
+            )
+    finally:
+        if not lazy:
+            os.close(fd)  # a scratch file's descriptor is its ScratchLogs'
+    if masker:
+        out = masked(out, masker)
+    return out
+
+
+#: How a successful attempt's value is stored: ``_store``, or a batch's (executors/batch.py).
+StoreFn = Callable[["_Attempt", Any, ResultStore, str], AttemptOutcome]
+
+
+def run_logged(
+    att: _Attempt, task: Task, results: ResultStore, capture: str, fd: int, store: StoreFn
+) -> AttemptOutcome:
+    """Run the attempt with its output going to the open log ``fd`` (from its current end,
+    capped there) and its value stored by ``store``; the outcome carries the log's note
+    when it was cut. Secrets are not masked yet: the caller does it. Never raises."""
+    spec = att.spec
+    try:
         # A retry's log may hold notes already: the cap counts this attempt's output only.
         watch = LogWatch(fd, os.fstat(fd).st_size, spec.max_log_bytes)
     except BaseException as exc:
-        _close(fd, logs if lazy else None)
         return att.failed(f"cannot open the log file: {one_line(exc)}", True, log=False)
     try:
         ctx: AbstractContextManager[TextIO] = (
             capture_fds(fd, watch) if capture == "fd" else capture_thread(fd, watch)
         )
         with ctx as stream:
-            att.log = stream
-            if spec.traceparent:
-                out = _traced(att, task, results, spec.traceparent)
-            else:
-                out = _run(att, task, results)
+            out = run_captured(att, task, results, stream, store)
     except BaseException as exc:  # the capture itself failed: not the task's fault
         out = att.failed(f"cannot capture the output: {one_line(exc)}", True, log=False)
-    if spec.traceparent:
+    return end_log(att, out, watch)
+
+
+def run_captured(
+    att: _Attempt, task: Task, results: ResultStore, stream: TextIO, store: StoreFn
+) -> AttemptOutcome:
+    """Run the attempt, its output already captured to ``stream``."""
+    att.log = stream
+    if att.spec.traceparent:
+        return _traced(att, task, results, att.spec.traceparent, store)
+    return _run(att, task, results, store)
+
+
+def end_log(att: _Attempt, out: AttemptOutcome, watch: LogWatch) -> AttemptOutcome:
+    """``out`` once the attempt's spans are sent and its log capped; with the log's note
+    when it was cut."""
+    if att.spec.traceparent:
         _flush_spans()
     try:
         note = finish_log(watch)
     except BaseException:
         note = None  # the log is as it was written; the outcome matters more
-    if lazy and logs is not None:
-        try:
-            logs.end()  # the log gets its name, if it holds anything
-        except BaseException as exc:
-            out = att.failed(f"cannot write the log file: {one_line(exc)}", True, log=False)
-    masker = att.masker()
-    try:
-        if masker:
-            mask_log(fd, spec.log_path, masker)
-    except BaseException as exc:
-        out = att.failed(f"cannot mask the secrets in the log: {one_line(exc)}", True, log=False)
-    finally:
-        if not lazy:
-            os.close(fd)  # a scratch file's descriptor is its ScratchLogs'
     if note is not None:
         out = dataclasses.replace(out, extra={**out.extra, LOG_NOTE: note})
-    if masker:
-        out = _masked(out, masker)
     return out
 
 
@@ -226,19 +288,14 @@ def _open_lazily(logs: ScratchLogs, log_path: str) -> int:
         return -1
 
 
-def _close(fd: int, logs: ScratchLogs | None) -> None:
-    if logs is None:
-        os.close(fd)
-    else:
-        logs.end()
-
-
-def _traced(att: _Attempt, task: Task, results: ResultStore, traceparent: str) -> AttemptOutcome:
+def _traced(
+    att: _Attempt, task: Task, results: ResultStore, traceparent: str, store: StoreFn
+) -> AttemptOutcome:
     """``_run`` under the attempt's span, so that the task's own spans nest under it."""
     from legato.observability.tracing import attempt_context
 
     with attempt_context(traceparent):
-        return _run(att, task, results)
+        return _run(att, task, results, store)
 
 
 def _flush_spans() -> None:
@@ -252,7 +309,7 @@ def _flush_spans() -> None:
         logging.getLogger("legato.tracing").warning("cannot export spans", exc_info=True)
 
 
-def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
+def masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
     """``out`` with the secret values ``masker`` knows masked in its error, traceback and
     the metadata of its output and its check results."""
     extra = out.extra
@@ -267,7 +324,7 @@ def _masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
     )
 
 
-def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
+def _run(att: _Attempt, task: Task, results: ResultStore, store: StoreFn) -> AttemptOutcome:
     spec = att.spec
     key = spec.task_key
     try:
@@ -327,7 +384,7 @@ def _run(att: _Attempt, task: Task, results: ResultStore) -> AttemptOutcome:
     except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the worker lives on
         return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
     del args, kwargs
-    out = _store(att, value, results, task.result_format)
+    out = store(att, value, results, task.result_format)
     if out.status != "succeeded":
         return out
     if task.produces:
@@ -392,30 +449,55 @@ def _store(att: _Attempt, value: Any, results: ResultStore, fmt: str) -> Attempt
         )
     ref: ResultRef | None = None
     try:
+        items = None
         if spec.store_items:
-            # The format is asked for each element; the list holding them is pickled.
-            ref = results.put(spec.result_key, value, "pickle" if fmt != "auto" else fmt)
-            items = results.put_items(spec.result_key, value, fmt)
+            ref, whole = _put_list(spec.result_key, value, results)
+            if not whole or fmt not in (AUTO, PICKLE) or any(
+                format_of(v) not in (PICKLE, NONE) for v in value
+            ):
+                # The format is asked for each element (frames stay exact); a big list is
+                # not read whole by each worker for each of its elements.
+                items = results.put_items(spec.result_key, value, fmt)
         else:
             ref = results.put(spec.result_key, value, fmt)
-            items = None
     except BaseException as exc:
         if ref is not None:
             with suppress(Exception):
                 results.delete(ref)  # all or nothing: no result without its items
-        if isinstance(exc, ResultError):
-            return att.failed(
-                f"result of task {key!r} cannot be stored: {exc.reason}", False,
-                _format_tb(exc, False),
-            )
-        # An I/O error (disk full, network) may well pass: let the retry policy decide.
-        return att.failed(
-            f"cannot store the result of task {key!r}: {one_line(exc)}", True,
-            _format_tb(exc, False),
-        )
+        return store_failed(att, exc)
     return att.outcome(
         "succeeded",
         result=ref,
         item_refs=items,
         item_count=len(value) if spec.store_items else None,
+    )
+
+
+#: A list mapped over that pickles to at most this many bytes is read whole by the workers
+#: (once each, see _whole_list) rather than stored element by element.
+WHOLE_LIST_MAX = 64 * 1024 * 1024
+
+
+def _put_list(key: str, value: Any, results: ResultStore) -> tuple[ResultRef, bool]:
+    """Store a list that is mapped over (pickled, whatever its elements); True when it is
+    small enough for its elements to be read from it."""
+    try:
+        data = pickle.dumps(value, protocol=5)
+    except Exception:  # the store says why, as for any result it cannot hold
+        return results.put(key, value, PICKLE), False
+    return results.put_pickled(key, data), len(data) <= WHOLE_LIST_MAX
+
+
+def store_failed(att: _Attempt, exc: BaseException) -> AttemptOutcome:
+    """The outcome of an attempt whose value could not be stored."""
+    key = att.spec.task_key
+    if isinstance(exc, ResultError):
+        return att.failed(
+            f"result of task {key!r} cannot be stored: {exc.reason}", False,
+            _format_tb(exc, False),
+        )
+    # An I/O error (disk full, network) may well pass: let the retry policy decide.
+    return att.failed(
+        f"cannot store the result of task {key!r}: {one_line(exc)}", True,
+        _format_tb(exc, False),
     )

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from legato.executors.batch import run_batch
 from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.scratch_log import ScratchLogs
 from legato.executors.spin import Spinner
@@ -368,21 +369,27 @@ def _serve(conn: Connection, config: WorkerConfig, logs: ScratchLogs) -> None:
             raw = conn.recv_bytes()
         except (EOFError, OSError):
             return  # the driver closed our socket: time to go
-        reply: AttemptOutcome | str
+        reply: AttemptOutcome | list[AttemptOutcome] | str
         try:
-            spec: AttemptSpec = pickle.loads(raw)
+            # One attempt, or a batch of elements of one mapped node (a list).
+            job: AttemptSpec | list[AttemptSpec] = pickle.loads(raw)
         except BaseException as exc:
             reply = f"the attempt cannot be read by the worker: {one_line(exc)}"
         else:
             del raw
+            spec = job[0] if isinstance(job, list) else job
             try:
                 task = config.pipelines[spec.pipeline].graph.nodes[spec.node].task
             except KeyError:
                 reply = f"the worker knows no node {spec.node!r} in pipeline {spec.pipeline!r}"
             else:
-                reply = run_attempt(
-                    spec, task, config.results, capture="fd", worker=label, logs=logs
-                )
+                if isinstance(job, list):
+                    reply = run_batch(job, task, config.results, worker=label)
+                else:
+                    reply = run_attempt(
+                        spec, task, config.results, capture="fd", worker=label, logs=logs
+                    )
+            del job, spec
         try:
             conn.send(reply)
         except OSError:

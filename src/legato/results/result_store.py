@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import pickle
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -200,11 +201,30 @@ class ResultStore:
             raise
         return tuple(refs)
 
-    def _write(self, key: str, fmt: str, value: Any, verify: bool = False) -> str:
-        """Write ``value`` as ``fmt``; with ``verify``, only once it reads back equal."""
+    def put_pickled(self, key: str, data: bytes) -> ResultRef:
+        """Store ``data``, a value already pickled (protocol 5), under ``key``."""
+        _check_key(key)
+        return ResultRef(self._write(key, serializers.PICKLE, None, data=data), serializers.PICKLE)
+
+    def put_parts(self, key: str, blobs: Sequence[bytes]) -> tuple[ResultRef, ...]:
+        """Store ``blobs`` (values each pickled with protocol 5) in one file under ``key``;
+        returns a ref to each, ``<file>#<i>`` of format "pickle-part".
+
+        The results of a batch of mapped elements go this way: one file, one write and one
+        rename for them all instead of one each. Written whole or not at all, like any
+        result; its refs are given out only once it is in place.
+        """
+        _check_key(key)
+        uri = self._write(key, serializers.PART, tuple(blobs))
+        return tuple(ResultRef(f"{uri}#{i}", serializers.PART) for i in range(len(blobs)))
+
+    def _write(
+        self, key: str, fmt: str, value: Any, verify: bool = False, data: bytes | None = None
+    ) -> str:
+        """Write ``value`` as ``fmt`` (or ``data``, its bytes already); with ``verify``, only
+        once it reads back equal."""
         name = key + serializers.SUFFIX[fmt]
-        data: bytes | None = None
-        if verify or self._local is None:
+        if data is None and (verify or self._local is None):
             buf = io.BytesIO()
             _serialize(fmt, value, buf)
             data = buf.getvalue()
@@ -245,7 +265,7 @@ class ResultStore:
     def stored_size(self, ref: ResultRef) -> int | None:
         """Bytes of the stored result under a local root; None elsewhere (asking an object
         store would cost a round trip per result) or when nothing was stored."""
-        if self._local is None or ref.uri is None:
+        if self._local is None or ref.uri is None or ref.format == serializers.PART:
             return None
         try:
             return os.path.getsize(ref.uri)
@@ -258,6 +278,8 @@ class ResultStore:
         uri = ref.uri
         if uri is None or ref.format == serializers.NONE:
             return True
+        if ref.format == serializers.PART:
+            uri = _part_of(uri)[0]
         if uri.startswith("/"):
             return os.path.exists(uri)
         fs, path = self._fs_for(uri)
@@ -267,7 +289,27 @@ class ResultStore:
         """Load the value a ref points to. Raises ResultError if it is missing or unreadable."""
         if ref.uri is None or ref.format == serializers.NONE:
             return None
+        if ref.format == serializers.PART:
+            return self.get_many((ref,))[0]
         return self._read(ref.uri, lambda source: serializers.read(ref.format, source))
+
+    def get_many(self, refs: Sequence[ResultRef]) -> list[Any]:
+        """``get`` of each ref, in order. Consecutive parts of one file (the elements of a
+        mapped node, in order) read that file once; only one such file is held at a time."""
+        out: list[Any] = []
+        held: tuple[str, tuple[bytes, ...]] | None = None
+        for ref in refs:
+            if ref.format != serializers.PART or ref.uri is None:
+                out.append(self.get(ref))
+                continue
+            path, index = _part_of(ref.uri)
+            if held is None or held[0] != path:
+                held = (path, self._read(path, lambda s: serializers.read(serializers.PART, s)))
+            try:
+                out.append(_unpickle(held[1][index]))
+            except IndexError:
+                raise ResultError(f"result {ref.uri} is missing", "no such part") from None
+        return out
 
     def get_columns(self, ref: ResultRef, columns: Sequence[str]) -> Any:
         """What ``ref`` points to, but of a Parquet result only ``columns`` (those it has),
@@ -297,8 +339,9 @@ class ResultStore:
     # -- deleting ------------------------------------------------------------------------
 
     def delete(self, ref: ResultRef) -> None:
-        """Remove one stored result; a missing file is not an error."""
-        if ref.uri is None:
+        """Remove one stored result; a missing file is not an error. A part shares its
+        file with others: it goes with its run (``delete_run``)."""
+        if ref.uri is None or ref.format == serializers.PART:
             return
         if ref.uri.startswith("/"):
             with suppress(FileNotFoundError):
@@ -340,6 +383,23 @@ class ResultStore:
 
         fs, path = fsspec.core.url_to_fs(uri)
         return fs, str(path)
+
+
+def _part_of(uri: str) -> tuple[str, int]:
+    """The file and the index of a part's URI ("<file>#<index>")."""
+    path, _, index = uri.rpartition("#")
+    try:
+        return path, int(index)
+    except ValueError:
+        raise ResultError(f"result {uri} is not a part of a file", "bad part") from None
+
+
+def _unpickle(data: bytes) -> Any:
+    try:
+        return pickle.loads(data)
+    except Exception as exc:
+        reason = _reason(exc)
+        raise ResultError(f"a part cannot be read: {reason}", reason) from exc
 
 
 def _parquet_columns(source: Any, columns: Sequence[str]) -> Any:

@@ -24,7 +24,10 @@ ARROW = "parquet-arrow"
 IPC_PANDAS = "ipc-pandas"
 IPC_POLARS = "ipc-polars"
 IPC_ARROW = "ipc-arrow"
-FORMATS = (NONE, PICKLE, PANDAS, POLARS, ARROW, IPC_PANDAS, IPC_POLARS, IPC_ARROW)
+# One pickled value among others in a shared file (the elements of a mapped node run in
+# one batch): the ref's URI is "<file>#<index>" (see ResultStore.put_parts).
+PART = "pickle-part"
+FORMATS = (NONE, PICKLE, PANDAS, POLARS, ARROW, IPC_PANDAS, IPC_POLARS, IPC_ARROW, PART)
 
 # What a task may ask for with @task(result_format=...): "auto" lets the store choose.
 AUTO = RESULT_FORMATS[0]
@@ -39,6 +42,7 @@ SUFFIX = {
     IPC_PANDAS: ".arrow",
     IPC_POLARS: ".arrow",
     IPC_ARROW: ".arrow",
+    PART: ".parts",
 }
 
 # (module that must already be imported, attribute holding the frame class, format)
@@ -79,7 +83,7 @@ def flavour(request: str, fmt: str) -> str | None:
 
 def write(fmt: str, value: Any, f: IO[bytes]) -> None:
     """Write ``value`` to the binary file ``f`` in format ``fmt``."""
-    if fmt == PICKLE:
+    if fmt in (PICKLE, PART):  # a part file: a tuple of pickled values
         pickle.dump(value, f, protocol=5)
     elif fmt == PANDAS:
         value.to_parquet(f)
@@ -108,7 +112,7 @@ def write(fmt: str, value: Any, f: IO[bytes]) -> None:
 
 def read(fmt: str, source: Source) -> Any:
     """Read a value of format ``fmt`` from a local path or a binary file object."""
-    if fmt == PICKLE:
+    if fmt in (PICKLE, PART):
         if isinstance(source, str):
             with open(source, "rb") as f:
                 return pickle.load(f)

@@ -118,7 +118,7 @@ def task_run_update_values(tr: TaskRunRecord) -> dict[str, Any]:
         "k_task_key": tr.task_key,
         "node": tr.node,
         "map_index": tr.map_index,
-        "state": TaskState(tr.state).value,
+        "state": tr.state.value if isinstance(tr.state, TaskState) else TaskState(tr.state).value,
         "attempt": tr.attempt,
         "started_at": tr.started_at,
         "finished_at": tr.finished_at,

@@ -411,6 +411,9 @@ class RunStore(Part):
             rows.check_run_ids(run_id, changes.attempts, "attempt")
             rows.check_run_ids(run_id, changes.events, "event")
             rows.check_run_ids(run_id, changes.materializations, "materialization")
+            for made in changes.elements:
+                if made.count < 0:
+                    raise ValueError(f"{made.node}: a map cannot have {made.count} elements")
             leases.append({
                 "k_id": run_id,
                 "k_owner": changes.owner,
@@ -448,10 +451,10 @@ class RunStore(Part):
         # PostgreSQL: the checked statements fail on a lost lease or a missing task run, so
         # nothing waits for a row count. Plain steps (most of them: a task ended, the next
         # started, the run ended with its alert facts) are pipelined, BEGIN to COMMIT: one
-        # round trip. The rarer writes (lineage, materializations, checks) go through
-        # SQLAlchemy, unpipelined.
+        # round trip. The rarer writes (a map's elements, lineage, materializations, checks)
+        # go through SQLAlchemy, unpipelined.
         plain = _can_pipeline() and not any(
-            c.lineage or c.materializations or c.checks for c, _ in steps
+            c.elements or c.lineage or c.materializations or c.checks for c, _ in steps
         )
         dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         try:
@@ -524,6 +527,10 @@ class RunStore(Part):
 
     def _write_step(self, conn: Connection, fast: sql.PreparedSet, changes: Changes) -> None:
         """Everything of the step but the lease, inside ``conn``'s transaction."""
+        for made in changes.elements:  # before the step's updates, which may touch them
+            if made.count > 0:
+                conn.execute(sql.INSERT_ELEMENTS, {
+                    "run_id": changes.run_id, "node": made.node, "count": made.count})
         if changes.new_task_runs:
             fast.insert_task_run.execute(
                 conn, [rows.task_run_values(t) for t in changes.new_task_runs]
@@ -535,8 +542,8 @@ class RunStore(Part):
                 raise self._missing_task_runs(changes)
         if changes.attempts:
             fast.insert_attempt.execute(conn, [rows.attempt_values(a) for a in changes.attempts])
-        if changes.events:
-            fast.insert_event.execute(conn, [rows.event_values(e) for e in changes.events])
+        if changes.events or changes.elements:
+            self._write_events(conn, fast, changes)
             # The alert outbox, in the same transaction as the state change it reports.
             facts = run_fact_values(changes.events)
             if facts:
@@ -549,6 +556,23 @@ class RunStore(Part):
         if changes.checks:  # with the end of the attempt whose output they checked
             write_check_results(conn, changes.checks)
             write_check_facts(conn, changes.checks)  # check_failed alerts and resolves
+
+    @staticmethod
+    def _write_events(conn: Connection, fast: sql.PreparedSet, changes: Changes) -> None:
+        """The step's events, those of the elements it made (NewElements) in their place."""
+        events, done = changes.events, 0
+        for made in sorted(changes.elements, key=lambda m: m.events_before):
+            if made.events_before > done:
+                fast.insert_event.execute(
+                    conn, [rows.event_values(e) for e in events[done:made.events_before]]
+                )
+                done = made.events_before
+            if made.count > 0:
+                conn.execute(sql.INSERT_ELEMENT_EVENTS, {
+                    "run_id": changes.run_id, "node": made.node, "count": made.count,
+                    "at": made.at})
+        if done < len(events):
+            fast.insert_event.execute(conn, [rows.event_values(e) for e in events[done:]])
 
     @staticmethod
     def _missing_task_runs(changes: Changes | None) -> StoreError:

@@ -20,7 +20,22 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Float, String, Text, bindparam, case, insert, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    case,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -149,6 +164,34 @@ INSERT_RUN_FACT = insert(alert_facts).from_select(
         bindparam("f_at", type_=UTCDateTime),
     ).where(_r.id == bindparam("f_run_id")),
 )
+# The elements of a mapped node (NewElements), numbered by a recursive CTE: the database
+# makes the rows and their "queued" events without a parameter set per row.
+_numbers = select(literal(0, Integer).label("n")).cte("element_numbers", recursive=True)
+_numbers = _numbers.union_all(
+    select((_numbers.c.n + 1).label("n")).where(_numbers.c.n + 1 < bindparam("count"))
+)
+_element_key = bindparam("node", type_=String()) + "[" + sql_cast(_numbers.c.n, String()) + "]"
+INSERT_ELEMENTS = insert(task_runs).from_select(
+    ["run_id", "task_key", "node", "map_index", "state", "attempt"],
+    select(
+        bindparam("run_id", type_=String()),
+        _element_key,
+        bindparam("node", type_=String()),
+        _numbers.c.n,
+        literal_column("'queued'"),
+        literal_column("0"),
+    ).order_by(_numbers.c.n),
+)
+INSERT_ELEMENT_EVENTS = insert(events).from_select(
+    ["run_id", "task_key", "kind", "new_state", "at"],
+    select(
+        bindparam("run_id", type_=String()),
+        _element_key,
+        literal_column("'task_state'"),
+        literal_column("'queued'"),
+        bindparam("at", type_=events.c.at.type),
+    ).order_by(_numbers.c.n),
+)
 UPDATE_TASK_RUN = (
     update(task_runs)
     .where(_t.run_id == bindparam("k_run_id"), _t.task_key == bindparam("k_task_key"))
@@ -177,7 +220,10 @@ class Prepared:
     unless it touched exactly one row (see the module's docstring); ``checked`` tells.
     """
 
-    __slots__ = ("_dbapi_error", "_dialect", "_positional", "_procs", "checked", "sql")
+    __slots__ = (
+        "_convert", "_dbapi_error", "_dialect", "_positional", "_procs", "_timestamps", "checked",
+        "sql",
+    )
 
     def __init__(
         self, stmt: ClauseElement, dialect: Dialect, *, one_row_or: str | None = None
@@ -192,6 +238,10 @@ class Prepared:
         self._procs: tuple[tuple[str, Callable[[Any], Any] | None], ...] = tuple(
             (k, binds[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in keys
         )
+        # Timestamps cost microseconds each to convert, and the rows of one step share a
+        # few (elements started together, outcomes taken together): converted once a call.
+        self._timestamps = frozenset(k for k in keys if isinstance(binds[k].type, UTCDateTime))
+        self._convert = _converter(self._procs, self._positional)
         self.sql: str = compiled.string
         self.checked = one_row_or is not None and dialect.name == "postgresql"
         if self.checked:
@@ -199,15 +249,19 @@ class Prepared:
         self._dialect = dialect
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
 
-    def _convert(self, values: dict[str, Any]) -> Any:
-        if self._positional:
-            return tuple(values[k] if p is None else p(values[k]) for k, p in self._procs)
-        return {k: values[k] if p is None else p(values[k]) for k, p in self._procs}
+    def _converters(self) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+        """The bind processors, those of timestamps remembering what they converted."""
+        if not self._timestamps:
+            return self._procs
+        return tuple(
+            (k, _remembering(p) if p is not None and k in self._timestamps else p)
+            for k, p in self._procs
+        )
 
     def execute(self, conn: Connection, values: Sequence[dict[str, Any]]) -> int:
         """Run for each dict in ``values`` inside ``conn``'s transaction; rows affected
         (meaningless for a ``checked`` statement, and inside a pipeline)."""
-        params = [self._convert(v) for v in values]
+        params: list[Any] = self._convert(values, *(p for _, p in self._converters()))
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if len(params) == 1:
@@ -223,6 +277,44 @@ class Prepared:
             ) from exc
         finally:
             cursor.close()
+
+
+def _converter(
+    procs: Sequence[tuple[str, Callable[[Any], Any] | None]], positional: bool
+) -> Callable[..., list[Any]]:
+    """A function turning a list of parameter dicts into the DBAPI's rows, the bind
+    processors given after the list. Written out for the statement (as dataclasses writes
+    its ``__init__``): a loop over the columns would cost more than the conversion itself,
+    once per column of each of a step's thousands of rows."""
+    names = [f"p{i}" for i in range(len(procs))]
+    items = [
+        f"v[{key!r}]" if proc is None else f"{name}(v[{key!r}])"
+        for (key, proc), name in zip(procs, names, strict=True)
+    ]
+    if positional:
+        row = "(" + "".join(f"{item}, " for item in items) + ")"
+    else:
+        pairs = zip((key for key, _ in procs), items, strict=True)
+        row = "{" + ", ".join(f"{key!r}: {item}" for key, item in pairs) + "}"
+    source = f"def convert(values, {', '.join(names)}):\n    return [{row} for v in values]\n"
+    scope: dict[str, Any] = {}
+    exec(source, scope)  # the source is made of the statement's own bind names only
+    return cast("Callable[..., list[Any]]", scope["convert"])
+
+
+def _remembering(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    memo: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        try:
+            return memo[value]
+        except KeyError:
+            out = memo[value] = convert(value)
+            return out
+        except TypeError:  # unhashable: the processor says what is wrong with it
+            return convert(value)
+
+    return remembered
 
 
 class PreparedSet:
