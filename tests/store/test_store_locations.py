@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -30,6 +31,32 @@ def test_code_location_is_replaced_by_each_load(store: Store) -> None:
     )
     store.runs.save_code_location(second)
     assert store.runs.get_code_location("retail") == second
+
+
+def test_two_processes_loading_the_project_at_once_both_save_it(store: Store) -> None:
+    # Two schedulers starting together record the same location at the same moment.
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def save(i: int) -> None:
+        try:
+            for n in range(30):
+                barrier.wait(timeout=30)
+                at = T0 + timedelta(seconds=n)
+                loc = CodeLocationRecord("p", "/srv/p", at, {"a": str(i)}, [])
+                store.runs.save_code_location(loc)
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    found = store.runs.get_code_location("p")
+    assert found is not None and found.loaded_at == T0 + timedelta(seconds=29)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -152,6 +152,9 @@ class RunStore(Part):
             "errors": rows.to_json(location.errors),
         }
         with self._write.begin() as conn:
+            # Two processes loading the project at once (two schedulers starting) would both
+            # find no row to delete and both insert: one at a time.
+            dialect.lock_names(conn, [f"code_location:{location.name}"])
             conn.execute(code_locations.delete().where(code_locations.c.name == location.name))
             conn.execute(code_locations.insert(), values)
 
