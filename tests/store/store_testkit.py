@@ -7,12 +7,12 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from legato.domain.ids import new_run_id
-from legato.domain.records import NewEvent, RunRecord, TaskRunRecord
+from legato.domain.records import AttemptRecord, Changes, NewEvent, RunRecord, TaskRunRecord
 from legato.domain.states import RunState, TaskState
 from legato.store.store import Store
 
@@ -126,3 +126,35 @@ def leased_with_tasks(store: Store, rec: Records, keys: tuple[str, ...] = ("a", 
     leased = store.runs.acquire_lease(run.id, "driver", T0 + timedelta(minutes=1), T0)
     assert leased is not None
     return leased
+
+
+def typical_step(rec: Records, run: RunRecord, owner: str = "driver") -> Changes:
+    """A typical step: run starts, a succeeds, b starts, a mapped element appears."""
+    t = rec.tick()
+    return Changes(
+        run.id,
+        owner,
+        t + timedelta(minutes=1),
+        run=replace(run, state=RunState.RUNNING, started_at=t),
+        new_task_runs=[rec.task(run, "c[0]", state=TaskState.QUEUED)],
+        task_runs=[
+            rec.task(
+                run,
+                "a",
+                state=TaskState.SUCCEEDED,
+                attempt=1,
+                started_at=t,
+                finished_at=t,
+                result_uri="file:///r/a",
+                result_format="json",
+                item_count=1,
+            ),
+            rec.task(run, "b", state=TaskState.RUNNING, attempt=1, started_at=t, worker="w1"),
+        ],
+        attempts=[AttemptRecord(run.id, "a", 1, "succeeded", t, t, log_path="/logs/a.1")],
+        events=[
+            rec.event(run, "run_state", old_state="queued", new_state="running"),
+            rec.event(run, task_key="a", old_state="running", new_state="succeeded"),
+            rec.event(run, task_key="b", old_state="queued", new_state="running"),
+        ],
+    )

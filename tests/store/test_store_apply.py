@@ -9,50 +9,22 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from legato.domain.records import (
-    AttemptRecord,
     Changes,
     LeaseLost,
     NewElements,
-    RunRecord,
     StoreError,
 )
 from legato.domain.states import RunState, TaskState
 from legato.store.store import Store
-from tests.store.store_testkit import T0, Records, lease_expiry_ok, leased_with_tasks
+from tests.store.store_testkit import (
+    T0,
+    Records,
+    lease_expiry_ok,
+    leased_with_tasks,
+    typical_step,
+)
 
 MIN = timedelta(minutes=1)
-
-
-def _step(rec: Records, run: RunRecord, owner: str = "driver") -> Changes:
-    """A typical step: run starts, a succeeds, b starts, a mapped element appears."""
-    t = rec.tick()
-    return Changes(
-        run.id,
-        owner,
-        t + MIN,
-        run=replace(run, state=RunState.RUNNING, started_at=t),
-        new_task_runs=[rec.task(run, "c[0]", state=TaskState.QUEUED)],
-        task_runs=[
-            rec.task(
-                run,
-                "a",
-                state=TaskState.SUCCEEDED,
-                attempt=1,
-                started_at=t,
-                finished_at=t,
-                result_uri="file:///r/a",
-                result_format="json",
-                item_count=1,
-            ),
-            rec.task(run, "b", state=TaskState.RUNNING, attempt=1, started_at=t, worker="w1"),
-        ],
-        attempts=[AttemptRecord(run.id, "a", 1, "succeeded", t, t, log_path="/logs/a.1")],
-        events=[
-            rec.event(run, "run_state", old_state="queued", new_state="running"),
-            rec.event(run, task_key="a", old_state="running", new_state="succeeded"),
-            rec.event(run, task_key="b", old_state="queued", new_state="running"),
-        ],
-    )
 
 
 def _snapshot(store: Store, run_id: str) -> tuple[object, ...]:
@@ -66,7 +38,7 @@ def _snapshot(store: Store, run_id: str) -> tuple[object, ...]:
 
 def test_apply_writes_everything(store: Store, rec: Records) -> None:
     run = leased_with_tasks(store, rec)
-    changes = _step(rec, run)
+    changes = typical_step(rec, run)
     store.runs.apply(changes)
 
     got = store.runs.get_run(run.id)
@@ -91,14 +63,14 @@ def test_wrong_owner_raises_lease_lost_and_writes_nothing(store: Store, rec: Rec
     run = leased_with_tasks(store, rec)
     before = _snapshot(store, run.id)
     with pytest.raises(LeaseLost, match="held by driver"):
-        store.runs.apply(_step(rec, run, owner="intruder"))
+        store.runs.apply(typical_step(rec, run, owner="intruder"))
     assert _snapshot(store, run.id) == before
 
 
 def test_expired_but_untaken_lease_still_lets_owner_write(store: Store, rec: Records) -> None:
     run = leased_with_tasks(store, rec)
     rec.tick(3600)  # long past the lease; nobody took it over
-    changes = _step(rec, run)
+    changes = typical_step(rec, run)
     store.runs.apply(changes)
     got = store.runs.get_run(run.id).lease_expires_at
     assert lease_expiry_ok(store, got, rec.clock + MIN, rec.clock, changes.lease_seconds)
@@ -116,7 +88,7 @@ def test_lease_taken_over_stops_old_driver(store: Store, rec: Records) -> None:
 def test_failure_midway_rolls_back_everything(store: Store, rec: Records) -> None:
     run = leased_with_tasks(store, rec)
     before = _snapshot(store, run.id)
-    changes = _step(rec, run)
+    changes = typical_step(rec, run)
     changes.attempts.append(changes.attempts[0])  # duplicate primary key: fails last-but-one
     with pytest.raises(IntegrityError):
         store.runs.apply(changes)
@@ -194,7 +166,7 @@ def test_events_are_append_only_and_paged_by_id(store: Store, rec: Records) -> N
 def test_naive_datetime_in_apply_is_rejected(store: Store, rec: Records) -> None:
     run = leased_with_tasks(store, rec)
     before = _snapshot(store, run.id)
-    changes = _step(rec, run)
+    changes = typical_step(rec, run)
     changes.events[-1] = replace(changes.events[-1], at=changes.events[-1].at.replace(tzinfo=None))
     with pytest.raises(ValueError, match="naive datetime"):
         store.runs.apply(changes)
@@ -203,7 +175,7 @@ def test_naive_datetime_in_apply_is_rejected(store: Store, rec: Records) -> None
 
 def test_apply_all_writes_several_runs_steps_in_one_go(store: Store, rec: Records) -> None:
     runs = [leased_with_tasks(store, rec) for _ in range(3)]
-    batch = [_step(rec, run) for run in runs]
+    batch = [typical_step(rec, run) for run in runs]
     store.runs.apply_all(batch)
     for run, changes in zip(runs, batch, strict=True):
         assert store.runs.get_run(run.id).state is RunState.RUNNING
@@ -217,7 +189,11 @@ def test_apply_all_writes_several_runs_steps_in_one_go(store: Store, rec: Record
 def test_apply_all_writes_nothing_when_one_lease_is_lost(store: Store, rec: Records) -> None:
     runs = [leased_with_tasks(store, rec) for _ in range(3)]
     before = [_snapshot(store, r.id) for r in runs]
-    batch = [_step(rec, runs[0]), _step(rec, runs[1], owner="intruder"), _step(rec, runs[2])]
+    batch = [
+        typical_step(rec, runs[0]),
+        typical_step(rec, runs[1], owner="intruder"),
+        typical_step(rec, runs[2]),
+    ]
     with pytest.raises(LeaseLost):
         store.runs.apply_all(batch)
     assert [_snapshot(store, r.id) for r in runs] == before

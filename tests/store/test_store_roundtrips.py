@@ -10,16 +10,15 @@ import selectors
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from legato.domain.records import AttemptRecord, Changes, LeaseLost, RunRecord
-from legato.domain.states import RunState, TaskState
+from legato.domain.records import Changes, LeaseLost
+from legato.domain.states import TaskState
 from legato.store.store import Store
-from tests.store.store_testkit import T0, Records, leased_with_tasks
+from tests.store.store_testkit import T0, Records, leased_with_tasks, typical_step
 
 MIN = timedelta(minutes=1)
 
@@ -86,26 +85,6 @@ def counted(pg_url: str) -> Iterator[tuple[Store, TurnCounter]]:
         proxy.close()
 
 
-def _a_done_b_started(rec: Records, run: RunRecord, owner: str = "driver") -> Changes:
-    t = rec.tick()
-    return Changes(
-        run.id,
-        owner,
-        t + MIN,
-        run=replace(run, state=RunState.RUNNING, started_at=t),
-        task_runs=[
-            rec.task(run, "a", state=TaskState.SUCCEEDED, attempt=1, started_at=t,
-                     finished_at=t),
-            rec.task(run, "b", state=TaskState.RUNNING, attempt=1, started_at=t),
-        ],
-        attempts=[AttemptRecord(run.id, "a", 1, "succeeded", t, t)],
-        events=[
-            rec.event(run, task_key="a", old_state="running", new_state="succeeded"),
-            rec.event(run, task_key="b", old_state="queued", new_state="running"),
-        ],
-    )
-
-
 def test_a_plain_step_is_one_round_trip(
     counted: tuple[Store, TurnCounter], rec: Records
 ) -> None:
@@ -113,10 +92,10 @@ def test_a_plain_step_is_one_round_trip(
     run = leased_with_tasks(store, rec)
     store.runs.apply(Changes(run.id, "driver", T0 + MIN))  # the step connection is opened
     before = proxy.turns
-    store.runs.apply(_a_done_b_started(rec, run))
+    store.runs.apply(typical_step(rec, run))
     assert proxy.turns - before == 1
     assert [t.state for t in store.runs.get_task_runs(run.id)] == [
-        TaskState.SUCCEEDED, TaskState.RUNNING
+        TaskState.SUCCEEDED, TaskState.RUNNING, TaskState.QUEUED
     ]
 
 
@@ -126,7 +105,7 @@ def test_the_step_connection_serves_on_after_a_lost_lease(
     store, _proxy = counted
     run = leased_with_tasks(store, rec)
     with pytest.raises(LeaseLost, match="held by driver"):
-        store.runs.apply(_a_done_b_started(rec, run, owner="intruder"))
+        store.runs.apply(typical_step(rec, run, owner="intruder"))
     assert store.runs.get_attempts(run.id) == []
-    store.runs.apply(_a_done_b_started(rec, run))
+    store.runs.apply(typical_step(rec, run))
     assert [a.task_key for a in store.runs.get_attempts(run.id)] == ["a"]

@@ -102,13 +102,12 @@ def _sweep(folder: str) -> None:
 class _Live:
     """The attempt writing to the scratch file now."""
 
-    __slots__ = ("deadline", "ended", "log_path", "published")
+    __slots__ = ("deadline", "log_path", "published")
 
     def __init__(self, log_path: str, deadline: float) -> None:
         self.log_path = log_path
         self.deadline = deadline
         self.published = False
-        self.ended = False
 
 
 class ScratchLogs:
@@ -158,7 +157,6 @@ class ScratchLogs:
             live, self._live = self._live, None
             if live is None:
                 return
-            live.ended = True
             published = live.published
         if not published and os.fstat(self._fd).st_size == 0:
             return

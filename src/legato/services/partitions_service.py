@@ -132,7 +132,7 @@ class Partitions(Service):
         if not 1 <= limit <= MAX_PAGE:
             raise ServiceError(f"limit must be between 1 and {MAX_PAGE}", "limit")
         wanted = state_filter(states)
-        keys, found = self._states(pipeline, first, last)
+        keys, found = self._states(*self._parts(pipeline), first, last)
         start = 0
         if cursor is not None:
             try:
@@ -160,13 +160,13 @@ class Partitions(Service):
             raise ServiceError(
                 f"granularity must be one of {', '.join(GRANULARITIES)}", "granularity"
             )
-        parts = self._parts(pipeline)
+        name, parts = self._parts(pipeline)
         if granularity is not None and parts.time_dimension is None:
             raise ServiceError(
                 f"pipeline {pipeline!r} has no time partitions to group by {granularity}",
                 "granularity",
             )
-        keys, found = self._states(pipeline, first, last)
+        keys, found = self._states(name, parts, first, last)
         states = [s for s, _ in found]
         counts: dict[str, int] = {}
         for s in states:
@@ -186,19 +186,19 @@ class Partitions(Service):
 
     # -- internals -----------------------------------------------------------------------
 
-    def _parts(self, pipeline: str) -> PartitionSet:
+    def _parts(self, pipeline: str) -> tuple[str, PartitionSet]:
+        """The pipeline's name and partitions, as this actor sees it."""
         pipe = self._sight().pipeline(pipeline)
         parts = pipe.automation.partitions
         if parts is None:
             raise NotFoundError(f"pipeline {pipe.name!r} has no partitions")
-        return parts
+        return pipe.name, parts
 
     def _states(
-        self, pipeline: str, first: str | None, last: str | None
+        self, pipeline: str, parts: PartitionSet, first: str | None, last: str | None
     ) -> tuple[list[str], list[tuple[str, str | None]]]:
         """The keys from ``first`` to ``last`` that exist now, and (state, newest run id) of
         each."""
-        parts = self._parts(pipeline)
         now = self.ws.clock()
         keys = parts.keys(now)
         try:
@@ -210,9 +210,7 @@ class Partitions(Service):
         if lo > hi:
             raise ServiceError(f"the range ends ({last}) before it starts ({first})", "to")
         keys = keys[lo : hi + 1]
-        newest: dict[str, RunRecord] = self.ws.store.backfills.partition_runs(
-            self._sight().pipeline(pipeline).name
-        )
+        newest: dict[str, RunRecord] = self.ws.store.backfills.partition_runs(pipeline)
         found: list[tuple[str, str | None]] = []
         for k in keys:
             run = newest.get(k)
