@@ -21,9 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 __all__ = ["ENV", "KeyRing", "KeyRingError", "SealError", "new_key"]
 
 #: The environment variable holding the key ring (it wins over a key file).
@@ -150,6 +147,9 @@ class KeyRing:
 
     def seal(self, value: bytes, name: str) -> str:
         """``value`` sealed under the primary key, bound to the secret's ``name``."""
+        # cryptography is imported where it is used: most commands seal nothing (~5 ms).
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         nonce = secrets.token_bytes(_NONCE)
         data = AESGCM(self.keys[self.primary]).encrypt(nonce, value, name.encode())
         body = base64.urlsafe_b64encode(nonce + data).decode()
@@ -157,6 +157,9 @@ class KeyRing:
 
     def open(self, sealed: str, name: str) -> bytes:
         """The value ``sealed`` holds for ``name``; SealError if it cannot be opened."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         key_id = self.key_id_of(sealed)
         key = self.keys.get(key_id)
         if key is None:

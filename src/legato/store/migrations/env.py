@@ -11,7 +11,9 @@ from alembic import context
 from sqlalchemy import Connection
 
 from legato.store.db import WRITE, create_engine
-from legato.store.schema import metadata
+from legato.store.schema import declare_partial_indexes, metadata
+
+declare_partial_indexes()
 
 config = context.config
 
