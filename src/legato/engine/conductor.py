@@ -136,7 +136,7 @@ class Conductor:
             jobs = self._call(driver, driver.prepare, free)
             if jobs is None:
                 continue  # dropped
-            free -= len(jobs)  # a batch of elements takes one slot
+            free -= len(jobs)  # a batch takes one slot
             if jobs or driver.write_due:
                 launches.append((driver, jobs))
         ending = [d for d in self._ordered() if d.done]

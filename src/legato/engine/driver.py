@@ -38,6 +38,7 @@ from legato.domain.records import (
 from legato.domain.refs import ResultRef
 from legato.domain.states import RunState, TaskState
 from legato.engine import plan
+from legato.engine.batching import BatchPolicy
 from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.lineage import RunLineage
@@ -162,10 +163,9 @@ class RunDriver:
         self._begun = False
         self._starting = False
         self.write_due = False  # set by prepare(): the step must be written before launch
-        # An executor that takes batches of mapped elements (the local process pool).
+        # An executor that takes batches of attempts (the local process pool).
         self._batching = executor if isinstance(executor, Batching) else None
-        self._batch_nodes: dict[str, bool] = {}  # node -> whether its elements may batch
-        self._solo: set[str] = set()  # elements whose batch was lost: they run alone
+        self._batches = BatchPolicy(lambda node: pipeline.graph.nodes[node].task)
         self._input_refs: dict[str, tuple[TaskRunRecord, ResultRef]] = {}  # see resolve_inputs
 
     @property
@@ -309,8 +309,8 @@ class RunDriver:
         return plan.log_path(self._logs_dir, self.run_id, key, attempt)
 
     def _dispatch(self, free: int | None = None) -> list[list[AttemptSpec]]:
-        """The attempts to start now, by slot: one each, or a batch of a mapped node's
-        elements (when the executor takes batches)."""
+        """The attempts to start now, by slot: one each, or a batch of queued attempts
+        (when the executor takes batches and many are queued: a map's elements, a fan)."""
         specs: list[AttemptSpec] = []
         jobs: list[list[AttemptSpec]] = []
         # The executor may be shared: this counts what other runs have left this moment
@@ -333,7 +333,7 @@ class RunDriver:
         batching = self._batching
         while queue and free > 0:
             key = queue.popleft()
-            if batching is not None and self._batchable(key):
+            if batching is not None and self._batches.batchable(self.rows[key]):
                 size = batching.batch_size(len(queue) + 1)
                 if size > 1:
                     jobs.append(self._start_batch(key, size, now))
@@ -344,22 +344,8 @@ class RunDriver:
         jobs.extend([spec] for spec in specs)
         return jobs
 
-    def _batchable(self, key: str) -> bool:
-        """Whether ``key`` is a queued element that may run in a batch: its task sets no
-        timeout (enforced per attempt), pool (a slot per attempt) or thread of the driver,
-        and it did not lose its last attempt with a batch."""
-        row = self.rows[key]
-        if row.map_index is None or row.state != S.QUEUED or key in self._solo:
-            return False
-        found = self._batch_nodes.get(row.node)
-        if found is None:
-            task = self.pipeline.graph.nodes[row.node].task
-            found = task.timeout is None and task.pool is None and not task.in_process
-            self._batch_nodes[row.node] = found
-        return found
-
     def _start_batch(self, key: str, size: int, now: datetime) -> list[AttemptSpec]:
-        """Start ``key`` and the queued elements of its node right behind it, ``size`` at
+        """Start ``key`` and the batchable attempts queued right behind it, ``size`` at
         most, as one batch."""
         row = self.rows[key]
         batch = [self._start(key, row, now)]
@@ -370,10 +356,11 @@ class RunDriver:
                 queue.popleft()  # moved on since it was queued
                 self.pools.stop_waiting(nxt)
                 continue
-            if self.rows[nxt].node != row.node or not self._batchable(nxt):
+            if not self._batches.batchable(self.rows[nxt]):
                 break
             queue.popleft()
             batch.append(self._start(nxt, self.rows[nxt], now))
+        self._batches.started([spec.task_key for spec in batch])
         return batch
 
     def _try_start(self, key: str, now: datetime, specs: list[AttemptSpec]) -> bool:
@@ -461,6 +448,7 @@ class RunDriver:
         self.pools.release(out.task_key)
         self.deadlines.pop(out.task_key, None)
         now = self.clock() if now is None else now
+        self._batches.ended(row, now)
         self.book.record_attempt(
             row,
             out.status,
@@ -515,7 +503,7 @@ class RunDriver:
             # have started). It runs again at once, on its own, so that an element that
             # kills its worker is found out and fails alone.
             key = out.task_key
-            self._solo.add(key)
+            self._batches.lost(key)
             self._past.setdefault(key, []).append("interrupted")
             if _streak(self._past[key]) < MAX_INTERRUPTIONS:
                 self.book.set_task(key, S.UP_FOR_RETRY, out.error, finished_at=now,
@@ -720,7 +708,7 @@ class RunDriver:
 
     def prepare(self, free: int | None = None) -> list[list[AttemptSpec]]:
         """``advance`` up to the write: the attempts to submit once the step is written, by
-        executor slot (a job: one attempt, or a batch of elements); ``write_due`` tells
+        executor slot (a job: one attempt, or a batch); ``write_due`` tells
         whether it has to be (then ``flush``, or a Conductor's batch);
         none when the run is done (``finish()`` writes what is left). ``free``: the
         executor's slots left for this run (None: all it has free now)."""

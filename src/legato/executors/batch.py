@@ -1,4 +1,5 @@
-"""Running a batch of a mapped node's elements in one worker process, one after another.
+"""Running a batch of a run's attempts in one worker process, one after another: elements of
+mapped nodes, and plain tasks that became ready together (a fan).
 
 One message brings the batch's attempts to the worker and one brings back their outcomes,
 so what an element would cost on its own is shared by the batch:
@@ -106,11 +107,15 @@ class _Parts:
 
 
 def run_batch(
-    specs: Sequence[AttemptSpec], task: Task, results: ResultStore, *, worker: str | None
+    specs: Sequence[AttemptSpec],
+    tasks: Sequence[Task],
+    results: ResultStore,
+    *,
+    worker: str | None,
 ) -> list[AttemptOutcome]:
-    """Run each attempt of ``specs`` (elements of one mapped node) in turn, output captured
-    at the level of file descriptors (once for the batch); their outcomes, in order. Never
-    raises."""
+    """Run each attempt of ``specs`` (of one run; ``tasks``: each one's task) in turn, output
+    captured at the level of file descriptors (once for the batch); their outcomes, in
+    order. Never raises."""
     outcomes: list[AttemptOutcome] = []
     try:
         scratch = _open_scratch(os.path.dirname(specs[0].log_path))
@@ -121,7 +126,7 @@ def run_batch(
     watch = LogWatch(scratch, 0, specs[0].max_log_bytes)
     try:
         with capture_fds(scratch, watch) as stream:
-            for spec in specs:
+            for spec, task in zip(specs, tasks, strict=True):
                 outcomes.append(_element(spec, task, results, worker, scratch, stream, watch,
                                          parts))
                 if parts.size >= PART_FILE_MAX:

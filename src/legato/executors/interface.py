@@ -190,15 +190,16 @@ class Executor(Protocol):
 
 @runtime_checkable
 class Batching(Protocol):
-    """An executor that can run many elements of a mapped node on one slot, one message
-    for them all: tiny elements then cost far less than an attempt each."""
+    """An executor that can run many queued attempts of a run on one slot, one message for
+    them all: tiny tasks (a map's elements, a fan's) then cost far less than an attempt
+    each."""
 
     def batch_size(self, queued: int) -> int:
-        """How many of ``queued`` waiting elements of one node to send to one free slot
-        (1: one at a time)."""
+        """How many of ``queued`` waiting attempts to send to one free slot (1: one at a
+        time)."""
 
     def submit_batch(self, specs: Sequence[AttemptSpec]) -> str:
-        """Start these attempts (elements of one mapped node, whose tasks set no timeout)
-        on one free slot, one after another; their outcomes come from wait(), all together.
+        """Start these attempts (of one run, whose tasks set no timeout or pool) on one free
+        slot, one after another; their outcomes come from wait(), all together.
         Killing one of them stops the others, which are reported "interrupted"; a batch
         whose worker dies reports each of its attempts "interrupted" with ``BATCH_LOST``."""

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["ExecutorError", "LocalExecutor"]
 
 _live: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
-#: The most elements of a mapped node sent to a worker in one message (see batch_size).
+#: The most attempts sent to a worker in one message (see batch_size).
 MAX_BATCH = 500
 
 
@@ -278,15 +278,16 @@ class LocalExecutor:
         return pool.submit(spec)
 
     def batch_size(self, queued: int) -> int:
-        """Elements of one mapped node per message to a worker: a share of those waiting
-        small enough that every worker gets several batches (the load stays balanced, the
-        run's progress is written as it goes), at most MAX_BATCH. 1 in thread mode."""
+        """Attempts per message to a worker (a map's elements, a fan's tasks): a share of
+        those waiting small enough that every worker gets several batches (the load stays
+        balanced, the run's progress is written as it goes), at most MAX_BATCH. 1 in thread
+        mode."""
         if self.mode != "process":
             return 1
         return max(1, min(MAX_BATCH, queued // (4 * self.workers)))
 
     def submit_batch(self, specs: Sequence[AttemptSpec]) -> str:
-        """Start ``specs`` (elements of one mapped node) on one worker, one after another."""
+        """Start ``specs`` (attempts of one run) on one worker, one after another."""
         if not self._started or self._closed:
             raise ExecutorError("the executor is not running")
         self._activate()

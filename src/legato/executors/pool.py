@@ -318,7 +318,7 @@ class ProcessPool:
         if batch:
             # Which element it was running is not known, and none of the batch's results
             # was sent: each element runs again, on its own (see BATCH_LOST).
-            lost = f"{error}, in the middle of a batch of elements; it runs again on its own"
+            lost = f"{error}, in the middle of a batch; it runs again on its own"
             self.ready.extend(outcome(s, "interrupted", w.label, error=lost, retryable=True,
                                       extra={BATCH_LOST: True}) for s in batch)
             return

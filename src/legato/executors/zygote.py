@@ -49,6 +49,7 @@ from legato.results.result_store import ResultStore
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
+    from legato.definitions.task import Task
 
 MSG_MAX = 4096
 _PR_SET_PDEATHSIG = 1
@@ -359,6 +360,17 @@ def _worker_main(sock: socket.socket, config: WorkerConfig, zygote_pid: int) -> 
         close_all()  # the resources this worker opened, as it leaves
 
 
+def _tasks_of(pipelines: Mapping[str, Pipeline], specs: list[AttemptSpec]) -> list[Task] | str:
+    """The task of each attempt, or why one is unknown to this worker."""
+    tasks = []
+    for spec in specs:
+        try:
+            tasks.append(pipelines[spec.pipeline].graph.nodes[spec.node].task)
+        except KeyError:
+            return f"the worker knows no node {spec.node!r} in pipeline {spec.pipeline!r}"
+    return tasks
+
+
 def _serve(conn: Connection, config: WorkerConfig, logs: ScratchLogs) -> None:
     label = f"pid {os.getpid()}"
     spinner = Spinner()  # see executors/spin.py: only while the CPUs are not contended
@@ -371,25 +383,24 @@ def _serve(conn: Connection, config: WorkerConfig, logs: ScratchLogs) -> None:
             return  # the driver closed our socket: time to go
         reply: AttemptOutcome | list[AttemptOutcome] | str
         try:
-            # One attempt, or a batch of elements of one mapped node (a list).
+            # One attempt, or a batch of attempts of one run (a list).
             job: AttemptSpec | list[AttemptSpec] = pickle.loads(raw)
         except BaseException as exc:
             reply = f"the attempt cannot be read by the worker: {one_line(exc)}"
         else:
             del raw
-            spec = job[0] if isinstance(job, list) else job
-            try:
-                task = config.pipelines[spec.pipeline].graph.nodes[spec.node].task
-            except KeyError:
-                reply = f"the worker knows no node {spec.node!r} in pipeline {spec.pipeline!r}"
+            specs = job if isinstance(job, list) else [job]
+            tasks = _tasks_of(config.pipelines, specs)
+            if isinstance(tasks, str):
+                reply = tasks
             else:
                 if isinstance(job, list):
-                    reply = run_batch(job, task, config.results, worker=label)
+                    reply = run_batch(job, tasks, config.results, worker=label)
                 else:
                     reply = run_attempt(
-                        spec, task, config.results, capture="fd", worker=label, logs=logs
+                        job, tasks[0], config.results, capture="fd", worker=label, logs=logs
                     )
-            del job, spec
+            del job, specs
         try:
             conn.send(reply)
         except OSError:
