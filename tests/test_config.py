@@ -18,6 +18,16 @@ def test_limits_have_defaults_and_can_be_set(tmp_path: Path) -> None:
     assert (config.request_bytes, config.params_bytes) == (5000, 300)
 
 
+def test_worker_recycling_is_off_by_default_and_can_be_set(tmp_path: Path) -> None:
+    config = load_config(make_project(tmp_path / "a", "x = 1\n"))
+    assert (config.max_tasks_per_worker, config.max_worker_memory_mb) == (None, None)
+    toml = "max_tasks_per_worker = 500\nmax_worker_memory_mb = 0\n"
+    config = load_config(make_project(tmp_path / "b", "x = 1\n", extra=toml))
+    assert (config.max_tasks_per_worker, config.max_worker_memory_mb) == (500, None)
+    with pytest.raises(ConfigError, match="max_worker_memory_mb must be a positive number"):
+        load_config(make_project(tmp_path / "c", "x = 1\n", extra="max_worker_memory_mb = -1\n"))
+
+
 def test_web_section_paths_are_the_projects_and_the_public_url_an_origin(tmp_path: Path) -> None:
     config = load_config(make_project(tmp_path / "a", "x = 1\n"))
     assert (config.tls_cert, config.tls_key, config.public_url) == (None, None, None)

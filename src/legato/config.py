@@ -72,6 +72,8 @@ class ProjectConfig:
     workers: int = 2
     mode: str = "process"
     memory_limit_mb: int | None = None
+    max_tasks_per_worker: int | None = None  # a worker is replaced after this many attempts
+    max_worker_memory_mb: int | None = None  # ... or once its resident size grew by this
     lease_seconds: float = 15.0
     pools: dict[str, int] = field(default_factory=dict)  # pool name -> slots
     max_runs: int = 16  # runs the daemon drives at once
@@ -113,7 +115,10 @@ _SECTIONS: dict[str, set[str]] = {
     "store": {"url"},
     "results": {"url"},
     "logs": {"dir", "max_attempt_bytes"},
-    "executor": {"kind", "workers", "mode", "memory_limit_mb", "lease_seconds", "address"},
+    "executor": {
+        "kind", "workers", "mode", "memory_limit_mb", "max_tasks_per_worker",
+        "max_worker_memory_mb", "lease_seconds", "address",
+    },
     "pools": set(),  # any name
     "daemon": {"max_runs", "host", "port"},
     "limits": {"request_bytes", "params_bytes", "webhook_per_minute"},
@@ -309,6 +314,13 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
     if mode not in ("process", "thread"):
         raise ConfigError(f'{path}: [executor] mode must be "process" or "thread", got {mode!r}')
     mem = _get(data, "executor", "memory_limit_mb", int, 0) or None
+    recycle = {
+        key: _get(data, "executor", key, int, 0) or None
+        for key in ("max_tasks_per_worker", "max_worker_memory_mb")
+    }
+    for key, limit in recycle.items():
+        if limit is not None and limit < 0:
+            raise ConfigError(f"{path}: [executor] {key} must be a positive number (0: none)")
     lease = float(_get(data, "executor", "lease_seconds", (int, float), 15.0))
     pools: dict[str, int] = {}
     for pool, slots in data.get("pools", {}).items():
@@ -346,6 +358,8 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
         workers=workers,
         mode=mode,
         memory_limit_mb=mem,
+        max_tasks_per_worker=recycle["max_tasks_per_worker"],
+        max_worker_memory_mb=recycle["max_worker_memory_mb"],
         lease_seconds=lease,
         pools=pools,
         max_runs=max_runs,

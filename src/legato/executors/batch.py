@@ -24,7 +24,7 @@ import dataclasses
 import itertools
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from operator import attrgetter
 from typing import Any, TextIO
@@ -112,10 +112,11 @@ def run_batch(
     results: ResultStore,
     *,
     worker: str | None,
+    between: Callable[[], None] | None = None,
 ) -> list[AttemptOutcome]:
     """Run each attempt of ``specs`` (of one run; ``tasks``: each one's task) in turn, output
     captured at the level of file descriptors (once for the batch); their outcomes, in
-    order. Never raises."""
+    order; ``between`` is called after each. Never raises."""
     outcomes: list[AttemptOutcome] = []
     try:
         scratch = _open_scratch(os.path.dirname(specs[0].log_path))
@@ -129,6 +130,8 @@ def run_batch(
             for spec, task in zip(specs, tasks, strict=True):
                 outcomes.append(_element(spec, task, results, worker, scratch, stream, watch,
                                          parts))
+                if between is not None:
+                    between()
                 if parts.size >= PART_FILE_MAX:
                     parts.flush()
     except BaseException as exc:  # the capture itself failed: not the tasks' fault

@@ -70,7 +70,10 @@ class LocalExecutor:
     ``mode="thread"`` runs every attempt in a thread of the driver (no isolation: a
     crashing task takes the driver down). ``memory_limit_mb`` (process mode) is the address
     space a task may add to its worker's starting size; past it allocations fail with
-    MemoryError, which fails the attempt. Use it from one thread (the driver's loop); only
+    MemoryError, which fails the attempt. ``max_tasks_per_worker`` and
+    ``max_worker_memory_mb`` (process mode) replace a worker that has run that many
+    attempts or grown that big, after its attempt (``executors/recycle.py``). Use it from
+    one thread (the driver's loop); only
     ``wake()`` may be called from any thread.
     """
 
@@ -81,6 +84,8 @@ class LocalExecutor:
         *,
         mode: Literal["process", "thread"] = "process",
         memory_limit_mb: int | None = None,
+        max_tasks_per_worker: int | None = None,
+        max_worker_memory_mb: int | None = None,
     ) -> None:
         if results is None:
             raise TypeError("LocalExecutor needs a ResultStore (results=...)")
@@ -88,12 +93,17 @@ class LocalExecutor:
             raise ValueError(f"mode must be 'process' or 'thread', not {mode!r}")
         if workers is not None and workers < 1:
             raise ValueError("workers must be at least 1")
-        if memory_limit_mb is not None and memory_limit_mb < 1:
-            raise ValueError("memory_limit_mb must be positive")
+        for name, limit in (("memory_limit_mb", memory_limit_mb),
+                            ("max_tasks_per_worker", max_tasks_per_worker),
+                            ("max_worker_memory_mb", max_worker_memory_mb)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"{name} must be positive")
         self.workers = workers or os.cpu_count() or 1
         self.results = results
         self.mode = mode
         self.memory_limit_mb = memory_limit_mb
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self.max_worker_memory_mb = max_worker_memory_mb
         self._pipelines: dict[str, Pipeline] = {}
         self._started = False
         self._closed = False
@@ -128,7 +138,7 @@ class LocalExecutor:
         self._started = True
         self._pipelines = dict(pipelines)
         if self.mode == "process":
-            config = WorkerConfig(self._pipelines, self.results, self.memory_limit_mb)
+            config = self._worker_config(self._pipelines)
             # Forks the zygote. `legato up` has bound its web port by then: the zygote must
             # not keep a copy of it (nor of any other socket of the driver).
             self._pool = ProcessPool(self.workers, config, close_sockets=True)
@@ -230,7 +240,7 @@ class LocalExecutor:
         pool = None
         if self.mode == "process":
             assert self._sel is not None
-            config = WorkerConfig(pipelines, self.results, self.memory_limit_mb)
+            config = self._worker_config(pipelines)
             # This process may serve HTTP and hold connections by now.
             pool = ProcessPool(self.workers, config, close_sockets=True)
             if self._pool is not None:
@@ -266,6 +276,15 @@ class LocalExecutor:
         # Workers busy with attempts of older code count against ``workers`` too.
         older = sum(len(pool.busy) for pool in self._pools() if pool is not self._pool)
         return max(0, self._pool.free() - older)
+
+    def _worker_config(self, pipelines: Mapping[str, Pipeline]) -> WorkerConfig:
+        return WorkerConfig(
+            pipelines,
+            self.results,
+            self.memory_limit_mb,
+            max_tasks=self.max_tasks_per_worker,
+            max_memory_mb=self.max_worker_memory_mb,
+        )
 
     def submit(self, spec: AttemptSpec) -> str:
         """Start an attempt now; returns where it runs: "pid N" (its worker) or "thread"."""

@@ -5,6 +5,7 @@ Not thread-safe: only the driver's loop (the thread calling the executor) uses i
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import select
@@ -19,6 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from legato.executors.interface import BATCH_LOST, AttemptOutcome, AttemptSpec
+from legato.executors.recycle import Retiring
 from legato.executors.scratch_log import salvage
 from legato.executors.zygote import (
     MSG_MAX,
@@ -29,6 +31,8 @@ from legato.executors.zygote import (
     send_msg,
 )
 from legato.security.files import open_private
+
+log = logging.getLogger(__name__)
 
 AttemptKey = tuple[str, str, int]  # run_id, task_key, attempt
 SPAWN_TIMEOUT = 30.0  # seconds to wait for the zygote to answer a spawn request
@@ -292,7 +296,12 @@ class ProcessPool:
         for spec in specs:
             del self.busy[attempt_key(spec)]
         self.idle.append(w)
-        if len(self.by_pid) > self.size:  # a retiring pool (size 0) keeps no idle worker
+        if isinstance(msg, Retiring):  # its last reply: it leaves, a fresh one replaces it
+            log.info("worker %s is replaced: it %s", w.label, msg.why)
+            msg = msg.reply
+            self._drop(w)
+            self.top_up()
+        elif len(self.by_pid) > self.size:  # a retiring pool (size 0) keeps no idle worker
             self._drop(w)
         if isinstance(msg, str):  # the worker could not run the spec at all
             self.ready.extend(outcome(s, "failed", w.label, error=msg, retryable=False)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.executors.batch import run_batch
 from legato.executors.interface import AttemptOutcome, AttemptSpec
+from legato.executors.recycle import Retiring, WorkerLife
 from legato.executors.scratch_log import ScratchLogs
 from legato.executors.spin import Spinner
 from legato.executors.worker import one_line, run_attempt
@@ -64,6 +65,8 @@ class WorkerConfig:
     pipelines: Mapping[str, Pipeline]
     results: ResultStore
     memory_limit_mb: int | None = None
+    max_tasks: int | None = None  # attempts a worker runs before it is replaced
+    max_memory_mb: int | None = None  # resident growth past which it is replaced
 
 
 def set_pdeathsig() -> None:
@@ -354,7 +357,7 @@ def _worker_main(sock: socket.socket, config: WorkerConfig, zygote_pid: int) -> 
     conn = Connection(sock.detach())
     logs = ScratchLogs()
     try:
-        _serve(conn, config, logs)
+        _serve(conn, config, logs, WorkerLife(config.max_tasks, config.max_memory_mb))
     finally:
         logs.close()
         close_all()  # the resources this worker opened, as it leaves
@@ -371,7 +374,7 @@ def _tasks_of(pipelines: Mapping[str, Pipeline], specs: list[AttemptSpec]) -> li
     return tasks
 
 
-def _serve(conn: Connection, config: WorkerConfig, logs: ScratchLogs) -> None:
+def _serve(conn: Connection, config: WorkerConfig, logs: ScratchLogs, life: WorkerLife) -> None:
     label = f"pid {os.getpid()}"
     spinner = Spinner()  # see executors/spin.py: only while the CPUs are not contended
     while True:
@@ -395,13 +398,18 @@ def _serve(conn: Connection, config: WorkerConfig, logs: ScratchLogs) -> None:
                 reply = tasks
             else:
                 if isinstance(job, list):
-                    reply = run_batch(job, tasks, config.results, worker=label)
+                    reply = run_batch(job, tasks, config.results, worker=label,
+                                      between=life.after_attempt)
                 else:
                     reply = run_attempt(
                         job, tasks[0], config.results, capture="fd", worker=label, logs=logs
                     )
+                    life.after_attempt()
             del job, specs
+        why = life.spent()
         try:
-            conn.send(reply)
+            conn.send(reply if why is None else Retiring(reply, why))
         except OSError:
             return
+        if why is not None:
+            return  # the zygote forks a fresh worker in its place

@@ -83,6 +83,8 @@ def effective_settings(config: ProjectConfig, environ: Mapping[str, str]) -> dic
             "workers": config.workers,
             "mode": config.mode,
             "memory_limit_mb": config.memory_limit_mb,
+            "max_tasks_per_worker": config.max_tasks_per_worker,
+            "max_worker_memory_mb": config.max_worker_memory_mb,
             "lease_seconds": config.lease_seconds,
             "address": None if config.dask_address is None else mask_url(config.dask_address),
         },

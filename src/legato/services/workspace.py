@@ -263,6 +263,8 @@ class Workspace:
                 results=ResultStore(self.config.results_url),
                 mode="thread" if self.config.mode == "thread" else "process",
                 memory_limit_mb=self.config.memory_limit_mb,
+                max_tasks_per_worker=self.config.max_tasks_per_worker,
+                max_worker_memory_mb=self.config.max_worker_memory_mb,
             )
             # The workers are forked while this process goes on importing the store.
             ex.start(self.project.pipelines, wait=False)
