@@ -40,6 +40,12 @@ class Task:
     produces: tuple[Asset, ...] = ()  # assets its output is (docs/assets.md)
     consumes: tuple[Asset, ...] = ()  # assets it reads besides its inputs
     checks: tuple[Check, ...] = ()  # data-quality checks of its output
+    concurrency: int = 100  # an async task's attempts a worker runs at once (executors/aio.py)
+
+    @cached_property
+    def is_async(self) -> bool:
+        """Whether the task is an ``async def`` function: its attempts are coroutines."""
+        return inspect.iscoroutinefunction(self.fn)
 
     @cached_property
     def signature(self) -> inspect.Signature:
@@ -184,6 +190,7 @@ def task(
     produces: str | Asset | Iterable[str | Asset] | None = None,
     consumes: str | Asset | Iterable[str | Asset] | None = None,
     checks: Iterable[Check] = (),
+    concurrency: int = 100,
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 
@@ -208,6 +215,7 @@ def task(
     produces: str | Asset | Iterable[str | Asset] | None = None,
     consumes: str | Asset | Iterable[str | Asset] | None = None,
     checks: Iterable[Check] = (),
+    concurrency: int = 100,
 ) -> Task | Callable[[Callable[..., Any]], Task]:
     """Declare a task.
 
@@ -225,6 +233,9 @@ def task(
     ``produces`` names the asset (or assets) the task's output is, ``consumes`` those it reads
     (keys such as "warehouse.daily_sales", or ``Asset`` objects); ``checks`` are data-quality
     checks of its output (``legato.checks``).
+    An ``async def`` task's attempts are coroutines: a worker runs up to ``concurrency`` of
+    them at once on its event loop (mapped over many inputs, or a fan of the same task), each
+    with its own timeout, retries and log.
     """
 
     def wrap(f: Callable[..., Any]) -> Task:
@@ -265,6 +276,8 @@ def task(
             problem = name_problem(f.__name__ if name is None else name)
             if problem is not None:
                 raise ValueError(problem)
+            if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+                raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
             limit = parse_duration(timeout, field="timeout")
             if limit is not None and limit <= 0:
                 raise ValueError("timeout must be positive")
@@ -296,6 +309,7 @@ def task(
             produces=made,
             consumes=read,
             checks=checked,
+            concurrency=concurrency,
         )
 
     if fn is not None:

@@ -14,10 +14,16 @@ from the moment it is sent, so:
   mapping over many small elements is what a map is for;
 * an attempt whose batch was lost (its worker died) runs alone from then on, so that the
   attempt that kills its worker is found out and fails alone.
+
+An ``async def`` task is different (``executors/aio.py``): its batch runs on an event loop,
+``concurrency`` attempts at once, each timed out by the worker on its own. So its attempts
+batch from the first, timeout or not, only with other async attempts, and the driver's own
+deadline for them is only a last resort (``batch_deadline``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +36,15 @@ if TYPE_CHECKING:
 
 #: An attempt of a plain task quicker than this (seconds) lets its function's tasks batch.
 QUICK_SECONDS = 0.05
+#: Seconds the driver adds to an async batch's own timeouts before it kills a worker whose
+#: loop does not come back (a coroutine that blocks it).
+DEADLINE_GRACE = 30.0
+
+
+def batch_deadline(timeout: float, attempts: int, concurrency: int) -> float:
+    """Seconds after which the driver gives up on a batch of ``attempts`` coroutines, each
+    cancelled by the worker after ``timeout``, ``concurrency`` at a time."""
+    return timeout * math.ceil(attempts / concurrency) + DEADLINE_GRACE
 
 
 class BatchPolicy:
@@ -50,14 +65,23 @@ class BatchPolicy:
         task = self._task_of(row.node)
         if fit is None:
             fit = self._fit[row.node] = (
-                task.timeout is None and task.pool is None and not task.in_process
+                (task.timeout is None or task.is_async)
+                and task.pool is None
+                and not task.in_process
             )
         if not fit:
             return False
-        if row.map_index is not None:
+        if row.map_index is not None or task.is_async:
             return True
         pace = self._pace.get(task.fn)
         return pace is not None and pace < QUICK_SECONDS
+
+    def together(self, first: TaskRunRecord, other: TaskRunRecord) -> bool:
+        """Whether ``other`` may join the batch ``first`` starts: async attempts go with
+        async attempts only (they run on an event loop, the others one after another)."""
+        return self._task_of(first.node).is_async == self._task_of(other.node).is_async and (
+            self.batchable(other)
+        )
 
     def started(self, keys: list[str]) -> None:
         """``keys`` were sent to a worker as one batch."""

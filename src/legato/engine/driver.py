@@ -38,7 +38,7 @@ from legato.domain.records import (
 from legato.domain.refs import ResultRef
 from legato.domain.states import RunState, TaskState
 from legato.engine import plan
-from legato.engine.batching import BatchPolicy
+from legato.engine.batching import BatchPolicy, batch_deadline
 from legato.engine.book import RunBook
 from legato.engine.conditions import ConditionChecks
 from legato.engine.lineage import RunLineage
@@ -334,7 +334,10 @@ class RunDriver:
         while queue and free > 0:
             key = queue.popleft()
             if batching is not None and self._batches.batchable(self.rows[key]):
-                size = batching.batch_size(len(queue) + 1)
+                task = self.pipeline.graph.nodes[self.rows[key].node].task
+                size = batching.batch_size(
+                    len(queue) + 1, at_once=task.concurrency if task.is_async else 1
+                )
                 if size > 1:
                     jobs.append(self._start_batch(key, size, now))
                     free -= 1
@@ -356,11 +359,20 @@ class RunDriver:
                 queue.popleft()  # moved on since it was queued
                 self.pools.stop_waiting(nxt)
                 continue
-            if not self._batches.batchable(self.rows[nxt]):
+            if not self._batches.together(row, self.rows[nxt]):
                 break
             queue.popleft()
             batch.append(self._start(nxt, self.rows[nxt], now))
         self._batches.started([spec.task_key for spec in batch])
+        task = self.pipeline.graph.nodes[row.node].task
+        if task.is_async:
+            # The worker times each coroutine out; this deadline is for a blocked loop.
+            for spec in batch:
+                limit = spec.timeout
+                if limit is not None:
+                    self.deadlines[spec.task_key] = now + timedelta(
+                        seconds=batch_deadline(limit, len(batch), task.concurrency)
+                    )
         return batch
 
     def _try_start(self, key: str, now: datetime, specs: list[AttemptSpec]) -> bool:

@@ -194,9 +194,10 @@ class Batching(Protocol):
     them all: tiny tasks (a map's elements, a fan's) then cost far less than an attempt
     each."""
 
-    def batch_size(self, queued: int) -> int:
+    def batch_size(self, queued: int, at_once: int = 1) -> int:
         """How many of ``queued`` waiting attempts to send to one free slot (1: one at a
-        time)."""
+        time); ``at_once``: how many of them the slot runs at the same time (an async
+        task's concurrency)."""
 
     def submit_batch(self, specs: Sequence[AttemptSpec]) -> str:
         """Start these attempts (of one run, whose tasks set no timeout or pool) on one free

@@ -296,14 +296,19 @@ class LocalExecutor:
             return self._threads.submit(spec)
         return pool.submit(spec)
 
-    def batch_size(self, queued: int) -> int:
+    def batch_size(self, queued: int, at_once: int = 1) -> int:
         """Attempts per message to a worker (a map's elements, a fan's tasks): a share of
         those waiting small enough that every worker gets several batches (the load stays
-        balanced, the run's progress is written as it goes), at most MAX_BATCH. 1 in thread
-        mode."""
+        balanced, the run's progress is written as it goes), at most MAX_BATCH; for an async
+        task's attempts, as many as it runs at once. 1 in thread mode."""
         if self.mode != "process":
             return 1
-        return max(1, min(MAX_BATCH, queued // (4 * self.workers)))
+        size = min(MAX_BATCH, queued // (4 * self.workers))
+        if at_once > 1:
+            # Coroutines run side by side: a batch as big as the concurrency fills the loop,
+            # and the queue shared among the workers keeps each of them busy.
+            size = max(size, min(MAX_BATCH, at_once, -(-queued // self.workers)))
+        return max(1, size)
 
     def submit_batch(self, specs: Sequence[AttemptSpec]) -> str:
         """Start ``specs`` (attempts of one run) on one worker, one after another."""

@@ -8,9 +8,9 @@ Two things must not leak from one task into the next:
   when it started, after every attempt (also inside a batch);
 * memory and everything else a task may leave behind (caches, module state, threads): a
   worker that has run ``max_tasks`` attempts, or whose resident memory has grown by more
-  than ``max_memory_mb`` since it started, leaves after sending its last outcome (wrapped in ``Retiring``, so that
-  the driver gives it no more work), and the zygote forks a fresh one, the project already
-  imported: about a millisecond. As Celery's ``max-tasks-per-child`` and
+  than ``max_memory_mb`` since it started, leaves after sending its last outcome (wrapped
+  in ``Retiring``, so that the driver gives it no more work), and the zygote forks a fresh
+  one, the project already imported: about a millisecond. As Celery's ``max-tasks-per-child`` and
   ``max-memory-per-child``.
 """
 

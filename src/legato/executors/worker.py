@@ -8,6 +8,7 @@ next attempt.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import os
 import pickle
@@ -325,6 +326,30 @@ def masked(out: AttemptOutcome, masker: Masker) -> AttemptOutcome:
 
 
 def _run(att: _Attempt, task: Task, results: ResultStore, store: StoreFn) -> AttemptOutcome:
+    called = prepare_call(att, task, results)
+    if isinstance(called, AttemptOutcome):
+        return called
+    args, kwargs, added = called
+    try:
+        value = task.fn(*args, **kwargs)
+        if inspect.iscoroutine(value):  # an async def task's attempt, on its own
+            from legato.executors import event_loop
+
+            value = event_loop.run(value)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the worker lives on
+        return raised(att, task, exc)
+    del args, kwargs
+    return finish_call(att, task, value, results, store, added)
+
+
+#: A task's call, ready: its positional and keyword arguments, and the metadata its
+#: context collects (``ctx.add_metadata``).
+Call = tuple[list[Any], dict[str, Any], dict[str, Any]]
+
+
+def prepare_call(att: _Attempt, task: Task, results: ResultStore) -> Call | AttemptOutcome:
+    """The attempt's arguments, loaded and with its context and resources, or the outcome
+    of failing to get them."""
     spec = att.spec
     key = spec.task_key
     try:
@@ -373,17 +398,29 @@ def _run(att: _Attempt, task: Task, results: ResultStore, store: StoreFn) -> Att
             **_cursors(spec),
         )
         args.insert(0, ctx)
-    try:
-        value = task.fn(*args, **kwargs)
-    except Skip as exc:
+    return args, kwargs, added
+
+
+def raised(att: _Attempt, task: Task, exc: BaseException) -> AttemptOutcome:
+    """The outcome of a task that raised ``exc``: skipped, failed for good, or failed."""
+    if isinstance(exc, Skip):
         reason = " ".join(str(exc).split()) or None
         att.write(f"skipped: {reason}" if reason else "skipped")
         return att.outcome("skipped", error=reason, retryable=False)
-    except FailNow as exc:
+    if isinstance(exc, FailNow):
         return att.failed(one_line(exc), False, _format_tb(exc, True))
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the worker lives on
-        return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
-    del args, kwargs
+    return att.failed(one_line(exc), task.retry.retries_error(exc), _format_tb(exc, True))
+
+
+def finish_call(
+    att: _Attempt,
+    task: Task,
+    value: Any,
+    results: ResultStore,
+    store: StoreFn,
+    added: dict[str, Any],
+) -> AttemptOutcome:
+    """The outcome of a task that returned ``value``: stored, described, checked."""
     out = store(att, value, results, task.result_format)
     if out.status != "succeeded":
         return out

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from legato.executors.aio import run_async_batch
 from legato.executors.batch import run_batch
 from legato.executors.interface import AttemptOutcome, AttemptSpec
 from legato.executors.recycle import Retiring, WorkerLife
@@ -398,8 +399,10 @@ def _serve(conn: Connection, config: WorkerConfig, logs: ScratchLogs, life: Work
                 reply = tasks
             else:
                 if isinstance(job, list):
-                    reply = run_batch(job, tasks, config.results, worker=label,
-                                      between=life.after_attempt)
+                    # The driver batches async attempts only with async attempts.
+                    runner = run_async_batch if tasks[0].is_async else run_batch
+                    reply = runner(job, tasks, config.results, worker=label,
+                                   between=life.after_attempt)
                 else:
                     reply = run_attempt(
                         job, tasks[0], config.results, capture="fd", worker=label, logs=logs
