@@ -23,6 +23,7 @@ import pytest
 
 # The stats pipeline: count (waits for a file "gate" with wait=True), then average, which
 # prints and marks its code's label.
+from legato.domain.ids import run_folder
 from tests.e2e.test_code_reload import code, edit
 from tests.helpers import DaemonProcess, http_client, make_project, marks, wait_for
 
@@ -89,7 +90,8 @@ class Dev:
         return str(next((t["state"] for t in detail["tasks"] if t["node"] == node), "none"))
 
     def log_of(self, run_id: str, task: str) -> str:
-        return (self.project / ".legato" / "logs" / run_id / f"{task}.1.log").read_text()
+        folder = self.project / ".legato" / "logs" / run_folder(run_id)
+        return (folder / f"{task}.1.log").read_text()
 
     def code(self) -> dict[str, Any]:
         got = self.http.get("/api/v1/code")

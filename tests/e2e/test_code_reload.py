@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from legato.domain.ids import run_folder
 from tests.e2e.browser import web_url
 from tests.e2e.test_daemon import submit
 from tests.helpers import Daemons, cli, http_client, make_project, marks, wait_for
@@ -70,7 +71,7 @@ def wait_state(store: Store, run_id: str, state: str, timeout: float = 30) -> No
 
 
 def log_of(project: Path, run_id: str, task: str) -> str:
-    return (project / ".legato" / "logs" / run_id / f"{task}.1.log").read_text()
+    return (project / ".legato" / "logs" / run_folder(run_id) / f"{task}.1.log").read_text()
 
 
 def test_rerun_after_a_fix_runs_the_fixed_code_and_records_its_version(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from legato.domain.ids import run_folder
 from legato.domain.states import RunState, TaskState
 from legato.services.workspace import Workspace
 from tests.helpers import door, marks
@@ -575,7 +576,7 @@ def p():
     r, tasks = run(ws, "p")
     assert r.state == RunState.SUCCEEDED
     assert tasks["use"].result_uri is not None and tasks["use"].result_uri.startswith(str(target))
-    assert sorted(p.name for p in (target / r.id).iterdir()) == ["make.pkl", "use.pkl"]
+    assert sorted(p.name for p in (target / run_folder(r.id)).iterdir()) == ["make.pkl", "use.pkl"]
     assert not (ws.config.root / ".legato" / "results").exists()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from legato.domain.ids import run_folder
 from legato.domain.states import RunState, TaskState
 from tests.engine.test_driver import run
 from tests.helpers import door
@@ -53,7 +54,8 @@ def test_a_wide_fan_of_different_tasks_gives_every_result(ws_factory) -> None:
         assert door(ws).runs.logs(r.id, f"times_{k}")[0].text().strip() == f"task {k} speaks"
     assert door(ws).runs.logs(r.id, "times_6")[0].text() == ""
     # Small results share a few files: the fan ran in batches, not one attempt per message.
-    files = sum(len(names) for _, _, names in os.walk(Path(ws.config.results_url) / r.id))
+    folder = Path(ws.config.results_url) / run_folder(r.id)
+    files = sum(len(names) for _, _, names in os.walk(folder))
     assert files < 100
 
 
@@ -124,3 +126,16 @@ def patient():
     for start, _ in spans:
         assert start is not None
         assert sum(1 for s, f in spans if s is not None and f is not None and s <= start < f) <= 2
+
+
+def test_logs_and_results_are_kept_by_day_not_all_at_one_root(ws_factory) -> None:
+    ws = ws_factory(FAN)
+    r, _ = run(ws, "fan")
+    assert r.state == RunState.SUCCEEDED, r.error
+    day = f"{r.created_at:%Y/%m/%d}"
+    assert run_folder(r.id) == f"{day}/{r.id}"
+    # The roots hold years: months of runs never pile up in one folder.
+    for root in (Path(ws.config.logs_dir), Path(ws.config.results_url)):
+        assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == [day[:4]]
+        assert (root / day / r.id).is_dir()
+    assert run_folder("r1") == "r1"  # an id not made by Legato keeps a folder at the root

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from legato.domain.ids import run_folder
 from legato.domain.states import RunState, TaskState
 from tests.engine.test_driver import SUMS, run
 from tests.helpers import door
@@ -24,7 +25,8 @@ def test_a_large_map_gives_every_result_in_order(ws_factory) -> None:
     said = door(ws).runs.logs(r.id, "total")[0].text()
     assert f"total of {[i * i for i in range(n)]}" in said
     # The squares share a few files; the list mapped over is one.
-    files = sum(len(names) for _, _, names in os.walk(Path(ws.config.results_url) / r.id))
+    folder = Path(ws.config.results_url) / run_folder(r.id)
+    files = sum(len(names) for _, _, names in os.walk(folder))
     assert files < 100
     # Each element has its attempt, however it ran.
     assert len(door(ws).runs.attempts(r.id, "square[17]")) == 1

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from legato.config import ConfigError, load_config
+from legato.domain.ids import run_folder
 from legato.domain.records import TaskRunRecord
 from legato.domain.refs import ResultRef
 from legato.domain.states import RunState
@@ -192,7 +193,7 @@ def test_worker_killed_mid_task_crashes_the_attempt_and_the_retry_succeeds(
     def killer() -> None:
         wait_for(pid_file.exists, 30, "the first attempt to start")
         # Once its output has reached the driver (streamed: the attempt is still running).
-        log = Path(ws.config.logs_dir) / created[0] / "victim.1.log"
+        log = Path(ws.config.logs_dir) / run_folder(created[0]) / "victim.1.log"
         wait_for(lambda: log.exists() and "waiting to be killed" in log.read_text(), 10,
                  "the first line in the log")
         pid = int(pid_file.read_text())
@@ -257,7 +258,7 @@ def test_log_grows_while_the_attempt_runs_and_no_line_is_written_twice(
 
     def watcher() -> None:
         wait_for(lambda: bool(created), 30, "the run to be created")
-        log = Path(ws.config.logs_dir) / created[0] / "ticker.1.log"
+        log = Path(ws.config.logs_dir) / run_folder(created[0]) / "ticker.1.log"
         wait_for(lambda: log.exists() and "tick 0" in log.read_text(), 10, "a streamed line")
         go.touch()
 

@@ -123,7 +123,7 @@ class Task:
 def name_problem(name: object) -> str | None:
     """Why ``name`` cannot name a task, or None.
 
-    A task's name is its attempts' log file name (``RUN/NAME.N.log`` under the logs folder),
+    A task's name is its attempts' log file name (``DAY/RUN/NAME.N.log`` under the logs folder),
     so it must stay one file name: no path separator, no NUL, not ``.`` or ``..``.
     """
     if not isinstance(name, str) or not name:

@@ -22,3 +22,17 @@ def new_run_id(now: datetime, rng: random.Random | None = None) -> str:
         raise ValueError(f"time {now.isoformat()} is outside the range run ids can encode")
     rand = rng.getrandbits(32) if rng is not None else secrets.randbits(32)
     return f"{millis:012x}{rand:08x}"
+
+
+def run_folder(run_id: str) -> str:
+    """The folder a run's logs and results go in, relative to their roots:
+    ``YYYY/MM/DD/<run id>`` by the day (UTC) the id was made, so that no folder holds more
+    than a day's runs however long a store lives. An id not made by ``new_run_id`` keeps a
+    folder of its own at the root."""
+    if len(run_id) != 20:
+        return run_id
+    try:
+        millis = int(run_id[:12], 16)
+    except ValueError:
+        return run_id
+    return f"{_EPOCH + timedelta(milliseconds=millis):%Y/%m/%d}/{run_id}"

@@ -26,6 +26,7 @@ from legato.config import DEFAULT_MAX_LOG_BYTES
 from legato.definitions.graph import Node
 from legato.definitions.pipeline import Pipeline
 from legato.definitions.secret_param import MASKED, SealedParam
+from legato.domain.ids import run_folder
 from legato.domain.materializations import ASSET_METADATA, NewMaterialization
 from legato.domain.records import (
     Changes,
@@ -125,6 +126,7 @@ class RunDriver:
         self.owner = owner
         self.logs_dir = logs_dir
         self._logs_dir = str(logs_dir)
+        self._folder = run_folder(run.id)  # of its results: under the day it was made
         self.max_log_bytes = max_log_bytes
         self.clock = clock
         self.lease_ttl = lease_ttl
@@ -418,7 +420,7 @@ class RunDriver:
             partition=run.partition,
             partition_dims=self.partition_dims,
             window=self.window,
-            result_key=f"{run.id}/{key}",
+            result_key=f"{self._folder}/{key}",
             log_path=self._log_path(key, attempt),
             timeout=node.task.timeout,
             store_items=key in self.items_needed,

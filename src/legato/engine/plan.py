@@ -9,6 +9,7 @@ from typing import Any
 
 from legato.definitions.graph import Each, FromNode, FromParam, Literal, Node
 from legato.definitions.pipeline import Pipeline
+from legato.domain.ids import run_folder
 from legato.domain.records import NewEvent, TaskRunRecord
 from legato.domain.refs import ResultRef
 from legato.domain.states import TaskState
@@ -16,7 +17,8 @@ from legato.executors.interface import Input, Stored, StoredItem, StoredList, Va
 
 
 def log_path(logs_dir: Path | str, run_id: str, task_key: str, attempt: int) -> str:
-    """Where an attempt's output goes: one folder per run, one file per attempt.
+    """Where an attempt's output goes: one folder per run (under its day: ``run_folder``),
+    one file per attempt.
 
     Raises ValueError for a run id or task key that would put the file anywhere else: task
     names are checked when they are defined, and this keeps a name that slipped past from
@@ -26,7 +28,7 @@ def log_path(logs_dir: Path | str, run_id: str, task_key: str, attempt: int) -> 
         if not part or part in (".", "..") or "/" in part or "\\" in part or "\x00" in part:
             raise ValueError(f"{part!r} cannot name a log file or folder")
     # Neither part can hold a separator or be "." or "..": the file is in the run's folder.
-    return f"{logs_dir}/{run_id}/{task_key}.{attempt}.log"
+    return f"{logs_dir}/{run_folder(run_id)}/{task_key}.{attempt}.log"
 
 
 def element_key(node: str, index: int) -> str:

@@ -98,7 +98,7 @@ class AttemptSpec:
     kwargs: tuple[tuple[str, Input], ...]
     params: Mapping[str, Any]
     partition: str | None
-    result_key: str  # "<run_id>/<task_key>": where the result store keeps the output
+    result_key: str  # "<run folder>/<task_key>" (domain/ids.py): where the output is kept
     log_path: str  # file that receives stdout, stderr and logging of the attempt
     timeout: float | None  # enforced by the driver (kill); informative for the worker
     store_items: bool = False  # the result is mapped over: also store each list element

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import IO, Any
 
+from legato.domain.ids import run_folder
 from legato.domain.refs import ResultRef
 from legato.results import exact, serializers
 from legato.results.result_errors import ResultError
@@ -116,7 +117,7 @@ class ResultStore:
     # -- writing -------------------------------------------------------------------------
 
     def put(self, key: str, value: Any, result_format: str = serializers.AUTO) -> ResultRef:
-        """Store ``value`` under ``key`` (like "<run_id>/<task_key>") and return its ref.
+        """Store ``value`` under ``key`` (like "<run folder>/<task_key>") and return its ref.
 
         None is not written (its ref has no URI). ``result_format`` "auto" stores frames as
         Parquet when that gives them back exactly; otherwise in a format that does (Arrow
@@ -352,15 +353,17 @@ class ResultStore:
             fs.rm_file(path)
 
     def delete_run(self, run_id: str) -> None:
-        """Remove every result of a run."""
+        """Remove every result of a run (in its day's folder, or at the root where runs
+        made before that layout keep theirs)."""
         _check_key(run_id)
-        if self._local is not None:
-            shutil.rmtree(os.path.join(self._local, run_id), ignore_errors=True)
-            return
-        fs = self._filesystem()
-        path = f"{self._fs_base}/{run_id}"
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
+        for folder in dict.fromkeys((run_folder(run_id), run_id)):
+            if self._local is not None:
+                shutil.rmtree(os.path.join(self._local, folder), ignore_errors=True)
+                continue
+            fs = self._filesystem()
+            path = f"{self._fs_base}/{folder}"
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
 
     # -- fsspec --------------------------------------------------------------------------
 
