@@ -10,32 +10,12 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
-from tests.helpers import Daemons, finished_run, http_client, make_project, sign_in_link
+from tests.helpers import Daemons, fan_code, finished_run, http_client, make_project, sign_in_link
 
 pytestmark = pytest.mark.slow
 
 LEAVES = 10_000
-CODE = f"""
-from legato import pipeline, task
-
-
-@task
-def noop(*args) -> None:
-    return None
-
-
-@task
-def leaf(root, i: int) -> int:
-    if i == 1234:
-        raise ValueError("leaf 1234 broke")
-    return i
-
-
-@pipeline
-def fan():
-    root = noop()
-    noop(*[leaf(root, i) for i in range({LEAVES})])
-"""
+CODE = fan_code(LEAVES, 1234)
 
 
 def test_a_10000_task_run_is_one_counted_box_and_the_filter_finds_its_failure(

@@ -12,30 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from legato.services.workspace import Workspace
-from tests.helpers import door, make_project, signed_client
+from tests.helpers import door, fan_code, make_project, signed_client
 
 LEAVES = 30
-CODE = f"""
-from legato import pipeline, task
-
-
-@task
-def noop(*args) -> None:
-    return None
-
-
-@task
-def leaf(root, i: int) -> int:
-    if i == 17:
-        raise ValueError("leaf 17 broke")
-    return i
-
-
-@pipeline
-def fan():
-    root = noop()
-    noop(*[leaf(root, i) for i in range({LEAVES})])
-"""
+CODE = fan_code(LEAVES, 17)
 
 
 @pytest.fixture
