@@ -337,15 +337,17 @@ class RunStore(Part):
             return [rows.attempt_from_row(r) for r in conn.execute(stmt)]
 
     def get_events(
-        self, run_id: str, after_id: int = 0, limit: int | None = None
+        self, run_id: str, after_id: int = 0, limit: int | None = None, kind: str | None = None
     ) -> list[EventRecord]:
-        """The run's events with id > ``after_id``, oldest first."""
+        """The run's events with id > ``after_id`` (of ``kind`` only, if given), oldest first."""
         stmt = (
             select(events)
             .where(events.c.run_id == run_id, events.c.id > after_id)
             .order_by(events.c.id)
             .limit(limit)
         )
+        if kind is not None:
+            stmt = stmt.where(events.c.kind == kind)
         with self._engine.connect() as conn:
             return [rows.event_from_row(r) for r in conn.execute(stmt)]
 

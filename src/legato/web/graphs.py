@@ -5,6 +5,7 @@ names it; the page lists the expanded groups with a link that folds each back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -71,8 +72,16 @@ def node_states(
 def groups_of(nodes: tuple[NodeView, ...]) -> tuple[NodeGroup, ...]:
     """The groups of look-alike nodes of a graph (mapped nodes stay apart: each is a stack
     already)."""
-    return find_groups([GraphNode(n.id, n.task if not n.mapped else f"{n.id}[]", n.upstream)
-                        for n in nodes])
+    return _groups(tuple(
+        GraphNode(n.id, n.task if not n.mapped else f"{n.id}[]", n.upstream) for n in nodes
+    ))
+
+
+# A run's graph is its code version's: every view of a big run (and every live change) asks
+# for the same groups, and finding them costs more than comparing the graph with the last one.
+@functools.lru_cache(maxsize=16)
+def _groups(nodes: tuple[GraphNode, ...]) -> tuple[NodeGroup, ...]:
+    return find_groups(nodes)
 
 
 def run_dag(
