@@ -324,8 +324,11 @@ class RunStore(Part):
             raise NotFound(f"run {run_id!r} has no task {task_key!r}")
         return rows.task_run_from_row(found)
 
-    def get_attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]:
-        """Finished attempts of the run (or of one task), by task key and number."""
+    def get_attempts(
+        self, run_id: str, task_key: str | None = None, task_keys: Collection[str] | None = None
+    ) -> list[AttemptRecord]:
+        """Finished attempts of the run (or of one task, or of those of ``task_keys``), by
+        task key and number."""
         stmt = (
             select(attempts)
             .where(attempts.c.run_id == run_id)
@@ -333,6 +336,8 @@ class RunStore(Part):
         )
         if task_key is not None:
             stmt = stmt.where(attempts.c.task_key == task_key)
+        if task_keys is not None:
+            stmt = stmt.where(attempts.c.task_key.in_(sorted(task_keys)))
         with self._engine.connect() as conn:
             return [rows.attempt_from_row(r) for r in conn.execute(stmt)]
 

@@ -35,9 +35,11 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
     def run_parts(
         request: Request, run_id: str, task: str | None, attempt: int | None, f: TaskFilter
     ) -> dict[str, Any]:
-        detail = ctx.catalog.run(run_id)
+        detail = ctx.catalog.run(run_id, attempts=False)
         now = ctx.clock()
         chosen = task if task is not None else views.choose_task(detail)
+        # The attempts of the tasks shown only: a 10,000-task run has ten thousand more.
+        detail = with_attempts(detail, f, chosen)
         entries = ctx.runs.logs(run_id, chosen) if chosen is not None else []
         failed = any(t.state in ("failed", "upstream_failed", "canceled") for t in detail.tasks)
         return {
@@ -51,6 +53,11 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
             "can_rerun_failed": detail.run.state.finished and failed,
             "checks": ctx.checks.of_run(detail.run.id),
         }
+
+    def with_attempts(detail: RunDetail, f: TaskFilter, chosen: str | None) -> RunDetail:
+        keys, _ = run_tables.timeline_keys(detail, f)
+        keys += [chosen] if chosen is not None else []
+        return replace(detail, attempts=ctx.catalog.attempts_of(detail.run.id, keys))
 
     @r.get("/runs/{run_id}")
     @r.get("/runs/{run_id}/live")  # the live part alone
@@ -75,11 +82,14 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
     ) -> HTMLResponse:
         """A page of the task table's rows or of the timeline, for the run page's script to
         append as the user scrolls."""
+        timeline = request.url.path.endswith("/timeline")
         try:
-            detail = ctx.catalog.run(run_id)
+            detail = ctx.catalog.run(run_id, attempts=False)
+            if timeline:
+                detail = with_attempts(detail, f, None)
         except (ServiceError, StoreError) as exc:
             return failure(request, exc)
-        if request.url.path.endswith("/timeline"):
+        if timeline:
             return page(
                 request, "_run_timeline.html", d=detail, filter=f,
                 timeline=run_tables.timeline(detail, f, ctx.clock()),
@@ -106,6 +116,7 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
         """What changed on the run page since event ``after``: the parts to redraw as HTML
         (the head, the graph, the timeline's first page, the rows of the tasks that changed
         and the log, when its task did) and the event id they are as of."""
+        f = replace(f, offset=0)  # the script asks for the page as first drawn
         try:
             events = ctx.catalog.events(run_id, after, limit=CHANGES_LIMIT + 1)
             parts = run_parts(request, run_id, task, attempt, f)
@@ -119,21 +130,17 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
         def part(name: str, **values: Any) -> str:
             return bytes(page(request, name, **{**parts, **values}).body).decode()
 
-        first = replace(f, offset=0)
         return JSONResponse({
             "version": detail.last_event_id,
             "finished": detail.run.state.finished,
             "head": part("_run_head.html"),
             "graph": part("_run_graph.html"),
             # Its axis and the running bars grow with the clock while the run lasts.
-            "timeline": part("_run_timeline.html", filter=first,
-                             timeline=run_tables.timeline(detail, first, ctx.clock()))
+            "timeline": part("_run_timeline.html")
             if events or not detail.run.state.finished else None,
-            "rows": None if every else {
-                t.task_key: part("_task_rows.html", page=run_tables.one_row(t)) for t in rows
-            },
-            "tasks": part("_task_rows.html", filter=first,
-                          page=run_tables.task_page(detail, first)) if every else None,
+            # One <tbody> each, to swap for the page's own.
+            "rows": None if every else part("_task_rows.html", page=run_tables.rows_of(rows)),
+            "tasks": part("_task_rows.html") if every else None,
             "log": part("_run_log.html") if parts["log"].task in changed or every else None,
         })
 

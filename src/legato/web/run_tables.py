@@ -5,8 +5,9 @@ page's script appends as the user scrolls (or a "more" link follows, without the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -62,9 +63,9 @@ class TaskPage:
     more_url: str | None  # the page from the next row on, for a browser without the script
 
 
-def one_row(t: TaskRunRecord) -> TaskPage:
-    """A page of one task's row, to redraw it alone."""
-    return TaskPage((t,), 1, 1, None, None)
+def rows_of(tasks: Sequence[TaskRunRecord]) -> TaskPage:
+    """A page of these tasks' rows alone (to redraw those that changed)."""
+    return TaskPage(tuple(tasks), len(tasks), len(tasks), None, None)
 
 
 def _rank(t: TaskRunRecord) -> int:
@@ -111,39 +112,47 @@ class Timeline:
     more_url: str | None
 
 
-def timeline(detail: RunDetail, f: TaskFilter, now: datetime) -> Timeline:
-    """The attempts of the started tasks of ``f``'s page: failed first, then running, then
-    in the order they started. Every page spans the whole run, so pages line up."""
-    bars = [
-        Bar(a.task_key, a.number, a.outcome, a.started_at, a.finished_at) for a in detail.attempts
-    ]
-    for t in detail.tasks:
-        if t.state == TaskState.RUNNING and t.attempt and t.started_at is not None:
-            bars.append(Bar(t.task_key, t.attempt, "running", t.started_at, None))
-    far = datetime.max.replace(tzinfo=now.tzinfo)
+def timeline_keys(detail: RunDetail, f: TaskFilter) -> tuple[list[str], int]:
+    """The tasks on ``f``'s page of the timeline (those that started, failed first, then
+    running, then in the order they started) and how many the filter lets through."""
+    far = datetime.max.replace(tzinfo=UTC)
     started = [t for t in graph_order(detail) if t.attempt or t.started_at is not None]
     found = sorted(
         (t for t in started if f.matches(t)), key=lambda t: (_rank(t), t.started_at or far)
     )
-    keys = [t.task_key for t in found[f.offset : f.offset + f.limit]]
+    return [t.task_key for t in found[f.offset : f.offset + f.limit]], len(found)
+
+
+def timeline(detail: RunDetail, f: TaskFilter, now: datetime) -> Timeline:
+    """The attempts of the tasks of ``f``'s page of the timeline (``detail`` holds at least
+    theirs). Every page spans the whole run, so pages line up."""
+    keys, matched = timeline_keys(detail, f)
     shown = set(keys)
-    span = None
-    if bars:
-        span = (min(b.start for b in bars), max(max(b.end or now, b.start) for b in bars))
-    rid = detail.run.id
+    bars = [
+        Bar(a.task_key, a.number, a.outcome, a.started_at, a.finished_at)
+        for a in detail.attempts
+        if a.task_key in shown
+    ]
+    for t in detail.tasks:
+        if (t.task_key in shown and t.state == TaskState.RUNNING and t.attempt
+                and t.started_at is not None):
+            bars.append(Bar(t.task_key, t.attempt, "running", t.started_at, None))
+    run = detail.run
+    span = None if run.started_at is None else (run.started_at, run.finished_at or now)
+    rid = run.id
     svg = render_gantt(
-        [b for b in bars if b.task_key in shown],
+        bars,
         now=now,
         order=keys,
         span=span,
         link=lambda b: f"/runs/{rid}?task={q(b.task_key)}&attempt={b.attempt}#logs",
     )
     after = f.offset + len(keys)
-    more = after < len(found)
+    more = after < matched
     return Timeline(
         svg,
         len(keys),
-        len(found),
+        matched,
         f"/runs/{rid}/timeline?{f.query(after)}" if more else None,
         f"/runs/{rid}?{f.query(after)}#timeline" if more else None,
     )

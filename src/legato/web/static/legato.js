@@ -138,9 +138,14 @@ const Live = {
       table.querySelectorAll("tbody").forEach((b) => b.remove());
       table.insertAdjacentHTML("beforeend", change.tasks);
     }
-    for (const [key, html] of Object.entries(change.rows || {})) {
-      const old = table.querySelector(`tbody.task[data-task="${CSS.escape(key)}"]`);
-      if (old) old.outerHTML = html;
+    if (change.rows) {
+      const fresh = document.createElement("template");
+      fresh.innerHTML = `<table>${change.rows}</table>`;
+      for (const body of fresh.content.querySelectorAll("tbody.task")) {
+        const key = CSS.escape(body.dataset.task);
+        const old = table.querySelector(`tbody.task[data-task="${key}"]`);
+        if (old) old.replaceWith(body);
+      }
     }
     if (change.log !== null) this.log(change.log);
     Pager.watch();
