@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
-from legato.web.dag_groups import GraphNode, collapse, count_states, find_groups
+from legato.web.dag_groups import collapse, count_states, find_groups
 from legato.web.dag_layout import DagNode, render_svg
 
 NS = "{http://www.w3.org/2000/svg}"
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    id: str
+    task: str
+    upstream: tuple[str, ...]
+    mapped: bool = False
 
 
 def fan(n: int) -> list[GraphNode]:
@@ -83,6 +92,12 @@ def test_checks_of_folded_tasks_fold_with_them() -> None:
             DagNode("join:rows", "rows", ("join",), kind="check")]
     drawn = collapse(dag, find_groups(nodes))
     assert [d.id for d in drawn if d.kind == "check"] == ["join:rows"]
+
+
+def test_mapped_nodes_are_stacks_of_their_own_and_never_grouped() -> None:
+    nodes = [GraphNode("root", "noop", ())]
+    nodes += [GraphNode(f"m{i}", "m", ("root",), mapped=True) for i in range(10)]
+    assert find_groups(nodes) == ()
 
 
 def test_counts_put_what_wants_attention_first() -> None:

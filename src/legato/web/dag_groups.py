@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from legato.web.dag_layout import DagNode
 
@@ -36,13 +37,18 @@ class NodeGroup:
     members: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class GraphNode:
-    """What grouping needs of a node: its id, its task function and its upstream ids."""
+class GraphNode(Protocol):
+    """What grouping needs of a node: its id, its task function, its upstream ids, and
+    whether it is mapped (a mapped node is a stack of its own already: never grouped)."""
 
-    id: str
-    task: str
-    upstream: tuple[str, ...]
+    @property
+    def id(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def upstream(self) -> tuple[str, ...]: ...
+    @property
+    def mapped(self) -> bool: ...
 
 
 def find_groups(nodes: Sequence[GraphNode], least: int = GROUP_MIN) -> tuple[NodeGroup, ...]:
@@ -53,7 +59,7 @@ def find_groups(nodes: Sequence[GraphNode], least: int = GROUP_MIN) -> tuple[Nod
     for v, us in enumerate(ups):
         for u in us:
             downs[u].append(v)
-    label = _numbered([n.task for n in nodes])
+    label = _numbered([(n.task, n.id if n.mapped else "") for n in nodes])
     for _ in range(MAX_ROUNDS):
         signature = [
             (label[v], frozenset(label[u] for u in ups[v]), frozenset(label[w] for w in downs[v]))

@@ -5,13 +5,12 @@ names it; the page lists the expanded groups with a link that folds each back.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from legato.domain.states import TaskState
-from legato.web.dag_groups import GraphNode, NodeGroup, collapse, find_groups
+from legato.web.dag_groups import NodeGroup, collapse, find_groups
 from legato.web.dag_layout import DagNode, render_svg
 from legato.web.views import q
 
@@ -69,19 +68,24 @@ def node_states(
     return out
 
 
-def groups_of(nodes: tuple[NodeView, ...]) -> tuple[NodeGroup, ...]:
-    """The groups of look-alike nodes of a graph (mapped nodes stay apart: each is a stack
-    already)."""
-    return _groups(tuple(
-        GraphNode(n.id, n.task if not n.mapped else f"{n.id}[]", n.upstream) for n in nodes
-    ))
+def groups_of(
+    nodes: tuple[NodeView, ...], version: tuple[str, str] | None
+) -> tuple[NodeGroup, ...]:
+    """The groups of look-alike nodes of a graph; ``version`` (pipeline, code version) names
+    a graph that never changes, whose groups are then found once."""
+    if version is None:
+        return find_groups(nodes)
+    found = _GROUPS.get(version)
+    if found is None:
+        found = _GROUPS[version] = find_groups(nodes)
+        while len(_GROUPS) > 16:
+            del _GROUPS[next(iter(_GROUPS))]  # the oldest
+    return found
 
 
-# A run's graph is its code version's: every view of a big run (and every live change) asks
-# for the same groups, and finding them costs more than comparing the graph with the last one.
-@functools.lru_cache(maxsize=16)
-def _groups(nodes: tuple[GraphNode, ...]) -> tuple[NodeGroup, ...]:
-    return find_groups(nodes)
+# A run's graph is its code version's snapshot, fixed once recorded: every view of a big run
+# (and every live change) asks for the same groups.
+_GROUPS: dict[tuple[str, str], tuple[NodeGroup, ...]] = {}
 
 
 def run_dag(
@@ -109,9 +113,9 @@ def run_dag(
     task_of = {c.id: c.node for c in detail.checks}  # a check's step opens its task's log
     base = f"/runs/{detail.run.id}"
     link: Callable[[str], str] = lambda key: f"{base}?task={q(task_of.get(key, key))}#logs"  # noqa: E731
-    return _folded(
-        dag, groups_of(detail.nodes), expand, url, link, {k: s for k, (s, _) in states.items()}
-    )
+    version = (detail.run.pipeline, detail.run.code_version)
+    shown = {k: s for k, (s, _) in states.items()}
+    return _folded(dag, groups_of(detail.nodes, version), expand, url, link, shown)
 
 
 def _counted(step: CheckStep) -> str:
@@ -133,7 +137,7 @@ def pipeline_dag(
         for n in nodes
         for name, severity in n.checks
     ]
-    return _folded(dag, groups_of(nodes), expand, url, None, None)
+    return _folded(dag, groups_of(nodes, None), expand, url, None, None)
 
 
 def _folded(

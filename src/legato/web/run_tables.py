@@ -72,22 +72,10 @@ def _rank(t: TaskRunRecord) -> int:
     return _ATTENTION.get(str(t.state), 2)
 
 
-def graph_order(detail: RunDetail) -> list[TaskRunRecord]:
-    """The run's task runs in the graph's order, each mapped node followed by its elements."""
-    rank = {n.id: i for i, n in enumerate(detail.nodes)}
-    return sorted(
-        detail.tasks,
-        key=lambda t: (
-            rank.get(t.node, len(rank)),
-            t.node,
-            -1 if t.map_index is None else t.map_index,
-        ),
-    )
-
-
 def task_page(detail: RunDetail, f: TaskFilter) -> TaskPage:
-    """The tasks of ``f``'s page: failed first, then running, then the rest in graph order."""
-    found = sorted((t for t in graph_order(detail) if f.matches(t)), key=_rank)
+    """The tasks of ``f``'s page: failed first, then running, then the rest in graph order
+    (the order ``detail.tasks`` come in)."""
+    found = sorted((t for t in detail.tasks if f.matches(t)), key=_rank)
     rows = tuple(found[f.offset : f.offset + f.limit])
     after = f.offset + len(rows)
     rid = detail.run.id
@@ -116,7 +104,7 @@ def timeline_keys(detail: RunDetail, f: TaskFilter) -> tuple[list[str], int]:
     """The tasks on ``f``'s page of the timeline (those that started, failed first, then
     running, then in the order they started) and how many the filter lets through."""
     far = datetime.max.replace(tzinfo=UTC)
-    started = [t for t in graph_order(detail) if t.attempt or t.started_at is not None]
+    started = [t for t in detail.tasks if t.attempt or t.started_at is not None]
     found = sorted(
         (t for t in started if f.matches(t)), key=lambda t: (_rank(t), t.started_at or far)
     )
