@@ -87,6 +87,8 @@ const Live = {
   root: null,
   source: null,
   pending: null,
+  busy: false,
+  again: false,
   logSource: null,
 
   start() {
@@ -110,7 +112,20 @@ const Live = {
 
   // Ask for what changed since the event the page is drawn as of, and patch those parts:
   // a 10,000-task run sends the rows of the tasks that changed, not its whole page.
+  // One request at a time: events that come meanwhile are asked for once it is answered
+  // (a big run's change takes the server a while, and its events come by the thousand).
   async refresh() {
+    if (this.busy) { this.again = true; return; }
+    this.busy = true;
+    try {
+      await this.fetchChanges();
+    } finally {
+      this.busy = false;
+      if (this.again) { this.again = false; this.soon(); }
+    }
+  },
+
+  async fetchChanges() {
     const root = this.root;
     const params = new URLSearchParams(window.location.search);
     params.delete("offset");
