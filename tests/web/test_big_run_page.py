@@ -109,12 +109,22 @@ def test_changes_since_an_event_carry_only_the_changed_rows(
     nothing = client.get(f"/runs/{run_id}/changes?after={version}").json()
     assert nothing["version"] == version and nothing["finished"] is True
     assert rows(nothing["rows"]) == [] and nothing["timeline"] is None and nothing["log"] is None
-    # An operator marks the failed leaf succeeded: the change holds its row alone.
+    # The join, never started, is marked: its row changes, the timeline (where it has no
+    # bar) is not sent again.
+    join = client.post(f"/api/v1/runs/{run_id}/tasks/noop_2/mark", json={"state": "failed"})
+    assert join.status_code == 200, join.text
+    change = client.get(f"/runs/{run_id}/changes?after={version}").json()
+    assert rows(change["rows"]) == ["noop_2"] and change["timeline"] is None
+    version = change["version"]
+    # An operator marks the failed leaf succeeded: the change holds its row alone, and the
+    # timeline's first page, which it headed (failed first) and leaves.
     marked = client.post(f"/api/v1/runs/{run_id}/tasks/leaf_18/mark", json={"state": "succeeded"})
     assert marked.status_code == 200, marked.text
-    change = client.get(f"/runs/{run_id}/changes?after={version}").json()
+    change = client.get(f"/runs/{run_id}/changes?after={version}&limit=5").json()
     assert change["version"] > version
     assert rows(change["rows"]) == ["leaf_18"]
+    assert change["timeline"].count('<g class="row"') == 5
+    assert '<g class="row" data-task="leaf_18">' not in change["timeline"]
     assert "state-succeeded" in change["rows"]
     assert 'data-count="30"' in change["graph"] and "state-failed group" not in change["graph"]
     everything = client.get(f"/runs/{run_id}/changes?after=0").json()

@@ -112,10 +112,12 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
         after: Annotated[int, Query(ge=0)] = 0,
         task: str | None = None,
         attempt: int | None = None,
+        tick: bool = False,
     ) -> Response:
         """What changed on the run page since event ``after``: the parts to redraw as HTML
         (the head, the graph, the timeline's first page, the rows of the tasks that changed
-        and the log, when its task did) and the event id they are as of."""
+        and the log, when its task did) and the event id they are as of. ``tick``: the page's
+        clock asks, every few seconds, to redraw the timeline's running bars."""
         f = replace(f, offset=0)  # the script asks for the page as first drawn
         try:
             events = ctx.catalog.events(run_id, after, limit=CHANGES_LIMIT + 1)
@@ -126,6 +128,13 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
         changed = {e.task_key for e in events if e.task_key is not None}
         every = len(events) > CHANGES_LIMIT  # too many to list: the first page again
         rows = [t for t in detail.tasks if t.task_key in changed and f.matches(t)]
+        # The timeline's first page is redrawn when a task that has a bar, or the run,
+        # changed (either may reorder it), or on the clock's tick while the run lasts (its
+        # running bars grow); not for tasks yet to start, nor when nothing changed.
+        redraw = every or any(e.task_key is None for e in events)
+        redraw = redraw or any(t.attempt or t.started_at for t in detail.tasks
+                               if t.task_key in changed)
+        redraw = redraw or (tick and not detail.run.state.finished)
 
         def part(name: str, **values: Any) -> str:
             return bytes(page(request, name, **{**parts, **values}).body).decode()
@@ -135,9 +144,7 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
             "finished": detail.run.state.finished,
             "head": part("_run_head.html"),
             "graph": part("_run_graph.html"),
-            # Its axis and the running bars grow with the clock while the run lasts.
-            "timeline": part("_run_timeline.html")
-            if events or not detail.run.state.finished else None,
+            "timeline": part("_run_timeline.html") if redraw else None,
             # One <tbody> each, to swap for the page's own.
             "rows": None if every else part("_task_rows.html", page=run_tables.rows_of(rows)),
             "tasks": part("_task_rows.html") if every else None,

@@ -89,6 +89,7 @@ const Live = {
   pending: null,
   busy: false,
   again: false,
+  tick: false,
   logSource: null,
 
   start() {
@@ -102,7 +103,9 @@ const Live = {
     this.source.addEventListener("event", () => this.soon());
     this.source.addEventListener("end", () => { this.source.close(); this.refresh(); });
     // Ticking durations of running tasks and the Gantt's "now".
-    this.clock = setInterval(() => { if (this.root.dataset.finished !== "true") this.soon(); }, 5000);
+    this.clock = setInterval(() => {
+      if (this.root.dataset.finished !== "true") { this.tick = true; this.soon(); }
+    }, 5000);
   },
 
   soon() {
@@ -130,6 +133,7 @@ const Live = {
     const params = new URLSearchParams(window.location.search);
     params.delete("offset");
     params.set("after", root.dataset.lastEvent || "0");
+    if (this.tick) { params.set("tick", "1"); this.tick = false; }
     let change;
     try {
       const res = await fetch(`/runs/${root.dataset.run}/changes?${params.toString()}`);
