@@ -77,6 +77,8 @@ def test_the_table_pages_failed_first_and_filters_by_state_and_name(
     failed = client.get(f"/runs/{run_id}?state=failed").text
     assert rows(failed) == ["leaf_18"]
     assert "leaf 17 broke" in failed
+    # Its log opens on the page as filtered.
+    assert f'href="/runs/{run_id}?task=leaf_18&amp;state=failed#logs"' in failed
     named = client.get(f"/runs/{run_id}?name=LEAF_2").text
     assert sorted(rows(named)) == sorted(["leaf_2", *(f"leaf_{i}" for i in range(20, 30))])
 
