@@ -104,6 +104,7 @@ def collapse(
         return list(dag)
     out: list[DagNode] = []
     drawn: set[str] = set()
+    by_id = {n.id: n for n in reversed(dag)}  # the first of duplicate ids, as the layout does
     for node in dag:
         group = into.get(node.id)
         if group is None:
@@ -113,17 +114,16 @@ def collapse(
             out.append(replace(node, upstream=ups))
         elif group.id not in drawn:
             drawn.add(group.id)
-            out.append(_group_node(group, dag, into, states))
+            out.append(_group_node(group, by_id[group.id], into, states))
     return out
 
 
 def _group_node(
     group: NodeGroup,
-    dag: Sequence[DagNode],
+    first: DagNode,
     into: dict[str, NodeGroup],
     states: dict[str, str | None] | None,
 ) -> DagNode:
-    first = next(n for n in dag if n.id == group.id)
     ups = tuple(dict.fromkeys(into[u].id if u in into else u for u in first.upstream))
     counts = count_states(states.get(m) for m in group.members) if states is not None else {}
     state = next((s for s in _COLOUR_ORDER if counts.get(s)), None) if counts else None

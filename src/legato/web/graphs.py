@@ -5,6 +5,7 @@ names it; the page lists the expanded groups with a link that folds each back.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -75,17 +76,21 @@ def groups_of(
     a graph that never changes, whose groups are then found once."""
     if version is None:
         return find_groups(nodes)
-    found = _GROUPS.get(version)
+    with _LOCK:
+        found = _GROUPS.get(version)
     if found is None:
-        found = _GROUPS[version] = find_groups(nodes)
-        while len(_GROUPS) > 16:
-            del _GROUPS[next(iter(_GROUPS))]  # the oldest
+        found = find_groups(nodes)
+        with _LOCK:
+            _GROUPS[version] = found
+            while len(_GROUPS) > 16:
+                del _GROUPS[next(iter(_GROUPS))]  # the oldest
     return found
 
 
 # A run's graph is its code version's snapshot, fixed once recorded: every view of a big run
 # (and every live change) asks for the same groups.
 _GROUPS: dict[tuple[str, str], tuple[NodeGroup, ...]] = {}
+_LOCK = threading.Lock()  # the pages are served from a pool of threads
 
 
 def run_dag(
