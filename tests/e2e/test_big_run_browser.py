@@ -52,6 +52,14 @@ def test_a_10000_task_run_is_one_counted_box_and_the_filter_finds_its_failure(
         assert rows.first.get_attribute("data-task") == "leaf_1235"  # failed first
         page.locator("table.tasks a[data-more]").scroll_into_view_if_needed()
         expect(rows).to_have_count(200)
+        # So does the timeline, on the same time axis.
+        timeline = page.locator("#timeline .gantt-page")
+        expect(timeline).to_have_count(1)
+        page.locator("#timeline a[data-more]").scroll_into_view_if_needed()
+        expect(timeline).to_have_count(2)
+        expect(timeline.nth(1).locator("g.row")).to_have_count(100)
+        axis = "e => [...e.querySelectorAll('text.tick')].map(t => t.textContent).join()"
+        assert timeline.nth(0).evaluate(axis) == timeline.nth(1).evaluate(axis)
 
         # Zoom in: the graph is drawn larger than the page's width allows by default.
         graph = page.locator(".dag-box svg.dag")
