@@ -36,6 +36,33 @@ def etl():
 LEGATO = str(Path(sys.executable).parent / "legato")
 
 
+def fan_code(leaves: int, failing: int) -> str:
+    """A pipeline ``fan``: a root, ``leaves`` calls of ``leaf`` in a loop (the one given
+    ``failing`` raises "leaf N broke"), and a join; the leaves' node ids are ``leaf``,
+    ``leaf_2``... so the failing one is ``leaf_{failing + 1}``."""
+    return f"""
+from legato import pipeline, task
+
+
+@task
+def noop(*args) -> None:
+    return None
+
+
+@task
+def leaf(root, i: int) -> int:
+    if i == {failing}:
+        raise ValueError(f"leaf {{i}} broke")
+    return i
+
+
+@pipeline
+def fan():
+    root = noop()
+    noop(*[leaf(root, i) for i in range({leaves})])
+"""
+
+
 def make_project(
     root: Path,
     code: str,

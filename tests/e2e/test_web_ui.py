@@ -275,6 +275,8 @@ def test_launch_a_run_and_watch_it_finish_live(page: Page, shot: Shots, retail: 
     run_id = run_id_of(page)
     expect(page.locator("#live .head h1 .mono")).to_have_text(run_id)
     live_probe(page)
+    asked: list[str] = []  # what the live page fetched of its run: changes, never the page
+    page.on("request", lambda r: asked.append(r.url) if f"/runs/{run_id}/" in r.url else None)
     first = page.evaluate("window.__seen[0]")
     shot(page, "run-started")
     # The run fails its first try of extract_shop_orders and retries a second later: the
@@ -301,6 +303,8 @@ def test_launch_a_run_and_watch_it_finish_live(page: Page, shot: Shots, retail: 
     assert page.evaluate("window.__probe") == 1, "the run page was reloaded"
     seen = page.evaluate("window.__seen")
     assert seen[-1] == "succeeded" and "running" in seen, seen
+    assert any(f"/runs/{run_id}/changes?" in u and "after=" in u for u in asked), asked
+    assert not any(f"/runs/{run_id}/live" in u for u in asked), asked
     shot(page, "run-finished")
 
 

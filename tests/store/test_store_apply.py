@@ -50,6 +50,8 @@ def test_apply_writes_everything(store: Store, rec: Records) -> None:
     assert store.runs.get_task_runs(run.id) == [*changes.task_runs, *changes.new_task_runs]
     assert store.runs.get_attempts(run.id) == changes.attempts
     assert store.runs.get_attempts(run.id, "b") == []
+    assert store.runs.get_attempts(run.id, task_keys=["a", "b"]) == changes.attempts
+    assert store.runs.get_attempts(run.id, task_keys=["b", "zz"]) == []
     events = store.runs.get_events(run.id)
     assert [(e.kind, e.task_key, e.new_state) for e in events] == [
         ("lease", None, None),

@@ -237,3 +237,18 @@ def test_tasks_keep_state_enum_types(store: Store, rec: Records) -> None:
     got = store.runs.get_task_runs(run.id)[0]
     assert got.state is TaskState.UP_FOR_RETRY
     assert store.runs.get_run(run.id).state is RunState.QUEUED
+
+
+def test_events_of_one_kind_keep_their_order_and_skip_the_others(
+    store: Store, rec: Records
+) -> None:
+    run = rec.run()
+    made = [rec.event(run, "run_state", new_state="queued")]
+    made += [rec.event(run, "log" if i % 3 == 0 else "task_state", task_key=f"t{i}",
+                       message=f"attempt 1: cut {i}") for i in range(9)]
+    store.runs.create_run(run, [rec.task(run, f"t{i}") for i in range(9)], made)
+    logs = store.runs.get_events(run.id, kind="log")
+    assert [(e.kind, e.task_key) for e in logs] == [("log", "t0"), ("log", "t3"), ("log", "t6")]
+    after = store.runs.get_events(run.id, after_id=logs[0].id, kind="log")
+    assert [e.task_key for e in after] == ["t3", "t6"]
+    assert len(store.runs.get_events(run.id)) == 10

@@ -7,7 +7,7 @@ Everything here reads through the store and the loaded project; nothing here sta
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -297,8 +297,9 @@ class Catalog(Service):
         return self._sight().run(run, missing)
 
     @action("runs.read")
-    def run(self, run_id: str) -> RunDetail:
-        """A run with its graph, task runs and finished attempts."""
+    def run(self, run_id: str, *, attempts: bool = True) -> RunDetail:
+        """A run with its graph, task runs and finished attempts (none unless ``attempts``:
+        a page that shows some tasks asks for theirs with ``attempts_of``)."""
         run = self.get_run(run_id)
         store = self.ws.store
         snapshot = self.ws.snapshot_of(run)
@@ -310,10 +311,16 @@ class Catalog(Service):
             run=run,
             nodes=nodes,
             tasks=tuple(self.ws.in_graph_order(snapshot, store.runs.get_task_runs(run.id))),
-            attempts=tuple(store.runs.get_attempts(run.id)),
+            attempts=tuple(store.runs.get_attempts(run.id)) if attempts else (),
             last_event_id=last_event,
             checks=check_steps(nodes, store.checks.list(run_id=run.id, limit=RUN_RESULTS)),
         )
+
+    @action("runs.read")
+    def attempts_of(self, run_id: str, task_keys: Collection[str]) -> tuple[AttemptRecord, ...]:
+        """The finished attempts of these tasks of the run, by task key and number."""
+        run = self.get_run(run_id)
+        return tuple(self.ws.store.runs.get_attempts(run.id, task_keys=task_keys))
 
     @action("runs.read")
     def code_changes(self, run_id: str) -> CodeChanges:

@@ -401,12 +401,18 @@ class Runs(Service):
     @action("logs.read")
     def logs(self, run_id: str, task_key: str | None = None) -> list[LogEntry]:
         """Every attempt's log of a run (or of one task), oldest first, the running one last."""
+        from legato.domain.records import NotFound
+
         store = self.ws.store
         run = self.find_run(run_id)
-        rows = {r.task_key: r for r in store.runs.get_task_runs(run.id)}
-        if task_key is not None and task_key not in rows:
-            raise NotFoundError(f"run {run.id} has no task {task_key!r}")
-        notes = _log_notes(store.runs.get_events(run.id), task_key)
+        if task_key is None:
+            rows = store.runs.get_task_runs(run.id)
+        else:  # one row, not a 10,000-task run's every row
+            try:
+                rows = [store.runs.get_task_run(run.id, task_key)]
+            except NotFound:
+                raise NotFoundError(f"run {run.id} has no task {task_key!r}") from None
+        notes = _log_notes(store.runs.get_events(run.id, kind="log"), task_key)
         mask = run_masker(self.ws, run)
         entries = [
             LogEntry(
@@ -419,7 +425,7 @@ class Runs(Service):
             )
             for a in store.runs.get_attempts(run.id, task_key)
         ]
-        for row in rows.values():
+        for row in rows:
             if (
                 row.state == TaskState.RUNNING
                 and (task_key is None or row.task_key == task_key)

@@ -324,8 +324,11 @@ class RunStore(Part):
             raise NotFound(f"run {run_id!r} has no task {task_key!r}")
         return rows.task_run_from_row(found)
 
-    def get_attempts(self, run_id: str, task_key: str | None = None) -> list[AttemptRecord]:
-        """Finished attempts of the run (or of one task), by task key and number."""
+    def get_attempts(
+        self, run_id: str, task_key: str | None = None, task_keys: Collection[str] | None = None
+    ) -> list[AttemptRecord]:
+        """Finished attempts of the run (or of one task, or of those of ``task_keys``), by
+        task key and number."""
         stmt = (
             select(attempts)
             .where(attempts.c.run_id == run_id)
@@ -333,19 +336,23 @@ class RunStore(Part):
         )
         if task_key is not None:
             stmt = stmt.where(attempts.c.task_key == task_key)
+        if task_keys is not None:
+            stmt = stmt.where(attempts.c.task_key.in_(sorted(task_keys)))
         with self._engine.connect() as conn:
             return [rows.attempt_from_row(r) for r in conn.execute(stmt)]
 
     def get_events(
-        self, run_id: str, after_id: int = 0, limit: int | None = None
+        self, run_id: str, after_id: int = 0, limit: int | None = None, kind: str | None = None
     ) -> list[EventRecord]:
-        """The run's events with id > ``after_id``, oldest first."""
+        """The run's events with id > ``after_id`` (of ``kind`` only, if given), oldest first."""
         stmt = (
             select(events)
             .where(events.c.run_id == run_id, events.c.id > after_id)
             .order_by(events.c.id)
             .limit(limit)
         )
+        if kind is not None:
+            stmt = stmt.where(events.c.kind == kind)
         with self._engine.connect() as conn:
             return [rows.event_from_row(r) for r in conn.execute(stmt)]
 

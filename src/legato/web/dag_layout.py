@@ -22,6 +22,8 @@ from legato.web.svg import token as _token
 NODE_W = 168.0
 NODE_H = 40.0
 CHECK_H = 24.0  # a check's step: a slimmer box after its task
+GROUP_H = 52.0  # a group of look-alike tasks: room for the bar of its states
+BAR_H = 6.0
 LAYER_GAP = 64.0  # room between columns, where the edges bend
 ROW_GAP = 16.0  # between two boxes of one column
 DUMMY_GAP = 10.0  # between an edge passing through a column and whatever is next to it
@@ -44,11 +46,15 @@ class DagNode:
     state: str | None = None
     mapped: bool = False
     detail: str = ""
-    kind: str = "task"  # or "check": one of a task's checks, drawn as a small step after it
+    # or "check": one of a task's checks, drawn as a small step after it; or "group": ``count``
+    # look-alike tasks drawn as one box, ``counts`` of them in each state (dag_groups.py)
+    kind: str = "task"
+    count: int = 0
+    counts: tuple[tuple[str, int], ...] = ()
 
     @property
     def height(self) -> float:
-        return CHECK_H if self.kind == "check" else NODE_H
+        return {"check": CHECK_H, "group": GROUP_H}.get(self.kind, NODE_H)
 
 
 @dataclass(frozen=True)
@@ -334,6 +340,8 @@ def _node(node: DagNode, centre: Point) -> str:
         ' stroke="#888"'
     )
     classes = f"node state-{_token(node.state or 'none')}" + (" mapped" if node.mapped else "")
+    if node.kind == "group":
+        return _group(node, classes, left, top, box, cx, cy)
     if node.kind == "check":
         classes += " check"
         data = f'data-check="{_esc(node.id)}"'
@@ -351,6 +359,32 @@ def _node(node: DagNode, centre: Point) -> str:
         out += _text("label", cx, cy - 7, node.label) + _text("detail", cx, cy + 9, node.detail)
     else:
         out += _text("label", cx, cy, node.label)
+    return out + "</g>"
+
+
+def _group(
+    node: DagNode, classes: str, left: float, top: float, box: str, cx: float, cy: float
+) -> str:
+    # A stack like a mapped node's, and a bar of its tasks' states in proportion.
+    tip = " · ".join(part for part in (node.label, node.detail) if part)
+    out = (
+        f'<g class="{classes} group" data-group="{_esc(node.id)}" data-count="{node.count}">'
+        f"<title>{_esc(tip)}</title>"
+        f'<rect class="stack" x="{_num(left + _STACK)}" y="{_num(top - _STACK)}" {box}/>'
+        f'<rect x="{_num(left)}" y="{_num(top)}" {box}/>'
+        + _text("label", cx, cy - 14, node.label)
+        + _text("detail", cx, cy + 2, node.detail)
+    )
+    total = sum(n for _, n in node.counts)
+    x, width = left + _TEXT_PAD, NODE_W - 2 * _TEXT_PAD
+    for state, n in node.counts:
+        # A single failure among 10,000 must still be seen: at least two pixels each.
+        w = max(width * n / total, 2.0)
+        out += (
+            f'<rect class="seg state-{_token(state)}" x="{_num(x)}" y="{_num(cy + 13)}"'
+            f' width="{_num(w)}" height="{_num(BAR_H)}" fill="#888"/>'
+        )
+        x += w
     return out + "</g>"
 
 

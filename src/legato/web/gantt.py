@@ -46,24 +46,29 @@ def render_gantt(
     now: datetime,
     order: Sequence[str] | None = None,
     link: Callable[[Bar], str | None] | None = None,
+    span: tuple[datetime, datetime] | None = None,
 ) -> str:
     """The attempts as an inline ``<svg>`` timeline.
 
     Rows follow ``order`` (keys in it without attempts get an empty row), then any other
     task in order of its first start. The axis counts elapsed time from the earliest start;
-    running attempts reach ``now``. ``link(bar)`` may give a URL for each bar. Colours
+    running attempts reach ``now``; ``span`` (start, end) widens the axis to cover that time,
+    so that pages of one run's rows line up. ``link(bar)`` may give a URL for each bar. Colours
     belong to the page's CSS (classes ``outcome-*``, ``running``); fills here are fallbacks.
     """
-    if not bars:
+    if not bars and span is None:
         return (
             '<svg xmlns="http://www.w3.org/2000/svg" class="gantt empty" viewBox="0 0 240 40"'
             ' width="240" height="40" role="img" aria-label="task timeline">'
             f'<text x="{_num(PAD)}" y="24">no attempts yet</text></svg>'
         )
-    t0 = min(bar.start for bar in bars)
     spans = {id(bar): _span(bar, now) for bar in bars}
+    ends = [end for _, end in spans.values()]
+    t0 = min([bar.start for bar in bars] + ([span[0]] if span else []))
+    if span is not None:
+        ends.append(span[1])
     # At least a second, so that a run of instant attempts still gets a readable axis.
-    elapsed = max(max((end - t0).total_seconds() for _, end in spans.values()), 1.0)
+    elapsed = max(max((end - t0).total_seconds() for end in ends), 1.0)
     step = _tick_step(elapsed)
     axis_end = step * max(math.ceil(elapsed / step - 1e-9), 1)
     scale = PLOT_W / axis_end

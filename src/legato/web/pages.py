@@ -21,13 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from legato.config import ProjectConfig
 from legato.domain.alert_records import AlertRecord
-from legato.domain.records import StoreError
 from legato.domain.states import RunState
 from legato.services.door import Door
 from legato.services.project import CodeState
 from legato.services.resources_service import CheckResult
 from legato.services.service_errors import Forbidden, ServiceError, status_of
-from legato.web import asset_pages, lineage_page, signin, views
+from legato.web import asset_pages, graphs, lineage_page, run_pages, signin, views
 from legato.web.gantt import format_duration
 
 HERE = Path(__file__).parent
@@ -132,7 +131,9 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             request,
             "pipeline.html",
             p=detail,
-            dag=views.pipeline_dag(detail.nodes),
+            dag=graphs.pipeline_dag(
+                detail.nodes, run_pages.expanded(request), run_pages.expand_url(request)
+            ),
             grid=grid,
             backfills=ctx.automation.backfills(pipeline=detail.overview.name)[:10],
             refused=ctx.automation.trigger_events(
@@ -220,52 +221,6 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             older_url=older,
         )
 
-    def run_parts(run_id: str, task: str | None, attempt: int | None) -> dict[str, Any]:
-        detail = ctx.catalog.run(run_id)
-        now = ctx.clock()
-        chosen = task if task is not None else views.choose_task(detail)
-        entries = ctx.runs.logs(run_id, chosen) if chosen is not None else []
-        failed = any(t.state in ("failed", "upstream_failed", "canceled") for t in detail.tasks)
-        return {
-            "d": detail,
-            "tasks": views.graph_order(detail),
-            "dag": views.run_dag(detail),
-            "gantt": views.run_gantt(detail, now),
-            "log": views.log_panel(detail, entries, chosen, attempt),
-            "can_rerun_failed": detail.run.state.finished and failed,
-            "checks": ctx.checks.of_run(detail.run.id),
-        }
-
-    @r.get("/runs/{run_id}")
-    def run(
-        request: Request, run_id: str, task: str | None = None, attempt: int | None = None
-    ) -> HTMLResponse:
-        return run_page(request, "run.html", run_id, task, attempt)
-
-    @r.get("/runs/{run_id}/live")
-    def run_live(
-        request: Request, run_id: str, task: str | None = None, attempt: int | None = None
-    ) -> HTMLResponse:
-        # The live part alone, for the run page's script to swap in.
-        return run_page(request, "run_live.html", run_id, task, attempt)
-
-    @r.get("/runs/{run_id}/code")
-    def run_code(request: Request, run_id: str) -> HTMLResponse:
-        try:
-            changes = ctx.catalog.code_changes(run_id)
-        except (ServiceError, StoreError) as exc:
-            return failure(request, exc)
-        return page(request, "code.html", c=changes)
-
-    def run_page(
-        request: Request, template: str, run_id: str, task: str | None, attempt: int | None
-    ) -> HTMLResponse:
-        try:
-            parts = run_parts(run_id, task, attempt)
-        except (ServiceError, StoreError) as exc:
-            return failure(request, exc)
-        return page(request, template, **parts)
-
     @r.get("/backfills")
     def backfills(request: Request, pipeline: str | None = None) -> HTMLResponse:
         return page(
@@ -348,6 +303,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             return failure(request, exc)
         return resources_page(request, checked)
 
+    run_pages.add_routes(r, ctx, page, failure)
     asset_pages.add_routes(r, ctx, page, failure)
     lineage_page.add_routes(r, ctx, page, failure)
     app.include_router(r)

@@ -1,5 +1,6 @@
-"""What the pages draw, built from the service views: the run's DAG and Gantt, the partitions
-grid, the launcher's form fields, the log panel. Pure functions; the routes are in pages.py.
+"""What the pages draw, built from the service views: the partitions grid, the launcher's form
+fields, the log panel (the graphs are in graphs.py, the run's task table and timeline in
+run_tables.py). Pure functions; the routes are in pages.py.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from legato.domain.states import TaskState
-from legato.web.dag_layout import DagNode, render_svg
-from legato.web.gantt import Bar, format_duration, render_gantt
+from legato.web.gantt import format_duration
 
 if TYPE_CHECKING:
     from legato.definitions.partitioning import PartitionSet
-    from legato.domain.records import TaskRunRecord
     from legato.services.automation_service import PartitionView
-    from legato.services.catalog import NodeView, ParamView, RunDetail
-    from legato.services.check_steps import CheckStep
+    from legato.services.catalog import ParamView, RunDetail
     from legato.services.overview_service import OverviewFigures
     from legato.services.run_service import LogEntry
 
@@ -71,118 +69,6 @@ def setting_text(value: Any) -> str:
 
 
 # -- the run page ---------------------------------------------------------------------------
-
-
-def node_states(
-    nodes: tuple[NodeView, ...], tasks: tuple[TaskRunRecord, ...]
-) -> dict[str, tuple[str | None, str]]:
-    """Each node's state and a detail line (a mapped node's elements by state)."""
-    own = {t.task_key: t for t in tasks if t.map_index is None}
-    elements: dict[str, list[TaskRunRecord]] = {}
-    for t in tasks:
-        if t.map_index is not None:
-            elements.setdefault(t.node, []).append(t)
-    out: dict[str, tuple[str | None, str]] = {}
-    for n in nodes:
-        row = own.get(n.id)
-        state = None if row is None else str(row.state)
-        detail = ""
-        kids = elements.get(n.id, [])
-        if kids:
-            ok = sum(1 for k in kids if k.state == TaskState.SUCCEEDED)
-            detail = f"{ok}/{len(kids)} elements"
-        elif row is not None and row.attempt > 1:
-            detail = f"attempt {row.attempt}"
-        elif row is not None and row.reused_from:
-            detail = "reused"
-        out[n.id] = (state, detail)
-    return out
-
-
-def run_dag(detail: RunDetail) -> str:
-    """The run's graph as SVG, each node coloured by its state and linked to its log."""
-    states = node_states(detail.nodes, detail.tasks)
-    dag = [
-        DagNode(
-            n.id,
-            n.id,
-            n.upstream,
-            states.get(n.id, (None, ""))[0],
-            n.mapped,
-            states.get(n.id, (None, ""))[1],
-        )
-        for n in detail.nodes
-    ]
-    # Each check after its task: a step of its own, in the colour of its outcome.
-    dag += [
-        DagNode(c.id, c.name, (c.node,), c.state, detail=_counted(c), kind="check")
-        for c in detail.checks
-    ]
-    task_of = {c.id: c.node for c in detail.checks}  # a check's step opens its task's log
-    return render_svg(
-        dag, link=lambda key: f"/runs/{detail.run.id}?task={q(task_of.get(key, key))}#logs"
-    )
-
-
-def _counted(step: CheckStep) -> str:
-    if step.failed_count is None:
-        return step.message
-    return f"{step.failed_count} of {step.total_count} rows failed"
-
-
-def pipeline_dag(nodes: tuple[NodeView, ...]) -> str:
-    """A pipeline's graph as SVG (no states), each task's checks as steps after it."""
-    dag = [
-        DagNode(n.id, n.id, n.upstream, None, n.mapped, f"pool {n.pool}" if n.pool else "")
-        for n in nodes
-    ]
-    dag += [
-        DagNode(f"{n.id}:{name}", name, (n.id,), None, detail=severity, kind="check")
-        for n in nodes
-        for name, severity in n.checks
-    ]
-    return render_svg(dag)
-
-
-def run_gantt(detail: RunDetail, now: datetime) -> str:
-    """The run's attempts on a timeline, the running ones up to now."""
-    bars = [
-        Bar(a.task_key, a.number, a.outcome, a.started_at, a.finished_at) for a in detail.attempts
-    ]
-    for t in detail.tasks:
-        if t.state == TaskState.RUNNING and t.attempt and t.started_at is not None:
-            bars.append(Bar(t.task_key, t.attempt, "running", t.started_at, None))
-    # Rows in the order tasks started; those yet to start follow in the graph's order.
-    far = datetime.max.replace(tzinfo=now.tzinfo)
-    rank = {n.id: i for i, n in enumerate(detail.nodes)}
-    order = [
-        t.task_key
-        for t in sorted(
-            detail.tasks,
-            key=lambda t: (t.started_at or far, rank.get(t.node, 0), t.map_index or -1),
-        )
-        if t.attempt or t.started_at is not None
-    ]
-    rid = detail.run.id
-    return render_gantt(
-        bars,
-        now=now,
-        order=order,
-        link=lambda b: f"/runs/{rid}?task={q(b.task_key)}&attempt={b.attempt}#logs",
-    )
-
-
-def graph_order(detail: RunDetail) -> list[TaskRunRecord]:
-    """The run's task runs in the graph's order, each mapped node followed by its elements."""
-    rank = {n.id: i for i, n in enumerate(detail.nodes)}
-    return sorted(
-        detail.tasks,
-        key=lambda t: (
-            rank.get(t.node, len(rank)),
-            t.node,
-            -1 if t.map_index is None else t.map_index,
-        ),
-    )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 // Legato's own script for its server-rendered pages: action buttons and forms that call the
 // JSON API, the run page's live updates and the load-errors banner (server-sent events), the
-// partitions grid selection and the run launcher. No framework: every page works from its HTML
+// graphs' zoom, long lists that load more as they scroll, the partitions grid selection and
+// the run launcher. No framework: every page works from its HTML
 // and this file.
 "use strict";
 
@@ -86,6 +87,9 @@ const Live = {
   root: null,
   source: null,
   pending: null,
+  busy: false,
+  again: false,
+  tick: false,
   logSource: null,
 
   start() {
@@ -99,7 +103,9 @@ const Live = {
     this.source.addEventListener("event", () => this.soon());
     this.source.addEventListener("end", () => { this.source.close(); this.refresh(); });
     // Ticking durations of running tasks and the Gantt's "now".
-    this.clock = setInterval(() => { if (this.root.dataset.finished !== "true") this.soon(); }, 5000);
+    this.clock = setInterval(() => {
+      if (this.root.dataset.finished !== "true") { this.tick = true; this.soon(); }
+    }, 5000);
   },
 
   soon() {
@@ -107,35 +113,90 @@ const Live = {
     this.pending = setTimeout(() => { this.pending = null; this.refresh(); }, 150);
   },
 
+  // Ask for what changed since the event the page is drawn as of, and patch those parts:
+  // a 10,000-task run sends the rows of the tasks that changed, not its whole page.
+  // One request at a time: events that come meanwhile are asked for once it is answered
+  // (a big run's change takes the server a while, and its events come by the thousand).
   async refresh() {
+    if (this.busy) { this.again = true; return; }
+    this.busy = true;
+    try {
+      await this.fetchChanges();
+    } finally {
+      this.busy = false;
+      if (this.again) { this.again = false; this.soon(); }
+    }
+  },
+
+  async fetchChanges() {
     const root = this.root;
     const params = new URLSearchParams(window.location.search);
-    let html;
+    params.delete("offset");
+    params.set("after", root.dataset.lastEvent || "0");
+    if (this.tick) { params.set("tick", "1"); this.tick = false; }
+    let change;
     try {
-      const res = await fetch(`/runs/${root.dataset.run}/live?${params.toString()}`);
+      const res = await fetch(`/runs/${root.dataset.run}/changes?${params.toString()}`);
       if (!res.ok) return;
-      html = await res.text();
+      change = await res.json();
     } catch (err) {
       return;  // the server is away for a moment: the next event or tick tries again
     }
-    const oldLog = root.querySelector("pre.log");
-    const scroll = window.scrollY;
-    root.innerHTML = html;
-    const newLog = root.querySelector("pre.log");
+    this.apply(change);
+  },
+
+  apply(change) {
+    const root = this.root;
+    root.dataset.lastEvent = String(change.version);
+    root.querySelector("#run-head").innerHTML = change.head;
+    root.querySelector("#graph").innerHTML = change.graph;
+    Zoom.restore();
+    if (change.timeline !== null) this.timeline(change.timeline);
+    const table = root.querySelector("table.tasks");
+    if (change.tasks !== null) {
+      table.querySelectorAll("tbody").forEach((b) => b.remove());
+      table.insertAdjacentHTML("beforeend", change.tasks);
+    }
+    if (change.rows) {
+      const fresh = document.createElement("template");
+      fresh.innerHTML = `<table>${change.rows}</table>`;
+      for (const body of fresh.content.querySelectorAll("tbody.task")) {
+        const key = CSS.escape(body.dataset.task);
+        const old = table.querySelector(`tbody.task[data-task="${key}"]`);
+        if (old) old.replaceWith(body);
+      }
+    }
+    if (change.log !== null) this.log(change.log);
+    Pager.watch();
+    root.dataset.finished = change.finished ? "true" : "false";
+    if (change.finished) {
+      clearInterval(this.clock);
+      if (this.source) this.source.close();
+    }
+  },
+
+  // The timeline's first page is redrawn (its axis grows with the run); pages the user has
+  // loaded below it stay as they are.
+  timeline(html) {
+    const box = this.root.querySelector("#timeline .gantt-box");
+    const fresh = document.createElement("template");
+    fresh.innerHTML = html;
+    const first = box.querySelector('.gantt-page[data-offset="0"]');
+    if (!first || box.children.length <= 2) { box.innerHTML = html; return; }
+    first.replaceWith(fresh.content.querySelector(".gantt-page"));
+  },
+
+  log(html) {
+    const box = this.root.querySelector("#run-log");
+    const oldLog = box.querySelector("pre.log");
+    box.innerHTML = html;
+    const newLog = box.querySelector("pre.log");
     // Keep the log already streaming: its text is newer than the redraw's.
     if (oldLog && newLog && oldLog.dataset.key === newLog.dataset.key && this.logSource) {
       newLog.replaceWith(oldLog);
       if (!newLog.dataset.stream) oldLog.removeAttribute("data-stream");
     } else {
       this.followLog();
-    }
-    window.scrollTo(0, scroll);
-    const state = root.querySelector(".head h1 .badge");
-    const finished = state && ["succeeded", "failed", "canceled"].some((s) => state.classList.contains(`state-${s}`));
-    root.dataset.finished = finished ? "true" : "false";
-    if (finished) {
-      clearInterval(this.clock);
-      if (this.source) this.source.close();
     }
   },
 
@@ -151,6 +212,88 @@ const Live = {
       if (atBottom) pre.scrollTop = pre.scrollHeight;
     });
     src.addEventListener("end", () => { src.close(); if (this.logSource === src) this.logSource = null; });
+  },
+};
+
+// -- big graphs: zoom buttons scale the drawing; "fit" gives it the page's width again
+
+const Zoom = {
+  scale: null,  // null: fit the width (the page's CSS)
+
+  start() {
+    document.addEventListener("click", (ev) => {
+      const button = ev.target.closest("button[data-zoom]");
+      if (!button) return;
+      const svg = button.closest("section").querySelector(".dag-box svg");
+      if (!svg) return;
+      const how = button.dataset.zoom;
+      const now = this.scale || svg.getBoundingClientRect().width / svg.width.baseVal.value;
+      this.scale = how === "fit" ? null : how === "in" ? now * 1.5 : now / 1.5;
+      this.apply(svg);
+    });
+  },
+
+  apply(svg) {
+    if (this.scale === null) {
+      svg.style.removeProperty("width");
+      svg.style.removeProperty("max-width");
+    } else {
+      svg.style.width = `${svg.width.baseVal.value * this.scale}px`;
+      svg.style.maxWidth = "none";
+    }
+  },
+
+  // After a live redraw of the graph, at the scale the user chose.
+  restore() {
+    const svg = document.querySelector("#graph .dag-box svg");
+    if (svg) this.apply(svg);
+  },
+};
+
+// -- long lists: a "more" link (<a data-more="fragment URL">) loads the next page in its place
+// once it scrolls into view; without the script it is a link to the next page
+
+const Pager = {
+  observer: null,
+
+  start() {
+    if (!window.IntersectionObserver) return;
+    this.observer = new IntersectionObserver((seen) => {
+      for (const e of seen) if (e.isIntersecting) this.load(e.target);
+    }, { rootMargin: "400px" });
+    document.addEventListener("click", (ev) => {
+      const link = ev.target.closest("a[data-more]");
+      if (!link) return;
+      ev.preventDefault();
+      this.load(link);
+    });
+    this.watch();
+  },
+
+  watch() {
+    if (!this.observer) return;
+    document.querySelectorAll("a[data-more]:not([data-watched])").forEach((a) => {
+      a.dataset.watched = "true";
+      this.observer.observe(a);
+    });
+  },
+
+  async load(link) {
+    if (link.dataset.loading) return;
+    link.dataset.loading = "true";
+    this.observer.unobserve(link);
+    // The row or paragraph holding the link is replaced by the page it loads.
+    const holder = link.closest("tbody.more, p.more");
+    try {
+      const res = await fetch(link.dataset.more);
+      if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+      holder.insertAdjacentHTML("afterend", await res.text());
+      holder.remove();
+      this.watch();
+    } catch (err) {
+      delete link.dataset.loading;
+      flash(err.message);
+    }
   },
 };
 
@@ -382,6 +525,8 @@ const CodeWatch = {
 
 document.addEventListener("DOMContentLoaded", () => {
   Live.start();
+  Zoom.start();
+  Pager.start();
   CodeWatch.start();
   Grid.start();
   Launcher.start();
