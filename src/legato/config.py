@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from legato.definitions.durations import parse_duration
+
 CONFIG_FILE = "legato.toml"
 #: The environment variable naming the environment (``legato --env NAME`` sets it).
 ENV_VARIABLE = "LEGATO_ENV"
@@ -72,6 +74,10 @@ class ProjectConfig:
     workers: int = 2
     mode: str = "process"
     memory_limit_mb: int | None = None
+    # [retention]: how old a finished run gets before it goes (with its task runs, events,
+    # logs and results); a failed one may be kept longer. None: kept for ever.
+    keep_runs: float | None = None  # seconds
+    keep_failed_runs: float | None = None  # seconds; None: three times keep_runs
     max_tasks_per_worker: int | None = None  # a worker is replaced after this many attempts
     max_worker_memory_mb: int | None = None  # ... or once its resident size grew by this
     lease_seconds: float = 15.0
@@ -121,6 +127,7 @@ _SECTIONS: dict[str, set[str]] = {
     },
     "pools": set(),  # any name
     "daemon": {"max_runs", "host", "port"},
+    "retention": {"runs", "failed_runs"},
     "limits": {"request_bytes", "params_bytes", "webhook_per_minute"},
     "roles": set(),  # any name
     "auth": {
@@ -329,6 +336,13 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
                 f"{path}: [pools] {pool} must be a number of slots >= 1, got {slots!r}"
             )
         pools[pool] = slots
+    keep: dict[str, float | None] = {}
+    for key in ("runs", "failed_runs"):
+        raw = _get(data, "retention", key, str, "") or None
+        try:
+            keep[key] = parse_duration(raw, field=f"[retention] {key}")
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     max_runs = _get(data, "daemon", "max_runs", int, 16)
     if max_runs < 1:
         raise ConfigError(f"{path}: [daemon] max_runs must be at least 1")
@@ -358,6 +372,8 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
         workers=workers,
         mode=mode,
         memory_limit_mb=mem,
+        keep_runs=keep["runs"],
+        keep_failed_runs=keep["failed_runs"],
         max_tasks_per_worker=recycle["max_tasks_per_worker"],
         max_worker_memory_mb=recycle["max_worker_memory_mb"],
         lease_seconds=lease,

@@ -128,3 +128,77 @@ def current(
             state = f"at {found}, unknown to this Legato (head {head}): a newer Legato migrated it"
         out.print(f"store {where}: {state}", highlight=False)
         raise typer.Exit(1)
+
+
+@db_app.command()
+def prune(
+    older_than: Annotated[
+        str | None,
+        typer.Option("--older-than", help="Prune finished runs made longer ago than this "
+                     "(e.g. 30d); default: [retention] runs."),
+    ] = None,
+    failed_older_than: Annotated[
+        str | None,
+        typer.Option("--failed-older-than", help="Failed runs: this long (default: three "
+                     "times --older-than, or [retention] failed_runs)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would go; remove nothing.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Remove old finished runs with their task runs, events, logs and results.
+
+    Kept whatever their age: unfinished runs, the newest run of each pipeline and of each
+    partition, and a run an unfinished re-run reads."""
+    from datetime import timedelta
+
+    from legato.cli.main import workspace
+    from legato.cli.render import print_json
+    from legato.definitions.durations import parse_duration
+    from legato.services.retention_service import Policy
+
+    with user_errors(), workspace(project) as door:
+        policy = None
+        if older_than is not None or failed_older_than is not None:
+            try:
+                runs = parse_duration(older_than, field="--older-than")
+                failed = parse_duration(failed_older_than, field="--failed-older-than")
+            except ValueError as exc:
+                raise fail(str(exc)) from None
+            if runs is None:
+                raise fail("--failed-older-than goes with --older-than")
+            policy = Policy.of(
+                timedelta(seconds=runs), None if failed is None else timedelta(seconds=failed)
+            )
+        report = door.retention.prune(policy, dry_run=dry_run)
+    gone = report.removed
+    if json_out:
+        print_json({
+            "dry_run": report.dry_run,
+            "older_than_seconds": report.policy.runs.total_seconds(),
+            "failed_older_than_seconds": report.policy.failed_runs.total_seconds(),
+            "runs": gone.runs, "task_runs": gone.task_runs, "attempts": gone.attempts,
+            "events": gone.events, "folders": report.folders,
+            "oldest": report.oldest.isoformat() if report.oldest else None,
+            "newest": report.newest.isoformat() if report.newest else None,
+            "by_pipeline": report.by_pipeline,
+        })
+        return
+    verb = "would remove" if report.dry_run else "removed"
+    if not gone.runs:
+        out.print(f"nothing to prune: no finished run is older than {report.policy.runs} "
+                  f"(failed: {report.policy.failed_runs}) and not kept", highlight=False)
+        return
+    span = ""
+    if report.oldest and report.newest:
+        span = f" (made {report.oldest:%Y-%m-%d %H:%M} to {report.newest:%Y-%m-%d %H:%M} UTC)"
+    out.print(
+        f"{verb} {gone.runs} runs{span}: {gone.task_runs} task runs, {gone.attempts} "
+        f"attempts, {gone.events} events"
+        + ("" if report.dry_run else f", {report.folders} log and result folders"),
+        highlight=False,
+    )
+    for name, n in sorted(report.by_pipeline.items()):
+        out.print(f"  {escape(name)}: {n}", highlight=False)

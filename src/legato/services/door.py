@@ -4,10 +4,10 @@ a project, for one actor.
 A ``Door`` hands out the services bound to its actor (``runs``, ``catalog``, ``automation``,
 ``project``, ``presence``, ``accounts``, ``audit``, ``secrets``, ``overview``, ``alerts``,
 ``lineage``, ``monitoring``, ``resources``, ``assets``, ``checks``, ``materialize``,
-``partitions``) and never the workspace or its store, so every read and command passes the
-gate of ``legato.services.gate`` with who is acting. ``signin`` is the one service without a
-gate: it turns credentials into actors, and ``sso`` (single sign-on) with it, which turns an
-identity provider's word into a session.
+``partitions``, ``retention``) and never the workspace or its store, so every read and
+command passes the gate of ``legato.services.gate`` with who is acting. ``signin`` is the
+one service without a gate: it turns credentials into actors, and ``sso`` (single sign-on)
+with it, which turns an identity provider's word into a session.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from legato.services.presence import Presence
     from legato.services.project import ProjectService
     from legato.services.resources_service import ResourcesService
+    from legato.services.retention_service import Retention
     from legato.services.run_service import Runs
     from legato.services.secrets_service import Secrets
     from legato.services.signin import SignIn
@@ -163,6 +164,12 @@ class Door:
         from legato.services.resources_service import ResourcesService
 
         return ResourcesService(self._ws, self.actor)
+
+    @cached_property
+    def retention(self) -> Retention:
+        from legato.services.retention_service import Retention
+
+        return Retention(self._ws, self.actor)
 
     @cached_property
     def partitions(self) -> Partitions:

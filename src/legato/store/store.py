@@ -36,6 +36,7 @@ from legato.store.lineage_store import LineageStore
 from legato.store.migrate import check_schema, ensure_schema
 from legato.store.pool_store import PoolStore
 from legato.store.queue_store import QueueStore
+from legato.store.retention_store import RetentionStore
 from legato.store.run_store import RunStore
 from legato.store.schedule_store import ScheduleStore
 from legato.store.schema import snapshots
@@ -63,7 +64,8 @@ class Store:
     ``legato.store.faces``.
 
     ``cursors`` keeps the windows incremental extracts read (``legato.domain.cursors``);
-    ``assets`` the materializations of assets (``legato.domain.materializations``).
+    ``assets`` the materializations of assets (``legato.domain.materializations``);
+    ``retention`` the runs a retention policy lets go.
 
     Open with :meth:`Store.open`. Thread-safe (each call checks a connection out of the pool);
     after ``os.fork()`` the child must call :meth:`after_fork` before using an inherited store.
@@ -92,6 +94,7 @@ class Store:
         self.lineage = LineageStore(self._db)
         self.assets = AssetStore(self._db)
         self.checks = CheckStore(self._db)
+        self.retention = RetentionStore(self._db)
         self._file = db.sqlite_file(engine.url)
         # Which file this store opened: a folder deleted (or a file copied over it) under a
         # running process leaves it writing to a file nobody else sees (check_file).

@@ -1,0 +1,164 @@
+"""Retention: letting go of old runs, with their task runs, attempts, events, logs and results.
+
+``[retention] runs = "30d"`` (and ``failed_runs``, three times as long by default) in
+legato.toml is the policy; `legato db prune` applies it (or ``--older-than``) by hand. What
+is always kept is the store's to say (``store/retention_store.py``): unfinished runs, the
+newest run of each pipeline and of each partition, the run an unfinished re-run reads.
+
+Runs go in small batches, each one short transaction: a daemon scheduling meanwhile waits
+for one batch at most, never for the whole prune. A batch's rows go first, then its log
+and result folders: a crash in between leaves folders no run points at, never a run
+whose files are gone.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from legato.domain.ids import run_folder
+from legato.services.gate import Service, action
+from legato.services.service_errors import ServiceError
+from legato.store.retention_store import PrunedRun, Removed
+
+if TYPE_CHECKING:
+    from legato.services.actor import Actor
+    from legato.services.workspace import Workspace
+
+#: Runs looked at and deleted per transaction.
+BATCH = 500
+#: How much longer than other runs a failed run is kept when ``failed_runs`` is not set.
+FAILED_FACTOR = 3
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Finished runs made more than ``runs`` ago go; failed ones after ``failed_runs``."""
+
+    runs: timedelta
+    failed_runs: timedelta
+
+    @classmethod
+    def of(cls, runs: timedelta, failed_runs: timedelta | None = None) -> Policy:
+        if runs <= timedelta(0):
+            raise ServiceError("a retention period must be positive", "older_than")
+        failed = runs * FAILED_FACTOR if failed_runs is None else failed_runs
+        if failed < runs:
+            raise ServiceError(
+                "failed runs cannot be kept for less time than the others", "failed_older_than"
+            )
+        return cls(runs, failed)
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What a prune removed (or, with ``dry_run``, would remove)."""
+
+    policy: Policy
+    dry_run: bool
+    removed: Removed = field(default_factory=Removed)
+    oldest: datetime | None = None  # the oldest removed run's creation
+    newest: datetime | None = None  # the newest removed run's creation
+    by_pipeline: dict[str, int] = field(default_factory=dict)
+    folders: int = 0  # log and result folders removed
+
+
+class Retention(Service):
+    """Applies a retention policy to the workspace's store, logs and results."""
+
+    def __init__(self, ws: Workspace, actor: Actor) -> None:
+        super().__init__(actor)
+        self.ws = ws
+
+    def policy(self) -> Policy | None:
+        """The project's ``[retention]`` policy, None when it keeps everything."""
+        cfg = self.ws.config
+        if cfg.keep_runs is None:
+            return None
+        failed = None if cfg.keep_failed_runs is None else timedelta(seconds=cfg.keep_failed_runs)
+        return Policy.of(timedelta(seconds=cfg.keep_runs), failed)
+
+    @action("store.prune", command=True)
+    def prune(
+        self,
+        policy: Policy | None = None,
+        *,
+        dry_run: bool = False,
+        max_runs: int | None = None,
+    ) -> PruneReport:
+        """Remove what ``policy`` (by default the project's) lets go, ``max_runs`` runs at
+        most; with ``dry_run``, only say what that would be."""
+        chosen = policy or self.policy()
+        if chosen is None:
+            raise ServiceError(
+                "no retention policy: set [retention] runs in legato.toml or give --older-than",
+                "older_than",
+            )
+        now = self.ws.clock()
+        store = self.ws.store.retention
+        report = PruneReport(chosen, dry_run)
+        after: str | None = None
+        while max_runs is None or report.removed.runs < max_runs:
+            size = BATCH if max_runs is None else min(BATCH, max_runs - report.removed.runs)
+            found = store.prunable(
+                before=now - chosen.runs,
+                failed_before=now - chosen.failed_runs,
+                limit=size,
+                after=after,
+            )
+            if not found:
+                break
+            if dry_run:
+                removed = store.count_children([r.id for r in found])
+                after = found[-1].id
+            else:
+                removed = store.delete_runs([r.id for r in found])
+            report = self._add(report, found, removed)
+            if not dry_run:
+                report = _with_folders(report, self._remove_files(found))
+        return report
+
+    @staticmethod
+    def _add(report: PruneReport, found: list[PrunedRun], removed: Removed) -> PruneReport:
+        by_pipeline = dict(report.by_pipeline)
+        for r in found:
+            by_pipeline[r.pipeline] = by_pipeline.get(r.pipeline, 0) + 1
+        return PruneReport(
+            report.policy,
+            report.dry_run,
+            report.removed + removed,
+            report.oldest or found[0].created_at,
+            found[-1].created_at,
+            by_pipeline,
+            report.folders,
+        )
+
+    def _remove_files(self, found: list[PrunedRun]) -> int:
+        """Remove the runs' log and result folders; how many there were."""
+        from legato.results.result_store import ResultStore
+
+        logs = Path(self.ws.config.logs_dir)
+        results = ResultStore(self.ws.config.results_url)
+        removed = 0
+        for r in found:
+            for folder in dict.fromkeys((logs / run_folder(r.id), logs / r.id)):
+                if folder.is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+            results.delete_run(r.id)
+        return removed
+
+
+def _with_folders(report: PruneReport, folders: int) -> PruneReport:
+    return PruneReport(
+        report.policy,
+        report.dry_run,
+        report.removed,
+        report.oldest,
+        report.newest,
+        report.by_pipeline,
+        report.folders + folders,
+    )

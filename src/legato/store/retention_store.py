@@ -1,0 +1,133 @@
+"""Retention: finding the finished runs a policy lets go, and deleting them in small batches.
+
+A run goes with its task runs, attempts and events (their foreign keys cascade). Kept
+whatever their age: runs not finished, the newest run of each pipeline, the newest run of
+each of a pipeline's partitions (its partition's state is that run's), and a run an
+unfinished re-run was made from (it reads that run's results). What other tables say about
+a run stays (materializations, check results, trigger events, alerts): the history of an
+asset or an alert outlives the runs that made it.
+
+Run ids begin with their creation time (``domain/ids.py``), so "made before T" is a range of
+the primary key: finding a batch reads the oldest runs only, however many there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Table, and_, delete, func, not_, or_, select
+
+from legato.domain.states import RunState
+from legato.store.database import Part
+from legato.store.schema import attempts, events, runs, task_runs
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_r = runs.c
+_FINISHED = [s.value for s in RunState if s.finished]
+_UNFINISHED = [s.value for s in RunState if not s.finished]
+
+
+def _id_before(t: datetime) -> str:
+    """An id bound: every run made before ``t`` has a smaller id (``new_run_id``)."""
+    ms = max(0, (t - _EPOCH) // timedelta(milliseconds=1))
+    return f"{min(ms, 16**12 - 1):012x}"
+
+
+@dataclass(frozen=True)
+class PrunedRun:
+    """A run a policy lets go, with what deleting it would remove."""
+
+    id: str
+    pipeline: str
+    state: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What a delete removed: runs, and their task runs, attempts and events."""
+
+    runs: int = 0
+    task_runs: int = 0
+    attempts: int = 0
+    events: int = 0
+
+    def __add__(self, other: Removed) -> Removed:
+        return Removed(
+            self.runs + other.runs,
+            self.task_runs + other.task_runs,
+            self.attempts + other.attempts,
+            self.events + other.events,
+        )
+
+
+class RetentionStore(Part):
+    """Finds and deletes the runs a retention policy lets go (see the module docstring)."""
+
+    def prunable(
+        self,
+        *,
+        before: datetime,
+        failed_before: datetime,
+        limit: int = 500,
+        after: str | None = None,
+    ) -> list[PrunedRun]:
+        """The oldest finished runs made before ``before`` (failed runs: before
+        ``failed_before``) that nothing keeps, ``limit`` at most, oldest first (from the
+        one after run id ``after``, to page without deleting)."""
+        newest_of_pipeline = select(func.max(_r.id)).group_by(_r.pipeline)
+        newest_of_partition = (
+            select(func.max(_r.id)).where(_r.partition.is_not(None))
+            .group_by(_r.pipeline, _r.partition)
+        )
+        rerun_sources = select(_r.parent_run_id).where(
+            _r.parent_run_id.is_not(None), _r.state.in_(_UNFINISHED)
+        )
+        stmt = (
+            select(_r.id, _r.pipeline, _r.state, _r.created_at)
+            .where(
+                _r.id < _id_before(before),
+                _r.state.in_(_FINISHED),
+                or_(_r.state != RunState.FAILED.value, _r.id < _id_before(failed_before)),
+                not_(_r.id.in_(newest_of_pipeline)),
+                not_(_r.id.in_(newest_of_partition)),
+                not_(_r.id.in_(rerun_sources)),
+            )
+            .order_by(_r.id)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(_r.id > after)
+        with self._engine.connect() as conn:
+            return [PrunedRun(*row) for row in conn.execute(stmt)]
+
+    def count_children(self, ids: Sequence[str]) -> Removed:
+        """What deleting these runs would remove (a dry run)."""
+        if not ids:
+            return Removed()
+        with self._engine.connect() as conn:
+
+            def count(table: Table) -> int:
+                stmt = select(func.count()).select_from(table).where(table.c.run_id.in_(ids))
+                return int(conn.execute(stmt).scalar() or 0)
+
+            return Removed(len(ids), count(task_runs), count(attempts), count(events))
+
+    def delete_runs(self, ids: Sequence[str]) -> Removed:
+        """Delete these runs, with their task runs, attempts and events, in one short
+        transaction; a run that is not finished (any more) stays."""
+        if not ids:
+            return Removed()
+        with self._write.begin() as conn:
+            finished = and_(_r.id.in_(ids), _r.state.in_(_FINISHED))
+            gone = [row[0] for row in conn.execute(select(_r.id).where(finished))]
+            if not gone:
+                return Removed()
+            # Children first, each counted: what the user is told was removed.
+            n_att = conn.execute(delete(attempts).where(attempts.c.run_id.in_(gone))).rowcount
+            n_ev = conn.execute(delete(events).where(events.c.run_id.in_(gone))).rowcount
+            n_tr = conn.execute(delete(task_runs).where(task_runs.c.run_id.in_(gone))).rowcount
+            conn.execute(delete(runs).where(_r.id.in_(gone)))
+            return Removed(len(gone), n_tr, n_att, n_ev)
