@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from legato.daemon.alert_thread import AlertThread
 from legato.daemon.lineage_thread import LineageThread
+from legato.daemon.retention_thread import RetentionThread
 from legato.observability import metrics
 from legato.scheduler.listeners import Listener, make_listener
 from legato.scheduler.tick import Scheduler
@@ -115,6 +116,7 @@ class Daemon:
         self._launched: dict[str, str] = {}  # pipeline -> code version last launched
         self._next_sweep: datetime | None = None  # of silent daemons' heartbeats
         self.alerts: AlertThread | None = None
+        self.retention: RetentionThread | None = None
         self.lineage: LineageThread | None = None  # with [lineage] only
         self.ready = threading.Event()
 
@@ -184,6 +186,9 @@ class Daemon:
             self._beat(door.clock())
             self.alerts = AlertThread(door, self.owner, lambda: self.url)
             self.alerts.start()
+            if self.opts.schedule:  # `legato web` alone leaves it to the schedulers
+                self.retention = RetentionThread(door, self._say)
+                self.retention.start()
             if settings.lineage is not None:
                 self.lineage = LineageThread(door, self.owner)
                 self.lineage.start()
@@ -468,6 +473,8 @@ class Daemon:
             self.watcher.stop()
         if self.alerts is not None:
             self.alerts.stop()
+        if self.retention is not None:
+            self.retention.stop()
         if self.lineage is not None:
             self.lineage.stop()
         if self._served is not None:
@@ -478,6 +485,8 @@ class Daemon:
             listener.join(timeout=5)
         if self.alerts is not None:
             self.alerts.join(timeout=15)  # a send in flight ends within its timeout
+        if self.retention is not None:
+            self.retention.join(timeout=15)  # after the batch in flight
         if self.lineage is not None:
             self.lineage.join(timeout=15)
         if self._metrics_served is not None:
