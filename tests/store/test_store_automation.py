@@ -466,22 +466,6 @@ def test_move_in_queue_errors(store: Store, rec: Records) -> None:
 # -- partitions ------------------------------------------------------------------------------
 
 
-def test_partition_runs_gives_the_newest_run_per_partition(store: Store, rec: Records) -> None:
-    assert store.backfills.partition_runs("etl") == {}
-    _created(store, rec, partition="2024-01-01", state=RunState.FAILED)
-    jan1 = _created(store, rec, partition="2024-01-01", state=RunState.SUCCEEDED)
-    _created(store, rec, partition="2024-01-02", state=RunState.SUCCEEDED)
-    jan2 = _created(store, rec, partition="2024-01-02", state=RunState.QUEUED)
-    _created(store, rec)  # no partition
-    _created(store, rec, "report", partition="2024-01-03")
-    report_jan1 = _created(store, rec, "report", partition="2024-01-01")
-
-    assert store.backfills.partition_runs("etl") == {"2024-01-01": jan1, "2024-01-02": jan2}
-    assert store.backfills.partition_runs("report")["2024-01-01"] == report_jan1
-    assert set(store.backfills.partition_runs("report")) == {"2024-01-01", "2024-01-03"}
-    assert store.backfills.partition_runs("missing") == {}
-
-
 # -- backfills -------------------------------------------------------------------------------
 
 

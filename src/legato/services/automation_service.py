@@ -450,18 +450,9 @@ class Automation(Service):
         parts = pipe.automation.partitions
         if parts is None:
             raise NotFoundError(f"pipeline {pipe.name!r} has no partitions")
-        newest = self.store.backfills.partition_runs(pipe.name)
-        out = []
-        for key in parts.keys(self._now()):
-            run = newest.get(key)
-            out.append(
-                PartitionView(
-                    key,
-                    "never run" if run is None else str(run.state),
-                    None if run is None else run.id,
-                )
-            )
-        return out
+        newest = self.store.backfills.partition_states(pipe.name)
+        never = ("never run", None)
+        return [PartitionView(key, *newest.get(key, never)) for key in parts.keys(self._now())]
 
     # -- backfills ------------------------------------------------------------------------
 
@@ -505,9 +496,11 @@ class Automation(Service):
         except ValueError as exc:
             raise ServiceError(f"pipeline {pipe.name!r}: partitions: {exc}") from None
         if not all_partitions:
-            newest = self.store.backfills.partition_runs(pipe.name)
-            redo = (RunState.FAILED, RunState.CANCELED)
-            chosen = [k for k in chosen if k not in newest or newest[k].state in redo]
+            redo = {RunState.FAILED.value, RunState.CANCELED.value}
+            done = self.store.backfills.partitions_in_states(
+                pipe.name, {s.value for s in RunState} - redo
+            )
+            chosen = [k for k in chosen if k not in done]
         if not chosen:
             raise Conflict(
                 f"pipeline {pipe.name!r}: nothing to backfill: every partition in the range has "

@@ -1,9 +1,9 @@
-"""Backfills: their partition keys and progress, and the newest run of each partition.
+"""Backfills: their partition keys and progress; the state of each partition, as kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,13 +19,13 @@ from legato.domain.alert_records import FactKind
 from legato.domain.records import (
     BackfillRecord,
     NotFound,
-    RunRecord,
 )
 from legato.domain.states import (
     BackfillState,
     RunState,
     check_backfill_transition,
 )
+from legato.store import partition_status as status
 from legato.store import rows
 from legato.store.alert_store import write_fact
 from legato.store.database import Part, of_pipelines
@@ -75,18 +75,26 @@ def _backfill_values(b: BackfillRecord) -> dict[str, Any]:
 class BackfillStore(Part):
     """Backfills."""
 
-    def partition_runs(self, pipeline: str) -> dict[str, RunRecord]:
-        """The newest run of each partition of ``pipeline``."""
-        newest = (
-            select(func.max(_r.id).label("id"))
-            .where(_r.pipeline == pipeline, _r.partition.is_not(None))
-            .group_by(_r.partition)
-            .subquery()
-        )
-        stmt = select(runs).join(newest, newest.c.id == _r.id)
+    def partition_states(
+        self, pipeline: str, keys: Collection[str] | None = None
+    ) -> Mapping[str, tuple[str, str]]:
+        """(state, newest run id) of the partitions of ``pipeline`` that have a run: of
+        ``keys`` (a page's, looked up one by one in the kept status), or of every one."""
         with self._engine.connect() as conn:
-            found = [rows.run_from_row(r) for r in conn.execute(stmt)]
-        return {r.partition: r for r in found if r.partition is not None}
+            if keys is None:
+                return status.all_states(conn, pipeline)
+            return status.states_of(conn, pipeline, keys)
+
+    def partitions_in_states(self, pipeline: str, states: Collection[str]) -> dict[str, str]:
+        """Partition -> state of those of ``pipeline`` whose newest run is in one of
+        ``states``."""
+        with self._engine.connect() as conn:
+            return status.keys_in_states(conn, pipeline, states)
+
+    def partition_counts(self, pipeline: str) -> dict[str, int]:
+        """How many partitions of ``pipeline`` have their newest run in each state."""
+        with self._engine.connect() as conn:
+            return status.counts_by_state(conn, pipeline)
 
     @rows.unwrap_bind_errors
     def create_backfill(self, backfill: BackfillRecord) -> BackfillRecord:

@@ -282,6 +282,20 @@ backfills = Table(
     Column("message", Text),
 )
 
+# The state of each partition of a pipeline: its newest run's (the greatest run id), kept in
+# the transaction that creates the run or changes its state, so that a page of partitions and
+# their counts by state never group all of a pipeline's runs (issue 18: 10^6 runs).
+partition_status = Table(
+    "partition_status",
+    metadata,
+    Column("pipeline", String, primary_key=True),
+    Column("partition", String, primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("state", STATE, nullable=False),  # RunState of run_id
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_partition_status_pipeline_state_partition", "pipeline", "state", "partition"),
+)
+
 pool_claims = Table(
     "pool_claims",
     metadata,
