@@ -4,17 +4,14 @@ direct count of the partitions' newest runs. Through real runs, once per store b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from legato.clock import ManualClock
 from legato.services.service_errors import NotFoundError, ServiceError
 from legato.services.workspace import Workspace
-from tests.conftest import BACKENDS
-from tests.helpers import door, make_project
+from tests.helpers import door
 
 #: Hourly partitions from 2026-03-01 00:00: at NOW (03-03 12:00) 60 of them exist.
 CODE = """
@@ -46,14 +43,9 @@ def regions():
 NOW = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=BACKENDS)
-def ws(
-    request: pytest.FixtureRequest, tmp_path: Path, store_url_for: Callable[[str], str]
-) -> Iterator[Workspace]:
-    extra = f'\n[store]\nurl = "{store_url_for(request.param)}"\n'
-    ws = Workspace(make_project(tmp_path / "proj", CODE, extra=extra), clock=ManualClock(NOW))
-    yield ws
-    ws.close()
+@pytest.fixture
+def ws(backend_ws: Workspace) -> Workspace:
+    return backend_ws
 
 
 def _hour(day: int, hour: int) -> str:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from legato.domain.backfill_keys import BackfillKeys
 from legato.domain.records import (
     BackfillRecord,
     Changes,
@@ -62,7 +63,7 @@ def _backfill(backfill_id: str, pipeline: str = "etl", **fields: Any) -> Backfil
         "id": backfill_id,
         "pipeline": pipeline,
         "state": BackfillState.RUNNING,
-        "keys": ("2024-01-01", "2024-01-02", "2024-01-03"),
+        "keys": BackfillKeys.within("2024-01-01", "2024-01-03", range(3)),
         "next_index": 0,
         "max_concurrent": 2,
         "priority": -1,
@@ -483,7 +484,7 @@ def test_create_and_get_backfill_by_id_or_unique_prefix(store: Store) -> None:
     assert store.backfills.get_backfill("bf01a") == bf
     got = store.backfills.get_backfill("bf01aa")
     assert got.state is BackfillState.RUNNING
-    assert got.keys == ("2024-01-01", "2024-01-02", "2024-01-03")
+    assert got.keys == BackfillKeys.within("2024-01-01", "2024-01-03", range(3))
     assert got.params == {"full": True}
     with pytest.raises(NotFound, match="more than one"):
         store.backfills.get_backfill("bf0")

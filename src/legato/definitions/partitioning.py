@@ -135,6 +135,13 @@ class PartitionSet(ABC):
         PartitionError if either is not a valid key, is not in ``keys(now)``, or first > last.
         """
 
+    def range_slice(
+        self, first: str, last: str, start: int, stop: int, now: datetime
+    ) -> list[str]:
+        """Keys ``start``..``stop - 1`` of ``range(first, last, now)``: time windows work
+        them out without listing the rest of the range."""
+        return self.range(first, last, now)[start:stop]
+
     @abstractmethod
     def for_tick(self, tick: datetime) -> list[Partition]:
         """The partitions a scheduled run at ``tick`` targets (the latest closed window)."""
@@ -358,7 +365,7 @@ class TimeWindows(PartitionSet):
     def keys(self, now: datetime) -> list[str]:
         return self._labels(0, self._closed(now))
 
-    def range(self, first: str, last: str, now: datetime) -> list[str]:
+    def _range_bounds(self, first: str, last: str, now: datetime) -> tuple[int, int]:
         i, j = self._checked(first), self._checked(last)
         closed = self._closed(now)
         for k in (i, j):
@@ -367,7 +374,18 @@ class TimeWindows(PartitionSet):
                 raise PartitionError(_not_yet(self._label(k), end))
         if i > j:
             raise PartitionError(f"first partition {first!r} is after last partition {last!r}")
+        return i, j
+
+    def range(self, first: str, last: str, now: datetime) -> list[str]:
+        i, j = self._range_bounds(first, last, now)
         return self._labels(i, j + 1)
+
+    def range_slice(
+        self, first: str, last: str, start: int, stop: int, now: datetime
+    ) -> list[str]:
+        i, j = self._range_bounds(first, last, now)
+        lo, hi = i + max(0, start), min(j + 1, i + max(0, stop))
+        return self._labels(lo, hi) if lo < hi else []
 
     def for_tick(self, tick: datetime) -> list[Partition]:
         require_aware(tick, "tick")

@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 
 from legato.domain.alert_records import FactKind
+from legato.domain.backfill_keys import BackfillKeys
 from legato.domain.records import (
     BackfillRecord,
     NotFound,
@@ -45,7 +46,7 @@ def _backfill(row: Sequence[Any]) -> BackfillRecord:
         row[0],
         row[1],
         BackfillState(row[2]),
-        tuple(rows.from_json(row[3])),
+        BackfillKeys.from_json(rows.from_json(row[3])),
         row[4],
         row[5],
         row[6],
@@ -61,7 +62,7 @@ def _backfill_values(b: BackfillRecord) -> dict[str, Any]:
         "id": b.id,
         "pipeline": b.pipeline,
         "state": BackfillState(b.state).value,
-        "keys": rows.to_json(list(b.keys)),
+        "keys": rows.to_json(b.keys.to_json()),
         "next_index": b.next_index,
         "max_concurrent": b.max_concurrent,
         "priority": b.priority,
@@ -216,3 +217,16 @@ class BackfillStore(Part):
         )
         with self._engine.connect() as conn:
             return {s: int(n) for s, n in conn.execute(stmt)}
+
+    def backfill_key_runs(
+        self, backfill_id: str, keys: Collection[str]
+    ) -> dict[str, tuple[str, str]]:
+        """(state, run id) of the newest run the backfill made for each of ``keys`` (a page's)
+        that has one."""
+        stmt = (
+            select(_r.partition, _r.state, _r.id)
+            .where(_r.partition.in_(sorted(keys)), _r.backfill_id == backfill_id)
+            .order_by(_r.id)
+        )
+        with self._engine.connect() as conn:
+            return {k: (s, i) for k, s, i in conn.execute(stmt)} if keys else {}

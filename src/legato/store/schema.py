@@ -272,8 +272,10 @@ backfills = Table(
     Column("id", ID, primary_key=True),
     Column("pipeline", String, nullable=False),
     Column("state", STATE, nullable=False),  # BackfillState
-    Column("keys", Text, nullable=False),  # JSON list of partition keys, in order
-    Column("next_index", Integer, nullable=False),  # keys[:next_index] have runs
+    # JSON list: a named partition key, or [first, last, start, stop] for keys start..stop-1
+    # of the range first..last (legato.domain.backfill_keys), in the order runs are made.
+    Column("keys", Text, nullable=False),
+    Column("next_index", Integer, nullable=False),  # the first next_index keys have runs
     Column("max_concurrent", Integer, nullable=False),
     Column("priority", Integer, nullable=False),
     Column("params", Text, nullable=False),  # JSON
