@@ -9,6 +9,8 @@ plus UTC offset so that the two 02:00 hours of a fall-back night get distinct ke
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,6 +211,11 @@ def _to_instant(value: TimeValue, what: str, unit: str, zone: ZoneInfo) -> datet
     return wall_to_instant(value, zone)
 
 
+#: The labels of each set of time windows worked out so far, from window 0 (see ``keys``).
+_KNOWN_LABELS: weakref.WeakKeyDictionary[TimeWindows, list[str]] = weakref.WeakKeyDictionary()
+_KNOWN_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True, init=False)
 class TimeWindows(PartitionSet):
     """Consecutive calendar windows (hourly, daily, weekly or monthly) in a time zone.
@@ -363,7 +370,14 @@ class TimeWindows(PartitionSet):
         return self._partition(self._checked(key))
 
     def keys(self, now: datetime) -> list[str]:
-        return self._labels(0, self._closed(now))
+        # Worked out once per process and extended as windows close: a page of ten years of
+        # hours would otherwise spend most of its time formatting 100,000 labels again.
+        n = self._closed(now)
+        with _KNOWN_LOCK:
+            known = _KNOWN_LABELS.setdefault(self, [])
+            if len(known) < n:
+                known.extend(self._labels(len(known), n))
+            return known[:n]
 
     def _range_bounds(self, first: str, last: str, now: datetime) -> tuple[int, int]:
         i, j = self._checked(first), self._checked(last)
