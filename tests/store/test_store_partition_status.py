@@ -14,7 +14,7 @@ from legato.domain.records import Changes, RunRecord
 from legato.domain.states import RunState, TaskState, judge_mark
 from legato.store import db, migrate, rows
 from legato.store import partition_status as status
-from legato.store.schema import runs
+from legato.store.schema import partition_status, runs
 from legato.store.store import Store
 from tests.store.store_testkit import T0, Records
 
@@ -137,6 +137,13 @@ def test_the_status_query_plans_use_an_index(store: Store, rec: Records) -> None
     engine = db.create_engine(store.url)
     try:
         with engine.begin() as conn:
+            # Enough partitions for the planners' statistics to tell the indexes apart.
+            conn.execute(insert(partition_status), [
+                {"pipeline": f"p{i % 3}", "partition": f"x{i:05d}", "run_id": f"{i:020d}",
+                 "state": "succeeded" if i % 10 else "failed", "updated_at": T0}
+                for i in range(6000)])  # fmt: skip
+            conn.execute(text("ANALYZE"))
+        with engine.begin() as conn:
             page = _plan(conn, status.states_stmt("p1", ["k1", "k4", "k7"]))
             counts = _plan(conn, status.counts_stmt("p1"))
             failed = _plan(conn, status.in_states_stmt("p1", ["failed"]))
@@ -148,9 +155,9 @@ def test_the_status_query_plans_use_an_index(store: Store, rec: Records) -> None
         assert "ix_partition_status_pipeline_state_partition" in failed, failed
         assert "SCAN partition_status" not in page + counts + failed
     else:
-        # Which of the two indexes PostgreSQL takes for a page depends on its statistics.
-        assert "Index Cond: ((pipeline)::text = 'p1'::text)" in page, page
-        assert "ix_partition_status_pipeline_state_partition" in counts, counts
+        assert "pk_partition_status" in page, page
+        # Either index serves a pipeline's counts (index-only once vacuumed).
+        assert "Index Cond: ((pipeline)::text = 'p1'::text)" in counts, counts
         assert "ix_partition_status_pipeline_state_partition" in failed, failed
         assert "Seq Scan" not in page + counts + failed
 
