@@ -8,11 +8,13 @@ keys.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from legato.definitions.partitioning import TimeWindows
 from legato.domain.states import RunState
 from legato.services.gate import Service, action
 from legato.services.service_errors import NotFoundError, ServiceError
@@ -246,6 +248,8 @@ class Partitions(Service):
         """Counts by state per bucket, oldest first. With two dimensions a bucket gathers
         every key whose time falls in it, wherever the other dimension puts it."""
         fmt = GRANULARITIES[granularity]
+        if granularity != "hour" and _time_slowest(parts):
+            return _contiguous_buckets(parts, keys, states, fmt)
         found: dict[str, tuple[int, int, dict[str, int]]] = {}
         for i, (key, state) in enumerate(zip(keys, states, strict=True)):
             label = _label(parts.get(key).start, fmt)
@@ -260,3 +264,36 @@ class Partitions(Service):
 
 def _label(start: datetime | None, fmt: str) -> str:
     return "" if start is None else start.strftime(fmt)
+
+
+def _time_slowest(parts: PartitionSet) -> bool:
+    """Whether keys in order have their time windows in order: one time dimension, which
+    varies slowest (``MultiPartitions`` orders its product so)."""
+    dims = getattr(parts, "parts", (parts,))
+    return sum(isinstance(d, TimeWindows) for d in dims) == 1
+
+
+def _contiguous_buckets(
+    parts: PartitionSet, keys: Sequence[str], states: Sequence[str], fmt: str
+) -> list[Bucket]:
+    """Buckets of keys whose windows are in key order: each bucket's end found by a
+    galloping search, so a key's window is worked out a few times per bucket, not once per
+    key (100,000 hours are 137 months)."""
+
+    def label(i: int) -> str:
+        return _label(parts.get(keys[i]).start, fmt)
+
+    out: list[Bucket] = []
+    i, n = 0, len(keys)
+    while i < n:
+        here = label(i)
+        lo, step = i, 1  # label(lo) == here; then label(hi) != here, or hi == n
+        while lo + step < n and label(lo + step) == here:
+            lo, step = lo + step, step * 2
+        hi = min(lo + step, n)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if label(mid) == here else (lo, mid)
+        out.append(Bucket(here, keys[i], keys[lo], dict(Counter(states[i : lo + 1]))))
+        i = lo + 1
+    return out
