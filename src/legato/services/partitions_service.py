@@ -237,9 +237,8 @@ class Partitions(Service):
         """The keys from ``first`` to ``last`` that exist now, and the state of each (from
         the kept status: one row per partition with a run, whatever the runs behind it)."""
         keys = self._keys(parts, first, last)
-        found = self.ws.store.backfills.partition_states(pipeline)
-        never = (NEVER_RUN, None)
-        return keys, [found.get(k, never)[0] for k in keys]
+        found = self.ws.store.backfills.partition_state_map(pipeline)
+        return keys, [found.get(k, NEVER_RUN) for k in keys]
 
     @staticmethod
     def _buckets(

@@ -86,6 +86,11 @@ class BackfillStore(Part):
                 return status.all_states(conn, pipeline)
             return status.states_of(conn, pipeline, keys)
 
+    def partition_state_map(self, pipeline: str) -> dict[str, str]:
+        """Partition -> state of every partition of ``pipeline`` that has a run."""
+        with self._engine.connect() as conn:
+            return status.state_map(conn, pipeline)
+
     def partitions_in_states(self, pipeline: str, states: Collection[str]) -> dict[str, str]:
         """Partition -> state of those of ``pipeline`` whose newest run is in one of
         ``states``."""
