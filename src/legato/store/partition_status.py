@@ -113,7 +113,7 @@ def states_of(
 def keys_in_states(conn: Connection, pipeline: str, states: Iterable[str]) -> dict[str, str]:
     """Partition -> state of the partitions whose state is one of ``states`` (by the index on
     pipeline and state)."""
-    return {k: s for k, s in conn.execute(in_states_stmt(pipeline, states))}
+    return dict(_fetched(conn, in_states_stmt(pipeline, states)))
 
 
 def counts_by_state(conn: Connection, pipeline: str) -> dict[str, int]:
@@ -135,7 +135,7 @@ def state_map(conn: Connection, pipeline: str) -> dict[str, str]:
 def _fetched(conn: Connection, stmt: Select[Any]) -> list[Any]:
     """The rows of a statement over plain text columns, fetched on the DBAPI cursor: for
     100,000 rows SQLAlchemy's row handling took longer than the database."""
-    compiled = stmt.compile(dialect=conn.dialect)
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.params
     positional = conn.dialect.positional
     args = tuple(params[k] for k in compiled.positiontup or ()) if positional else params

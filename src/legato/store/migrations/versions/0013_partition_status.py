@@ -18,13 +18,22 @@ depends_on: str | None = None
 
 # The newest run is the one with the greatest id, as it was when the status was grouped from
 # the runs on each read; it last changed when it finished, else started, else was created.
-_FILL = """
+# One pass over the runs on each backend: a join of the runs with their grouped maximum ran
+# for more than nine minutes on PostgreSQL over a million runs just copied in (no statistics
+# yet), holding the migration lock all along.
+_FILL_POSTGRESQL = """
 INSERT INTO partition_status (pipeline, partition, run_id, state, updated_at)
-SELECT r.pipeline, r.partition, r.id, r.state,
-       COALESCE(r.finished_at, r.started_at, r.created_at)
-FROM runs r
-JOIN (SELECT max(id) AS id FROM runs WHERE partition IS NOT NULL
-      GROUP BY pipeline, partition) newest ON newest.id = r.id
+SELECT DISTINCT ON (pipeline, partition) pipeline, partition, id, state,
+       COALESCE(finished_at, started_at, created_at)
+FROM runs WHERE partition IS NOT NULL
+ORDER BY pipeline, partition, id DESC
+"""
+# SQLite takes the bare columns of a row with max() from the row holding the maximum.
+_FILL_SQLITE = """
+INSERT INTO partition_status (pipeline, partition, run_id, state, updated_at)
+SELECT pipeline, partition, max(id), state, COALESCE(finished_at, started_at, created_at)
+FROM runs WHERE partition IS NOT NULL
+GROUP BY pipeline, partition
 """
 
 
@@ -43,7 +52,8 @@ def upgrade() -> None:
         "partition_status",
         ["pipeline", "state", "partition"],
     )
-    op.execute(_FILL)
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.execute(_FILL_POSTGRESQL if postgresql else _FILL_SQLITE)
 
 
 def downgrade() -> None:
