@@ -226,6 +226,21 @@ class Daemons:
             daemon.stop(timeout=10)
 
 
+@contextmanager
+def workspace_on(store_url: str, root: Path, code: str, now: datetime) -> Iterator[Workspace]:
+    """A workspace of a project holding ``code`` whose store is at ``store_url``, its clock
+    stopped at ``now``; closed afterwards."""
+    from legato.clock import ManualClock
+    from legato.services.workspace import Workspace
+
+    extra = f'\n[store]\nurl = "{store_url}"\n'
+    ws = Workspace(make_project(root, code, extra=extra), clock=ManualClock(now))
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
 def door(ws: Workspace) -> Door:
     """The services of ``ws`` for the local user, as the CLI gets them."""
     from legato.services.actor import Actor

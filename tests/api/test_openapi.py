@@ -31,6 +31,7 @@ EXPECTED = {
     ("get", "/api/v1/backfills"),
     ("post", "/api/v1/backfills"),
     ("get", "/api/v1/backfills/{backfill_id}"),
+    ("get", "/api/v1/backfills/{backfill_id}/keys"),
     ("post", "/api/v1/backfills/{backfill_id}/pause"),
     ("post", "/api/v1/backfills/{backfill_id}/resume"),
     ("post", "/api/v1/backfills/{backfill_id}/cancel"),

@@ -26,13 +26,22 @@ def backfill(api: Api, **body: Any) -> dict[str, Any]:
 def test_backfill_by_keys_and_by_range(api: Api) -> None:
     by_keys = backfill(api, partitions=["2026-02-26", "2026-02-24"], max_concurrent=3)
     assert by_keys["pipeline"] == "days" and by_keys["state"] == "running"
-    assert by_keys["partitions"] == ["2026-02-26", "2026-02-24"]
+    assert by_keys["keys"] == ["2026-02-26", "2026-02-24"] and by_keys["ranges"] == []
     assert by_keys["total"] == 2 and by_keys["done"] == 0 and by_keys["launched"] == 0
     assert by_keys["max_concurrent"] == 3 and by_keys["runs"] == {}
     assert by_keys["priority"] == -1  # behind the pipeline's own runs
     assert api.heard == [None]  # whoever starts runs is woken
     by_range = backfill(api, start="2026-02-27", end="2026-03-01")
-    assert by_range["partitions"] == ["2026-02-27", "2026-02-28", "2026-03-01"]
+    assert by_range["ranges"] == [{"first": "2026-02-27", "last": "2026-03-01", "count": 3}]
+    assert by_range["keys"] == [] and by_range["left_off"] == 0
+    # Its keys, a page at a time, only when asked.
+    page = api.get(f"/backfills/{by_range['id']}/keys", params={"offset": 1, "limit": 1})
+    assert page.json() == {
+        "keys": [{"key": "2026-02-28", "state": "not started", "run_id": None}],
+        "total": 3,
+        "next_offset": 2,
+    }
+    assert api.get(f"/backfills/{by_range['id']}/keys", params={"limit": 0}).status_code == 422
     assert by_range["total"] == 3 and by_range["max_concurrent"] == 2
     listed = api.get("/backfills").json()
     assert [b["id"] for b in listed] == [by_range["id"], by_keys["id"]]  # newest first
@@ -45,11 +54,13 @@ def test_backfill_skips_partitions_that_succeeded_unless_all(api: Api) -> None:
     api.run("days", partition="2026-02-24")
     api.clock.advance(1)
     b = backfill(api, start="2026-02-23", end="2026-02-25")
-    assert b["partitions"] == ["2026-02-23", "2026-02-25"]
+    assert [(x["first"], x["last"]) for x in b["ranges"]] == [
+        ("2026-02-23", "2026-02-23"), ("2026-02-25", "2026-02-25"),
+    ]
     r = api.post("/backfills", {"pipeline": "days", "partitions": ["2026-02-24"]})
     assert r.status_code == 409 and "nothing to backfill" in r.json()["error"]
     b = backfill(api, partitions=["2026-02-24"], all=True)
-    assert b["partitions"] == ["2026-02-24"]
+    assert b["keys"] == ["2026-02-24"] and b["total"] == 1
 
 
 def test_backfill_pause_resume_cancel(api: Api) -> None:

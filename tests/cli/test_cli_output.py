@@ -113,8 +113,19 @@ def test_run_rerun_submit_backfill_and_logs_print_json_for_scripts(tmp_path: Pat
     )
     assert made.returncode == 0, made.stderr
     backfill = _json_of(made)
-    assert backfill["backfill"]["keys"] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    # A range stays a range: its keys one by one are a page of `backfills show --keys`.
+    assert backfill["backfill"]["ranges"] == [
+        {"first": "2024-01-01", "last": "2024-01-03", "count": 3}
+    ]
+    assert backfill["backfill"]["keys"] == [] and backfill["total"] == 3
     assert backfill == _json_of(cli("backfills", "--json", project=project))[0]
+    bf_id = backfill["backfill"]["id"]
+    keys = _json_of(cli("backfills", "show", bf_id, "--keys", "--offset", "2", "--json",
+                        project=project))  # fmt: skip
+    assert keys == {"keys": [{"key": "2024-01-03", "state": "not started", "run_id": None}],
+                    "total": 3, "next_offset": None}  # fmt: skip
+    shown = cli("backfills", "show", bf_id, project=project)
+    assert shown.returncode == 0 and "2024-01-01" in shown.stdout and "2024-01-03" in shown.stdout
 
     logs = _json_of(cli("logs", run_id, "--json", project=project))
     assert [(e["task_key"], e["attempt"], e["outcome"]) for e in logs] == [

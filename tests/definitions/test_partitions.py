@@ -15,6 +15,7 @@ from legato.definitions.partitioning import (
     MultiPartitions,
     Partition,
     PartitionError,
+    PartitionSet,
     StaticPartitions,
     TimeWindows,
     daily,
@@ -568,3 +569,25 @@ def test_describe_is_json() -> None:
 
 def test_static_partitions_class_directly() -> None:
     assert StaticPartitions(("a", "b"), name="x").keys(LATER) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        hourly(start="2026-03-28", tz="Europe/Berlin"),  # a day of 23 hours among them
+        daily(start="2026-01-01"),
+        monthly(start="2020-01"),
+        static(["eu", "us", "apac", "latam"]),
+        multi(date=daily(start="2026-01-01"), region=static(["eu", "us", "apac"])),
+    ],
+)
+def test_a_slice_of_a_range_is_the_range_sliced(parts: PartitionSet) -> None:
+    now = datetime(2026, 4, 3, tzinfo=UTC)
+    keys = parts.keys(now)
+    first, last = keys[1], keys[-2]
+    whole = parts.range(first, last, now)
+    for start, stop in [(0, 1), (0, len(whole)), (3, 7), (len(whole) - 1, len(whole) + 5),
+                        (len(whole), len(whole) + 1), (5, 2)]:
+        assert parts.range_slice(first, last, start, stop, now) == whole[start:stop]
+    with pytest.raises(PartitionError):
+        parts.range_slice(last, first, 0, 1, now)

@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from legato.clock import ManualClock
+from legato.domain.backfill_keys import BackfillKeys, KeySpan
 from legato.domain.states import BackfillState, RunState
 from legato.scheduler.tick import Scheduler
+from legato.services.partitions_service import KeyRange
 from legato.services.service_errors import Conflict, ServiceError
 from legato.services.workspace import Workspace
 from tests.helpers import door, make_project
@@ -220,7 +222,13 @@ def test_backfill_creates_runs_a_few_at_a_time_and_completes(
     sched = Scheduler(auto)
     door(ws).runs.run_pipeline("nightly", partition="2026-11-02")  # succeeded: skipped by default
     b = auto.create_backfill("nightly", first="2026-11-01", last="2026-11-05", max_concurrent=2)
-    assert b.keys == ("2026-11-01", "2026-11-03", "2026-11-04", "2026-11-05")
+    # Kept as the stretches of the range that need a run, not key by key.
+    assert b.keys == BackfillKeys((
+        KeySpan("2026-11-01", "2026-11-05", 0, 1), KeySpan("2026-11-01", "2026-11-05", 2, 5),
+    ))
+    assert auto.backfill(b.id).ranges == (
+        KeyRange("2026-11-01", "2026-11-01", 1), KeyRange("2026-11-03", "2026-11-05", 3)
+    )
     sched.tick(clock())
     queued = [r for r in ws.store.queue.queued_runs() if r.backfill_id == b.id]
     assert [r.partition for r in queued] == ["2026-11-01", "2026-11-03"]
@@ -256,7 +264,9 @@ def test_backfill_errors_name_the_pipeline_and_the_problem(ws: Workspace) -> Non
     with pytest.raises(Conflict, match="nothing to backfill"):
         auto.create_backfill("nightly", keys=["2026-11-10"])
     b = auto.create_backfill("nightly", keys=["2026-11-10"], all_partitions=True)
-    assert b.keys == ("2026-11-10",)
+    assert b.keys == BackfillKeys.named(["2026-11-10"]) and auto.backfill(b.id).keys == (
+        "2026-11-10",
+    )
 
 
 def test_canceling_a_backfill_cancels_its_queued_runs(ws: Workspace, clock: ManualClock) -> None:

@@ -4,17 +4,16 @@ direct count of the partitions' newest runs. Through real runs, once per store b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from legato.clock import ManualClock
+from legato.definitions.partitioning import PartitionSet, daily, hourly, multi, static
+from legato.services.partitions_service import GRANULARITIES, Partitions
 from legato.services.service_errors import NotFoundError, ServiceError
 from legato.services.workspace import Workspace
-from tests.conftest import BACKENDS
-from tests.helpers import door, make_project
+from tests.helpers import door
 
 #: Hourly partitions from 2026-03-01 00:00: at NOW (03-03 12:00) 60 of them exist.
 CODE = """
@@ -46,14 +45,9 @@ def regions():
 NOW = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=BACKENDS)
-def ws(
-    request: pytest.FixtureRequest, tmp_path: Path, store_url_for: Callable[[str], str]
-) -> Iterator[Workspace]:
-    extra = f'\n[store]\nurl = "{store_url_for(request.param)}"\n'
-    ws = Workspace(make_project(tmp_path / "proj", CODE, extra=extra), clock=ManualClock(NOW))
-    yield ws
-    ws.close()
+@pytest.fixture
+def ws(backend_ws: Workspace) -> Workspace:
+    return backend_ws
 
 
 def _hour(day: int, hour: int) -> str:
@@ -147,3 +141,31 @@ def test_wrong_filters_say_what_is_wrong(ws: Workspace) -> None:
         parts.summary("hours", granularity="week")
     with pytest.raises(NotFoundError, match="has no partitions"):
         parts.summary("plain")
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        hourly(start="2026-03-20", tz="Europe/Berlin"),  # a 23-hour day among them
+        daily(start="2025-11-20"),
+        multi(date=daily(start="2026-01-25"), region=static(["eu", "us"])),
+        multi(region=static(["eu", "us", "ap"]), hour=hourly(start="2026-03-28", tz="UTC")),
+    ],
+)
+@pytest.mark.parametrize("granularity", ["year", "month", "day"])
+def test_buckets_hold_each_key_whose_window_starts_in_them(
+    parts: PartitionSet, granularity: str
+) -> None:
+    keys = parts.keys(datetime(2026, 4, 2, tzinfo=UTC))
+    states = [("failed", "succeeded", "never run")[i % 7 % 3] for i in range(len(keys))]
+    fmt = GRANULARITIES[granularity]
+    want: dict[str, dict[str, int]] = {}
+    for key, state in zip(keys, states, strict=True):  # each key's window, one by one
+        start = parts.get(key).start
+        assert start is not None
+        counts = want.setdefault(start.strftime(fmt), {})
+        counts[state] = counts.get(state, 0) + 1
+    got = Partitions._buckets(parts, keys, states, granularity)
+    assert [(b.label, b.counts) for b in got] == sorted(want.items())
+    assert sum(sum(b.counts.values()) for b in got) == len(keys)
+    assert got[0].first == keys[0] and got[-1].last == keys[-1]

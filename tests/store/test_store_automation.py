@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from legato.domain.backfill_keys import BackfillKeys
 from legato.domain.records import (
     BackfillRecord,
     Changes,
@@ -62,7 +63,7 @@ def _backfill(backfill_id: str, pipeline: str = "etl", **fields: Any) -> Backfil
         "id": backfill_id,
         "pipeline": pipeline,
         "state": BackfillState.RUNNING,
-        "keys": ("2024-01-01", "2024-01-02", "2024-01-03"),
+        "keys": BackfillKeys.within("2024-01-01", "2024-01-03", range(3)),
         "next_index": 0,
         "max_concurrent": 2,
         "priority": -1,
@@ -466,22 +467,6 @@ def test_move_in_queue_errors(store: Store, rec: Records) -> None:
 # -- partitions ------------------------------------------------------------------------------
 
 
-def test_partition_runs_gives_the_newest_run_per_partition(store: Store, rec: Records) -> None:
-    assert store.backfills.partition_runs("etl") == {}
-    _created(store, rec, partition="2024-01-01", state=RunState.FAILED)
-    jan1 = _created(store, rec, partition="2024-01-01", state=RunState.SUCCEEDED)
-    _created(store, rec, partition="2024-01-02", state=RunState.SUCCEEDED)
-    jan2 = _created(store, rec, partition="2024-01-02", state=RunState.QUEUED)
-    _created(store, rec)  # no partition
-    _created(store, rec, "report", partition="2024-01-03")
-    report_jan1 = _created(store, rec, "report", partition="2024-01-01")
-
-    assert store.backfills.partition_runs("etl") == {"2024-01-01": jan1, "2024-01-02": jan2}
-    assert store.backfills.partition_runs("report")["2024-01-01"] == report_jan1
-    assert set(store.backfills.partition_runs("report")) == {"2024-01-01", "2024-01-03"}
-    assert store.backfills.partition_runs("missing") == {}
-
-
 # -- backfills -------------------------------------------------------------------------------
 
 
@@ -499,7 +484,7 @@ def test_create_and_get_backfill_by_id_or_unique_prefix(store: Store) -> None:
     assert store.backfills.get_backfill("bf01a") == bf
     got = store.backfills.get_backfill("bf01aa")
     assert got.state is BackfillState.RUNNING
-    assert got.keys == ("2024-01-01", "2024-01-02", "2024-01-03")
+    assert got.keys == BackfillKeys.within("2024-01-01", "2024-01-03", range(3))
     assert got.params == {"full": True}
     with pytest.raises(NotFound, match="more than one"):
         store.backfills.get_backfill("bf0")

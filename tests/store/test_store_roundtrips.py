@@ -109,3 +109,18 @@ def test_the_step_connection_serves_on_after_a_lost_lease(
     assert store.runs.get_attempts(run.id) == []
     store.runs.apply(typical_step(rec, run))
     assert [a.task_key for a in store.runs.get_attempts(run.id)] == ["a"]
+
+
+def test_a_step_that_moves_a_partition_is_still_one_round_trip(
+    counted: tuple[Store, TurnCounter], rec: Records
+) -> None:
+    store, proxy = counted
+    made = rec.run(partition="2024-05-01")
+    store.runs.create_run(made, [rec.task(made, k) for k in ("a", "b")], [])
+    run = store.runs.acquire_lease(made.id, "driver", T0 + MIN, T0)
+    assert run is not None
+    store.runs.apply(Changes(run.id, "driver", T0 + MIN))  # the step connection is opened
+    before = proxy.turns
+    store.runs.apply(typical_step(rec, run))  # the run starts: its partition's state with it
+    assert proxy.turns - before == 1
+    assert store.backfills.partition_states("etl") == {"2024-05-01": ("running", run.id)}

@@ -164,6 +164,7 @@ def test_backfill_and_queue_pages(ws: Workspace, client: TestClient) -> None:
     assert f'href="/backfills/{b.id}"' in html and "0/2" in html
     detail = client.get(f"/backfills/{b.id}").text
     assert "2024-01-02|us" in detail and "not started" in detail
+    assert "keys 1 to 2 of 2" in detail and "next →" not in detail  # its keys, a page at a time
     queued = door(ws).runs.create_run("etl")
     q = client.get("/queue").text
     assert f'data-run="{queued.id}"' in q and '"to": "top"' in q

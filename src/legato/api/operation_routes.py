@@ -8,7 +8,14 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from legato.api.http_errors import ERRORS
-from legato.api.schemas import BackfillIn, BackfillOut, HealthOut, MoveIn, RunOut
+from legato.api.schemas import (
+    BackfillIn,
+    BackfillKeysOut,
+    BackfillOut,
+    HealthOut,
+    MoveIn,
+    RunOut,
+)
 from legato.domain.states import BackfillState
 from legato.services.door import Door
 
@@ -48,6 +55,17 @@ def router(ctx: Door) -> APIRouter:
     def get_backfill(backfill_id: str) -> BackfillOut:
         """One backfill with its progress."""
         return BackfillOut.of(ctx.automation.backfill(backfill_id))
+
+    @r.get("/backfills/{backfill_id}/keys", response_model=BackfillKeysOut, tags=["backfills"])
+    def backfill_keys(
+        backfill_id: str,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> BackfillKeysOut:
+        """A backfill's partition keys a page at a time, in the order its runs are made, each
+        with the state of its run."""
+        page = ctx.automation.backfill_keys(backfill_id, offset=offset, limit=limit)
+        return BackfillKeysOut.of(page)
 
     def _set(backfill_id: str, state: BackfillState) -> BackfillOut:
         view = ctx.automation.set_backfill_state(backfill_id, state)

@@ -11,10 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    from legato.services.automation_service import (
-        BackfillView,
-        TriggerView,
-    )
+    from legato.services.automation_service import TriggerView
+    from legato.services.backfill_views import BackfillKeysPage, BackfillView
     from legato.services.catalog import (
         Health,
         ParamView,
@@ -416,14 +414,25 @@ class BackfillIn(Body):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class BackfillRangeOut(BaseModel):
+    first: str
+    last: str
+    count: int
+
+
 class BackfillOut(BaseModel):
     id: str
     pipeline: str
     state: str
-    partitions: list[str]
+    ranges: list[BackfillRangeOut] = Field(
+        description="its partitions as ranges of consecutive keys (the first 100)"
+    )
+    keys: list[str] = Field(description="partitions named one by one (the first 100)")
+    left_off: int = Field(description="ranges and named keys not listed here")
     total: int
     done: int
     launched: int
+    not_started: int
     runs: dict[str, int]
     max_concurrent: int
     priority: int
@@ -439,10 +448,13 @@ class BackfillOut(BaseModel):
             id=r.id,
             pipeline=r.pipeline,
             state=str(r.state),
-            partitions=list(r.keys),
+            ranges=[BackfillRangeOut(first=x.first, last=x.last, count=x.count) for x in b.ranges],
+            keys=list(b.keys),
+            left_off=b.left_off,
             total=b.total,
             done=b.done,
             launched=r.next_index,
+            not_started=b.not_started,
             runs=b.runs,
             max_concurrent=r.max_concurrent,
             priority=r.priority,
@@ -450,6 +462,26 @@ class BackfillOut(BaseModel):
             created_at=r.created_at,
             updated_at=r.updated_at,
             message=r.message,
+        )
+
+
+class BackfillKeyOut(BaseModel):
+    key: str
+    state: str = Field(description="its run's state, or 'not started'")
+    run_id: str | None
+
+
+class BackfillKeysOut(BaseModel):
+    keys: list[BackfillKeyOut]
+    total: int
+    next_offset: int | None = Field(description="pass as ?offset= for the next page")
+
+    @classmethod
+    def of(cls, page: BackfillKeysPage) -> BackfillKeysOut:
+        return cls(
+            keys=[BackfillKeyOut(key=k.key, state=k.state, run_id=k.run_id) for k in page.keys],
+            total=page.total,
+            next_offset=page.next_offset,
         )
 
 

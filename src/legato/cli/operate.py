@@ -23,10 +23,11 @@ from legato.cli.main import (
 
 if TYPE_CHECKING:
     from legato.cli.dev_command import DevOptions
+    from legato.services.backfill_views import BackfillView
 
 schedules_app = typer.Typer(help="List, pause and unpause schedules.", no_args_is_help=False)
 triggers_app = typer.Typer(help="List, pause and unpause triggers.", no_args_is_help=False)
-backfills_app = typer.Typer(help="List backfills; pause, resume or cancel one.")
+backfills_app = typer.Typer(help="List backfills; show, pause, resume or cancel one.")
 queue_app = typer.Typer(help="The queue of runs waiting to start, and its order.")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(triggers_app, name="triggers")
@@ -465,11 +466,19 @@ def backfill(
 
             _json(backfill_json(door, b.id))
             return
+        v = door.automation.backfill(b.id)
         out.print(
-            f"backfill [bold]{b.id}[/] of {b.pipeline}: {len(b.keys)} partitions "
-            f"({b.keys[0]} .. {b.keys[-1]}), {b.max_concurrent} at a time",
+            f"backfill [bold]{b.id}[/] of {b.pipeline}: {v.total} partitions "
+            f"({_span(v)}), {b.max_concurrent} at a time",
             highlight=False,
         )
+
+
+def _span(v: BackfillView) -> str:
+    """Where a backfill's partitions lie, in a few words."""
+    stretches = len(v.ranges) + len(v.keys) + v.left_off
+    more = f" in {stretches} stretches" if stretches > 1 else ""
+    return f"{v.first} .. {v.last}{more}" if v.first != v.last else v.first
 
 
 @backfills_app.callback(invoke_without_command=True)
@@ -485,12 +494,9 @@ def backfills_list(
     with user_errors(), workspace(project) as door:
         views = door.automation.backfills(pipeline=pipeline)
         if json_out:
-            _json(
-                [
-                    {"backfill": v.record, "runs": v.runs, "done": v.done, "total": v.total}
-                    for v in views
-                ]
-            )
+            from legato.cli.scripted import backfill_view_json
+
+            _json([backfill_view_json(v) for v in views])
             return
         rows = [
             (
@@ -499,13 +505,56 @@ def backfills_list(
                 str(v.record.state),
                 f"{v.done}/{v.total}",
                 " ".join(f"{s}={n}" for s, n in sorted(v.runs.items())),
-                f"{v.record.keys[0]} .. {v.record.keys[-1]}",
+                _span(v),
                 _when(v.record.created_at),
             )
             for v in views
         ]
         columns = ("backfill", "pipeline", "state", "done", "runs", "range", "created (UTC)")
         _table(columns, rows, "no backfills")
+
+
+@backfills_app.command("show")
+def backfills_show(
+    backfill_id: str,
+    keys: Annotated[
+        bool, typer.Option("--keys", help="List its partition keys with their runs, a page.")
+    ] = False,
+    offset: Annotated[int, typer.Option(help="With --keys: the first key's position.")] = 0,
+    limit: Annotated[int, typer.Option(help="With --keys: keys at most.")] = 100,
+    json_out: JsonOpt = False,
+    project: ProjectOpt = Path("."),
+) -> None:
+    """One backfill: its progress and its partitions as ranges; --keys lists the keys."""
+    with user_errors(), workspace(project) as door:
+        if keys:
+            page = door.automation.backfill_keys(backfill_id, offset=offset, limit=limit)
+            if json_out:
+                _json(page)
+                return
+            rows = [(k.key, k.state, k.run_id or "") for k in page.keys]
+            _table(("partition", "state", "run"), rows, "no keys here")
+            if page.next_offset is not None:
+                out.print(f"more: --offset {page.next_offset} (of {page.total})", highlight=False)
+            return
+        v = door.automation.backfill(backfill_id)
+        if json_out:
+            from legato.cli.scripted import backfill_view_json
+
+            _json(backfill_view_json(v))
+            return
+        r = v.record
+        counts = " ".join(f"{s}={n}" for s, n in sorted(v.runs.items()))
+        out.print(
+            f"backfill [bold]{r.id}[/] of {r.pipeline}: {r.state}, {v.done}/{v.total} done, "
+            f"{v.not_started} not started; runs: {counts or 'none yet'}",
+            highlight=False,
+        )
+        stretches = [(x.first, x.last, str(x.count)) for x in v.ranges]
+        stretches += [(k, k, "1") for k in v.keys]
+        _table(("first", "last", "partitions"), stretches, "no partitions")
+        if v.left_off:
+            out.print(f"... and {v.left_off} more stretches", highlight=False)
 
 
 def _set_backfill(backfill_id: str, project: Path, state: str) -> None:

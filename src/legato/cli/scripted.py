@@ -16,6 +16,7 @@ from legato.cli.render import print_json
 
 if TYPE_CHECKING:
     from legato.domain.records import RunRecord
+    from legato.services.backfill_views import BackfillView
     from legato.services.door import Door
     from legato.services.run_service import LogEntry
 
@@ -70,5 +71,31 @@ def print_logs(entries: Sequence[LogEntry]) -> None:
 
 def backfill_json(door: Door, backfill_id: str) -> dict[str, Any]:
     """A backfill as ``legato backfills --json`` lists it."""
-    v = door.automation.backfill(backfill_id)
-    return {"backfill": v.record, "runs": v.runs, "done": v.done, "total": v.total}
+    return backfill_view_json(door.automation.backfill(backfill_id))
+
+
+def backfill_view_json(v: BackfillView) -> dict[str, Any]:
+    """A backfill with its partitions as ranges and named keys (its keys one by one are
+    ``legato backfills show ID --keys``), and its runs counted by state."""
+    r = v.record
+    return {
+        "backfill": {
+            "id": r.id,
+            "pipeline": r.pipeline,
+            "state": str(r.state),
+            "ranges": [{"first": x.first, "last": x.last, "count": x.count} for x in v.ranges],
+            "keys": list(v.keys),
+            "left_off": v.left_off,
+            "next_index": r.next_index,
+            "max_concurrent": r.max_concurrent,
+            "priority": r.priority,
+            "params": r.params,
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+            "message": r.message,
+        },
+        "runs": v.runs,
+        "done": v.done,
+        "total": v.total,
+        "not_started": v.not_started,
+    }

@@ -9,6 +9,8 @@ plus UTC offset so that the two 02:00 hours of a fall-back night get distinct ke
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -135,6 +137,13 @@ class PartitionSet(ABC):
         PartitionError if either is not a valid key, is not in ``keys(now)``, or first > last.
         """
 
+    def range_slice(
+        self, first: str, last: str, start: int, stop: int, now: datetime
+    ) -> list[str]:
+        """Keys ``start``..``stop - 1`` of ``range(first, last, now)``: time windows work
+        them out without listing the rest of the range."""
+        return self.range(first, last, now)[start:stop]
+
     @abstractmethod
     def for_tick(self, tick: datetime) -> list[Partition]:
         """The partitions a scheduled run at ``tick`` targets (the latest closed window)."""
@@ -200,6 +209,11 @@ def _to_instant(value: TimeValue, what: str, unit: str, zone: ZoneInfo) -> datet
             f"{what} {value.isoformat()} does not exist in {zone.key} (skipped by a DST change)"
         )
     return wall_to_instant(value, zone)
+
+
+#: The labels of each set of time windows worked out so far, from window 0 (see ``keys``).
+_KNOWN_LABELS: weakref.WeakKeyDictionary[TimeWindows, list[str]] = weakref.WeakKeyDictionary()
+_KNOWN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, init=False)
@@ -356,9 +370,16 @@ class TimeWindows(PartitionSet):
         return self._partition(self._checked(key))
 
     def keys(self, now: datetime) -> list[str]:
-        return self._labels(0, self._closed(now))
+        # Worked out once per process and extended as windows close: a page of ten years of
+        # hours would otherwise spend most of its time formatting 100,000 labels again.
+        n = self._closed(now)
+        with _KNOWN_LOCK:
+            known = _KNOWN_LABELS.setdefault(self, [])
+            if len(known) < n:
+                known.extend(self._labels(len(known), n))
+            return known[:n]
 
-    def range(self, first: str, last: str, now: datetime) -> list[str]:
+    def _range_bounds(self, first: str, last: str, now: datetime) -> tuple[int, int]:
         i, j = self._checked(first), self._checked(last)
         closed = self._closed(now)
         for k in (i, j):
@@ -367,7 +388,18 @@ class TimeWindows(PartitionSet):
                 raise PartitionError(_not_yet(self._label(k), end))
         if i > j:
             raise PartitionError(f"first partition {first!r} is after last partition {last!r}")
+        return i, j
+
+    def range(self, first: str, last: str, now: datetime) -> list[str]:
+        i, j = self._range_bounds(first, last, now)
         return self._labels(i, j + 1)
+
+    def range_slice(
+        self, first: str, last: str, start: int, stop: int, now: datetime
+    ) -> list[str]:
+        i, j = self._range_bounds(first, last, now)
+        lo, hi = i + max(0, start), min(j + 1, i + max(0, stop))
+        return self._labels(lo, hi) if lo < hi else []
 
     def for_tick(self, tick: datetime) -> list[Partition]:
         require_aware(tick, "tick")

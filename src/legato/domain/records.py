@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from legato.domain.backfill_keys import BackfillKeys
 from legato.domain.materializations import NewMaterialization
 from legato.domain.states import BackfillState, RunState, TaskState
 
@@ -282,13 +283,13 @@ class TriggerEventRecord:
 
 @dataclass(frozen=True, slots=True)
 class BackfillRecord:
-    """A backfill: runs for a list of partitions, created a few at a time."""
+    """A backfill: runs for its partitions (ranges and named keys), created a few at a time."""
 
     id: str
     pipeline: str
     state: BackfillState
-    keys: tuple[str, ...]
-    next_index: int  # keys[:next_index] have been given runs
+    keys: BackfillKeys
+    next_index: int  # the first next_index of its keys have been given runs
     max_concurrent: int
     priority: int
     params: dict[str, Any]

@@ -16,16 +16,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from legato.definitions.partitioning import PartitionError
 from legato.definitions.triggering import AssetTrigger, UpstreamTrigger
 from legato.domain.states import BackfillState, RunState
 from legato.observability import metrics
+from legato.services.backfill_views import keys_page
 from legato.services.service_errors import ServiceError
 
 if TYPE_CHECKING:
     from legato.definitions.pipeline import Pipeline
     from legato.definitions.scheduling import Schedule
     from legato.domain.materializations import Materialization
-    from legato.domain.records import RunRecord, ScheduleState, TriggerState
+    from legato.domain.records import BackfillRecord, RunRecord, ScheduleState, TriggerState
     from legato.services.automation_service import Automation
     from legato.store.faces import TickStore
 
@@ -339,8 +341,7 @@ class Scheduler:
             active = counts.get("queued", 0) + counts.get("running", 0)
             index = b.next_index
             free = b.max_concurrent - active
-            while free > 0 and index < len(b.keys):
-                key = b.keys[index]
+            for key in self._backfill_keys(b, now, result, index, index + max(0, free)):
                 self._fire(
                     b.pipeline,
                     result,
@@ -352,12 +353,35 @@ class Scheduler:
                     backfill_id=b.id,
                 )
                 index += 1
-                free -= 1
                 active += 1
             if index != b.next_index:
                 store.backfills.update_backfill(b.id, now, next_index=index)
-            if index >= len(b.keys) and active == 0:
+            if index >= b.keys.total and active == 0:
                 store.backfills.update_backfill(b.id, now, state=BackfillState.COMPLETED)
+
+    def _backfill_keys(
+        self, b: BackfillRecord, now: datetime, result: TickResult, start: int, stop: int
+    ) -> list[str]:
+        """The backfill's keys ``start``..``stop - 1``, worked out from its pipeline's
+        partitions (only those: a range is never listed whole)."""
+        if start >= min(stop, b.keys.total):
+            return []
+        pipe = self.ws.project.pipelines.get(b.pipeline)
+        parts = None if pipe is None else pipe.automation.partitions
+        try:
+            keys = keys_page(b.keys, parts, now, start, stop - start)
+            if not keys:
+                raise PartitionError(f"pipeline {b.pipeline!r} has no such partitions now")
+        except PartitionError as exc:
+            # Paused, not tried again each tick: an operator resumes it once the code is back.
+            why = f"paused: its partitions do not resolve: {exc}"
+            result.errors.append(f"{b.pipeline}: backfill {b.id}: {why}")
+            log.error("%s: backfill %s: %s", b.pipeline, b.id, why)
+            self._store.backfills.update_backfill(
+                b.id, now, state=BackfillState.PAUSED, message=why
+            )
+            return []
+        return keys
 
 
 def _targets(pipe: Pipeline, made: list[Materialization]) -> list[str | None]:

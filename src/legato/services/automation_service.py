@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -32,8 +32,10 @@ from legato.services.service_errors import (
 )
 
 if TYPE_CHECKING:
+    from legato.definitions.partitioning import PartitionSet
     from legato.definitions.pipeline import Pipeline
     from legato.domain.records import BackfillRecord, RunRecord, TriggerState
+    from legato.services.backfill_views import BackfillKeysPage, BackfillView
     from legato.services.workspace import Workspace
     from legato.store.store import Store
 
@@ -81,22 +83,6 @@ class PartitionView:
     key: str
     state: str  # "never run" | a run state
     run_id: str | None
-
-
-@dataclass(frozen=True)
-class BackfillView:
-    """A backfill with its progress."""
-
-    record: BackfillRecord
-    runs: dict[str, int]  # run state -> count
-
-    @property
-    def done(self) -> int:
-        return sum(n for s, n in self.runs.items() if RunState(s).finished)
-
-    @property
-    def total(self) -> int:
-        return len(self.record.keys)
 
 
 @dataclass(frozen=True)
@@ -450,18 +436,9 @@ class Automation(Service):
         parts = pipe.automation.partitions
         if parts is None:
             raise NotFoundError(f"pipeline {pipe.name!r} has no partitions")
-        newest = self.store.backfills.partition_runs(pipe.name)
-        out = []
-        for key in parts.keys(self._now()):
-            run = newest.get(key)
-            out.append(
-                PartitionView(
-                    key,
-                    "never run" if run is None else str(run.state),
-                    None if run is None else run.id,
-                )
-            )
-        return out
+        newest = self.store.backfills.partition_states(pipe.name)
+        never = ("never run", None)
+        return [PartitionView(key, *newest.get(key, never)) for key in parts.keys(self._now())]
 
     # -- backfills ------------------------------------------------------------------------
 
@@ -483,6 +460,7 @@ class Automation(Service):
         Without ``all_partitions`` only partitions never run or whose newest run failed or
         was canceled are included. Runs are created by the daemon, a few at a time.
         """
+        from legato.domain.backfill_keys import BackfillKeys
         from legato.domain.ids import new_run_id
         from legato.domain.records import BackfillRecord
 
@@ -501,14 +479,24 @@ class Automation(Service):
         given = list(keys) if keys else [first or "", last or ""]
         checked = [self.ws.check_partition(pipe, k, now) or k for k in given]
         try:
-            chosen = checked if keys else parts.range(checked[0], checked[1], now)
+            span = checked if keys else parts.range(checked[0], checked[1], now)
         except ValueError as exc:
             raise ServiceError(f"pipeline {pipe.name!r}: partitions: {exc}") from None
+        done: Collection[str] = ()
         if not all_partitions:
-            newest = self.store.backfills.partition_runs(pipe.name)
-            redo = (RunState.FAILED, RunState.CANCELED)
-            chosen = [k for k in chosen if k not in newest or newest[k].state in redo]
-        if not chosen:
+            redo = {RunState.FAILED.value, RunState.CANCELED.value}
+            done = self.store.backfills.partitions_in_states(
+                pipe.name, {s.value for s in RunState} - redo
+            )
+        # A range is kept as its stretches (positions in it), not key by key.
+        chosen = (
+            BackfillKeys.named(k for k in span if k not in done)
+            if keys
+            else BackfillKeys.within(
+                checked[0], checked[1], (i for i, k in enumerate(span) if k not in done)
+            )
+        )
+        if not chosen.total:
             raise Conflict(
                 f"pipeline {pipe.name!r}: nothing to backfill: every partition in the range has "
                 "a run that succeeded or is under way (use --all to run them again)"
@@ -526,7 +514,7 @@ class Automation(Service):
             id=backfill_id,
             pipeline=pipe.name,
             state=BackfillState.RUNNING,
-            keys=tuple(dict.fromkeys(chosen)),
+            keys=chosen,
             next_index=0,
             max_concurrent=max_concurrent,
             priority=prio,
@@ -540,7 +528,7 @@ class Automation(Service):
     def backfills(self, *, pipeline: str | None = None, active: bool = False) -> list[BackfillView]:
         """Backfills newest first, with their progress."""
         return [
-            BackfillView(b, self.store.backfills.backfill_run_states(b.id))
+            self._view(b)
             for b in self.store.backfills.list_backfills(
                 pipeline=pipeline, active=active, pipelines=self._sight().pipelines()
             )
@@ -549,13 +537,56 @@ class Automation(Service):
     @action("backfills.read")
     def backfill(self, backfill_id: str) -> BackfillView:
         """One backfill (id or unique prefix) with its progress."""
+        return self._view(self._backfill(backfill_id))
+
+    @action("backfills.read")
+    def backfill_keys(
+        self, backfill_id: str, *, offset: int = 0, limit: int = 100
+    ) -> BackfillKeysPage:
+        """A backfill's partition keys ``offset``.. (in the order its runs are made), each
+        with the state of its run, ``limit`` at most."""
+        from legato.definitions.partitioning import PartitionError
+        from legato.services.backfill_views import (
+            MAX_KEYS_PAGE,
+            NOT_STARTED,
+            BackfillKey,
+            BackfillKeysPage,
+            keys_page,
+        )
+
+        if not 1 <= limit <= MAX_KEYS_PAGE:
+            raise ServiceError(f"limit must be between 1 and {MAX_KEYS_PAGE}", "limit")
+        if offset < 0:
+            raise ServiceError("offset must not be negative", "offset")
+        b = self._backfill(backfill_id)
+        try:
+            keys = keys_page(b.keys, self._partitions_of(b.pipeline), self._now(), offset, limit)
+        except PartitionError as exc:
+            raise Conflict(f"backfill {b.id}: its partitions no longer resolve: {exc}") from None
+        runs = self.store.backfills.backfill_key_runs(b.id, keys)
+        found = tuple(BackfillKey(k, *runs.get(k, (NOT_STARTED, None))) for k in keys)
+        after = offset + limit
+        return BackfillKeysPage(found, b.keys.total, after if after < b.keys.total else None)
+
+    def _backfill(self, backfill_id: str) -> BackfillRecord:
         from legato.domain.records import NotFound
 
         try:
-            b = self.store.backfills.get_backfill(backfill_id, pipelines=self._sight().pipelines())
+            return self.store.backfills.get_backfill(
+                backfill_id, pipelines=self._sight().pipelines()
+            )
         except NotFound as exc:
             raise NotFoundError(str(exc)) from None
-        return BackfillView(b, self.store.backfills.backfill_run_states(b.id))
+
+    def _partitions_of(self, pipeline: str) -> PartitionSet | None:
+        pipe = self.ws.project.pipelines.get(pipeline)
+        return None if pipe is None else pipe.automation.partitions
+
+    def _view(self, b: BackfillRecord) -> BackfillView:
+        from legato.services.backfill_views import view
+
+        runs = self.store.backfills.backfill_run_states(b.id)
+        return view(b, runs, self._partitions_of(b.pipeline), self._now())
 
     @action("backfills.change", command=True)
     def set_backfill_state(self, backfill_id: str, state: BackfillState) -> BackfillView:

@@ -1,9 +1,9 @@
-"""Backfills: their partition keys and progress, and the newest run of each partition.
+"""Backfills: their partition keys and progress; the state of each partition, as kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,16 +16,17 @@ from sqlalchemy import (
 )
 
 from legato.domain.alert_records import FactKind
+from legato.domain.backfill_keys import BackfillKeys
 from legato.domain.records import (
     BackfillRecord,
     NotFound,
-    RunRecord,
 )
 from legato.domain.states import (
     BackfillState,
     RunState,
     check_backfill_transition,
 )
+from legato.store import partition_status as status
 from legato.store import rows
 from legato.store.alert_store import write_fact
 from legato.store.database import Part, of_pipelines
@@ -45,7 +46,7 @@ def _backfill(row: Sequence[Any]) -> BackfillRecord:
         row[0],
         row[1],
         BackfillState(row[2]),
-        tuple(rows.from_json(row[3])),
+        BackfillKeys.from_json(rows.from_json(row[3])),
         row[4],
         row[5],
         row[6],
@@ -61,7 +62,7 @@ def _backfill_values(b: BackfillRecord) -> dict[str, Any]:
         "id": b.id,
         "pipeline": b.pipeline,
         "state": BackfillState(b.state).value,
-        "keys": rows.to_json(list(b.keys)),
+        "keys": rows.to_json(b.keys.to_json()),
         "next_index": b.next_index,
         "max_concurrent": b.max_concurrent,
         "priority": b.priority,
@@ -75,18 +76,31 @@ def _backfill_values(b: BackfillRecord) -> dict[str, Any]:
 class BackfillStore(Part):
     """Backfills."""
 
-    def partition_runs(self, pipeline: str) -> dict[str, RunRecord]:
-        """The newest run of each partition of ``pipeline``."""
-        newest = (
-            select(func.max(_r.id).label("id"))
-            .where(_r.pipeline == pipeline, _r.partition.is_not(None))
-            .group_by(_r.partition)
-            .subquery()
-        )
-        stmt = select(runs).join(newest, newest.c.id == _r.id)
+    def partition_states(
+        self, pipeline: str, keys: Collection[str] | None = None
+    ) -> Mapping[str, tuple[str, str]]:
+        """(state, newest run id) of the partitions of ``pipeline`` that have a run: of
+        ``keys`` (a page's, looked up one by one in the kept status), or of every one."""
         with self._engine.connect() as conn:
-            found = [rows.run_from_row(r) for r in conn.execute(stmt)]
-        return {r.partition: r for r in found if r.partition is not None}
+            if keys is None:
+                return status.all_states(conn, pipeline)
+            return status.states_of(conn, pipeline, keys)
+
+    def partition_state_map(self, pipeline: str) -> dict[str, str]:
+        """Partition -> state of every partition of ``pipeline`` that has a run."""
+        with self._engine.connect() as conn:
+            return status.state_map(conn, pipeline)
+
+    def partitions_in_states(self, pipeline: str, states: Collection[str]) -> dict[str, str]:
+        """Partition -> state of those of ``pipeline`` whose newest run is in one of
+        ``states``."""
+        with self._engine.connect() as conn:
+            return status.keys_in_states(conn, pipeline, states)
+
+    def partition_counts(self, pipeline: str) -> dict[str, int]:
+        """How many partitions of ``pipeline`` have their newest run in each state."""
+        with self._engine.connect() as conn:
+            return status.counts_by_state(conn, pipeline)
 
     @rows.unwrap_bind_errors
     def create_backfill(self, backfill: BackfillRecord) -> BackfillRecord:
@@ -208,3 +222,16 @@ class BackfillStore(Part):
         )
         with self._engine.connect() as conn:
             return {s: int(n) for s, n in conn.execute(stmt)}
+
+    def backfill_key_runs(
+        self, backfill_id: str, keys: Collection[str]
+    ) -> dict[str, tuple[str, str]]:
+        """(state, run id) of the newest run the backfill made for each of ``keys`` (a page's)
+        that has one."""
+        stmt = (
+            select(_r.partition, _r.state, _r.id)
+            .where(_r.partition.in_(sorted(keys)), _r.backfill_id == backfill_id)
+            .order_by(_r.id)
+        )
+        with self._engine.connect() as conn:
+            return {k: (s, i) for k, s, i in conn.execute(stmt)} if keys else {}

@@ -29,6 +29,7 @@ from legato.domain.states import (
 from legato.store import dialect, rows
 from legato.store.alert_store import write_run_facts
 from legato.store.database import Part, of_pipelines
+from legato.store.partition_status import write_state
 from legato.store.schema import (
     events,
     runs,
@@ -249,6 +250,7 @@ class BrowseStore(Part):
                 batch.append(
                     NewEvent(run_id, None, "run_state", run.state, run_state, now, message)
                 )
+                write_state(conn, run, run_state, now)
             conn.execute(
                 insert(events),
                 [

@@ -49,6 +49,7 @@ from legato.store.asset_store import write_materializations
 from legato.store.check_store import write_check_results
 from legato.store.database import Part, of_pipelines
 from legato.store.lineage_store import write_lineage
+from legato.store.partition_status import status_update_values, write_new_run, write_state
 from legato.store.schema import (
     attempts,
     code_locations,
@@ -206,6 +207,7 @@ class RunStore(Part):
                     if existing is not None:
                         raise DuplicateRun(existing)
                 conn.execute(sql.INSERT_RUN, rows.run_values(run))
+                write_new_run(conn, run)
                 # Straight on the cursor: a run of 10,000 tasks spent 0.2 s in SQLAlchemy's
                 # per-row parameter handling here.
                 fast = self._fast()
@@ -530,10 +532,16 @@ class RunStore(Part):
         conn: Connection, fast: sql.PreparedSet, changes: Changes, lease: dict[str, Any]
     ) -> int:
         """Extend the lease (and write the run's progress); rows touched: 1 while held."""
-        if changes.run is None:
+        run = changes.run
+        if run is None:
             return fast.renew_lease.execute(conn, [lease])
-        lease.update(rows.run_progress_values(changes.run))
-        return fast.renew_lease_and_update_run.execute(conn, [lease])
+        lease.update(rows.run_progress_values(run))
+        touched = fast.renew_lease_and_update_run.execute(conn, [lease])
+        if run.partition is not None and any(e.kind == "run_state" for e in changes.events):
+            # Pipelined with the rest of the step on PostgreSQL: no round trip of its own.
+            at = run.finished_at or run.started_at or run.created_at
+            fast.update_partition_status.execute(conn, [status_update_values(run, at)])
+        return touched
 
     def _write_step(self, conn: Connection, fast: sql.PreparedSet, changes: Changes) -> None:
         """Everything of the step but the lease, inside ``conn``'s transaction."""
@@ -664,4 +672,5 @@ class RunStore(Part):
                 )
             )
             conn.execute(delete(pool_claims).where(pool_claims.c.run_id == run_id))
+            write_state(conn, run, RunState.CANCELED, now)
             return rows.run_from_row(conn.execute(select(runs).where(_r.id == run_id)).one())

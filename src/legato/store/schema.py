@@ -272,14 +272,30 @@ backfills = Table(
     Column("id", ID, primary_key=True),
     Column("pipeline", String, nullable=False),
     Column("state", STATE, nullable=False),  # BackfillState
-    Column("keys", Text, nullable=False),  # JSON list of partition keys, in order
-    Column("next_index", Integer, nullable=False),  # keys[:next_index] have runs
+    # JSON list: a named partition key, or [first, last, start, stop] for keys start..stop-1
+    # of the range first..last (legato.domain.backfill_keys), in the order runs are made.
+    Column("keys", Text, nullable=False),
+    Column("next_index", Integer, nullable=False),  # the first next_index keys have runs
     Column("max_concurrent", Integer, nullable=False),
     Column("priority", Integer, nullable=False),
     Column("params", Text, nullable=False),  # JSON
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("message", Text),
+)
+
+# The state of each partition of a pipeline: its newest run's (the greatest run id), kept in
+# the transaction that creates the run or changes its state, so that a page of partitions and
+# their counts by state never group all of a pipeline's runs (issue 18: 10^6 runs).
+partition_status = Table(
+    "partition_status",
+    metadata,
+    Column("pipeline", String, primary_key=True),
+    Column("partition", String, primary_key=True),
+    Column("run_id", ID, nullable=False),
+    Column("state", STATE, nullable=False),  # RunState of run_id
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_partition_status_pipeline_state_partition", "pipeline", "state", "partition"),
 )
 
 pool_claims = Table(

@@ -44,6 +44,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from legato.domain.states import RunState
+from legato.store.partition_status import UPDATE_STATUS
 from legato.store.schema import UTCDateTime, alert_facts, attempts, events, runs, task_runs
 
 _r = runs.c
@@ -331,3 +332,4 @@ class PreparedSet:
         self.insert_attempt = Prepared(INSERT_ATTEMPT, dialect)
         self.insert_event = Prepared(INSERT_EVENT, dialect)
         self.insert_run_fact = Prepared(INSERT_RUN_FACT, dialect)
+        self.update_partition_status = Prepared(UPDATE_STATUS, dialect)

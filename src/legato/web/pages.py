@@ -228,16 +228,14 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
         )
 
     @r.get("/backfills/{backfill_id}")
-    def backfill(request: Request, backfill_id: str) -> HTMLResponse:
+    def backfill(request: Request, backfill_id: str, offset: int = 0) -> HTMLResponse:
+        # A page of its keys with their runs: a backfill of ten years of hours is 87,600.
         try:
             view = ctx.automation.backfill(backfill_id)
+            keys = ctx.automation.backfill_keys(view.record.id, offset=max(0, offset))
         except ServiceError as exc:
             return failure(request, exc)
-        found = ctx.catalog.backfill_runs(view.record.id)
-        by_key = {}
-        for run_ in reversed(found):  # oldest first: the newest run of a key wins
-            by_key[run_.partition] = run_
-        return page(request, "backfill.html", b=view, runs=by_key)
+        return page(request, "backfill.html", b=view, keys=keys, offset=max(0, offset))
 
     @r.get("/queue")
     def queue(request: Request) -> HTMLResponse:
