@@ -15,6 +15,7 @@ from legato.definitions.partitioning import (
     MultiPartitions,
     Partition,
     PartitionError,
+    PartitionSet,
     StaticPartitions,
     TimeWindows,
     daily,
@@ -568,3 +569,22 @@ def test_describe_is_json() -> None:
 
 def test_static_partitions_class_directly() -> None:
     assert StaticPartitions(("a", "b"), name="x").keys(LATER) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        hourly("2026-03-07", tz="America/New_York"),
+        daily("2026-01-01"),
+        static(["a", "b", "c"]),
+        multi(date=daily("2026-01-01"), region=static(["eu", "us"])),
+        multi(region=static(["eu", "us"]), date=hourly("2026-03-08")),
+    ],
+)
+def test_newest_keys_are_the_end_of_keys(parts: PartitionSet) -> None:
+    now = datetime(2026, 3, 9, 12, tzinfo=UTC)
+    every = parts.keys(now)
+    for n in (0, 1, 5, len(every), len(every) + 3):
+        assert parts.newest(now, n) == (every[-n:] if n else [])
+    every.clear()  # a caller changing its list changes no one else's
+    assert parts.keys(now)

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from itertools import product
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -127,6 +128,10 @@ class PartitionSet(ABC):
     @abstractmethod
     def keys(self, now: datetime) -> list[str]:
         """Every partition that exists at ``now``, oldest first (time windows must have ended)."""
+
+    def newest(self, now: datetime, n: int) -> list[str]:
+        """The last ``n`` of ``keys(now)``, oldest first (sets override it to skip the rest)."""
+        return self.keys(now)[-n:] if n > 0 else []
 
     @abstractmethod
     def range(self, first: str, last: str, now: datetime) -> list[str]:
@@ -356,7 +361,13 @@ class TimeWindows(PartitionSet):
         return self._partition(self._checked(key))
 
     def keys(self, now: datetime) -> list[str]:
-        return self._labels(0, self._closed(now))
+        # Ten years of hours are 10^5 labels made one zone conversion at a time: a page
+        # asking every few seconds reuses them until the next window closes.
+        return list(_first_labels(self, self._closed(now)))
+
+    def newest(self, now: datetime, n: int) -> list[str]:
+        closed = self._closed(now)
+        return self._labels(max(0, closed - n), closed) if n > 0 else []
 
     def range(self, first: str, last: str, now: datetime) -> list[str]:
         i, j = self._checked(first), self._checked(last)
@@ -522,6 +533,14 @@ class MultiPartitions(PartitionSet):
         pairs = self._product(self.parts[0].keys(now), self.parts[1].keys(now))
         return [f"{a}|{b}" for a, b in pairs]
 
+    def newest(self, now: datetime, n: int) -> list[str]:
+        if n <= 0:
+            return []
+        # Keys are time-major: the newest n lie within the newest n windows.
+        subs = [p.newest(now, n) if isinstance(p, TimeWindows) else p.keys(now)
+                for p in self.parts]
+        return [f"{a}|{b}" for a, b in self._product(subs[0], subs[1])][-n:]
+
     def range(self, first: str, last: str, now: datetime) -> list[str]:
         lo, hi = self._split(first), self._split(last)
         a, b = self._each(f"range {first!r} to {last!r}", lambda s, n: s.range(lo[n], hi[n], now))
@@ -533,6 +552,12 @@ class MultiPartitions(PartitionSet):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "multi", "dimensions": {p.name: p.describe() for p in self.parts}}
+
+
+@lru_cache(maxsize=32)
+def _first_labels(windows: TimeWindows, count: int) -> tuple[str, ...]:
+    """The keys of a set's first ``count`` windows (a tuple: shared, so never changed)."""
+    return tuple(windows._labels(0, count))
 
 
 def hourly(

@@ -8,9 +8,9 @@ keys.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from legato.domain.states import RunState
@@ -29,6 +29,9 @@ STATES = (NEVER_RUN, *(s.value for s in RunState))
 MAX_PAGE = 1000
 #: Bucket sizes of the summary of time partitions, and how each labels a window's start.
 GRANULARITIES = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%dT%H"}
+#: How many characters of a time key (padded to an hour, see ``_time_label``) each names.
+_LABEL_LENGTH = {"year": 4, "month": 7, "day": 10, "hour": 13}
+_WITHIN = re.compile(r"\d{4}(-\d{2}(-\d{2}(T\d{2})?)?)?")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,25 @@ class Bucket:
     first: str
     last: str
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One key of the dimension that is not time ("" with one dimension), and its buckets."""
+
+    label: str
+    buckets: tuple[Bucket, ...]
+
+
+@dataclass(frozen=True)
+class PartitionGrid:
+    """Counts by state per time bucket, one row per key of the other dimension (if any)."""
+
+    pipeline: str
+    granularity: str
+    total: int
+    counts: dict[str, int]
+    rows: tuple[GridRow, ...]
 
 
 @dataclass(frozen=True)
@@ -126,13 +148,16 @@ class Partitions(Service):
         last: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        within: str | None = None,
     ) -> PartitionPage:
         """The partitions from ``first`` to ``last`` (keys, both included) whose state is one
-        of ``states`` (any when empty), in key order, ``limit`` at most, after ``cursor``."""
+        of ``states`` (any when empty), in key order, ``limit`` at most, after ``cursor``;
+        ``within`` ("2026", "2026-03", "2026-03-01" or "2026-03-01T05"): only those whose
+        time window starts then."""
         if not 1 <= limit <= MAX_PAGE:
             raise ServiceError(f"limit must be between 1 and {MAX_PAGE}", "limit")
         wanted = state_filter(states)
-        keys, found = self._states(*self._parts(pipeline), first, last)
+        keys, found = self._states(*self._parts(pipeline), first, last, within)
         start = 0
         if cursor is not None:
             try:
@@ -153,27 +178,21 @@ class Partitions(Service):
         granularity: str | None = None,
         first: str | None = None,
         last: str | None = None,
+        within: str | None = None,
     ) -> PartitionSummary:
         """Counts by state (overall and per ``granularity`` bucket of time partitions) and the
-        ranges of failed and never-run partitions, from ``first`` to ``last``."""
-        if granularity is not None and granularity not in GRANULARITIES:
-            raise ServiceError(
-                f"granularity must be one of {', '.join(GRANULARITIES)}", "granularity"
-            )
+        ranges of failed and never-run partitions, from ``first`` to ``last`` (and
+        ``within`` a time, as ``page`` takes it)."""
         name, parts = self._parts(pipeline)
-        if granularity is not None and parts.time_dimension is None:
-            raise ServiceError(
-                f"pipeline {pipeline!r} has no time partitions to group by {granularity}",
-                "granularity",
-            )
-        keys, found = self._states(name, parts, first, last)
+        if granularity is not None:
+            _check_granularity(pipeline, parts, granularity)
+        keys, found = self._states(name, parts, first, last, within)
         states = [s for s, _ in found]
-        counts: dict[str, int] = {}
-        for s in states:
-            counts[s] = counts.get(s, 0) + 1
-        buckets = () if granularity is None else tuple(
-            self._buckets(parts, keys, states, granularity)
-        )
+        counts = _count(states)
+        buckets: tuple[Bucket, ...] = ()
+        if granularity is not None:
+            label = _time_label(parts, granularity)
+            buckets = _group(keys, states, label, lambda _: "")[0].buckets if keys else ()
         return PartitionSummary(
             pipeline=pipeline,
             total=len(keys),
@@ -183,6 +202,26 @@ class Partitions(Service):
             granularity=granularity,
             buckets=buckets,
         )
+
+    @action("partitions.read")
+    def grid(
+        self,
+        pipeline: str,
+        *,
+        granularity: str,
+        first: str | None = None,
+        last: str | None = None,
+        within: str | None = None,
+    ) -> PartitionGrid:
+        """Counts by state per ``granularity`` bucket of time, with two dimensions one row per
+        key of the other dimension (in its order), from ``first`` to ``last`` and ``within``
+        a time (as ``page`` takes them): a picture of every partition in a few hundred cells."""
+        name, parts = self._parts(pipeline)
+        _check_granularity(pipeline, parts, granularity)
+        keys, found = self._states(name, parts, first, last, within)
+        states = [s for s, _ in found]
+        rows = _group(keys, states, _time_label(parts, granularity), _other_key(parts))
+        return PartitionGrid(pipeline, granularity, len(keys), _count(states), tuple(rows))
 
     # -- internals -----------------------------------------------------------------------
 
@@ -195,10 +234,15 @@ class Partitions(Service):
         return pipe.name, parts
 
     def _states(
-        self, pipeline: str, parts: PartitionSet, first: str | None, last: str | None
+        self,
+        pipeline: str,
+        parts: PartitionSet,
+        first: str | None,
+        last: str | None,
+        within: str | None = None,
     ) -> tuple[list[str], list[tuple[str, str | None]]]:
-        """The keys from ``first`` to ``last`` that exist now, and (state, newest run id) of
-        each."""
+        """The keys from ``first`` to ``last`` (whose window starts ``within`` a time) that
+        exist now, and (state, newest run id) of each."""
         now = self.ws.clock()
         keys = parts.keys(now)
         try:
@@ -210,6 +254,8 @@ class Partitions(Service):
         if lo > hi:
             raise ServiceError(f"the range ends ({last}) before it starts ({first})", "to")
         keys = keys[lo : hi + 1]
+        if within:
+            keys = _within(parts, keys, within)
         newest: dict[str, RunRecord] = self.ws.store.backfills.partition_runs(pipeline)
         found: list[tuple[str, str | None]] = []
         for k in keys:
@@ -217,24 +263,94 @@ class Partitions(Service):
             found.append((NEVER_RUN, None) if run is None else (run.state.value, run.id))
         return keys, found
 
-    @staticmethod
-    def _buckets(
-        parts: PartitionSet, keys: Sequence[str], states: Sequence[str], granularity: str
-    ) -> list[Bucket]:
-        """Counts by state per bucket, oldest first. With two dimensions a bucket gathers
-        every key whose time falls in it, wherever the other dimension puts it."""
-        fmt = GRANULARITIES[granularity]
-        found: dict[str, tuple[int, int, dict[str, int]]] = {}
-        for i, (key, state) in enumerate(zip(keys, states, strict=True)):
-            label = _label(parts.get(key).start, fmt)
-            lo, hi, counts = found.get(label, (i, i, {}))
-            counts[state] = counts.get(state, 0) + 1
-            found[label] = (min(lo, i), max(hi, i), counts)
-        return [
-            Bucket(label, keys[lo], keys[hi], counts)
-            for label, (lo, hi, counts) in sorted(found.items())
-        ]
+
+def _check_granularity(pipeline: str, parts: PartitionSet, granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise ServiceError(f"granularity must be one of {', '.join(GRANULARITIES)}", "granularity")
+    if parts.time_dimension is None:
+        raise ServiceError(
+            f"pipeline {pipeline!r} has no time partitions to group by {granularity}",
+            "granularity",
+        )
 
 
-def _label(start: datetime | None, fmt: str) -> str:
-    return "" if start is None else start.strftime(fmt)
+def _count(states: Sequence[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in states:
+        counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def _time_key(parts: PartitionSet) -> Callable[[str], str]:
+    """The time part of a key (the key itself with one dimension)."""
+    time_dim = parts.time_dimension
+    if time_dim is None or len(parts.dimensions) == 1:
+        return lambda key: key
+    at = parts.dimensions.index(time_dim.name)
+    return lambda key: key.split("|")[at]
+
+
+def _other_key(parts: PartitionSet) -> Callable[[str], str]:
+    """The part of a key that is not time ("" with one dimension)."""
+    time_dim = parts.time_dimension
+    if time_dim is None or len(parts.dimensions) == 1:
+        return lambda _: ""
+    other = 1 - parts.dimensions.index(time_dim.name)
+    return lambda key: key.split("|")[other]
+
+
+def _time_label(parts: PartitionSet, granularity: str) -> Callable[[str], str]:
+    """A key's bucket label, as its window's local start would print by ``GRANULARITIES``.
+
+    Read off the key's text (its local start: "YYYY-MM" monthly, "YYYY-MM-DD" daily and
+    weekly, "YYYY-MM-DDTHH:MM+HH:MM" hourly) rather than parsing 10^5 keys into windows.
+    """
+    n = _LABEL_LENGTH[granularity]
+    time_of = _time_key(parts)
+
+    def label(key: str) -> str:
+        t = time_of(key)
+        if len(t) == 7:
+            t += "-01T00"
+        elif len(t) == 10:
+            t += "T00"
+        return t[:n]
+
+    return label
+
+
+def _within(parts: PartitionSet, keys: list[str], within: str) -> list[str]:
+    """The keys whose window starts within a year, month, day or hour ("2026-03")."""
+    if parts.time_dimension is None or not _WITHIN.fullmatch(within):
+        raise ServiceError(
+            f"within {within!r}: expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH of time "
+            "partitions",
+            "within",
+        )
+    granularity = next(g for g, n in _LABEL_LENGTH.items() if n == len(within))
+    label = _time_label(parts, granularity)
+    return [k for k in keys if label(k) == within]
+
+
+def _group(
+    keys: Sequence[str],
+    states: Sequence[str],
+    label: Callable[[str], str],
+    row: Callable[[str], str],
+) -> list[GridRow]:
+    """Counts by state per (row, bucket): rows in the order met, buckets oldest first. A
+    bucket's first and last keys are the first and last met in key order."""
+    found: dict[str, dict[str, tuple[str, str, dict[str, int]]]] = {}
+    for key, state in zip(keys, states, strict=True):
+        cells = found.setdefault(row(key), {})
+        name = label(key)
+        cell = cells.get(name)
+        if cell is None:
+            cell = cells[name] = (key, key, {})
+        else:
+            cells[name] = cell = (cell[0], key, cell[2])
+        cell[2][state] = cell[2].get(state, 0) + 1
+    return [
+        GridRow(r, tuple(Bucket(n, lo, hi, c) for n, (lo, hi, c) in sorted(cells.items())))
+        for r, cells in found.items()
+    ]
