@@ -144,9 +144,10 @@ def render(
     out: list[str] = []
     width, i = 0.0, 0
     for r, (label, link, buckets) in enumerate(rows):
-        y = HEAD_H + r * (CELL_H + GAP)
+        # A row is moved into place as a whole: its cells need no y of their own.
+        out.append(f'<g transform="translate(0,{num(HEAD_H + r * (CELL_H + GAP))})">')
         if label:
-            text = f'<text class="row-label" x="{num(LABEL_W - 6)}" y="{num(y + CELL_H - 4)}">'
+            text = f'<text class="row-label" x="{num(LABEL_W - 6)}" y="{num(CELL_H - 4)}">'
             text += f"{esc(label)}</text>"
             out.append(f'<a href="{esc(link)}">{text}</a>' if link else text)
         for n, b in enumerate(buckets):
@@ -154,9 +155,10 @@ def render(
             x = LABEL_W + c * (CELL_W + GAP)
             width = max(width, x + CELL_W)
             where = f'data-r="{r}" data-c="{c}"' if two_d else f'data-i="{i}"'
-            out.append(_cell(b, x, y, where, label if two_d else "", g == finest,
+            out.append(_cell(b, x, where, label if two_d else "", g == finest,
                               _url(base, b.label, keep), shown))
             i += 1
+        out.append("</g>")
     heads = "" if not two_d else "".join(
         f'<text class="col-label" x="{num(LABEL_W + c * (CELL_W + GAP))}" y="12">'
         f"{esc(label[-2:])}</text>"
@@ -179,30 +181,31 @@ def _position(label: str, granularity: str, n: int) -> int:
 
 
 def _cell(
-    b: Bucket, x: float, y: float, where: str, row: str, single: bool, zoom_url: str,
+    b: Bucket, x: float, where: str, row: str, single: bool, zoom_url: str,
     shown: frozenset[str],
 ) -> str:
+    """One cell; its rects' height (and a single partition's width) come from the CSS, so
+    that 10^3 cells stay small."""
     total = sum(b.counts.values())
     states = sorted(b.counts, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
-    name = f"{b.label} {row}".strip() if not single else b.first
-    parts = ", ".join(f"{b.counts[s]} {s}" for s in states)
-    title = f"{name}: {parts}" if not single else f"{name} · {states[0]}"
+    if single:
+        state = token(states[0].replace(" ", "_"))
+        kind = state if not shown or states[0] in shown else "other"
+        return (
+            f'<g class="cell state-{state}" data-key="{esc(b.first)}" {where}>'
+            f'<title>{esc(b.first)} · {esc(states[0])}</title>'
+            f'<rect class="seg state-{kind}" x="{num(x)}"/></g>'
+        )
+    name = f"{b.label} {row}".strip()
+    title = f"{name}: " + ", ".join(f"{b.counts[s]} {s}" for s in states)
     segs, at = [], x
     for s in states:
         w = CELL_W * b.counts[s] / total
         kind = token(s.replace(" ", "_")) if not shown or s in shown else "other"
-        segs.append(
-            f'<rect class="seg state-{kind}" x="{num(at)}" y="{num(y)}" width="{num(w)}" '
-            f'height="{num(CELL_H)}"/>'
-        )
+        segs.append(f'<rect class="seg state-{kind}" x="{num(at)}" width="{num(w)}"/>')
         at += w
-    frame = (
-        f'<rect class="frame" x="{num(x)}" y="{num(y)}" width="{num(CELL_W)}" '
-        f'height="{num(CELL_H)}"/>'
-    )
-    body = f"<title>{esc(title)}</title>{''.join(segs)}{frame}"
     keys = f'data-first="{esc(b.first)}" data-last="{esc(b.last)}" data-n="{total}"'
-    if single:
-        state = token(states[0].replace(" ", "_"))
-        return f'<g class="cell state-{state}" data-key="{esc(b.first)}" {keys} {where}>{body}</g>'
-    return f'<a class="cell" href="{esc(zoom_url)}" {keys} {where}>{body}</a>'
+    return (
+        f'<a class="cell" href="{esc(zoom_url)}" {keys} {where}><title>{esc(title)}</title>'
+        f'{"".join(segs)}<rect class="frame" x="{num(x)}"/></a>'
+    )

@@ -173,7 +173,7 @@ const Grid = {
     section.addEventListener("mousedown", (ev) => this.down(ev));
     section.addEventListener("mouseover", (ev) => this.over(ev));
     section.addEventListener("click", (ev) => {
-      const cell = ev.target.closest(".cell[data-first]");
+      const cell = ev.target.closest(".cell[data-key], .cell[data-first]");
       // A drag or a shift-click selected: it is not a click on the zoom link.
       if (cell && (this.moved || ev.shiftKey)) ev.preventDefault();
       this.moved = false;
@@ -184,7 +184,7 @@ const Grid = {
     this.update();
   },
 
-  cells(group) { return Array.from(group.querySelectorAll(".cell[data-first]")); },
+  cells(group) { return Array.from(group.querySelectorAll(".cell[data-key], .cell[data-first]")); },
 
   groupOf(cell) { return cell.closest("svg, table"); },
 
@@ -201,7 +201,7 @@ const Grid = {
   },
 
   down(ev) {
-    const cell = ev.target.closest(".cell[data-first]");
+    const cell = ev.target.closest(".cell[data-key], .cell[data-first]");
     if (!cell || ev.button !== 0) return;
     ev.preventDefault();
     this.moved = false;
@@ -219,7 +219,7 @@ const Grid = {
 
   over(ev) {
     if (!this.dragging) return;
-    const cell = ev.target.closest(".cell[data-first]");
+    const cell = ev.target.closest(".cell[data-key], .cell[data-first]");
     if (!cell || this.groupOf(cell) !== this.groupOf(this.anchor)) return;
     if (cell !== this.anchor) this.moved = true;
     if (this.moved) this.select(this.between(this.anchor, cell));
@@ -243,15 +243,19 @@ const Grid = {
     if (cells.every((c) => c.dataset.key !== undefined)) {
       return { partitions: cells.map((c) => c.dataset.key) };
     }
-    return { start: cells[0].dataset.first, end: cells[cells.length - 1].dataset.last };
+    return { start: this.first(cells[0]), end: this.last(cells[cells.length - 1]) };
   },
+
+  first(cell) { return cell.dataset.first || cell.dataset.key; },
+
+  last(cell) { return cell.dataset.last || cell.dataset.key; },
 
   update() {
     const cells = this.chosen;
     const n = cells.reduce((sum, c) => sum + parseInt(c.dataset.n || "1", 10), 0);
     const label = this.form.querySelector(".selected-count");
-    const first = cells.length ? cells[0].dataset.first : "";
-    const last = cells.length ? cells[cells.length - 1].dataset.last : "";
+    const first = cells.length ? this.first(cells[0]) : "";
+    const last = cells.length ? this.last(cells[cells.length - 1]) : "";
     if (n === 0) label.textContent = "No partition selected";
     else if (n === 1) label.textContent = `1 partition selected: ${first}`;
     else label.textContent = `${n} partitions selected: ${first} … ${last}`;
