@@ -1,5 +1,6 @@
-"""What the pages draw, built from the service views: the run's DAG and Gantt, the partitions
-grid, the launcher's form fields, the log panel. Pure functions; the routes are in pages.py.
+"""What the pages draw, built from the service views: the run's DAG and Gantt, the launcher's
+form fields, the log panel (the partitions map is ``partition_map``). Pure functions; the
+routes are in pages.py.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from legato.web.dag_layout import DagNode, render_svg
 from legato.web.gantt import Bar, format_duration, render_gantt
 
 if TYPE_CHECKING:
-    from legato.definitions.partitioning import PartitionSet
     from legato.domain.records import TaskRunRecord
-    from legato.services.automation_service import PartitionView
     from legato.services.catalog import NodeView, ParamView, RunDetail
     from legato.services.check_steps import CheckStep
     from legato.services.overview_service import OverviewFigures
@@ -271,35 +270,6 @@ def _tail(path: Path) -> tuple[str, int]:
     except FileNotFoundError:
         return "", 0
     return data.decode("utf-8", errors="replace"), size
-
-
-# -- the pipeline page ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Partitions laid out for the grid: one row per key of the second dimension, if any."""
-
-    rows: tuple[tuple[str, tuple[PartitionView, ...]], ...]  # (row label, cells)
-    count: int
-    states: dict[str, int]
-
-
-def partition_grid(parts: PartitionSet, views: tuple[PartitionView, ...]) -> Grid:
-    """Group a two-dimensional set's partitions by the dimension that is not time."""
-    states: dict[str, int] = {}
-    for v in views:
-        states[v.state] = states.get(v.state, 0) + 1
-    dims = parts.dimensions
-    if len(dims) < 2:
-        return Grid((("", views),), len(views), states)
-    time_dim = parts.time_dimension
-    by = dims[1] if time_dim is None or time_dim.name == dims[0] else dims[0]
-    rows: dict[str, list[PartitionView]] = {}
-    for v in views:
-        label = parts.get(v.key).dims.get(by, "")
-        rows.setdefault(label, []).append(v)
-    return Grid(tuple((k, tuple(v)) for k, v in rows.items()), len(views), states)
 
 
 # -- the launcher ---------------------------------------------------------------------------
