@@ -205,8 +205,10 @@ const Grid = {
     if (!cell || ev.button !== 0) return;
     ev.preventDefault();
     this.moved = false;
-    if (ev.shiftKey && this.anchor && this.groupOf(this.anchor) === this.groupOf(cell)) {
-      this.select(this.between(this.anchor, cell));
+    if (ev.shiftKey) {  // the first shift-click picks a cell, the next one a range to it
+      const same = this.anchor && this.groupOf(this.anchor) === this.groupOf(cell);
+      if (!same) this.anchor = cell;
+      this.select(same ? this.between(this.anchor, cell) : [cell]);
       return;
     }
     this.dragging = true;
