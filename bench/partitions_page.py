@@ -31,6 +31,7 @@ from overview import measure, scratch_run
 from api import RUN_COLS, _fmt, _writes, backend_version, legato_web
 
 TARGET_BYTES = 300_000
+BATCH = 50_000  # rows written at a time
 TARGET_P95_MS = 100.0
 START = datetime(2015, 1, 1, tzinfo=UTC)
 CODE = """
@@ -81,27 +82,28 @@ def fill(ws: Any, n_runs: int, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(seed)
     engine = store._engine
     t0 = time.perf_counter()
-    rows = []
-    for i in range(n_runs):
-        h = rng.randrange(hours)
-        key = (START + timedelta(hours=h)).isoformat(timespec="minutes")
-        created = START + timedelta(hours=h + 1, seconds=i % 3600)
-        state = "failed" if rng.random() < 0.05 else "succeeded"
-        c = _fmt(created)
-        f = _fmt(created + timedelta(seconds=5))
-        rows.append((new_run_id(created, rng), "many", state, "{}", key, pipe.code_version, c,
-                     c, f, None, None, None, None, 0, None, None, 0,
-                     int(created.timestamp() * 1_000_000), "backfill:bench", None))
     cols = ", ".join(RUN_COLS)
     with engine.begin() as conn:
         cur = conn.connection.driver_connection.cursor()
-        if engine.dialect.name == "sqlite":
-            marks = ", ".join("?" * len(RUN_COLS))
-            cur.executemany(f"INSERT INTO runs ({cols}) VALUES ({marks})", rows)
-        else:
-            with cur.copy(f"COPY runs ({cols}) FROM STDIN") as cp:
-                for row in rows:
-                    cp.write_row(row)
+        for start in range(0, n_runs, BATCH):
+            rows = []
+            for i in range(start, min(n_runs, start + BATCH)):
+                h = rng.randrange(hours)
+                key = (START + timedelta(hours=h)).isoformat(timespec="minutes")
+                created = START + timedelta(hours=h + 1, seconds=i % 3600)
+                state = "failed" if rng.random() < 0.05 else "succeeded"
+                c = _fmt(created)
+                f = _fmt(created + timedelta(seconds=5))
+                rows.append((new_run_id(created, rng), "many", state, "{}", key,
+                             pipe.code_version, c, c, f, None, None, None, None, 0, None, None,
+                             0, int(created.timestamp() * 1_000_000), "backfill:bench", None))
+            if engine.dialect.name == "sqlite":
+                marks = ", ".join("?" * len(RUN_COLS))
+                cur.executemany(f"INSERT INTO runs ({cols}) VALUES ({marks})", rows)
+            else:
+                with cur.copy(f"COPY runs ({cols}) FROM STDIN") as cp:
+                    for row in rows:
+                        cp.write_row(row)
         cur.close()
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:

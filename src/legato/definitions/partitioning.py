@@ -13,9 +13,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from itertools import product
 from typing import Any, Literal
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 Unit = Literal["hourly", "daily", "weekly", "monthly"]
@@ -554,10 +554,18 @@ class MultiPartitions(PartitionSet):
         return {"kind": "multi", "dimensions": {p.name: p.describe() for p in self.parts}}
 
 
-@lru_cache(maxsize=32)
+#: Each time set's keys made so far, by set (equal sets share them), while the set is used.
+_KNOWN_LABELS: WeakKeyDictionary[TimeWindows, tuple[str, ...]] = WeakKeyDictionary()
+
+
 def _first_labels(windows: TimeWindows, count: int) -> tuple[str, ...]:
-    """The keys of a set's first ``count`` windows (a tuple: shared, so never changed)."""
-    return tuple(windows._labels(0, count))
+    """The keys of a set's first ``count`` windows (a tuple: shared, so never changed),
+    made only past those made before: a new hour adds one label, not 10^5."""
+    known = _KNOWN_LABELS.get(windows, ())
+    if len(known) < count:
+        known = known + tuple(windows._labels(len(known), count))
+        _KNOWN_LABELS[windows] = known
+    return known[:count]
 
 
 def hourly(

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from legato.web.svg import esc, num, token
 
 if TYPE_CHECKING:
-    from legato.definitions.partitioning import PartitionSet
+    from legato.definitions.partitioning import TimeWindows
     from legato.services.partitions_service import Bucket, PartitionGrid
 
 #: Granularities coarse to fine, the characters of a label each names, and about how long
@@ -64,19 +64,15 @@ def zoom_of(text: str | None) -> str:
 
 
 def granularity_for(
-    parts: PartitionSet, zoom: str, now: datetime, first: datetime | None, last: datetime | None
+    time_dim: TimeWindows, rows: int, zoom: str, now: datetime, first: datetime | None,
+    last: datetime | None,
 ) -> str:
     """The finest granularity finer than the zoom whose cells fit ``MAX_CELLS`` (and, with
-    two dimensions, ``MAX_COLUMNS`` columns); the coarsest finer one when none fits."""
-    time_dim = parts.time_dimension
-    assert time_dim is not None
+    ``rows`` keys of a second dimension, ``MAX_COLUMNS`` columns); the coarsest finer one
+    when none fits."""
     finest = LEVELS.index(_FINEST[time_dim.unit])
     coarsest = next((i for i, g in enumerate(LEVELS) if _LENGTH[g] > len(zoom)), finest)
     coarsest = min(coarsest, finest)
-    rows = 1
-    if len(parts.dimensions) == 2:
-        other = next(p for p in parts.parts if p is not time_dim)  # type: ignore[attr-defined]
-        rows = len(other.values)
     stop = now if time_dim.end is None else min(now, time_dim.end)
     start, end = _window(zoom, time_dim.start.replace(tzinfo=None), stop.replace(tzinfo=None))
     start = max(start, first.replace(tzinfo=None)) if first else start
@@ -118,17 +114,16 @@ def _url(base: str, zoom: str, keep: list[tuple[str, str]]) -> str:
 
 
 def render(
-    grid: PartitionGrid, parts: PartitionSet, base: str, keep: list[tuple[str, str]],
-    shown: frozenset[str],
+    grid: PartitionGrid, time_dim: TimeWindows, two_d: bool, base: str,
+    keep: list[tuple[str, str]], shown: frozenset[str],
 ) -> str:
     """The map as SVG: a row per static key (2-D) or per coarser time (1-D), a cell per bucket.
 
     ``shown``: the states the filter keeps (every state when empty); the others are drawn
     as blank segments, so a cell shows the share of what was asked for.
     """
-    two_d = len(parts.dimensions) == 2
     g = grid.granularity
-    finest = _FINEST[parts.time_dimension.unit]  # type: ignore[union-attr]
+    finest = _FINEST[time_dim.unit]
     rows: list[tuple[str, str, list[Bucket]]] = []  # (label, link, buckets)
     if two_d:
         rows = [(r.label, "", list(r.buckets)) for r in grid.rows]

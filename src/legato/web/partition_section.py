@@ -6,9 +6,11 @@ from/to range, and a page of the partitions that match.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from legato.definitions.partitioning import MultiPartitions
 from legato.services.partitions_service import NEVER_RUN, STATES, PartitionPage, state_filter
 from legato.services.service_errors import ServiceError
 from legato.web import partition_map
@@ -76,15 +78,21 @@ def section(ctx: Door, name: str, parts: PartitionSet, f: Filters) -> dict[str, 
 
 
 def _map(
-    ctx: Door, name: str, parts: PartitionSet, f: Filters, zoom: str, first_at: Any,
-    last_at: Any, base: str,
+    ctx: Door, name: str, parts: PartitionSet, f: Filters, zoom: str,
+    first_at: datetime | None, last_at: datetime | None, base: str,
 ) -> partition_map.MapView:
-    g = partition_map.granularity_for(parts, zoom, ctx.clock(), first_at, last_at)
+    time_dim = parts.time_dimension
+    assert time_dim is not None  # only time partitions have a map
+    other = [p for p in parts.parts if p is not time_dim] if isinstance(
+        parts, MultiPartitions
+    ) else []
+    rows = len(other[0].keys(ctx.clock())) if other else 1
+    g = partition_map.granularity_for(time_dim, rows, zoom, ctx.clock(), first_at, last_at)
     grid = ctx.partitions.grid(
         name, granularity=g, within=zoom or None, first=f.first or None, last=f.last or None
     )
     keep = f.keep()
-    svg = partition_map.render(grid, parts, base, keep, state_filter(f.states))
+    svg = partition_map.render(grid, time_dim, bool(other), base, keep, state_filter(f.states))
     return partition_map.MapView(
         svg, g, partition_map.crumbs(base, zoom, keep), grid.total, grid.counts
     )
