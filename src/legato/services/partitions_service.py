@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -195,7 +196,7 @@ class Partitions(Service):
         buckets: tuple[Bucket, ...] = ()
         if granularity is not None:
             label = _time_label(parts, granularity)
-            buckets = _group(keys, states, label, lambda _: "")[0].buckets if keys else ()
+            buckets = _buckets(keys, states, label)
         return PartitionSummary(
             pipeline=pipeline,
             total=len(keys),
@@ -223,7 +224,11 @@ class Partitions(Service):
         _check_granularity(pipeline, parts, granularity)
         keys, found = self._states(name, parts, first, last, within)
         states = [s for s, _ in found]
-        rows = _group(keys, states, _time_label(parts, granularity), _other_key(parts))
+        label = _time_label(parts, granularity)
+        if len(parts.dimensions) == 1:
+            rows = [GridRow("", _buckets(keys, states, label))] if keys else []
+        else:
+            rows = _group(keys, states, label, _other_key(parts))
         return PartitionGrid(pipeline, granularity, len(keys), _count(states), tuple(rows))
 
     # -- internals -----------------------------------------------------------------------
@@ -278,10 +283,7 @@ def _check_granularity(pipeline: str, parts: PartitionSet, granularity: str) -> 
 
 
 def _count(states: Sequence[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for s in states:
-        counts[s] = counts.get(s, 0) + 1
-    return counts
+    return dict(Counter(states))
 
 
 def _time_key(parts: PartitionSet) -> Callable[[str], str]:
@@ -341,6 +343,21 @@ def _within(parts: PartitionSet, keys: list[str], within: str) -> list[str]:
     # never goes back a whole hour, so labels do not decrease: the match is one slice.
     lo = bisect_left(keys, within, key=label)
     return keys[lo : bisect_right(keys, within, lo=lo, key=label)]
+
+
+def _buckets(
+    keys: Sequence[str], states: Sequence[str], label: Callable[[str], str]
+) -> tuple[Bucket, ...]:
+    """Counts by state per bucket, oldest first, of keys in time order: each bucket's end
+    found by bisection (labels do not decrease, see ``_within``), a few hundred label reads
+    for 10^5 keys."""
+    out, lo = [], 0
+    while lo < len(keys):
+        name = label(keys[lo])
+        hi = bisect_right(keys, name, lo=lo, key=label)
+        out.append(Bucket(name, keys[lo], keys[hi - 1], _count(states[lo:hi])))
+        lo = hi
+    return tuple(out)
 
 
 def _group(
