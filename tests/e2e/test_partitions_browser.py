@@ -97,6 +97,14 @@ def test_a_range_chosen_in_the_zoomed_map_is_backfilled(
         expect(cells).to_have_count(24)
         failed = page.locator(f'#partitions .cell[data-key="{FAILED_HOUR}"]')
         expect(failed).to_have_class(re.compile(r"\bstate-failed\b"))
+        # By keyboard: Space picks an hour, Shift+Space another and the hours between.
+        page.locator('.cell[data-key="2026-03-07T20:00+00:00"]').focus()
+        page.keyboard.press(" ")
+        page.locator('.cell[data-key="2026-03-07T22:00+00:00"]').focus()
+        page.keyboard.press("Shift+ ")
+        expect(page.locator(".selected-count")).to_have_text(
+            "3 partitions selected: 2026-03-07T20:00+00:00 … 2026-03-07T22:00+00:00"
+        )
         _drag(page, page.locator('.cell[data-key="2026-03-07T04:00+00:00"]'),
               page.locator('.cell[data-key="2026-03-07T07:00+00:00"]'))
         expect(page.locator("form.backfill-form button[type=submit]")).to_have_text(

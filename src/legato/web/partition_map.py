@@ -187,7 +187,7 @@ def _cell(
         state = token(states[0].replace(" ", "_"))
         kind = state if not shown or states[0] in shown else "other"
         return (
-            f'<g class="cell state-{state}" data-key="{esc(b.first)}" {where}>'
+            f'<g class="cell state-{state}" data-key="{esc(b.first)}" {where} tabindex="0">'
             f'<title>{esc(b.first)} · {esc(states[0])}</title>'
             f'<rect class="seg state-{kind}" x="{num(x)}"/></g>'
         )

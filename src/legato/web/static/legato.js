@@ -179,6 +179,16 @@ const Grid = {
       this.moved = false;
     });
     document.addEventListener("mouseup", () => { this.dragging = false; });
+    // Keyboard: Space selects the focused cell (Enter still follows a bucket's zoom link),
+    // Shift+Space selects from the last cell chosen to it.
+    section.addEventListener("keydown", (ev) => {
+      const cell = ev.target.closest(".cell[data-key], .cell[data-first]");
+      if (!cell || !(ev.key === " " || (ev.key === "Enter" && !cell.hasAttribute("href")))) return;
+      ev.preventDefault();
+      const same = ev.shiftKey && this.anchor && this.groupOf(this.anchor) === this.groupOf(cell);
+      if (!same) this.anchor = cell;
+      this.select(same ? this.between(this.anchor, cell) : [cell]);
+    });
     this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.submit(); });
     section.querySelector(".clear-selection").addEventListener("click", () => this.select([]));
     this.update();
