@@ -125,6 +125,8 @@ def test_a_wrong_filter_is_said_and_the_whole_range_still_drawn(client: TestClie
     assert len(_cells(html)) == 144
     bad = client.get("/pipelines/many", params={"zoom": "2026-3"}).text
     assert "expected YYYY, YYYY-MM or YYYY-MM-DD" in bad
+    future = client.get("/pipelines/many", params={"zoom": "2027"}).text
+    assert "No partition here" in future and not _cells(future)
 
 
 def test_two_dimensions_are_rows_by_columns(client: TestClient) -> None:
