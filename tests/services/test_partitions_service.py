@@ -202,3 +202,30 @@ def stores():
         assert s1[1].counts == {"never run": 27, made.state.value: 1}
         assert grid.rows[0].buckets[1].counts == {"never run": 28}
         assert grid.total == 3 * 61
+
+
+def test_buckets_follow_local_time_across_a_fall_back_night(tmp_path: Path) -> None:
+    code = """
+from legato import pipeline, task
+from legato.partitions import hourly
+
+@task(in_process=True)
+def load() -> int:
+    return 1
+
+@pipeline(partitions=hourly(start="2026-10-30", tz="America/New_York"))
+def ny():
+    load()
+"""
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    with Workspace(make_project(tmp_path / "proj", code), clock=ManualClock(at)) as ws:
+        parts = door(ws).partitions
+        night = parts.grid("ny", granularity="hour", within="2026-11-01")
+        assert night.total == 25  # the 01:00 hour twice
+        one = next(b for b in night.rows[0].buckets if b.label == "2026-11-01T01")
+        assert (one.first, one.last) == ("2026-11-01T01:00-04:00", "2026-11-01T01:00-05:00")
+        assert one.counts == {"never run": 2}
+        days = parts.summary("ny", granularity="day")
+        assert [(b.label, sum(b.counts.values())) for b in days.buckets] == [
+            ("2026-10-30", 24), ("2026-10-31", 24), ("2026-11-01", 25), ("2026-11-02", 19),
+        ]

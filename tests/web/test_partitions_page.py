@@ -38,6 +38,10 @@ def stores():
 @pipeline(partitions=static([f"k{i:03d}" for i in range(120)]))
 def keyed():
     one()
+
+@pipeline(partitions=hourly(start="2026-10-30", tz="America/New_York"))
+def ny():
+    one()
 """
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 #: Runs recorded straight into the store: (pipeline, partition, state).
@@ -165,3 +169,13 @@ def test_the_launcher_offers_the_newest_keys(client: TestClient) -> None:
     options = re.findall(r'<option value="([^"]+)">', html)
     assert len(options) == 500 and options[-1] == "2026-12-06T11:00+00:00"
     assert 'value="2026-12-06T11:00+00:00"' in html
+
+
+def test_the_hour_a_fall_back_night_repeats_is_one_cell_of_two(client: TestClient) -> None:
+    html = client.get("/pipelines/ny", params={"zoom": "2026-11-01"}).text
+    cells = _cells(html)
+    assert len(cells) == 24
+    # No zoom into an hour: the cell holds both partitions, so a selection backfills both.
+    assert '<g class="cell" data-first="2026-11-01T01:00-04:00" ' \
+        'data-last="2026-11-01T01:00-05:00" data-n="2"' in html
+    assert "zoom=2026-11-01T01" not in html

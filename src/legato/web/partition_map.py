@@ -150,8 +150,8 @@ def render(
             x = LABEL_W + c * (CELL_W + GAP)
             width = max(width, x + CELL_W)
             where = f'data-r="{r}" data-c="{c}"' if two_d else f'data-i="{i}"'
-            out.append(_cell(b, x, where, label if two_d else "", g == finest,
-                              _url(base, b.label, keep), shown))
+            zoom = _url(base, b.label, keep) if g != finest else None
+            out.append(_cell(b, x, where, label if two_d else "", zoom, shown))
             i += 1
         out.append("</g>")
     heads = "" if not two_d else "".join(
@@ -176,14 +176,14 @@ def _position(label: str, granularity: str, n: int) -> int:
 
 
 def _cell(
-    b: Bucket, x: float, where: str, row: str, single: bool, zoom_url: str,
-    shown: frozenset[str],
+    b: Bucket, x: float, where: str, row: str, zoom_url: str | None, shown: frozenset[str]
 ) -> str:
     """One cell; its rects' height (and a single partition's width) come from the CSS, so
-    that 10^3 cells stay small."""
+    that 10^3 cells stay small. A bucket of the finest granularity holding more than one
+    partition (the hour a fall-back night repeats) has no zoom: a click selects it."""
     total = sum(b.counts.values())
     states = sorted(b.counts, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
-    if single:
+    if total == 1:
         state = token(states[0].replace(" ", "_"))
         kind = state if not shown or states[0] in shown else "other"
         return (
@@ -200,7 +200,7 @@ def _cell(
         segs.append(f'<rect class="seg state-{kind}" x="{num(at)}" width="{num(w)}"/>')
         at += w
     keys = f'data-first="{esc(b.first)}" data-last="{esc(b.last)}" data-n="{total}"'
-    return (
-        f'<a class="cell" href="{esc(zoom_url)}" {keys} {where}><title>{esc(title)}</title>'
-        f'{"".join(segs)}<rect class="frame" x="{num(x)}"/></a>'
-    )
+    body = f'<title>{esc(title)}</title>{"".join(segs)}<rect class="frame" x="{num(x)}"/>'
+    if zoom_url is None:
+        return f'<g class="cell" {keys} {where} tabindex="0">{body}</g>'
+    return f'<a class="cell" href="{esc(zoom_url)}" {keys} {where}>{body}</a>'
