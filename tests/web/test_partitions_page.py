@@ -8,12 +8,14 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from legato.clock import ManualClock
 from legato.domain.states import RunState
+from legato.security.roles import VIEWER
 from legato.services.workspace import Workspace
 from tests.helpers import make_project, signed_client, timed_run
 
@@ -179,3 +181,15 @@ def test_the_hour_a_fall_back_night_repeats_is_one_cell_of_two(client: TestClien
     assert '<g class="cell" data-first="2026-11-01T01:00-04:00" ' \
         'data-last="2026-11-01T01:00-05:00" data-n="2"' in html
     assert "zoom=2026-11-01T01" not in html
+
+
+def test_a_role_that_may_not_read_partitions_sees_the_page_without_them(
+    tmp_path: Path,
+) -> None:
+    reads = ", ".join(f'"{p}"' for p in sorted(VIEWER - {"partitions.read"}))
+    root = make_project(tmp_path / "proj", CODE, extra=f"[roles]\nno_parts = [{reads}]\n")
+    with Workspace(root, clock=ManualClock(NOW)) as ws:
+        page = signed_client(ws, "no_parts").get("/pipelines/many")
+        assert page.status_code == 200 and 'data-task="one"' in page.text
+        assert 'id="partitions"' not in page.text
+        assert 'id="partitions"' in signed_client(ws, "viewer").get("/pipelines/many").text

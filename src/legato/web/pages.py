@@ -138,7 +138,10 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             given = partition_section.Filters(
                 zoom, tuple(s for s in state if s), first.strip(), last.strip(), cursor
             )
-            shown = partition_section.section(ctx, detail.overview.name, parts, given)
+            try:
+                shown = partition_section.section(ctx, detail.overview.name, parts, given)
+            except Forbidden:  # a custom role may read pipelines and not their partitions
+                shown = None
         return page(
             request,
             "pipeline.html",

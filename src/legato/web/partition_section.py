@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from legato.definitions.partitioning import MultiPartitions
 from legato.services.partitions_service import NEVER_RUN, STATES, PartitionPage, state_filter
-from legato.services.service_errors import ServiceError
+from legato.services.service_errors import Forbidden, ServiceError
 from legato.web import partition_map
 
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ def section(ctx: Door, name: str, parts: PartitionSet, f: Filters) -> dict[str, 
             )
             out["listed"] = found
             out["more_url"] = _more(base, f, found)
+    except Forbidden:
+        raise
     except (ServiceError, ValueError) as exc:
         out["error"] = str(exc)
         if parts.time_dimension is not None and out["map"] is None:
