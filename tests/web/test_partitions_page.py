@@ -84,6 +84,9 @@ def test_ten_years_of_hours_are_a_small_map_of_months(client: TestClient) -> Non
     march = re.search(r'<a class="cell" href="([^"]+)"[^>]*><title>2026-03: ([^<]+)</title>', html)
     assert march and "zoom=2026-03" in march.group(1)
     assert march.group(2) == "1 succeeded, 1 failed, 742 never run"
+    # One failed hour of 744 still shows: no state is drawn narrower than 3 px of 18.
+    cell = html[march.end() : html.index("</a>", march.end())]
+    assert re.search(r'class="seg state-failed" x="[\d.]+" width="3"', cell), cell
     # Row labels are years, each a link to its zoom.
     years = re.findall(r'<a href="([^"]+)"><text class="row-label"[^>]*>(\d{4})</text>', html)
     assert [y for _, y in years] == [str(y) for y in range(2015, 2027)]

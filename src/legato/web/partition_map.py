@@ -41,6 +41,7 @@ MAX_COLUMNS = 62
 ORDER = ("succeeded", "running", "queued", "failed", "canceled", "never run")
 ZOOM = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 CELL_W, CELL_H, GAP, LABEL_W, HEAD_H = 18.0, 16.0, 3.0, 96.0, 18.0
+MIN_SEG = 3.0
 
 
 @dataclass(frozen=True)
@@ -193,9 +194,16 @@ def _cell(
         )
     name = f"{b.label} {row}".strip()
     title = f"{name}: " + ", ".join(f"{b.counts[s]} {s}" for s in states)
+    # Exact shares, but no state narrower than MIN_SEG: one failed day of a month must show.
+    widths = {s: CELL_W * b.counts[s] / total for s in states}
+    widest = max(states, key=lambda s: widths[s])
+    for s in states:
+        if widths[s] < MIN_SEG:
+            widths[widest] -= MIN_SEG - widths[s]
+            widths[s] = MIN_SEG
     segs, at = [], x
     for s in states:
-        w = CELL_W * b.counts[s] / total
+        w = widths[s]
         kind = token(s.replace(" ", "_")) if not shown or s in shown else "other"
         segs.append(f'<rect class="seg state-{kind}" x="{num(at)}" width="{num(w)}"/>')
         at += w
