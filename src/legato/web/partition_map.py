@@ -155,10 +155,19 @@ def render(
             out.append(_cell(b, x, where, label if two_d else "", zoom, shown))
             i += 1
         out.append("</g>")
-    heads = "" if not two_d else "".join(
+    if not two_d:  # the columns of one dimension: hours, days of the month, months, years
+        column = {b.label: _position(b.label, g, n) for _, _, bs in rows
+                  for n, b in enumerate(bs)}
+    every = 5 if two_d else {"hour": 6, "day": 7, "month": 3, "year": 2}[g]
+    # One heading per column (the first label met there), every few columns.
+    shown_at: dict[int, str] = {}
+    for label, c in column.items():
+        shown_at.setdefault(c, label[-2:])
+    heads = "".join(
         f'<text class="col-label" x="{num(LABEL_W + c * (CELL_W + GAP))}" y="12">'
-        f"{esc(label[-2:])}</text>"
-        for label, c in column.items() if c % 5 == 0
+        f"{esc(text)}</text>"
+        for c, text in sorted(shown_at.items())
+        if c % every == 0
     )
     height = HEAD_H + len(rows) * (CELL_H + GAP)
     return (
