@@ -591,3 +591,34 @@ def test_a_slice_of_a_range_is_the_range_sliced(parts: PartitionSet) -> None:
         assert parts.range_slice(first, last, start, stop, now) == whole[start:stop]
     with pytest.raises(PartitionError):
         parts.range_slice(last, first, 0, 1, now)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        hourly("2026-03-07", tz="America/New_York"),
+        daily("2026-01-01"),
+        static(["a", "b", "c"]),
+        multi(date=daily("2026-01-01"), region=static(["eu", "us"])),
+        multi(region=static(["eu", "us"]), date=hourly("2026-03-08")),
+    ],
+)
+def test_newest_keys_are_the_end_of_keys(parts: PartitionSet) -> None:
+    now = datetime(2026, 3, 9, 12, tzinfo=UTC)
+    every = parts.keys(now)
+    for n in (0, 1, 5, len(every), len(every) + 3):
+        assert parts.newest(now, n) == (every[-n:] if n else [])
+    every.clear()  # a caller changing its list changes no one else's
+    assert parts.keys(now)
+
+
+def test_keys_made_once_grow_with_time_and_go_back_with_it() -> None:
+    now = datetime(2026, 3, 9, 12, tzinfo=UTC)
+    hours = hourly("2026-03-07", tz=NEW_YORK)
+    first = hours.keys(now)
+    later = hours.keys(now + timedelta(hours=30))
+    assert later[: len(first)] == first and len(later) == len(first) + 30
+    # An equal set made anew (a reload of the code) and one asked about an earlier time.
+    assert hourly("2026-03-07", tz=NEW_YORK).keys(now + timedelta(hours=30)) == later
+    assert hours.keys(now - timedelta(hours=5)) == first[:-5]
+    assert later[-1] == "2026-03-10T13:00-04:00"  # across the spring-forward night

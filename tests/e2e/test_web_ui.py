@@ -450,6 +450,8 @@ def test_drag_across_the_partitions_grid_to_backfill(
     cells = page.locator("#partitions .cell[data-key]")
     # Days no other test runs (test 2 loads 2026-11-14).
     wanted = ["2026-11-16", "2026-11-17", "2026-11-18"]
+    # The mouse moves in the window: the cells must be in it, below the graph.
+    page.locator(f'#partitions .cell[data-key="{wanted[0]}"]').scroll_into_view_if_needed()
     boxes = []
     for key in wanted:
         cell = page.locator(f'#partitions .cell[data-key="{key}"]')

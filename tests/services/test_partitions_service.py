@@ -5,15 +5,16 @@ direct count of the partitions' newest runs. Through real runs, once per store b
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from legato.clock import ManualClock
 from legato.definitions.partitioning import PartitionSet, daily, hourly, multi, static
-from legato.services.partitions_service import GRANULARITIES, Partitions
+from legato.services.partitions_service import GRANULARITIES, _buckets, _time_label
 from legato.services.service_errors import NotFoundError, ServiceError
 from legato.services.workspace import Workspace
-from tests.helpers import door
+from tests.helpers import door, make_project
 
 #: Hourly partitions from 2026-03-01 00:00: at NOW (03-03 12:00) 60 of them exist.
 CODE = """
@@ -165,7 +166,89 @@ def test_buckets_hold_each_key_whose_window_starts_in_them(
         assert start is not None
         counts = want.setdefault(start.strftime(fmt), {})
         counts[state] = counts.get(state, 0) + 1
-    got = Partitions._buckets(parts, keys, states, granularity)
+    got = _buckets(keys, states, _time_label(parts, granularity))
     assert [(b.label, b.counts) for b in got] == sorted(want.items())
     assert sum(sum(b.counts.values()) for b in got) == len(keys)
     assert got[0].first == keys[0] and got[-1].last == keys[-1]
+
+
+def test_a_grid_counts_states_per_bucket_within_a_time(ws: Workspace) -> None:
+    _runs(ws)
+    parts = door(ws).partitions
+    day1 = parts.grid("hours", granularity="hour", within="2026-03-01")
+    assert day1.total == 24 and len(day1.rows) == 1 and day1.rows[0].label == ""
+    cells = day1.rows[0].buckets
+    assert [b.label for b in cells] == [f"2026-03-01T{h:02d}" for h in range(24)]
+    assert [next(iter(b.counts)) for b in cells[:10]] == ["succeeded"] * 6 + ["failed"] * 2 + [
+        "succeeded", "never run",
+    ]
+    assert (cells[7].first, cells[7].last) == (_hour(1, 7), _hour(1, 7))
+    months = parts.grid("hours", granularity="day")
+    assert [(b.label, sum(b.counts.values())) for b in months.rows[0].buckets] == [
+        ("2026-03-01", 24), ("2026-03-02", 24), ("2026-03-03", 12),
+    ]
+    assert months.counts == {"succeeded": 7, "failed": 3, "never run": 50}
+    # within narrows pages and summaries the same way
+    page = parts.page("hours", states=["failed"], within="2026-03-02")
+    assert [p.key for p in page.partitions] == [_hour(2, 10)]
+    assert parts.summary("hours", within="2026-03-03T05").total == 1
+    with pytest.raises(ServiceError, match="within '2026-3'"):
+        parts.page("hours", within="2026-3")
+    with pytest.raises(ServiceError, match="no time partitions"):
+        parts.grid("regions", granularity="day")
+
+
+def test_a_two_dimensional_grid_has_a_row_per_static_key(tmp_path: Path) -> None:
+    code = """
+from legato import pipeline, task
+from legato.partitions import daily, multi, static
+
+@task(in_process=True)
+def load() -> int:
+    return 1
+
+@pipeline(partitions=multi(store=static(["s2", "s1", "s3"]), date=daily("2026-01-01")))
+def stores():
+    load()
+"""
+    with Workspace(make_project(tmp_path / "proj", code), clock=ManualClock(NOW)) as ws:
+        d = door(ws)
+        made = d.runs.run_pipeline("stores", partition="s1|2026-02-03")
+        grid = d.partitions.grid("stores", granularity="month")
+        assert [r.label for r in grid.rows] == ["s2", "s1", "s3"]  # the dimension's order
+        s1 = grid.rows[1].buckets
+        assert [(b.label, b.first, b.last) for b in s1] == [
+            ("2026-01", "s1|2026-01-01", "s1|2026-01-31"),
+            ("2026-02", "s1|2026-02-01", "s1|2026-02-28"),
+            ("2026-03", "s1|2026-03-01", "s1|2026-03-02"),
+        ]
+        assert s1[1].counts == {"never run": 27, made.state.value: 1}
+        assert grid.rows[0].buckets[1].counts == {"never run": 28}
+        assert grid.total == 3 * 61
+
+
+def test_buckets_follow_local_time_across_a_fall_back_night(tmp_path: Path) -> None:
+    code = """
+from legato import pipeline, task
+from legato.partitions import hourly
+
+@task(in_process=True)
+def load() -> int:
+    return 1
+
+@pipeline(partitions=hourly(start="2026-10-30", tz="America/New_York"))
+def ny():
+    load()
+"""
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    with Workspace(make_project(tmp_path / "proj", code), clock=ManualClock(at)) as ws:
+        parts = door(ws).partitions
+        night = parts.grid("ny", granularity="hour", within="2026-11-01")
+        assert night.total == 25  # the 01:00 hour twice
+        one = next(b for b in night.rows[0].buckets if b.label == "2026-11-01T01")
+        assert (one.first, one.last) == ("2026-11-01T01:00-04:00", "2026-11-01T01:00-05:00")
+        assert one.counts == {"never run": 2}
+        days = parts.summary("ny", granularity="day")
+        assert [(b.label, sum(b.counts.values())) for b in days.buckets] == [
+            ("2026-10-30", 24), ("2026-10-31", 24), ("2026-11-01", 25), ("2026-11-02", 19),
+        ]

@@ -80,11 +80,13 @@ def test_pipeline_page_draws_the_dag_and_the_partitions_grid(client: TestClient)
     html = client.get("/pipelines/regional").text
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="dag"' in html
     assert 'data-task="one"' in html
-    # Two rows (regions), one cell per day, every cell never run.
-    rows = re.findall(r'<span class="grid-label">(\w+)</span>', html)
+    # Two rows (regions) by a column per day, each cell one partition never run.
+    rows = re.findall(r'<text class="row-label"[^>]*>(\w+)</text>', html)
     assert rows == ["eu", "us"]
     cells = re.findall(r'class="cell state-never_run" data-key="([^"]+)"', html)
     assert len(cells) == 6 and "2024-01-03|us" in cells  # the end is exclusive
+    at = {k: c for k, c in re.findall(r'data-key="([^"]+)"[^>]* data-r="\d+" data-c="(\d+)"', html)}
+    assert at["2024-01-01|eu"] == at["2024-01-01|us"] == "0" and at["2024-01-03|us"] == "2"
     etl = client.get("/pipelines/etl").text
     assert 'data-task="extract"' in etl and 'data-task="load"' in etl
     assert "backfill-form" not in etl  # not partitioned: no grid

@@ -35,7 +35,7 @@ def router(ctx: Door) -> APIRouter:
     def get_pipeline(pipeline: str) -> PipelineDetailOut:
         """The DAG, params and their JSON schema, partitions and their states, schedules,
         triggers."""
-        return PipelineDetailOut.of_detail(ctx.catalog.pipeline(pipeline))
+        return PipelineDetailOut.of_detail(ctx.catalog.pipeline(pipeline, partitions=True))
 
     @r.get(
         "/{pipeline}/partitions", response_model=PartitionPageOut, summary="Partition states"

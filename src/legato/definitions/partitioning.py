@@ -130,6 +130,10 @@ class PartitionSet(ABC):
     def keys(self, now: datetime) -> list[str]:
         """Every partition that exists at ``now``, oldest first (time windows must have ended)."""
 
+    def newest(self, now: datetime, n: int) -> list[str]:
+        """The last ``n`` of ``keys(now)``, oldest first (sets override it to skip the rest)."""
+        return self.keys(now)[-n:] if n > 0 else []
+
     @abstractmethod
     def range(self, first: str, last: str, now: datetime) -> list[str]:
         """Keys from ``first`` to ``last`` inclusive, in ``keys()`` order.
@@ -379,6 +383,10 @@ class TimeWindows(PartitionSet):
                 known.extend(self._labels(len(known), n))
             return known[:n]
 
+    def newest(self, now: datetime, n: int) -> list[str]:
+        closed = self._closed(now)
+        return self._labels(max(0, closed - n), closed) if n > 0 else []
+
     def _range_bounds(self, first: str, last: str, now: datetime) -> tuple[int, int]:
         i, j = self._checked(first), self._checked(last)
         closed = self._closed(now)
@@ -553,6 +561,14 @@ class MultiPartitions(PartitionSet):
     def keys(self, now: datetime) -> list[str]:
         pairs = self._product(self.parts[0].keys(now), self.parts[1].keys(now))
         return [f"{a}|{b}" for a, b in pairs]
+
+    def newest(self, now: datetime, n: int) -> list[str]:
+        if n <= 0:
+            return []
+        # Keys are time-major: the newest n lie within the newest n windows.
+        subs = [p.newest(now, n) if isinstance(p, TimeWindows) else p.keys(now)
+                for p in self.parts]
+        return [f"{a}|{b}" for a, b in self._product(subs[0], subs[1])][-n:]
 
     def range(self, first: str, last: str, now: datetime) -> list[str]:
         lo, hi = self._split(first), self._split(last)

@@ -101,6 +101,10 @@ class NodeView:
     checks: tuple[tuple[str, str], ...] = ()  # the task's checks: (name, severity)
 
 
+#: How many of a pipeline's newest partition keys its detail names (the launcher's choices).
+NEWEST_KEYS = 500
+
+
 @dataclass(frozen=True)
 class PipelineDetail:
     """Everything the pipeline page shows."""
@@ -110,11 +114,13 @@ class PipelineDetail:
     line: int
     params: tuple[ParamView, ...]
     nodes: tuple[NodeView, ...]
+    # Every partition with its state: only when asked (10^5 of them for ten years of hours).
     partitions: tuple[PartitionView, ...] | None
     partitions_spec: dict[str, Any] | None
     dimensions: tuple[str, ...]
     max_active_runs: int | None
     priority: int
+    newest_keys: tuple[str, ...] = ()  # the newest NEWEST_KEYS partitions, oldest first
 
 
 @dataclass(frozen=True)
@@ -201,8 +207,9 @@ class Catalog(Service):
         )
 
     @action("pipelines.read")
-    def pipeline(self, name: str) -> PipelineDetail:
-        """One pipeline: graph, params, partitions and their states, schedules, triggers."""
+    def pipeline(self, name: str, *, partitions: bool = False) -> PipelineDetail:
+        """One pipeline: graph, params, its newest partition keys, schedules, triggers; with
+        ``partitions``, every partition and its state too (``door.partitions`` pages them)."""
         pipe = self._sight().pipeline(name)
         recent = self.ws.store.browse.recent_runs([pipe.name], RECENT_RUNS)[pipe.name]
         overview = self._overview(pipe, self.auto.schedules(), self.auto.triggers(), recent)
@@ -213,11 +220,18 @@ class Catalog(Service):
             line=pipe.line,
             params=tuple(param_view(p) for p in pipe.params.values()),
             nodes=nodes_of(pipe.snapshot()),
-            partitions=None if parts is None else tuple(self.auto.partitions(pipe.name)),
+            partitions=(
+                tuple(self.auto.partitions(pipe.name))
+                if parts is not None and partitions
+                else None
+            ),
             partitions_spec=None if parts is None else parts.describe(),
             dimensions=() if parts is None else tuple(parts.dimensions),
             max_active_runs=pipe.automation.max_active_runs,
             priority=pipe.automation.priority,
+            newest_keys=(
+                () if parts is None else tuple(parts.newest(self.ws.clock(), NEWEST_KEYS))
+            ),
         )
 
     @action("pipelines.read")

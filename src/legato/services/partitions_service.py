@@ -8,13 +8,13 @@ keys.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from legato.definitions.partitioning import TimeWindows
 from legato.domain.states import RunState
 from legato.services.gate import Service, action
 from legato.services.service_errors import NotFoundError, ServiceError
@@ -30,6 +30,11 @@ STATES = (NEVER_RUN, *(s.value for s in RunState))
 MAX_PAGE = 1000
 #: Bucket sizes of the summary of time partitions, and how each labels a window's start.
 GRANULARITIES = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%dT%H"}
+#: How many characters of a time key (padded to an hour, see ``_time_label``) each names.
+_LABEL_LENGTH = {"year": 4, "month": 7, "day": 10, "hour": 13}
+#: The finest label each unit's keys spell out.
+_UNIT_LABEL = {"hourly": "hour", "daily": "day", "weekly": "day", "monthly": "month"}
+_WITHIN = re.compile(r"\d{4}(-\d{2}(-\d{2}(T\d{2})?)?)?")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,25 @@ class Bucket:
     first: str
     last: str
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One key of the dimension that is not time ("" with one dimension), and its buckets."""
+
+    label: str
+    buckets: tuple[Bucket, ...]
+
+
+@dataclass(frozen=True)
+class PartitionGrid:
+    """Counts by state per time bucket, one row per key of the other dimension (if any)."""
+
+    pipeline: str
+    granularity: str
+    total: int
+    counts: dict[str, int]
+    rows: tuple[GridRow, ...]
 
 
 @dataclass(frozen=True)
@@ -127,48 +151,27 @@ class Partitions(Service):
         last: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        within: str | None = None,
     ) -> PartitionPage:
         """The partitions from ``first`` to ``last`` (keys, both included) whose state is one
-        of ``states`` (any when empty), in key order, ``limit`` at most, after ``cursor``."""
+        of ``states`` (any when empty), in key order, ``limit`` at most, after ``cursor``;
+        ``within`` ("2026", "2026-03", "2026-03-01" or "2026-03-01T05"): only those whose
+        time window starts then."""
         if not 1 <= limit <= MAX_PAGE:
             raise ServiceError(f"limit must be between 1 and {MAX_PAGE}", "limit")
         wanted = state_filter(states)
-        name, parts = self._parts(pipeline)
-        keys = self._keys(parts, first, last)
+        keys, found = self._states(*self._parts(pipeline), first, last, within)
         start = 0
         if cursor is not None:
             try:
                 start = keys.index(cursor) + 1
             except ValueError:
                 raise ServiceError(f"cursor {cursor!r} is not a partition here", "cursor") from None
-        store = self.ws.store.backfills
-        if not wanted:
-            chosen, total = keys[start : start + limit + 1], len(keys)
-        else:
-            matches = self._matcher(name, wanted)
-            total = sum(1 for k in keys if matches(k))
-            chosen = []
-            for k in keys[start:]:
-                if matches(k):
-                    chosen.append(k)
-                    if len(chosen) > limit:
-                        break
-        found = store.partition_states(name, chosen[:limit])
-        shown = tuple(
-            PartitionState(k, *found.get(k, (NEVER_RUN, None))) for k in chosen[:limit]
-        )
-        more = len(chosen) > limit
-        return PartitionPage(shown, total, shown[-1].key if more else None)
-
-    def _matcher(self, pipeline: str, wanted: frozenset[str]) -> Callable[[str], bool]:
-        """Whether a key's state is one of ``wanted``, reading only the kept status rows of
-        the states that decide it."""
-        store = self.ws.store.backfills
-        if NEVER_RUN in wanted:
-            others = store.partitions_in_states(pipeline, set(STATES) - wanted - {NEVER_RUN})
-            return lambda k: k not in others
-        included = store.partitions_in_states(pipeline, wanted)
-        return lambda k: k in included
+        matches = [i for i, s in enumerate(found) if not wanted or s[0] in wanted]
+        after = [i for i in matches if i >= start]
+        shown = [PartitionState(keys[i], *found[i]) for i in after[:limit]]
+        more = len(after) > limit
+        return PartitionPage(tuple(shown), len(matches), shown[-1].key if more else None)
 
     @action("partitions.read")
     def summary(
@@ -178,26 +181,21 @@ class Partitions(Service):
         granularity: str | None = None,
         first: str | None = None,
         last: str | None = None,
+        within: str | None = None,
     ) -> PartitionSummary:
         """Counts by state (overall and per ``granularity`` bucket of time partitions) and the
-        ranges of failed and never-run partitions, from ``first`` to ``last``."""
-        if granularity is not None and granularity not in GRANULARITIES:
-            raise ServiceError(
-                f"granularity must be one of {', '.join(GRANULARITIES)}", "granularity"
-            )
+        ranges of failed and never-run partitions, from ``first`` to ``last`` (and
+        ``within`` a time, as ``page`` takes it)."""
         name, parts = self._parts(pipeline)
-        if granularity is not None and parts.time_dimension is None:
-            raise ServiceError(
-                f"pipeline {pipeline!r} has no time partitions to group by {granularity}",
-                "granularity",
-            )
-        keys, states = self._states(name, parts, first, last)
-        counts: dict[str, int] = {}
-        for s in states:
-            counts[s] = counts.get(s, 0) + 1
-        buckets = () if granularity is None else tuple(
-            self._buckets(parts, keys, states, granularity)
-        )
+        if granularity is not None:
+            _check_granularity(pipeline, parts, granularity)
+        keys, found = self._states(name, parts, first, last, within)
+        states = [s for s, _ in found]
+        counts = _count(states)
+        buckets: tuple[Bucket, ...] = ()
+        if granularity is not None:
+            label = _time_label(parts, granularity)
+            buckets = _buckets(keys, states, label)
         return PartitionSummary(
             pipeline=pipeline,
             total=len(keys),
@@ -207,6 +205,30 @@ class Partitions(Service):
             granularity=granularity,
             buckets=buckets,
         )
+
+    @action("partitions.read")
+    def grid(
+        self,
+        pipeline: str,
+        *,
+        granularity: str,
+        first: str | None = None,
+        last: str | None = None,
+        within: str | None = None,
+    ) -> PartitionGrid:
+        """Counts by state per ``granularity`` bucket of time, with two dimensions one row per
+        key of the other dimension (in its order), from ``first`` to ``last`` and ``within``
+        a time (as ``page`` takes them): a picture of every partition in a few hundred cells."""
+        name, parts = self._parts(pipeline)
+        _check_granularity(pipeline, parts, granularity)
+        keys, found = self._states(name, parts, first, last, within)
+        states = [s for s, _ in found]
+        label = _time_label(parts, granularity)
+        if len(parts.dimensions) == 1:
+            rows = [GridRow("", _buckets(keys, states, label))] if keys else []
+        else:
+            rows = _group(keys, states, label, _other_key(parts))
+        return PartitionGrid(pipeline, granularity, len(keys), _count(states), tuple(rows))
 
     # -- internals -----------------------------------------------------------------------
 
@@ -218,9 +240,18 @@ class Partitions(Service):
             raise NotFoundError(f"pipeline {pipe.name!r} has no partitions")
         return pipe.name, parts
 
-    def _keys(self, parts: PartitionSet, first: str | None, last: str | None) -> list[str]:
-        """The keys from ``first`` to ``last`` that exist now, in key order."""
-        keys = parts.keys(self.ws.clock())
+    def _states(
+        self,
+        pipeline: str,
+        parts: PartitionSet,
+        first: str | None,
+        last: str | None,
+        within: str | None = None,
+    ) -> tuple[list[str], list[tuple[str, str | None]]]:
+        """The keys from ``first`` to ``last`` (whose window starts ``within`` a time) that
+        exist now, and (state, newest run id) of each."""
+        now = self.ws.clock()
+        keys = parts.keys(now)
         try:
             lo = 0 if first is None else keys.index(parts.get(first).key)
             hi = len(keys) - 1 if last is None else keys.index(parts.get(last).key)
@@ -229,70 +260,123 @@ class Partitions(Service):
             raise ServiceError(f"no such partition here: {exc}", field) from None
         if lo > hi:
             raise ServiceError(f"the range ends ({last}) before it starts ({first})", "to")
-        return keys[lo : hi + 1]
-
-    def _states(
-        self, pipeline: str, parts: PartitionSet, first: str | None, last: str | None
-    ) -> tuple[list[str], list[str]]:
-        """The keys from ``first`` to ``last`` that exist now, and the state of each (from
-        the kept status: one row per partition with a run, whatever the runs behind it)."""
-        keys = self._keys(parts, first, last)
-        found = self.ws.store.backfills.partition_state_map(pipeline)
-        return keys, [found.get(k, NEVER_RUN) for k in keys]
-
-    @staticmethod
-    def _buckets(
-        parts: PartitionSet, keys: Sequence[str], states: Sequence[str], granularity: str
-    ) -> list[Bucket]:
-        """Counts by state per bucket, oldest first. With two dimensions a bucket gathers
-        every key whose time falls in it, wherever the other dimension puts it."""
-        fmt = GRANULARITIES[granularity]
-        if granularity != "hour" and _time_slowest(parts):
-            return _contiguous_buckets(parts, keys, states, fmt)
-        found: dict[str, tuple[int, int, dict[str, int]]] = {}
-        for i, (key, state) in enumerate(zip(keys, states, strict=True)):
-            label = _label(parts.get(key).start, fmt)
-            lo, hi, counts = found.get(label, (i, i, {}))
-            counts[state] = counts.get(state, 0) + 1
-            found[label] = (min(lo, i), max(hi, i), counts)
-        return [
-            Bucket(label, keys[lo], keys[hi], counts)
-            for label, (lo, hi, counts) in sorted(found.items())
-        ]
+        keys = keys[lo : hi + 1]
+        if within:
+            keys = _within(parts, keys, within)
+        # The kept status: one row per partition with a run, whatever the runs behind it.
+        newest = self.ws.store.backfills.partition_states(pipeline)
+        never: tuple[str, str | None] = (NEVER_RUN, None)
+        return keys, [newest.get(k, never) for k in keys]
 
 
-def _label(start: datetime | None, fmt: str) -> str:
-    return "" if start is None else start.strftime(fmt)
+def _check_granularity(pipeline: str, parts: PartitionSet, granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise ServiceError(f"granularity must be one of {', '.join(GRANULARITIES)}", "granularity")
+    if parts.time_dimension is None:
+        raise ServiceError(
+            f"pipeline {pipeline!r} has no time partitions to group by {granularity}",
+            "granularity",
+        )
 
 
-def _time_slowest(parts: PartitionSet) -> bool:
-    """Whether keys in order have their time windows in order: one time dimension, which
-    varies slowest (``MultiPartitions`` orders its product so)."""
-    dims = getattr(parts, "parts", (parts,))
-    return sum(isinstance(d, TimeWindows) for d in dims) == 1
+def _count(states: Sequence[str]) -> dict[str, int]:
+    return dict(Counter(states))
 
 
-def _contiguous_buckets(
-    parts: PartitionSet, keys: Sequence[str], states: Sequence[str], fmt: str
-) -> list[Bucket]:
-    """Buckets of keys whose windows are in key order: each bucket's end found by a
-    galloping search, so a key's window is worked out a few times per bucket, not once per
-    key (100,000 hours are 137 months)."""
+def _time_key(parts: PartitionSet) -> Callable[[str], str]:
+    """The time part of a key (the key itself with one dimension)."""
+    time_dim = parts.time_dimension
+    if time_dim is None or len(parts.dimensions) == 1:
+        return lambda key: key
+    at = parts.dimensions.index(time_dim.name)
+    return lambda key: key.split("|")[at]
 
-    def label(i: int) -> str:
-        return _label(parts.get(keys[i]).start, fmt)
 
-    out: list[Bucket] = []
-    i, n = 0, len(keys)
-    while i < n:
-        here = label(i)
-        lo, step = i, 1  # label(lo) == here; then label(hi) != here, or hi == n
-        while lo + step < n and label(lo + step) == here:
-            lo, step = lo + step, step * 2
-        hi = min(lo + step, n)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if label(mid) == here else (lo, mid)
-        out.append(Bucket(here, keys[i], keys[lo], dict(Counter(states[i : lo + 1]))))
-        i = lo + 1
-    return out
+def _other_key(parts: PartitionSet) -> Callable[[str], str]:
+    """The part of a key that is not time ("" with one dimension)."""
+    time_dim = parts.time_dimension
+    if time_dim is None or len(parts.dimensions) == 1:
+        return lambda _: ""
+    other = 1 - parts.dimensions.index(time_dim.name)
+    return lambda key: key.split("|")[other]
+
+
+def _time_label(parts: PartitionSet, granularity: str) -> Callable[[str], str]:
+    """A key's bucket label, as its window's local start would print by ``GRANULARITIES``.
+
+    Read off the key's text (its local start: "YYYY-MM" monthly, "YYYY-MM-DD" daily and
+    weekly, "YYYY-MM-DDTHH:MM+HH:MM" hourly) rather than parsing 10^5 keys into windows.
+    """
+    n = _LABEL_LENGTH[granularity]
+    time_of = _time_key(parts)
+    time_dim = parts.time_dimension
+    if time_dim is not None and _LABEL_LENGTH[_UNIT_LABEL[time_dim.unit]] >= n:
+        if len(parts.dimensions) == 1:
+            return lambda key: key[:n]  # the common case, 10^5 times a page: a slice
+        return lambda key: time_of(key)[:n]
+
+    def label(key: str) -> str:
+        t = time_of(key)
+        if len(t) == 7:
+            t += "-01T00"
+        elif len(t) == 10:
+            t += "T00"
+        return t[:n]
+
+    return label
+
+
+def _within(parts: PartitionSet, keys: list[str], within: str) -> list[str]:
+    """The keys whose window starts within a year, month, day or hour ("2026-03")."""
+    if parts.time_dimension is None or not _WITHIN.fullmatch(within):
+        raise ServiceError(
+            f"within {within!r}: expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH of time "
+            "partitions",
+            "within",
+        )
+    granularity = next(g for g, n in _LABEL_LENGTH.items() if n == len(within))
+    label = _time_label(parts, granularity)
+    # Keys are in time order (with two dimensions, time-major) and a window's local start
+    # never goes back a whole hour, so labels do not decrease: the match is one slice.
+    lo = bisect_left(keys, within, key=label)
+    return keys[lo : bisect_right(keys, within, lo=lo, key=label)]
+
+
+def _buckets(
+    keys: Sequence[str], states: Sequence[str], label: Callable[[str], str]
+) -> tuple[Bucket, ...]:
+    """Counts by state per bucket, oldest first, of keys in time order: each bucket's end
+    found by bisection (labels do not decrease, see ``_within``), a few hundred label reads
+    for 10^5 keys."""
+    out, lo = [], 0
+    while lo < len(keys):
+        name = label(keys[lo])
+        hi = bisect_right(keys, name, lo=lo, key=label)
+        out.append(Bucket(name, keys[lo], keys[hi - 1], _count(states[lo:hi])))
+        lo = hi
+    return tuple(out)
+
+
+def _group(
+    keys: Sequence[str],
+    states: Sequence[str],
+    label: Callable[[str], str],
+    row: Callable[[str], str],
+) -> list[GridRow]:
+    """Counts by state per (row, bucket): rows in the order met, buckets oldest first. A
+    bucket's first and last keys are the first and last met in key order."""
+    found: dict[str, dict[str, list[Any]]] = {}
+    at: tuple[str, str] | None = None
+    cell: list[Any] = []  # first key, last key, counts by state
+    for key, state in zip(keys, states, strict=True):
+        where = (row(key), label(key))
+        if where != at:  # neighbours mostly share a cell: no lookup
+            at = where
+            cell = found.setdefault(where[0], {}).setdefault(where[1], [key, key, {}])
+        cell[1] = key
+        counts = cell[2]
+        counts[state] = counts.get(state, 0) + 1
+    return [
+        GridRow(r, tuple(Bucket(n, lo, hi, c) for n, (lo, hi, c) in sorted(cells.items())))
+        for r, cells in found.items()
+    ]

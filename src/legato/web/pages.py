@@ -26,7 +26,15 @@ from legato.services.door import Door
 from legato.services.project import CodeState
 from legato.services.resources_service import CheckResult
 from legato.services.service_errors import Forbidden, ServiceError, status_of
-from legato.web import asset_pages, graphs, lineage_page, run_pages, signin, views
+from legato.web import (
+    asset_pages,
+    graphs,
+    lineage_page,
+    partition_section,
+    run_pages,
+    signin,
+    views,
+)
 from legato.web.gantt import format_duration
 
 HERE = Path(__file__).parent
@@ -118,15 +126,29 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
         )
 
     @r.get("/pipelines/{name}")
-    def pipeline(request: Request, name: str) -> HTMLResponse:
+    def pipeline(
+        request: Request,
+        name: str,
+        zoom: Annotated[str, Query(max_length=20)] = "",
+        state: Annotated[list[str], Query()] = [],  # noqa: B006
+        first: Annotated[str, Query(alias="from", max_length=200)] = "",
+        last: Annotated[str, Query(alias="to", max_length=200)] = "",
+        cursor: Annotated[str, Query(max_length=200)] = "",
+    ) -> HTMLResponse:
         try:
             detail = ctx.catalog.pipeline(name)
         except ServiceError as exc:
             return failure(request, exc)
         parts = ctx.project.pipeline(detail.overview.name).automation.partitions
-        grid = None
-        if parts is not None and detail.partitions is not None:
-            grid = views.partition_grid(parts, detail.partitions)
+        shown = None
+        if parts is not None:
+            given = partition_section.Filters(
+                zoom, tuple(s for s in state if s), first.strip(), last.strip(), cursor
+            )
+            try:
+                shown = partition_section.section(ctx, detail.overview.name, parts, given)
+            except Forbidden:  # a custom role may read pipelines and not their partitions
+                shown = None
         return page(
             request,
             "pipeline.html",
@@ -134,7 +156,7 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
             dag=graphs.pipeline_dag(
                 detail.nodes, run_pages.expanded(request), run_pages.expand_url(request)
             ),
-            grid=grid,
+            parts=shown,
             backfills=ctx.automation.backfills(pipeline=detail.overview.name)[:10],
             refused=ctx.automation.trigger_events(
                 detail.overview.name, refused_only=True, limit=20
@@ -156,14 +178,14 @@ def mount(app: FastAPI, ctx: Door, settings: ProjectConfig) -> None:
                 ctx.assets.asset(materialize)  # NotFound before a form that cannot work
         except ServiceError as exc:
             return failure(request, exc)
-        keys = [v.key for v in detail.partitions or ()]
+        keys = detail.newest_keys
         return page(
             request,
             "launch.html",
             p=detail,
             fields=[views.form_field(x) for x in detail.params],
             partition=partition or (keys[-1] if keys else ""),
-            keys=keys[-500:],
+            keys=keys,
             materialize=materialize,
         )
 

@@ -1,6 +1,6 @@
-"""What the pages draw, built from the service views: the partitions grid, the launcher's form
-fields, the log panel (the graphs are in graphs.py, the run's task table and timeline in
-run_tables.py). Pure functions; the routes are in pages.py.
+"""What the pages draw, built from the service views: the launcher's form fields, the log
+panel (the graphs are in graphs.py, the run's task table and timeline in run_tables.py, the
+partitions map in partition_map.py). Pure functions; the routes are in pages.py.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from legato.domain.states import TaskState
 from legato.web.gantt import format_duration
 
 if TYPE_CHECKING:
-    from legato.definitions.partitioning import PartitionSet
-    from legato.services.automation_service import PartitionView
     from legato.services.catalog import ParamView, RunDetail
     from legato.services.overview_service import OverviewFigures
     from legato.services.run_service import LogEntry
@@ -157,35 +155,6 @@ def _tail(path: Path) -> tuple[str, int]:
     except FileNotFoundError:
         return "", 0
     return data.decode("utf-8", errors="replace"), size
-
-
-# -- the pipeline page ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Partitions laid out for the grid: one row per key of the second dimension, if any."""
-
-    rows: tuple[tuple[str, tuple[PartitionView, ...]], ...]  # (row label, cells)
-    count: int
-    states: dict[str, int]
-
-
-def partition_grid(parts: PartitionSet, views: tuple[PartitionView, ...]) -> Grid:
-    """Group a two-dimensional set's partitions by the dimension that is not time."""
-    states: dict[str, int] = {}
-    for v in views:
-        states[v.state] = states.get(v.state, 0) + 1
-    dims = parts.dimensions
-    if len(dims) < 2:
-        return Grid((("", views),), len(views), states)
-    time_dim = parts.time_dimension
-    by = dims[1] if time_dim is None or time_dim.name == dims[0] else dims[0]
-    rows: dict[str, list[PartitionView]] = {}
-    for v in views:
-        label = parts.get(v.key).dims.get(by, "")
-        rows.setdefault(label, []).append(v)
-    return Grid(tuple((k, tuple(v)) for k, v in rows.items()), len(views), states)
 
 
 # -- the launcher ---------------------------------------------------------------------------

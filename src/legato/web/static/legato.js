@@ -297,96 +297,133 @@ const Pager = {
   },
 };
 
-// -- the partitions grid: click, shift-click and drag to select; then backfill
+// -- the partitions map and list: drag (or shift-click) across cells to select them; then
+// backfill. A cell is one partition (data-key) or a bucket of them (data-first … data-last,
+// data-n of them); in one dimension cells are ordered by data-i, in two they are a grid of
+// data-r by data-c and a selection is the rectangle between two cells. A plain click on a
+// bucket follows its link (the zoom into it).
 
 const Grid = {
   start() {
     const section = document.getElementById("partitions");
     if (!section) return;
-    this.cells = Array.from(section.querySelectorAll(".cell[data-key]"));
     this.form = section.querySelector("form.backfill-form");
+    this.group = null;   // the svg or table the selection is in
     this.anchor = null;
     this.dragging = false;
-    this.mode = true;
-    this.from = null;
-    this.before = null;
+    this.moved = false;
+    this.chosen = [];
     section.addEventListener("mousedown", (ev) => this.down(ev));
     section.addEventListener("mouseover", (ev) => this.over(ev));
+    section.addEventListener("click", (ev) => {
+      const cell = ev.target.closest(".cell[data-key], .cell[data-first]");
+      // A drag or a shift-click selected: it is not a click on the zoom link.
+      if (cell && (this.moved || ev.shiftKey)) ev.preventDefault();
+      this.moved = false;
+    });
     document.addEventListener("mouseup", () => { this.dragging = false; });
+    // Keyboard: Space selects the focused cell (Enter still follows a bucket's zoom link),
+    // Shift+Space selects from the last cell chosen to it.
     section.addEventListener("keydown", (ev) => {
-      const cell = ev.target.closest(".cell[data-key]");
-      if (cell && (ev.key === " " || ev.key === "Enter")) { ev.preventDefault(); this.toggle(cell, ev.shiftKey); }
+      const cell = ev.target.closest(".cell[data-key], .cell[data-first]");
+      if (!cell || !(ev.key === " " || (ev.key === "Enter" && !cell.hasAttribute("href")))) return;
+      ev.preventDefault();
+      const same = ev.shiftKey && this.anchor && this.groupOf(this.anchor) === this.groupOf(cell);
+      if (!same) this.anchor = cell;
+      this.select(same ? this.between(this.anchor, cell) : [cell]);
     });
     this.form.addEventListener("submit", (ev) => { ev.preventDefault(); this.submit(); });
-    section.querySelector(".clear-selection").addEventListener("click", () => {
-      this.cells.forEach((c) => this.set(c, false));
-      this.update();
-    });
+    section.querySelector(".clear-selection").addEventListener("click", () => this.select([]));
     this.update();
   },
 
-  set(cell, on) {
-    cell.classList.toggle("selected", on);
-    cell.setAttribute("aria-selected", on ? "true" : "false");
-  },
+  cells(group) { return Array.from(group.querySelectorAll(".cell[data-key], .cell[data-first]")); },
 
-  toggle(cell, extend) {
-    const i = this.cells.indexOf(cell);
-    if (extend && this.anchor !== null) {
-      const [a, b] = [Math.min(this.anchor, i), Math.max(this.anchor, i)];
-      for (let k = a; k <= b; k++) this.set(this.cells[k], true);
-    } else {
-      this.set(cell, !cell.classList.contains("selected"));
-      this.anchor = i;
+  groupOf(cell) { return cell.closest("svg, table"); },
+
+  between(a, b) {
+    const cells = this.cells(this.groupOf(a));
+    if (a.dataset.r !== undefined) {
+      const [r1, r2] = [+a.dataset.r, +b.dataset.r].sort((x, y) => x - y);
+      const [c1, c2] = [+a.dataset.c, +b.dataset.c].sort((x, y) => x - y);
+      return cells.filter((c) => +c.dataset.r >= r1 && +c.dataset.r <= r2 &&
+        +c.dataset.c >= c1 && +c.dataset.c <= c2);
     }
-    this.update();
+    const [i1, i2] = [+a.dataset.i, +b.dataset.i].sort((x, y) => x - y);
+    return cells.filter((c) => +c.dataset.i >= i1 && +c.dataset.i <= i2);
   },
 
   down(ev) {
-    const cell = ev.target.closest(".cell[data-key]");
+    const cell = ev.target.closest(".cell[data-key], .cell[data-first]");
     if (!cell || ev.button !== 0) return;
     ev.preventDefault();
-    if (ev.shiftKey) { this.toggle(cell, true); return; }
+    this.moved = false;
+    if (ev.shiftKey) {  // the first shift-click picks a cell, the next one a range to it
+      const same = this.anchor && this.groupOf(this.anchor) === this.groupOf(cell);
+      if (!same) this.anchor = cell;
+      this.select(same ? this.between(this.anchor, cell) : [cell]);
+      return;
+    }
     this.dragging = true;
-    this.from = this.cells.indexOf(cell);
-    this.mode = !cell.classList.contains("selected");
-    this.before = this.cells.map((c) => c.classList.contains("selected"));
-    this.anchor = this.from;
-    this.paint(this.from);
+    this.anchor = cell;
+    if (!cell.hasAttribute("href")) {  // a partition alone: a click selects it
+      const on = !cell.classList.contains("selected");
+      this.select(on ? [cell] : []);
+    }
   },
 
   over(ev) {
     if (!this.dragging) return;
-    const cell = ev.target.closest(".cell[data-key]");
-    if (cell) this.paint(this.cells.indexOf(cell));
+    const cell = ev.target.closest(".cell[data-key], .cell[data-first]");
+    if (!cell || this.groupOf(cell) !== this.groupOf(this.anchor)) return;
+    if (cell !== this.anchor) this.moved = true;
+    if (this.moved) this.select(this.between(this.anchor, cell));
   },
 
-  paint(to) {
-    const [a, b] = [Math.min(this.from, to), Math.max(this.from, to)];
-    this.cells.forEach((c, k) => this.set(c, k >= a && k <= b ? this.mode : this.before[k]));
+  select(cells) {
+    document.querySelectorAll("#partitions .cell.selected").forEach((c) => {
+      c.classList.remove("selected");
+      c.setAttribute("aria-selected", "false");
+    });
+    cells.forEach((c) => { c.classList.add("selected"); c.setAttribute("aria-selected", "true"); });
+    this.chosen = cells;
     this.update();
   },
 
-  selected() {
-    return this.cells.filter((c) => c.classList.contains("selected")).map((c) => c.dataset.key);
+  // What to backfill: single partitions by key; buckets as the range from the first cell's
+  // first key to the last cell's last key (in two dimensions, the rectangle's corners).
+  body() {
+    const cells = this.chosen;
+    if (cells.length === 0) return null;
+    if (cells.every((c) => c.dataset.key !== undefined)) {
+      return { partitions: cells.map((c) => c.dataset.key) };
+    }
+    return { start: this.first(cells[0]), end: this.last(cells[cells.length - 1]) };
   },
 
+  first(cell) { return cell.dataset.first || cell.dataset.key; },
+
+  last(cell) { return cell.dataset.last || cell.dataset.key; },
+
   update() {
-    const keys = this.selected();
+    const cells = this.chosen;
+    const n = cells.reduce((sum, c) => sum + parseInt(c.dataset.n || "1", 10), 0);
     const label = this.form.querySelector(".selected-count");
-    if (keys.length === 0) label.textContent = "No partition selected";
-    else if (keys.length === 1) label.textContent = `1 partition selected: ${keys[0]}`;
-    else label.textContent = `${keys.length} partitions selected: ${keys[0]} … ${keys[keys.length - 1]}`;
-    this.form.querySelector("button[type=submit]").disabled = keys.length === 0;
-    this.form.querySelector("button[type=submit]").textContent =
-      keys.length ? `Backfill ${keys.length} partition${keys.length > 1 ? "s" : ""}` : "Backfill";
+    const first = cells.length ? this.first(cells[0]) : "";
+    const last = cells.length ? this.last(cells[cells.length - 1]) : "";
+    if (n === 0) label.textContent = "No partition selected";
+    else if (n === 1) label.textContent = `1 partition selected: ${first}`;
+    else label.textContent = `${n} partitions selected: ${first} … ${last}`;
+    const submit = this.form.querySelector("button[type=submit]");
+    submit.disabled = n === 0;
+    submit.textContent = n ? `Backfill ${n} partition${n > 1 ? "s" : ""}` : "Backfill";
   },
 
   async submit() {
     const f = this.form;
     const body = {
       pipeline: f.dataset.pipeline,
-      partitions: this.selected(),
+      ...this.body(),
       all: f.elements.all.checked,
       max_concurrent: parseInt(f.elements.max_concurrent.value || "2", 10),
     };
