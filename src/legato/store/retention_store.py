@@ -21,7 +21,7 @@ from sqlalchemy import Table, and_, delete, func, not_, or_, select
 
 from legato.domain.states import RunState
 from legato.store.database import Part
-from legato.store.schema import attempts, events, runs, task_runs
+from legato.store.schema import attempts, events, partition_status, runs, task_runs
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _r = runs.c
@@ -78,10 +78,8 @@ class RetentionStore(Part):
         ``failed_before``) that nothing keeps, ``limit`` at most, oldest first (from the
         one after run id ``after``, to page without deleting)."""
         newest_of_pipeline = select(func.max(_r.id)).group_by(_r.pipeline)
-        newest_of_partition = (
-            select(func.max(_r.id)).where(_r.partition.is_not(None))
-            .group_by(_r.pipeline, _r.partition)
-        )
+        # Each partition's newest run is what the kept status points at (partition_status.py).
+        newest_of_partition = select(partition_status.c.run_id)
         rerun_sources = select(_r.parent_run_id).where(
             _r.parent_run_id.is_not(None), _r.state.in_(_UNFINISHED)
         )
