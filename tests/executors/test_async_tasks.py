@@ -3,9 +3,8 @@ requests that a worker runs side by side, each with its own timeout, retries and
 
 from __future__ import annotations
 
-import asyncio
+import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,55 +17,73 @@ from tests.helpers import door, make_project
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 
+SERVER = r"""
+import asyncio, json, sys
+
+delay = float(sys.argv[1])
+state = {"in_flight": 0, "most_at_once": 0, "served": 0}
+
+async def answer(reader, writer):
+    try:
+        line = await reader.readline()
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        if not line:
+            return  # a client gone before asking (a coroutine cancelled by its timeout)
+        path = line.split()[1].strip(b"/")
+        if path == b"stats":
+            body = json.dumps(state).encode()
+        else:
+            state["in_flight"] += 1
+            state["most_at_once"] = max(state["most_at_once"], state["in_flight"])
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                state["in_flight"] -= 1
+            state["served"] += 1
+            body = path
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (len(body), body))
+        await writer.drain()
+    finally:
+        writer.close()
+
+async def main():
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, backlog=4096)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
 class SlowServer:
-    """A real HTTP server (asyncio, in a thread) answering each GET after ``delay`` seconds
-    with the path's number; it counts the requests it holds at once."""
+    """A real HTTP server (asyncio, in a process of its own: the driver in this process
+    does not slow it down) answering each GET after ``delay`` seconds with the path's
+    number; ``stats()`` says how many requests it served and held at once."""
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
-        self.in_flight = 0
-        self.most_at_once = 0
-        self.served = 0
         self.port = 0
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> SlowServer:
-        self._thread.start()
-        assert self._ready.wait(30)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(self.delay)], stdout=subprocess.PIPE, text=True
+        )
+        assert self._proc.stdout is not None
+        self.port = int(self._proc.stdout.readline())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
+        assert self._proc is not None
+        self._proc.kill()
+        self._proc.wait(30)
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
-            asyncio.start_server(self._answer, "127.0.0.1", 0, backlog=4096)
-        )
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
+    def stats(self) -> dict[str, int]:
+        import httpx
 
-    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await reader.readline()
-            while (await reader.readline()) not in (b"\r\n", b""):
-                pass
-            self.in_flight += 1
-            self.most_at_once = max(self.most_at_once, self.in_flight)
-            await asyncio.sleep(self.delay)
-            self.in_flight -= 1
-            body = line.split()[1].strip(b"/")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                         % (len(body), body))
-            await writer.drain()
-            self.served += 1
-        finally:
-            writer.close()
+        return httpx.get(f"http://127.0.0.1:{self.port}/stats", timeout=30).json()
 
 
 @pytest.fixture
@@ -92,7 +109,7 @@ from legato import Context, pipeline, task
 def urls(base: str, n: int) -> list[str]:
     return [f"{base}/{i}" for i in range(n)]
 
-@task(concurrency=200, timeout=5, retries=1)
+@task(concurrency=200, timeout=15, retries=1)
 async def fetch(ctx: Context, url: str) -> int:
     number = int(url.rsplit("/", 1)[1])
     if number == 7:
@@ -121,6 +138,7 @@ def test_an_async_task_mapped_over_slow_urls_runs_them_side_by_side(
     ws = _open(workspaces, tmp_path / "p", FETCH)
     with SlowServer(delay=0.1) as server:
         r = door(ws).runs.run_pipeline("crawl", {"base": f"http://127.0.0.1:{server.port}"})
+        stats = server.stats()
     tasks = {t.task_key: t for t in door(ws).runs.task_runs(r.id)}
     fetched = {k: t for k, t in tasks.items() if k.startswith("fetch[")}
     assert len(fetched) == 2000
@@ -128,13 +146,13 @@ def test_an_async_task_mapped_over_slow_urls_runs_them_side_by_side(
     # at its first attempt, so no worker was killed under them.
     assert fetched["fetch[7]"].state == TaskState.FAILED
     outcomes = [(a.outcome, a.error) for a in door(ws).runs.attempts(r.id, "fetch[7]")]
-    assert outcomes == [("timeout", "timed out after 5s")] * 2
+    assert outcomes == [("timeout", "timed out after 15s")] * 2
     others = [t for k, t in fetched.items() if k != "fetch[7]"]
     assert all(t.state == TaskState.SUCCEEDED and t.attempt == 1 for t in others)
     assert door(ws).runs.output(r.id, "fetch[1234]") == 1234
-    assert server.served == 1999
+    assert stats["served"] == 1999
     # Side by side: far more requests were held at once than there are workers.
-    assert server.most_at_once >= 100
+    assert stats["most_at_once"] >= 100
     # Each coroutine's print and logs are in its own log, and only there.
     text = door(ws).runs.logs(r.id, "fetch[1003]")[0].text()
     assert "fetching 1003" in text and "asked for 1003" in text
