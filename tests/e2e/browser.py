@@ -10,6 +10,9 @@
     The web UI's base URL that ``legato up`` printed ("web UI at http://...:PORT/").
 ``watch(page)``
     The script errors and Content-Security-Policy violations a page reports, as they come.
+``signed_in(browser, project, url, shot)``
+    A page of a fresh browser context signed in through a one-time link, with ``watch``'s
+    list; the context is closed after.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,3 +131,25 @@ def web_url(daemon: DaemonProcess, timeout: float = 30.0) -> str:
     found = re.search(r"web UI at (https?://\S+?)/?\s", daemon.output())
     assert found, daemon.output()
     return found.group(1)
+
+
+@contextmanager
+def signed_in(
+    browser: Browser, project: Path, url: str, shot: Shots
+) -> Iterator[tuple[Page, list[str]]]:
+    """A page of a fresh context, signed in to ``url`` through a one-time sign-in link of
+    ``project``, and the problems it reports (``watch``); a failure inside saves the page's
+    screenshot (``shot.failed``); the context closes after."""
+    from tests.helpers import sign_in_link
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    problems = watch(page)
+    try:
+        page.goto(sign_in_link(project, url))
+        yield page, problems
+    except Exception:
+        shot.failed(page)
+        raise
+    finally:
+        context.close()

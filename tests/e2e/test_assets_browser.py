@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
+from tests.e2e.browser import Shots, screenshots_root, signed_in, web_url
 from tests.helpers import (
     Daemons,
     finished_run,
     http_client,
     make_project,
-    sign_in_link,
 )
 
 pytestmark = pytest.mark.slow
@@ -53,11 +52,7 @@ def test_the_catalog_leads_to_an_asset_with_its_chart_and_preview(
         for n in (2, 5):
             assert finished_run(api, "ingest", {"params": {"n": n}})["state"] == "succeeded"
 
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    problems = watch(page)
-    try:
-        page.goto(sign_in_link(project, url))
+    with signed_in(browser, project, url, shot) as (page, problems):
         page.goto(url + "/assets")
         expect(page.locator("header nav a.on")).to_have_text("Assets")
         rows = page.locator("table.assets tbody tr")
@@ -83,8 +78,3 @@ def test_the_catalog_leads_to_an_asset_with_its_chart_and_preview(
         page.locator("ul.downstream a", has_text="reports.orders").click()
         expect(page.locator("main h1")).to_have_text("reports.orders")
         assert not problems, problems
-    except Exception:
-        shot.failed(page)
-        raise
-    finally:
-        context.close()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
-from tests.helpers import Daemons, fan_code, finished_run, http_client, make_project, sign_in_link
+from tests.e2e.browser import Shots, screenshots_root, signed_in, web_url
+from tests.helpers import Daemons, fan_code, finished_run, http_client, make_project
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +33,7 @@ def test_a_10000_task_run_is_one_counted_box_and_the_filter_finds_its_failure(
         assert html.status_code == 200
         assert len(html.content) < 500_000, len(html.content)
 
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    problems = watch(page)
-    try:
-        page.goto(sign_in_link(project, url))
+    with signed_in(browser, project, url, shot) as (page, problems):
         page.goto(f"{url}/runs/{run_id}")
         box = page.locator('.dag-box svg.dag g.group[data-group="leaf"]')
         expect(box).to_have_attribute("data-count", str(LEAVES))
@@ -80,8 +76,3 @@ def test_a_10000_task_run_is_one_counted_box_and_the_filter_finds_its_failure(
         expect(rows).to_have_count(11)  # leaf_999 and leaf_9990 to leaf_9999
         shot(page, "filtered")
         assert not problems, problems
-    except Exception:
-        shot.failed(page)
-        raise
-    finally:
-        context.close()

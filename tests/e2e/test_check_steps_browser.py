@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
+from tests.e2e.browser import Shots, screenshots_root, signed_in, web_url
 from tests.helpers import (
     Daemons,
     finished_run,
     http_client,
     make_project,
-    sign_in_link,
 )
 
 pytestmark = pytest.mark.slow
@@ -56,11 +55,7 @@ def test_a_failing_blocking_check_is_a_red_node_and_downstream_is_not_run(
     with http_client(url, project) as api:
         run_id = finished_run(api, "shop", {"params": {"bad": True}})["id"]
 
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    problems = watch(page)
-    try:
-        page.goto(sign_in_link(project, url))
+    with signed_in(browser, project, url, shot) as (page, problems):
         page.goto(f"{url}/runs/{run_id}")
         graph = page.locator(".dag-box svg.dag")
         expect(graph).to_be_visible()
@@ -82,8 +77,3 @@ def test_a_failing_blocking_check_is_a_red_node_and_downstream_is_not_run(
         unique.click()
         expect(page.locator("#logs")).to_contain_text("check unique(order_id) [block]: failed")
         assert not problems, problems
-    except Exception:
-        shot.failed(page)
-        raise
-    finally:
-        context.close()

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
+from tests.e2e.browser import Shots, screenshots_root, signed_in, web_url
 from tests.helpers import (
     Daemons,
     finished_run,
     http_client,
     make_project,
-    sign_in_link,
     wait_for,
 )
 
@@ -85,11 +84,7 @@ def test_the_lineage_graph_colours_assets_by_freshness_and_links_them(
         assert entry["freshness"]["state"] == "stale"
         assert entry["freshness"]["why"].startswith("last materialized")
 
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    problems = watch(page)
-    try:
-        page.goto(sign_in_link(project, url))
+    with signed_in(browser, project, url, shot) as (page, problems):
         page.goto(url + "/assets")
         page.locator("header nav a", has_text="Lineage").click()
         expect(page).to_have_url(url + "/lineage")
@@ -129,8 +124,3 @@ def test_the_lineage_graph_colours_assets_by_freshness_and_links_them(
         expect(rows.first.locator("td.freshness .badge")).to_have_text("stale")
         shot(page, "stale only")
         assert not problems, problems
-    except Exception:
-        shot.failed(page)
-        raise
-    finally:
-        context.close()

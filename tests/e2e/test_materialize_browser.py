@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.browser import VIEWPORT, Shots, screenshots_root, watch, web_url
+from tests.e2e.browser import Shots, screenshots_root, signed_in, web_url
 from tests.helpers import (
     Daemons,
     finished_run,
     http_client,
     make_project,
-    sign_in_link,
 )
 
 pytestmark = pytest.mark.slow
@@ -64,11 +63,7 @@ def test_materialize_from_the_asset_page(
         assert made["state"] == "succeeded"
         first = made["id"]
 
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    problems = watch(page)
-    try:
-        page.goto(sign_in_link(project, url))
+    with signed_in(browser, project, url, shot) as (page, problems):
         page.goto(url + "/assets/warehouse.daily_sales")
         form = page.locator("form.materialize")
         expect(form).to_be_visible()
@@ -119,8 +114,3 @@ def test_materialize_from_the_asset_page(
             made = api.get("/api/v1/assets/warehouse.daily_sales").json()
             assert made["entry"]["latest"]["run_id"] == run_id, made
         assert not problems, problems
-    except Exception:
-        shot.failed(page)
-        raise
-    finally:
-        context.close()
