@@ -850,9 +850,10 @@ class RunDriver:
         finally:
             self.abandon(reason, release=True)
 
-    def drive(self) -> RunRecord:
-        """Run until every task is finished; returns the final run record."""
-        self.begin()
+    def drive(self, task_runs: Sequence[TaskRunRecord] | None = None) -> RunRecord:
+        """Run until every task is finished; returns the final run record. ``task_runs``:
+        as ``begin`` takes them."""
+        self.begin(task_runs)
         try:
             while True:
                 self.advance()

@@ -146,9 +146,15 @@ class RunDriving:
         )
 
     def execute(
-        self, run_id: str, *, on_progress: ProgressCallback | None = None, wait: bool = False
+        self,
+        run_id: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        wait: bool = False,
+        task_runs: Sequence[TaskRunRecord] | None = None,
     ) -> RunRecord:
-        """Take the run's lease and drive it to its end in this process."""
+        """Take the run's lease and drive it to its end in this process; ``task_runs``: its
+        task runs, as this process has just created them (None: read from the store)."""
         ws = self.ws
         ws.refresh()
         run = ws.store.runs.find_run(run_id)
@@ -160,8 +166,10 @@ class RunDriving:
         executor = ws.executor()
         ws.sync_pools()
         run = self.take_lease(run, wait=wait)
+        if run.state != RunState.QUEUED:
+            task_runs = None  # begun by another driver since they were made: read them
         try:
-            ended = self.driver(run, pipe, executor, on_progress=on_progress).drive()
+            ended = self.driver(run, pipe, executor, on_progress=on_progress).drive(task_runs)
         except Exception as exc:
             full = ws.store.full_error(exc, f", then `legato resume {run.id}` carries the run on")
             if full is None:

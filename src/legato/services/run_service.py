@@ -97,6 +97,29 @@ def record_run(
     DuplicateRun (from ``legato.domain.records``) carrying the first. ``priority`` defaults
     to the pipeline's. ``rows_of`` makes the run's task rows (default: every task pending).
     """
+    return record_run_rows(
+        ws, pipeline_name, params, partition=partition, from_text=from_text, run_key=run_key,
+        origin=origin, priority=priority, backfill_id=backfill_id,
+        trigger_events=trigger_events, rows_of=rows_of,
+    )[0]
+
+
+def record_run_rows(
+    ws: Workspace,
+    pipeline_name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    partition: str | None = None,
+    from_text: bool = False,
+    run_key: str | None = None,
+    origin: str = "manual",
+    priority: int | None = None,
+    backfill_id: str | None = None,
+    trigger_events: Sequence[NewTriggerEvent] = (),
+    rows_of: RowsOf | None = None,
+) -> tuple[RunRecord, Sequence[TaskRunRecord]]:
+    """``record_run``, with the task runs stored: a driver in this process starts from them
+    instead of reading them back (10,000 rows of a big fan: about 0.17 s)."""
     from dataclasses import replace
 
     from legato.domain.ids import new_run_id
@@ -148,7 +171,7 @@ def record_run(
             drop_sealed(ws, sealed)
             raise
     try:
-        return create_run(ws, run, rows, events, notes)
+        return create_run(ws, run, rows, events, notes), rows
     except TypeError as exc:  # params that JSON cannot hold
         drop_sealed(ws, sealed)
         raise ServiceError(f"pipeline {pipe.name!r}: params cannot be stored: {exc}") from None
@@ -241,10 +264,12 @@ class Runs(Service):
         self._sight().check(pipeline_name)
         self.ws.pipeline(pipeline_name)
         self.ws.executor()  # fork workers before the store's imports (see Workspace)
-        run = record_run(self.ws, pipeline_name, params, partition=partition, from_text=from_text)
+        run, rows = record_run_rows(
+            self.ws, pipeline_name, params, partition=partition, from_text=from_text
+        )
         if on_created is not None:
             on_created(run)
-        return RunDriving(self.ws).execute(run.id, on_progress=on_progress)
+        return RunDriving(self.ws).execute(run.id, on_progress=on_progress, task_runs=rows)
 
     @action("runs.read")
     def resumable(self) -> list[RunRecord]:
