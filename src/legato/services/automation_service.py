@@ -168,7 +168,7 @@ class Automation(Service):
                 priority=priority,
                 backfill_id=backfill_id,
                 trigger_events=events,
-            )
+            )[0]
         except DuplicateRun as dup:
             return dup.existing, False
         return run, True
@@ -270,7 +270,7 @@ class Automation(Service):
         self._sight().check(pipeline)
         return record_run(
             self.ws, pipeline, params, partition=partition, priority=priority, from_text=from_text
-        )
+        )[0]
 
     # -- schedules ------------------------------------------------------------------------
 

@@ -189,7 +189,7 @@ class Materialize(Service):
             from_text=from_text,
             origin=f"materialize:{key}",
             rows_of=rows_of,
-        )
+        )[0]
 
 
 def _targets(pipe: Pipeline, key: str) -> list[str]:
