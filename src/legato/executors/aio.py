@@ -105,9 +105,14 @@ def run_async_batch(
         outcomes.extend(a.failed(error, True, log=False) for a in atts[len(outcomes):])
     finally:
         parts.flush()
-    for i, att in enumerate(atts):
-        outcomes[i] = _keep_log(att, outcomes[i], scratch if i == 0 else -1)
-    os.close(scratch)
+    try:
+        for i, att in enumerate(atts):
+            outcomes[i] = _keep_log(att, outcomes[i], scratch if i == 0 else -1)
+    except BaseException as exc:  # masking failed: the outcomes matter more than the logs
+        error = f"cannot write the log: {one_line(exc)}"
+        outcomes = [a.failed(error, True, log=False) for a in atts]
+    finally:
+        os.close(scratch)
     if any(s.traceparent for s in specs):
         _flush_spans()
     return outcomes
