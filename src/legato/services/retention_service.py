@@ -116,6 +116,8 @@ class Retention(Service):
                 after = found[-1].id
             else:
                 removed = store.delete_runs([r.id for r in found])
+                if not removed.runs:
+                    break  # taken on by someone since: the next pass looks again
             report = self._add(report, found, removed)
             if not dry_run:
                 report = _with_folders(report, self._remove_files(found))
