@@ -7,14 +7,16 @@ A throwaway project (embedded SQLite store, local process executor) holds:
 - ``flaky``: a task that fails after two retries, scheduled every 10 s;
 - ``parts``: a daily-partitioned pipeline, backfilled over a year of days at the start.
 
-``[retention]`` keeps runs 2 minutes and failed runs 4 minutes, so pruning applies during the
-run. Every ``--every`` seconds it samples, from /proc, the daemon's RSS and PSS, open files
-and threads and its workers' (every process under it) summed; from the daemon's
-``/metrics``, the p99 of the scheduler ticks since the last sample (the upper bound of the
-histogram bucket it falls in); and the sizes of the store (with its WAL), the logs folder
-and the results folder. The series goes to ``bench/soak.json`` and ``bench/soak.csv`` and,
-with matplotlib (``pip install -e ".[bench]"``), a chart to ``bench/soak.png``; the summary
-compares the samples after ``--warmup`` minutes. Usage:
+``[retention]`` keeps runs 2 minutes, failed runs 4 minutes and the logs and results of the
+others 1 minute, so pruning applies during the run (a pass a minute). Every ``--every``
+seconds it samples, from /proc, the daemon's RSS and PSS, open files and threads and its
+workers' (every process under it) summed; from the daemon's ``/metrics``, the p99 of the
+scheduler ticks since the last sample (the upper bound of the histogram bucket it falls in);
+the sizes of the store (with its WAL), the logs folder and the results folder (disk usage,
+as ``du`` counts it) and how many run folders each holds. The series goes to
+``bench/soak.json`` and ``bench/soak.csv`` and, with matplotlib (``pip install -e
+".[bench]"``), a chart to ``bench/soak.png``; the summary compares the samples after
+``--warmup`` minutes. Usage:
 
     .venv/bin/python bench/soak.py [--minutes 60] [--warmup 10] [--every 10] [--out bench]
 """
@@ -114,6 +116,8 @@ workers = 2
 [retention]
 runs = "2m"
 failed_runs = "4m"
+logs = "1m"
+results = "1m"
 """
 
 FIELDS = [
@@ -184,11 +188,13 @@ def threads(pid: int) -> int:
 
 
 def tree_mb(path: Path) -> float:
+    """The disk space a folder takes, as ``du`` counts it (blocks of files and folders):
+    a small run's log takes a block whatever its length."""
     total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):  # a folder pruned meanwhile
-                total += os.lstat(os.path.join(root, name)).st_size
+    for root, dirs, files in os.walk(path):
+        for name in [*files, *dirs]:
+            with contextlib.suppress(OSError):  # pruned meanwhile
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
     return total / 1e6
 
 

@@ -181,8 +181,11 @@ def test_a_window_longer_than_the_runs_is_refused(tmp_path: Path) -> None:
 def test_the_cli_prunes_by_the_projects_windows_and_shows_what_went(tmp_path: Path) -> None:
     extra = '\n[retention]\nruns = "30d"\nlogs = "1d"\nresults = "2d"\n'
     root = make_project(tmp_path / "p", CODE, extra=extra)
-    with Workspace(root, clock=ManualClock(datetime.now(UTC) - timedelta(days=3))) as ws:
-        old, _ = (door(ws).runs.run_pipeline("chain", {}).id for _ in range(2))
+    clock = ManualClock(datetime.now(UTC) - timedelta(days=3))
+    with Workspace(root, clock=clock) as ws:
+        old = door(ws).runs.run_pipeline("chain", {}).id
+        clock.advance(60)  # the other run is the newest: it keeps its files
+        door(ws).runs.run_pipeline("chain", {})
     dry = cli("db", "prune", "--dry-run", "--json", project=root)
     assert dry.returncode == 0, dry.stderr
     said = json.loads(dry.stdout)
