@@ -23,7 +23,6 @@ import platform
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from latency import free_port, pct, tokens, wait_health  # the sibling script: one of each
+from latency import free_port, pct, stop, tokens, wait_health  # the sibling script: one of each
 
 TARGET_P99_S = 2.0
 
@@ -142,12 +141,7 @@ def main() -> None:
             for key, value in result.items():
                 print(f"{key}: {value}")
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(proc, 15)
         server.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -204,6 +204,17 @@ def wait_health(
     raise SystemExit(f"no answer on port {port} in {timeout:g}s:\n{log.read_text()}")
 
 
+def stop(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Stop a daemon as Ctrl-C would (SIGTERM), killing it if it takes over ``timeout`` s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def wait_group(client: object, stream: str, group: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

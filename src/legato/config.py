@@ -78,6 +78,9 @@ class ProjectConfig:
     # logs and results); a failed one may be kept longer. None: kept for ever.
     keep_runs: float | None = None  # seconds
     keep_failed_runs: float | None = None  # seconds; None: three times keep_runs
+    # Logs and results of finished runs may go sooner than the runs (their rows stay).
+    keep_logs: float | None = None  # seconds; None: as long as keep_runs
+    keep_results: float | None = None  # seconds; None: as long as keep_runs
     max_tasks_per_worker: int | None = None  # a worker is replaced after this many attempts
     max_worker_memory_mb: int | None = None  # ... or once its resident size grew by this
     lease_seconds: float = 15.0
@@ -127,7 +130,7 @@ _SECTIONS: dict[str, set[str]] = {
     },
     "pools": set(),  # any name
     "daemon": {"max_runs", "host", "port"},
-    "retention": {"runs", "failed_runs"},
+    "retention": {"runs", "failed_runs", "logs", "results"},
     "limits": {"request_bytes", "params_bytes", "webhook_per_minute"},
     "roles": set(),  # any name
     "auth": {
@@ -337,12 +340,19 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
             )
         pools[pool] = slots
     keep: dict[str, float | None] = {}
-    for key in ("runs", "failed_runs"):
+    for key in ("runs", "failed_runs", "logs", "results"):
         raw = _get(data, "retention", key, str, "") or None
         try:
             keep[key] = parse_duration(raw, field=f"[retention] {key}")
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+    for key in ("logs", "results"):
+        window = keep[key]
+        if window is not None and (keep["runs"] is None or window > keep["runs"]):
+            raise ConfigError(
+                f"{path}: [retention] {key} must be no longer than [retention] runs "
+                "(a run's files go with it at the latest)"
+            )
     max_runs = _get(data, "daemon", "max_runs", int, 16)
     if max_runs < 1:
         raise ConfigError(f"{path}: [daemon] max_runs must be at least 1")
@@ -374,6 +384,8 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
         memory_limit_mb=mem,
         keep_runs=keep["runs"],
         keep_failed_runs=keep["failed_runs"],
+        keep_logs=keep["logs"],
+        keep_results=keep["results"],
         max_tasks_per_worker=recycle["max_tasks_per_worker"],
         max_worker_memory_mb=recycle["max_worker_memory_mb"],
         lease_seconds=lease,

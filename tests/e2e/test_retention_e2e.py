@@ -55,3 +55,21 @@ def test_a_scheduler_prunes_old_runs_while_it_schedules(tmp_path: Path, daemons:
         )
     finally:
         ws.close()
+
+
+def test_a_scheduler_prunes_old_results_but_not_runs(tmp_path: Path, daemons: Daemons) -> None:
+    extra = '\n[retention]\nruns = "30d"\nresults = "7d"\n'
+    project = make_project(tmp_path / "p", CODE, extra=extra)
+    clock = ManualClock(datetime.now(UTC) - timedelta(days=10))
+    with Workspace(project, clock=clock) as ws:
+        old = []
+        for _ in range(20):
+            old.append(door(ws).runs.run_pipeline("history", {}).id)
+            clock.advance(60)
+    scheduler = daemons.up(project, command="scheduler")
+    scheduler.wait_output("pruned the results of 19 runs older than 7 days", timeout=120)
+    with Workspace(project) as ws:
+        left = [r.id for r in ws.store.browse.list_runs(pipeline="history", limit=None)]
+        assert sorted(left) == sorted(old)
+        assert door(ws).runs.pruned(old[0]) == {"results"}
+        assert door(ws).runs.pruned(old[-1]) == frozenset()

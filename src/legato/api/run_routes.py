@@ -92,7 +92,9 @@ def router(ctx: Door) -> APIRouter:
     @r.get("/{run_id}", response_model=RunDetailOut, summary="One run")
     def get_run(run_id: str) -> RunDetailOut:
         """The run with its graph, task runs and attempts."""
-        return RunDetailOut.of(ctx.catalog.run(run_id))
+        out = RunDetailOut.of(ctx.catalog.run(run_id))
+        out.pruned = sorted(ctx.runs.pruned(run_id))
+        return out
 
     @r.get("/{run_id}/code", response_model=CodeChangesOut, summary="A run's code changes")
     def code_changes(run_id: str) -> CodeChangesOut:

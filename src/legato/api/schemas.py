@@ -207,6 +207,10 @@ class RunDetailOut(BaseModel):
     )
     counts: dict[str, int]
     last_event_id: int
+    pruned: list[str] = Field(
+        default_factory=list,
+        description='what retention removed of the run: "logs", "results" ([retention])',
+    )
 
     @classmethod
     def of(cls, d: RunDetail) -> RunDetailOut:

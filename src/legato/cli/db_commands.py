@@ -148,7 +148,8 @@ def prune(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     project: ProjectOpt = Path("."),
 ) -> None:
-    """Remove old finished runs with their task runs, events, logs and results.
+    """Remove old finished runs with their task runs, events, logs and results (and the
+    logs and results of runs kept, past [retention] logs and results).
 
     Kept whatever their age: unfinished runs, the newest run of each pipeline and of each
     partition, and a run an unfinished re-run reads."""
@@ -184,12 +185,21 @@ def prune(
             "oldest": report.oldest.isoformat() if report.oldest else None,
             "newest": report.newest.isoformat() if report.newest else None,
             "by_pipeline": report.by_pipeline,
+            "logs_of_runs": report.logs_pruned, "results_of_runs": report.results_pruned,
         })
         return
     verb = "would remove" if report.dry_run else "removed"
+    for what, n, window in (
+        ("logs", report.logs_pruned, report.policy.logs),
+        ("results", report.results_pruned, report.policy.results),
+    ):
+        if n:
+            out.print(f"{verb} the {what} of {n} runs older than {window} (the runs stay)",
+                      highlight=False)
     if not gone.runs:
-        out.print(f"nothing to prune: no finished run is older than {report.policy.runs} "
-                  f"(failed: {report.policy.failed_runs}) and not kept", highlight=False)
+        if not (report.logs_pruned or report.results_pruned):
+            out.print(f"nothing to prune: no finished run is older than {report.policy.runs} "
+                      f"(failed: {report.policy.failed_runs}) and not kept", highlight=False)
         return
     span = ""
     if report.oldest and report.newest:

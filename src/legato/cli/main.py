@@ -254,7 +254,10 @@ def rerun(
 
             drive_as_json(door, start)
             return
-        _drive_and_report(door, start, quiet, total)
+        from legato.cli.materialize_command import _saying
+
+        # Its origin notes first: which results retention removed, and so runs again.
+        _drive_and_report(door, _saying(door, start, quiet), quiet, total)
 
 
 @app.command()
@@ -400,6 +403,10 @@ def show(
             out.print(f"re-run ({r.rerun_kind}) of {r.parent_run_id}")
         if r.error:
             out.print(f"[red]{escape(r.error)}[/]")
+        from legato.services.pruned_results import pruned_notes
+
+        for note in pruned_notes(door.runs.pruned(r.id)):
+            out.print(f"[yellow]{escape(note)}[/]")
         table = Table(box=None, header_style="bold")
         for col in ("task", "state", "attempts", "took", "note"):
             table.add_column(col)

@@ -33,6 +33,7 @@ def run_json(door: Door, run_id: str) -> dict[str, Any]:
         "tasks": door.runs.task_runs(run.id),
         "attempts": door.runs.attempts(run.id),
         "checks": [check_json(c) for task in checked.values() for c in task],
+        "pruned": sorted(door.runs.pruned(run.id)),
     }
 
 

@@ -49,7 +49,14 @@ class RetentionThread(Wakeable):
                             f"({gone.task_runs} task runs, {gone.events} events, "
                             f"{report.folders} log and result folders)"
                         )
-                    if gone.runs >= PER_PASS:
+                    for what, n, window in (
+                        ("logs", report.logs_pruned, report.policy.logs),
+                        ("results", report.results_pruned, report.policy.results),
+                    ):
+                        if n:
+                            self._say(f"pruned the {what} of {n} runs older than {window}")
+                    most = max(gone.runs, report.logs_pruned, report.results_pruned)
+                    if most >= PER_PASS:
                         continue  # more to do: the next pass at once
             except Exception as exc:  # the store away, or a bug: say so, go on
                 if store_unavailable(exc) or disk_full(exc):

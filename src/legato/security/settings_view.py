@@ -91,7 +91,9 @@ def effective_settings(config: ProjectConfig, environ: Mapping[str, str]) -> dic
         "pools": dict(config.pools),
         "daemon": {"max_runs": config.max_runs, "host": config.web_host, "port": config.web_port},
         "retention": {"runs_seconds": config.keep_runs,
-                      "failed_runs_seconds": config.keep_failed_runs},
+                      "failed_runs_seconds": config.keep_failed_runs,
+                      "logs_seconds": config.keep_logs,
+                      "results_seconds": config.keep_results},
         "limits": {
             "request_bytes": config.request_bytes,
             "params_bytes": config.params_bytes,

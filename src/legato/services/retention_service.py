@@ -1,7 +1,10 @@
 """Retention: letting go of old runs, with their task runs, attempts, events, logs and results.
 
 ``[retention] runs = "30d"`` (and ``failed_runs``, three times as long by default) in
-legato.toml is the policy; `legato db prune` applies it (or ``--older-than``) by hand. What
+legato.toml is the policy, with ``logs`` and ``results`` (as long as ``runs`` by default):
+the logs and results of finished runs older than those go while the runs stay, each such
+run marked so that readers say "pruned" (``store/retention_store.py``). `legato db prune`
+applies it (or ``--older-than``) by hand. What
 is always kept is the store's to say (``store/retention_store.py``): unfinished runs, the
 newest run of each pipeline and of each partition, the run an unfinished re-run reads.
 
@@ -14,7 +17,7 @@ whose files are gone.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,9 +25,10 @@ from typing import TYPE_CHECKING
 from legato.domain.ids import run_folder
 from legato.services.gate import Service, action
 from legato.services.service_errors import ServiceError
-from legato.store.retention_store import PrunedRun, Removed
+from legato.store.retention_store import LOGS_PRUNED, RESULTS_PRUNED, PrunedRun, Removed
 
 if TYPE_CHECKING:
+    from legato.results.result_store import ResultStore
     from legato.services.actor import Actor
     from legato.services.workspace import Workspace
 
@@ -36,13 +40,23 @@ FAILED_FACTOR = 3
 
 @dataclass(frozen=True)
 class Policy:
-    """Finished runs made more than ``runs`` ago go; failed ones after ``failed_runs``."""
+    """Finished runs made more than ``runs`` ago go; failed ones after ``failed_runs``; the
+    logs and results of the others after ``logs`` and ``results``."""
 
     runs: timedelta
     failed_runs: timedelta
+    logs: timedelta
+    results: timedelta
 
     @classmethod
-    def of(cls, runs: timedelta, failed_runs: timedelta | None = None) -> Policy:
+    def of(
+        cls,
+        runs: timedelta,
+        failed_runs: timedelta | None = None,
+        *,
+        logs: timedelta | None = None,
+        results: timedelta | None = None,
+    ) -> Policy:
         if runs <= timedelta(0):
             raise ServiceError("a retention period must be positive", "older_than")
         failed = runs * FAILED_FACTOR if failed_runs is None else failed_runs
@@ -50,7 +64,16 @@ class Policy:
             raise ServiceError(
                 "failed runs cannot be kept for less time than the others", "failed_older_than"
             )
-        return cls(runs, failed)
+        windows = {
+            "logs": runs if logs is None else logs,
+            "results": runs if results is None else results,
+        }
+        for name, window in windows.items():
+            if not timedelta(0) < window <= runs:
+                raise ServiceError(
+                    f"{name} must be kept for a positive time, at most as long as runs", name
+                )
+        return cls(runs, failed, windows["logs"], windows["results"])
 
 
 @dataclass(frozen=True)
@@ -64,6 +87,8 @@ class PruneReport:
     newest: datetime | None = None  # the newest removed run's creation
     by_pipeline: dict[str, int] = field(default_factory=dict)
     folders: int = 0  # log and result folders removed
+    logs_pruned: int = 0  # runs kept whose logs were removed
+    results_pruned: int = 0  # runs kept whose results were removed
 
 
 class Retention(Service):
@@ -78,8 +103,16 @@ class Retention(Service):
         cfg = self.ws.config
         if cfg.keep_runs is None:
             return None
-        failed = None if cfg.keep_failed_runs is None else timedelta(seconds=cfg.keep_failed_runs)
-        return Policy.of(timedelta(seconds=cfg.keep_runs), failed)
+
+        def window(seconds: float | None) -> timedelta | None:
+            return None if seconds is None else timedelta(seconds=seconds)
+
+        return Policy.of(
+            timedelta(seconds=cfg.keep_runs),
+            window(cfg.keep_failed_runs),
+            logs=window(cfg.keep_logs),
+            results=window(cfg.keep_results),
+        )
 
     @action("store.prune", command=True)
     def prune(
@@ -120,47 +153,72 @@ class Retention(Service):
                     break  # taken on by someone since: the next pass looks again
             report = self._add(report, found, removed)
             if not dry_run:
-                report = _with_folders(report, self._remove_files(found))
-        return report
+                report = replace(report, folders=report.folders + self._remove_files(found))
+        logs = self._prune_files(LOGS_PRUNED, now - chosen.logs, dry_run, max_runs)
+        results = self._prune_files(RESULTS_PRUNED, now - chosen.results, dry_run, max_runs)
+        return replace(report, logs_pruned=logs, results_pruned=results)
+
+    def _prune_files(self, kind: str, before: datetime, dry_run: bool, most: int | None) -> int:
+        """Remove the logs or results (``kind``) of the runs made before ``before`` that
+        stay; how many runs that was (or would be)."""
+        store = self.ws.store.retention
+        done = 0
+        after: str | None = None
+        what = "logs" if kind == LOGS_PRUNED else "results"
+        while most is None or done < most:
+            size = BATCH if most is None else min(BATCH, most - done)
+            found = store.files_prunable(kind, before=before, limit=size, after=after)
+            if not found:
+                break
+            done += len(found)
+            if dry_run:
+                after = found[-1].id
+                continue
+            results = self._results()
+            for r in found:
+                if kind == LOGS_PRUNED:
+                    self._remove_logs(r)
+                else:
+                    results.delete_run(r.id)
+            # After the files: a crash between leaves the run unmarked, and the next pass
+            # removes (nothing) again and marks it.
+            store.mark_pruned(
+                [r.id for r in found], kind, self.ws.clock(), f"{what} removed by retention"
+            )
+        return done
 
     @staticmethod
     def _add(report: PruneReport, found: list[PrunedRun], removed: Removed) -> PruneReport:
         by_pipeline = dict(report.by_pipeline)
         for r in found:
             by_pipeline[r.pipeline] = by_pipeline.get(r.pipeline, 0) + 1
-        return PruneReport(
-            report.policy,
-            report.dry_run,
-            report.removed + removed,
-            report.oldest or found[0].created_at,
-            found[-1].created_at,
-            by_pipeline,
-            report.folders,
+        return replace(
+            report,
+            removed=report.removed + removed,
+            oldest=report.oldest or found[0].created_at,
+            newest=found[-1].created_at,
+            by_pipeline=by_pipeline,
         )
 
     def _remove_files(self, found: list[PrunedRun]) -> int:
-        """Remove the runs' log and result folders; how many there were."""
-        from legato.results.result_store import ResultStore
-
-        logs = Path(self.ws.config.logs_dir)
-        results = ResultStore(self.ws.config.results_url)
+        """Remove the runs' log and result folders; how many log folders there were."""
+        results = self._results()
         removed = 0
         for r in found:
-            for folder in dict.fromkeys((logs / run_folder(r.id), logs / r.id)):
-                if folder.is_dir():
-                    shutil.rmtree(folder, ignore_errors=True)
-                    removed += 1
+            removed += self._remove_logs(r)
             results.delete_run(r.id)
         return removed
 
+    def _remove_logs(self, run: PrunedRun) -> int:
+        logs = Path(self.ws.config.logs_dir)
+        removed = 0
+        for folder in dict.fromkeys((logs / run_folder(run.id), logs / run.id)):
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
 
-def _with_folders(report: PruneReport, folders: int) -> PruneReport:
-    return PruneReport(
-        report.policy,
-        report.dry_run,
-        report.removed,
-        report.oldest,
-        report.newest,
-        report.by_pipeline,
-        report.folders + folders,
-    )
+    def _results(self) -> ResultStore:
+        from legato.results.result_store import ResultStore
+
+        return ResultStore(self.ws.config.results_url)

@@ -12,6 +12,7 @@ from legato.definitions.pipeline import Pipeline
 from legato.domain.states import RunState, TaskState
 from legato.engine import plan
 from legato.security.masking import Masker
+from legato.services import pruned_results
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
 from legato.services.secrets_service import (
@@ -21,6 +22,7 @@ from legato.services.secrets_service import (
     seal_params,
 )
 from legato.services.service_errors import Conflict, NotFoundError, ServiceError
+from legato.store.retention_store import LOGS_PRUNED, RESULTS_PRUNED
 
 if TYPE_CHECKING:
     from legato.domain.records import (
@@ -285,7 +287,10 @@ class Runs(Service):
             raise Conflict(f"run {old.id} is {old.state}; re-run it once it has finished")
         pipe = ws.pipeline(old.pipeline)
         graph = pipe.graph
-        old_rows = {r.task_key: r for r in ws.store.runs.get_task_runs(old.id)}
+        old_list = ws.store.runs.get_task_runs(old.id)
+        old_rows = {r.task_key: r for r in old_list}
+        # Results removed by retention cannot be reused: those tasks run again.
+        gone = pruned_results.gone_nodes(ws, old_list)
 
         def ok(node: str) -> bool:
             row = old_rows.get(node)
@@ -296,7 +301,8 @@ class Runs(Service):
                 raise NotFoundError(
                     f"pipeline {pipe.name!r} has no task {task!r} (tasks: {', '.join(graph.nodes)})"
                 )
-            redo = graph.descendants({task})
+            asked = graph.descendants({task})
+            redo = pruned_results.with_gone_upstream(graph, asked, gone)
             needed = set().union(*(graph.ancestors(n) for n in redo)) - redo
             missing = sorted(n for n in needed if not ok(n))
             if missing:
@@ -306,14 +312,16 @@ class Runs(Service):
                 )
             kind = "task"
         else:
-            redo = graph.descendants({n for n in graph.nodes if not ok(n)})
-            if not redo:
+            asked = graph.descendants({n for n in graph.nodes if not ok(n)})
+            if not asked:
                 raise Conflict(f"run {old.id} has no failed task to re-run")
+            redo = pruned_results.with_gone_upstream(graph, asked, gone)
             kind = "from_failure"
         now = ws.clock()
         new_id = new_run_id(now)
-        # The task named is run again in full: a mapped one keeps none of its elements.
-        fresh = {task} if task is not None else set()
+        # The task named is run again in full: a mapped one keeps none of its elements, nor
+        # does one whose elements' results are gone.
+        fresh = ({task} if task is not None else set()) | gone
         rows = _rerun_rows(pipe, old, old_rows, redo, new_id, fresh)
         ws.save_snapshot(pipe)
         params = dict(old.params)
@@ -331,7 +339,7 @@ class Runs(Service):
             parent_run_id=old.id,
             rerun_kind=kind,
         )
-        return create_run(ws, run, rows)
+        return create_run(ws, run, rows, notes=pruned_results.rerun_note(old.id, redo - asked))
 
     # -- reading -----------------------------------------------------------------------
 
@@ -384,6 +392,10 @@ class Runs(Service):
             raise NotFoundError(f"run {run.id} has no task {task_key!r}") from None
         if row.state != TaskState.SUCCEEDED:
             raise NotFoundError(f"task {task_key!r} of run {run.id} has no result ({row.state})")
+        if self.ws.store.retention.results_gone({pruned_results.owner(row)}):
+            raise NotFoundError(
+                f"task {task_key!r} of run {run.id}: {pruned_results.RESULTS_PRUNED_NOTE}"
+            )
         return ResultStore(self.ws.config.results_url).get(plan.ref_of(row))
 
     @action("runs.read")
@@ -395,6 +407,16 @@ class Runs(Service):
         if hidden and not sight.covers(self.ws.store.runs.get_run(run_id).pipeline):
             return []  # what a run that does not exist has
         return found
+
+    @action("runs.read")
+    def pruned(self, run_id: str) -> frozenset[str]:
+        """What retention removed of a run that stays: "logs", "results", both or neither."""
+        marks = self.ws.store.retention.pruned_files(self.find_run(run_id).id)
+        return frozenset(
+            name
+            for name, kind in (("logs", LOGS_PRUNED), ("results", RESULTS_PRUNED))
+            if kind in marks
+        )
 
     @action("runs.read")
     def summary(self) -> dict[str, tuple[int, RunRecord]]:
@@ -417,6 +439,7 @@ class Runs(Service):
             except NotFound:
                 raise NotFoundError(f"run {run.id} has no task {task_key!r}") from None
         notes = _log_notes(store.runs.get_events(run.id, kind="log"), task_key)
+        pruned = LOGS_PRUNED in store.retention.pruned_files(run.id)
         mask = run_masker(self.ws, run)
         entries = [
             LogEntry(
@@ -424,7 +447,7 @@ class Runs(Service):
                 a.number,
                 a.outcome,
                 Path(a.log_path) if a.log_path else self.ws.log_path(run.id, a.task_key, a.number),
-                notes.get((a.task_key, a.number)),
+                pruned_results.LOGS_PRUNED_NOTE if pruned else notes.get((a.task_key, a.number)),
                 mask,
             )
             for a in store.runs.get_attempts(run.id, task_key)

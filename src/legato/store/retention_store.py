@@ -7,19 +7,25 @@ unfinished re-run was made from (it reads that run's results). What other tables
 a run stays (materializations, check results, trigger events, alerts): the history of an
 asset or an alert outlives the runs that made it.
 
+A run's logs and results may go before the run (shorter windows, same keeping rules): the
+run then gets an event of kind ``logs_pruned`` or ``results_pruned`` saying so, which is how
+readers tell "removed by retention" from "never written", and how the next pass skips it.
+
 Run ids begin with their creation time (``domain/ids.py``), so "made before T" is a range of
 the primary key: finding a batch reads the oldest runs only, however many there are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, and_, delete, func, not_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, delete, func, not_, or_, select
 
+from legato.domain.records import NewEvent
 from legato.domain.states import RunState
+from legato.store import rows
 from legato.store.database import Part
 from legato.store.schema import attempts, events, partition_status, runs, task_runs
 
@@ -27,6 +33,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _r = runs.c
 _FINISHED = [s.value for s in RunState if s.finished]
 _UNFINISHED = [s.value for s in RunState if not s.finished]
+
+#: Event kinds that say a run's logs, or its results, were removed before the run.
+LOGS_PRUNED = "logs_pruned"
+RESULTS_PRUNED = "results_pruned"
+PRUNED_KINDS = (LOGS_PRUNED, RESULTS_PRUNED)
 
 
 def _id_before(t: datetime) -> str:
@@ -77,6 +88,22 @@ class RetentionStore(Part):
         """The oldest finished runs made before ``before`` (failed runs: before
         ``failed_before``) that nothing keeps, ``limit`` at most, oldest first (from the
         one after run id ``after``, to page without deleting)."""
+        failed_ok = or_(_r.state != RunState.FAILED.value, _r.id < _id_before(failed_before))
+        return self._oldest_unkept(before, failed_ok, limit, after)
+
+    def files_prunable(
+        self, kind: str, *, before: datetime, limit: int = 500, after: str | None = None
+    ) -> list[PrunedRun]:
+        """Like ``prunable``, the runs whose logs (``kind`` LOGS_PRUNED) or results
+        (RESULTS_PRUNED) may go: made before ``before``, not failed (a failed run's files
+        are what one looks at: they stay as long as it does), not pruned of them yet."""
+        done = select(events.c.run_id).where(events.c.kind == kind)
+        not_failed = and_(_r.state != RunState.FAILED.value, not_(_r.id.in_(done)))
+        return self._oldest_unkept(before, not_failed, limit, after)
+
+    def _oldest_unkept(
+        self, before: datetime, also: ColumnElement[bool], limit: int, after: str | None
+    ) -> list[PrunedRun]:
         newest_of_pipeline = select(func.max(_r.id)).group_by(_r.pipeline)
         # Each partition's newest run is what the kept status points at (partition_status.py).
         newest_of_partition = select(partition_status.c.run_id)
@@ -88,7 +115,7 @@ class RetentionStore(Part):
             .where(
                 _r.id < _id_before(before),
                 _r.state.in_(_FINISHED),
-                or_(_r.state != RunState.FAILED.value, _r.id < _id_before(failed_before)),
+                also,
                 not_(_r.id.in_(newest_of_pipeline)),
                 not_(_r.id.in_(newest_of_partition)),
                 not_(_r.id.in_(rerun_sources)),
@@ -100,6 +127,36 @@ class RetentionStore(Part):
             stmt = stmt.where(_r.id > after)
         with self._engine.connect() as conn:
             return [PrunedRun(*row) for row in conn.execute(stmt)]
+
+    def mark_pruned(self, ids: Sequence[str], kind: str, at: datetime, message: str) -> None:
+        """Record on each run that its logs or results (``kind``) were removed."""
+        if not ids:
+            return
+        values = [rows.event_values(NewEvent(i, None, kind, None, None, at, message)) for i in ids]
+        with self._write.begin() as conn:
+            conn.execute(events.insert(), values)
+
+    def results_gone(self, run_ids: Collection[str]) -> set[str]:
+        """Those of ``run_ids`` whose results were removed: marked RESULTS_PRUNED, or no
+        longer in the store at all (a re-run's reused results live in their first run)."""
+        if not run_ids:
+            return set()
+        ids = sorted(run_ids)
+        marked = select(events.c.run_id).where(
+            events.c.run_id.in_(ids), events.c.kind == RESULTS_PRUNED
+        )
+        with self._engine.connect() as conn:
+            present = {row[0] for row in conn.execute(select(_r.id).where(_r.id.in_(ids)))}
+            gone = {row[0] for row in conn.execute(marked)}
+        return gone | (set(ids) - present)
+
+    def pruned_files(self, run_id: str) -> frozenset[str]:
+        """Which of LOGS_PRUNED and RESULTS_PRUNED happened to a run."""
+        stmt = select(events.c.kind).where(
+            events.c.run_id == run_id, events.c.kind.in_(PRUNED_KINDS)
+        )
+        with self._engine.connect() as conn:
+            return frozenset(row[0] for row in conn.execute(stmt))
 
     def count_children(self, ids: Sequence[str]) -> Removed:
         """What deleting these runs would remove (a dry run)."""

@@ -17,6 +17,7 @@ from legato.domain.records import StoreError
 from legato.domain.states import TaskState
 from legato.services.catalog import RunDetail
 from legato.services.door import Door
+from legato.services.pruned_results import pruned_notes
 from legato.services.service_errors import ServiceError, status_of
 from legato.web import graphs, run_tables, views
 from legato.web.run_tables import TaskFilter
@@ -52,6 +53,7 @@ def add_routes(r: APIRouter, ctx: Door, page: Page, failure: Failure) -> None:
             "log": views.log_panel(detail, entries, chosen, attempt),
             "can_rerun_failed": detail.run.state.finished and failed,
             "checks": ctx.checks.of_run(detail.run.id),
+            "pruned": pruned_notes(ctx.runs.pruned(detail.run.id)),
         }
 
     def with_attempts(detail: RunDetail, f: TaskFilter, chosen: str | None) -> RunDetail:
