@@ -97,6 +97,23 @@ class BackfillStore(Part):
         with self._engine.connect() as conn:
             return status.keys_in_states(conn, pipeline, states)
 
+    def partitions_between(
+        self, pipeline: str, first: str, last: str, states: Collection[str] | None = None
+    ) -> dict[str, tuple[str, str]]:
+        """Partition -> (state, newest run id) of the partitions of ``pipeline`` with a run
+        from ``first`` to ``last`` in text order (both included), of ``states`` if given."""
+        with self._engine.connect() as conn:
+            return status.between(conn, pipeline, first, last, states)
+
+    def partition_label_counts(
+        self, pipeline: str, length: int, first: str, last: str
+    ) -> dict[str, dict[str, int]]:
+        """Label -> state -> partitions of ``pipeline`` with a run from ``first`` to ``last``
+        in text order, a label being a partition's first ``length`` characters (0: all of
+        them under "")."""
+        with self._engine.connect() as conn:
+            return status.label_counts(conn, pipeline, length, first, last)
+
     def partition_counts(self, pipeline: str) -> dict[str, int]:
         """How many partitions of ``pipeline`` have their newest run in each state."""
         with self._engine.connect() as conn:

@@ -98,6 +98,48 @@ def counts_stmt(pipeline: str) -> Select[Any]:
     return select(_p.state, func.count()).where(_p.pipeline == pipeline).group_by(_p.state)
 
 
+def between_stmt(
+    pipeline: str, first: str, last: str, states: Iterable[str] | None = None
+) -> Select[Any]:
+    """(partition, state, run id) of the partitions of ``pipeline`` from ``first`` to ``last``
+    in text order (both included), of ``states`` only if given."""
+    stmt = select(_p.partition, _p.state, _p.run_id).where(
+        _p.pipeline == pipeline, _p.partition >= first, _p.partition <= last
+    )
+    return stmt if states is None else stmt.where(_p.state.in_(sorted(set(states))))
+
+
+def label_counts_stmt(pipeline: str, length: int, first: str, last: str) -> Select[Any]:
+    """(the first ``length`` characters of a partition, state, partitions) of ``pipeline``
+    from ``first`` to ``last`` in text order, grouped in the database (``length`` 0: one
+    label, "")."""
+    label = func.substr(_p.partition, 1, length)
+    return (
+        select(label, _p.state, func.count())
+        .where(_p.pipeline == pipeline, _p.partition >= first, _p.partition <= last)
+        .group_by(label, _p.state)
+    )
+
+
+def between(
+    conn: Connection, pipeline: str, first: str, last: str, states: Iterable[str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """Partition -> (state, newest run id) from ``first`` to ``last`` in text order (of
+    ``states`` only, if given): one range of an index read."""
+    return {k: (s, r) for k, s, r in _fetched(conn, between_stmt(pipeline, first, last, states))}
+
+
+def label_counts(
+    conn: Connection, pipeline: str, length: int, first: str, last: str
+) -> dict[str, dict[str, int]]:
+    """Label -> state -> partitions from ``first`` to ``last``, a label being a partition's
+    first ``length`` characters: a picture of 10^5 partitions in a few hundred rows."""
+    out: dict[str, dict[str, int]] = {}
+    for label, state, n in _fetched(conn, label_counts_stmt(pipeline, length, first, last)):
+        out.setdefault(label, {})[state] = int(n)
+    return out
+
+
 def states_of(
     conn: Connection, pipeline: str, keys: Collection[str]
 ) -> dict[str, tuple[str, str]]:
