@@ -33,9 +33,9 @@ def router(ctx: Door) -> APIRouter:
 
     @r.get("/{pipeline}", response_model=PipelineDetailOut, summary="One pipeline")
     def get_pipeline(pipeline: str) -> PipelineDetailOut:
-        """The DAG, params and their JSON schema, partitions and their states, schedules,
-        triggers."""
-        return PipelineDetailOut.of_detail(ctx.catalog.pipeline(pipeline, partitions=True))
+        """The DAG, params and their JSON schema, how it is partitioned (with the paged
+        partitions endpoint and their summary's), schedules, triggers."""
+        return PipelineDetailOut.of_detail(ctx.catalog.pipeline(pipeline))
 
     @r.get(
         "/{pipeline}/partitions", response_model=PartitionPageOut, summary="Partition states"
