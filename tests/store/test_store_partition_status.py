@@ -124,7 +124,7 @@ def test_counts_equal_a_direct_count_from_the_runs(store: Store, rec: Records) -
     assert sum(counts.values()) == 17
 
 
-def test_a_text_range_reads_its_partitions_and_counts_them_by_label(
+def test_a_text_range_reads_and_counts_its_partitions(
     store: Store, rec: Records
 ) -> None:
     states = [RunState.SUCCEEDED, RunState.FAILED, RunState.QUEUED]
@@ -141,16 +141,15 @@ def test_a_text_range_reads_its_partitions_and_counts_them_by_label(
     assert len(got) == 11 + 5
     failed = b.partitions_between("etl", "2026-03-01", "2026-04-20", ["failed"])
     assert failed == {k: v for k, v in every.items() if v[0] == "failed"} and failed
-    months = b.partition_label_counts("etl", 7, "2026-03-01", "2026-04-20")
-    assert months == {
-        m: dict(Counter(s for k, (s, _) in every.items() if k.startswith(m)))
-        for m in ("2026-03", "2026-04")
-    }
-    assert b.partition_label_counts("etl", 0, "2026-03-01", "2026-04-20") == {
-        "": _direct_counts(store, "etl")
-    }
-    days = b.partition_label_counts("etl", 10, "2026-04-19", "2026-05-01")
-    assert days == {d: {every[d][0]: 1} for d in ("2026-04-19", "2026-04-20")}
+    assert b.partition_counts_between("etl", "2026-03-01", "2026-04-20") == _direct_counts(
+        store, "etl"
+    )
+    april = b.partition_counts_between("etl", "2026-04-01", "2026-04-30")
+    assert april == dict(Counter(s for k, (s, _) in every.items() if k.startswith("2026-04")))
+    assert sum(april.values()) == 20
+    ranges = [("2026-03-01", "2026-03-31"), ("2026-03-19", "2026-04-02"), ("2026-05", "2026-06")]
+    assert b.partitions_present("etl", ranges) == [20, 4, 0]
+    assert b.partitions_present("etl", []) == []
 
 
 def _plan(conn: Connection, stmt: object) -> str:
@@ -181,7 +180,8 @@ def test_the_status_query_plans_use_an_index(store: Store, rec: Records) -> None
             ranged_failed = _plan(
                 conn, status.between_stmt("p1", "x00100", "x00200", ["failed"])
             )
-            labels = _plan(conn, status.label_counts_stmt("p1", 4, "x00100", "x00200"))
+            ranged_counts = _plan(conn, status.counts_between_stmt("p1", "x00100", "x00200"))
+            present = _plan(conn, status.present_stmt("p1").params(lo="x00100", hi="x00200"))
     finally:
         engine.dispose()
     if store.backend == "sqlite":
@@ -189,21 +189,25 @@ def test_the_status_query_plans_use_an_index(store: Store, rec: Records) -> None
         assert "USING COVERING INDEX ix_partition_status_pipeline_state_partition" in counts
         assert "ix_partition_status_pipeline_state_partition" in failed, failed
         assert "SCAN partition_status" not in page + counts + failed
-        for plan in (ranged, labels):  # a range of the primary key
-            assert "USING INDEX sqlite_autoindex_partition_status_1 (pipeline=? AND " \
+        for plan in (ranged, present):  # a range of the primary key
+            assert "INDEX sqlite_autoindex_partition_status_1 (pipeline=? AND " \
                 "partition>? AND partition<?)" in plan, plan
-        assert "ix_partition_status_pipeline_state_partition" in ranged_failed, ranged_failed
-        assert "SCAN partition_status" not in ranged + ranged_failed + labels
+        for plan in (ranged_failed, ranged_counts):
+            assert "ix_partition_status_pipeline_state_partition" in plan, plan
+        # One range per state along the index, in state order.
+        assert "(pipeline=? AND state=? AND partition>? AND partition<?)" in ranged_counts
+        assert "TEMP B-TREE" not in ranged_counts
+        assert "SCAN partition_status" not in ranged + ranged_failed + ranged_counts + present
     else:
         assert "pk_partition_status" in page, page
         # Either index serves a pipeline's counts (index-only once vacuumed).
         assert "Index Cond: ((pipeline)::text = 'p1'::text)" in counts, counts
         assert "ix_partition_status_pipeline_state_partition" in failed, failed
         assert "Seq Scan" not in page + counts + failed
-        for plan in (ranged, labels, ranged_failed):
+        for plan in (ranged, ranged_failed, ranged_counts, present):
             assert "partition)::text >= 'x00100'" in plan, plan
             assert "Index" in plan, plan
-        assert "Seq Scan" not in ranged + ranged_failed + labels
+        assert "Seq Scan" not in ranged + ranged_failed + ranged_counts + present
 
 
 def test_the_migration_fills_the_status_from_the_runs_already_stored(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
@@ -85,14 +85,14 @@ def only_keys(
 
 
 def prefix_length(parts: PartitionSet, granularity: str | None) -> int | None:
-    """How many characters of a key name its ``granularity`` bucket, when they do (the
-    keys spell that bucket out at their start); None otherwise. Month at least: missing
-    partitions are looked for a month at a time."""
+    """How many characters of a key name its ``granularity`` bucket (0 for no granularity)
+    when the keys spell that bucket and their month out at their start; None otherwise."""
     time_dim = parts.time_dimension
     if time_dim is None or len(parts.dimensions) != 1:
         return None
-    length = max(LABEL_LENGTH[granularity] if granularity else 0, _MONTH)
-    return length if LABEL_LENGTH[UNIT_LABEL[time_dim.unit]] >= length else None
+    length = LABEL_LENGTH[granularity] if granularity else 0
+    finest = LABEL_LENGTH[UNIT_LABEL[time_dim.unit]]
+    return length if finest >= max(length, _MONTH) else None
 
 
 def spans(
@@ -109,55 +109,80 @@ def spans(
     return out
 
 
-def counted_spans(
-    backfills: BackfillStore, pipeline: str, keys: Sequence[str], length: int
-) -> list[Span] | None:
+@dataclass(frozen=True)
+class Counted:
+    """Counts by state per label of a window's keys, and where (indexes in the keys) the
+    partitions of each state but the most common are."""
+
+    spans: tuple[Span, ...]
+    at: dict[str, list[int]]
+
+
+def counted(
+    backfills: BackfillStore,
+    pipeline: str,
+    keys: Sequence[str],
+    length: int,
+    located: Collection[str] = (),
+) -> Counted | None:
     """Counts by state of each ``length``-character label of ``keys`` (a window of a set
-    whose keys sort as text and start with such labels), grouped by the database; None if
-    a label counts more rows than keys."""
+    whose keys sort as text, start with such labels and name their month), with the places
+    of the states but the most common one (of ``located`` and never run always); None if
+    the status holds rows that are no keys here.
+
+    What the database is asked: counts by state along the state index, how many partitions
+    have a run per month (a primary-key range each) and which those are only in months
+    where some never ran, and the partitions in the less common states. Rows read grow with
+    the partitions not in the most common state, never with all of them."""
     if not keys:
-        return []
-    rows = backfills.partition_label_counts(pipeline, length, keys[0], keys[-1])
+        return Counted((), {})
+    totals = backfills.partition_counts_between(pipeline, keys[0], keys[-1])
+    if sum(totals.values()) > len(keys):
+        return None
+    common = max((s for s in totals if s not in located), key=totals.__getitem__, default=None)
+    others = [s for s in totals if s != common]
+    at: dict[str, list[int]] = {}
+    rows = backfills.partitions_between(pipeline, keys[0], keys[-1], others) if others else {}
+    for key, (state, _) in rows.items():
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            at.setdefault(state, []).append(i)
+    for found in at.values():
+        found.sort()
+    at[NEVER_RUN] = _missing(backfills, pipeline, keys, sum(totals.values()))
     out = []
     for name, lo, hi in spans(keys, lambda k: k[:length]):
-        counts = dict(rows.get(name, {}))
-        never = (hi - lo) - sum(counts.values())
-        if never < 0:
+        counts = {}
+        for state, found in at.items():
+            n = bisect_left(found, hi) - bisect_left(found, lo)
+            if n:
+                counts[state] = n
+        rest = (hi - lo) - sum(counts.values())
+        if rest < 0 or (rest and common is None):
             return None
-        if never:
-            counts[NEVER_RUN] = never
+        if rest:
+            counts[common] = rest  # type: ignore[index]
         out.append(Span(name, lo, hi, counts))
-    return out
+    return Counted(tuple(out), at)
 
 
-def merged(found: Sequence[Span], length: int) -> list[Span]:
-    """``found`` (consecutive spans) summed up by the first ``length`` characters of their
-    labels."""
-    out: list[Span] = []
-    for span in found:
-        name = span.label[:length]
-        if out and out[-1].label == name:
-            last = out[-1]
-            counts = dict(last.counts)
-            for state, n in span.counts.items():
-                counts[state] = counts.get(state, 0) + n
-            out[-1] = Span(name, last.lo, span.hi, counts)
-        else:
-            out.append(Span(name, span.lo, span.hi, dict(span.counts)))
-    return out
-
-
-def missing_positions(
-    backfills: BackfillStore, pipeline: str, keys: Sequence[str], months: Iterable[Span]
+def _missing(
+    backfills: BackfillStore, pipeline: str, keys: Sequence[str], present: int
 ) -> list[int]:
-    """Indexes in ``keys`` of the partitions that never ran, looking only in the months
-    (spans of ``keys`` by month) counting some: months with none are skipped unread."""
+    """Indexes in ``keys`` of the partitions that never ran, ``present`` of them having run:
+    months with every partition run are skipped unread."""
+    if present == len(keys):
+        return []
+    months = spans(keys, lambda k: k[:_MONTH])
+    bounds = [(keys[lo], keys[hi - 1]) for _, lo, hi in months]
+    ran = backfills.partitions_present(pipeline, bounds)
+    short = [(lo, hi) for (_, lo, hi), n in zip(months, ran, strict=True) if n < hi - lo]
+    if len(short) > len(months) // 2:  # most months: one read of them all
+        short = [(0, len(keys))]
     out: list[int] = []
-    for month in months:
-        if not month.counts.get(NEVER_RUN):
-            continue
-        present = backfills.partitions_between(pipeline, keys[month.lo], keys[month.hi - 1])
-        out += [i for i in range(month.lo, month.hi) if keys[i] not in present]
+    for lo, hi in short:
+        there = backfills.partitions_between(pipeline, keys[lo], keys[hi - 1])
+        out += [i for i in range(lo, hi) if keys[i] not in there]
     return out
 
 

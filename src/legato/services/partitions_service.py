@@ -242,13 +242,13 @@ class Partitions(Service):
         name, parts = self._parts(pipeline)
         _check_granularity(pipeline, parts, granularity)
         keys, ordered = self._window(parts, first, last, within)
-        n = _LABEL_LENGTH[granularity]
         if self._countable(name, parts, ordered, granularity):
-            found = counting.counted_spans(self.ws.store.backfills, name, keys, n)
+            n = _LABEL_LENGTH[granularity]
+            found = counting.counted(self.ws.store.backfills, name, keys, n)
             if found is not None:
-                cells = [GridRow("", tuple(_bucket(keys, b) for b in found))] if keys else []
+                cells = [GridRow("", tuple(_bucket(keys, b) for b in found.spans))] if keys else []
                 return PartitionGrid(
-                    pipeline, granularity, len(keys), _summed(found), tuple(cells)
+                    pipeline, granularity, len(keys), _summed(found.spans), tuple(cells)
                 )
         states = [s for s, _ in self._found(name, keys, ordered)]
         label = _time_label(parts, granularity)
@@ -329,26 +329,18 @@ class Partitions(Service):
         length = counting.prefix_length(parts, granularity)
         if length is None or not self._countable(pipeline, parts, ordered, granularity):
             return None
-        backfills = self.ws.store.backfills
-        fine = counting.counted_spans(backfills, pipeline, keys, length)
-        if fine is None:
+        failed = RunState.FAILED.value
+        found = counting.counted(self.ws.store.backfills, pipeline, keys, length, [failed])
+        if found is None:
             return None
-        months = counting.merged(fine, _LABEL_LENGTH["month"])
-        failed = backfills.partitions_between(
-            pipeline, keys[0], keys[-1], [RunState.FAILED.value]
-        ) if keys else {}
-        buckets: tuple[Bucket, ...] = ()
-        if granularity is not None:
-            shown = counting.merged(fine, _LABEL_LENGTH[granularity])
-            buckets = tuple(_bucket(keys, b) for b in shown)
         return PartitionSummary(
             pipeline=pipeline,
             total=len(keys),
-            counts=_summed(months),
-            failed=_runs(keys, counting.positions_in(keys, failed)),
-            missing=_runs(keys, counting.missing_positions(backfills, pipeline, keys, months)),
+            counts=_summed(found.spans),
+            failed=_runs(keys, found.at.get(failed, [])),
+            missing=_runs(keys, found.at.get(NEVER_RUN, [])),
             granularity=granularity,
-            buckets=buckets,
+            buckets=tuple(_bucket(keys, b) for b in found.spans) if granularity else (),
         )
 
 

@@ -105,14 +105,19 @@ class BackfillStore(Part):
         with self._engine.connect() as conn:
             return status.between(conn, pipeline, first, last, states)
 
-    def partition_label_counts(
-        self, pipeline: str, length: int, first: str, last: str
-    ) -> dict[str, dict[str, int]]:
-        """Label -> state -> partitions of ``pipeline`` with a run from ``first`` to ``last``
-        in text order, a label being a partition's first ``length`` characters (0: all of
-        them under "")."""
+    def partition_counts_between(self, pipeline: str, first: str, last: str) -> dict[str, int]:
+        """How many partitions of ``pipeline`` from ``first`` to ``last`` in text order have
+        their newest run in each state."""
         with self._engine.connect() as conn:
-            return status.label_counts(conn, pipeline, length, first, last)
+            return status.counts_between(conn, pipeline, first, last)
+
+    def partitions_present(
+        self, pipeline: str, bounds: Sequence[tuple[str, str]]
+    ) -> list[int]:
+        """How many partitions of ``pipeline`` have a run in each range (first, last, both
+        included) of text."""
+        with self._engine.connect() as conn:
+            return status.present_in(conn, pipeline, bounds)
 
     def partition_counts(self, pipeline: str) -> dict[str, int]:
         """How many partitions of ``pipeline`` have their newest run in each state."""

@@ -8,11 +8,11 @@ times, has 10^6 runs over 10^5 partitions).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select, update
+from sqlalchemy import Connection, Select, String, bindparam, func, select, update
 
 from legato.domain.records import RunRecord
 from legato.domain.states import RunState
@@ -109,15 +109,29 @@ def between_stmt(
     return stmt if states is None else stmt.where(_p.state.in_(sorted(set(states))))
 
 
-def label_counts_stmt(pipeline: str, length: int, first: str, last: str) -> Select[Any]:
-    """(the first ``length`` characters of a partition, state, partitions) of ``pipeline``
-    from ``first`` to ``last`` in text order, grouped in the database (``length`` 0: one
-    label, "")."""
-    label = func.substr(_p.partition, 1, length)
+def counts_between_stmt(pipeline: str, first: str, last: str) -> Select[Any]:
+    """(state, partitions) of ``pipeline`` from ``first`` to ``last`` in text order."""
+    # Every state named: the state index is then read one range per state (a month of 10^5
+    # partitions in 0.1 ms), not whole for the pipeline (6 ms), in state order (no sorting).
+    every = [s.value for s in RunState]
     return (
-        select(label, _p.state, func.count())
-        .where(_p.pipeline == pipeline, _p.partition >= first, _p.partition <= last)
-        .group_by(label, _p.state)
+        select(_p.state, func.count())
+        .where(
+            _p.pipeline == pipeline,
+            _p.state.in_(every),
+            _p.partition >= first,
+            _p.partition <= last,
+        )
+        .group_by(_p.state)
+    )
+
+
+def present_stmt(pipeline: str) -> Select[Any]:
+    """How many partitions of ``pipeline`` from ``lo`` to ``hi`` (bound later) have a run."""
+    return select(func.count()).where(
+        _p.pipeline == pipeline,
+        _p.partition >= bindparam("lo", type_=String),
+        _p.partition <= bindparam("hi", type_=String),
     )
 
 
@@ -129,15 +143,19 @@ def between(
     return {k: (s, r) for k, s, r in _fetched(conn, between_stmt(pipeline, first, last, states))}
 
 
-def label_counts(
-    conn: Connection, pipeline: str, length: int, first: str, last: str
-) -> dict[str, dict[str, int]]:
-    """Label -> state -> partitions from ``first`` to ``last``, a label being a partition's
-    first ``length`` characters: a picture of 10^5 partitions in a few hundred rows."""
-    out: dict[str, dict[str, int]] = {}
-    for label, state, n in _fetched(conn, label_counts_stmt(pipeline, length, first, last)):
-        out.setdefault(label, {})[state] = int(n)
-    return out
+def counts_between(conn: Connection, pipeline: str, first: str, last: str) -> dict[str, int]:
+    """State -> partitions from ``first`` to ``last`` in text order, counted in SQL (along
+    the state index, no sorting)."""
+    return {s: int(n) for s, n in _fetched(conn, counts_between_stmt(pipeline, first, last))}
+
+
+def present_in(
+    conn: Connection, pipeline: str, bounds: Sequence[tuple[str, str]]
+) -> list[int]:
+    """How many partitions have a run in each range (first, last) of text: one count of a
+    primary-key range each, a few microseconds per hundred partitions."""
+    each = [{"lo": lo, "hi": hi} for lo, hi in bounds]
+    return [int(n) for (n,) in _fetched(conn, present_stmt(pipeline), each)] if each else []
 
 
 def states_of(
@@ -174,16 +192,22 @@ def state_map(conn: Connection, pipeline: str) -> dict[str, str]:
     return dict(_fetched(conn, select(_p.partition, _p.state).where(_p.pipeline == pipeline)))
 
 
-def _fetched(conn: Connection, stmt: Select[Any]) -> list[Any]:
-    """The rows of a statement over plain text columns, fetched on the DBAPI cursor: for
-    100,000 rows SQLAlchemy's row handling took longer than the database."""
+def _fetched(
+    conn: Connection, stmt: Select[Any], each: Sequence[Mapping[str, Any]] = ({},)
+) -> list[Any]:
+    """The rows of a statement over plain text columns, once per set of bound values in
+    ``each``, fetched on the DBAPI cursor: for 100,000 rows SQLAlchemy's row handling took
+    longer than the database (and compiling once per range, longer than counting it)."""
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
     positional = conn.dialect.positional
-    args = tuple(params[k] for k in compiled.positiontup or ()) if positional else params
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    out: list[Any] = []
     try:
-        cursor.execute(compiled.string, args)
-        return list(cursor.fetchall())
+        for values in each:
+            params = {**compiled.params, **values}
+            args = tuple(params[k] for k in compiled.positiontup or ()) if positional else params
+            cursor.execute(compiled.string, args)
+            out += cursor.fetchall()
+        return out
     finally:
         cursor.close()
