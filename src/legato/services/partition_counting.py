@@ -2,11 +2,11 @@
 
 One dimension of time partitions has keys whose text sorts as their windows do and starts
 with each window's year, month, day and hour ("2026-03-01T05:00+00:00"). Then a window of
-keys is a range of text, a bucket is a prefix of it, and the kept status answers counts by
-state per bucket with one GROUP BY over an index range: a few hundred rows for 10^5
-partitions, never a state per partition carried into Python. The keys themselves (kept by
-the partition set) give each bucket's size and ends; a bucket's partitions with no status
-row never ran.
+keys is a range of text and a bucket a prefix of it. The keys themselves (kept by the
+partition set) give each bucket's size and ends; the kept status, read by index ranges,
+gives how many partitions of each month ran and which did not succeed; those of a bucket
+that neither never ran nor are among those, succeeded. At 10^5 partitions a few thousand
+rows are read, not 10^5.
 
 This rests on the status holding only keys of the set, as runs are created for keys it
 names; a definition changed under old runs (another time zone: other keys between these)
@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
+
+from legato.domain.states import RunState
 
 if TYPE_CHECKING:
     from legato.definitions.partitioning import PartitionSet
@@ -112,44 +114,43 @@ def spans(
 @dataclass(frozen=True)
 class Counted:
     """Counts by state per label of a window's keys, and where (indexes in the keys) the
-    partitions of each state but the most common are."""
+    partitions in each state but succeeded are."""
 
     spans: tuple[Span, ...]
     at: dict[str, list[int]]
 
 
 def counted(
-    backfills: BackfillStore,
-    pipeline: str,
-    keys: Sequence[str],
-    length: int,
-    located: Collection[str] = (),
+    backfills: BackfillStore, pipeline: str, keys: Sequence[str], length: int
 ) -> Counted | None:
     """Counts by state of each ``length``-character label of ``keys`` (a window of a set
-    whose keys sort as text, start with such labels and name their month), with the places
-    of the states but the most common one (of ``located`` and never run always); None if
-    the status holds rows that are no keys here.
+    whose keys sort as text, start with such labels and name their month), with where the
+    partitions in each state but succeeded are; None if the status holds rows that are no
+    keys here.
 
-    What the database is asked: counts by state along the state index, how many partitions
-    have a run per month (a primary-key range each) and which those are only in months
-    where some never ran, and the partitions in the less common states. Rows read grow with
-    the partitions not in the most common state, never with all of them."""
+    What the database is asked: how many partitions have a run per month (a primary-key
+    range each), which those are only in months where some never ran, and the partitions
+    whose newest run did not succeed (the state index). Rows read grow with the partitions
+    that did not succeed, never with all of them; the rest succeeded."""
     if not keys:
         return Counted((), {})
-    totals = backfills.partition_counts_between(pipeline, keys[0], keys[-1])
-    if sum(totals.values()) > len(keys):
+    months = spans(keys, lambda k: k[:_MONTH])
+    bounds = [(keys[lo], keys[hi - 1]) for _, lo, hi in months]
+    ran = backfills.partitions_present(pipeline, bounds)
+    if any(n > hi - lo for (_, lo, hi), n in zip(months, ran, strict=True)):
         return None
-    common = max((s for s in totals if s not in located), key=totals.__getitem__, default=None)
-    others = [s for s in totals if s != common]
+    others = [s.value for s in RunState if s is not RunState.SUCCEEDED]
     at: dict[str, list[int]] = {}
-    rows = backfills.partitions_between(pipeline, keys[0], keys[-1], others) if others else {}
-    for key, (state, _) in rows.items():
+    for key, (state, _) in backfills.partitions_between(
+        pipeline, keys[0], keys[-1], others
+    ).items():
         i = bisect_left(keys, key)
         if i < len(keys) and keys[i] == key:
             at.setdefault(state, []).append(i)
     for found in at.values():
         found.sort()
-    at[NEVER_RUN] = _missing(backfills, pipeline, keys, sum(totals.values()))
+    short = [(lo, hi) for (_, lo, hi), n in zip(months, ran, strict=True) if n < hi - lo]
+    at[NEVER_RUN] = _missing(backfills, pipeline, keys, short, len(months))
     out = []
     for name, lo, hi in spans(keys, lambda k: k[:length]):
         counts = {}
@@ -158,26 +159,24 @@ def counted(
             if n:
                 counts[state] = n
         rest = (hi - lo) - sum(counts.values())
-        if rest < 0 or (rest and common is None):
+        if rest < 0:
             return None
         if rest:
-            counts[common] = rest  # type: ignore[index]
+            counts[RunState.SUCCEEDED.value] = rest
         out.append(Span(name, lo, hi, counts))
     return Counted(tuple(out), at)
 
 
 def _missing(
-    backfills: BackfillStore, pipeline: str, keys: Sequence[str], present: int
+    backfills: BackfillStore,
+    pipeline: str,
+    keys: Sequence[str],
+    short: list[tuple[int, int]],
+    months: int,
 ) -> list[int]:
-    """Indexes in ``keys`` of the partitions that never ran, ``present`` of them having run:
-    months with every partition run are skipped unread."""
-    if present == len(keys):
-        return []
-    months = spans(keys, lambda k: k[:_MONTH])
-    bounds = [(keys[lo], keys[hi - 1]) for _, lo, hi in months]
-    ran = backfills.partitions_present(pipeline, bounds)
-    short = [(lo, hi) for (_, lo, hi), n in zip(months, ran, strict=True) if n < hi - lo]
-    if len(short) > len(months) // 2:  # most months: one read of them all
+    """Indexes in ``keys`` of the partitions that never ran, looked for only in the months
+    (``lo``, ``hi`` indexes) counting fewer runs than keys."""
+    if len(short) > months // 2:  # most months: one read of them all
         short = [(0, len(keys))]
     out: list[int] = []
     for lo, hi in short:

@@ -330,7 +330,7 @@ class Partitions(Service):
         if length is None or not self._countable(pipeline, parts, ordered, granularity):
             return None
         failed = RunState.FAILED.value
-        found = counting.counted(self.ws.store.backfills, pipeline, keys, length, [failed])
+        found = counting.counted(self.ws.store.backfills, pipeline, keys, length)
         if found is None:
             return None
         return PartitionSummary(

@@ -105,12 +105,6 @@ class BackfillStore(Part):
         with self._engine.connect() as conn:
             return status.between(conn, pipeline, first, last, states)
 
-    def partition_counts_between(self, pipeline: str, first: str, last: str) -> dict[str, int]:
-        """How many partitions of ``pipeline`` from ``first`` to ``last`` in text order have
-        their newest run in each state."""
-        with self._engine.connect() as conn:
-            return status.counts_between(conn, pipeline, first, last)
-
     def partitions_present(
         self, pipeline: str, bounds: Sequence[tuple[str, str]]
     ) -> list[int]:

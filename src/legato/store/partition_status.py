@@ -109,23 +109,6 @@ def between_stmt(
     return stmt if states is None else stmt.where(_p.state.in_(sorted(set(states))))
 
 
-def counts_between_stmt(pipeline: str, first: str, last: str) -> Select[Any]:
-    """(state, partitions) of ``pipeline`` from ``first`` to ``last`` in text order."""
-    # Every state named: the state index is then read one range per state (a month of 10^5
-    # partitions in 0.1 ms), not whole for the pipeline (6 ms), in state order (no sorting).
-    every = [s.value for s in RunState]
-    return (
-        select(_p.state, func.count())
-        .where(
-            _p.pipeline == pipeline,
-            _p.state.in_(every),
-            _p.partition >= first,
-            _p.partition <= last,
-        )
-        .group_by(_p.state)
-    )
-
-
 def present_stmt(pipeline: str) -> Select[Any]:
     """How many partitions of ``pipeline`` from ``lo`` to ``hi`` (bound later) have a run."""
     return select(func.count()).where(
@@ -141,12 +124,6 @@ def between(
     """Partition -> (state, newest run id) from ``first`` to ``last`` in text order (of
     ``states`` only, if given): one range of an index read."""
     return {k: (s, r) for k, s, r in _fetched(conn, between_stmt(pipeline, first, last, states))}
-
-
-def counts_between(conn: Connection, pipeline: str, first: str, last: str) -> dict[str, int]:
-    """State -> partitions from ``first`` to ``last`` in text order, counted in SQL (along
-    the state index, no sorting)."""
-    return {s: int(n) for s, n in _fetched(conn, counts_between_stmt(pipeline, first, last))}
 
 
 def present_in(
