@@ -178,7 +178,9 @@ def test_the_status_query_plans_use_an_index(store: Store, rec: Records) -> None
             ranged_failed = _plan(
                 conn, status.between_stmt("p1", "x00100", "x00200", ["failed"])
             )
-            present = _plan(conn, status.present_stmt("p1").params(lo="x00100", hi="x00200"))
+            present = _plan(
+                conn, status.present_stmt(1).bindparams(pipeline="p1", lo0="x00100", hi0="x00200")
+            )
     finally:
         engine.dispose()
     if store.backend == "sqlite":

@@ -8,11 +8,21 @@ times, has 10^6 runs over 10^5 partitions).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, String, bindparam, func, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    TextClause,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 
 from legato.domain.records import RunRecord
 from legato.domain.states import RunState
@@ -109,15 +119,6 @@ def between_stmt(
     return stmt if states is None else stmt.where(_p.state.in_(sorted(set(states))))
 
 
-def present_stmt(pipeline: str) -> Select[Any]:
-    """How many partitions of ``pipeline`` from ``lo`` to ``hi`` (bound later) have a run."""
-    return select(func.count()).where(
-        _p.pipeline == pipeline,
-        _p.partition >= bindparam("lo", type_=String),
-        _p.partition <= bindparam("hi", type_=String),
-    )
-
-
 def between(
     conn: Connection, pipeline: str, first: str, last: str, states: Iterable[str] | None = None
 ) -> dict[str, tuple[str, str]]:
@@ -129,10 +130,33 @@ def between(
 def present_in(
     conn: Connection, pipeline: str, bounds: Sequence[tuple[str, str]]
 ) -> list[int]:
-    """How many partitions have a run in each range (first, last) of text: one count of a
-    primary-key range each, a few microseconds per hundred partitions."""
-    each = [{"lo": lo, "hi": hi} for lo, hi in bounds]
-    return [int(n) for (n,) in _fetched(conn, present_stmt(pipeline), each)] if each else []
+    """How many partitions have a run in each range (first, last) of text: a count of a
+    primary-key range each, up to ``_RANGES`` of them in one statement (one round trip: 144
+    months one by one cost 30 ms on PostgreSQL)."""
+    out: list[int] = []
+    for at in range(0, len(bounds), _RANGES):
+        part = bounds[at : at + _RANGES]
+        values: dict[str, str] = {"pipeline": pipeline}
+        for i, (lo, hi) in enumerate(part):
+            values |= {f"lo{i}": lo, f"hi{i}": hi}
+        out += [int(n) for n in conn.execute(present_stmt(len(part)), values).one()]
+    return out
+
+
+#: Ranges counted per statement (two bound values each, within every backend's limit).
+_RANGES = 500
+
+
+@functools.cache
+def present_stmt(n: int) -> TextClause:
+    """How many partitions of ``:pipeline`` have a run from ``:loI`` to ``:hiI``, for each
+    I below ``n``: one row of ``n`` counts."""
+    counts = (
+        f'(SELECT count(*) FROM {partition_status.name} WHERE pipeline = :pipeline '
+        f'AND "partition" >= :lo{i} AND "partition" <= :hi{i})'
+        for i in range(n)
+    )
+    return text(f"SELECT {', '.join(counts)}")
 
 
 def states_of(
