@@ -4,7 +4,8 @@ A throwaway project has a pipeline ``many`` with ``hourly(start="2015-01-01", tz
 (about 104,600 partitions by the end of 2026) and ``--runs`` runs of it written straight into
 its store's runs table (one transaction, no task rows: the page reads runs only), each for a
 partition drawn at random, mostly succeeded, 5 % failed; a partition may have several runs,
-its newest one giving its state. Then ``legato web`` runs as a subprocess and each page kind
+its newest one giving its state (the kept ``partition_status`` is then filled as migration
+0013 fills it from stored runs). Then ``legato web`` runs as a subprocess and each page kind
 below is requested in turn over one kept-alive connection with a viewer's API token,
 ``--requests`` times each after ``--warmup`` untimed rounds. A figure is the wall time of one
 request, body read; ``bytes`` is the HTML's size. Then Debian's Chromium (through Playwright,
