@@ -149,7 +149,8 @@ def test_detail_has_the_graph_and_params(api: Api) -> None:
     assert params["label"]["json_schema"] == {"type": "string"}
     assert params["ratio"]["default"] is None
     assert params["ratio"]["json_schema"] == {"anyOf": [{"type": "number"}, {"type": "null"}]}
-    assert d["partitions"] is None and d["partitions_spec"] is None
+    assert d["partitions_spec"] is None
+    assert d["partitions_url"] is None and d["partitions_summary_url"] is None
     assert d["max_active_runs"] is None and d["priority"] == 0
     assert len(d["schedules"]) == 2 and d["next_run"] == "2026-03-02T09:30:00Z"
     flaky = api.get("/pipelines/flaky").json()
@@ -160,22 +161,25 @@ def test_detail_has_the_graph_and_params(api: Api) -> None:
     }
 
 
-def test_detail_shows_partition_states_after_a_run(api: Api) -> None:
+def test_detail_points_to_the_paged_partitions_instead_of_listing_them(api: Api) -> None:
     d = api.get("/pipelines/days").json()
     assert d["partitions_spec"]["kind"] == "daily"
-    assert [(p["key"], p["state"], p["run_id"]) for p in d["partitions"]] == [
-        (k, "never run", None) for k in DAYS
-    ]
+    assert "partitions" not in d  # 10^5 of them were 7 MB here
     done = api.run("days", partition="2026-02-25")
     assert done["run"]["state"] == "succeeded"
     api.clock.advance(60)
     queued = api.launch("days", partition="2026-02-27")
     d = api.get("/pipelines/days").json()
-    states = {p["key"]: (p["state"], p["run_id"]) for p in d["partitions"]}
+    assert d["partitions_url"] == "/api/v1/pipelines/days/partitions"
+    assert d["partitions_summary_url"] == "/api/v1/pipelines/days/partitions/summary"
+    listed = api.get(d["partitions_url"].removeprefix("/api/v1")).json()["partitions"]
+    states = {p["key"]: (p["state"], p["run_id"]) for p in listed}
+    assert list(states) == DAYS
     assert states["2026-02-25"] == ("succeeded", done["run"]["id"])
     assert states["2026-02-27"] == ("queued", queued["id"])
     assert states["2026-02-23"] == ("never run", None)
-    assert d["partitions"] == api.get("/pipelines/days/partitions").json()["partitions"]
+    summary = api.get(d["partitions_summary_url"].removeprefix("/api/v1")).json()
+    assert summary["counts"] == {"never run": len(DAYS) - 2, "succeeded": 1, "queued": 1}
     r = api.get("/pipelines/greet/partitions")
     assert r.status_code == 404 and "no partitions" in r.json()["error"]
 

@@ -252,3 +252,32 @@ def ny():
         assert [(b.label, sum(b.counts.values())) for b in days.buckets] == [
             ("2026-10-30", 24), ("2026-10-31", 24), ("2026-11-01", 25), ("2026-11-02", 19),
         ]
+
+
+def test_runs_of_keys_a_changed_definition_no_has_are_not_counted(tmp_path: Path) -> None:
+    code = """
+from legato import pipeline, task
+from legato.partitions import hourly
+
+@task(in_process=True)
+def load() -> int:
+    return 1
+
+@pipeline(partitions=hourly(start="2026-03-01", tz="{tz}"))
+def hours():
+    load()
+"""
+    root = tmp_path / "proj"
+    with Workspace(make_project(root, code.format(tz="UTC")), clock=ManualClock(NOW)) as ws:
+        door(ws).runs.run_pipeline("hours", partition=_hour(1, 5))
+        assert door(ws).partitions.summary("hours").counts["succeeded"] == 1
+    # Another zone: the old key sorts among the new ones ("...T05:00+00:00" < "...T05:00+01:00")
+    # but is none of them.
+    with Workspace(make_project(root, code.format(tz="Etc/GMT-1")), clock=ManualClock(NOW)) as ws:
+        parts = door(ws).partitions
+        s = parts.summary("hours", granularity="day")
+        assert s.counts == {"never run": s.total}
+        assert [(r.first, r.count) for r in s.missing] == [("2026-03-01T00:00+01:00", s.total)]
+        assert all(set(b.counts) == {"never run"} for b in s.buckets)
+        grid = parts.grid("hours", granularity="hour", within="2026-03-01")
+        assert grid.counts == {"never run": 24}

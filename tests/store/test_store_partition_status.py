@@ -3,6 +3,7 @@ written with the run's creation and each change of its state, read by index."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -123,6 +124,32 @@ def test_counts_equal_a_direct_count_from_the_runs(store: Store, rec: Records) -
     assert sum(counts.values()) == 17
 
 
+def test_a_text_range_reads_and_counts_its_partitions(
+    store: Store, rec: Records
+) -> None:
+    states = [RunState.SUCCEEDED, RunState.FAILED, RunState.QUEUED]
+    for i in range(40):  # days 01 to 20 of two months, a run each; some re-run
+        key = f"2026-{3 + i // 20:02d}-{1 + i % 20:02d}"
+        _created(store, rec, partition=key, state=states[i % 3])
+        if i % 7 == 0:
+            _created(store, rec, partition=key, state=RunState.SUCCEEDED)
+    _created(store, rec, "other", partition="2026-03-05")
+    b = store.backfills
+    every = b.partition_states("etl")
+    got = b.partitions_between("etl", "2026-03-10", "2026-04-05")
+    assert got == {k: v for k, v in every.items() if "2026-03-10" <= k <= "2026-04-05"}
+    assert len(got) == 11 + 5
+    failed = b.partitions_between("etl", "2026-03-01", "2026-04-20", ["failed"])
+    assert failed == {k: v for k, v in every.items() if v[0] == "failed"} and failed
+    april = b.partitions_between("etl", "2026-04-01", "2026-04-30", ["queued", "failed"])
+    assert Counter(s for s, _ in april.values()) == Counter(
+        s for k, (s, _) in every.items() if k.startswith("2026-04") and s != "succeeded"
+    )
+    ranges = [("2026-03-01", "2026-03-31"), ("2026-03-19", "2026-04-02"), ("2026-05", "2026-06")]
+    assert b.partitions_present("etl", ranges) == [20, 4, 0]
+    assert b.partitions_present("etl", []) == []
+
+
 def _plan(conn: Connection, stmt: object) -> str:
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))  # type: ignore[attr-defined]
     if conn.dialect.name == "sqlite":
@@ -147,6 +174,13 @@ def test_the_status_query_plans_use_an_index(store: Store, rec: Records) -> None
             page = _plan(conn, status.states_stmt("p1", ["k1", "k4", "k7"]))
             counts = _plan(conn, status.counts_stmt("p1"))
             failed = _plan(conn, status.in_states_stmt("p1", ["failed"]))
+            ranged = _plan(conn, status.between_stmt("p1", "x00100", "x00200"))
+            ranged_failed = _plan(
+                conn, status.between_stmt("p1", "x00100", "x00200", ["failed"])
+            )
+            present = _plan(
+                conn, status.present_stmt(1).bindparams(pipeline="p1", lo0="x00100", hi0="x00200")
+            )
     finally:
         engine.dispose()
     if store.backend == "sqlite":
@@ -154,12 +188,24 @@ def test_the_status_query_plans_use_an_index(store: Store, rec: Records) -> None
         assert "USING COVERING INDEX ix_partition_status_pipeline_state_partition" in counts
         assert "ix_partition_status_pipeline_state_partition" in failed, failed
         assert "SCAN partition_status" not in page + counts + failed
+        for plan in (ranged, present):  # a range of the primary key
+            assert "INDEX sqlite_autoindex_partition_status_1 (pipeline=? AND " \
+                "partition>? AND partition<?)" in plan, plan
+        # One range of the state index per state.
+        assert "INDEX ix_partition_status_pipeline_state_partition (pipeline=? AND state=? " \
+            "AND partition>? AND partition<?)" in ranged_failed, ranged_failed
+        assert "SCAN partition_status" not in ranged + ranged_failed + present
     else:
         assert "pk_partition_status" in page, page
         # Either index serves a pipeline's counts (index-only once vacuumed).
         assert "Index Cond: ((pipeline)::text = 'p1'::text)" in counts, counts
         assert "ix_partition_status_pipeline_state_partition" in failed, failed
         assert "Seq Scan" not in page + counts + failed
+        for plan in (ranged, ranged_failed, present):
+            assert "partition)::text >= 'x00100'" in plan, plan
+            assert "Index" in plan, plan
+        assert "ix_partition_status_pipeline_state_partition" in ranged_failed, ranged_failed
+        assert "Seq Scan" not in ranged + ranged_failed + present
 
 
 def test_the_migration_fills_the_status_from_the_runs_already_stored(

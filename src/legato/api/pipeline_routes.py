@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -33,9 +32,9 @@ def router(ctx: Door) -> APIRouter:
 
     @r.get("/{pipeline}", response_model=PipelineDetailOut, summary="One pipeline")
     def get_pipeline(pipeline: str) -> PipelineDetailOut:
-        """The DAG, params and their JSON schema, partitions and their states, schedules,
-        triggers."""
-        return PipelineDetailOut.of_detail(ctx.catalog.pipeline(pipeline, partitions=True))
+        """The DAG, params and their JSON schema, how it is partitioned (with the paged
+        partitions endpoint and their summary's), schedules, triggers."""
+        return PipelineDetailOut.of_detail(ctx.catalog.pipeline(pipeline))
 
     @r.get(
         "/{pipeline}/partitions", response_model=PartitionPageOut, summary="Partition states"
@@ -78,7 +77,8 @@ def router(ctx: Door) -> APIRouter:
         """Partitions counted by state (and per bucket of time), with the ranges of failed
         and never-run ones."""
         s = ctx.partitions.summary(pipeline, granularity=granularity, first=first, last=last)
-        return PartitionSummaryOut.model_validate(asdict(s))
+        # Read off the dataclasses: asdict deep-copied 5,000 failed ranges in 30 ms.
+        return PartitionSummaryOut.model_validate(s, from_attributes=True)
 
     @r.post("/{pipeline}/runs", response_model=RunOut, status_code=201, summary="Launch a run")
     def launch(pipeline: str, body: LaunchIn) -> RunOut:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Self
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -378,22 +379,32 @@ class PipelineDetailOut(PipelineOut):
     line: int
     params: list[ParamOut]
     nodes: list[NodeOut]
-    partitions: list[PartitionOut] | None
     partitions_spec: dict[str, Any] | None
+    partitions_url: str | None = Field(
+        description="its partitions with their states, a page at a time (partitioned only)"
+    )
+    partitions_summary_url: str | None = Field(
+        description="its partitions counted by state, with the failed and missing ranges"
+    )
     max_active_runs: int | None
     priority: int
 
     @classmethod
     def of_detail(cls, d: PipelineDetail) -> PipelineDetailOut:
         base = PipelineOut.of(d.overview).model_dump()
+        # A whole listing of 10^5 partitions was 7 MB here: they are paged at these instead.
+        listed = f"/api/v1/pipelines/{quote(d.overview.name, safe='')}"
         return cls(
             **base,
             file=d.file,
             line=d.line,
             params=[ParamOut.of(p) for p in d.params],
             nodes=[NodeOut.of(n) for n in d.nodes],
-            partitions=None if d.partitions is None else [PartitionOut.of(p) for p in d.partitions],
             partitions_spec=d.partitions_spec,
+            partitions_url=None if d.partitions_spec is None else f"{listed}/partitions",
+            partitions_summary_url=(
+                None if d.partitions_spec is None else f"{listed}/partitions/summary"
+            ),
             max_active_runs=d.max_active_runs,
             priority=d.priority,
         )

@@ -15,12 +15,7 @@ from typing import TYPE_CHECKING, Any
 from legato import __version__
 from legato.domain.states import InvalidTransition, RunState, TaskState, judge_mark
 from legato.services.actor import Actor
-from legato.services.automation_service import (
-    Automation,
-    PartitionView,
-    ScheduleView,
-    TriggerView,
-)
+from legato.services.automation_service import Automation, ScheduleView, TriggerView
 from legato.services.check_steps import RUN_RESULTS, CheckStep, check_steps
 from legato.services.gate import Service, action
 from legato.services.run_service import Runs
@@ -114,8 +109,6 @@ class PipelineDetail:
     line: int
     params: tuple[ParamView, ...]
     nodes: tuple[NodeView, ...]
-    # Every partition with its state: only when asked (10^5 of them for ten years of hours).
-    partitions: tuple[PartitionView, ...] | None
     partitions_spec: dict[str, Any] | None
     dimensions: tuple[str, ...]
     max_active_runs: int | None
@@ -207,9 +200,10 @@ class Catalog(Service):
         )
 
     @action("pipelines.read")
-    def pipeline(self, name: str, *, partitions: bool = False) -> PipelineDetail:
-        """One pipeline: graph, params, its newest partition keys, schedules, triggers; with
-        ``partitions``, every partition and its state too (``door.partitions`` pages them)."""
+    def pipeline(self, name: str) -> PipelineDetail:
+        """One pipeline: graph, params, its newest partition keys, schedules, triggers (its
+        partitions' states are ``door.partitions``'s, a page or a summary at a time: 10^5 of
+        them for ten years of hours)."""
         pipe = self._sight().pipeline(name)
         recent = self.ws.store.browse.recent_runs([pipe.name], RECENT_RUNS)[pipe.name]
         overview = self._overview(pipe, self.auto.schedules(), self.auto.triggers(), recent)
@@ -220,11 +214,6 @@ class Catalog(Service):
             line=pipe.line,
             params=tuple(param_view(p) for p in pipe.params.values()),
             nodes=nodes_of(pipe.snapshot()),
-            partitions=(
-                tuple(self.auto.partitions(pipe.name))
-                if parts is not None and partitions
-                else None
-            ),
             partitions_spec=None if parts is None else parts.describe(),
             dimensions=() if parts is None else tuple(parts.dimensions),
             max_active_runs=pipe.automation.max_active_runs,

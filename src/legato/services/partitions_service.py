@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from legato.domain.states import RunState
+from legato.services import partition_counting as counting
 from legato.services.gate import Service, action
 from legato.services.service_errors import NotFoundError, ServiceError
 
@@ -24,16 +25,15 @@ if TYPE_CHECKING:
     from legato.services.actor import Actor
     from legato.services.workspace import Workspace
 
-NEVER_RUN = "never run"
+NEVER_RUN = counting.NEVER_RUN
 #: State names a filter takes: the run states, and "never run" (also "missing").
 STATES = (NEVER_RUN, *(s.value for s in RunState))
 MAX_PAGE = 1000
 #: Bucket sizes of the summary of time partitions, and how each labels a window's start.
 GRANULARITIES = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%dT%H"}
 #: How many characters of a time key (padded to an hour, see ``_time_label``) each names.
-_LABEL_LENGTH = {"year": 4, "month": 7, "day": 10, "hour": 13}
-#: The finest label each unit's keys spell out.
-_UNIT_LABEL = {"hourly": "hour", "daily": "day", "weekly": "day", "monthly": "month"}
+_LABEL_LENGTH = counting.LABEL_LENGTH
+_UNIT_LABEL = counting.UNIT_LABEL
 _WITHIN = re.compile(r"\d{4}(-\d{2}(-\d{2}(T\d{2})?)?)?")
 
 
@@ -160,14 +160,30 @@ class Partitions(Service):
         if not 1 <= limit <= MAX_PAGE:
             raise ServiceError(f"limit must be between 1 and {MAX_PAGE}", "limit")
         wanted = state_filter(states)
-        keys, found = self._states(*self._parts(pipeline), first, last, within)
+        name, parts = self._parts(pipeline)
+        keys, ordered = self._window(parts, first, last, within)
         start = 0
         if cursor is not None:
-            try:
-                start = keys.index(cursor) + 1
-            except ValueError:
-                raise ServiceError(f"cursor {cursor!r} is not a partition here", "cursor") from None
-        matches = [i for i, s in enumerate(found) if not wanted or s[0] in wanted]
+            start = _index(keys, cursor, ordered)
+            if start < 0:
+                raise ServiceError(f"cursor {cursor!r} is not a partition here", "cursor")
+            start += 1
+        never: tuple[str, str | None] = (NEVER_RUN, None)
+        if not wanted:  # a page's keys only are looked up
+            shown_keys = keys[start : start + limit]
+            newest = self.ws.store.backfills.partition_states(name, shown_keys)
+            listed = tuple(PartitionState(k, *newest.get(k, never)) for k in shown_keys)
+            more = start + limit < len(keys)
+            return PartitionPage(listed, len(keys), listed[-1].key if more else None)
+        if ordered and NEVER_RUN not in wanted and keys:  # by the index on state
+            rows = self.ws.store.backfills.partitions_between(name, keys[0], keys[-1], wanted)
+            at = counting.positions_in(keys, rows)
+            after = at[bisect_left(at, start) :]
+            shown = [PartitionState(keys[i], *rows[keys[i]]) for i in after[:limit]]
+            more = len(after) > limit
+            return PartitionPage(tuple(shown), len(at), shown[-1].key if more else None)
+        found = self._found(name, keys, ordered)
+        matches = [i for i, s in enumerate(found) if s[0] in wanted]
         after = [i for i in matches if i >= start]
         shown = [PartitionState(keys[i], *found[i]) for i in after[:limit]]
         more = len(after) > limit
@@ -189,7 +205,11 @@ class Partitions(Service):
         name, parts = self._parts(pipeline)
         if granularity is not None:
             _check_granularity(pipeline, parts, granularity)
-        keys, found = self._states(name, parts, first, last, within)
+        keys, ordered = self._window(parts, first, last, within)
+        counted = self._counted_summary(name, parts, keys, ordered, granularity)
+        if counted is not None:
+            return counted
+        found = self._found(name, keys, ordered)
         states = [s for s, _ in found]
         counts = _count(states)
         buckets: tuple[Bucket, ...] = ()
@@ -221,8 +241,16 @@ class Partitions(Service):
         a time (as ``page`` takes them): a picture of every partition in a few hundred cells."""
         name, parts = self._parts(pipeline)
         _check_granularity(pipeline, parts, granularity)
-        keys, found = self._states(name, parts, first, last, within)
-        states = [s for s, _ in found]
+        keys, ordered = self._window(parts, first, last, within)
+        if self._countable(name, parts, ordered, granularity):
+            n = _LABEL_LENGTH[granularity]
+            found = counting.counted(self.ws.store.backfills, name, keys, n)
+            if found is not None:
+                cells = [GridRow("", tuple(_bucket(keys, b) for b in found.spans))] if keys else []
+                return PartitionGrid(
+                    pipeline, granularity, len(keys), _summed(found.spans), tuple(cells)
+                )
+        states = [s for s, _ in self._found(name, keys, ordered)]
         label = _time_label(parts, granularity)
         if len(parts.dimensions) == 1:
             rows = [GridRow("", _buckets(keys, states, label))] if keys else []
@@ -240,21 +268,18 @@ class Partitions(Service):
             raise NotFoundError(f"pipeline {pipe.name!r} has no partitions")
         return pipe.name, parts
 
-    def _states(
-        self,
-        pipeline: str,
-        parts: PartitionSet,
-        first: str | None,
-        last: str | None,
-        within: str | None = None,
-    ) -> tuple[list[str], list[tuple[str, str | None]]]:
+    def _window(
+        self, parts: PartitionSet, first: str | None, last: str | None, within: str | None
+    ) -> tuple[list[str], bool]:
         """The keys from ``first`` to ``last`` (whose window starts ``within`` a time) that
-        exist now, and (state, newest run id) of each."""
-        now = self.ws.clock()
-        keys = parts.keys(now)
+        exist now, and whether they sort as text (then a range of text is this window)."""
+        keys = parts.keys(self.ws.clock())
+        ordered = counting.text_ordered(parts, keys)
         try:
-            lo = 0 if first is None else keys.index(parts.get(first).key)
-            hi = len(keys) - 1 if last is None else keys.index(parts.get(last).key)
+            lo = 0 if first is None else _index(keys, parts.get(first).key, ordered)
+            hi = len(keys) - 1 if last is None else _index(keys, parts.get(last).key, ordered)
+            if min(lo, hi) < 0:
+                raise ValueError(first if lo < 0 else last)
         except ValueError as exc:
             field = "from" if first else "to"
             raise ServiceError(f"no such partition here: {exc}", field) from None
@@ -263,10 +288,94 @@ class Partitions(Service):
         keys = keys[lo : hi + 1]
         if within:
             keys = _within(parts, keys, within)
-        # The kept status: one row per partition with a run, whatever the runs behind it.
-        newest = self.ws.store.backfills.partition_states(pipeline)
+        return keys, ordered
+
+    def _found(
+        self, pipeline: str, keys: Sequence[str], ordered: bool
+    ) -> list[tuple[str, str | None]]:
+        """(state, newest run id) of each key, from the kept status (one row per partition
+        with a run, whatever the runs behind it): of the keys' text range when they sort."""
+        backfills = self.ws.store.backfills
+        newest: Mapping[str, tuple[str, str]] = (
+            backfills.partitions_between(pipeline, keys[0], keys[-1])
+            if ordered and keys
+            else backfills.partition_states(pipeline)
+        )
         never: tuple[str, str | None] = (NEVER_RUN, None)
-        return keys, [newest.get(k, never) for k in keys]
+        return [newest.get(k, never) for k in keys]
+
+    def _countable(
+        self, pipeline: str, parts: PartitionSet, ordered: bool, granularity: str | None
+    ) -> bool:
+        """Whether the database may count these keys by label (see ``partition_counting``)."""
+        return (
+            ordered
+            and counting.prefix_length(parts, granularity) is not None
+            and counting.only_keys(
+                self.ws.store.backfills, pipeline, parts, parts.keys(self.ws.clock())
+            )
+        )
+
+    def _counted_summary(
+        self,
+        pipeline: str,
+        parts: PartitionSet,
+        keys: list[str],
+        ordered: bool,
+        granularity: str | None,
+    ) -> PartitionSummary | None:
+        """The summary counted by the database (see ``partition_counting``), None where it
+        cannot be."""
+        length = counting.prefix_length(parts, granularity)
+        if length is None or not self._countable(pipeline, parts, ordered, granularity):
+            return None
+        failed = RunState.FAILED.value
+        found = counting.counted(self.ws.store.backfills, pipeline, keys, length)
+        if found is None:
+            return None
+        return PartitionSummary(
+            pipeline=pipeline,
+            total=len(keys),
+            counts=_summed(found.spans),
+            failed=_runs(keys, found.at.get(failed, [])),
+            missing=_runs(keys, found.at.get(NEVER_RUN, [])),
+            granularity=granularity,
+            buckets=tuple(_bucket(keys, b) for b in found.spans) if granularity else (),
+        )
+
+
+def _index(keys: list[str], key: str, ordered: bool) -> int:
+    """Where ``key`` is in ``keys`` (-1 if not there): by bisection when they sort."""
+    if ordered:
+        i = bisect_left(keys, key)
+        return i if i < len(keys) and keys[i] == key else -1
+    try:
+        return keys.index(key)
+    except ValueError:
+        return -1
+
+
+def _bucket(keys: Sequence[str], span: counting.Span) -> Bucket:
+    return Bucket(span.label, keys[span.lo], keys[span.hi - 1], span.counts)
+
+
+def _summed(found: Sequence[counting.Span]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for span in found:
+        for state, n in span.counts.items():
+            out[state] = out.get(state, 0) + n
+    return out
+
+
+def _runs(keys: Sequence[str], at: Sequence[int]) -> tuple[KeyRange, ...]:
+    """The runs of consecutive indexes ``at`` (sorted) as ranges of ``keys``."""
+    out: list[KeyRange] = []
+    start = 0
+    for j in range(1, len(at) + 1):
+        if j == len(at) or at[j] != at[j - 1] + 1:
+            out.append(KeyRange(keys[at[start]], keys[at[j - 1]], j - start))
+            start = j
+    return tuple(out)
 
 
 def _check_granularity(pipeline: str, parts: PartitionSet, granularity: str) -> None:
@@ -345,16 +454,12 @@ def _within(parts: PartitionSet, keys: list[str], within: str) -> list[str]:
 def _buckets(
     keys: Sequence[str], states: Sequence[str], label: Callable[[str], str]
 ) -> tuple[Bucket, ...]:
-    """Counts by state per bucket, oldest first, of keys in time order: each bucket's end
-    found by bisection (labels do not decrease, see ``_within``), a few hundred label reads
-    for 10^5 keys."""
-    out, lo = [], 0
-    while lo < len(keys):
-        name = label(keys[lo])
-        hi = bisect_right(keys, name, lo=lo, key=label)
-        out.append(Bucket(name, keys[lo], keys[hi - 1], _count(states[lo:hi])))
-        lo = hi
-    return tuple(out)
+    """Counts by state per bucket, oldest first, of keys in time order (labels do not
+    decrease, see ``_within``)."""
+    return tuple(
+        Bucket(name, keys[lo], keys[hi - 1], _count(states[lo:hi]))
+        for name, lo, hi in counting.spans(keys, label)
+    )
 
 
 def _group(

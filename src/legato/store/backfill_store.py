@@ -97,6 +97,22 @@ class BackfillStore(Part):
         with self._engine.connect() as conn:
             return status.keys_in_states(conn, pipeline, states)
 
+    def partitions_between(
+        self, pipeline: str, first: str, last: str, states: Collection[str] | None = None
+    ) -> dict[str, tuple[str, str]]:
+        """Partition -> (state, newest run id) of the partitions of ``pipeline`` with a run
+        from ``first`` to ``last`` in text order (both included), of ``states`` if given."""
+        with self._engine.connect() as conn:
+            return status.between(conn, pipeline, first, last, states)
+
+    def partitions_present(
+        self, pipeline: str, bounds: Sequence[tuple[str, str]]
+    ) -> list[int]:
+        """How many partitions of ``pipeline`` have a run in each range (first, last, both
+        included) of text."""
+        with self._engine.connect() as conn:
+            return status.present_in(conn, pipeline, bounds)
+
     def partition_counts(self, pipeline: str) -> dict[str, int]:
         """How many partitions of ``pipeline`` have their newest run in each state."""
         with self._engine.connect() as conn:

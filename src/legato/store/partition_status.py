@@ -8,11 +8,21 @@ times, has 10^6 runs over 10^5 partitions).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import functools
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    TextClause,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 
 from legato.domain.records import RunRecord
 from legato.domain.states import RunState
@@ -98,6 +108,57 @@ def counts_stmt(pipeline: str) -> Select[Any]:
     return select(_p.state, func.count()).where(_p.pipeline == pipeline).group_by(_p.state)
 
 
+def between_stmt(
+    pipeline: str, first: str, last: str, states: Iterable[str] | None = None
+) -> Select[Any]:
+    """(partition, state, run id) of the partitions of ``pipeline`` from ``first`` to ``last``
+    in text order (both included), of ``states`` only if given."""
+    stmt = select(_p.partition, _p.state, _p.run_id).where(
+        _p.pipeline == pipeline, _p.partition >= first, _p.partition <= last
+    )
+    return stmt if states is None else stmt.where(_p.state.in_(sorted(set(states))))
+
+
+def between(
+    conn: Connection, pipeline: str, first: str, last: str, states: Iterable[str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """Partition -> (state, newest run id) from ``first`` to ``last`` in text order (of
+    ``states`` only, if given): one range of an index read."""
+    return {k: (s, r) for k, s, r in _fetched(conn, between_stmt(pipeline, first, last, states))}
+
+
+def present_in(
+    conn: Connection, pipeline: str, bounds: Sequence[tuple[str, str]]
+) -> list[int]:
+    """How many partitions have a run in each range (first, last) of text: a count of a
+    primary-key range each, up to ``_RANGES`` of them in one statement (one round trip: 144
+    months one by one cost 30 ms on PostgreSQL)."""
+    out: list[int] = []
+    for at in range(0, len(bounds), _RANGES):
+        part = bounds[at : at + _RANGES]
+        values: dict[str, str] = {"pipeline": pipeline}
+        for i, (lo, hi) in enumerate(part):
+            values |= {f"lo{i}": lo, f"hi{i}": hi}
+        out += [int(n) for n in conn.execute(present_stmt(len(part)), values).one()]
+    return out
+
+
+#: Ranges counted per statement (two bound values each, within every backend's limit).
+_RANGES = 500
+
+
+@functools.cache
+def present_stmt(n: int) -> TextClause:
+    """How many partitions of ``:pipeline`` have a run from ``:loI`` to ``:hiI``, for each
+    I below ``n``: one row of ``n`` counts."""
+    counts = (
+        f'(SELECT count(*) FROM {partition_status.name} WHERE pipeline = :pipeline '
+        f'AND "partition" >= :lo{i} AND "partition" <= :hi{i})'
+        for i in range(n)
+    )
+    return text(f"SELECT {', '.join(counts)}")
+
+
 def states_of(
     conn: Connection, pipeline: str, keys: Collection[str]
 ) -> dict[str, tuple[str, str]]:
@@ -132,16 +193,22 @@ def state_map(conn: Connection, pipeline: str) -> dict[str, str]:
     return dict(_fetched(conn, select(_p.partition, _p.state).where(_p.pipeline == pipeline)))
 
 
-def _fetched(conn: Connection, stmt: Select[Any]) -> list[Any]:
-    """The rows of a statement over plain text columns, fetched on the DBAPI cursor: for
-    100,000 rows SQLAlchemy's row handling took longer than the database."""
+def _fetched(
+    conn: Connection, stmt: Select[Any], each: Sequence[Mapping[str, Any]] = ({},)
+) -> list[Any]:
+    """The rows of a statement over plain text columns, once per set of bound values in
+    ``each``, fetched on the DBAPI cursor: for 100,000 rows SQLAlchemy's row handling took
+    longer than the database (and compiling once per range, longer than counting it)."""
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params = compiled.params
     positional = conn.dialect.positional
-    args = tuple(params[k] for k in compiled.positiontup or ()) if positional else params
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    out: list[Any] = []
     try:
-        cursor.execute(compiled.string, args)
-        return list(cursor.fetchall())
+        for values in each:
+            params = {**compiled.params, **values}
+            args = tuple(params[k] for k in compiled.positiontup or ()) if positional else params
+            cursor.execute(compiled.string, args)
+            out += cursor.fetchall()
+        return out
     finally:
         cursor.close()
