@@ -221,6 +221,10 @@ def test_partitions_are_paged_filtered_and_summed_up(api: Api) -> None:
     assert [(b["label"], b["counts"]) for b in s["buckets"]] == [
         ("2026-02", {"never run": 5, "queued": 1}), ("2026-03", {"never run": 1}),
     ]
+    assert (s["missing_ranges"], s["failed_ranges"]) == (2, 0)
+    newest = api.get("/pipelines/days/partitions/summary", params={"ranges": 1}).json()
+    assert newest["missing"] == [{"first": "2026-02-26", "last": "2026-03-01", "count": 4}]
+    assert newest["missing_ranges"] == 2
     bad = api.get("/pipelines/days/partitions", params={"state": "broken"})
     assert bad.status_code == 422 and bad.json()["field"] == "state"
     assert api.get("/pipelines/greet/partitions/summary").status_code == 404

@@ -96,6 +96,14 @@ def test_the_summary_counts_states_and_names_the_failed_and_missing_ranges(
     ]
     day2 = door(ws).partitions.summary("hours", first=_hour(2, 0), last=_hour(2, 23))
     assert day2.total == 24 and day2.counts == {"never run": 23, "failed": 1}
+    # The newest ranges only, when asked for fewer, and how many there are in all.
+    newest = door(ws).partitions.summary("hours", ranges=1)
+    assert [(r.first, r.count) for r in newest.failed] == [(_hour(2, 10), 1)]
+    assert [(r.first, r.count) for r in newest.missing] == [(_hour(2, 11), 25)]
+    assert (newest.failed_ranges, newest.missing_ranges) == (2, 2)
+    assert newest.counts == s.counts
+    none = door(ws).partitions.summary("hours", ranges=0)
+    assert (none.failed, none.missing, none.failed_ranges) == ((), (), 2)
 
 
 def test_pages_filter_by_state_and_range_and_follow_the_cursor(ws: Workspace) -> None:

@@ -73,10 +73,16 @@ def router(ctx: Door) -> APIRouter:
         ] = None,
         first: Annotated[str | None, Query(alias="from", max_length=200)] = None,
         last: Annotated[str | None, Query(alias="to", max_length=200)] = None,
+        ranges: Annotated[
+            int, Query(ge=0, le=100_000, description="newest ranges of each kind listed")
+        ] = 100,
     ) -> PartitionSummaryOut:
-        """Partitions counted by state (and per bucket of time), with the ranges of failed
-        and never-run ones."""
-        s = ctx.partitions.summary(pipeline, granularity=granularity, first=first, last=last)
+        """Partitions counted by state (and per bucket of time), with the newest ranges of
+        failed and never-run ones (``ranges`` of each; ``failed_ranges`` and
+        ``missing_ranges`` say how many there are in all)."""
+        s = ctx.partitions.summary(
+            pipeline, granularity=granularity, first=first, last=last, ranges=ranges
+        )
         # Read off the dataclasses: asdict deep-copied 5,000 failed ranges in 30 ms.
         return PartitionSummaryOut.model_validate(s, from_attributes=True)
 

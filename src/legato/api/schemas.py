@@ -368,10 +368,14 @@ class PartitionSummaryOut(BaseModel):
     pipeline: str
     total: int
     counts: dict[str, int] = Field(description="partitions by state; never run included")
-    failed: list[KeyRangeOut] = Field(description="ranges of partitions whose newest run failed")
-    missing: list[KeyRangeOut] = Field(description="ranges of partitions never run")
+    failed: list[KeyRangeOut] = Field(
+        description="the newest ranges of partitions whose newest run failed (`ranges`)"
+    )
+    missing: list[KeyRangeOut] = Field(description="the newest ranges of partitions never run")
     granularity: str | None
     buckets: list[BucketOut]
+    failed_ranges: int = Field(description="how many ranges of failed partitions in all")
+    missing_ranges: int = Field(description="how many ranges of never-run partitions in all")
 
 
 class PipelineDetailOut(PipelineOut):

@@ -13,6 +13,9 @@ from legato.cli.operate import _json, _table
 if TYPE_CHECKING:
     from legato.services.partitions_service import Partitions, PartitionState, PartitionSummary
 
+#: The newest ranges of failed and of missing partitions the summary prints.
+CLI_RANGES = 10
+
 
 @app.command()
 def partitions(
@@ -41,7 +44,9 @@ def partitions(
         if state or json_out or ((first or last) and by is None):
             _list(door.partitions, pipeline, state or [], first, last, json_out)
             return
-        summary = door.partitions.summary(pipeline, granularity=by, first=first, last=last)
+        summary = door.partitions.summary(
+            pipeline, granularity=by, first=first, last=last, ranges=CLI_RANGES
+        )
         _print_summary(summary)
 
 
@@ -74,14 +79,15 @@ def _list(
 def _print_summary(summary: PartitionSummary) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items()))
     out.print(f"{summary.total} partitions: {counts or 'none yet'}", highlight=False)
-    for label, ranges in (("failed", summary.failed), ("missing", summary.missing)):
+    for label, ranges, total in (("failed", summary.failed, summary.failed_ranges),
+                                 ("missing", summary.missing, summary.missing_ranges)):
         if not ranges:
             continue
         shown = ", ".join(
-            r.first if r.count == 1 else f"{r.first} .. {r.last} ({r.count})" for r in ranges[:10]
+            r.first if r.count == 1 else f"{r.first} .. {r.last} ({r.count})" for r in ranges
         )
-        more = f" and {len(ranges) - 10} more ranges" if len(ranges) > 10 else ""
-        out.print(f"{label}: {shown}{more}", highlight=False)
+        earlier = f" (and {total - len(ranges)} earlier ranges)" if total > len(ranges) else ""
+        out.print(f"{label}: {shown}{earlier}", highlight=False)
     if summary.buckets:
         states = sorted({s for b in summary.buckets for s in b.counts})
         rows = [(b.label, *(str(b.counts.get(s, "")) for s in states)) for b in summary.buckets]

@@ -8,6 +8,7 @@ keys.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -29,6 +30,9 @@ NEVER_RUN = counting.NEVER_RUN
 #: State names a filter takes: the run states, and "never run" (also "missing").
 STATES = (NEVER_RUN, *(s.value for s in RunState))
 MAX_PAGE = 1000
+#: Ranges of failed and of never-run partitions a summary lists by default (the newest):
+#: ten years of hours with a failure every other day are 5,000 of them.
+MAX_RANGES = 100
 #: Bucket sizes of the summary of time partitions, and how each labels a window's start.
 GRANULARITIES = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%dT%H"}
 #: How many characters of a time key (padded to an hour, see ``_time_label``) each names.
@@ -101,10 +105,12 @@ class PartitionSummary:
     pipeline: str
     total: int
     counts: dict[str, int]  # state -> partitions, states with none left out
-    failed: tuple[KeyRange, ...]
-    missing: tuple[KeyRange, ...]  # never run
+    failed: tuple[KeyRange, ...]  # the newest ``ranges`` of them (all: failed_ranges)
+    missing: tuple[KeyRange, ...]  # never run; the newest ``ranges`` (all: missing_ranges)
     granularity: str | None
     buckets: tuple[Bucket, ...]
+    failed_ranges: int = 0  # how many ranges of failed partitions there are in all
+    missing_ranges: int = 0
 
 
 def state_filter(states: Collection[str]) -> frozenset[str]:
@@ -198,10 +204,24 @@ class Partitions(Service):
         first: str | None = None,
         last: str | None = None,
         within: str | None = None,
+        ranges: int | None = MAX_RANGES,
     ) -> PartitionSummary:
         """Counts by state (overall and per ``granularity`` bucket of time partitions) and the
         ranges of failed and never-run partitions, from ``first`` to ``last`` (and
-        ``within`` a time, as ``page`` takes it)."""
+        ``within`` a time, as ``page`` takes it): the newest ``ranges`` of each (None: all),
+        with how many there are in all."""
+        if ranges is not None and ranges < 0:
+            raise ServiceError("ranges must be 0 or more", "ranges")
+        return _newest_ranges(self._summary(pipeline, granularity, first, last, within), ranges)
+
+    def _summary(
+        self,
+        pipeline: str,
+        granularity: str | None,
+        first: str | None,
+        last: str | None,
+        within: str | None,
+    ) -> PartitionSummary:
         name, parts = self._parts(pipeline)
         if granularity is not None:
             _check_granularity(pipeline, parts, granularity)
@@ -485,3 +505,15 @@ def _group(
         GridRow(r, tuple(Bucket(n, lo, hi, c) for n, (lo, hi, c) in sorted(cells.items())))
         for r, cells in found.items()
     ]
+
+
+def _newest_ranges(summary: PartitionSummary, ranges: int | None) -> PartitionSummary:
+    """``summary`` listing only the newest ``ranges`` of each kind, and how many in all."""
+    failed, missing = summary.failed, summary.missing
+    return dataclasses.replace(
+        summary,
+        failed=failed if ranges is None else failed[len(failed) - ranges:] if ranges else (),
+        missing=missing if ranges is None else missing[len(missing) - ranges:] if ranges else (),
+        failed_ranges=len(failed),
+        missing_ranges=len(missing),
+    )
