@@ -15,6 +15,7 @@ import pytest
 from legato.clock import ManualClock
 from legato.config import ConfigError, load_config
 from legato.domain.ids import run_folder
+from legato.domain.records import NotFound
 from legato.domain.states import RunState, TaskState
 from legato.services.retention_service import Policy
 from legato.services.service_errors import NotFoundError, ServiceError
@@ -162,6 +163,32 @@ def test_a_rerun_reusing_results_of_a_pruned_run_runs_them_again(made) -> None:
     again = runs.rerun(first.id, task="load")
     rows = {r.task_key: r for r in ws.store.runs.get_task_runs(again.id)}
     assert rows["extract"].state == TaskState.PENDING and rows["extract"].reused_from is None
+
+
+def test_results_a_kept_rerun_reuses_stay_until_it_lets_them_go(made) -> None:
+    ws, ids = made
+    runs = door(ws).runs
+    # The re-run (day 11) reuses the newest run's extract and transform: their files stay in
+    # the newest run's folder, which is past its results window on day 19.
+    first = runs.execute(runs.rerun(ids["newest"], task="load").id)
+    assert runs.output(first.id, "transform") == [10, 20, 30]
+    ws.clock.advance(8 * DAY)  # type: ignore[attr-defined]
+    report = door(ws).retention.prune(WINDOWS)
+    assert report.results_pruned == 1  # the old run's; not the newest run's
+    assert runs.pruned(ids["newest"]) == {"logs"}
+    assert runs.output(first.id, "transform") == [10, 20, 30]
+    # Past the runs window too, the newest run stays while the re-run reads its results.
+    ws.clock.advance(25 * DAY)  # type: ignore[attr-defined]
+    door(ws).retention.prune(WINDOWS)
+    assert runs.find_run(ids["newest"]).state == RunState.SUCCEEDED
+    assert runs.output(first.id, "transform") == [10, 20, 30]
+    # Once the re-run is not the newest any more, both go (the re-run first).
+    runs.run_pipeline("chain", {})
+    report = door(ws).retention.prune(WINDOWS)
+    assert report.removed.runs == 2
+    for gone in (first.id, ids["newest"]):
+        with pytest.raises(NotFound):
+            runs.find_run(gone)
 
 
 def test_a_window_longer_than_the_runs_is_refused(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 A run goes with its task runs, attempts and events (their foreign keys cascade). Kept
 whatever their age: runs not finished, the newest run of each pipeline, the newest run of
-each of a pipeline's partitions (its partition's state is that run's), and a run an
-unfinished re-run was made from (it reads that run's results). What other tables say about
+each of a pipeline's partitions (its partition's state is that run's), a run an unfinished
+re-run was made from (it reads that run's results), and a run whose results another run
+reuses while that run's results stay (a re-run's reused results stay in the folder of the
+run that made them: ``task_runs.reused_from``). What other tables say about
 a run stays (materializations, check results, trigger events, alerts): the history of an
 asset or an alert outlives the runs that made it.
 
@@ -21,7 +23,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, delete, func, not_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, delete, exists, func, not_, or_, select
 
 from legato.domain.records import NewEvent
 from legato.domain.states import RunState
@@ -38,6 +40,15 @@ _UNFINISHED = [s.value for s in RunState if not s.finished]
 LOGS_PRUNED = "logs_pruned"
 RESULTS_PRUNED = "results_pruned"
 PRUNED_KINDS = (LOGS_PRUNED, RESULTS_PRUNED)
+
+
+def _results_reused() -> ColumnElement[bool]:
+    """A run some other run reuses results of, while that other run's results stay."""
+    reader = task_runs.alias("reader")
+    reader_pruned = exists().where(
+        events.c.run_id == reader.c.run_id, events.c.kind == RESULTS_PRUNED
+    )
+    return exists().where(reader.c.reused_from == _r.id, not_(reader_pruned))
 
 
 def _id_before(t: datetime) -> str:
@@ -89,7 +100,7 @@ class RetentionStore(Part):
         ``failed_before``) that nothing keeps, ``limit`` at most, oldest first (from the
         one after run id ``after``, to page without deleting)."""
         failed_ok = or_(_r.state != RunState.FAILED.value, _r.id < _id_before(failed_before))
-        return self._oldest_unkept(before, failed_ok, limit, after)
+        return self._oldest_unkept(before, and_(failed_ok, not_(_results_reused())), limit, after)
 
     def files_prunable(
         self, kind: str, *, before: datetime, limit: int = 500, after: str | None = None
@@ -99,6 +110,8 @@ class RetentionStore(Part):
         are what one looks at: they stay as long as it does), not pruned of them yet."""
         done = select(events.c.run_id).where(events.c.kind == kind)
         not_failed = and_(_r.state != RunState.FAILED.value, not_(_r.id.in_(done)))
+        if kind == RESULTS_PRUNED:
+            not_failed = and_(not_failed, not_(_results_reused()))
         return self._oldest_unkept(before, not_failed, limit, after)
 
     def _oldest_unkept(
@@ -172,11 +185,12 @@ class RetentionStore(Part):
 
     def delete_runs(self, ids: Sequence[str]) -> Removed:
         """Delete these runs, with their task runs, attempts and events, in one short
-        transaction; a run that is not finished (any more) stays."""
+        transaction; a run that is not finished (any more), or whose results a run made
+        since reuses, stays."""
         if not ids:
             return Removed()
         with self._write.begin() as conn:
-            finished = and_(_r.id.in_(ids), _r.state.in_(_FINISHED))
+            finished = and_(_r.id.in_(ids), _r.state.in_(_FINISHED), not_(_results_reused()))
             gone = [row[0] for row in conn.execute(select(_r.id).where(finished))]
             if not gone:
                 return Removed()

@@ -405,6 +405,14 @@ def declare_partial_indexes() -> None:
         sqlite_where=text("revoked_at IS NULL"),
         postgresql_where=text("revoked_at IS NULL"),
     )
+    # Retention keeps a run whose results a re-run reuses: a few rows among many, and no
+    # cost to the insert of every task run that reuses nothing.
+    Index(
+        "ix_task_runs_reused_from",
+        task_runs.c.reused_from,
+        sqlite_where=text("reused_from IS NOT NULL"),
+        postgresql_where=text("reused_from IS NOT NULL"),
+    )
 
 # Failed sign-ins per name: the times of the recent ones (a sliding window) and the lockout
 # they led to, in the store so that every web process agrees.
