@@ -106,6 +106,26 @@ def test_the_summary_counts_states_and_names_the_failed_and_missing_ranges(
     assert (none.failed, none.missing, none.failed_ranges) == ((), (), 2)
 
 
+def test_summaries_follow_new_runs_of_windows_counted_before(ws: Workspace) -> None:
+    _runs(ws)
+    d = door(ws)
+    # Every key of day 1's first nine hours ran: later summaries count that window's states
+    # again but not whether each key ran.
+    nine = {"first": _hour(1, 0), "last": _hour(1, 8)}
+    assert d.partitions.summary("hours", **nine).counts == {"succeeded": 7, "failed": 2}
+    d.runs.run_pipeline("hours", {"fail": True}, partition=_hour(1, 0))
+    again = d.partitions.summary("hours", **nine)
+    assert again.counts == {"succeeded": 6, "failed": 3}
+    assert [(r.first, r.count) for r in again.failed] == [(_hour(1, 0), 1), (_hour(1, 6), 2)]
+    # A key never run gets its first run: the summary sees it.
+    day2 = {"first": _hour(2, 0), "last": _hour(2, 23)}
+    assert d.partitions.summary("hours", **day2).counts == {"never run": 23, "failed": 1}
+    d.runs.run_pipeline("hours", {}, partition=_hour(2, 0))
+    assert d.partitions.summary("hours", **day2).counts == {
+        "never run": 22, "failed": 1, "succeeded": 1,
+    }
+
+
 def test_pages_filter_by_state_and_range_and_follow_the_cursor(ws: Workspace) -> None:
     _runs(ws)
     parts = door(ws).partitions

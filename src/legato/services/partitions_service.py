@@ -212,23 +212,25 @@ class Partitions(Service):
         with how many there are in all."""
         if ranges is not None and ranges < 0:
             raise ServiceError("ranges must be 0 or more", "ranges")
-        return _newest_ranges(self._summary(pipeline, granularity, first, last, within), ranges)
-
-    def _summary(
-        self,
-        pipeline: str,
-        granularity: str | None,
-        first: str | None,
-        last: str | None,
-        within: str | None,
-    ) -> PartitionSummary:
         name, parts = self._parts(pipeline)
         if granularity is not None:
             _check_granularity(pipeline, parts, granularity)
         keys, ordered = self._window(parts, first, last, within)
-        counted = self._counted_summary(name, parts, keys, ordered, granularity)
+        counted = self._counted_summary(name, parts, keys, ordered, granularity, ranges)
         if counted is not None:
             return counted
+        summary = self._summary(pipeline, name, parts, keys, ordered, granularity)
+        return _newest_ranges(summary, ranges)
+
+    def _summary(
+        self,
+        pipeline: str,
+        name: str,
+        parts: PartitionSet,
+        keys: list[str],
+        ordered: bool,
+        granularity: str | None,
+    ) -> PartitionSummary:
         found = self._found(name, keys, ordered)
         states = [s for s, _ in found]
         counts = _count(states)
@@ -343,9 +345,10 @@ class Partitions(Service):
         keys: list[str],
         ordered: bool,
         granularity: str | None,
+        ranges: int | None,
     ) -> PartitionSummary | None:
-        """The summary counted by the database (see ``partition_counting``), None where it
-        cannot be."""
+        """The summary counted by the database (see ``partition_counting``), with the newest
+        ``ranges`` of failed and of missing partitions; None where it cannot be."""
         length = counting.prefix_length(parts, granularity)
         if length is None or not self._countable(pipeline, parts, ordered, granularity):
             return None
@@ -353,14 +356,18 @@ class Partitions(Service):
         found = counting.counted(self.ws.store.backfills, pipeline, keys, length)
         if found is None:
             return None
+        failed_at, n_failed = _runs(keys, found.at.get(failed, []), ranges)
+        missing_at, n_missing = _runs(keys, found.at.get(NEVER_RUN, []), ranges)
         return PartitionSummary(
             pipeline=pipeline,
             total=len(keys),
             counts=_summed(found.spans),
-            failed=_runs(keys, found.at.get(failed, [])),
-            missing=_runs(keys, found.at.get(NEVER_RUN, [])),
+            failed=failed_at,
+            missing=missing_at,
             granularity=granularity,
             buckets=tuple(_bucket(keys, b) for b in found.spans) if granularity else (),
+            failed_ranges=n_failed,
+            missing_ranges=n_missing,
         )
 
 
@@ -387,15 +394,17 @@ def _summed(found: Sequence[counting.Span]) -> dict[str, int]:
     return out
 
 
-def _runs(keys: Sequence[str], at: Sequence[int]) -> tuple[KeyRange, ...]:
-    """The runs of consecutive indexes ``at`` (sorted) as ranges of ``keys``."""
-    out: list[KeyRange] = []
-    start = 0
-    for j in range(1, len(at) + 1):
-        if j == len(at) or at[j] != at[j - 1] + 1:
-            out.append(KeyRange(keys[at[start]], keys[at[j - 1]], j - start))
-            start = j
-    return tuple(out)
+def _runs(
+    keys: Sequence[str], at: Sequence[int], newest: int | None
+) -> tuple[tuple[KeyRange, ...], int]:
+    """The newest ``newest`` (None: all) runs of consecutive indexes ``at`` (sorted) as
+    ranges of ``keys``, and how many runs there are: thousands of failed partitions make
+    thousands of runs, of which a summary shows a hundred."""
+    starts = [j for j in range(len(at)) if j == 0 or at[j] != at[j - 1] + 1]
+    bounds = list(zip(starts, [*starts[1:], len(at)], strict=False))  # none if ``at`` is
+    if newest is not None:
+        bounds = bounds[len(bounds) - newest :] if newest else []
+    return tuple(KeyRange(keys[at[a]], keys[at[b - 1]], b - a) for a, b in bounds), len(starts)
 
 
 def _check_granularity(pipeline: str, parts: PartitionSet, granularity: str) -> None:

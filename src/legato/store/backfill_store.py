@@ -105,6 +105,12 @@ class BackfillStore(Part):
         with self._engine.connect() as conn:
             return status.between(conn, pipeline, first, last, states)
 
+    def partitions_among(self, pipeline: str, ranges: Sequence[tuple[str, str]]) -> set[str]:
+        """The partitions of ``pipeline`` with a run in any of ``ranges`` (first, last, both
+        included) of text."""
+        with self._engine.connect() as conn:
+            return status.present_among(conn, pipeline, ranges)
+
     def partitions_present(
         self, pipeline: str, bounds: Sequence[tuple[str, str]]
     ) -> list[int]:

@@ -17,8 +17,10 @@ from sqlalchemy import (
     Connection,
     Select,
     TextClause,
+    and_,
     bindparam,
     func,
+    or_,
     select,
     text,
     update,
@@ -125,6 +127,21 @@ def between(
     """Partition -> (state, newest run id) from ``first`` to ``last`` in text order (of
     ``states`` only, if given): one range of an index read."""
     return {k: (s, r) for k, s, r in _fetched(conn, between_stmt(pipeline, first, last, states))}
+
+
+def present_among(
+    conn: Connection, pipeline: str, ranges: Sequence[tuple[str, str]]
+) -> set[str]:
+    """The partitions of ``pipeline`` with a run in any of ``ranges`` (first, last, both
+    included) of text: one statement for up to ``_RANGES`` of them."""
+    out: set[str] = set()
+    for at in range(0, len(ranges), _RANGES):
+        within = or_(
+            *(and_(_p.partition >= lo, _p.partition <= hi) for lo, hi in ranges[at : at + _RANGES])
+        )
+        stmt = select(_p.partition).where(_p.pipeline == pipeline, within)
+        out.update(row[0] for row in _fetched(conn, stmt))
+    return out
 
 
 def present_in(
