@@ -68,6 +68,11 @@ def arrivals(path: str):
 @pipeline(triggers=[webhook("hook")])
 def called():
     take("x")
+
+@pipeline
+def looped():
+    for i in range(5):
+        take(str(i))
 """
 
 
@@ -120,6 +125,21 @@ def test_a_failing_task_counts_a_retry_a_failure_their_durations_and_the_run(
     count = value("legato_task_attempt_duration_seconds_count", pipeline="shaky", task="wobble")
     assert count == before["timed"] + 2
     assert created("shaky") == before["created"] + 1
+
+
+def test_every_call_of_a_task_shares_its_duration_series(ws: Workspace) -> None:
+    series = "legato_task_attempt_duration_seconds_count"
+    before = value(series, pipeline="looped", task="take")
+    assert door(ws).runs.run_pipeline("looped").state == RunState.SUCCEEDED
+    assert value(series, pipeline="looped", task="take") == before + 5
+    # The nodes of the other calls (take_2 ...) have no series of their own.
+    names = {
+        s.labels.get("task")
+        for m in metrics.REGISTRY.collect()
+        for s in m.samples
+        if s.labels.get("pipeline") == "looped"
+    }
+    assert names == {"take", None}
 
 
 def test_an_attempt_past_its_timeout_counts_as_timed_out(ws: Workspace) -> None:

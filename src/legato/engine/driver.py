@@ -135,7 +135,7 @@ class RunDriver:
         self._past: dict[str, list[str]] = {}  # task key -> outcomes of its attempts so far
         self._retried: set[tuple[str, int]] = set()  # (key, attempt) failed, to run again
         self._attempt_series: dict[str, Any] = {}  # outcome -> its counter
-        self._duration_series: dict[str, Any] = {}  # task (node) -> its histogram
+        self._duration_series: dict[str, Any] = {}  # task name -> its histogram
         self.cancel_poll = cancel_poll
         self.on_progress = on_progress
         self.rng = rng or random.Random()
@@ -259,11 +259,14 @@ class RunDriver:
             if counter is None:
                 counter = by_outcome[outcome] = metrics.ATTEMPTS.labels(name, outcome)
             counter.inc()
+            # By the task's name, not its node: a loop calling a task 10,000 times makes
+            # one series, as a mapped task's elements do (10,000 histograms took 0.25 s).
             row = self.rows.get(att.task_key)
-            node = row.node if row is not None else att.task_key
-            durations = by_node.get(node)
+            node = self.pipeline.graph.nodes.get(row.node) if row is not None else None
+            label = node.task.name if node is not None else att.task_key
+            durations = by_node.get(label)
             if durations is None:
-                durations = by_node[node] = metrics.ATTEMPT_SECONDS.labels(name, node)
+                durations = by_node[label] = metrics.ATTEMPT_SECONDS.labels(name, label)
             durations.observe(max(0.0, (att.finished_at - att.started_at).total_seconds()))
         run = changes.run
         if run is None:
