@@ -25,7 +25,7 @@ def new_run_id(now: datetime, rng: random.Random | None = None) -> str:
     return f"{millis:012x}{rand:08x}"
 
 
-@functools.lru_cache(maxsize=1024)  # a run's every attempt asks (20,000 times in a big fan)
+@functools.lru_cache(maxsize=64)  # a run's every attempt asks (20,000 times in a big fan)
 def run_folder(run_id: str) -> str:
     """The folder a run's logs and results go in, relative to their roots:
     ``YYYY/MM/DD/<run id>`` by the day (UTC) the id was made, so that no folder holds more
