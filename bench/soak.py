@@ -7,8 +7,9 @@ A throwaway project (embedded SQLite store, local process executor) holds:
 - ``flaky``: a task that fails after two retries, scheduled every 10 s;
 - ``parts``: a daily-partitioned pipeline, backfilled over a year of days at the start.
 
-``[retention]`` keeps runs 2 minutes, failed runs 4 minutes and the logs and results of the
-others 1 minute, so pruning applies during the run (a pass a minute). Every ``--every``
+``[retention]`` keeps runs 2 minutes, failed runs 4 minutes, the logs and results of the
+others 1 minute and the audit trail (a row per webhook call) 2 minutes, so pruning applies
+during the run (a pass a minute). Every ``--every``
 seconds it samples, from /proc, the daemon's RSS and PSS, open files and threads and its
 workers' (every process under it) summed; from the daemon's ``/metrics``, the p99 of the
 scheduler ticks since the last sample (the upper bound of the histogram bucket it falls in);
@@ -118,12 +119,14 @@ runs = "2m"
 failed_runs = "4m"
 logs = "1m"
 results = "1m"
+audit = "2m"
 """
 
 FIELDS = [
     "t_s",
     "daemon_rss_mb",
     "daemon_pss_mb",
+    "daemon_uss_mb",
     "workers",
     "workers_rss_mb",
     "workers_pss_mb",
@@ -137,6 +140,8 @@ FIELDS = [
     "log_entries",
     "result_entries",
     "runs",
+    "trigger_events",
+    "audit_rows",
     "webhooks",
 ]
 
@@ -162,14 +167,17 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def memory_mb(pid: int) -> tuple[float, float]:
-    """RSS and PSS of a process, in MB (0 if it is gone)."""
+def memory_mb(pid: int) -> tuple[float, float, float]:
+    """RSS, PSS and USS (private pages: what the process alone holds, whatever its workers
+    share with it) of a process, in MB (0 if it is gone)."""
     try:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
-        return 0.0, 0.0
-    kb = {m[0]: int(m[1]) for m in re.findall(r"^(Rss|Pss):\s+(\d+) kB", text, re.M)}
-    return kb.get("Rss", 0) / 1024, kb.get("Pss", 0) / 1024
+        return 0.0, 0.0, 0.0
+    pattern = r"^(Rss|Pss|Private_Clean|Private_Dirty):\s+(\d+) kB"
+    kb = {m[0]: int(m[1]) for m in re.findall(pattern, text, re.M)}
+    uss = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
+    return kb.get("Rss", 0) / 1024, kb.get("Pss", 0) / 1024, uss / 1024
 
 
 def open_files(pid: int) -> int:
@@ -228,11 +236,12 @@ def p99_between(before: dict[float, float], after: dict[float, float]) -> tuple[
     return math.inf, int(total)
 
 
-def count_runs(store: Path) -> int:
+def count_rows(store: Path, tables: tuple[str, ...]) -> list[int]:
+    """How many rows each of ``tables`` holds now."""
     import sqlite3
 
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30) as conn:
-        return int(conn.execute("select count(*) from runs").fetchone()[0])
+        return [int(conn.execute(f"select count(*) from {t}").fetchone()[0]) for t in tables]
 
 
 def fire_webhooks(
@@ -269,13 +278,14 @@ def chart(series: list[dict[str, float]], path: Path, warmup_s: float) -> str:
         return 'chart skipped: matplotlib is not installed (pip install -e ".[bench]")'
     minutes = [s["t_s"] / 60 for s in series]
     panels = [
-        ("memory (MB)", ["daemon_rss_mb", "daemon_pss_mb", "workers_pss_mb"]),
+        ("memory (MB)", ["daemon_rss_mb", "daemon_pss_mb", "daemon_uss_mb", "workers_pss_mb"]),
         ("open files, threads", ["open_files", "threads"]),
         ("tick p99 (ms)", ["tick_p99_ms"]),
         ("size (MB)", ["store_mb", "logs_mb", "results_mb"]),
         ("rows, folders", ["runs", "log_entries", "result_entries"]),
+        ("rows of other tables", ["trigger_events", "audit_rows"]),
     ]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 13), sharex=True)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 15), sharex=True)
     for ax, (title, keys) in zip(axes, panels, strict=True):
         for key in keys:
             ax.plot(minutes, [s[key] for s in series], label=key)
@@ -376,13 +386,17 @@ def main() -> None:
             now_buckets = tick_buckets(port, headers)
             p99, ticks = p99_between(last, now_buckets)
             last = now_buckets
-            rss, pss = memory_mb(proc.pid)
+            rss, pss, uss = memory_mb(proc.pid)
             store_bytes = sum(f.stat().st_size for f in dot.glob("legato.db*") if f.is_file())
+            n_runs, n_events, n_audit = count_rows(
+                dot / "legato.db", ("runs", "trigger_events", "audit_log")
+            )
             series.append(
                 {
                     "t_s": round(time.monotonic() - start, 1),
                     "daemon_rss_mb": round(rss, 2),
                     "daemon_pss_mb": round(pss, 2),
+                    "daemon_uss_mb": round(uss, 2),
                     "workers": len(workers),
                     "workers_rss_mb": round(sum(m[0] for m in mem), 2),
                     "workers_pss_mb": round(sum(m[1] for m in mem), 2),
@@ -395,13 +409,16 @@ def main() -> None:
                     "results_mb": round(tree_mb(dot / "results"), 3),
                     "log_entries": run_folders(dot / "logs"),
                     "result_entries": run_folders(dot / "results"),
-                    "runs": count_runs(dot / "legato.db"),
+                    "runs": n_runs,
+                    "trigger_events": n_events,
+                    "audit_rows": n_audit,
                     "webhooks": fired[0],
                 }
             )
             s = series[-1]
             print(
-                f"{s['t_s'] / 60:5.1f} min  daemon {s['daemon_pss_mb']:.1f} MB PSS  "
+                f"{s['t_s'] / 60:5.1f} min  daemon {s['daemon_pss_mb']:.1f} MB PSS "
+                f"{s['daemon_uss_mb']:.1f} MB USS  "
                 f"fds {s['open_files']}  threads {s['threads']}  tick p99 "
                 f"{s['tick_p99_ms']:.0f} ms  store {s['store_mb']:.1f} MB  logs "
                 f"{s['logs_mb']:.1f} MB  results {s['results_mb']:.1f} MB  runs {s['runs']}",

@@ -81,6 +81,7 @@ class ProjectConfig:
     # Logs and results of finished runs may go sooner than the runs (their rows stay).
     keep_logs: float | None = None  # seconds; None: as long as keep_runs
     keep_results: float | None = None  # seconds; None: as long as keep_runs
+    keep_audit: float | None = None  # seconds; None: a year, or keep_runs if longer
     max_tasks_per_worker: int | None = None  # a worker is replaced after this many attempts
     max_worker_memory_mb: int | None = None  # ... or once its resident size grew by this
     lease_seconds: float = 15.0
@@ -130,7 +131,7 @@ _SECTIONS: dict[str, set[str]] = {
     },
     "pools": set(),  # any name
     "daemon": {"max_runs", "host", "port"},
-    "retention": {"runs", "failed_runs", "logs", "results"},
+    "retention": {"runs", "failed_runs", "logs", "results", "audit"},
     "limits": {"request_bytes", "params_bytes", "webhook_per_minute"},
     "roles": set(),  # any name
     "auth": {
@@ -340,7 +341,7 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
             )
         pools[pool] = slots
     keep: dict[str, float | None] = {}
-    for key in ("runs", "failed_runs", "logs", "results"):
+    for key in ("runs", "failed_runs", "logs", "results", "audit"):
         raw = _get(data, "retention", key, str, "") or None
         try:
             keep[key] = parse_duration(raw, field=f"[retention] {key}")
@@ -353,6 +354,8 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
                 f"{path}: [retention] {key} must be no longer than [retention] runs "
                 "(a run's files go with it at the latest)"
             )
+    if keep["audit"] is not None and keep["runs"] is None:
+        raise ConfigError(f"{path}: [retention] audit needs [retention] runs as well")
     max_runs = _get(data, "daemon", "max_runs", int, 16)
     if max_runs < 1:
         raise ConfigError(f"{path}: [daemon] max_runs must be at least 1")
@@ -386,6 +389,7 @@ def _parse(data: dict[str, Any], root: Path, path: Path, environment: str) -> Pr
         keep_failed_runs=keep["failed_runs"],
         keep_logs=keep["logs"],
         keep_results=keep["results"],
+        keep_audit=keep["audit"],
         max_tasks_per_worker=recycle["max_tasks_per_worker"],
         max_worker_memory_mb=recycle["max_worker_memory_mb"],
         lease_seconds=lease,

@@ -144,3 +144,38 @@ def test_a_deleted_head_stops_appending_and_checking(store: Store) -> None:
     with pytest.raises(StoreError, match="audit_head"):
         store.audit.verify()
     assert [r.seq for r in store.audit.entries()] == [1]
+
+
+def _pruning(at_s: int) -> AuditEntry:
+    return AuditEntry(T0 + timedelta(seconds=at_s), "local", "local", "cli", "audit.pruned",
+                      "", "ok", {"older_than": "30 days"})  # fmt: skip
+
+
+def test_pruning_removes_the_oldest_rows_and_the_chain_still_holds(store: Store) -> None:
+    for i in range(1, 11):
+        store.audit.append(_entry(i))
+    assert store.audit.count_before(T0 + timedelta(seconds=6)) == 5
+    assert store.audit.prune(T0 + timedelta(seconds=6), _pruning(20), limit=3) == 3
+    assert store.audit.prune(T0 + timedelta(seconds=6), _pruning(21)) == 2
+    rows = store.audit.entries(newest_first=False)
+    # Rows 6-10 stay, then the rows of the two prunes, the newest naming the tail it left.
+    assert [r.seq for r in rows] == [6, 7, 8, 9, 10, 11, 12]
+    assert rows[-1].action == "audit.pruned"
+    assert rows[-1].detail["removed"] == 2 and rows[-1].detail["tail_seq"] == 5
+    assert store.audit.verify(batch=2) is None
+    assert store.audit.prune(T0 + timedelta(seconds=6), _pruning(22)) == 0  # nothing older
+    assert store.audit.append(_entry(30)) == 13
+    assert store.audit.verify() is None
+
+
+def test_rows_removed_past_the_pruned_tail_show(store: Store) -> None:
+    for i in range(1, 9):
+        store.audit.append(_entry(i))
+    store.audit.prune(T0 + timedelta(seconds=4), _pruning(20))  # rows 1-3
+    assert store.audit.verify() is None
+    _sql(store, "DELETE FROM audit_log WHERE seq = 4")
+    assert store.audit.verify() == 5  # the row after the gap
+    # Moving the tail over the gap too: the prune's own row names another tail.
+    [row5] = [r for r in store.audit.entries() if r.seq == 5]
+    _sql(store, f"UPDATE audit_head SET tail_seq = 4, tail_hash = '{row5.prev_hash}'")
+    assert store.audit.verify() == 5

@@ -186,6 +186,7 @@ def prune(
             "newest": report.newest.isoformat() if report.newest else None,
             "by_pipeline": report.by_pipeline,
             "logs_of_runs": report.logs_pruned, "results_of_runs": report.results_pruned,
+            "trigger_events": report.trigger_events, "audit_entries": report.audit_entries,
         })
         return
     verb = "would remove" if report.dry_run else "removed"
@@ -196,8 +197,14 @@ def prune(
         if n:
             out.print(f"{verb} the {what} of {n} runs older than {window} (the runs stay)",
                       highlight=False)
+    if report.trigger_events:
+        out.print(f"{verb} {report.trigger_events} trigger events of runs gone", highlight=False)
+    if report.audit_entries:
+        out.print(f"{verb} {report.audit_entries} audit trail rows older than "
+                  f"{report.policy.audit}", highlight=False)
     if not gone.runs:
-        if not (report.logs_pruned or report.results_pruned):
+        if not (report.logs_pruned or report.results_pruned or report.trigger_events
+                or report.audit_entries):
             out.print(f"nothing to prune: no finished run is older than {report.policy.runs} "
                       f"(failed: {report.policy.failed_runs}) and not kept", highlight=False)
         return

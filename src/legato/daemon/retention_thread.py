@@ -55,6 +55,11 @@ class RetentionThread(Wakeable):
                     ):
                         if n:
                             self._say(f"pruned the {what} of {n} runs older than {window}")
+                    if report.trigger_events or report.audit_entries:
+                        self._say(
+                            f"pruned {report.trigger_events} trigger events and "
+                            f"{report.audit_entries} audit trail rows"
+                        )
                     most = max(gone.runs, report.logs_pruned, report.results_pruned)
                     if most >= PER_PASS:
                         continue  # more to do: the next pass at once

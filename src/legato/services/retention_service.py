@@ -3,7 +3,10 @@
 ``[retention] runs = "30d"`` (and ``failed_runs``, three times as long by default) in
 legato.toml is the policy, with ``logs`` and ``results`` (as long as ``runs`` by default):
 the logs and results of finished runs older than those go while the runs stay, each such
-run marked so that readers say "pruned" (``store/retention_store.py``). `legato db prune`
+run marked so that readers say "pruned" (``store/retention_store.py``). Trigger events go
+with their runs (a file trigger's stay: they are what tells a file already taken), and the
+audit trail's rows after ``audit`` (a year by default, at least ``runs``), the chain kept
+checkable from where they went (``store/audit_store.py``). `legato db prune`
 applies it (or ``--older-than``) by hand. What
 is always kept is the store's to say (``store/retention_store.py``): unfinished runs, the
 newest run of each pipeline and of each partition, the run an unfinished re-run reads.
@@ -22,9 +25,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from legato.definitions.triggering import FileTrigger
 from legato.domain.ids import run_folder
+from legato.security.audit import AuditEntry
 from legato.services.gate import Service, action
 from legato.services.service_errors import ServiceError
+from legato.store.audit_store import PRUNED
 from legato.store.retention_store import LOGS_PRUNED, RESULTS_PRUNED, PrunedRun, Removed
 
 if TYPE_CHECKING:
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
 BATCH = 500
 #: How much longer than other runs a failed run is kept when ``failed_runs`` is not set.
 FAILED_FACTOR = 3
+#: How long the audit trail's rows are kept when ``audit`` is not set (or ``runs``, if longer).
+AUDIT_DEFAULT = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Policy:
     failed_runs: timedelta
     logs: timedelta
     results: timedelta
+    audit: timedelta = AUDIT_DEFAULT
 
     @classmethod
     def of(
@@ -56,6 +65,7 @@ class Policy:
         *,
         logs: timedelta | None = None,
         results: timedelta | None = None,
+        audit: timedelta | None = None,
     ) -> Policy:
         if runs <= timedelta(0):
             raise ServiceError("a retention period must be positive", "older_than")
@@ -73,7 +83,10 @@ class Policy:
                 raise ServiceError(
                     f"{name} must be kept for a positive time, at most as long as runs", name
                 )
-        return cls(runs, failed, windows["logs"], windows["results"])
+        if audit is not None and audit <= timedelta(0):
+            raise ServiceError("the audit trail must be kept for a positive time", "audit")
+        kept = max(runs, AUDIT_DEFAULT) if audit is None else audit
+        return cls(runs, failed, windows["logs"], windows["results"], kept)
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class PruneReport:
     folders: int = 0  # log and result folders removed
     logs_pruned: int = 0  # runs kept whose logs were removed
     results_pruned: int = 0  # runs kept whose results were removed
+    trigger_events: int = 0  # trigger events removed
+    audit_entries: int = 0  # rows of the audit trail removed
 
 
 class Retention(Service):
@@ -112,6 +127,7 @@ class Retention(Service):
             window(cfg.keep_failed_runs),
             logs=window(cfg.keep_logs),
             results=window(cfg.keep_results),
+            audit=window(cfg.keep_audit),
         )
 
     @action("store.prune", command=True)
@@ -156,7 +172,41 @@ class Retention(Service):
                 report = replace(report, folders=report.folders + self._remove_files(found))
         logs = self._prune_files(LOGS_PRUNED, now - chosen.logs, dry_run, max_runs)
         results = self._prune_files(RESULTS_PRUNED, now - chosen.results, dry_run, max_runs)
-        return replace(report, logs_pruned=logs, results_pruned=results)
+        return replace(
+            report,
+            logs_pruned=logs,
+            results_pruned=results,
+            trigger_events=self._prune_trigger_events(now - chosen.runs, dry_run),
+            audit_entries=self._prune_audit(now - chosen.audit, chosen.audit, dry_run),
+        )
+
+    def _prune_trigger_events(self, before: datetime, dry_run: bool) -> int:
+        store = self.ws.store.retention
+        keep = {
+            (name, t.name)
+            for name, pipe in self.ws.project.pipelines.items()
+            for t in pipe.automation.triggers
+            if isinstance(t, FileTrigger)
+        }
+        ids = store.trigger_events_prunable(before, keep)
+        return len(ids) if dry_run else store.delete_trigger_events(ids)
+
+    def _prune_audit(self, before: datetime, window: timedelta, dry_run: bool) -> int:
+        audit = self.ws.store.audit
+        if dry_run:
+            return audit.count_before(before)
+        actor = self.actor
+        entry = AuditEntry(
+            at=self.ws.audit_time(),
+            actor=str(actor),
+            auth=actor.auth,
+            source=actor.source or "",
+            action=PRUNED,
+            target="",
+            outcome="ok",
+            detail={"older_than": str(window)},
+        )
+        return audit.prune(before, entry)
 
     def _prune_files(self, kind: str, before: datetime, dry_run: bool, most: int | None) -> int:
         """Remove the logs or results (``kind``) of the runs made before ``before`` that

@@ -5,6 +5,11 @@ Appending reads the chain's head (the last seq and hash, one row of ``audit_head
 the next row and moves the head in one write transaction. The head's row lock serialises
 appenders on PostgreSQL (SQLite has one writer), so seq runs 1, 2, 3... without gaps or
 forks however many processes append.
+
+Retention removes the oldest rows (``prune``): the head then names the last row removed (its
+tail), and the same transaction appends a row of action ``audit.pruned`` saying so, chained
+like any other. The check starts from the tail and holds it against the newest such row, so
+removing more rows than retention did still shows.
 """
 
 from __future__ import annotations
@@ -14,11 +19,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from legato.domain.access import AuditRecord
 from legato.domain.records import StoreError
-from legato.security.audit import GENESIS, AuditEntry, entry_hash, first_broken
+from legato.security.audit import AuditEntry, entry_hash, first_broken
 from legato.store import rows
 from legato.store.database import Part
 from legato.store.dialect import for_update
@@ -27,6 +32,8 @@ from legato.store.schema import audit_head, audit_log
 _a = audit_log.c
 _h = audit_head.c
 _HEAD = _h.id == 1
+#: The action of the row a prune appends; its detail names the tail it left.
+PRUNED = "audit.pruned"
 
 
 def _record(row: Sequence[Any]) -> AuditRecord:
@@ -51,25 +58,36 @@ class AuditStore(Part):
     @rows.unwrap_bind_errors
     def append(self, entry: AuditEntry) -> int:
         """Append ``entry`` to the chain; its seq."""
-        detail = rows.to_json(dict(entry.detail))
-        # Hash what will be read back: JSON round-trips tuples as lists, int keys as strings.
-        stored = dataclasses.replace(entry, detail=rows.from_json(detail))
-        fields = {f.name: getattr(stored, f.name) for f in dataclasses.fields(AuditEntry)}
         with self._write.begin() as conn:
-            head = select(_h.seq, _h.hash).where(_HEAD)
-            seq, prev_hash = _head(conn.execute(for_update(head, self._backend)).first())
-            seq += 1
-            digest = entry_hash(prev_hash, seq, stored)
-            values = {
-                "seq": seq,
-                **fields,
-                "detail": detail,
-                "prev_hash": prev_hash,
-                "hash": digest,
-            }
-            conn.execute(insert(audit_log).values(values))
-            conn.execute(update(audit_head).where(_HEAD).values(seq=seq, hash=digest))
-        return seq
+            seq, prev_hash = self._locked_head(conn)
+            return _append(conn, entry, seq, prev_hash)
+
+    def _locked_head(self, conn: Connection) -> tuple[int, str]:
+        head = select(_h.seq, _h.hash).where(_HEAD)
+        return _head(conn.execute(for_update(head, self._backend)).first())
+
+    def count_before(self, before: datetime, limit: int = 5000) -> int:
+        """How many rows ``prune`` would remove (``limit`` at most)."""
+        oldest = select(_a.seq).where(_a.at < before).order_by(_a.seq).limit(limit).subquery()
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(oldest)).scalar() or 0)
+
+    def prune(self, before: datetime, entry: AuditEntry, limit: int = 5000) -> int:
+        """Remove the oldest rows written before ``before``, ``limit`` at most, and append
+        ``entry`` (action PRUNED) with the tail they leave added to its detail; how many
+        rows went (none: nothing appended)."""
+        with self._write.begin() as conn:
+            seq, prev_hash = self._locked_head(conn)
+            oldest = select(_a.seq).where(_a.at < before).order_by(_a.seq).limit(limit)
+            last = conn.execute(select(func.max(oldest.subquery().c.seq))).scalar()
+            if last is None:
+                return 0
+            tail_hash = conn.execute(select(_a.hash).where(_a.seq == last)).scalar_one()
+            gone = conn.execute(delete(audit_log).where(_a.seq <= last)).rowcount
+            detail = {**entry.detail, "removed": gone, "tail_seq": last, "tail_hash": tail_hash}
+            _append(conn, dataclasses.replace(entry, detail=detail), seq, prev_hash)
+            conn.execute(update(audit_head).where(_HEAD).values(tail_seq=last, tail_hash=tail_hash))
+            return int(gone)
 
     @rows.unwrap_bind_errors
     def entries(
@@ -103,6 +121,8 @@ class AuditStore(Part):
 
     def verify(self, batch: int = 1000) -> int | None:
         """The seq of the first row that was altered or removed, or None if the chain holds.
+        Rows retention removed are not missing: the check starts after the tail, and the
+        tail must be the one the newest PRUNED row recorded.
 
         Reads ``batch`` rows at a time, so a long trail is never in memory at once. Rows
         removed from the end show too (the head still names the last seq and hash), and so
@@ -113,12 +133,21 @@ class AuditStore(Part):
         # One statement, so one snapshot: the head and the highest seq agree on every backend.
         last = select(func.max(_a.seq)).scalar_subquery()
         with self._engine.connect() as conn:
-            found_head = conn.execute(select(_h.seq, _h.hash, last).where(_HEAD)).first()
+            found_head = conn.execute(
+                select(_h.seq, _h.hash, last, _h.tail_seq, _h.tail_hash).where(_HEAD)
+            ).first()
+            newest_prune = conn.execute(
+                select(_a.detail).where(_a.action == PRUNED).order_by(_a.seq.desc()).limit(1)
+            ).scalar()
         head_seq, head_hash = _head(found_head)
         assert found_head is not None  # _head raised otherwise
         if found_head[2] is not None and found_head[2] > head_seq:
             return head_seq + 1  # a row added behind append's back
-        seq, last_hash = 0, GENESIS
+        seq, last_hash = int(found_head[3]), str(found_head[4])
+        if seq > 0:
+            said = rows.from_json(newest_prune) if newest_prune is not None else {}
+            if (said.get("tail_seq"), said.get("tail_hash")) != (seq, last_hash):
+                return seq + 1  # the tail moved past what retention recorded
         while seq < head_seq:
             stmt = (
                 select(audit_log)
@@ -137,3 +166,17 @@ class AuditStore(Part):
         if last_hash != head_hash:  # the last row was rewritten, hash and all
             return head_seq
         return None
+
+
+def _append(conn: Connection, entry: AuditEntry, seq: int, prev_hash: str) -> int:
+    """Write ``entry`` after the head (``seq``, ``prev_hash``) and move the head; its seq."""
+    detail = rows.to_json(dict(entry.detail))
+    # Hash what will be read back: JSON round-trips tuples as lists, int keys as strings.
+    stored = dataclasses.replace(entry, detail=rows.from_json(detail))
+    fields = {f.name: getattr(stored, f.name) for f in dataclasses.fields(AuditEntry)}
+    seq += 1
+    digest = entry_hash(prev_hash, seq, stored)
+    values = {"seq": seq, **fields, "detail": detail, "prev_hash": prev_hash, "hash": digest}
+    conn.execute(insert(audit_log).values(values))
+    conn.execute(update(audit_head).where(_HEAD).values(seq=seq, hash=digest))
+    return seq

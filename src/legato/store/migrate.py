@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 #: The newest revision in ``migrations/versions``; databases at it open without Alembic.
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"

@@ -6,8 +6,10 @@ each of a pipeline's partitions (its partition's state is that run's), a run an 
 re-run was made from (it reads that run's results), and a run whose results another run
 reuses while that run's results stay (a re-run's reused results stay in the folder of the
 run that made them: ``task_runs.reused_from``). What other tables say about
-a run stays (materializations, check results, trigger events, alerts): the history of an
-asset or an alert outlives the runs that made it.
+a run stays (materializations, check results, alerts): the history of an asset or an alert
+outlives the runs that made it. Trigger events go once their run has (or, having made
+none, once they are as old), but for those of triggers whose event keys are all they have
+to tell what was taken (a file trigger's: a file still in its folder would fire again).
 
 A run's logs and results may go before the run (shorter windows, same keeping rules): the
 run then gets an event of kind ``logs_pruned`` or ``results_pruned`` saying so, which is how
@@ -23,13 +25,31 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, delete, exists, func, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+    tuple_,
+)
 
 from legato.domain.records import NewEvent
 from legato.domain.states import RunState
 from legato.store import rows
 from legato.store.database import Part
-from legato.store.schema import attempts, events, partition_status, runs, task_runs
+from legato.store.schema import (
+    attempts,
+    events,
+    partition_status,
+    runs,
+    task_runs,
+    trigger_events,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _r = runs.c
@@ -200,3 +220,29 @@ class RetentionStore(Part):
             n_tr = conn.execute(delete(task_runs).where(task_runs.c.run_id.in_(gone))).rowcount
             conn.execute(delete(runs).where(_r.id.in_(gone)))
             return Removed(len(gone), n_tr, n_att, n_ev)
+
+    def trigger_events_prunable(
+        self, before: datetime, keep: Collection[tuple[str, str]], limit: int = 5000
+    ) -> list[int]:
+        """Ids of the oldest trigger events received before ``before`` whose run is gone (or
+        that made none), but for those of the (pipeline, trigger) pairs in ``keep``."""
+        c = trigger_events.c
+        stmt = (
+            select(c.id)
+            .where(c.received_at < before, not_(exists().where(_r.id == c.run_id)))
+            .order_by(c.id)
+            .limit(limit)
+        )
+        if keep:
+            stmt = stmt.where(not_(tuple_(c.pipeline, c.trigger).in_(sorted(keep))))
+        with self._engine.connect() as conn:
+            return [int(row[0]) for row in conn.execute(stmt)]
+
+    def delete_trigger_events(self, ids: Sequence[int]) -> int:
+        """Delete these trigger events; how many went."""
+        gone = 0
+        with self._write.begin() as conn:
+            for at in range(0, len(ids), 500):  # within every backend's limit on bound values
+                chunk = trigger_events.c.id.in_(ids[at : at + 500])
+                gone += conn.execute(delete(trigger_events).where(chunk)).rowcount
+        return gone

@@ -500,6 +500,10 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", HASH, nullable=False),
+    # Where the kept rows begin: the seq and hash of the last row retention removed (0 and
+    # the genesis hash while none was), recorded again in the chained row of that prune.
+    Column("tail_seq", BigInteger, nullable=False, server_default="0"),
+    Column("tail_hash", HASH, nullable=False, server_default="0" * 64),
 )
 
 
