@@ -14,15 +14,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    CompoundSelect,
     Connection,
     Select,
     TextClause,
-    and_,
     bindparam,
     func,
-    or_,
     select,
     text,
+    union_all,
     update,
 )
 
@@ -133,13 +133,18 @@ def present_among(
     conn: Connection, pipeline: str, ranges: Sequence[tuple[str, str]]
 ) -> set[str]:
     """The partitions of ``pipeline`` with a run in any of ``ranges`` (first, last, both
-    included) of text: one statement for up to ``_RANGES`` of them."""
+    included) of text: one statement for up to ``_RANGES`` of them, a range of the primary
+    key each (SQLite reads every row of the pipeline for an OR of ranges)."""
     out: set[str] = set()
     for at in range(0, len(ranges), _RANGES):
-        within = or_(
-            *(and_(_p.partition >= lo, _p.partition <= hi) for lo, hi in ranges[at : at + _RANGES])
+        stmt = union_all(
+            *(
+                select(_p.partition).where(
+                    _p.pipeline == pipeline, _p.partition >= lo, _p.partition <= hi
+                )
+                for lo, hi in ranges[at : at + _RANGES]
+            )
         )
-        stmt = select(_p.partition).where(_p.pipeline == pipeline, within)
         out.update(row[0] for row in _fetched(conn, stmt))
     return out
 
@@ -211,7 +216,7 @@ def state_map(conn: Connection, pipeline: str) -> dict[str, str]:
 
 
 def _fetched(
-    conn: Connection, stmt: Select[Any], each: Sequence[Mapping[str, Any]] = ({},)
+    conn: Connection, stmt: Select[Any] | CompoundSelect, each: Sequence[Mapping[str, Any]] = ({},)
 ) -> list[Any]:
     """The rows of a statement over plain text columns, once per set of bound values in
     ``each``, fetched on the DBAPI cursor: for 100,000 rows SQLAlchemy's row handling took
