@@ -5,23 +5,39 @@ from __future__ import annotations
 import functools
 import random
 import secrets
+import threading
 from datetime import UTC, datetime, timedelta
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_lock = threading.Lock()
+_last = (-1, 0)  # the millisecond and random part of this process's last id
+
+
 def new_run_id(now: datetime, rng: random.Random | None = None) -> str:
     """A new run id: 12 hex digits of milliseconds since the epoch + 8 random hex digits.
 
-    Ids therefore sort by creation time (to the millisecond), which ``BrowseStore.list_runs`` relies
-    on. Pass ``rng`` for reproducible ids in tests.
+    Ids therefore sort by creation time (to the millisecond), which ``BrowseStore.list_runs``
+    and "a pipeline's newest run" rely on. Within one millisecond, the ids one process makes
+    still sort in the order made: the random part of the next one is greater (a backfill
+    makes dozens of runs a millisecond). Pass ``rng`` for reproducible ids in tests.
     """
+    global _last
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("new_run_id needs a timezone-aware datetime")
     millis = (now - _EPOCH) // timedelta(milliseconds=1)
     if not 0 <= millis < 16**12:
         raise ValueError(f"time {now.isoformat()} is outside the range run ids can encode")
-    rand = rng.getrandbits(32) if rng is not None else secrets.randbits(32)
+    if rng is not None:
+        return f"{millis:012x}{rng.getrandbits(32):08x}"
+    with _lock:
+        rand = secrets.randbits(32)
+        if millis == _last[0]:
+            # Past the last one by a random step; should that overflow, the id is random.
+            after = _last[1] + 1 + secrets.randbits(16)
+            rand = after if after < 2**32 else rand
+        _last = (millis, rand)
     return f"{millis:012x}{rand:08x}"
 
 
