@@ -151,3 +151,48 @@ def test_a_task_changing_the_environment_or_folder_does_not_affect_the_next(
         assert leak is None
         assert home
         assert cwd != where
+
+
+LEAKY_LIBRARY = """
+@task(max_calls_per_worker=2)
+def leaky(_prev: int | None) -> int:
+    return os.getpid()
+
+@task
+def plain(_prev: int | None) -> int:
+    return os.getpid()
+
+@pipeline
+def mixed():
+    last = None
+    for k in range(5):
+        last = leaky.named(f"p_{k}")(last)
+    for k in range(5, 8):
+        last = plain.named(f"p_{k}")(last)
+
+@pipeline
+def fanned():
+    for k in range(6):
+        leaky.named(f"p_{k}")(None)
+"""
+
+
+def test_a_tasks_own_max_calls_per_worker_replaces_the_worker(tmp_path, workspace) -> None:
+    ws = _open(workspace, tmp_path / "p", LEAKY_LIBRARY, "")
+    pids = _pids(ws, "mixed", 8)
+    # One worker: two attempts of leaky each, then plain tasks on the worker after the last
+    # leaky one (it ran only one attempt of leaky), without end.
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4] == pids[5] == pids[6] == pids[7]
+    # A fan of it never goes to a worker in one batch: still two attempts per worker.
+    fresh = _open(workspace, tmp_path / "p2", LEAKY_LIBRARY, "")
+    fanned = Counter(_pids(fresh, "fanned", 6))
+    assert sorted(fanned.values()) == [2, 2, 2]
+
+
+def test_max_calls_per_worker_must_be_a_positive_whole_number(tmp_path) -> None:
+    from legato.definitions.errors import DefinitionError
+    from legato.definitions.task import task
+
+    for wrong in (0, -1, 1.5, True):
+        with pytest.raises(DefinitionError, match="max_calls_per_worker"):
+            task(max_calls_per_worker=wrong)(lambda: None)  # type: ignore[arg-type]

@@ -41,6 +41,8 @@ class Task:
     consumes: tuple[Asset, ...] = ()  # assets it reads besides its inputs
     checks: tuple[Check, ...] = ()  # data-quality checks of its output
     concurrency: int = 100  # an async task's attempts a worker runs at once (executors/aio.py)
+    # A worker that ran this many attempts of the task is replaced (executors/recycle.py).
+    max_calls_per_worker: int | None = None
 
     @cached_property
     def is_async(self) -> bool:
@@ -191,6 +193,7 @@ def task(
     consumes: str | Asset | Iterable[str | Asset] | None = None,
     checks: Iterable[Check] = (),
     concurrency: int = 100,
+    max_calls_per_worker: int | None = None,
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 
@@ -216,6 +219,7 @@ def task(
     consumes: str | Asset | Iterable[str | Asset] | None = None,
     checks: Iterable[Check] = (),
     concurrency: int = 100,
+    max_calls_per_worker: int | None = None,
 ) -> Task | Callable[[Callable[..., Any]], Task]:
     """Declare a task.
 
@@ -236,6 +240,9 @@ def task(
     An ``async def`` task's attempts are coroutines: a worker runs up to ``concurrency`` of
     them at once on its event loop (mapped over many inputs, or a fan of the same task), each
     with its own timeout, retries and log.
+    ``max_calls_per_worker`` replaces a worker process once it has run that many attempts of
+    this task (1: a fresh process after each), for a task whose library leaks or keeps
+    state; ``[executor] max_tasks_per_worker`` does the same for every task.
     """
 
     def wrap(f: Callable[..., Any]) -> Task:
@@ -278,6 +285,12 @@ def task(
                 raise ValueError(problem)
             if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
                 raise ValueError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+            calls = max_calls_per_worker
+            if calls is not None and (isinstance(calls, bool) or not isinstance(calls, int)
+                                      or calls < 1):
+                raise ValueError(
+                    f"max_calls_per_worker must be a whole number >= 1, got {calls!r}"
+                )
             limit = parse_duration(timeout, field="timeout")
             if limit is not None and limit <= 0:
                 raise ValueError("timeout must be positive")
@@ -310,6 +323,7 @@ def task(
             consumes=read,
             checks=checked,
             concurrency=concurrency,
+            max_calls_per_worker=max_calls_per_worker,
         )
 
     if fn is not None:

@@ -6,7 +6,8 @@ plain tasks. But a batch runs its attempts one after another, and they all show 
 from the moment it is sent, so:
 
 * only tasks that set no timeout (enforced per attempt), no pool (a slot per attempt) and
-  do not run in the driver's threads batch;
+  no ``max_calls_per_worker`` (a worker replaced after so many) and do not run in the
+  driver's threads batch;
 * a plain task batches only once an attempt of its function has been seen to be quick
   (``QUICK_SECONDS``, dispatch to outcome, shared among the batch's attempts): a fan of
   slow tasks keeps one attempt per worker, each running when it shows "running", its log
@@ -68,6 +69,7 @@ class BatchPolicy:
                 (task.timeout is None or task.is_async)
                 and task.pool is None
                 and not task.in_process
+                and task.max_calls_per_worker is None
             )
         if not fit:
             return False

@@ -11,15 +11,20 @@ Two things must not leak from one task into the next:
   than ``max_memory_mb`` since it started, leaves after sending its last outcome (wrapped
   in ``Retiring``, so that the driver gives it no more work), and the zygote forks a fresh
   one, the project already imported: about a millisecond. As Celery's ``max-tasks-per-child`` and
-  ``max-memory-per-child``.
+  ``max-memory-per-child``. A task may set its own ``max_calls_per_worker``: a worker that
+  has run that many attempts of it is replaced too (Ray's ``max_calls``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from legato.definitions.task import Task
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -48,6 +53,10 @@ class WorkerLife:
         self.max_tasks = max_tasks
         self.max_memory = None if max_memory_mb is None else max_memory_mb * 1024 * 1024
         self.attempts = 0
+        # Task function -> attempts run, for tasks with a limit (a task called under several
+        # names with .named() is one function).
+        self._calls: dict[Any, int] = {}
+        self._spent_by: str | None = None  # why a task's own limit ends this worker
         # Growth, not size: a worker forked from a big process (a daemon with its web server)
         # starts with all of that resident, shared with its parent.
         self._start_size = resident_bytes() if max_memory_mb is not None else 0
@@ -73,8 +82,22 @@ class WorkerLife:
             with suppress(OSError):
                 os.chdir(self._cwd)
 
+    def ran(self, tasks: Sequence[Task]) -> None:
+        """Count the attempts just run (one task each) against their tasks' own limits."""
+        for task in tasks:
+            limit = task.max_calls_per_worker
+            if limit is None:
+                continue
+            calls = self._calls[task.fn] = self._calls.get(task.fn, 0) + 1
+            if calls >= limit and self._spent_by is None:
+                name = getattr(task.fn, "__name__", task.name)
+                self._spent_by = (f"ran {calls} attempts of task {name} "
+                                  f"(max_calls_per_worker = {limit})")
+
     def spent(self) -> str | None:
         """Why this worker should be replaced now, or None."""
+        if self._spent_by is not None:
+            return self._spent_by
         if self.max_tasks is not None and self.attempts >= self.max_tasks:
             return f"ran {self.attempts} attempts (max_tasks_per_worker = {self.max_tasks})"
         if self.max_memory is not None:

@@ -408,6 +408,7 @@ def _serve(conn: Connection, config: WorkerConfig, logs: ScratchLogs, life: Work
                         job, tasks[0], config.results, capture="fd", worker=label, logs=logs
                     )
                     life.after_attempt()
+                life.ran(tasks)
             del job, specs
         why = life.spent()
         try:
