@@ -198,7 +198,9 @@ def prune(
             out.print(f"{verb} the {what} of {n} runs older than {window} (the runs stay)",
                       highlight=False)
     if report.trigger_events:
-        out.print(f"{verb} {report.trigger_events} trigger events of runs gone", highlight=False)
+        after = " (and those of the runs above, once they are)" if report.dry_run else ""
+        out.print(f"{verb} {report.trigger_events} trigger events of runs gone{after}",
+                  highlight=False)
     if report.audit_entries:
         out.print(f"{verb} {report.audit_entries} audit trail rows older than "
                   f"{report.policy.audit}", highlight=False)
