@@ -20,6 +20,7 @@ as ``du`` counts it) and how many run folders each holds. The series goes to
 ``--warmup`` minutes. Usage:
 
     .venv/bin/python bench/soak.py [--minutes 60] [--warmup 10] [--every 10] [--out bench]
+    .venv/bin/python bench/soak.py --summarise bench/soak.json [--out bench]
 """
 
 from __future__ import annotations
@@ -301,19 +302,30 @@ def chart(series: list[dict[str, float]], path: Path, warmup_s: float) -> str:
 
 
 def summarise(series: list[dict[str, float]], warmup_s: float) -> dict[str, Any]:
-    """First and last sample after the warm-up, and the range between, of each measure."""
+    """First and last sample after the warm-up, the range between, and the means of the
+    first and the last ``ENDS_S`` of it (memory moves by a few MB as workers are forked and
+    replaced: the means say whether it grows), of each measure."""
     after = [s for s in series if s["t_s"] >= warmup_s] or series
     out: dict[str, Any] = {"samples_after_warmup": len(after)}
+    start, end = after[0]["t_s"], after[-1]["t_s"]
     for key in FIELDS[1:]:
-        values = [s[key] for s in after if not math.isnan(s[key])]
+        values = [s[key] for s in after if key in s and not math.isnan(s[key])]
         if values:
+            head = [s[key] for s in after if key in s and s["t_s"] < start + ENDS_S]
+            tail = [s[key] for s in after if key in s and s["t_s"] > end - ENDS_S]
             out[key] = {
                 "first": round(values[0], 2),
                 "last": round(values[-1], 2),
                 "min": round(min(values), 2),
                 "max": round(max(values), 2),
+                "mean_first_5min": round(sum(head) / len(head), 2),
+                "mean_last_5min": round(sum(tail) / len(tail), 2),
             }
     return out
+
+
+#: The span at each end of the series whose means the summary compares.
+ENDS_S = 300.0
 
 
 def main() -> None:
@@ -322,7 +334,18 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=10.0, help="minutes before comparing")
     ap.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent)
+    ap.add_argument("--summarise", type=Path, metavar="SOAK_JSON",
+                    help="only summarise (and chart) a series written before, into --out")
     args = ap.parse_args()
+    if args.summarise is not None:
+        saved = json.loads(args.summarise.read_text())
+        warmup_s = saved["warmup_minutes"] * 60
+        saved["summary"] = summarise(saved["series"], warmup_s)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "soak.json").write_text(json.dumps(saved, indent=1))
+        print(chart(saved["series"], args.out / "soak.png", warmup_s))
+        print(json.dumps(saved["summary"], indent=1))
+        return
     tmp = Path(tempfile.mkdtemp(prefix="legato-soak-"))
     proc: subprocess.Popen[bytes] | None = None
     stop = threading.Event()
