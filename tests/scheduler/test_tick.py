@@ -13,7 +13,7 @@ from legato.clock import ManualClock
 from legato.domain.backfill_keys import BackfillKeys, KeySpan
 from legato.domain.states import BackfillState, RunState
 from legato.scheduler.tick import Scheduler
-from legato.services.partitions_service import KeyRange
+from legato.services.partition_views import KeyRange
 from legato.services.service_errors import Conflict, ServiceError
 from legato.services.workspace import Workspace
 from tests.helpers import door, make_project

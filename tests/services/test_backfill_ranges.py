@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from legato.scheduler.tick import Scheduler
-from legato.services.partitions_service import KeyRange
+from legato.services.partition_views import KeyRange
 from legato.services.service_errors import ServiceError
 from legato.services.workspace import Workspace
 from tests.helpers import door

@@ -11,7 +11,7 @@ import pytest
 
 from legato.clock import ManualClock
 from legato.definitions.partitioning import PartitionSet, daily, hourly, multi, static
-from legato.services.partitions_service import GRANULARITIES, _buckets, _time_label
+from legato.services.partition_views import GRANULARITIES, buckets, time_label
 from legato.services.service_errors import NotFoundError, ServiceError
 from legato.services.workspace import Workspace
 from tests.helpers import door, make_project
@@ -194,7 +194,7 @@ def test_buckets_hold_each_key_whose_window_starts_in_them(
         assert start is not None
         counts = want.setdefault(start.strftime(fmt), {})
         counts[state] = counts.get(state, 0) + 1
-    got = _buckets(keys, states, _time_label(parts, granularity))
+    got = buckets(keys, states, time_label(parts, granularity))
     assert [(b.label, b.counts) for b in got] == sorted(want.items())
     assert sum(sum(b.counts.values()) for b in got) == len(keys)
     assert got[0].first == keys[0] and got[-1].last == keys[-1]

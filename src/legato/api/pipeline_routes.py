@@ -18,7 +18,7 @@ from legato.api.schemas import (
     RunOut,
 )
 from legato.services.door import Door
-from legato.services.partitions_service import MAX_PAGE
+from legato.services.partition_views import MAX_PAGE
 
 
 def router(ctx: Door) -> APIRouter:

@@ -11,7 +11,8 @@ from legato.cli.main import JsonOpt, ProjectOpt, app, out, user_errors, workspac
 from legato.cli.operate import _json, _table
 
 if TYPE_CHECKING:
-    from legato.services.partitions_service import Partitions, PartitionState, PartitionSummary
+    from legato.services.partition_views import PartitionState, PartitionSummary
+    from legato.services.partitions_service import Partitions
 
 #: The newest ranges of failed and of missing partitions the summary prints.
 CLI_RANGES = 10
@@ -54,7 +55,7 @@ def _list(
     service: Partitions, pipeline: str, states: list[str], first: str | None, last: str | None,
     json_out: bool,
 ) -> None:
-    from legato.services.partitions_service import MAX_PAGE
+    from legato.services.partition_views import MAX_PAGE
 
     found: list[PartitionState] = []
     cursor = None

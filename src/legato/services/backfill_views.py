@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from legato.definitions.partitioning import PartitionError
 from legato.domain.states import RunState
-from legato.services.partitions_service import KeyRange
+from legato.services.partition_views import KeyRange
 
 if TYPE_CHECKING:
     from legato.definitions.partitioning import PartitionSet

@@ -21,7 +21,7 @@ from legato.web.svg import esc, num, token
 
 if TYPE_CHECKING:
     from legato.definitions.partitioning import TimeWindows
-    from legato.services.partitions_service import Bucket, PartitionGrid
+    from legato.services.partition_views import Bucket, PartitionGrid
 
 #: Granularities coarse to fine, the characters of a label each names, and about how long
 #: one lasts (enough to guess how many cells a window makes).

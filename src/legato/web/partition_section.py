@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from legato.definitions.partitioning import MultiPartitions
-from legato.services.partitions_service import NEVER_RUN, STATES, PartitionPage, state_filter
+from legato.services.partition_views import NEVER_RUN, STATES, PartitionPage, state_filter
 from legato.services.service_errors import Forbidden, ServiceError
 from legato.web import partition_map
 
