@@ -76,7 +76,7 @@ import sys, time
 t0 = time.perf_counter()
 from pathlib import Path
 from legato.cli import main as _cli
-from legato.services.run_service import record_run
+from legato.services.run_creation import record_run
 from legato.services.workspace import Workspace
 import sqlalchemy.dialects.sqlite
 t1 = time.perf_counter()

@@ -21,7 +21,7 @@ from legato.security.tokens import hash_secret
 from legato.services.actor import Actor
 from legato.services.driving import RunDriving
 from legato.services.gate import Service, action
-from legato.services.run_service import check_params_size, record_run
+from legato.services.run_creation import check_params_size, record_run
 from legato.services.secrets_service import hide_secret_params, seal_params
 from legato.services.service_errors import (
     BadRequest,

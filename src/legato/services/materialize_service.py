@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from legato.domain.states import RunState, TaskState
 from legato.services.actor import Actor
 from legato.services.gate import Service, action
-from legato.services.run_service import record_run
+from legato.services.run_creation import record_run
 from legato.services.service_errors import NotFoundError, ServiceError
 
 if TYPE_CHECKING:
