@@ -538,6 +538,7 @@ from legato.cli import accounts as _accounts  # noqa: E402
 from legato.cli import alert_commands as _alerts  # noqa: E402
 from legato.cli import asset_commands as _assets  # noqa: E402
 from legato.cli import audit_commands as _audit  # noqa: E402
+from legato.cli import backfill_commands as _backfills  # noqa: E402
 from legato.cli import check_commands as _checks  # noqa: E402
 from legato.cli import config_commands as _config  # noqa: E402
 from legato.cli import dev_command as _dev  # noqa: E402
@@ -550,7 +551,7 @@ from legato.cli.certs_commands import certs_app  # noqa: E402
 from legato.cli.db_commands import db_app  # noqa: E402
 
 del _operate, _accounts, _alerts, _audit, _dev, _secrets, _config, _resources, _assets, _checks
-del _materialize, _partitions
+del _materialize, _partitions, _backfills
 app.add_typer(db_app, name="db")
 app.add_typer(certs_app, name="certs")
 

@@ -1,4 +1,5 @@
-"""CLI commands of automation: the daemon, schedules, triggers, backfills, queue."""
+"""CLI commands of automation: the daemon, schedules, triggers, queue (backfills:
+``backfill_commands.py``)."""
 
 from __future__ import annotations
 
@@ -23,23 +24,20 @@ from legato.cli.main import (
 
 if TYPE_CHECKING:
     from legato.cli.dev_command import DevOptions
-    from legato.services.backfill_views import BackfillView
 
 schedules_app = typer.Typer(help="List, pause and unpause schedules.", no_args_is_help=False)
 triggers_app = typer.Typer(help="List, pause and unpause triggers.", no_args_is_help=False)
-backfills_app = typer.Typer(help="List backfills; show, pause, resume or cancel one.")
 queue_app = typer.Typer(help="The queue of runs waiting to start, and its order.")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(triggers_app, name="triggers")
-app.add_typer(backfills_app, name="backfills")
 app.add_typer(queue_app, name="queue")
 
 
-def _when(t: object) -> str:
+def when_text(t: object) -> str:
     return "" if t is None else f"{t:%Y-%m-%d %H:%M:%S}"
 
 
-def _table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str) -> None:
+def print_rows(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str) -> None:
     """Print rows under their column names (ids never wrapped), or ``empty`` if none."""
     from rich.table import Table
 
@@ -53,7 +51,7 @@ def _table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str
         out.print(empty)
 
 
-def _json(data: object) -> None:
+def print_data(data: object) -> None:
     from legato.cli.render import print_json
 
     print_json(data)
@@ -267,7 +265,7 @@ def submit(
             from_text=True,
         )
         if json_out:
-            _json(run)
+            print_data(run)
             return
         out.print(f"queued run [bold]{run.id}[/] of {run.pipeline}", highlight=False)
 
@@ -285,7 +283,7 @@ def schedules_list(
     with user_errors(), workspace(project) as door:
         views = door.automation.schedules()
         if json_out:
-            _json([v.__dict__ for v in views])
+            print_data([v.__dict__ for v in views])
             return
         rows = [
             (
@@ -295,12 +293,12 @@ def schedules_list(
                 v.tz,
                 v.catchup,
                 "paused" if v.paused else "on",
-                _when(v.next_tick),
+                when_text(v.next_tick),
             )
             for v in views
         ]
         columns = ("pipeline", "schedule", "when", "tz", "catch-up", "state", "next (UTC)")
-        _table(columns, rows, "no schedules")
+        print_rows(columns, rows, "no schedules")
 
 
 def _pause_schedule(pipeline: str, name: str | None, project: Path, paused: bool) -> None:
@@ -340,7 +338,7 @@ def triggers_list(
     with user_errors(), workspace(project) as door:
         views = door.automation.triggers()
         if json_out:
-            _json([v.__dict__ for v in views])
+            print_data([v.__dict__ for v in views])
             return
         rows = []
         for v in views:
@@ -355,7 +353,7 @@ def triggers_list(
                 for k, val in detail.items()
             )
             rows.append((v.pipeline, v.name, v.kind, "paused" if v.paused else "on", escape(text)))
-        _table(("pipeline", "trigger", "kind", "state", "detail"), rows, "no triggers")
+        print_rows(("pipeline", "trigger", "kind", "state", "detail"), rows, "no triggers")
 
 
 @triggers_app.command("token")
@@ -405,7 +403,7 @@ def triggers_events(
             pipeline, trigger, refused_only=refused, limit=limit
         )
         if json_out:
-            _json([v.__dict__ for v in views])
+            print_data([v.__dict__ for v in views])
             return
         from rich.table import Table
 
@@ -415,7 +413,7 @@ def triggers_events(
         table.add_column("run or reason", overflow="fold")  # a reason is read in full
         for v in views:
             table.add_row(
-                _when(v.received_at),
+                when_text(v.received_at),
                 escape(v.event_key),
                 "[red]refused[/]" if v.refused else "run",
                 escape(v.reason or "") if v.refused else (v.run_id or ""),
@@ -428,166 +426,6 @@ def triggers_events(
 # -- partitions and backfills ------------------------------------------------------------
 
 
-@app.command()
-def backfill(
-    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE")],
-    keys: Annotated[
-        list[str] | None,
-        typer.Argument(help="Partition keys (or use --from/--to).", show_default=False),
-    ] = None,
-    first: Annotated[str | None, typer.Option("--from", help="First partition key.")] = None,
-    last: Annotated[str | None, typer.Option("--to", help="Last partition key.")] = None,
-    all_partitions: Annotated[
-        bool, typer.Option("--all", help="Run every partition, not only missing and failed ones.")
-    ] = False,
-    max_concurrent: Annotated[int, typer.Option(help="Backfill runs at once.")] = 2,
-    priority: Annotated[int | None, typer.Option(help="Queue priority of its runs.")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-P", help="key=value")] = None,
-    json_out: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-) -> None:
-    """Backfill partitions: the daemon runs them a few at a time, behind fresh runs."""
-    with user_errors(), workspace(project) as door:
-        pipe = door.project.pipeline(pipeline)
-        raw = parse_params(param or [])
-        params = pipe.params_to_json(pipe.validate_params(raw, from_text=True)) if raw else None
-        b = door.automation.create_backfill(
-            pipeline,
-            first=first,
-            last=last,
-            keys=keys or (),
-            all_partitions=all_partitions,
-            max_concurrent=max_concurrent,
-            priority=priority,
-            params=params,
-        )
-        if json_out:
-            from legato.cli.scripted import backfill_json
-
-            _json(backfill_json(door, b.id))
-            return
-        v = door.automation.backfill(b.id)
-        out.print(
-            f"backfill [bold]{b.id}[/] of {b.pipeline}: {v.total} partitions "
-            f"({_span(v)}), {b.max_concurrent} at a time",
-            highlight=False,
-        )
-
-
-def _span(v: BackfillView) -> str:
-    """Where a backfill's partitions lie, in a few words."""
-    stretches = len(v.ranges) + len(v.keys) + v.left_off
-    more = f" in {stretches} stretches" if stretches > 1 else ""
-    return f"{v.first} .. {v.last}{more}" if v.first != v.last else v.first
-
-
-@backfills_app.callback(invoke_without_command=True)
-def backfills_list(
-    ctx: typer.Context,
-    pipeline: Annotated[str | None, typer.Option("--pipeline")] = None,
-    json_out: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-) -> None:
-    """List backfills with their progress."""
-    if ctx.invoked_subcommand is not None:
-        return
-    with user_errors(), workspace(project) as door:
-        views = door.automation.backfills(pipeline=pipeline)
-        if json_out:
-            from legato.cli.scripted import backfill_view_json
-
-            _json([backfill_view_json(v) for v in views])
-            return
-        rows = [
-            (
-                v.record.id,
-                v.record.pipeline,
-                str(v.record.state),
-                f"{v.done}/{v.total}",
-                " ".join(f"{s}={n}" for s, n in sorted(v.runs.items())),
-                _span(v),
-                _when(v.record.created_at),
-            )
-            for v in views
-        ]
-        columns = ("backfill", "pipeline", "state", "done", "runs", "range", "created (UTC)")
-        _table(columns, rows, "no backfills")
-
-
-@backfills_app.command("show")
-def backfills_show(
-    backfill_id: str,
-    keys: Annotated[
-        bool, typer.Option("--keys", help="List its partition keys with their runs, a page.")
-    ] = False,
-    offset: Annotated[int, typer.Option(help="With --keys: the first key's position.")] = 0,
-    limit: Annotated[int, typer.Option(help="With --keys: keys at most.")] = 100,
-    json_out: JsonOpt = False,
-    project: ProjectOpt = Path("."),
-) -> None:
-    """One backfill: its progress and its partitions as ranges; --keys lists the keys."""
-    with user_errors(), workspace(project) as door:
-        if keys:
-            page = door.automation.backfill_keys(backfill_id, offset=offset, limit=limit)
-            if json_out:
-                _json(page)
-                return
-            rows = [(k.key, k.state, k.run_id or "") for k in page.keys]
-            _table(("partition", "state", "run"), rows, "no keys here")
-            if page.next_offset is not None:
-                out.print(f"more: --offset {page.next_offset} (of {page.total})", highlight=False)
-            return
-        v = door.automation.backfill(backfill_id)
-        if json_out:
-            from legato.cli.scripted import backfill_view_json
-
-            _json(backfill_view_json(v))
-            return
-        r = v.record
-        counts = " ".join(f"{s}={n}" for s, n in sorted(v.runs.items()))
-        out.print(
-            f"backfill [bold]{r.id}[/] of {r.pipeline}: {r.state}, {v.done}/{v.total} done, "
-            f"{v.not_started} not started; runs: {counts or 'none yet'}",
-            highlight=False,
-        )
-        stretches = [(x.first, x.last, str(x.count)) for x in v.ranges]
-        stretches += [(k, k, "1") for k in v.keys]
-        _table(("first", "last", "partitions"), stretches, "no partitions")
-        if v.left_off:
-            out.print(f"... and {v.left_off} more stretches", highlight=False)
-
-
-def _set_backfill(backfill_id: str, project: Path, state: str) -> None:
-    from legato.domain.states import BackfillState
-
-    with user_errors(), workspace(project) as door:
-        v = door.automation.set_backfill_state(backfill_id, BackfillState(state))
-        out.print(
-            f"backfill {v.record.id}: {v.record.state} ({v.done}/{v.total} done)", highlight=False
-        )
-
-
-@backfills_app.command("pause")
-def backfills_pause(backfill_id: str, project: ProjectOpt = Path(".")) -> None:
-    """Pause: no more of its runs start until resumed."""
-    _set_backfill(backfill_id, project, "paused")
-
-
-@backfills_app.command("resume")
-def backfills_resume(backfill_id: str, project: ProjectOpt = Path(".")) -> None:
-    """Resume a paused backfill."""
-    _set_backfill(backfill_id, project, "running")
-
-
-@backfills_app.command("cancel")
-def backfills_cancel(backfill_id: str, project: ProjectOpt = Path(".")) -> None:
-    """Cancel a backfill and its unfinished runs."""
-    _set_backfill(backfill_id, project, "canceled")
-
-
-# -- queue -------------------------------------------------------------------------------
-
-
 @queue_app.callback(invoke_without_command=True)
 def queue_list(
     ctx: typer.Context, json_out: JsonOpt = False, project: ProjectOpt = Path(".")
@@ -598,7 +436,7 @@ def queue_list(
     with user_errors(), workspace(project) as door:
         runs = door.automation.queue()
         if json_out:
-            _json(runs)
+            print_data(runs)
             return
         rows = [
             (
@@ -608,12 +446,12 @@ def queue_list(
                 str(r.priority),
                 r.partition or "",
                 r.origin or "",
-                _when(r.created_at),
+                when_text(r.created_at),
             )
             for i, r in enumerate(runs, 1)
         ]
         columns = ("#", "run", "pipeline", "priority", "partition", "origin", "queued (UTC)")
-        _table(columns, rows, "the queue is empty")
+        print_rows(columns, rows, "the queue is empty")
 
 
 @queue_app.command("move")
@@ -644,7 +482,7 @@ def daemons_list(json_out: JsonOpt = False, project: ProjectOpt = Path(".")) -> 
         now = door.clock()
         found = door.presence.daemons(now)
         if json_out:
-            _json(found)
+            print_data(found)
             return
         rows = [
             (
@@ -653,11 +491,11 @@ def daemons_list(json_out: JsonOpt = False, project: ProjectOpt = Path(".")) -> 
                 d.host,
                 str(d.pid),
                 d.version,
-                _when(d.started_at),
+                when_text(d.started_at),
                 f"{max(0, int((now - d.heartbeat_at).total_seconds()))} s ago",
                 d.url or "",
             )
             for d in found
         ]
         columns = ("daemon", "kind", "host", "pid", "version", "started (UTC)", "beat", "url")
-        _table(columns, rows, "no daemon is running")
+        print_rows(columns, rows, "no daemon is running")

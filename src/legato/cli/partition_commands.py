@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from legato.cli.main import JsonOpt, ProjectOpt, app, out, user_errors, workspace
-from legato.cli.operate import _json, _table
+from legato.cli.operate import print_data, print_rows
 
 if TYPE_CHECKING:
     from legato.services.partition_views import PartitionState, PartitionSummary
@@ -67,13 +67,13 @@ def _list(
         if cursor is None:
             break
     if json_out:
-        _json([p.__dict__ for p in found])
+        print_data([p.__dict__ for p in found])
         return
     from legato.cli.render import styled
 
     rows = [(p.key, p.state if p.run_id is None else styled(p.state), p.run_id or "")
             for p in found]
-    _table(("partition", "state", "run"), rows, "no partitions match")
+    print_rows(("partition", "state", "run"), rows, "no partitions match")
     out.print(f"{len(found)} partitions", highlight=False)
 
 
@@ -92,4 +92,4 @@ def _print_summary(summary: PartitionSummary) -> None:
     if summary.buckets:
         states = sorted({s for b in summary.buckets for s in b.counts})
         rows = [(b.label, *(str(b.counts.get(s, "")) for s in states)) for b in summary.buckets]
-        _table((summary.granularity or "", *states), rows, "")
+        print_rows((summary.granularity or "", *states), rows, "")
