@@ -15,6 +15,7 @@ import functools
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from legato.security.audit import AuditEntry
@@ -83,18 +84,23 @@ class Gate:
                 detail["args"] = ", ".join(shown)[:_DETAIL_CHARS]
         if error is not None and not secret_args:
             detail["error"] = error[:_DETAIL_CHARS]
-        sink.audit(
-            AuditEntry(
-                at=sink.audit_time(),
-                actor=str(actor),
-                auth=actor.auth,
-                source=actor.source or "",
-                action=action,
-                target=target[:500],
-                outcome=outcome,
-                detail=detail,
-            )
-        )
+        sink.audit(actor_entry(actor, action, target[:500], outcome, detail, sink.audit_time()))
+
+
+def actor_entry(
+    actor: Actor, action: str, target: str, outcome: str, detail: dict[str, Any], at: datetime
+) -> AuditEntry:
+    """An audit row of ``action`` by ``actor`` (who, how signed in, from where)."""
+    return AuditEntry(
+        at=at,
+        actor=str(actor),
+        auth=actor.auth,
+        source=actor.source or "",
+        action=action,
+        target=target,
+        outcome=outcome,
+        detail=detail,
+    )
 
 
 class Service:

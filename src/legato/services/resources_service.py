@@ -13,10 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from legato.security.audit import AuditEntry
 from legato.security.keyring import SealError
 from legato.services.actor import Actor
-from legato.services.gate import Service, action
+from legato.services.gate import Service, action, actor_entry
 from legato.services.secrets_service import key_ring
 
 if TYPE_CHECKING:
@@ -141,15 +140,8 @@ class ResourcesService(Service):
         except SealError as exc:
             raise KeyError(f"secret {name!r}: {exc}") from None
         self.ws.audit(
-            AuditEntry(
-                at=self.ws.audit_time(),
-                actor=str(self.actor),
-                auth=self.actor.auth,
-                source=self.actor.source or "",
-                action=_READ,
-                target=name,
-                outcome="ok",
-                detail={"for": "resources.check"},
+            actor_entry(
+                self.actor, _READ, name, "ok", {"for": "resources.check"}, self.ws.audit_time()
             )
         )
         read.append(value)

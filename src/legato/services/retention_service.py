@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING
 
 from legato.definitions.triggering import FileTrigger
 from legato.domain.ids import run_folder
-from legato.security.audit import AuditEntry
-from legato.services.gate import Service, action
+from legato.services.gate import Service, action, actor_entry
 from legato.services.service_errors import ServiceError
 from legato.store.audit_store import PRUNED
 from legato.store.retention_store import LOGS_PRUNED, RESULTS_PRUNED, PrunedRun, Removed
@@ -195,17 +194,8 @@ class Retention(Service):
         audit = self.ws.store.audit
         if dry_run:
             return audit.count_before(before)
-        actor = self.actor
-        entry = AuditEntry(
-            at=self.ws.audit_time(),
-            actor=str(actor),
-            auth=actor.auth,
-            source=actor.source or "",
-            action=PRUNED,
-            target="",
-            outcome="ok",
-            detail={"older_than": str(window)},
-        )
+        detail = {"older_than": str(window)}
+        entry = actor_entry(self.actor, PRUNED, "", "ok", detail, self.ws.audit_time())
         return audit.prune(before, entry)
 
     def _prune_files(self, kind: str, before: datetime, dry_run: bool, most: int | None) -> int:
